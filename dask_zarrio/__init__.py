@@ -1,0 +1,38 @@
+"""dask_zarrio: Zarr v2/v3 arrays compiled straight into Dask task graphs.
+
+Examples
+--------
+>>> import dask.array as da, dask_zarrio as dz
+>>> dz.write(da.arange(6, chunks=3), "memory://doc/init.zarr", mode="w")
+>>> dz.read("memory://doc/init.zarr").compute()
+array([0, 1, 2, 3, 4, 5])
+"""
+
+from __future__ import annotations
+
+from .api import read, write
+from .errors import (
+    ArrayNotFoundError,
+    ChunkDecodeError,
+    ContainsArrayError,
+    MetadataError,
+    MisalignedWriteError,
+    UnknownCodecError,
+    UnsafeCodecError,
+    ZarrioError,
+)
+
+__all__ = [
+    "ArrayNotFoundError",
+    "ChunkDecodeError",
+    "ContainsArrayError",
+    "MetadataError",
+    "MisalignedWriteError",
+    "UnknownCodecError",
+    "UnsafeCodecError",
+    "ZarrioError",
+    "read",
+    "write",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""Importing this module registers every built-in codec (one module each)."""
+
+from __future__ import annotations
+
+from . import blosc, bytes, crc32c, gzip, transpose, zstd  # noqa: F401

@@ -1,0 +1,100 @@
+"""The three kinds of Zarr v3 codec, named by what goes in and what comes out.
+
+A chunk is encoded by zero or more array→array codecs, exactly one array→bytes
+codec, then zero or more bytes→bytes codecs; decoding runs the chain backwards
+(Zarr v3 core spec, "Codecs"). Each codec knows its JSON form (``to_dict``) and is
+built from it by ``from_config``; the registry maps spec names to classes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = ["ArrayArrayCodec", "ArrayBytesCodec", "BytesBytesCodec", "Buffer", "Codec"]
+
+#: Anything that exposes the buffer protocol: bytes, bytearray, memoryview, ndarray.
+Buffer = Any
+
+
+class Codec(ABC):
+    """A codec of the Zarr v3 pipeline."""
+
+    #: The name under which the codec appears in ``zarr.json``.
+    name: ClassVar[str]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Codec:
+        """Build the codec from the ``configuration`` object of its JSON form."""
+        return cls(**config)
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The codec's JSON form, ``{"name": ..., "configuration": {...}}``."""
+
+    def resolve(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+        """Shape and dtype of what this codec outputs for an input of ``shape``/``dtype``."""
+        return shape, dtype
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(repr(self.to_dict()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.to_dict().get('configuration', {})!r})"
+
+
+class ArrayArrayCodec(Codec):
+    """Transforms an array into another array (transpose, delta, scale-offset)."""
+
+    @abstractmethod
+    def encode(self, arr: np.ndarray) -> np.ndarray:
+        """Encode one chunk."""
+
+    @abstractmethod
+    def decode(self, arr: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        """Decode one chunk back to ``shape``/``dtype`` (the codec's input spec)."""
+
+
+class ArrayBytesCodec(Codec):
+    """Serialises an array to bytes (``bytes``; ``sharding_indexed``)."""
+
+    @abstractmethod
+    def encode(self, arr: np.ndarray) -> Buffer:
+        """Serialise one chunk."""
+
+    @abstractmethod
+    def decode(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        """Deserialise one chunk of ``shape`` and ``dtype``."""
+
+    def encoded_size(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> int | None:
+        """The exact byte size of an encoded chunk, or ``None`` when it varies.
+
+        A fixed size lets the first bytes→bytes codec decompress straight into a
+        preallocated, writable buffer (no extra copy).
+        """
+        return None
+
+
+class BytesBytesCodec(Codec):
+    """Transforms bytes into bytes (compression, checksums)."""
+
+    @abstractmethod
+    def encode(self, data: Buffer) -> Buffer:
+        """Encode one chunk's bytes."""
+
+    @abstractmethod
+    def decode(self, data: Buffer, out: np.ndarray | None = None) -> Buffer:
+        """Decode one chunk's bytes, into ``out`` when given and supported."""
+
+    def decoded_size(self, data: Buffer) -> int | None:
+        """The decoded length recorded in ``data``'s header, ``None`` if unknown.
+
+        Only when this matches the expected size does a pipeline decode into a
+        preallocated buffer (see :mod:`dask_zarrio.codecs.sizes`).
+        """
+        return None

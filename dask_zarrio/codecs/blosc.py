@@ -1,0 +1,83 @@
+"""The ``blosc`` codec (compression through numcodecs' Blosc)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numcodecs import blosc
+
+from ..errors import MetadataError
+from .base import Buffer, BytesBytesCodec
+from .registry import register_codec
+from .sizes import blosc_decoded_size
+
+__all__ = ["BloscCodec"]
+
+_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+
+@register_codec
+class BloscCodec(BytesBytesCodec):
+    """Blosc compression; v3 needs ``typesize`` and a string ``shuffle``.
+
+    Examples
+    --------
+    >>> c = BloscCodec(cname="zstd", clevel=5, shuffle="shuffle", typesize=4)
+    >>> data = np.arange(100, dtype="f4").tobytes()
+    >>> bytes(c.decode(c.encode(data))) == data
+    True
+    """
+
+    name = "blosc"
+
+    def __init__(
+        self,
+        cname: str = "zstd",
+        clevel: int = 5,
+        shuffle: str = "shuffle",
+        typesize: int | None = None,
+        blocksize: int = 0,
+    ) -> None:
+        if cname not in blosc.list_compressors():
+            raise MetadataError(
+                f"blosc codec: cname={cname!r} is not one of {blosc.list_compressors()!r}"
+            )
+        if shuffle not in _SHUFFLE:
+            raise MetadataError(f"blosc codec: shuffle={shuffle!r} must be one of {list(_SHUFFLE)}")
+        if not isinstance(clevel, int) or not 0 <= clevel <= 9:
+            raise MetadataError(f"blosc codec: clevel={clevel!r} must be an integer 0-9")
+        if shuffle != "noshuffle" and not (isinstance(typesize, int) and typesize >= 1):
+            raise MetadataError(
+                f"blosc codec: shuffle={shuffle!r} needs a positive integer 'typesize'; got "
+                f"{typesize!r}"
+            )
+        self.cname, self.clevel, self.shuffle = cname, clevel, shuffle
+        self.typesize, self.blocksize = typesize, blocksize
+
+    def to_dict(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "cname": self.cname,
+            "clevel": self.clevel,
+            "shuffle": self.shuffle,
+            "blocksize": self.blocksize,
+        }
+        if self.typesize is not None:
+            config["typesize"] = self.typesize
+        return {"name": "blosc", "configuration": config}
+
+    def encode(self, data: Buffer) -> Buffer:
+        return blosc.compress(
+            data,
+            self.cname.encode(),
+            self.clevel,
+            _SHUFFLE[self.shuffle],
+            self.blocksize,
+            self.typesize or 1,
+        )
+
+    def decode(self, data: Buffer, out: np.ndarray | None = None) -> Buffer:
+        return blosc.decompress(data, out)
+
+    def decoded_size(self, data: Buffer) -> int | None:
+        return blosc_decoded_size(data)

@@ -1,0 +1,82 @@
+"""The ``bytes`` codec: an array's elements in C order, in a given byte order."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..errors import MetadataError
+from .base import ArrayBytesCodec, Buffer
+from .registry import register_codec
+
+__all__ = ["BytesCodec"]
+
+
+@register_codec
+class BytesCodec(ArrayBytesCodec):
+    """Serialise elements as raw bytes, ``endian`` "little" or "big".
+
+    ``endian`` may be omitted for one-byte types (bool, int8, raw bytes).
+
+    Examples
+    --------
+    >>> c = BytesCodec("big")
+    >>> bytes(c.encode(np.array([1], ">u2").astype("u2")))
+    b'\\x00\\x01'
+    >>> c.decode(b"\\x00\\x01", (1,), np.dtype("u2"))
+    array([1], dtype=uint16)
+    """
+
+    name = "bytes"
+
+    def __init__(self, endian: str | None = None) -> None:
+        if endian not in (None, "little", "big"):
+            raise MetadataError(f"bytes codec: endian={endian!r} must be 'little' or 'big'")
+        self.endian = endian
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.endian is None:
+            return {"name": "bytes"}
+        return {"name": "bytes", "configuration": {"endian": self.endian}}
+
+    def _stored(self, dtype: np.dtype[Any]) -> np.dtype[Any]:
+        if dtype.itemsize <= 1 or dtype.kind in "SV" or self.endian is None:
+            if self.endian is None and dtype.kind not in "bSVO" and dtype.itemsize > 1:
+                raise MetadataError(
+                    f"bytes codec needs 'endian' for {dtype.str!r}; add "
+                    "{'endian': 'little'} to its configuration"
+                )
+            return dtype
+        order = "<" if self.endian == "little" else ">"
+        if dtype.kind == "c":
+            return np.dtype(f"{order}c{dtype.itemsize}")
+        return dtype.newbyteorder(order)
+
+    def encoded_size(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> int | None:
+        return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+    def encode(self, arr: np.ndarray) -> Buffer:
+        stored = self._stored(arr.dtype)
+        if arr.dtype != stored:
+            arr = arr.astype(stored)
+        # A C-contiguous array is its own buffer: no copy to bytes needed.
+        return np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
+
+    def decode(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        stored = self._stored(dtype)
+        arr = np.frombuffer(data, dtype=stored)
+        expected = int(np.prod(shape, dtype=np.int64))
+        if arr.size != expected:
+            raise ValueError(
+                f"decoded to {arr.size} elements of {stored.str!r}, expected {expected} "
+                f"for a chunk of shape {shape}"
+            )
+        arr = arr.reshape(shape)
+        if stored.byteorder not in ("=", "|") and stored.byteorder != _NATIVE:
+            arr = arr.astype(dtype)
+        return arr
+
+
+_NATIVE = "<" if sys.byteorder == "little" else ">"

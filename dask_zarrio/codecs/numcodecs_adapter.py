@@ -1,0 +1,120 @@
+"""numcodecs codecs inside a Zarr v3 pipeline (``numcodecs.<id>``, as zarr-python writes).
+
+Compressors and checksums are bytes→bytes; shape-preserving filters (delta,
+fixedscaleoffset, quantize, astype, bitround) are array→array. Anything that would
+unpickle data is refused here as in v2 (see :func:`check_safe_codec_id`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numcodecs
+import numpy as np
+from numcodecs.abc import Codec as NumcodecsCodec
+from numcodecs.compat import ensure_ndarray_like
+
+from ..errors import UnknownCodecError, UnsafeCodecError
+from .base import ArrayArrayCodec, Buffer, BytesBytesCodec, Codec
+from .sizes import blosc_decoded_size, gzip_decoded_size, zstd_decoded_size
+
+__all__ = ["NumcodecsArrayArray", "NumcodecsBytesBytes", "check_safe_codec_id", "numcodecs_v3_codec"]
+
+_ARRAY_ARRAY = {"delta", "fixedscaleoffset", "quantize", "astype", "bitround"}
+_SIZE_SNIFFERS = {
+    "blosc": blosc_decoded_size,
+    "gzip": gzip_decoded_size,
+    "zstd": zstd_decoded_size,
+}
+#: numcodecs ids whose decode runs code stored in the data.
+UNSAFE_IDS = {"pickle"}
+
+
+def check_safe_codec_id(codec_id: str, *, allow_pickle: bool, where: str) -> None:
+    """Refuse codecs that unpickle data unless the user opted in.
+
+    Examples
+    --------
+    >>> check_safe_codec_id("zstd", allow_pickle=False, where="compressor")
+    """
+    if codec_id in UNSAFE_IDS and not allow_pickle:
+        raise UnsafeCodecError(
+            f"{where} uses the {codec_id!r} codec, which executes code stored in the data "
+            "when decoding. Only if you trust the store, pass allow_pickle=True"
+        )
+
+
+def _get(codec_id: str, config: dict[str, Any]) -> NumcodecsCodec:
+    try:
+        return numcodecs.get_codec({"id": codec_id, **config})
+    except ValueError as e:
+        raise UnknownCodecError(
+            f"numcodecs has no codec {codec_id!r} ({e}); install the package that provides it"
+        ) from e
+
+
+class NumcodecsBytesBytes(BytesBytesCodec):
+    """A numcodecs compressor or checksum as a bytes→bytes codec."""
+
+    name = "numcodecs"
+
+    def __init__(self, codec: NumcodecsCodec) -> None:
+        self.codec = codec
+
+    def to_dict(self) -> dict[str, Any]:
+        config = self.codec.get_config()
+        codec_id = config.pop("id")
+        return {"name": f"numcodecs.{codec_id}", "configuration": config}
+
+    def encode(self, data: Buffer) -> Buffer:
+        return self.codec.encode(data)
+
+    def decode(self, data: Buffer, out: np.ndarray | None = None) -> Buffer:
+        return self.codec.decode(data, out)
+
+    def decoded_size(self, data: Buffer) -> int | None:
+        sniff = _SIZE_SNIFFERS.get(self.codec.codec_id)
+        return sniff(data) if sniff is not None else None
+
+
+class NumcodecsArrayArray(ArrayArrayCodec):
+    """A shape-preserving numcodecs filter as an array→array codec."""
+
+    name = "numcodecs"
+
+    def __init__(self, codec: NumcodecsCodec) -> None:
+        self.codec = codec
+
+    def to_dict(self) -> dict[str, Any]:
+        config = self.codec.get_config()
+        codec_id = config.pop("id")
+        return {"name": f"numcodecs.{codec_id}", "configuration": config}
+
+    def resolve(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+        # Encoding an empty array is the cheapest exact way to learn the output dtype.
+        return shape, ensure_ndarray_like(self.codec.encode(np.empty(0, dtype))).dtype
+
+    def encode(self, arr: np.ndarray) -> np.ndarray:
+        return ensure_ndarray_like(self.codec.encode(np.ascontiguousarray(arr))).reshape(arr.shape)
+
+    def decode(self, arr: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        out = ensure_ndarray_like(self.codec.decode(np.ascontiguousarray(arr)))
+        if out.dtype != dtype:
+            out = out.view(dtype)
+        return out.reshape(shape)
+
+
+def numcodecs_v3_codec(name: str, config: dict[str, Any]) -> Codec:
+    """Build the v3 codec for ``numcodecs.<id>``.
+
+    Examples
+    --------
+    >>> numcodecs_v3_codec("numcodecs.zlib", {"level": 1}).to_dict()
+    {'name': 'numcodecs.zlib', 'configuration': {'level': 1}}
+    """
+    codec_id = name.split(".", 1)[1]
+    check_safe_codec_id(codec_id, allow_pickle=False, where=f"codec {name!r}")
+    codec = _get(codec_id, config)
+    if codec_id in _ARRAY_ARRAY:
+        return NumcodecsArrayArray(codec)
+    return NumcodecsBytesBytes(codec)

@@ -1,0 +1,197 @@
+"""Chunk pipelines: how one stored object becomes one numpy chunk, and back.
+
+:class:`CodecPipeline` runs a Zarr v3 codec chain; :class:`V2Pipeline` runs v2's
+``filters`` + ``compressor`` with ``order``. Both are built for one chunk shape and
+dtype, so per-chunk work is only the codecs themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numcodecs.abc import Codec as NumcodecsCodec
+from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_ndarray_like
+
+from ..errors import MetadataError
+from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, BytesBytesCodec, Codec
+
+__all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "decode_bytes"]
+
+
+class ChunkPipeline(Protocol):
+    """What the read and write tasks need from a format's codec chain."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+    def decode(self, data: Buffer) -> np.ndarray: ...
+
+    def encode(self, arr: np.ndarray) -> Buffer: ...
+
+
+def decode_bytes(codec: Any, data: Buffer, nbytes: int | None) -> Buffer:
+    """Decode with ``codec``; straight into a fresh writable buffer when the size is sure.
+
+    Examples
+    --------
+    >>> from dask_zarrio.codecs.zstd import ZstdCodec
+    >>> c = ZstdCodec()
+    >>> out = decode_bytes(c, c.encode(b"abcd"), 4)
+    >>> out.flags.writeable, bytes(out)
+    (True, b'abcd')
+    """
+    if nbytes is not None:
+        sniff = getattr(codec, "decoded_size", None)
+        if sniff is not None and sniff(data) == nbytes:
+            return codec.decode(data, np.empty(nbytes, np.uint8))
+    return codec.decode(data)
+
+
+@dataclass(frozen=True)
+class CodecPipeline:
+    """A Zarr v3 codec chain for chunks of ``shape`` and ``dtype``.
+
+    Examples
+    --------
+    >>> from dask_zarrio.codecs.registry import codec_from_json
+    >>> codecs = [codec_from_json(c) for c in ({"name": "bytes", "configuration": {"endian": "little"}}, "crc32c")]
+    >>> p = CodecPipeline.from_codecs(codecs, (2, 2), np.dtype("i4"))
+    >>> p.decode(p.encode(np.arange(4, dtype="i4").reshape(2, 2)))
+    array([[0, 1],
+           [2, 3]], dtype=int32)
+    """
+
+    array_array: tuple[ArrayArrayCodec, ...]
+    array_bytes: ArrayBytesCodec
+    bytes_bytes: tuple[BytesBytesCodec, ...]
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    # (shape, dtype) entering each array→array codec, then entering array→bytes.
+    specs: tuple[tuple[tuple[int, ...], np.dtype[Any]], ...] = field(repr=False, compare=False)
+    encoded_size: int | None = field(repr=False, compare=False)
+
+    @classmethod
+    def from_codecs(
+        cls, codecs: Sequence[Codec], shape: tuple[int, ...], dtype: np.dtype[Any]
+    ) -> CodecPipeline:
+        """Validate the order array→array*, array→bytes, bytes→bytes* and build."""
+        aa: list[ArrayArrayCodec] = []
+        ab: ArrayBytesCodec | None = None
+        bb: list[BytesBytesCodec] = []
+        for codec in codecs:
+            if isinstance(codec, ArrayArrayCodec) and ab is None:
+                aa.append(codec)
+            elif isinstance(codec, ArrayBytesCodec) and ab is None:
+                ab = codec
+            elif isinstance(codec, BytesBytesCodec) and ab is not None:
+                bb.append(codec)
+            else:
+                raise MetadataError(
+                    f"codecs={[c.to_dict() for c in codecs]!r}: codec {codec.to_dict()!r} is out "
+                    "of place; the order must be array→array codecs, exactly one array→bytes "
+                    "codec (e.g. 'bytes'), then bytes→bytes codecs"
+                )
+        if ab is None:
+            raise MetadataError(
+                f"codecs={[c.to_dict() for c in codecs]!r} has no array→bytes codec; add "
+                "{'name': 'bytes', 'configuration': {'endian': 'little'}}"
+            )
+        specs = [(tuple(shape), dtype)]
+        for c in aa:
+            specs.append(c.resolve(*specs[-1]))
+        return cls(
+            tuple(aa), ab, tuple(bb), tuple(shape), dtype, tuple(specs),
+            ab.encoded_size(*specs[-1]),
+        )
+
+    @property
+    def codecs(self) -> tuple[Codec, ...]:
+        """The chain in encoding order."""
+        return (*self.array_array, self.array_bytes, *self.bytes_bytes)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The ``codecs`` field of ``zarr.json``."""
+        return [c.to_dict() for c in self.codecs]
+
+    def decode(self, data: Buffer) -> np.ndarray:
+        """Decode one stored chunk to an array of ``shape`` and ``dtype``."""
+        for i, codec in enumerate(reversed(self.bytes_bytes)):
+            first = i == len(self.bytes_bytes) - 1
+            data = decode_bytes(codec, data, self.encoded_size if first else None)
+        arr = self.array_bytes.decode(data, *self.specs[-1])
+        for codec, spec in zip(reversed(self.array_array), reversed(self.specs[:-1])):
+            arr = codec.decode(arr, *spec)
+        return arr
+
+    def encode(self, arr: np.ndarray) -> Buffer:
+        """Encode one chunk of ``shape`` and ``dtype``."""
+        for codec in self.array_array:
+            arr = codec.encode(arr)
+        data = self.array_bytes.encode(arr)
+        for bcodec in self.bytes_bytes:
+            data = bcodec.encode(data)
+        return data
+
+
+@dataclass(frozen=True)
+class V2Pipeline:
+    """Zarr v2's chain: ``filters`` then ``compressor``, elements in ``order``.
+
+    Examples
+    --------
+    >>> import numcodecs
+    >>> p = V2Pipeline((), numcodecs.Zlib(1), "F", (2, 3), np.dtype("<f8"))
+    >>> a = np.arange(6.0).reshape(2, 3)
+    >>> np.array_equal(p.decode(p.encode(a)), a)
+    True
+    """
+
+    filters: tuple[NumcodecsCodec, ...]
+    compressor: NumcodecsCodec | None
+    order: str
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+    def __post_init__(self) -> None:
+        if self.order not in ("C", "F"):
+            raise MetadataError(f"order={self.order!r} must be 'C' or 'F'")
+
+    @property
+    def _nbytes(self) -> int | None:
+        if self.filters or self.dtype.kind == "O":
+            return None
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def decode(self, data: Buffer) -> np.ndarray:
+        """Decode one stored chunk to an array of ``shape`` and ``dtype``."""
+        if self.compressor is not None:
+            from .numcodecs_adapter import NumcodecsBytesBytes
+
+            data = decode_bytes(NumcodecsBytesBytes(self.compressor), data, self._nbytes)
+        for f in reversed(self.filters):
+            data = f.decode(data)
+        if self.dtype.kind == "O":
+            arr = ensure_ndarray_like(data)
+        else:
+            arr = ensure_contiguous_ndarray_like(data, flatten=False).reshape(-1)
+            if arr.dtype != self.dtype:
+                arr = arr.view(self.dtype)
+        expected = int(np.prod(self.shape, dtype=np.int64))
+        if arr.size != expected:
+            raise ValueError(
+                f"decoded to {arr.size} elements of {self.dtype.str!r}, expected {expected} "
+                f"for a chunk of shape {self.shape}"
+            )
+        return arr.reshape(self.shape, order=self.order)  # type: ignore[call-overload]
+
+    def encode(self, arr: np.ndarray) -> Buffer:
+        """Encode one chunk of ``shape`` and ``dtype``."""
+        data: Any = np.asfortranarray(arr) if self.order == "F" else np.ascontiguousarray(arr)
+        for f in self.filters:
+            data = f.encode(data)
+        if self.compressor is not None:
+            return self.compressor.encode(data)
+        return ensure_contiguous_ndarray_like(data).view(np.uint8)

@@ -1,0 +1,122 @@
+"""Dask graphs for reading and writing, built in O(1) of the number of chunks.
+
+Both directions are single ``Blockwise`` layers: the array description and the
+store appear once as literal arguments, and each task's region comes from an
+``ArraySliceDep`` computed only when the graph is materialised (and only for the
+blocks that survive culling).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from dask.array.core import normalize_chunks
+from dask.blockwise import blockwise as core_blockwise
+from dask.highlevelgraph import HighLevelGraph
+from dask.layers import ArraySliceDep
+
+from .metadata import ArraySpec
+from .store import Store
+from .tasks import read_region, write_region
+
+__all__ = ["aligned_read_chunks", "read_array", "write_array"]
+
+
+def aligned_read_chunks(
+    chunks: tuple[tuple[int, ...], ...], chunk_shape: tuple[int, ...], shape: tuple[int, ...]
+) -> tuple[tuple[int, ...], ...]:
+    """Coarsen ``chunks`` so that every block boundary lies on a stored-chunk boundary.
+
+    Each boundary that falls inside a stored chunk moves down to that chunk's start,
+    so no stored chunk is split between blocks (and none is decoded twice).
+
+    Examples
+    --------
+    >>> aligned_read_chunks(((5, 5, 5, 5),), (10,), (20,))
+    ((10, 10),)
+    >>> aligned_read_chunks(((15, 15),), (10,), (30,))
+    ((10, 20),)
+    """
+    out = []
+    for axis_chunks, c, n in zip(chunks, chunk_shape, shape):
+        bounds, pos = {0, n}, 0
+        for size in axis_chunks[:-1]:
+            pos += size
+            bounds.add(pos // c * c)
+        edges = sorted(bounds)
+        out.append(tuple(b - a for a, b in zip(edges, edges[1:])) or (n,))
+    return tuple(out)
+
+
+def read_array(
+    spec: ArraySpec, store: Store, chunks: Any, name: str, meta_token: str
+) -> da.Array:
+    """A dask array whose blocks are read by :func:`~dask_zarrio.tasks.read_region`.
+
+    ``chunks`` in any form dask accepts; "auto" groups whole stored chunks. Chunks
+    that split stored chunks are read aligned and then split by dask's rechunk, so
+    each stored chunk is still decoded once.
+    """
+    shape = spec.shape
+    if chunks is None:
+        chunks = spec.chunk_shape
+    normalized = normalize_chunks(
+        chunks, shape, dtype=spec.dtype, previous_chunks=spec.chunk_shape
+    )
+    aligned = aligned_read_chunks(normalized, spec.chunk_shape, shape)
+    arr = _read_layer(spec, store, aligned, f"{name}-{meta_token}" if aligned != normalized else name)
+    if aligned != normalized:
+        arr = arr.rechunk(normalized)
+    return arr
+
+
+def _read_layer(
+    spec: ArraySpec, store: Store, chunks: tuple[tuple[int, ...], ...], name: str
+) -> da.Array:
+    out_ind = tuple(range(len(spec.shape)))
+    layer = core_blockwise(
+        read_region,
+        name,
+        out_ind,
+        spec,
+        None,
+        store,
+        None,
+        ArraySliceDep(chunks),
+        out_ind,
+        numblocks={},
+        _data_producer=True,
+    )
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[])
+    meta = np.empty((0,) * len(spec.shape), dtype=spec.dtype)
+    return da.Array(graph, name, chunks, meta=meta)
+
+
+def write_array(
+    arr: da.Array, spec: ArraySpec, store: Store, name: str, *, delete_empty: bool
+) -> da.Array:
+    """A dask array of per-block chunk counts whose computation writes ``arr``.
+
+    ``arr``'s blocks must each cover whole stored chunks (the caller checks).
+    """
+    out_ind = tuple(range(arr.ndim))
+    layer = core_blockwise(
+        write_region,
+        name,
+        out_ind,
+        spec,
+        None,
+        store,
+        None,
+        arr.name,
+        out_ind,
+        ArraySliceDep(arr.chunks),
+        out_ind,
+        numblocks={arr.name: arr.numblocks},
+        delete_empty=delete_empty,
+    )
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[arr])
+    counts = tuple((1,) * len(c) for c in arr.chunks)
+    return da.Array(graph, name, counts, meta=np.empty((0,) * arr.ndim, dtype=np.int64))

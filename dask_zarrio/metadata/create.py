@@ -1,0 +1,197 @@
+"""Metadata for new arrays, from zarr-python 3 style ``create_array`` arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numcodecs
+import numpy as np
+from numcodecs.abc import Codec as NumcodecsCodec
+
+from ..codecs import ArrayArrayCodec, BytesBytesCodec, Codec, codec_from_json
+from ..codecs.blosc import BloscCodec
+from ..codecs.bytes import BytesCodec
+from ..codecs.crc32c import Crc32cCodec
+from ..codecs.gzip import GzipCodec
+from ..codecs.numcodecs_adapter import NumcodecsArrayArray, NumcodecsBytesBytes, _ARRAY_ARRAY
+from ..codecs.transpose import TransposeCodec
+from ..codecs.zstd import ZstdCodec
+from ..errors import MetadataError
+from ..grid import ChunkKeyEncoding
+from .fill import parse_fill_value
+from .v2 import ArrayMetadataV2, parse_numcodecs
+from .v3 import ArrayMetadataV3
+
+__all__ = ["default_fill_value", "new_array_metadata"]
+
+_BLOSC_SHUFFLE = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
+
+
+def default_fill_value(dtype: np.dtype[Any]) -> np.ndarray | None:
+    """The dtype's zero (False, 0, 0.0, '', b''), zarr-python 3's default.
+
+    Examples
+    --------
+    >>> default_fill_value(np.dtype("f4"))
+    array(0., dtype=float32)
+    """
+    if dtype.kind == "O":
+        return None
+    return np.zeros((), dtype)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _v3_from_numcodecs(codec: NumcodecsCodec, dtype: np.dtype[Any]) -> Codec:
+    config = codec.get_config()
+    cid = config.pop("id")
+    if cid == "blosc":
+        shuffle = config.get("shuffle", 1)
+        if shuffle == -1:  # AUTOSHUFFLE: bit-shuffle for one-byte types, byte-shuffle otherwise
+            shuffle = 2 if dtype.itemsize == 1 else 1
+        return BloscCodec(
+            cname=config.get("cname", "lz4"),
+            clevel=config.get("clevel", 5),
+            shuffle=_BLOSC_SHUFFLE[shuffle],
+            typesize=dtype.itemsize,
+            blocksize=config.get("blocksize", 0),
+        )
+    if cid == "zstd":
+        return ZstdCodec(level=config.get("level", 0), checksum=bool(config.get("checksum", False)))
+    if cid == "gzip":
+        return GzipCodec(level=config.get("level", 5))
+    if cid == "crc32c":
+        return Crc32cCodec()
+    if cid in _ARRAY_ARRAY:
+        return NumcodecsArrayArray(codec)
+    return NumcodecsBytesBytes(codec)
+
+
+def _v3_codec(spec: Any, dtype: np.dtype[Any]) -> Codec:
+    if isinstance(spec, Codec):
+        codec = spec
+    elif isinstance(spec, NumcodecsCodec):
+        codec = _v3_from_numcodecs(spec, dtype)
+    elif isinstance(spec, dict) and "id" in spec:
+        codec = _v3_from_numcodecs(parse_numcodecs(spec, "compressors"), dtype)
+    else:
+        codec = codec_from_json(spec)
+    if isinstance(codec, BloscCodec) and codec.typesize is None:
+        codec = BloscCodec(codec.cname, codec.clevel, codec.shuffle, dtype.itemsize, codec.blocksize)
+    return codec
+
+
+def _v2_codec(spec: Any, field: str) -> NumcodecsCodec:
+    if isinstance(spec, NumcodecsCodec):
+        return spec
+    if isinstance(spec, dict) and "name" in spec:  # a v3-style dict: map to numcodecs
+        return parse_numcodecs({"id": spec["name"], **(spec.get("configuration") or {})}, field)
+    if isinstance(spec, str):
+        return parse_numcodecs({"id": spec}, field)
+    return parse_numcodecs(spec, field)
+
+
+def new_array_metadata(
+    *,
+    shape: Sequence[int],
+    dtype: np.dtype[Any],
+    chunk_shape: Sequence[int],
+    compressors: Any = "auto",
+    filters: Any = None,
+    fill_value: Any = None,
+    zarr_format: int = 3,
+    order: str = "C",
+    attributes: dict[str, Any] | None = None,
+    dimension_names: Sequence[str | None] | None = None,
+) -> ArrayMetadataV2 | ArrayMetadataV3:
+    """Metadata of a new array, as zarr-python 3's ``create_array`` would write it.
+
+    Examples
+    --------
+    >>> m = new_array_metadata(shape=(10,), dtype=np.dtype("i2"), chunk_shape=(5,))
+    >>> [c["name"] for c in m.to_dict()["codecs"]]
+    ['bytes', 'zstd']
+    """
+    shape, chunk_shape = tuple(int(s) for s in shape), tuple(int(c) for c in chunk_shape)
+    if len(chunk_shape) != len(shape) or any(c < 1 for c in chunk_shape):
+        raise MetadataError(
+            f"chunks={chunk_shape!r} must give a positive chunk length for each of the "
+            f"{len(shape)} dimensions of shape={shape!r}"
+        )
+    if order not in ("C", "F"):
+        raise MetadataError(f"order={order!r} must be 'C' or 'F'")
+    if dimension_names is not None and len(dimension_names) != len(shape):
+        raise MetadataError(
+            f"dimension_names={list(dimension_names)!r} must name each of the {len(shape)} dimensions"
+        )
+    attributes = dict(attributes or {})
+    if fill_value is None:
+        fill = default_fill_value(dtype)
+    elif isinstance(fill_value, np.ndarray) and fill_value.shape == () and fill_value.dtype == dtype:
+        fill = fill_value
+    else:
+        try:
+            fill = np.array(fill_value, dtype)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise MetadataError(f"fill_value={fill_value!r} cannot be cast to {dtype.str!r}") from e
+    if zarr_format == 2:
+        comps = [numcodecs.Zstd(level=0)] if compressors == "auto" else _as_list(compressors)
+        if len(comps) > 1:
+            raise MetadataError(
+                f"compressors={compressors!r}: Zarr v2 allows one compressor; put the others "
+                "in filters or use zarr_format=3"
+            )
+        if dimension_names is not None:
+            attributes["_ARRAY_DIMENSIONS"] = list(dimension_names)
+        return ArrayMetadataV2(
+            shape=shape,
+            chunk_shape=chunk_shape,
+            dtype=dtype,
+            compressor=_v2_codec(comps[0], "compressors") if comps else None,
+            fill_value=fill,
+            order=order,
+            filters=tuple(_v2_codec(f, "filters") for f in _as_list(filters)) or None,
+            dimension_separator=".",
+            attributes=attributes,
+        )
+    if zarr_format != 3:
+        raise MetadataError(f"zarr_format={zarr_format!r} must be 2 or 3")
+    native = dtype.newbyteorder("=") if dtype.byteorder not in ("|", "=") else dtype
+    aa: list[Codec] = [TransposeCodec(list(reversed(range(len(shape)))))] if order == "F" and len(shape) > 1 else []
+    for f in _as_list(filters):
+        codec = _v3_codec(f, native)
+        if not isinstance(codec, ArrayArrayCodec):
+            raise MetadataError(f"filters: {codec.to_dict()!r} is not an array→array codec")
+        aa.append(codec)
+    bb: list[Codec] = []
+    comps = [ZstdCodec(level=0, checksum=False)] if compressors == "auto" else _as_list(compressors)
+    for c in comps:
+        codec = _v3_codec(c, native)
+        if not isinstance(codec, BytesBytesCodec):
+            raise MetadataError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
+        bb.append(codec)
+    endian = None if native.itemsize == 1 or native.kind in "SV" else "little"
+    return ArrayMetadataV3(
+        shape=shape,
+        dtype=native,
+        chunk_shape=chunk_shape,
+        chunk_key_encoding=ChunkKeyEncoding("c", "/"),
+        fill_value=None if fill is None else parse_fill_value_checked(fill, native),
+        codecs=(*aa, BytesCodec(endian), *bb),
+        attributes=attributes,
+        dimension_names=None if dimension_names is None else tuple(dimension_names),
+    )
+
+
+def parse_fill_value_checked(fill: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """The fill value as a 0-d array of ``dtype`` (validates via the JSON round trip)."""
+    from .fill import encode_fill_value
+
+    return parse_fill_value(encode_fill_value(fill, dtype, 3), dtype, 3)

@@ -1,0 +1,75 @@
+"""Find and parse the metadata document of the node at a store's root."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ArrayNotFoundError, MetadataError
+from ..store import Store
+from .spec import ArrayMetadata
+from .v2 import ArrayMetadataV2
+from .v3 import ArrayMetadataV3
+
+__all__ = ["load_json", "read_array_metadata"]
+
+
+def load_json(store: Store, key: str, data: bytes) -> dict[str, Any]:
+    """Parse a metadata document; invalid or truncated JSON names the key.
+
+    A bare ``NaN`` token is accepted (peers have written it), never written.
+    """
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MetadataError(
+            f"{store.describe(key)} is not valid JSON ({e}); the file is truncated or "
+            "corrupt: restore it from the writer or rewrite the array"
+        ) from e
+    if not isinstance(doc, dict):
+        raise MetadataError(f"{store.describe(key)} must hold a JSON object, not {type(doc).__name__}")
+    return doc
+
+
+def read_array_metadata(store: Store) -> ArrayMetadata:
+    """The array metadata at ``store``'s root: ``zarr.json`` first, then ``.zarray``.
+
+    No v2 document is requested when ``zarr.json`` exists, so opening a v3 array
+    costs one request.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> read_array_metadata(MappingStore({".zgroup": b'{"zarr_format": 2}'}))
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.ArrayNotFoundError: no array at <dict>/: it is a Zarr v2 group ...
+    """
+    raw = store.get("zarr.json")
+    if raw is not None:
+        doc = load_json(store, "zarr.json", raw)
+        if doc.get("node_type") == "group":
+            raise ArrayNotFoundError(
+                f"no array at {store.describe()}: it is a Zarr v3 group; read one of its arrays "
+                "with dz.read(url + '/<name>')"
+            )
+        try:
+            return ArrayMetadataV3.from_dict(doc)
+        except MetadataError as e:
+            raise type(e)(f"{store.describe('zarr.json')}: {e}") from e
+    raw = store.get(".zarray")
+    if raw is not None:
+        doc = load_json(store, ".zarray", raw)
+        try:
+            return ArrayMetadataV2.from_dict(doc)
+        except MetadataError as e:
+            raise type(e)(f"{store.describe('.zarray')}: {e}") from e
+    if store.get(".zgroup") is not None:
+        what = "it is a Zarr v2 group; read one of its arrays with dz.read(url + '/<name>')"
+    elif store.get("attributes.json") is not None:
+        what = "it holds an N5 attributes.json, and N5 is not supported yet"
+    elif store.is_empty():
+        what = "nothing exists there; check the path and storage_options"
+    else:
+        what = "there are objects there but no zarr.json or .zarray; point the URL at an array"
+    raise ArrayNotFoundError(f"no array at {store.describe()}: {what}")

@@ -1,0 +1,93 @@
+"""The one internal array description that every format parses into.
+
+Tasks receive an :class:`ArraySpec` (small, picklable, shared once per graph) and a
+region; they never ask which format the array came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+from ..codecs import ChunkPipeline
+from ..grid import ChunkGrid, ChunkKeyEncoding
+from .fill import fill_bytes
+from .v2 import ArrayMetadataV2
+from .v3 import ArrayMetadataV3
+
+__all__ = ["ArrayMetadata", "ArraySpec"]
+
+ArrayMetadata = Union[ArrayMetadataV2, ArrayMetadataV3]
+
+
+@dataclass(frozen=True, eq=False)
+class ArraySpec:
+    """Shape, dtype, grid, keys, fill value and codec chain of one array.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.v2 import ArrayMetadataV2
+    >>> m = ArrayMetadataV2((5,), (2,), np.dtype("i1"), None, None, "C", None)
+    >>> spec = ArraySpec.from_metadata(m)
+    >>> spec.chunk_key((2,)), spec.fill_chunk((1,))
+    ('2', array([0], dtype=int8))
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    grid: ChunkGrid
+    keys: ChunkKeyEncoding
+    fill_value: np.ndarray | None
+    pipeline: ChunkPipeline
+    zarr_format: int
+
+    @classmethod
+    def from_metadata(cls, meta: ArrayMetadata, *, allow_pickle: bool = False) -> ArraySpec:
+        """Build the description of ``meta``; refuses pickle codecs unless ``allow_pickle``."""
+        return cls(
+            shape=meta.shape,
+            dtype=meta.dtype,
+            grid=ChunkGrid(meta.shape, meta.chunk_shape),
+            keys=meta.chunk_key_encoding,
+            fill_value=meta.fill_value,
+            pipeline=meta.pipeline(allow_pickle=allow_pickle),
+            zarr_format=meta.zarr_format,
+        )
+
+    @property
+    def chunk_shape(self) -> tuple[int, ...]:
+        """The shape of every stored chunk (edge chunks are stored full size)."""
+        return self.grid.chunk_shape
+
+    def chunk_key(self, index: tuple[int, ...]) -> str:
+        """The store key of chunk ``index``, relative to the array's folder."""
+        return self.keys.key(index)
+
+    def fill_chunk(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A new array of ``shape`` holding the fill value (zeros when there is none)."""
+        if self.fill_value is None:
+            if self.dtype.kind == "O":
+                return np.full(shape, None, self.dtype)
+            return np.zeros(shape, self.dtype)
+        return np.full(shape, self.fill_value, self.dtype)
+
+    def is_fill(self, block: np.ndarray) -> bool:
+        """Whether every element of ``block`` equals the fill value, bit for bit.
+
+        Comparing bits keeps ``-0.0`` and NaN payloads that ``==`` would merge.
+        """
+        if block.size == 0:
+            return True
+        if self.dtype.kind == "O":
+            fill = None if self.fill_value is None else self.fill_value[()]
+            return bool(all(v == fill for v in block.flat))
+        want = fill_bytes(self.fill_value, self.dtype)
+        size = self.dtype.itemsize
+        flat = np.ascontiguousarray(block).reshape(-1)
+        if size in (1, 2, 4, 8):
+            target = np.frombuffer(want, f"u{size}")[0]
+            return bool((flat.view(f"u{size}") == target).all())
+        rows = flat.view(np.uint8).reshape(-1, size)
+        return bool((rows == np.frombuffer(want, np.uint8)).all())

@@ -1,0 +1,205 @@
+"""Zarr v3 array metadata (``zarr.json``), as a frozen value with ``from_dict``/``to_dict``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..codecs import Codec, CodecPipeline, codec_from_json
+from ..errors import MetadataError
+from ..grid import ChunkKeyEncoding
+from .dtypes import parse_v3_data_type, v3_data_type_to_json
+from .fill import encode_fill_value, parse_fill_value
+
+__all__ = ["ArrayMetadataV3", "parse_shape", "parse_chunk_grid", "parse_chunk_key_encoding"]
+
+_KNOWN = {
+    "zarr_format", "node_type", "shape", "data_type", "chunk_grid", "chunk_key_encoding",
+    "fill_value", "codecs", "attributes", "dimension_names", "storage_transformers",
+}
+
+
+def parse_shape(value: object, field_name: str = "shape") -> tuple[int, ...]:
+    """A list of non-negative integers.
+
+    Examples
+    --------
+    >>> parse_shape([3, 0])
+    (3, 0)
+    """
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    ):
+        raise MetadataError(f"{field_name}={value!r} must be a list of non-negative integers")
+    return tuple(value)
+
+
+def _name_config(value: object, field_name: str) -> tuple[str, dict[str, Any]]:
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        config = value.get("configuration") or {}
+        if not isinstance(config, dict):
+            raise MetadataError(f"{field_name}.configuration={config!r} must be an object")
+        return value["name"], config
+    raise MetadataError(f"{field_name}={value!r} must be {{'name': ..., 'configuration': ...}}")
+
+
+def parse_chunk_grid(value: object, ndim: int) -> tuple[int, ...]:
+    """The chunk shape of a ``regular`` chunk grid.
+
+    Examples
+    --------
+    >>> parse_chunk_grid({"name": "regular", "configuration": {"chunk_shape": [2, 2]}}, 2)
+    (2, 2)
+    """
+    name, config = _name_config(value, "chunk_grid")
+    if name != "regular":
+        raise MetadataError(
+            f"chunk_grid name={name!r} is not supported; dask_zarrio reads 'regular' grids"
+        )
+    shape = parse_shape(config.get("chunk_shape"), "chunk_grid.configuration.chunk_shape")
+    if len(shape) != ndim or any(c == 0 for c in shape):
+        raise MetadataError(
+            f"chunk_grid.configuration.chunk_shape={list(shape)!r} must have {ndim} positive "
+            "entries, one per array dimension"
+        )
+    return shape
+
+
+def parse_chunk_key_encoding(value: object) -> ChunkKeyEncoding:
+    """``default`` (``c/0/1``) or ``v2`` (``0.1``), each with its separator.
+
+    Examples
+    --------
+    >>> parse_chunk_key_encoding({"name": "v2", "configuration": {"separator": "/"}})
+    ChunkKeyEncoding(prefix=None, separator='/')
+    """
+    name, config = _name_config(value, "chunk_key_encoding")
+    if name not in ("default", "v2"):
+        raise MetadataError(f"chunk_key_encoding name={name!r} must be 'default' or 'v2'")
+    sep = config.get("separator", "/" if name == "default" else ".")
+    if sep not in ("/", "."):
+        raise MetadataError(f"chunk_key_encoding separator={sep!r} must be '/' or '.'")
+    return ChunkKeyEncoding("c" if name == "default" else None, sep)
+
+
+def parse_dimension_names(value: object, ndim: int) -> tuple[str | None, ...] | None:
+    """``None`` or one name (or ``None``) per dimension."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != ndim
+        or not all(v is None or isinstance(v, str) for v in value)
+    ):
+        raise MetadataError(
+            f"dimension_names={value!r} must be a list of {ndim} strings (or nulls)"
+        )
+    return tuple(value)
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayMetadataV3:
+    """The contents of a v3 array's ``zarr.json``.
+
+    Examples
+    --------
+    >>> m = ArrayMetadataV3.from_dict({
+    ...     "zarr_format": 3, "node_type": "array", "shape": [4], "data_type": "int16",
+    ...     "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2]}},
+    ...     "chunk_key_encoding": {"name": "default"}, "fill_value": 0,
+    ...     "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}]})
+    >>> m.shape, m.dtype, m.chunk_shape
+    ((4,), dtype('int16'), (2,))
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    chunk_shape: tuple[int, ...]
+    chunk_key_encoding: ChunkKeyEncoding
+    fill_value: np.ndarray | None
+    codecs: tuple[Codec, ...]
+    attributes: dict[str, Any] = field(default_factory=dict)
+    dimension_names: tuple[str | None, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    data_type_json: Any = None
+
+    zarr_format = 3
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArrayMetadataV3:
+        """Parse and validate ``zarr.json``; unknown fields fail unless ``must_understand: false``."""
+        if data.get("zarr_format") != 3:
+            raise MetadataError(f"zarr_format={data.get('zarr_format')!r} must be 3 in zarr.json")
+        if data.get("node_type") != "array":
+            raise MetadataError(f"node_type={data.get('node_type')!r} must be 'array'")
+        for key in ("shape", "data_type", "chunk_grid", "chunk_key_encoding", "fill_value", "codecs"):
+            if key not in data:
+                raise MetadataError(f"zarr.json lacks the required field {key!r}")
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in _KNOWN:
+                continue
+            if isinstance(value, dict) and value.get("must_understand") is False:
+                extra[key] = value
+                continue
+            raise MetadataError(
+                f"zarr.json has the field {key!r}={value!r}, an extension dask_zarrio does not "
+                "understand (the spec requires refusing it unless it is marked "
+                '"must_understand": false)'
+            )
+        transformers = data.get("storage_transformers", [])
+        if transformers:
+            raise MetadataError(
+                f"storage_transformers={transformers!r} are not supported; only [] is"
+            )
+        shape = parse_shape(data["shape"])
+        dtype = parse_v3_data_type(data["data_type"])
+        codecs_json = data["codecs"]
+        if not isinstance(codecs_json, list):
+            raise MetadataError(f"codecs={codecs_json!r} must be a list")
+        attributes = data.get("attributes", {})
+        if not isinstance(attributes, dict):
+            raise MetadataError(f"attributes={attributes!r} must be an object")
+        return cls(
+            shape=shape,
+            dtype=dtype,
+            chunk_shape=parse_chunk_grid(data["chunk_grid"], len(shape)),
+            chunk_key_encoding=parse_chunk_key_encoding(data["chunk_key_encoding"]),
+            fill_value=parse_fill_value(data["fill_value"], dtype, 3),
+            codecs=tuple(codec_from_json(c) for c in codecs_json),
+            attributes=attributes,
+            dimension_names=parse_dimension_names(data.get("dimension_names"), len(shape)),
+            extra=extra,
+            data_type_json=data["data_type"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``zarr.json`` document."""
+        out: dict[str, Any] = {
+            "zarr_format": 3,
+            "node_type": "array",
+            "shape": list(self.shape),
+            "data_type": self.data_type_json or v3_data_type_to_json(self.dtype),
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(self.chunk_shape)}},
+            "chunk_key_encoding": self.chunk_key_encoding.to_json(),
+            "fill_value": encode_fill_value(self.fill_value, self.dtype, 3),
+            "codecs": [c.to_dict() for c in self.codecs],
+            "attributes": self.attributes,
+        }
+        if self.dimension_names is not None:
+            out["dimension_names"] = list(self.dimension_names)
+        out.update(self.extra)
+        return out
+
+    def pipeline(self, *, allow_pickle: bool = False) -> CodecPipeline:
+        """The codec chain for this array's chunks."""
+        return CodecPipeline.from_codecs(self.codecs, self.chunk_shape, self.dtype)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArrayMetadataV3) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]

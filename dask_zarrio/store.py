@@ -1,0 +1,298 @@
+"""Key/value stores: where chunk and metadata bytes live.
+
+A :class:`Store` is rooted at one node (array or group) and addresses objects by
+keys relative to it (``"zarr.json"``, ``"c/0/1"``). Stores travel to workers
+inside tasks, so they pickle by constructor arguments: an fsspec filesystem pickles
+as its class and storage options, never as an open connection, and ``repr`` shows
+only the protocol and path, never credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import posixpath
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, MutableMapping
+from typing import Any, ClassVar
+
+import fsspec
+from dask.base import tokenize
+from fsspec.implementations.local import LocalFileSystem
+
+from .codecs.base import Buffer
+
+__all__ = ["FsspecStore", "MappingStore", "Store", "open_store"]
+
+#: Requests in flight per task when a task fetches several objects from an async store.
+MAX_CONCURRENT_REQUESTS = 16
+
+
+class Store(ABC):
+    """Byte objects under string keys, relative to one node of a hierarchy."""
+
+    #: Whether ``get_many`` overlaps requests. Cautious default: plain mappings do not.
+    supports_concurrent_get: ClassVar[bool] = False
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The object under ``key``, or ``None`` when it does not exist."""
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """Objects under ``keys`` (``None`` for missing ones), in order."""
+        return [self.get(k) for k in keys]
+
+    @abstractmethod
+    def set(self, key: str, value: Buffer) -> None:
+        """Write ``value`` under ``key``, whole or not at all."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Remove every object under this node."""
+
+    @abstractmethod
+    def is_empty(self) -> bool:
+        """Whether no object exists under this node."""
+
+    @abstractmethod
+    def child(self, path: str) -> Store:
+        """The store rooted at ``path`` below this node."""
+
+    @abstractmethod
+    def parent(self) -> Store | None:
+        """The store rooted one level up, or ``None`` at the top."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The last component of this node's path."""
+
+    @abstractmethod
+    def describe(self, key: str = "") -> str:
+        """A credential-free location for messages: ``s3://bucket/a.zarr/c/0``."""
+
+    @abstractmethod
+    def token(self) -> str:
+        """A deterministic hash naming this location (for dask keys), without secrets in clear."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()!r})"
+
+
+class FsspecStore(Store):
+    """A folder of an fsspec filesystem (local, memory, S3, GCS, HTTP, chained, ...).
+
+    Examples
+    --------
+    >>> import fsspec
+    >>> s = FsspecStore(fsspec.filesystem("memory"), "/doc/a.zarr")
+    >>> s.set("k", b"v"); s.get("k"), s.get("missing")
+    (b'v', None)
+    """
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/") if root not in ("/", "") else root
+        self._local = isinstance(fs, LocalFileSystem)
+
+    supports_concurrent_get = True
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FsspecStore, (self.fs, self.root))
+
+    def _path(self, key: str) -> str:
+        if not key:
+            return self.root
+        return f"{self.root}/{key}" if self.root else key
+
+    def get(self, key: str) -> bytes | None:
+        path = self._path(key)
+        try:
+            if self._local:
+                # Plain file I/O: fsspec's local layer adds nothing here but cost.
+                with open(path, "rb") as f:
+                    return f.read()
+            return self.fs.cat_file(path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        if len(keys) <= 1 or self._local or not getattr(self.fs, "async_impl", False):
+            return [self.get(k) for k in keys]
+        paths = [self._path(k) for k in keys]
+        return fsspec.asyn.sync(self.fs.loop, _cat_many, self.fs, paths, MAX_CONCURRENT_REQUESTS)
+
+    def set(self, key: str, value: Buffer) -> None:
+        path = self._path(key)
+        if self._local:
+            _atomic_write(path, value)
+        else:
+            self.fs.pipe_file(path, bytes(memoryview(value).cast("B")))
+
+    def delete(self, key: str) -> None:
+        try:
+            self.fs.rm_file(self._path(key))
+        except FileNotFoundError:
+            pass
+
+    def clear(self) -> None:
+        if self.fs.exists(self.root):
+            self.fs.rm(self.root, recursive=True)
+
+    def is_empty(self) -> bool:
+        try:
+            return not self.fs.ls(self.root, detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return not self.fs.exists(self.root)
+
+    def child(self, path: str) -> FsspecStore:
+        return FsspecStore(self.fs, self._path(path.strip("/")))
+
+    def parent(self) -> FsspecStore | None:
+        up = posixpath.dirname(self.root)
+        if up == self.root or not self.root:
+            return None
+        return FsspecStore(self.fs, up)
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.root)
+
+    def describe(self, key: str = "") -> str:
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return f"{protocol}://{self._path(key).lstrip('/') if protocol != 'file' else self._path(key)}"
+
+    def token(self) -> str:
+        # fsspec's own token hashes the storage options; credentials never appear in clear.
+        return tokenize(type(self.fs).__name__, self.fs._fs_token, self.root)
+
+
+async def _cat_many(fs: Any, paths: list[str], limit: int) -> list[bytes | None]:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(path: str) -> bytes | None:
+        async with semaphore:
+            try:
+                return await fs._cat_file(path)
+            except FileNotFoundError:
+                return None
+
+    return list(await asyncio.gather(*(one(p) for p in paths)))
+
+
+def _atomic_write(path: str, value: Buffer) -> None:
+    """Write via a temporary file and rename, so readers never see a half-written chunk."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(memoryview(value).cast("B"))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class MappingStore(Store):
+    """Any ``MutableMapping`` of str to bytes (a dict, a SQLite or Redis adapter).
+
+    Examples
+    --------
+    >>> s = MappingStore({}, "grp/arr")
+    >>> s.set("0", b"x"); s.mapping
+    {'grp/arr/0': b'x'}
+    """
+
+    def __init__(self, mapping: MutableMapping[str, Any], root: str = "") -> None:
+        self.mapping = mapping
+        self.root = root.strip("/")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MappingStore, (self.mapping, self.root))
+
+    def _path(self, key: str) -> str:
+        if not key:
+            return self.root
+        return f"{self.root}/{key}" if self.root else key
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return bytes(self.mapping[self._path(key)])
+        except KeyError:
+            return None
+
+    def set(self, key: str, value: Buffer) -> None:
+        self.mapping[self._path(key)] = bytes(memoryview(value).cast("B"))
+
+    def delete(self, key: str) -> None:
+        self.mapping.pop(self._path(key), None)
+
+    def _keys_below(self) -> Iterable[str]:
+        prefix = f"{self.root}/" if self.root else ""
+        return [k for k in list(self.mapping) if k.startswith(prefix) or k == self.root]
+
+    def clear(self) -> None:
+        for k in self._keys_below():
+            self.mapping.pop(k, None)
+
+    def is_empty(self) -> bool:
+        return not self._keys_below()
+
+    def child(self, path: str) -> MappingStore:
+        return MappingStore(self.mapping, self._path(path.strip("/")))
+
+    def parent(self) -> MappingStore | None:
+        if not self.root:
+            return None
+        return MappingStore(self.mapping, posixpath.dirname(self.root))
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.root)
+
+    def describe(self, key: str = "") -> str:
+        return f"<{type(self.mapping).__name__}>/{self._path(key)}"
+
+    def token(self) -> str:
+        return tokenize(type(self.mapping).__name__, id(self.mapping), self.root)
+
+
+def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store:
+    """The store for a URL, path, ``fsspec.FSMap`` or mutable mapping.
+
+    Parameters
+    ----------
+    url
+        A local path, ``file://``, ``memory://``, ``s3://…`` or chained fsspec URL;
+        an ``fsspec.FSMap``; or any ``MutableMapping`` of keys to bytes.
+    storage_options
+        Passed to the fsspec filesystem (credentials, endpoint, ...).
+
+    Examples
+    --------
+    >>> open_store("memory://x/a.zarr")
+    FsspecStore('memory://x/a.zarr')
+    """
+    if isinstance(url, fsspec.FSMap):
+        return FsspecStore(url.fs, url.root)
+    if isinstance(url, Store):
+        return url
+    if isinstance(url, MutableMapping):
+        return MappingStore(url)
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
+    if not isinstance(url, str):
+        raise TypeError(
+            f"url={url!r} must be a path or URL string, an fsspec.FSMap or a MutableMapping"
+        )
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    return FsspecStore(fs, path)
