@@ -91,8 +91,8 @@ class NumcodecsArrayArray(ArrayArrayCodec):
         return {"name": f"numcodecs.{codec_id}", "configuration": config}
 
     def resolve(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[tuple[int, ...], np.dtype[Any]]:
-        # Encoding an empty array is the cheapest exact way to learn the output dtype.
-        return shape, ensure_ndarray_like(self.codec.encode(np.empty(0, dtype))).dtype
+        # Encoding one element is the cheapest exact way to learn the output dtype.
+        return shape, ensure_ndarray_like(self.codec.encode(np.zeros(1, dtype))).dtype
 
     def encode(self, arr: np.ndarray) -> np.ndarray:
         return ensure_ndarray_like(self.codec.encode(np.ascontiguousarray(arr))).reshape(arr.shape)

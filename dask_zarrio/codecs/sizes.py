@@ -63,7 +63,8 @@ def blosc_decoded_size(data: Buffer) -> int | None:
     >>> blosc_decoded_size(blosc.compress(b"x" * 1000, b"lz4", 5))
     1000
     """
-    if len(memoryview(data).cast("B")) < 16:
+    view = memoryview(data).cast("B")
+    if len(view) < 16:
         return None
-    nbytes, _, _ = blosc.cbuffer_sizes(data)
-    return int(nbytes)
+    # Header: version, versionlz, flags, typesize, then nbytes as little-endian uint32.
+    return int.from_bytes(view[4:8], "little")

@@ -1,0 +1,7 @@
+"""Reusable test helpers: an instrumented store and hypothesis strategies."""
+
+from __future__ import annotations
+
+from .store import CountingStore
+
+__all__ = ["CountingStore"]

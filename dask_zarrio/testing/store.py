@@ -1,0 +1,97 @@
+"""A store wrapper that counts requests per key, to prove what a graph touches."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from ..codecs.base import Buffer
+from ..store import Store
+
+__all__ = ["CountingStore"]
+
+
+class CountingStore(Store):
+    """Wrap ``inner`` and count ``get``/``set``/``delete`` calls per full key.
+
+    Counters are shared by every child/parent store derived from this one, and
+    guarded by a lock because threaded tasks call concurrently.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> s = CountingStore(MappingStore({}))
+    >>> s.set("a", b"1"); s.get("a"); s.gets["a"], s.sets["a"]
+    (1, 1)
+    """
+
+    def __init__(self, inner: Store, counters: dict[str, Counter[str]] | None = None, prefix: str = "") -> None:
+        self.inner = inner
+        self.counters = counters if counters is not None else {"get": Counter(), "set": Counter(), "delete": Counter()}
+        self.prefix = prefix
+        self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CountingStore, (self.inner, self.counters, self.prefix))
+
+    @property
+    def gets(self) -> Counter[str]:
+        return self.counters["get"]
+
+    @property
+    def sets(self) -> Counter[str]:
+        return self.counters["set"]
+
+    @property
+    def deletes(self) -> Counter[str]:
+        return self.counters["delete"]
+
+    def _count(self, kind: str, key: str) -> None:
+        with self._lock:
+            self.counters[kind][self.prefix + key] += 1
+
+    def get(self, key: str) -> bytes | None:
+        self._count("get", key)
+        return self.inner.get(key)
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        for k in keys:
+            self._count("get", k)
+        return self.inner.get_many(keys)
+
+    def set(self, key: str, value: Buffer) -> None:
+        self._count("set", key)
+        self.inner.set(key, value)
+
+    def delete(self, key: str) -> None:
+        self._count("delete", key)
+        self.inner.delete(key)
+
+    def clear(self) -> None:
+        self.inner.clear()
+
+    def is_empty(self) -> bool:
+        return self.inner.is_empty()
+
+    def child(self, path: str) -> CountingStore:
+        return CountingStore(self.inner.child(path), self.counters, f"{self.prefix}{path.strip('/')}/")
+
+    def parent(self) -> Store | None:
+        up = self.inner.parent()
+        return None if up is None else CountingStore(up, self.counters, "../" + self.prefix)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def describe(self, key: str = "") -> str:
+        return self.inner.describe(key)
+
+    def token(self) -> str:
+        return self.inner.token()
+
+    def reset(self) -> None:
+        """Forget every count."""
+        for c in self.counters.values():
+            c.clear()

@@ -1,0 +1,44 @@
+"""Shared fixtures: temporary store URLs and oracle helpers."""
+
+from __future__ import annotations
+
+import warnings
+
+import dask
+import numpy as np
+import pytest
+
+from dask_zarrio.testing.strategies import DTYPES, array_data
+
+__all__ = ["DTYPES", "array_data", "assert_same"]
+
+
+@pytest.fixture(autouse=True)
+def _sync_scheduler_threads():
+    # The threaded scheduler is what users get; keep it, but quiet the oracles' warnings
+    # about v3 data types "not part of the spec" (zarr-python's own wording).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        with dask.config.set(scheduler="threads"):
+            yield
+
+
+@pytest.fixture
+def url(tmp_path):
+    """A fresh local path for one array."""
+    return str(tmp_path / "a.zarr")
+
+
+def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Identical dtype, shape and bits (NaN == NaN, -0.0 != 0.0)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    if actual.dtype.kind in "fc":
+        a = np.ascontiguousarray(actual).view(np.uint8)
+        e = np.ascontiguousarray(expected).view(np.uint8)
+        same_bits = np.array_equal(a, e)
+        assert same_bits or np.array_equal(actual, expected, equal_nan=True), (actual, expected)
+    else:
+        np.testing.assert_array_equal(actual, expected)
