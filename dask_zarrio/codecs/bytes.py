@@ -66,14 +66,14 @@ class BytesCodec(ArrayBytesCodec):
 
     def decode(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
         stored = self._stored(dtype)
-        arr = np.frombuffer(data, dtype=stored)
-        expected = int(np.prod(shape, dtype=np.int64))
-        if arr.size != expected:
+        expected = int(np.prod(shape, dtype=np.int64)) * stored.itemsize
+        nbytes = memoryview(data).nbytes
+        if nbytes != expected:
             raise ValueError(
-                f"decoded to {arr.size} elements of {stored.str!r}, expected {expected} "
-                f"for a chunk of shape {shape}"
+                f"decoded to {nbytes} bytes, expected {expected} for a chunk of shape "
+                f"{shape} and dtype {stored.str!r}"
             )
-        arr = arr.reshape(shape)
+        arr = np.frombuffer(data, dtype=stored).reshape(shape)
         if stored.byteorder not in ("=", "|") and stored.byteorder != _NATIVE:
             arr = arr.astype(dtype)
         return arr

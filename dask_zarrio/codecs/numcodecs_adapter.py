@@ -7,12 +7,13 @@ unpickle data is refused here as in v2 (see :func:`check_safe_codec_id`).
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numcodecs
 import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
-from numcodecs.compat import ensure_ndarray_like
+from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray_like
 
 from ..errors import UnknownCodecError, UnsafeCodecError
 from .base import ArrayArrayCodec, Buffer, BytesBytesCodec, Codec
@@ -42,6 +43,40 @@ def check_safe_codec_id(codec_id: str, *, allow_pickle: bool, where: str) -> Non
             f"{where} uses the {codec_id!r} codec, which executes code stored in the data "
             "when decoding. Only if you trust the store, pass allow_pickle=True"
         )
+
+
+class OptedInPickle(NumcodecsCodec):
+    """numcodecs' Pickle, decoding because the user passed ``allow_pickle=True``.
+
+    numcodecs (0.16+) disables pickle decoding through a process-wide switch;
+    flipping that switch would open every other reader in the process, so the
+    opt-in stays local to the array it was given for.
+    """
+
+    codec_id = "pickle"
+
+    def __init__(self, protocol: int = pickle.HIGHEST_PROTOCOL) -> None:
+        self.protocol = protocol
+
+    def encode(self, buf: Any) -> bytes:
+        return pickle.dumps(np.asarray(buf, dtype=object), protocol=self.protocol)
+
+    def decode(self, buf: Any, out: Any = None) -> Any:
+        dec = pickle.loads(ensure_contiguous_ndarray(buf))  # noqa: S301 (explicit opt-in)
+        if out is not None:
+            np.copyto(out, dec)
+            return out
+        return dec
+
+    def get_config(self) -> dict[str, Any]:
+        return {"id": "pickle", "protocol": self.protocol}
+
+
+def opt_in(codec: NumcodecsCodec, allow_pickle: bool) -> NumcodecsCodec:
+    """The codec to decode with: pickle is swapped for :class:`OptedInPickle` when allowed."""
+    if allow_pickle and codec.codec_id == "pickle":
+        return OptedInPickle(getattr(codec, "protocol", pickle.HIGHEST_PROTOCOL))
+    return codec
 
 
 def _get(codec_id: str, config: dict[str, Any]) -> NumcodecsCodec:

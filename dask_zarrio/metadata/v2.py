@@ -10,7 +10,7 @@ import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
 
 from ..codecs import V2Pipeline
-from ..codecs.numcodecs_adapter import check_safe_codec_id
+from ..codecs.numcodecs_adapter import check_safe_codec_id, opt_in
 from ..errors import MetadataError, UnknownCodecError
 from ..grid import ChunkKeyEncoding
 from .dtypes import parse_v2_dtype, v2_dtype_to_json
@@ -42,6 +42,17 @@ def parse_numcodecs(value: object, field_name: str) -> NumcodecsCodec:
         ) from e
     except TypeError as e:
         raise MetadataError(f"{field_name}={value!r} has invalid arguments: {e}") from e
+
+
+def _codec_config(codec: NumcodecsCodec) -> dict[str, Any]:
+    """numcodecs' config, minus defaults that other readers reject.
+
+    tensorstore refuses ``"checksum": false`` in a zstd compressor; zarr-python omits it too.
+    """
+    config = codec.get_config()
+    if config.get("id") == "zstd" and config.get("checksum") is False:
+        del config["checksum"]
+    return config
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,7 +128,7 @@ class ArrayMetadataV2:
             "shape": list(self.shape),
             "chunks": list(self.chunk_shape),
             "dtype": v2_dtype_to_json(self.dtype),
-            "compressor": None if self.compressor is None else self.compressor.get_config(),
+            "compressor": None if self.compressor is None else _codec_config(self.compressor),
             "fill_value": encode_fill_value(self.fill_value, self.dtype, 2),
             "order": self.order,
             "filters": None if not self.filters else [f.get_config() for f in self.filters],
@@ -149,7 +160,8 @@ class ArrayMetadataV2:
                 f"dtype {self.dtype.str!r} (object) needs an object codec such as vlen-utf8 in "
                 f"filters; got filters={[f.get_config() for f in filters]!r}"
             )
-        return V2Pipeline(tuple(filters), self.compressor, self.order, self.chunk_shape, self.dtype)
+        filters = tuple(opt_in(f, allow_pickle) for f in filters)
+        return V2Pipeline(filters, self.compressor, self.order, self.chunk_shape, self.dtype)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ArrayMetadataV2) and self.to_dict() == other.to_dict()

@@ -1,0 +1,207 @@
+"""Bad input gets a clear error that names the key or field, and loses no data."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import dask.array as da
+import numcodecs
+import numpy as np
+import pytest
+import zarr
+
+import dask_zarrio as dz
+from dask_zarrio.errors import (
+    ArrayNotFoundError,
+    ChunkDecodeError,
+    ContainsArrayError,
+    MetadataError,
+    MisalignedWriteError,
+    UnknownCodecError,
+    UnsafeCodecError,
+    ZarrioError,
+)
+
+
+def _edit(url, key, change):
+    path = os.path.join(url, key)
+    doc = json.load(open(path))
+    change(doc)
+    json.dump(doc, open(path, "w"))
+
+
+def test_error_hierarchy():
+    assert issubclass(ZarrioError, ValueError)
+    assert issubclass(ArrayNotFoundError, FileNotFoundError)
+    assert issubclass(ContainsArrayError, FileExistsError)
+    for cls in (MetadataError, UnknownCodecError, ChunkDecodeError, MisalignedWriteError, UnsafeCodecError):
+        assert issubclass(cls, ZarrioError)
+
+
+def test_missing_array(tmp_path):
+    with pytest.raises(ArrayNotFoundError, match="nothing exists there"):
+        dz.read(str(tmp_path / "nope.zarr"))
+
+
+@pytest.mark.parametrize("fmt,what", [(2, "Zarr v2 group"), (3, "Zarr v3 group")])
+def test_group_instead_of_array(tmp_path, fmt, what):
+    zarr.open_group(str(tmp_path / "g.zarr"), mode="w", zarr_format=fmt)
+    with pytest.raises(ArrayNotFoundError, match=what):
+        dz.read(str(tmp_path / "g.zarr"))
+
+
+def test_folder_without_metadata(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "file").write_bytes(b"1")
+    with pytest.raises(ArrayNotFoundError, match="no zarr.json or .zarray"):
+        dz.read(str(tmp_path / "x"))
+
+
+@pytest.mark.parametrize("fmt,key", [(3, "zarr.json"), (2, ".zarray")])
+def test_truncated_metadata_names_the_key(url, fmt, key):
+    dz.write(da.zeros(4, chunks=2), url, zarr_format=fmt)
+    path = os.path.join(url, key)
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2])
+    with pytest.raises(MetadataError, match=rf"{key}.*not valid JSON"):
+        dz.read(url)
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (lambda d: d.update(shape=[-1]), "shape=\\[-1\\]"),
+        (lambda d: d.update(data_type="float128"), "data_type='float128'"),
+        (lambda d: d.update(fill_value="banana"), "fill_value='banana'"),
+        (lambda d: d.update(chunk_grid={"name": "rectangular"}), "chunk_grid name='rectangular'"),
+        (lambda d: d.update(surprise={"x": 1}), "'surprise'"),
+        (lambda d: d.update(storage_transformers=[{"name": "x"}]), "storage_transformers"),
+        (lambda d: d.pop("codecs"), "'codecs'"),
+        (lambda d: d.update(codecs=[{"name": "zstd"}]), "array→bytes"),
+        (lambda d: d.update(dimension_names=["a", "b"]), "dimension_names"),
+    ],
+)
+def test_invalid_v3_fields(url, change, match):
+    dz.write(da.zeros(4, chunks=2), url)
+    _edit(url, "zarr.json", change)
+    with pytest.raises(MetadataError, match=match):
+        dz.read(url)
+
+
+def test_must_understand_false_extension_is_ignored(url):
+    dz.write(da.arange(4, chunks=2), url)
+    _edit(url, "zarr.json", lambda d: d.update(my_ext={"must_understand": False, "x": 1}))
+    np.testing.assert_array_equal(dz.read(url).compute(), np.arange(4))
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_unknown_codec(url, fmt):
+    dz.write(da.zeros(4, chunks=2), url, zarr_format=fmt)
+    if fmt == 3:
+        _edit(url, "zarr.json", lambda d: d["codecs"].append({"name": "snappy9"}))
+    else:
+        _edit(url, ".zarray", lambda d: d.update(compressor={"id": "snappy9"}))
+    with pytest.raises(UnknownCodecError, match="snappy9"):
+        dz.read(url)
+
+
+def test_corrupt_chunk_names_the_key(url):
+    dz.write(da.ones((4, 4), chunks=2), url)
+    path = os.path.join(url, "c", "1", "0")
+    open(path, "wb").write(b"garbage")
+    x = dz.read(url)
+    np.testing.assert_array_equal(x[:2].compute(), np.ones((2, 4)))  # other chunks still read
+    with pytest.raises(ChunkDecodeError, match=r"a\.zarr/c/1/0"):
+        x.compute()
+
+
+def test_crc32c_mismatch_is_a_decode_error(url):
+    dz.write(da.ones(4, chunks=4), url, compressors=[{"name": "crc32c"}])
+    path = os.path.join(url, "c", "0")
+    data = bytearray(open(path, "rb").read())
+    data[0] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(ChunkDecodeError, match="crc32c checksum mismatch"):
+        dz.read(url).compute()
+
+
+def test_chunk_of_wrong_size(url):
+    dz.write(da.ones(4, chunks=4), url, compressors=None)
+    open(os.path.join(url, "c", "0"), "wb").write(b"\x00" * 7)
+    with pytest.raises(ChunkDecodeError, match="decoded to 7 bytes, expected 32"):
+        dz.read(url).compute()
+
+
+class _Sneaky:
+    """Unpickling this creates a file: proof of whether the store's code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickle_refused_without_opt_in(tmp_path, url):
+    marker = str(tmp_path / "code-ran")
+    os.makedirs(url)
+    meta = {"zarr_format": 2, "shape": [2], "chunks": [2], "dtype": "|O", "compressor": None,
+            "fill_value": None, "order": "C", "filters": [{"id": "pickle"}]}
+    json.dump(meta, open(os.path.join(url, ".zarray"), "w"))
+    chunk = numcodecs.Pickle().encode(np.array([_Sneaky(marker), "x"], dtype=object))
+    open(os.path.join(url, "0"), "wb").write(chunk)
+    with pytest.raises(UnsafeCodecError, match="allow_pickle=True"):
+        dz.read(url).compute()
+    assert not os.path.exists(marker)
+    back = dz.read(url, allow_pickle=True).compute()  # the user opted in: the code runs
+    assert back[1] == "x" and os.path.exists(marker)
+    back[0].close()
+
+
+def test_vlen_utf8_objects_read_without_opt_in(url):
+    data = np.array(["a", "bcd", "", "日本"], dtype=object)
+    z = zarr.create_array(url, shape=(4,), chunks=(3,), dtype=str, zarr_format=2)
+    z[...] = data
+    assert list(dz.read(url).compute()) == list(data)
+
+
+def test_mode_w_minus_refuses_and_changes_nothing(url):
+    dz.write(da.arange(4, chunks=2), url)
+    before = {f: open(os.path.join(dp, f), "rb").read() for dp, _, fs in os.walk(url) for f in fs}
+    with pytest.raises(ContainsArrayError, match="mode='w'"):
+        dz.write(da.zeros(6, chunks=3), url)
+    after = {f: open(os.path.join(dp, f), "rb").read() for dp, _, fs in os.walk(url) for f in fs}
+    assert before == after
+
+
+def test_mode_w_replaces_and_removes_old_chunks(url):
+    dz.write(da.arange(1, 9, chunks=2), url)
+    dz.write(da.zeros(4, chunks=4), url, mode="w")
+    assert os.listdir(url) == ["zarr.json"]
+    np.testing.assert_array_equal(dz.read(url).compute(), np.zeros(4))
+
+
+def test_misaligned_write_is_refused_before_writing(url):
+    """dask.array.to_zarr corrupts silently here (dask/dask#12583, zarr-python#3682)."""
+    x = da.ones((400, 400), chunks=25)
+    with pytest.raises(MisalignedWriteError, match=r"axis 0: the dask block boundary at 25 .*rechunk"):
+        dz.write(x, url, chunks=(40, 40))
+    assert not os.path.exists(url)
+
+
+def test_unsupported_mode_and_shards(url):
+    with pytest.raises(ZarrioError, match="mode='r\\+'"):
+        dz.write(da.ones(4, chunks=2), url, mode="r+")
+    with pytest.raises(ZarrioError, match="shards"):
+        dz.write(da.ones(4, chunks=2), url, shards=(4,))
+
+
+def test_bad_write_arguments(url):
+    with pytest.raises(MisalignedWriteError, match="one chunk length per dimension"):
+        dz.write(da.ones((4, 4), chunks=2), url, chunks=(2,))
+    with pytest.raises(MetadataError, match="fill_value='x'"):
+        dz.write(da.ones(4, chunks=2), url, fill_value="x")
+    with pytest.raises(MetadataError, match="Zarr v2 allows one compressor"):
+        dz.write(da.ones(4, chunks=2), url, zarr_format=2, compressors=[numcodecs.Zlib(), numcodecs.GZip()])
+    assert not os.path.exists(url)

@@ -1,0 +1,147 @@
+"""The read and write graphs: O(1) construction, culling, chunk alignment, names."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+
+import dask_zarrio as dz
+from dask_zarrio.graph import aligned_read_chunks
+from dask_zarrio.metadata.create import new_array_metadata
+from dask_zarrio.store import MappingStore
+from dask_zarrio.testing import CountingStore
+
+
+def _million_chunk_store():
+    meta = new_array_metadata(shape=(1000, 1000), dtype=np.dtype("f4"), chunk_shape=(1, 1))
+    return MappingStore({"zarr.json": json.dumps(meta.to_dict()).encode()})
+
+
+def test_read_builds_in_constant_time_for_a_million_chunks():
+    store = CountingStore(_million_chunk_store())
+    t = time.perf_counter()
+    x = dz.read(store)
+    elapsed = time.perf_counter() - t
+    assert x.npartitions == 10**6
+    # A generous bound: a per-chunk graph would take tens of seconds here.
+    assert elapsed < 0.5, elapsed
+    assert len(x.dask.layers) == 1
+    assert sum(store.gets.values()) == 1  # only zarr.json
+
+
+def test_slice_touches_only_its_chunk():
+    store = CountingStore(_million_chunk_store())
+    x = dz.read(store)
+    store.reset()
+    assert x[0, 0].compute() == 0
+    assert dict(store.gets) == {"c/0/0": 1}
+    store.reset()
+    x[10:12, 500].compute()
+    assert dict(store.gets) == {"c/10/500": 1, "c/11/500": 1}
+
+
+def test_open_v3_costs_one_request_and_never_probes_v2(url):
+    dz.write(da.zeros(4, chunks=2), url)
+    from dask_zarrio.store import open_store
+
+    store = CountingStore(open_store(url))
+    dz.read(store)
+    assert dict(store.gets) == {"zarr.json": 1}
+
+
+def test_name_is_deterministic_and_depends_on_chunks(url):
+    dz.write(da.arange(10, chunks=5), url)
+    assert dz.read(url).name == dz.read(url).name
+    assert dz.read(url).name != dz.read(url, chunks=10).name
+
+
+@pytest.mark.parametrize(
+    "chunks,expected",
+    [((2,), ((2, 2, 2, 2, 2),)), (10, ((10,),)), (-1, ((10,),)), ({0: 4}, ((4, 4, 2),)), ("auto", ((10,),))],
+)
+def test_chunks_argument_forms(url, chunks, expected):
+    dz.write(da.arange(10, chunks=2), url)
+    x = dz.read(url, chunks=chunks)
+    assert x.chunks == expected
+    np.testing.assert_array_equal(x.compute(), np.arange(10))
+
+
+def test_auto_chunks_group_whole_stored_chunks(url):
+    dz.write(da.zeros((64, 64), chunks=8, dtype="u1"), url)
+    with dask.config.set({"array.chunk-size": "1KiB"}):
+        x = dz.read(url, chunks="auto")
+    assert all(c % 8 == 0 for axis in x.chunks for c in axis[:-1])
+    assert x.npartitions < 64
+
+
+def test_splitting_chunks_decodes_each_stored_chunk_once(url):
+    """from_zarr decodes a stored chunk once per piece when chunks= split it (peer pitfall)."""
+    data = np.arange(100.0).reshape(10, 10)
+    dz.write(da.from_array(data, chunks=(10, 5)), url)
+    from dask_zarrio.store import open_store
+
+    store = CountingStore(open_store(url))
+    x = dz.read(store, chunks=(1, 5))
+    store.reset()
+    np.testing.assert_array_equal(x.compute(), data)
+    assert x.chunks == ((1,) * 10, (5, 5))
+    assert dict(store.gets) == {"c/0/0": 1, "c/0/1": 1}
+
+
+@pytest.mark.parametrize(
+    "chunks,unit,shape,expected",
+    [
+        (((5, 5, 5, 5),), (10,), (20,), ((10, 10),)),
+        (((15, 15),), (10,), (30,), ((10, 20),)),
+        (((3, 4, 3),), (1,), (10,), ((3, 4, 3),)),
+        (((7,),), (10,), (7,), ((7,),)),
+        (((0,),), (3,), (0,), ((0,),)),
+    ],
+)
+def test_aligned_read_chunks(chunks, unit, shape, expected):
+    assert aligned_read_chunks(chunks, unit, shape) == expected
+
+
+def test_write_graph_is_one_layer_per_block_and_stores_each_chunk_once(tmp_path):
+    from dask_zarrio.store import open_store
+
+    store = CountingStore(open_store(str(tmp_path / "a.zarr")))
+    x = da.random.default_rng(0).random((40, 30), chunks=(20, 15))
+    dz.write(x, store, chunks=(10, 5))
+    chunk_sets = {k: v for k, v in store.sets.items() if k.startswith("c/")}
+    assert len(chunk_sets) == 4 * 6
+    assert set(chunk_sets.values()) == {1}
+
+
+def test_compute_false_returns_delayed_and_writes_only_metadata(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    d = dz.write(da.ones(8, chunks=4), url, compute=False)
+    from dask.delayed import Delayed
+
+    assert isinstance(d, Delayed)
+    import os
+
+    assert sorted(os.listdir(url)) == ["zarr.json"]
+    assert d.compute() == 2
+    np.testing.assert_array_equal(dz.read(url).compute(), np.ones(8))
+
+
+def test_fill_value_chunks_are_not_stored(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    x = da.zeros(12, chunks=3).astype("f8")
+    x = da.concatenate([x[:9], da.ones(3, chunks=3)])
+    dz.write(x, url)
+    import os
+
+    assert sorted(os.listdir(os.path.join(url, "c"))) == ["3"]
+
+
+def test_negative_zero_is_not_the_fill_value(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(np.array([-0.0, -0.0]), chunks=2), url)
+    assert np.signbit(dz.read(url).compute()).all()
