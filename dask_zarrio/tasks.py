@@ -129,7 +129,9 @@ def write_region(
     for index in spec.grid.chunks_in(region):
         chunk_region = spec.grid.chunk_region(index)
         src, _ = _overlap(region, chunk_region)
-        part = np.asarray(block[src])
+        # The Ellipsis keeps 0-d parts arrays (a bare () index returns a scalar, and
+        # np.asarray of a bytes scalar would shrink its dtype).
+        part = block[(*src, Ellipsis)]
         key = spec.chunk_key(index)
         if spec.is_fill(part):
             if delete_empty:

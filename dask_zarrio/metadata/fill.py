@@ -67,7 +67,7 @@ def _parse_b64(value: object, dtype: np.dtype[Any]) -> bytes:
     if not isinstance(value, str):
         raise _bad(value, dtype, "expected a base64 string")
     try:
-        raw = base64.standard_b64decode(value)
+        raw = base64.b64decode(value, validate=True)
     except binascii.Error as e:
         raise _bad(value, dtype, "not valid base64") from e
     if len(raw) > dtype.itemsize:
