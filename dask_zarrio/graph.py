@@ -117,6 +117,6 @@ def write_array(
         numblocks={arr.name: arr.numblocks},
         delete_empty=delete_empty,
     )
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[arr])
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[arr])  # type: ignore[list-item]
     counts = tuple((1,) * len(c) for c in arr.chunks)
     return da.Array(graph, name, counts, meta=np.empty((0,) * arr.ndim, dtype=np.int64))

@@ -129,9 +129,9 @@ def write_region(
     for index in spec.grid.chunks_in(region):
         chunk_region = spec.grid.chunk_region(index)
         src, _ = _overlap(region, chunk_region)
-        # The Ellipsis keeps 0-d parts arrays (a bare () index returns a scalar, and
-        # np.asarray of a bytes scalar would shrink its dtype).
-        part = block[(*src, Ellipsis)]
+        # A 0-d block is its own single chunk: block[()] would be a scalar, and
+        # np.asarray of a bytes scalar shrinks its dtype.
+        part = block[src] if src else block
         key = spec.chunk_key(index)
         if spec.is_fill(part):
             if delete_empty:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
+from conftest import array_data, assert_same
 
 import dask_zarrio as dz
-from conftest import array_data, assert_same
 
 ts = pytest.importorskip("tensorstore")
 

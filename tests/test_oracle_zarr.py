@@ -11,10 +11,10 @@ import numcodecs
 import numpy as np
 import pytest
 import zarr
+from conftest import DTYPES, array_data, assert_same
 from zarr.codecs import BloscCodec, BytesCodec, Crc32cCodec, GzipCodec, TransposeCodec, ZstdCodec
 
 import dask_zarrio as dz
-from conftest import DTYPES, array_data, assert_same
 
 V3_COMPRESSORS = {
     "none": None,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import zarr
+from conftest import assert_same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dask_zarrio as dz
-from conftest import assert_same
 from dask_zarrio.testing.strategies import DTYPES, array_data, shapes_and_chunks
 
 _settings = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class BytesCodec(ArrayBytesCodec):
                     "{'endian': 'little'} to its configuration"
                 )
             return dtype
-        order = "<" if self.endian == "little" else ">"
+        order: Literal["<", ">"] = "<" if self.endian == "little" else ">"
         if dtype.kind == "c":
             return np.dtype(f"{order}c{dtype.itemsize}")
         return dtype.newbyteorder(order)

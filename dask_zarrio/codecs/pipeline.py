@@ -24,8 +24,11 @@ __all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "decode_bytes"]
 class ChunkPipeline(Protocol):
     """What the read and write tasks need from a format's codec chain."""
 
-    shape: tuple[int, ...]
-    dtype: np.dtype[Any]
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
 
     def decode(self, data: Buffer) -> np.ndarray: ...
 
@@ -118,9 +121,9 @@ class CodecPipeline:
 
     def decode(self, data: Buffer) -> np.ndarray:
         """Decode one stored chunk to an array of ``shape`` and ``dtype``."""
-        for i, codec in enumerate(reversed(self.bytes_bytes)):
+        for i, bcodec in enumerate(reversed(self.bytes_bytes)):
             first = i == len(self.bytes_bytes) - 1
-            data = decode_bytes(codec, data, self.encoded_size if first else None)
+            data = decode_bytes(bcodec, data, self.encoded_size if first else None)
         arr = self.array_bytes.decode(data, *self.specs[-1])
         for codec, spec in zip(reversed(self.array_array), reversed(self.specs[:-1])):
             arr = codec.decode(arr, *spec)

@@ -54,6 +54,7 @@ def codec_from_json(spec: object) -> Codec:
     """
     from . import _load_builtin  # noqa: F401
 
+    config: Any
     if isinstance(spec, str):
         name, config = spec, {}
     elif isinstance(spec, dict) and isinstance(spec.get("name"), str):

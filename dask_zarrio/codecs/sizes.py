@@ -9,8 +9,6 @@ array→bytes codec then checks.
 
 from __future__ import annotations
 
-from numcodecs import blosc
-
 from .base import Buffer
 
 __all__ = ["blosc_decoded_size", "gzip_decoded_size", "zstd_decoded_size"]

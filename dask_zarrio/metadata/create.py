@@ -14,7 +14,7 @@ from ..codecs.blosc import BloscCodec
 from ..codecs.bytes import BytesCodec
 from ..codecs.crc32c import Crc32cCodec
 from ..codecs.gzip import GzipCodec
-from ..codecs.numcodecs_adapter import NumcodecsArrayArray, NumcodecsBytesBytes, _ARRAY_ARRAY
+from ..codecs.numcodecs_adapter import _ARRAY_ARRAY, NumcodecsArrayArray, NumcodecsBytesBytes
 from ..codecs.transpose import TransposeCodec
 from ..codecs.zstd import ZstdCodec
 from ..errors import MetadataError
@@ -194,4 +194,7 @@ def parse_fill_value_checked(fill: np.ndarray, dtype: np.dtype[Any]) -> np.ndarr
     """The fill value as a 0-d array of ``dtype`` (validates via the JSON round trip)."""
     from .fill import encode_fill_value
 
-    return parse_fill_value(encode_fill_value(fill, dtype, 3), dtype, 3)
+    parsed = parse_fill_value(encode_fill_value(fill, dtype, 3), dtype, 3)
+    if parsed is None:
+        raise MetadataError(f"fill_value={fill!r}: Zarr v3 arrays need a fill value")
+    return parsed

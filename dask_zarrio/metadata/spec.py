@@ -7,7 +7,7 @@ region; they never ask which format the array came from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from .v3 import ArrayMetadataV3
 
 __all__ = ["ArrayMetadata", "ArraySpec"]
 
-ArrayMetadata = Union[ArrayMetadataV2, ArrayMetadataV3]
+ArrayMetadata = ArrayMetadataV2 | ArrayMetadataV3
 
 
 @dataclass(frozen=True, eq=False)

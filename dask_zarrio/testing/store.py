@@ -22,7 +22,10 @@ class CountingStore(Store):
     --------
     >>> from dask_zarrio.store import MappingStore
     >>> s = CountingStore(MappingStore({}))
-    >>> s.set("a", b"1"); s.get("a"); s.gets["a"], s.sets["a"]
+    >>> s.set("a", b"1")
+    >>> s.get("a")
+    b'1'
+    >>> s.gets["a"], s.sets["a"]
     (1, 1)
     """
 
