@@ -1,0 +1,193 @@
+"""Run ``python -m benchmarks [--size GiB] [--rounds N] [--dir PATH]``.
+
+Generates a compressible float32 array (a smooth field plus rounded noise, like
+instrument data), writes it as a Zarr v3 array (blosc-zstd + shuffle), then times,
+in one run:
+
+- read + sum: a raw limit (read the chunk files, decode, sum in a thread pool, no
+  zarr or dask), ``dz.read(url).sum()``, ``da.from_zarr(url).sum()`` (zarr-python 3),
+  and tensorstore read + sum;
+- write: a raw limit (encode + write files in a thread pool), ``dz.write``,
+  ``da.to_zarr`` and tensorstore write.
+
+Prints GB/s (uncompressed bytes per second, median of the rounds), the ratio to the
+limit and to each peer. Peers that cannot be imported are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+
+import dask_zarrio as dz
+from dask_zarrio.codecs.blosc import BloscCodec
+
+CODEC = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
+
+
+def make_source(gib: float, chunk_mib: int) -> tuple[da.Array, tuple[int, int]]:
+    """A 2-D float32 array of ``gib`` GiB in square-ish chunks of ``chunk_mib`` MiB."""
+    side = int(np.sqrt(chunk_mib * 2**20 / 4))
+    nchunks_rows = max(1, int(round(gib * 2**30 / (chunk_mib * 2**20) / 4)))
+    shape = (side * nchunks_rows, side * 4)
+
+    def block(block_id: tuple[int, int]) -> np.ndarray:
+        rng = np.random.default_rng(block_id[0] * 1000 + block_id[1])
+        y = np.linspace(0, 3, side, dtype=np.float32)[:, None]
+        x = np.linspace(0, 3, side, dtype=np.float32)[None, :]
+        field = 280 + 10 * np.sin(y + block_id[0]) * np.cos(x + block_id[1])
+        return np.round(field + rng.normal(0, 0.5, (side, side)).astype(np.float32), 2)
+
+    return _blocks(block, shape, side), (side, side)
+
+
+def _blocks(fn: Callable[[tuple[int, int]], np.ndarray], shape: tuple[int, int], side: int) -> da.Array:
+    rows = []
+    for i in range(shape[0] // side):
+        rows.append([da.from_delayed(dask.delayed(fn)((i, j)), (side, side), np.float32) for j in range(shape[1] // side)])
+    return da.block(rows)
+
+
+def timed(fn: Callable[[], object], rounds: int, setup: Callable[[], object] | None = None) -> float:
+    times = []
+    for _ in range(rounds):
+        if setup is not None:
+            setup()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def chunk_files(url: str) -> list[str]:
+    return [os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(url, "c")) for f in fs]
+
+
+def raw_read_sum(url: str, threads: int, chunk_shape: tuple[int, int]) -> float:
+    codec = BloscCodec(**CODEC["configuration"])  # type: ignore[arg-type]
+    nbytes = chunk_shape[0] * chunk_shape[1] * 4
+
+    def one(path: str) -> float:
+        with open(path, "rb") as f:
+            data = f.read()
+        out = np.empty(nbytes, np.uint8)
+        codec.decode(data, out)
+        return float(out.view(np.float32).sum(dtype=np.float64))
+
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(one, chunk_files(url)))
+
+
+def raw_encode_write(blocks: list[np.ndarray], folder: str, threads: int) -> None:
+    codec = BloscCodec(**CODEC["configuration"])  # type: ignore[arg-type]
+    os.makedirs(folder, exist_ok=True)
+
+    def one(item: tuple[int, np.ndarray]) -> None:
+        with open(os.path.join(folder, str(item[0])), "wb") as f:
+            f.write(codec.encode(item[1]))
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, enumerate(blocks)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=float, default=1.0, help="array size in GiB (default 1)")
+    parser.add_argument("--chunk-mib", type=int, default=16, help="chunk size in MiB (default 16)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
+    parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
+    args = parser.parse_args(argv)
+    threads = os.cpu_count() or 2
+    scratch = Path(args.dir or tempfile.mkdtemp(prefix="dz-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    dask.config.set(scheduler="threads", num_workers=threads)
+
+    source, chunks = make_source(args.size, args.chunk_mib)
+    source = source.persist()
+    nbytes = source.nbytes
+    url = str(scratch / "bench.zarr")
+    dz.write(source, url, mode="w", chunks=chunks, compressors=[CODEC])
+    stored = sum(os.path.getsize(p) for p in chunk_files(url))
+    print(f"data: shape={source.shape} float32, {nbytes / 2**30:.2f} GiB, chunks {chunks} "
+          f"({args.chunk_mib} MiB), blosc-zstd+shuffle ratio {nbytes / stored:.2f}, "
+          f"{threads} threads, {args.rounds} rounds (median)")
+
+    read_rows: dict[str, float] = {}
+    read_rows["limit: read+decode+sum, thread pool"] = timed(lambda: raw_read_sum(url, threads, chunks), args.rounds)
+    read_rows["dz.read(url).sum()"] = timed(lambda: dz.read(url).sum().compute(), args.rounds)
+    try:
+        import zarr  # noqa: F401
+
+        read_rows["da.from_zarr(url).sum()"] = timed(lambda: da.from_zarr(url).sum().compute(), args.rounds)
+    except ImportError:
+        print("note: zarr-python not installed; da.from_zarr skipped")
+    try:
+        import tensorstore as ts
+
+        def ts_read() -> float:
+            arr = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url}}).result()
+            return float(arr.read().result().sum(dtype=np.float64))
+
+        read_rows["tensorstore read + sum"] = timed(ts_read, args.rounds)
+    except ImportError:
+        ts = None
+        print("note: tensorstore not installed; skipped")
+
+    blocks = list(dask.compute(*source.to_delayed().ravel()))
+    out = str(scratch / "out.zarr")
+    write_rows: dict[str, float] = {}
+
+    def clean() -> None:
+        shutil.rmtree(out, ignore_errors=True)
+
+    write_rows["limit: encode+write, thread pool"] = timed(lambda: raw_encode_write(blocks, out, threads), args.rounds, clean)
+    write_rows["dz.write"] = timed(lambda: dz.write(source, out, mode="w", chunks=chunks, compressors=[CODEC]), args.rounds, clean)
+    try:
+        import zarr
+        from zarr.codecs import BloscCodec as ZBlosc
+
+        def to_zarr() -> None:
+            z = zarr.create_array(out, shape=source.shape, chunks=chunks, dtype="f4",
+                                  compressors=[ZBlosc(cname="zstd", clevel=3, shuffle="shuffle")])
+            da.to_zarr(source, z)
+
+        write_rows["da.to_zarr"] = timed(to_zarr, args.rounds, clean)
+    except ImportError:
+        pass
+    if ts is not None:
+        ncols = source.shape[1] // chunks[1]
+        full = np.block([[blocks[i * ncols + j] for j in range(ncols)] for i in range(source.shape[0] // chunks[0])])
+
+        def ts_write() -> None:
+            arr = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": out}, "create": True,
+                           "metadata": {"shape": list(source.shape), "data_type": "float32",
+                                        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
+                                        "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, CODEC]}}).result()
+            arr.write(full).result()
+
+        write_rows["tensorstore write"] = timed(ts_write, args.rounds, clean)
+
+    for title, rows in (("read", read_rows), ("write", write_rows)):
+        limit = next(iter(rows.values()))
+        mine = rows["dz.read(url).sum()" if title == "read" else "dz.write"]
+        print(f"\n{title:<40} {'GB/s':>7} {'x limit':>8} {'dz / it':>8}")
+        for name, seconds in rows.items():
+            print(f"{name:<40} {nbytes / seconds / 1e9:7.2f} {limit / seconds:8.2f} {seconds / mine:8.2f}")
+    if not args.dir:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
