@@ -88,8 +88,8 @@ def _get(codec_id: str, config: dict[str, Any]) -> NumcodecsCodec:
         ) from e
 
 
-class NumcodecsBytesBytes(BytesBytesCodec):
-    """A numcodecs compressor or checksum as a bytes→bytes codec."""
+class _WrapsNumcodecs:
+    """Holds a numcodecs codec; its v3 name is ``numcodecs.<id>``."""
 
     name = "numcodecs"
 
@@ -100,6 +100,10 @@ class NumcodecsBytesBytes(BytesBytesCodec):
         config = self.codec.get_config()
         codec_id = config.pop("id")
         return {"name": f"numcodecs.{codec_id}", "configuration": config}
+
+
+class NumcodecsBytesBytes(_WrapsNumcodecs, BytesBytesCodec):
+    """A numcodecs compressor or checksum as a bytes→bytes codec."""
 
     def encode(self, data: Buffer) -> Buffer:
         return self.codec.encode(data)
@@ -112,18 +116,8 @@ class NumcodecsBytesBytes(BytesBytesCodec):
         return sniff(data) if sniff is not None else None
 
 
-class NumcodecsArrayArray(ArrayArrayCodec):
+class NumcodecsArrayArray(_WrapsNumcodecs, ArrayArrayCodec):
     """A shape-preserving numcodecs filter as an array→array codec."""
-
-    name = "numcodecs"
-
-    def __init__(self, codec: NumcodecsCodec) -> None:
-        self.codec = codec
-
-    def to_dict(self) -> dict[str, Any]:
-        config = self.codec.get_config()
-        codec_id = config.pop("id")
-        return {"name": f"numcodecs.{codec_id}", "configuration": config}
 
     def resolve(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[tuple[int, ...], np.dtype[Any]]:
         # Encoding one element is the cheapest exact way to learn the output dtype.

@@ -58,7 +58,8 @@ def blosc_decoded_size(data: Buffer) -> int | None:
 
     Examples
     --------
-    >>> blosc_decoded_size(blosc.compress(b"x" * 1000, b"lz4", 5))
+    >>> from numcodecs import Blosc
+    >>> blosc_decoded_size(Blosc("lz4").encode(b"x" * 1000))
     1000
     """
     view = memoryview(data).cast("B")
