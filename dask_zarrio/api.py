@@ -16,7 +16,7 @@ from .errors import ContainsArrayError, MisalignedWriteError, ZarrioError
 from .graph import read_array, write_array
 from .metadata import ArrayMetadataV2, ArrayMetadataV3, ArraySpec
 from .metadata.create import new_array_metadata
-from .metadata.node import read_array_metadata
+from .metadata.node import read_array_metadata, resolve_v2_separator
 from .store import Store, open_store
 
 __all__ = ["read", "write"]
@@ -66,7 +66,7 @@ def read(
     np.int64(45)
     """
     store = open_store(url, storage_options)
-    meta = read_array_metadata(store)
+    meta = resolve_v2_separator(store, read_array_metadata(store))
     spec = ArraySpec.from_metadata(meta, allow_pickle=allow_pickle)
     meta_json = json.dumps(meta.to_dict(), sort_keys=True, default=str)
     name = "read-zarr-" + tokenize(store.token(), meta_json, chunks)

@@ -43,6 +43,10 @@ class Store(ABC):
         """Objects under ``keys`` (``None`` for missing ones), in order."""
         return [self.get(k) for k in keys]
 
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists (a metadata-only request where the store has one)."""
+        return self.get(key) is not None
+
     @abstractmethod
     def set(self, key: str, value: Buffer) -> None:
         """Write ``value`` under ``key``, whole or not at all."""
@@ -120,6 +124,10 @@ class FsspecStore(Store):
             return self.fs.cat_file(path)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
+
+    def exists(self, key: str) -> bool:
+        path = self._path(key)
+        return os.path.isfile(path) if self._local else bool(self.fs.isfile(path))
 
     def get_many(self, keys: list[str]) -> list[bytes | None]:
         if len(keys) <= 1 or self._local or not getattr(self.fs, "async_impl", False):
@@ -229,6 +237,9 @@ class MappingStore(Store):
             return bytes(self.mapping[self._path(key)])
         except KeyError:
             return None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key) in self.mapping
 
     def set(self, key: str, value: Buffer) -> None:
         self.mapping[self._path(key)] = bytes(memoryview(value).cast("B"))

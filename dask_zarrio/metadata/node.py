@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from typing import Any
 
 from ..errors import ArrayNotFoundError, MetadataError
@@ -11,7 +13,9 @@ from .spec import ArrayMetadata
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
-__all__ = ["load_json", "read_array_metadata"]
+__all__ = ["load_json", "read_array_metadata", "resolve_v2_separator"]
+
+logger = logging.getLogger("dask_zarrio")
 
 
 def load_json(store: Store, key: str, data: bytes) -> dict[str, Any]:
@@ -73,3 +77,36 @@ def read_array_metadata(store: Store) -> ArrayMetadata:
     else:
         what = "there are objects there but no zarr.json or .zarray; point the URL at an array"
     raise ArrayNotFoundError(f"no array at {store.describe()}: {what}")
+
+
+def resolve_v2_separator(store: Store, meta: ArrayMetadata) -> ArrayMetadata:
+    """Detect "/"-nested keys in a v2 array whose ``.zarray`` has no ``dimension_separator``.
+
+    zarr-python and tensorstore then silently read only fill values
+    (zarr-python#717). One or two existence checks of the first chunk tell which
+    layout the store holds; a warning says how to make the metadata explicit.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> from dask_zarrio.metadata.v2 import ArrayMetadataV2
+    >>> doc = {"zarr_format": 2, "shape": [2, 2], "chunks": [1, 1], "dtype": "<i1",
+    ...        "compressor": None, "fill_value": 0, "order": "C", "filters": None}
+    >>> meta = ArrayMetadataV2.from_dict(doc)
+    >>> resolve_v2_separator(MappingStore({"0/0": b"\x01"}), meta).dimension_separator
+    '/'
+    """
+    if not isinstance(meta, ArrayMetadataV2) or meta.explicit_separator or len(meta.shape) < 2:
+        return meta
+    if 0 in meta.shape:
+        return meta
+    first = (0,) * len(meta.shape)
+    if store.exists(".".join(map(str, first))) or not store.exists("/".join(map(str, first))):
+        return meta
+    logger.warning(
+        "%s: .zarray has no dimension_separator but its chunks are stored under '/'-nested "
+        'keys; reading them as such. Add "dimension_separator": "/" to .zarray so that other '
+        "readers (zarr-python, tensorstore) do not read only fill values",
+        store.describe(".zarray"),
+    )
+    return dataclasses.replace(meta, dimension_separator="/", explicit_separator=True)

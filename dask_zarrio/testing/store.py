@@ -31,7 +31,7 @@ class CountingStore(Store):
 
     def __init__(self, inner: Store, counters: dict[str, Counter[str]] | None = None, prefix: str = "") -> None:
         self.inner = inner
-        self.counters = counters if counters is not None else {"get": Counter(), "set": Counter(), "delete": Counter()}
+        self.counters = counters if counters is not None else {"get": Counter(), "set": Counter(), "delete": Counter(), "exists": Counter()}
         self.prefix = prefix
         self._lock = threading.Lock()
 
@@ -57,6 +57,10 @@ class CountingStore(Store):
     def get(self, key: str) -> bytes | None:
         self._count("get", key)
         return self.inner.get(key)
+
+    def exists(self, key: str) -> bool:
+        self._count("exists", key)
+        return self.inner.exists(key)
 
     def get_many(self, keys: list[str]) -> list[bytes | None]:
         for k in keys:
