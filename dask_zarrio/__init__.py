@@ -10,7 +10,7 @@ array([0, 1, 2, 3, 4, 5])
 
 from __future__ import annotations
 
-from .api import read, write
+from .api import init, read, write
 from .errors import (
     ArrayNotFoundError,
     ChunkDecodeError,
@@ -31,6 +31,7 @@ __all__ = [
     "UnknownCodecError",
     "UnsafeCodecError",
     "ZarrioError",
+    "init",
     "read",
     "write",
 ]

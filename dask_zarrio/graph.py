@@ -95,11 +95,18 @@ def _read_layer(
 
 
 def write_array(
-    arr: da.Array, spec: ArraySpec, store: Store, name: str, *, delete_empty: bool
+    arr: da.Array,
+    spec: ArraySpec,
+    store: Store,
+    name: str,
+    *,
+    offset: tuple[int, ...],
+    target: tuple[slice, ...] | None,
+    delete_empty: bool,
 ) -> da.Array:
-    """A dask array of per-block chunk counts whose computation writes ``arr``.
+    """A dask array of per-block chunk counts whose computation writes ``arr`` at ``offset``.
 
-    ``arr``'s blocks must each cover whole stored chunks (the caller checks).
+    ``arr``'s chunks must come from the planner: no two blocks share a stored unit.
     """
     out_ind = tuple(range(arr.ndim))
     layer = core_blockwise(
@@ -115,6 +122,8 @@ def write_array(
         ArraySliceDep(arr.chunks),
         out_ind,
         numblocks={arr.name: arr.numblocks},
+        offset=offset,
+        target=target,
         delete_empty=delete_empty,
     )
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[arr])  # type: ignore[list-item]

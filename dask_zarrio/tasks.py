@@ -98,18 +98,32 @@ def _pad_to_chunk(spec: ArraySpec, part: np.ndarray) -> np.ndarray:
     return full
 
 
+def _read_chunk_or_fill(spec: ArraySpec, store: Store, key: str) -> np.ndarray:
+    blob = store.get(key)
+    if blob is None:
+        return spec.fill_chunk(spec.chunk_shape)
+    chunk = decode_chunk(spec, store, key, blob)
+    return chunk if chunk.flags.writeable else chunk.copy()
+
+
 def write_region(
     spec: ArraySpec,
     store: Store,
     block: np.ndarray,
     region: tuple[slice, ...],
+    offset: tuple[int, ...] | None = None,
+    target: tuple[slice, ...] | None = None,
     delete_empty: bool = False,
 ) -> np.ndarray:
-    """Encode and store every chunk of ``block``, which covers whole chunks of ``region``.
+    """Encode and store every chunk that ``block`` touches; return how many were stored.
 
-    Chunks that hold only the fill value are not stored (and deleted when
-    ``delete_empty``, so that an overwrite leaves no stale data). Returns the
-    number of chunks stored, shaped as a one-element block.
+    ``region`` is the block's place relative to ``offset`` (the write's start in
+    the array); ``target`` is the whole write's region (default: the whole array).
+    Chunks inside ``target`` are written blind. A chunk that ``target`` covers only
+    in part (a region or append edge) is read back, merged and rewritten; the
+    planner makes this block its only writer. Chunks that end up holding only the
+    fill value are not stored, and deleted when ``delete_empty`` (the array may
+    already hold data there).
 
     Examples
     --------
@@ -121,22 +135,38 @@ def write_region(
     array([1])
     >>> sorted(m)
     ['c/1']
+    >>> write_region(spec, MappingStore(m), np.array([5], "i1"), (slice(0, 1),), (2,), (slice(2, 3),))
+    array([1])
+    >>> list(m["c/1"])
+    [5, 2]
     """
     block = np.asarray(block)
     if block.dtype != spec.dtype:
         block = block.astype(spec.dtype)
+    if offset is not None:
+        region = tuple(slice(r.start + o, r.stop + o) for r, o in zip(region, offset))
+    grid = spec.grid
     written = 0
-    for index in spec.grid.chunks_in(region):
-        chunk_region = spec.grid.chunk_region(index)
-        src, _ = _overlap(region, chunk_region)
-        # A 0-d block is its own single chunk: block[()] would be a scalar, and
-        # np.asarray of a bytes scalar shrinks its dtype.
-        part = block[src] if src else block
+    for index in grid.chunks_in(region):
+        chunk_region = grid.chunk_region(index)
+        in_block, in_chunk = _overlap(region, chunk_region)
         key = spec.chunk_key(index)
+        covered = target is None or all(
+            t.start <= c.start and c.stop <= t.stop for t, c in zip(target, chunk_region)
+        )
+        if covered:
+            # A 0-d block is its own single chunk: block[()] would be a scalar, and
+            # np.asarray of a bytes scalar shrinks its dtype.
+            part = block[in_block] if in_block else block
+            full = _pad_to_chunk(spec, part)
+        else:
+            full = _read_chunk_or_fill(spec, store, key)
+            full[in_chunk] = block[in_block]
+            part = full[tuple(slice(0, c.stop - c.start) for c in chunk_region)]
         if spec.is_fill(part):
             if delete_empty:
                 store.delete(key)
             continue
-        store.set(key, spec.pipeline.encode(_pad_to_chunk(spec, part)))
+        store.set(key, spec.pipeline.encode(full))
         written += 1
     return np.full((1,) * block.ndim, written)
