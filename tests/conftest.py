@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 
-import dask
 import numpy as np
 import pytest
 
@@ -14,14 +13,14 @@ __all__ = ["DTYPES", "array_data", "assert_same"]
 
 
 @pytest.fixture(autouse=True)
-def _sync_scheduler_threads():
-    # The threaded scheduler is what users get; keep it, but quiet the oracles' warnings
-    # about v3 data types "not part of the spec" (zarr-python's own wording).
+def _quiet_oracle_warnings():
+    # zarr-python warns that some v3 data types are "not part of the spec" (its wording).
+    # The scheduler is left alone: tests/test_distributed.py relies on its Client
+    # being the default.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        with dask.config.set(scheduler="threads"):
-            yield
+        yield
 
 
 @pytest.fixture

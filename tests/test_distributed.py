@@ -36,3 +36,34 @@ def test_memory_store_errors_travel_back(client, tmp_path):
     (tmp_path / "b.zarr" / "c" / "1").write_bytes(b"junk")
     with pytest.raises(dz.ChunkDecodeError, match="c/1"):
         dz.read(url).compute()
+
+
+@pytest.mark.parametrize("repeat", range(2))
+def test_misaligned_write_on_process_cluster_is_not_corrupted(client, tmp_path, repeat):
+    """dask/dask#12583 on distributed: the planner rechunks (p2p) instead of racing."""
+    url = str(tmp_path / "m.zarr")
+    source = np.random.default_rng(repeat).standard_normal((400, 400))
+    dz.write(da.from_array(source, chunks=25), url, chunks=(40, 40))
+    assert np.array_equal(zarr.open_array(url, mode="r")[...], source)
+
+
+def test_region_and_append_on_process_cluster(client, tmp_path):
+    url = str(tmp_path / "r.zarr")
+    dz.write(da.zeros((23, 5), chunks=(5, 5)), url)
+    dz.write(da.ones((9, 5), chunks=4), url, mode="r+", region=(slice(3, 12),))
+    dz.write(da.full((6, 5), 2.0, chunks=3), url, mode="a", append_dim=0)
+    expected = np.zeros((29, 5))
+    expected[3:12] = 1
+    expected[23:] = 2
+    assert np.array_equal(dz.read(url).compute(), expected)
+
+
+def test_tasks_really_run_on_the_cluster(client, tmp_path):
+    url = str(tmp_path / "w.zarr")
+    dz.write(da.ones(10, chunks=5), url)
+    import dask
+
+    assert dask.base.get_scheduler() == client.get
+    dz.read(url).sum().compute()
+    prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+    assert "read-zarr" in prefixes and "write-zarr" in prefixes
