@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import MetadataError
 
-__all__ = ["fill_bytes", "parse_fill_value", "encode_fill_value"]
+__all__ = ["parse_fill_value", "encode_fill_value"]
 
 _CANONICAL_NAN_BITS = {
     2: int(np.array(np.nan, "f2").view("u2")),
@@ -191,16 +191,3 @@ def encode_fill_value(fill: np.ndarray | None, dtype: np.dtype[Any], zarr_format
     if kind == "O":
         return arr[()]
     raise MetadataError(f"cannot encode a fill value for dtype {dtype.str!r}")
-
-
-def fill_bytes(fill: np.ndarray | None, dtype: np.dtype[Any]) -> bytes:
-    """The exact bytes of one element equal to the fill value (zeros for ``None``).
-
-    Examples
-    --------
-    >>> fill_bytes(None, np.dtype("i2"))
-    b'\\x00\\x00'
-    """
-    if fill is None:
-        return b"\x00" * dtype.itemsize
-    return np.asarray(fill, dtype).tobytes()

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..codecs import ChunkPipeline
+from ..codecs.empty import is_fill
 from ..grid import ChunkGrid, ChunkKeyEncoding
-from .fill import fill_bytes
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
@@ -74,20 +74,5 @@ class ArraySpec:
         return np.full(shape, self.fill_value, self.dtype)
 
     def is_fill(self, block: np.ndarray) -> bool:
-        """Whether every element of ``block`` equals the fill value, bit for bit.
-
-        Comparing bits keeps ``-0.0`` and NaN payloads that ``==`` would merge.
-        """
-        if block.size == 0:
-            return True
-        if self.dtype.kind == "O":
-            fill = None if self.fill_value is None else self.fill_value[()]
-            return bool(all(v == fill for v in block.flat))
-        want = fill_bytes(self.fill_value, self.dtype)
-        size = self.dtype.itemsize
-        flat = np.ascontiguousarray(block).reshape(-1)
-        if size in (1, 2, 4, 8):
-            target = np.frombuffer(want, f"u{size}")[0]
-            return bool((flat.view(f"u{size}") == target).all())
-        rows = flat.view(np.uint8).reshape(-1, size)
-        return bool((rows == np.frombuffer(want, np.uint8)).all())
+        """Whether every element of ``block`` equals the fill value, bit for bit."""
+        return is_fill(block, self.fill_value)

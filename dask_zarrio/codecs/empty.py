@@ -1,0 +1,49 @@
+"""Is a block nothing but the fill value? Compared bit for bit.
+
+Comparing bits keeps ``-0.0`` and NaN payloads that ``==`` would merge; chunks and
+inner chunks that pass are not stored (zarr-python's ``write_empty_chunks=False``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["fill_bytes", "is_fill"]
+
+
+def fill_bytes(fill: np.ndarray | None, dtype: np.dtype[Any]) -> bytes:
+    """The exact bytes of one element equal to the fill value (zeros for ``None``).
+
+    Examples
+    --------
+    >>> fill_bytes(None, np.dtype("i2"))
+    b'\\x00\\x00'
+    """
+    if fill is None:
+        return b"\x00" * dtype.itemsize
+    return np.asarray(fill, dtype).tobytes()
+
+
+def is_fill(block: np.ndarray, fill: np.ndarray | None) -> bool:
+    """Whether every element of ``block`` equals ``fill``, bit for bit.
+
+    Examples
+    --------
+    >>> is_fill(np.zeros(3), None), is_fill(np.array([-0.0]), np.array(0.0))
+    (True, False)
+    """
+    if block.size == 0:
+        return True
+    dtype = block.dtype
+    if dtype.kind == "O":
+        value = None if fill is None else fill[()]
+        return bool(all(v == value for v in block.flat))
+    want = fill_bytes(fill, dtype)
+    size = dtype.itemsize
+    flat = np.ascontiguousarray(block).reshape(-1)
+    if size in (1, 2, 4, 8):
+        return bool((flat.view(f"u{size}") == np.frombuffer(want, f"u{size}")[0]).all())
+    rows = flat.view(np.uint8).reshape(-1, size)
+    return bool((rows == np.frombuffer(want, np.uint8)).all())
