@@ -12,14 +12,14 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
-from dask.array.core import normalize_chunks
+from dask.array.core import getter, normalize_chunks
 from dask.blockwise import blockwise as core_blockwise
 from dask.highlevelgraph import HighLevelGraph
 from dask.layers import ArraySliceDep
 
 from .metadata import ArraySpec
 from .store import Store
-from .tasks import read_region, write_region
+from .tasks import ArrayReader, partial_shard_codec, write_region
 
 __all__ = ["aligned_read_chunks", "read_array", "write_array"]
 
@@ -53,7 +53,7 @@ def aligned_read_chunks(
 def read_array(
     spec: ArraySpec, store: Store, chunks: Any, name: str, meta_token: str
 ) -> da.Array:
-    """A dask array whose blocks are read by :func:`~dask_zarrio.tasks.read_region`.
+    """A dask array whose blocks are read by :class:`~dask_zarrio.tasks.ArrayReader`.
 
     ``chunks`` in any form dask accepts; "auto" groups whole stored chunks. Chunks
     that split stored chunks are read aligned and then split by dask's rechunk, so
@@ -65,7 +65,10 @@ def read_array(
     normalized = normalize_chunks(
         chunks, shape, dtype=spec.dtype, previous_chunks=spec.chunk_shape
     )
-    aligned = aligned_read_chunks(normalized, spec.chunk_shape, shape)
+    # The unit a task can read alone: the chunk, or the inner chunk of a shard.
+    sharding = partial_shard_codec(spec)
+    unit = sharding.chunk_shape if sharding is not None else spec.chunk_shape
+    aligned = aligned_read_chunks(normalized, unit, shape)
     arr = _read_layer(spec, store, aligned, f"{name}-{meta_token}" if aligned != normalized else name)
     if aligned != normalized:
         arr = arr.rechunk(normalized)
@@ -76,13 +79,12 @@ def _read_layer(
     spec: ArraySpec, store: Store, chunks: tuple[tuple[int, ...], ...], name: str
 ) -> da.Array:
     out_ind = tuple(range(len(spec.shape)))
+    # ``getter(reader, region)`` is the task form dask fuses with later slicing.
     layer = core_blockwise(
-        read_region,
+        getter,
         name,
         out_ind,
-        spec,
-        None,
-        store,
+        ArrayReader(spec, store),
         None,
         ArraySliceDep(chunks),
         out_ind,

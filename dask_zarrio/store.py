@@ -47,6 +47,30 @@ class Store(ABC):
         """Whether ``key`` exists (a metadata-only request where the store has one)."""
         return self.get(key) is not None
 
+    #: Whether ``get_range`` reads only the bytes asked for. Cautious default: no, the
+    #: base class fetches the whole object and slices it.
+    supports_partial_reads: ClassVar[bool] = False
+
+    def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
+        """Bytes ``[start, start + length)`` of ``key``; a negative ``start`` counts from the end.
+
+        ``None`` when the object does not exist.
+        """
+        data = self.get(key)
+        if data is None:
+            return None
+        return _slice(data, start, length)
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes] | None:
+        """Several ``(start, length)`` ranges of ``key`` (``None`` when it does not exist)."""
+        out = []
+        for start, length in ranges:
+            part = self.get_range(key, start, length)
+            if part is None:
+                return None
+            out.append(part)
+        return out
+
     @abstractmethod
     def set(self, key: str, value: Buffer) -> None:
         """Write ``value`` under ``key``, whole or not at all."""
@@ -88,6 +112,12 @@ class Store(ABC):
         return f"{type(self).__name__}({self.describe()!r})"
 
 
+def _slice(data: bytes, start: int, length: int | None) -> bytes:
+    if start < 0:
+        start = max(0, len(data) + start)
+    return data[start:] if length is None else data[start : start + length]
+
+
 class FsspecStore(Store):
     """A folder of an fsspec filesystem (local, memory, S3, GCS, HTTP, chained, ...).
 
@@ -105,6 +135,7 @@ class FsspecStore(Store):
         self._local = isinstance(fs, LocalFileSystem)
 
     supports_concurrent_get = True
+    supports_partial_reads = True
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FsspecStore, (self.fs, self.root))
@@ -128,6 +159,32 @@ class FsspecStore(Store):
     def exists(self, key: str) -> bool:
         path = self._path(key)
         return os.path.isfile(path) if self._local else bool(self.fs.isfile(path))
+
+    def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
+        path = self._path(key)
+        try:
+            if self._local:
+                with open(path, "rb") as f:
+                    if start < 0:
+                        size = f.seek(0, os.SEEK_END)
+                        f.seek(max(0, size + start))
+                    else:
+                        f.seek(start)
+                    return f.read() if length is None else f.read(length)
+            end = None if length is None else start + length
+            return self.fs.cat_file(path, start=start, end=end)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes] | None:
+        if self._local or len(ranges) <= 1 or not getattr(self.fs, "async_impl", False):
+            return super().get_ranges(key, ranges)
+        path = self._path(key)
+        try:
+            parts = self.fs.cat_ranges([path] * len(ranges), [s for s, _ in ranges], [s + n for s, n in ranges], on_error="raise")
+        except FileNotFoundError:
+            return None
+        return list(parts)
 
     def get_many(self, keys: list[str]) -> list[bytes | None]:
         if len(keys) <= 1 or self._local or not getattr(self.fs, "async_impl", False):
@@ -237,6 +294,13 @@ class MappingStore(Store):
             return bytes(self.mapping[self._path(key)])
         except KeyError:
             return None
+
+    def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
+        try:
+            data = self.mapping[self._path(key)]
+        except KeyError:
+            return None
+        return bytes(_slice(data, start, length))
 
     def exists(self, key: str) -> bool:
         return self._path(key) in self.mapping

@@ -7,15 +7,18 @@ and the block's region. Chunk keys are computed here, not stored in the graph.
 
 from __future__ import annotations
 
+from itertools import product
 from typing import Any
 
 import numpy as np
 
+from .codecs.pipeline import CodecPipeline
+from .codecs.sharding import ShardingCodec, coalesce_ranges
 from .errors import ChunkDecodeError
 from .metadata import ArraySpec
 from .store import Store
 
-__all__ = ["decode_chunk", "read_region", "write_region"]
+__all__ = ["ArrayReader", "bounding_box", "decode_chunk", "partial_shard_codec", "read_region", "write_region"]
 
 
 def decode_chunk(spec: ArraySpec, store: Store, key: str, data: Any) -> np.ndarray:
@@ -51,11 +54,33 @@ def _overlap(chunk: tuple[slice, ...], region: tuple[slice, ...]) -> tuple[tuple
     return tuple(src), tuple(dst)
 
 
+def partial_shard_codec(spec: ArraySpec) -> ShardingCodec | None:
+    """The sharding codec when parts of a shard can be read alone, else ``None``.
+
+    That needs the shard to be the stored bytes as they are: no array→array codec
+    before sharding, no bytes→bytes codec after it (the usual layout).
+    """
+    pipeline = spec.pipeline
+    if (
+        isinstance(pipeline, CodecPipeline)
+        and isinstance(pipeline.array_bytes, ShardingCodec)
+        and not pipeline.array_array
+        and not pipeline.bytes_bytes
+    ):
+        return pipeline.array_bytes
+    return None
+
+
+def _covers(region: tuple[slice, ...], chunk: tuple[slice, ...]) -> bool:
+    return all(r.start <= c.start and c.stop <= r.stop for r, c in zip(region, chunk))
+
+
 def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.ndarray:
     """Fetch and decode every stored chunk that ``region`` touches; return the block.
 
     Missing chunks read as the fill value. Chunks are fetched together (concurrently
-    where the store supports it) and each is decoded once.
+    where the store supports it) and each is decoded once. A shard that the block
+    needs only part of is read by ranges: its index, then the inner chunks needed.
 
     Examples
     --------
@@ -66,27 +91,179 @@ def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.
     array([7, 7, 7], dtype=int8)
     """
     grid = spec.grid
-    indices = list(grid.chunks_in(region))
-    keys = [spec.chunk_key(i) for i in indices]
-    blobs = store.get_many(keys)
+    sharding = partial_shard_codec(spec)
+    whole, partial = [], []
+    for index in grid.chunks_in(region):
+        if sharding is not None and not _covers(region, grid.chunk_region(index)):
+            partial.append(index)
+        else:
+            whole.append(index)
+    keys = [spec.chunk_key(i) for i in whole]
+    blobs = store.get_many(keys) if keys else []
     block_shape = tuple(r.stop - r.start for r in region)
-    if len(indices) == 1 and blobs[0] is not None:
-        chunk_region = grid.chunk_region(indices[0])
-        if chunk_region == region and block_shape == spec.chunk_shape:
+    if len(whole) == 1 and not partial and blobs[0] is not None:
+        if grid.chunk_region(whole[0]) == region and block_shape == spec.chunk_shape:
             # The block is exactly one whole chunk: hand out the decoded array itself.
             arr = decode_chunk(spec, store, keys[0], blobs[0])
             return arr if arr.flags.writeable else arr.copy()
-    if any(b is None for b in blobs):
+    if partial or any(b is None for b in blobs):
         out = spec.fill_chunk(block_shape)
     else:
         out = np.empty(block_shape, spec.dtype)
-    for index, key, blob in zip(indices, keys, blobs):
+    for index, key, blob in zip(whole, keys, blobs):
         if blob is None:
             continue
         chunk = decode_chunk(spec, store, key, blob)
         src, dst = _overlap(grid.chunk_region(index), region)
         out[dst] = chunk[src]
+    for index in partial:
+        assert sharding is not None
+        _read_part_of_shard(spec, store, sharding, index, region, out)
     return out
+
+
+def _read_part_of_shard(
+    spec: ArraySpec, store: Store, codec: ShardingCodec, index: tuple[int, ...],
+    region: tuple[slice, ...], out: np.ndarray,
+) -> None:
+    """One ranged read of the shard's index, then one per run of adjacent inner chunks."""
+    key = spec.chunk_key(index)
+    shard = spec.grid.chunk_region(index)
+    layout = codec.layout(spec.chunk_shape, spec.dtype)
+    raw = store.get_range(key, *layout.index_range())
+    if raw is None:
+        return  # a missing shard is all fill value, which `out` already holds
+    try:
+        if len(raw) != layout.index_nbytes:
+            raise ValueError(f"got {len(raw)} bytes of a {layout.index_nbytes}-byte index")
+        shard_index = layout.decode_index(raw)
+    except Exception as e:  # noqa: BLE001
+        raise ChunkDecodeError(
+            f"shard {store.describe(key)}: its index does not decode ({type(e).__name__}: {e}); "
+            "the shard is corrupt: rewrite it, or delete it to read the fill value"
+        ) from e
+    lo = [max(r.start, s.start) - s.start for r, s in zip(region, shard)]
+    hi = [min(r.stop, s.stop) - s.start for r, s in zip(region, shard)]
+    wanted = product(*(range(a // c, -(-b // c)) for a, b, c in zip(lo, hi, layout.chunk_shape)))
+    inner_ids, ranges = [], []
+    for inner in wanted:
+        where = codec.inner_range(shard_index, inner, None)
+        if where is not None:
+            inner_ids.append(inner)
+            ranges.append(where)
+    if not ranges:
+        return
+    requests = coalesce_ranges(ranges)
+    parts = store.get_ranges(key, [(start, length) for start, length, _ in requests])
+    if parts is None:
+        return  # deleted since the index was read: the fill value
+    for (start, length, members), part in zip(requests, parts):
+        try:
+            if len(part) != length:
+                raise ValueError(
+                    f"the index points at bytes [{start}, {start + length}) but the shard has only "
+                    f"{start + len(part)}"
+                )
+            view = memoryview(part)
+            for m in members:
+                offset, nbytes = ranges[m]
+                chunk = layout.inner.decode(view[offset - start : offset - start + nbytes])
+                inner_region = tuple(
+                    slice(s.start + r.start, s.start + r.stop)
+                    for s, r in zip(shard, layout.inner_region(inner_ids[m]))
+                )
+                src, dst = _overlap(inner_region, region)
+                out[dst] = chunk[src]
+        except ChunkDecodeError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise ChunkDecodeError(
+                f"shard {store.describe(key)} does not decode: {type(e).__name__}: {e}. Rewrite "
+                "it, or delete it to read the fill value"
+            ) from e
+
+
+class ArrayReader:
+    """An array-like view of a stored array: indexing reads only the chunks involved.
+
+    The read graph's tasks are ``getter(reader, block_region)``, the form dask's
+    optimizer fuses with later slicing, so ``dz.read(url)[5, 5].compute()`` asks
+    ``reader[5, 5]``: one chunk (or, in a shard, its index and one inner chunk).
+    Pickles by its constructor arguments.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(6,), dtype=np.dtype("i1"), chunk_shape=(2,), fill_value=3))
+    >>> ArrayReader(spec, MappingStore({}))[::-2]
+    array([3, 3, 3], dtype=int8)
+    """
+
+    def __init__(self, spec: ArraySpec, store: Store) -> None:
+        self.spec, self.store = spec, store
+        self.shape, self.dtype, self.ndim = spec.shape, spec.dtype, len(spec.shape)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ArrayReader, (self.spec, self.store))
+
+    def __repr__(self) -> str:
+        return f"ArrayReader({self.store!r}, shape={self.shape}, dtype={self.dtype.str!r})"
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        box, local = bounding_box(index, self.shape)
+        block = read_region(self.spec, self.store, box)
+        return block if local is None else block[local]
+
+
+def bounding_box(index: Any, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[Any, ...] | None]:
+    """The smallest step-1 region holding everything ``index`` selects, and ``index`` relative to it.
+
+    ``None`` for the second part when the region is the selection itself.
+
+    Examples
+    --------
+    >>> bounding_box((slice(2, 8, 3), 4), (10, 10))
+    ((slice(2, 6, None), slice(4, 5, None)), (slice(0, 6, 3), 0))
+    >>> bounding_box((slice(0, 5),), (10, 3))
+    ((slice(0, 5, None), slice(0, 3, None)), None)
+    """
+    if not isinstance(index, tuple):
+        index = (index,)
+    if any(i is Ellipsis for i in index):
+        at = next(n for n, i in enumerate(index) if i is Ellipsis)
+        index = index[:at] + (slice(None),) * (len(shape) - len(index) + 1) + index[at + 1 :]
+    index = index + (slice(None),) * (len(shape) - len(index))
+    box: list[slice] = []
+    local: list[Any] = []
+    trivial = True
+    for i, n in zip(index, shape):
+        if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+            i = int(i) + (n if i < 0 else 0)
+            box.append(slice(i, i + 1))
+            local.append(0)
+            trivial = False
+        elif isinstance(i, slice):
+            r = range(*i.indices(n))
+            if len(r) == 0:
+                box.append(slice(0, 0))
+                local.append(slice(0, 0))
+                continue
+            lo, hi = min(r[0], r[-1]), max(r[0], r[-1]) + 1
+            box.append(slice(lo, hi))
+            stop = r.stop - lo
+            local.append(slice(r.start - lo, stop if stop >= 0 else None, r.step))
+            trivial &= r.step == 1
+        else:
+            arr = np.asarray(i)
+            if arr.dtype == bool:
+                arr = np.flatnonzero(arr)
+            arr = np.where(arr < 0, arr + n, arr)
+            lo, hi = (int(arr.min()), int(arr.max()) + 1) if arr.size else (0, 0)
+            box.append(slice(lo, hi))
+            local.append(arr - lo)
+            trivial = False
+    return tuple(box), (None if trivial else tuple(local))
 
 
 def _pad_to_chunk(spec: ArraySpec, part: np.ndarray) -> np.ndarray:

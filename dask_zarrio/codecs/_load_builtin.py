@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from . import blosc, bytes, crc32c, gzip, transpose, zstd  # noqa: F401
+from . import blosc, bytes, crc32c, gzip, sharding, transpose, zstd  # noqa: F401

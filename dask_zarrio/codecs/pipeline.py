@@ -78,9 +78,18 @@ class CodecPipeline:
 
     @classmethod
     def from_codecs(
-        cls, codecs: Sequence[Codec], shape: tuple[int, ...], dtype: np.dtype[Any]
+        cls,
+        codecs: Sequence[Codec],
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        fill_value: np.ndarray | None = None,
     ) -> CodecPipeline:
-        """Validate the order array→array*, array→bytes, bytes→bytes* and build."""
+        """Validate the order array→array*, array→bytes, bytes→bytes* and build.
+
+        ``fill_value`` reaches codecs that need it (sharding reads empty inner chunks
+        as the fill value and does not store inner chunks equal to it).
+        """
+        codecs = [c.with_fill(fill_value) if hasattr(c, "with_fill") else c for c in codecs]
         aa: list[ArrayArrayCodec] = []
         ab: ArrayBytesCodec | None = None
         bb: list[BytesBytesCodec] = []

@@ -197,7 +197,7 @@ class ArrayMetadataV3:
 
     def pipeline(self, *, allow_pickle: bool = False) -> CodecPipeline:
         """The codec chain for this array's chunks."""
-        return CodecPipeline.from_codecs(self.codecs, self.chunk_shape, self.dtype)
+        return CodecPipeline.from_codecs(self.codecs, self.chunk_shape, self.dtype, self.fill_value)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ArrayMetadataV3) and self.to_dict() == other.to_dict()

@@ -31,7 +31,7 @@ class CountingStore(Store):
 
     def __init__(self, inner: Store, counters: dict[str, Counter[str]] | None = None, prefix: str = "") -> None:
         self.inner = inner
-        self.counters = counters if counters is not None else {"get": Counter(), "set": Counter(), "delete": Counter(), "exists": Counter()}
+        self.counters = counters if counters is not None else {"get": Counter(), "set": Counter(), "delete": Counter(), "exists": Counter(), "get_range": Counter()}
         self.prefix = prefix
         self._lock = threading.Lock()
 
@@ -61,6 +61,15 @@ class CountingStore(Store):
     def exists(self, key: str) -> bool:
         self._count("exists", key)
         return self.inner.exists(key)
+
+    def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
+        self._count("get_range", key)
+        return self.inner.get_range(key, start, length)
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes] | None:
+        for _ in ranges:
+            self._count("get_range", key)
+        return self.inner.get_ranges(key, ranges)
 
     def get_many(self, keys: list[str]) -> list[bytes | None]:
         for k in keys:

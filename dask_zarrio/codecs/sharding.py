@@ -1,0 +1,225 @@
+"""The ``sharding_indexed`` codec: many inner chunks in one stored object, plus an index.
+
+Binary layout (Zarr v3 sharding spec): the encoded inner chunks, then (or, with
+``index_location: "start"``, before them) an index of ``(offset, nbytes)`` uint64
+pairs in C order over the chunks-per-shard grid, encoded by ``index_codecs``. Empty
+inner chunks are ``2**64 - 1`` in both fields and read as the fill value; the index
+covers every inner chunk, also those past the array's edge. Offsets count from the
+shard's first byte, so with the index at the start they include its size
+(shared/peer-pitfalls.md, format edge case 7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+import numpy as np
+
+from ..errors import MetadataError
+from .base import ArrayBytesCodec, Buffer, Codec
+from .empty import is_fill
+from .pipeline import CodecPipeline
+from .registry import codec_from_json, register_codec
+
+__all__ = ["EMPTY", "ShardLayout", "ShardingCodec", "coalesce_ranges"]
+
+#: offset and nbytes of an empty inner chunk.
+EMPTY = np.uint64(2**64 - 1)
+
+_DEFAULT_CODECS = ({"name": "bytes", "configuration": {"endian": "little"}},)
+_DEFAULT_INDEX_CODECS = ({"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"})
+
+
+@dataclass(frozen=True)
+class ShardLayout:
+    """Everything derived from one shard shape and dtype, computed once."""
+
+    shard_shape: tuple[int, ...]
+    chunk_shape: tuple[int, ...]
+    chunks_per_shard: tuple[int, ...]
+    inner: CodecPipeline
+    index: CodecPipeline
+    index_nbytes: int
+    index_at_start: bool
+
+    def inner_region(self, index: tuple[int, ...]) -> tuple[slice, ...]:
+        """Where inner chunk ``index`` sits inside the shard."""
+        return tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, self.chunk_shape))
+
+    def decode_index(self, data: Buffer) -> np.ndarray:
+        """The ``(*chunks_per_shard, 2)`` uint64 index from its encoded bytes."""
+        return self.index.decode(data)
+
+    def index_range(self) -> tuple[int, int | None]:
+        """(start, length) of the index: ``(0, n)`` at the start, ``(-n, None)`` at the end."""
+        return (0, self.index_nbytes) if self.index_at_start else (-self.index_nbytes, None)
+
+
+#: Ranges this close are fetched in one request: on object stores a request costs
+#: far more than 64 KiB of transfer. Writers may order inner chunks in any way
+#: (zarr-python uses Morton order), so "adjacent" rarely means touching.
+MAX_GAP = 64 * 1024
+
+
+def coalesce_ranges(ranges: list[tuple[int, int]], max_gap: int = MAX_GAP) -> list[tuple[int, int, list[int]]]:
+    """Merge byte ranges that touch, or lie within ``max_gap`` bytes, into single requests.
+
+    Returns ``(start, length, members)``, where ``members`` are the positions in
+    ``ranges`` that each request serves.
+
+    Examples
+    --------
+    >>> coalesce_ranges([(100, 10), (0, 50), (50, 50), (200, 1)], max_gap=0)
+    [(0, 110, [1, 2, 0]), (200, 1, [3])]
+    >>> coalesce_ranges([(0, 10), (20, 10)], max_gap=16)
+    [(0, 30, [0, 1])]
+    """
+    order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
+    out: list[tuple[int, int, list[int]]] = []
+    for i in order:
+        start, length = ranges[i]
+        if out and start - (out[-1][0] + out[-1][1]) <= max_gap:
+            s, n, members = out[-1]
+            out[-1] = (s, max(n, start + length - s), [*members, i])
+        else:
+            out.append((start, length, [i]))
+    return out
+
+
+@register_codec
+class ShardingCodec(ArrayBytesCodec):
+    """Store a shard's inner chunks, each encoded by ``codecs``, behind one index.
+
+    Examples
+    --------
+    >>> c = ShardingCodec(chunk_shape=[2, 2])
+    >>> shard = np.arange(16, dtype="u2").reshape(4, 4)
+    >>> data = c.encode(shard)
+    >>> np.array_equal(c.decode(data, (4, 4), np.dtype("u2")), shard)
+    True
+    """
+
+    name = "sharding_indexed"
+
+    def __init__(
+        self,
+        chunk_shape: list[int] | tuple[int, ...],
+        codecs: Any = _DEFAULT_CODECS,
+        index_codecs: Any = _DEFAULT_INDEX_CODECS,
+        index_location: str = "end",
+        fill_value: np.ndarray | None = None,
+    ) -> None:
+        if not isinstance(chunk_shape, (list, tuple)) or not all(
+            isinstance(c, int) and c > 0 for c in chunk_shape
+        ):
+            raise MetadataError(
+                f"sharding_indexed: chunk_shape={chunk_shape!r} must be a list of positive integers"
+            )
+        if index_location not in ("start", "end"):
+            raise MetadataError(
+                f"sharding_indexed: index_location={index_location!r} must be 'start' or 'end'"
+            )
+        self.chunk_shape = tuple(chunk_shape)
+        self.codecs = tuple(c if isinstance(c, Codec) else codec_from_json(c) for c in codecs)
+        self.index_codecs = tuple(c if isinstance(c, Codec) else codec_from_json(c) for c in index_codecs)
+        self.index_location = index_location
+        self.fill_value = fill_value
+        self._layouts: dict[tuple[tuple[int, ...], str], ShardLayout] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ShardingCodec, (self.chunk_shape, self.codecs, self.index_codecs, self.index_location, self.fill_value))
+
+    def with_fill(self, fill_value: np.ndarray | None) -> ShardingCodec:
+        """This codec, reading empty inner chunks as ``fill_value``."""
+        return ShardingCodec(self.chunk_shape, self.codecs, self.index_codecs, self.index_location, fill_value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": "sharding_indexed",
+            "configuration": {
+                "chunk_shape": list(self.chunk_shape),
+                "codecs": [c.to_dict() for c in self.codecs],
+                "index_codecs": [c.to_dict() for c in self.index_codecs],
+                "index_location": self.index_location,
+            },
+        }
+
+    def layout(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> ShardLayout:
+        """The layout of a shard of ``shape`` (cached: shards of an array share it)."""
+        key = (tuple(shape), dtype.str)
+        cached = self._layouts.get(key)
+        if cached is not None:
+            return cached
+        if len(shape) != len(self.chunk_shape) or any(s % c for s, c in zip(shape, self.chunk_shape)):
+            raise MetadataError(
+                f"sharding_indexed: inner chunk_shape={list(self.chunk_shape)!r} must evenly divide "
+                f"the shard shape {list(shape)!r} (the array's chunk_grid chunk_shape)"
+            )
+        cps = tuple(s // c for s, c in zip(shape, self.chunk_shape))
+        inner = CodecPipeline.from_codecs(self.codecs, self.chunk_shape, dtype, self.fill_value)
+        index = CodecPipeline.from_codecs(self.index_codecs, (*cps, 2), np.dtype("u8"))
+        nbytes = len(memoryview(index.encode(np.zeros((*cps, 2), "u8"))).cast("B"))
+        layout = ShardLayout(tuple(shape), self.chunk_shape, cps, inner, index, nbytes, self.index_location == "start")
+        self._layouts[key] = layout
+        return layout
+
+    def encode(self, arr: np.ndarray) -> Buffer:
+        layout = self.layout(arr.shape, arr.dtype)
+        index = np.full((*layout.chunks_per_shard, 2), EMPTY, np.uint64)
+        parts: list[bytes] = []
+        pos = layout.index_nbytes if layout.index_at_start else 0
+        for inner_index in product(*(range(n) for n in layout.chunks_per_shard)):
+            block = arr[layout.inner_region(inner_index)]
+            if is_fill(block, self.fill_value):
+                continue  # empty inner chunks are not stored
+            encoded = bytes(memoryview(layout.inner.encode(np.ascontiguousarray(block))).cast("B"))
+            index[inner_index] = (pos, len(encoded))
+            parts.append(encoded)
+            pos += len(encoded)
+        encoded_index = bytes(memoryview(layout.index.encode(index)).cast("B"))
+        if layout.index_at_start:
+            return encoded_index + b"".join(parts)
+        return b"".join(parts) + encoded_index
+
+    def decode(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        layout = self.layout(shape, dtype)
+        view = memoryview(data).cast("B")
+        n = len(view)
+        if n < layout.index_nbytes:
+            raise ValueError(f"shard of {n} bytes is shorter than its {layout.index_nbytes}-byte index")
+        raw = view[: layout.index_nbytes] if layout.index_at_start else view[n - layout.index_nbytes :]
+        index = layout.decode_index(raw)
+        out = self.fill_block(shape, dtype)
+        for inner_index in product(*(range(c) for c in layout.chunks_per_shard)):
+            chunk = self.read_inner(layout, index, inner_index, lambda s, ln: view[s : s + ln], n)
+            if chunk is not None:
+                out[layout.inner_region(inner_index)] = chunk
+        return out
+
+    def fill_block(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        """A new array of ``shape`` holding the fill value."""
+        if self.fill_value is None:
+            return np.zeros(shape, dtype)
+        return np.full(shape, self.fill_value, dtype)
+
+    @staticmethod
+    def inner_range(index: np.ndarray, inner_index: tuple[int, ...], size: int | None) -> tuple[int, int] | None:
+        """(offset, nbytes) of an inner chunk, ``None`` if empty; checked against ``size``."""
+        offset, nbytes = (int(v) for v in index[inner_index])
+        if offset == int(EMPTY) and nbytes == int(EMPTY):
+            return None
+        if size is not None and offset + nbytes > size:
+            raise ValueError(
+                f"shard index: inner chunk {inner_index} at offset {offset} with {nbytes} bytes "
+                f"reaches past the shard's end ({size} bytes); the index is corrupt"
+            )
+        return offset, nbytes
+
+    def read_inner(self, layout: ShardLayout, index: np.ndarray, inner_index: tuple[int, ...], fetch: Any, size: int | None) -> np.ndarray | None:
+        """Decode inner chunk ``inner_index`` with bytes from ``fetch(offset, nbytes)``."""
+        where = self.inner_range(index, inner_index, size)
+        if where is None:
+            return None
+        return layout.inner.decode(fetch(*where))
