@@ -77,18 +77,26 @@ def read(
     return read_array(spec, store, chunks, name, tokenize(name, "aligned"))
 
 
+#: Inner chunk size chosen for sharded arrays when ``chunks`` is not given.
+_INNER_CHUNK_BYTES = 1 << 20
+
+
+def _as_shape(value: Any, ndim: int, field: str) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * ndim
+    shape = tuple(int(c) for c in value)
+    if len(shape) != ndim:
+        raise MisalignedWriteError(
+            f"{field}={value!r} has {len(shape)} entries but the array has {ndim} "
+            "dimensions; give one length per dimension"
+        )
+    return shape
+
+
 def _as_chunk_shape(chunks: Any, arr: da.Array, itemsize: int, max_bytes: int) -> tuple[int, ...]:
     if chunks is None:
         return default_chunk_shape(arr.chunks, itemsize, max_bytes)
-    if isinstance(chunks, int):
-        return (chunks,) * arr.ndim
-    chunk_shape = tuple(int(c) for c in chunks)
-    if len(chunk_shape) != arr.ndim:
-        raise MisalignedWriteError(
-            f"chunks={chunks!r} has {len(chunk_shape)} entries but the array has {arr.ndim} "
-            "dimensions; give one chunk length per dimension"
-        )
-    return chunk_shape
+    return _as_shape(chunks, arr.ndim, "chunks")
 
 
 def default_chunk_shape(
@@ -312,7 +320,10 @@ def write(
         Stored chunk shape of a new array; ``None`` takes the first dask block along
         each axis (halved while over ``max_task_bytes``).
     shards
-        Shard shape (sharding is not supported yet; must be ``None``).
+        Shard shape of a new Zarr v3 array: each stored object then holds a shard of
+        ``chunks``-shaped inner chunks (``sharding_indexed``), and the planner's unit is
+        the shard. A multiple of ``chunks``; with ``chunks=None`` inner chunks of about
+        1 MiB are chosen.
     compressors, filters
         numcodecs codec objects, v3 codec dicts (``{"name": "zstd", "configuration":
         {"level": 3}}``) or lists of them. ``"auto"`` is zstd, zarr-python 3's default.
@@ -361,10 +372,6 @@ def write(
         raise ZarrioError(f"mode={mode!r} must be 'w-', 'w', 'r+' or 'a'")
     if align not in ("auto", "raise"):
         raise ZarrioError(f"align={align!r} must be 'auto' or 'raise'")
-    if shards is not None:
-        raise ZarrioError(
-            f"shards={shards!r}: sharded writes are not supported yet; pass shards=None"
-        )
     if region is not None and mode not in ("r+", "a"):
         raise ZarrioError(f"region= needs mode='r+' or 'a', not mode={mode!r}")
     if append_dim is not None and mode != "a":
@@ -386,8 +393,13 @@ def write(
     if existing is None:
         if append_dim is not None and not isinstance(append_dim, (int, str)):
             raise ZarrioError(f"append_dim={append_dim!r} must be an axis number or a dimension name")
-        chunk_shape = _as_chunk_shape(chunks, arr, arr.dtype.itemsize, cap)
+        shard_shape = None if shards is None else _as_shape(shards, arr.ndim, "shards")
+        if shard_shape is not None and chunks is None:
+            chunk_shape = default_chunk_shape(tuple((s,) for s in shard_shape), arr.dtype.itemsize, _INNER_CHUNK_BYTES)
+        else:
+            chunk_shape = _as_chunk_shape(chunks, arr, arr.dtype.itemsize, cap)
         meta: ArrayMetadataV2 | ArrayMetadataV3 = new_array_metadata(
+            shard_shape=shard_shape,
             shape=arr.shape,
             dtype=arr.dtype,
             chunk_shape=chunk_shape,
@@ -491,6 +503,8 @@ def init(
     regions aligned to ``chunks`` never share a stored chunk, so they need no
     coordination (a region that cuts chunks is reported: see :func:`write`).
 
+    ``shards`` works as in :func:`write`.
+
     Examples
     --------
     >>> import dask.array as da, dask_zarrio as dz
@@ -501,9 +515,8 @@ def init(
     """
     if mode not in ("w", "w-"):
         raise ZarrioError(f"mode={mode!r} must be 'w-' (create) or 'w' (replace) for dz.init")
-    if shards is not None:
-        raise ZarrioError(f"shards={shards!r}: sharded arrays are not supported yet; pass shards=None")
     meta = new_array_metadata(
+        shard_shape=shards,
         shape=shape, dtype=np.dtype(dtype), chunk_shape=chunks, compressors=compressors,
         filters=filters, fill_value=fill_value, zarr_format=zarr_format, order=order,
         attributes=attributes, dimension_names=dimension_names,

@@ -15,6 +15,7 @@ from ..codecs.bytes import BytesCodec
 from ..codecs.crc32c import Crc32cCodec
 from ..codecs.gzip import GzipCodec
 from ..codecs.numcodecs_adapter import _ARRAY_ARRAY, NumcodecsArrayArray, NumcodecsBytesBytes
+from ..codecs.sharding import ShardingCodec
 from ..codecs.transpose import TransposeCodec
 from ..codecs.zstd import ZstdCodec
 from ..errors import MetadataError
@@ -110,6 +111,7 @@ def new_array_metadata(
     order: str = "C",
     attributes: dict[str, Any] | None = None,
     dimension_names: Sequence[str | None] | None = None,
+    shard_shape: Sequence[int] | None = None,
 ) -> ArrayMetadataV2 | ArrayMetadataV3:
     """Metadata of a new array, as zarr-python 3's ``create_array`` would write it.
 
@@ -118,6 +120,9 @@ def new_array_metadata(
     >>> m = new_array_metadata(shape=(10,), dtype=np.dtype("i2"), chunk_shape=(5,))
     >>> [c["name"] for c in m.to_dict()["codecs"]]
     ['bytes', 'zstd']
+    >>> m = new_array_metadata(shape=(10,), dtype=np.dtype("i2"), chunk_shape=(2,), shard_shape=(10,))
+    >>> m.chunk_shape, [c["name"] for c in m.to_dict()["codecs"][0]["configuration"]["codecs"]]
+    ((10,), ['bytes', 'zstd'])
     """
     shape, chunk_shape = tuple(int(s) for s in shape), tuple(int(c) for c in chunk_shape)
     if len(chunk_shape) != len(shape) or any(c < 1 for c in chunk_shape):
@@ -141,6 +146,17 @@ def new_array_metadata(
             fill = np.array(fill_value, dtype)
         except (TypeError, ValueError, OverflowError) as e:
             raise MetadataError(f"fill_value={fill_value!r} cannot be cast to {dtype.str!r}") from e
+    if shard_shape is not None:
+        shard_shape = tuple(int(s) for s in shard_shape)
+        if zarr_format != 3:
+            raise MetadataError(f"shards={shard_shape!r}: sharding needs zarr_format=3")
+        if len(shard_shape) != len(shape) or any(
+            s < 1 or s % c for s, c in zip(shard_shape, chunk_shape)
+        ):
+            raise MetadataError(
+                f"shards={shard_shape!r} must be a positive multiple of chunks={chunk_shape!r} "
+                "along every axis (each shard holds whole inner chunks)"
+            )
     if zarr_format == 2:
         comps = [numcodecs.Zstd(level=0)] if compressors == "auto" else _as_list(compressors)
         if len(comps) > 1:
@@ -178,13 +194,18 @@ def new_array_metadata(
             raise MetadataError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
         bb.append(codec)
     endian = None if native.itemsize == 1 or native.kind in "SV" else "little"
+    codecs: tuple[Codec, ...] = (*aa, BytesCodec(endian), *bb)
+    if shard_shape is not None:
+        # As zarr-python writes it: every codec inside the shard, index at the end with crc32c.
+        codecs = (ShardingCodec(chunk_shape=chunk_shape, codecs=codecs),)
+        chunk_shape = shard_shape
     return ArrayMetadataV3(
         shape=shape,
         dtype=native,
         chunk_shape=chunk_shape,
         chunk_key_encoding=ChunkKeyEncoding("c", "/"),
         fill_value=None if fill is None else parse_fill_value_checked(fill, native),
-        codecs=(*aa, BytesCodec(endian), *bb),
+        codecs=codecs,
         attributes=attributes,
         dimension_names=None if dimension_names is None else tuple(dimension_names),
     )

@@ -1,0 +1,239 @@
+"""Sharding (Zarr v3 ``sharding_indexed``): interop, request counts, corruption, writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+from conftest import assert_same
+from zarr.codecs import BytesCodec, Crc32cCodec, GzipCodec, ShardingCodec, TransposeCodec, ZstdCodec
+
+import dask_zarrio as dz
+from dask_zarrio.codecs.sharding import EMPTY
+from dask_zarrio.codecs.sharding import ShardingCodec as DzSharding
+from dask_zarrio.metadata.create import new_array_metadata
+from dask_zarrio.store import open_store
+from dask_zarrio.testing import CountingStore
+
+ts = pytest.importorskip("tensorstore")
+
+SHAPE = (47, 38)  # partial edge shards and partial edge inner chunks on both axes
+DATA = np.arange(np.prod(SHAPE), dtype="i4").reshape(SHAPE) * 7 - 1000
+
+
+def _zarr_sharded(url, *, index_location="end", crc=True, inner=None, aa=(), shard=(20, 16), chunk=(5, 4)):
+    inner = list(inner) if inner is not None else [BytesCodec(), ZstdCodec(level=1)]
+    index_codecs = [BytesCodec(), Crc32cCodec()] if crc else [BytesCodec()]
+    z = zarr.create_array(
+        url, shape=SHAPE, chunks=shard, dtype="i4", fill_value=-1, compressors=None, filters=list(aa),
+        serializer=ShardingCodec(chunk_shape=chunk, codecs=inner, index_codecs=index_codecs, index_location=index_location),
+    )
+    z[:40, :] = DATA[:40, :]  # rows 40-46 stay unwritten: fill value
+    expected = DATA.copy()
+    expected[40:] = -1
+    return expected
+
+
+@pytest.mark.parametrize("index_location", ["start", "end"])
+@pytest.mark.parametrize("crc", [True, False])
+@pytest.mark.parametrize("read_chunks", [None, (5, 4), (7, 9), "auto"])
+def test_zarr_writes_sharded_dz_reads(tmp_path, index_location, crc, read_chunks):
+    url = str(tmp_path / "a.zarr")
+    expected = _zarr_sharded(url, index_location=index_location, crc=crc)
+    x = dz.read(url, chunks=read_chunks)
+    assert_same(x.compute(), expected)
+    assert_same(x[3:30:4, 5].compute(), expected[3:30:4, 5])
+
+
+def test_nested_sharding_and_transpose_inside_the_shard(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    nested = ShardingCodec(chunk_shape=(5, 4), codecs=[TransposeCodec(order=(1, 0)), BytesCodec(), GzipCodec(level=1)])
+    expected = _zarr_sharded(url, inner=[nested], chunk=(10, 8))
+    assert_same(dz.read(url).compute(), expected)
+    assert_same(dz.read(url, chunks=(10, 8))[12, 3:20].compute(), expected[12, 3:20])
+
+
+def test_transpose_before_sharding(tmp_path):
+    """Written by tensorstore: zarr-python 3.1.6 raises KeyError writing partial shards here."""
+    url = str(tmp_path / "a.zarr")
+    t = ts.open({
+        "driver": "zarr3", "kvstore": {"driver": "file", "path": url}, "create": True,
+        "metadata": {"shape": list(SHAPE), "data_type": "int32", "fill_value": -1,
+                     "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [20, 16]}},
+                     "codecs": [{"name": "transpose", "configuration": {"order": [1, 0]}},
+                                {"name": "sharding_indexed", "configuration": {
+                                    "chunk_shape": [4, 5],
+                                    "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}]}}]},
+    }).result()
+    t[:40].write(DATA[:40]).result()
+    expected = DATA.copy()
+    expected[40:] = -1
+    assert_same(dz.read(url).compute(), expected)
+    url2 = str(tmp_path / "b.zarr")
+    dz.api._write_metadata(open_store(url2), dz.api.read_array_metadata(open_store(url)))
+    dz.write(da.from_array(DATA, chunks=(20, 16)), url2, mode="r+")
+    t2 = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url2}}).result()
+    assert_same(t2.read().result(), DATA)
+
+
+@pytest.mark.parametrize("fill_first", [False, True])
+def test_dz_writes_sharded_zarr_and_tensorstore_read(tmp_path, fill_first):
+    url = str(tmp_path / "a.zarr")
+    data = DATA.copy()
+    if fill_first:
+        data[:20, :16] = 0  # a whole shard of fill: not stored
+    dz.write(da.from_array(data, chunks=(10, 8)), url, chunks=(5, 4), shards=(20, 16))
+    assert_same(zarr.open_array(url, mode="r")[...], data)
+    t = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url}}).result()
+    assert_same(t.read().result(), data)
+    assert os.path.exists(os.path.join(url, "c", "0", "0")) != fill_first
+
+
+@pytest.mark.parametrize("index_location", ["start", "end"])
+def test_dz_encodes_index_at_start_or_end_tensorstore_reads(tmp_path, index_location):
+    url = str(tmp_path / "a.zarr")
+    meta = new_array_metadata(shape=SHAPE, dtype=np.dtype("i4"), chunk_shape=(5, 4), shard_shape=(20, 16))
+    codec = meta.codecs[0]
+    meta = dataclasses.replace(meta, codecs=(DzSharding(codec.chunk_shape, codec.codecs, index_location=index_location),))
+    dz.api._write_metadata(open_store(url), meta)
+    dz.write(da.from_array(DATA, chunks=(20, 16)), url, mode="r+")
+    t = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url}}).result()
+    assert_same(t.read().result(), DATA)
+    assert_same(zarr.open_array(url, mode="r")[...], DATA)
+
+
+def test_tensorstore_writes_sharded_dz_reads(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    t = ts.open({
+        "driver": "zarr3", "kvstore": {"driver": "file", "path": url}, "create": True,
+        "metadata": {"shape": list(SHAPE), "data_type": "int32", "fill_value": -1,
+                     "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [20, 16]}},
+                     "codecs": [{"name": "sharding_indexed", "configuration": {
+                         "chunk_shape": [5, 4], "index_location": "start",
+                         "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "zstd"}],
+                         "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]}}]},
+    }).result()
+    t[:30].write(DATA[:30]).result()
+    expected = DATA.copy()
+    expected[30:] = -1
+    assert_same(dz.read(url).compute(), expected)
+    assert_same(dz.read(url)[33, 1].compute(), np.int32(-1))
+
+
+def _counting(url):
+    store = CountingStore(open_store(url))
+    return store
+
+
+def test_request_counts(tmp_path):
+    """from_zarr: 400 tasks and 800 ranged reads for 4 shards (dask#12586, zarr-python#1355)."""
+    url = str(tmp_path / "a.zarr")
+    data = np.arange(200 * 200, dtype="f4").reshape(200, 200)
+    dz.write(da.from_array(data, chunks=100), url, chunks=(10, 10), shards=(100, 100))
+    store = _counting(url)
+    x = dz.read(store)
+    assert x.npartitions == 4
+    store.reset()
+    assert_same(x.compute(), data)
+    assert sum(store.gets.values()) == 4 and not store.counters["get_range"]
+    store.reset()
+    assert x[5, 5].compute() == data[5, 5]
+    assert not store.gets and store.counters["get_range"] == {"c/0/0": 2}  # index + one inner chunk
+    # A write is one PUT per shard.
+    wstore = _counting(str(tmp_path / "b.zarr"))
+    dz.write(da.from_array(data, chunks=50), wstore, chunks=(10, 10), shards=(100, 100))
+    assert {k: v for k, v in wstore.sets.items() if k.startswith("c/")} == {f"c/{i}/{j}": 1 for i in (0, 1) for j in (0, 1)}
+
+
+def test_inner_chunk_reads_coalesce(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    data = np.arange(100 * 100, dtype="u2").reshape(100, 100)
+    dz.write(da.from_array(data, chunks=100), url, chunks=(10, 10), shards=(100, 100), compressors=None)
+    store = _counting(url)
+    x = dz.read(store)
+    store.reset()
+    assert_same(x[5, :].compute(), data[5, :])
+    assert store.counters["get_range"]["c/0/0"] == 2  # the index, then 10 adjacent inner chunks at once
+
+
+def test_empty_inner_chunks_are_not_stored(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    data = np.zeros((20, 20), "i2")
+    data[:5, :5] = 1
+    dz.write(da.from_array(data, chunks=20), url, chunks=(5, 5), shards=(20, 20))
+    raw = open(os.path.join(url, "c", "0", "0"), "rb").read()
+    index = np.frombuffer(raw[-(16 * 16 + 4):-4], "<u8").reshape(4, 4, 2)
+    assert (index[0, 0] != EMPTY).all() and (index.reshape(-1, 2)[1:] == EMPTY).all()
+
+
+def _corrupt(url, key, mutate):
+    path = os.path.join(url, *key.split("/"))
+    raw = bytearray(open(path, "rb").read())
+    mutate(raw)
+    open(path, "wb").write(bytes(raw))
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_bad_index_checksum_is_a_decode_error(tmp_path, partial):
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(DATA, chunks=(20, 16)), url, chunks=(5, 4), shards=(20, 16))
+
+    def flip(raw):
+        raw[-10] ^= 0xFF
+
+    _corrupt(url, "c/0/0", flip)
+    x = dz.read(url)
+    with pytest.raises(dz.ChunkDecodeError, match=r"c/0/0.*(crc32c|checksum)"):
+        (x[1, 1] if partial else x).compute()
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_offsets_past_the_end_are_a_decode_error(tmp_path, partial):
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(DATA, chunks=(20, 16)), url, chunks=(5, 4), shards=(20, 16),
+             compressors=None)
+    meta = new_array_metadata(shape=SHAPE, dtype=np.dtype("i4"), chunk_shape=(5, 4), shard_shape=(20, 16))
+    layout = meta.codecs[0].with_fill(None).layout((20, 16), np.dtype("i4"))
+    path = os.path.join(url, "c", "0", "0")
+    raw = open(path, "rb").read()
+    index = layout.decode_index(raw[-layout.index_nbytes:]).copy()
+    index[0, 0] = (10**6, 80)
+    open(path, "wb").write(raw[: -layout.index_nbytes] + bytes(layout.index.encode(index)))
+    with pytest.raises(dz.ChunkDecodeError, match=r"c/0/0.*(past the shard's end|has only)"):
+        (dz.read(url)[0, 0] if partial else dz.read(url)).compute()
+
+
+def test_region_write_cutting_shards(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(DATA, chunks=(20, 16)), url, chunks=(5, 4), shards=(20, 16))
+    patch = np.full((15, 21), 9, "i4")
+    dz.write(da.from_array(patch, chunks=7), url, mode="r+", region=(slice(13, 28), slice(3, 24)))
+    expected = DATA.copy()
+    expected[13:28, 3:24] = 9
+    assert_same(zarr.open_array(url, mode="r")[...], expected)
+
+
+def test_append_to_sharded_array(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(DATA[:25], chunks=(5, 16)), url, chunks=(5, 4), shards=(20, 16))
+    dz.write(da.from_array(DATA[25:], chunks=(3, 16)), url, mode="a", append_dim=0)
+    assert_same(zarr.open_array(url, mode="r")[...], DATA)
+
+
+def test_shards_must_be_multiples_of_chunks(tmp_path):
+    with pytest.raises(dz.MetadataError, match="multiple of chunks"):
+        dz.write(da.zeros((10, 10), chunks=5), str(tmp_path / "a.zarr"), chunks=(3, 3), shards=(10, 10))
+    with pytest.raises(dz.MetadataError, match="zarr_format=3"):
+        dz.write(da.zeros((10, 10), chunks=5), str(tmp_path / "b.zarr"), chunks=(5, 5), shards=(10, 10), zarr_format=2)
+
+
+def test_misaligned_dask_chunks_with_shards_are_not_corrupted(tmp_path):
+    """The dask/dask#12583 reproduction with shards=(100, 100)."""
+    url = str(tmp_path / "a.zarr")
+    source = np.random.default_rng(0).standard_normal((400, 400))
+    dz.write(da.from_array(source, chunks=25), url, chunks=(20, 20), shards=(100, 100))
+    assert_same(zarr.open_array(url, mode="r")[...], source)
