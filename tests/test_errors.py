@@ -190,15 +190,15 @@ def test_misaligned_write_with_align_raise_is_refused_before_writing(url):
     assert not os.path.exists(url)
 
 
-def test_unsupported_mode_and_shards(url):
+def test_unknown_mode_and_align(url):
     with pytest.raises(ZarrioError, match="mode='x'"):
         dz.write(da.ones(4, chunks=2), url, mode="x")
-    with pytest.raises(ZarrioError, match="shards"):
-        dz.write(da.ones(4, chunks=2), url, shards=(4,))
+    with pytest.raises(ZarrioError, match="align='never'"):
+        dz.write(da.ones(4, chunks=2), url, align="never")
 
 
 def test_bad_write_arguments(url):
-    with pytest.raises(MisalignedWriteError, match="one chunk length per dimension"):
+    with pytest.raises(MisalignedWriteError, match="give one length per dimension"):
         dz.write(da.ones((4, 4), chunks=2), url, chunks=(2,))
     with pytest.raises(MetadataError, match="fill_value='x'"):
         dz.write(da.ones(4, chunks=2), url, fill_value="x")
