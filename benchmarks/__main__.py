@@ -194,15 +194,101 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
 
-    for title, rows in (("read", read_rows), ("write", write_rows), ("misaligned write", mis_rows)):
-        limit = next(iter(rows.values()))
-        mine = rows["dz.read(url).sum()" if title == "read" else "dz.write" if title == "write" else "dz.write (plan + rechunk)"]
+    shard_rows, notes = sharded(source, chunks, scratch, args.rounds, ts)
+
+    tables = (("read", read_rows, "dz.read(url).sum()"), ("write", write_rows, "dz.write"),
+              ("misaligned write", mis_rows, "dz.write (plan + rechunk)"),
+              ("sharded read", shard_rows[0], "dz.read(url).sum()"), ("sharded write", shard_rows[1], "dz.write"))
+    for title, rows, mine_name in tables:
+        first_name, first = next(iter(rows.items()))
+        limit = first if first_name.startswith("limit") else None
+        mine = rows[mine_name]
         print(f"\n{title:<40} {'GB/s':>7} {'x limit':>8} {'dz / it':>8}")
         for name, seconds in rows.items():
-            print(f"{name:<40} {nbytes / seconds / 1e9:7.2f} {limit / seconds:8.2f} {seconds / mine:8.2f}")
+            vs_limit = f"{limit / seconds:8.2f}" if limit else f"{'-':>8}"
+            print(f"{name:<40} {nbytes / seconds / 1e9:7.2f} {vs_limit} {seconds / mine:8.2f}")
+    print()
+    for note in notes:
+        print(note)
     if not args.dir:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: int, ts: object) -> tuple[tuple[dict[str, float], dict[str, float]], list[str]]:
+    """Shards of 4 x 4 stored chunks, inner chunks of 1/8 of a stored chunk per side."""
+    from dask_zarrio.store import open_store
+    from dask_zarrio.testing import CountingStore
+
+    shards = (chunks[0] * 2, chunks[1] * 2)
+    inner = (chunks[0] // 4, chunks[1] // 4)
+    url = str(scratch / "sharded.zarr")
+    out = str(scratch / "sharded-out.zarr")
+    codec = [CODEC]
+    source = source.rechunk(shards).persist()
+    nbytes = source.nbytes
+    dz.write(source, url, mode="w", chunks=inner, shards=shards, compressors=codec)
+    notes = []
+    reads: dict[str, float] = {}
+    store = CountingStore(open_store(url))
+    x = dz.read(store)
+    store.reset()
+    x.sum().compute()
+    notes.append(f"sharded: {x.npartitions} shards of {shards} with inner chunks {inner}; dz.read(...).sum(): "
+                 f"{x.npartitions} tasks, {sum(store.gets.values())} GETs, {sum(store.counters['get_range'].values())} ranged GETs")
+    store.reset()
+    x[7, 7].compute()
+    notes.append(f"sharded: dz.read(url)[7, 7]: {sum(store.gets.values())} GETs, {sum(store.counters['get_range'].values())} ranged GETs")
+    reads["dz.read(url).sum()"] = timed(lambda: dz.read(url).sum().compute(), rounds)
+    try:
+        y = da.from_zarr(url)
+        notes.append(f"sharded: da.from_zarr(url) makes {y.npartitions} tasks (dask#12586)")
+        reads["da.from_zarr(url).sum()"] = timed(lambda: da.from_zarr(url).sum().compute(), rounds)
+    except ImportError:
+        pass
+    if ts is not None:
+        def ts_read() -> float:
+            arr = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url}}).result()  # type: ignore[attr-defined]
+            return float(arr.read().result().sum(dtype=np.float64))
+
+        reads["tensorstore read + sum"] = timed(ts_read, rounds)
+
+    def clean() -> None:
+        shutil.rmtree(out, ignore_errors=True)
+
+    writes: dict[str, float] = {}
+    wstore = CountingStore(open_store(out))
+    dz.write(source, wstore, mode="w", chunks=inner, shards=shards, compressors=codec)
+    puts = sum(v for k, v in wstore.sets.items() if k.startswith("c/"))
+    notes.append(f"sharded: dz.write: {puts} PUTs for {source.npartitions} shards")
+    writes["dz.write"] = timed(lambda: dz.write(source, out, mode="w", chunks=inner, shards=shards, compressors=codec), rounds, clean)
+    try:
+        import zarr
+        from zarr.codecs import BloscCodec as ZBlosc
+
+        def to_zarr() -> None:
+            z = zarr.create_array(out, shape=source.shape, chunks=inner, shards=shards, dtype="f4",
+                                  compressors=[ZBlosc(cname="zstd", clevel=3, shuffle="shuffle")])
+            da.to_zarr(source, z)
+
+        writes["da.to_zarr"] = timed(to_zarr, rounds, clean)
+    except ImportError:
+        pass
+    if ts is not None:
+        full = source.compute()
+
+        def ts_write() -> None:
+            arr = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": out}, "create": True,  # type: ignore[attr-defined]
+                           "metadata": {"shape": list(source.shape), "data_type": "float32",
+                                        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(shards)}},
+                                        "codecs": [{"name": "sharding_indexed", "configuration": {
+                                            "chunk_shape": list(inner),
+                                            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, CODEC]}}]}}).result()
+            arr.write(full).result()
+
+        writes["tensorstore write"] = timed(ts_write, rounds, clean)
+    del nbytes
+    return (reads, writes), notes
 
 
 if __name__ == "__main__":
