@@ -456,16 +456,7 @@ def write(
     arr = _rechunk(arr, planned, where, align, offset, unit)
 
     if existing is None:
-        if mode == "w-":
-            if not store.is_empty():
-                raise ContainsArrayError(
-                    f"{where} already exists; pass mode='w' to replace it, mode='r+' with "
-                    "region= to write into it, or write to another path"
-                )
-        elif mode == "w":
-            store.clear()
-        _ensure_parent_groups(store, meta.zarr_format)
-        _write_metadata(store, meta)
+        _create_array(store, meta, mode)
     elif new_shape is not None:
         _write_metadata(store, meta)  # resized once, before any data task
     name = "write-zarr-" + tokenize(arr.name, store.token(), json.dumps(meta.to_dict(), default=str), offset)
@@ -522,9 +513,18 @@ def init(
         attributes=attributes, dimension_names=dimension_names,
     )
     store = open_store(url, storage_options)
-    if mode == "w-" and not store.is_empty():
-        raise ContainsArrayError(f"{store.describe()} already exists; pass mode='w' to replace it")
-    if mode == "w":
+    _create_array(store, meta, mode)
+
+
+def _create_array(store: Store, meta: ArrayMetadataV2 | ArrayMetadataV3, mode: str) -> None:
+    """Write a new array's metadata (and its parent groups); "w-" refuses, "w" replaces."""
+    if mode == "w-":
+        if not store.is_empty():
+            raise ContainsArrayError(
+                f"{store.describe()} already exists; pass mode='w' to replace it, mode='r+' "
+                "with region= to write into it, or write to another path"
+            )
+    elif mode == "w":
         store.clear()
     _ensure_parent_groups(store, meta.zarr_format)
     _write_metadata(store, meta)

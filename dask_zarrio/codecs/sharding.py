@@ -168,16 +168,17 @@ class ShardingCodec(ArrayBytesCodec):
     def encode(self, arr: np.ndarray) -> Buffer:
         layout = self.layout(arr.shape, arr.dtype)
         index = np.full((*layout.chunks_per_shard, 2), EMPTY, np.uint64)
-        parts: list[bytes] = []
+        parts: list[Buffer] = []
         pos = layout.index_nbytes if layout.index_at_start else 0
         for inner_index in product(*(range(n) for n in layout.chunks_per_shard)):
             block = arr[layout.inner_region(inner_index)]
             if is_fill(block, self.fill_value):
                 continue  # empty inner chunks are not stored
-            encoded = bytes(memoryview(layout.inner.encode(np.ascontiguousarray(block))).cast("B"))
-            index[inner_index] = (pos, len(encoded))
+            encoded = layout.inner.encode(np.ascontiguousarray(block))
+            nbytes = memoryview(encoded).nbytes
+            index[inner_index] = (pos, nbytes)
             parts.append(encoded)
-            pos += len(encoded)
+            pos += nbytes
         encoded_index = bytes(memoryview(layout.index.encode(index)).cast("B"))
         if layout.index_at_start:
             return encoded_index + b"".join(parts)
