@@ -15,6 +15,7 @@ __all__ = [
     "ContainsArrayError",
     "MetadataError",
     "MisalignedWriteError",
+    "StoreError",
     "UnknownCodecError",
     "UnsafeCodecError",
     "ZarrioError",
@@ -51,3 +52,7 @@ class ContainsArrayError(ZarrioError, FileExistsError):
 
 class MisalignedWriteError(ZarrioError):
     """Dask blocks do not cover whole storage chunks, so a write would race."""
+
+
+class StoreError(ZarrioError, OSError):
+    """A store request kept failing after its retries; the message names the key."""

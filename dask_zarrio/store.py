@@ -10,11 +10,13 @@ only the protocol and path, never credentials.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import posixpath
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, MutableMapping
+from functools import partial
 from typing import Any, ClassVar
 
 import fsspec
@@ -22,11 +24,14 @@ from dask.base import tokenize
 from fsspec.implementations.local import LocalFileSystem
 
 from .codecs.base import Buffer
+from .retry import RetryPolicy
 
-__all__ = ["FsspecStore", "MappingStore", "Store", "open_store"]
+__all__ = ["DEFAULT_RETRY", "FsspecStore", "MappingStore", "Store", "open_store", "set_retry_policy"]
 
 #: Requests in flight per task when a task fetches several objects from an async store.
 MAX_CONCURRENT_REQUESTS = 16
+#: How FsspecStore retries transient errors unless given another policy.
+DEFAULT_RETRY = RetryPolicy()
 
 
 class Store(ABC):
@@ -75,6 +80,11 @@ class Store(ABC):
     def set(self, key: str, value: Buffer) -> None:
         """Write ``value`` under ``key``, whole or not at all."""
 
+    def set_many(self, items: dict[str, Buffer]) -> None:
+        """Write several objects (concurrently where the store supports it)."""
+        for key, value in items.items():
+            self.set(key, value)
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is not an error."""
@@ -86,6 +96,10 @@ class Store(ABC):
     @abstractmethod
     def is_empty(self) -> bool:
         """Whether no object exists under this node."""
+
+    @abstractmethod
+    def list_dir(self) -> list[str]:
+        """Names directly below this node (children and metadata keys), sorted."""
 
     @abstractmethod
     def child(self, path: str) -> Store:
@@ -121,6 +135,10 @@ def _slice(data: bytes, start: int, length: int | None) -> bytes:
 class FsspecStore(Store):
     """A folder of an fsspec filesystem (local, memory, S3, GCS, HTTP, chained, ...).
 
+    Requests that fail transiently are retried (:mod:`dask_zarrio.retry`); several
+    objects of one task are fetched or written concurrently through the async API
+    of filesystems that have one, at most ``MAX_CONCURRENT_REQUESTS`` at a time.
+
     Examples
     --------
     >>> import fsspec
@@ -129,100 +147,161 @@ class FsspecStore(Store):
     (b'v', None)
     """
 
-    def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
-        self.fs = fs
-        self.root = root.rstrip("/") if root not in ("/", "") else root
-        self._local = isinstance(fs, LocalFileSystem)
-
     supports_concurrent_get = True
     supports_partial_reads = True
 
+    def __init__(self, fs: fsspec.AbstractFileSystem, root: str, retry: RetryPolicy | None = None) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/") if root not in ("/", "") else root
+        self.retry = retry or DEFAULT_RETRY
+        self._local = isinstance(fs, LocalFileSystem)
+        self._async = bool(getattr(fs, "async_impl", False)) and not self._local
+        # s3fs sends a HEAD before each whole-object GET unless max_concurrency is 1
+        # (shared/peer-pitfalls.md): one request per chunk is the target.
+        cat = getattr(fs, "_cat_file", None) if self._async else None
+        self._cat_kwargs = {"max_concurrency": 1} if cat is not None and "max_concurrency" in inspect.signature(cat).parameters else {}
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (FsspecStore, (self.fs, self.root))
+        return (FsspecStore, (self.fs, self.root, self.retry))
 
     def _path(self, key: str) -> str:
         if not key:
             return self.root
         return f"{self.root}/{key}" if self.root else key
 
+    def _call(self, what: str, key: str, fn: Any) -> Any:
+        return self.retry.call(fn, f"{what} {self.describe(key)}")
+
     def get(self, key: str) -> bytes | None:
         path = self._path(key)
-        try:
-            if self._local:
-                # Plain file I/O: fsspec's local layer adds nothing here but cost.
-                with open(path, "rb") as f:
-                    return f.read()
-            return self.fs.cat_file(path)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
+
+        def fetch() -> bytes | None:
+            try:
+                if self._local:
+                    # Plain file I/O: fsspec's local layer adds nothing here but cost.
+                    with open(path, "rb") as f:
+                        return f.read()
+                return self.fs.cat_file(path, **self._cat_kwargs)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return None
+
+        return self._call("GET", key, fetch)
 
     def exists(self, key: str) -> bool:
         path = self._path(key)
-        return os.path.isfile(path) if self._local else bool(self.fs.isfile(path))
+        if self._local:
+            return os.path.isfile(path)
+        return bool(self._call("HEAD", key, lambda: self.fs.isfile(path)))
 
     def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
         path = self._path(key)
-        try:
-            if self._local:
-                with open(path, "rb") as f:
-                    if start < 0:
-                        size = f.seek(0, os.SEEK_END)
-                        f.seek(max(0, size + start))
-                    else:
-                        f.seek(start)
-                    return f.read() if length is None else f.read(length)
-            end = None if length is None else start + length
-            return self.fs.cat_file(path, start=start, end=end)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
+
+        def fetch() -> bytes | None:
+            try:
+                if self._local:
+                    with open(path, "rb") as f:
+                        if start < 0:
+                            size = f.seek(0, os.SEEK_END)
+                            f.seek(max(0, size + start))
+                        else:
+                            f.seek(start)
+                        return f.read() if length is None else f.read(length)
+                end = None if length is None else start + length
+                return self.fs.cat_file(path, start=start, end=end)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return None
+
+        return self._call("GET (range)", key, fetch)
 
     def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes] | None:
-        if self._local or len(ranges) <= 1 or not getattr(self.fs, "async_impl", False):
+        if not self._async or len(ranges) <= 1:
             return super().get_ranges(key, ranges)
         path = self._path(key)
-        try:
-            parts = self.fs.cat_ranges([path] * len(ranges), [s for s, _ in ranges], [s + n for s, n in ranges], on_error="raise")
-        except FileNotFoundError:
-            return None
-        return list(parts)
+        calls = [
+            (f"GET (range) {self.describe(key)}", partial(self.fs._cat_file, path, start=s, end=s + n))
+            for s, n in ranges
+        ]
+        parts = fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, MAX_CONCURRENT_REQUESTS)
+        return None if any(p is None for p in parts) else parts
 
     def get_many(self, keys: list[str]) -> list[bytes | None]:
-        if len(keys) <= 1 or self._local or not getattr(self.fs, "async_impl", False):
+        if len(keys) <= 1 or not self._async:
             return [self.get(k) for k in keys]
-        paths = [self._path(k) for k in keys]
-        return fsspec.asyn.sync(self.fs.loop, _cat_many, self.fs, paths, MAX_CONCURRENT_REQUESTS)
+        calls = [
+            (f"GET {self.describe(k)}", partial(self.fs._cat_file, self._path(k), **self._cat_kwargs))
+            for k in keys
+        ]
+        return fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, MAX_CONCURRENT_REQUESTS)
 
     def set(self, key: str, value: Buffer) -> None:
         path = self._path(key)
         if self._local:
-            _atomic_write(path, value)
+            self._call("PUT", key, lambda: _atomic_write(path, value))
         else:
-            self.fs.pipe_file(path, bytes(memoryview(value).cast("B")))
+            data = bytes(memoryview(value).cast("B"))
+            # One PUT of the whole object: it lands whole or not at all, so a retry is safe.
+            self._call("PUT", key, lambda: self.fs.pipe_file(path, data))
+
+    def set_many(self, items: dict[str, Buffer]) -> None:
+        if len(items) <= 1 or not self._async:
+            super().set_many(items)
+            return
+        calls = [
+            (f"PUT {self.describe(k)}", partial(self.fs._pipe_file, self._path(k), bytes(memoryview(v).cast("B"))))
+            for k, v in items.items()
+        ]
+        fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, MAX_CONCURRENT_REQUESTS)
 
     def delete(self, key: str) -> None:
-        try:
-            self.fs.rm_file(self._path(key))
-        except FileNotFoundError:
-            pass
+        def remove() -> None:
+            try:
+                self.fs.rm_file(self._path(key))
+            except FileNotFoundError:
+                pass
+
+        self._call("DELETE", key, remove)
 
     def clear(self) -> None:
-        if self.fs.exists(self.root):
-            self.fs.rm(self.root, recursive=True)
+        def remove() -> None:
+            self.fs.invalidate_cache(self.root)
+            try:
+                self.fs.rm(self.root, recursive=True)
+            except FileNotFoundError:
+                pass
+
+        self._call("DELETE (recursive)", "", remove)
+
+    def _ls(self) -> list[str] | None:
+        """Names below the root, ``None`` when it is no folder (one LIST request, retried)."""
+
+        def listing() -> list[str] | None:
+            # Listings may be cached by the filesystem; another process may have written since.
+            self.fs.invalidate_cache(self.root)
+            try:
+                entries = self.fs.ls(self.root, detail=False)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            return sorted(posixpath.basename(str(e).rstrip("/")) for e in entries)
+
+        return self._call("LIST", "", listing)
 
     def is_empty(self) -> bool:
-        try:
-            return not self.fs.ls(self.root, detail=False)
-        except (FileNotFoundError, NotADirectoryError):
-            return not self.fs.exists(self.root)
+        names = self._ls()
+        if names is None:
+            return not self._call("HEAD", "", lambda: self.fs.exists(self.root))
+        return not names
+
+    def list_dir(self) -> list[str]:
+        return self._ls() or []
 
     def child(self, path: str) -> FsspecStore:
-        return FsspecStore(self.fs, self._path(path.strip("/")))
+        return FsspecStore(self.fs, self._path(path.strip("/")), self.retry)
 
     def parent(self) -> FsspecStore | None:
         up = posixpath.dirname(self.root)
         if up == self.root or not self.root:
             return None
-        return FsspecStore(self.fs, up)
+        return FsspecStore(self.fs, up, self.retry)
 
     @property
     def name(self) -> str:
@@ -237,17 +316,21 @@ class FsspecStore(Store):
         return tokenize(type(self.fs).__name__, self.fs._fs_token, self.root)
 
 
-async def _cat_many(fs: Any, paths: list[str], limit: int) -> list[bytes | None]:
+async def _gather(calls: list[tuple[str, Any]], retry: RetryPolicy, limit: int) -> list[Any]:
+    """Run request factories concurrently, ``limit`` at a time, each retried on its own.
+
+    A missing object gives ``None``; any other final failure propagates.
+    """
     semaphore = asyncio.Semaphore(limit)
 
-    async def one(path: str) -> bytes | None:
+    async def one(what: str, factory: Any) -> Any:
         async with semaphore:
             try:
-                return await fs._cat_file(path)
+                return await retry.acall(factory, what)
             except FileNotFoundError:
                 return None
 
-    return list(await asyncio.gather(*(one(p) for p in paths)))
+    return list(await asyncio.gather(*(one(w, f) for w, f in calls)))
 
 
 def _atomic_write(path: str, value: Buffer) -> None:
@@ -322,6 +405,10 @@ class MappingStore(Store):
     def is_empty(self) -> bool:
         return not self._keys_below()
 
+    def list_dir(self) -> list[str]:
+        prefix = f"{self.root}/" if self.root else ""
+        return sorted({k[len(prefix):].split("/", 1)[0] for k in list(self.mapping) if k.startswith(prefix)})
+
     def child(self, path: str) -> MappingStore:
         return MappingStore(self.mapping, self._path(path.strip("/")))
 
@@ -339,6 +426,18 @@ class MappingStore(Store):
 
     def token(self) -> str:
         return tokenize(type(self.mapping).__name__, id(self.mapping), self.root)
+
+
+def set_retry_policy(policy: RetryPolicy) -> None:
+    """Set the retry policy of stores opened from now on (in this process).
+
+    Examples
+    --------
+    >>> from dask_zarrio.retry import RetryPolicy
+    >>> set_retry_policy(RetryPolicy(attempts=10)); set_retry_policy(RetryPolicy())
+    """
+    global DEFAULT_RETRY
+    DEFAULT_RETRY = policy
 
 
 def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store:

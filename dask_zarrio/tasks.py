@@ -323,7 +323,7 @@ def write_region(
     if offset is not None:
         region = tuple(slice(r.start + o, r.stop + o) for r, o in zip(region, offset))
     grid = spec.grid
-    written = 0
+    encoded: dict[str, Any] = {}
     for index in grid.chunks_in(region):
         chunk_region = grid.chunk_region(index)
         in_block, in_chunk = _overlap(region, chunk_region)
@@ -344,6 +344,7 @@ def write_region(
             if delete_empty:
                 store.delete(key)
             continue
-        store.set(key, spec.pipeline.encode(full))
-        written += 1
-    return np.full((1,) * block.ndim, written)
+        encoded[key] = spec.pipeline.encode(full)
+    # Several chunks of one block go out together (concurrently on object stores).
+    store.set_many(encoded)
+    return np.full((1,) * block.ndim, len(encoded))

@@ -80,6 +80,14 @@ class CountingStore(Store):
         self._count("set", key)
         self.inner.set(key, value)
 
+    def set_many(self, items: dict[str, Buffer]) -> None:
+        for k in items:
+            self._count("set", k)
+        self.inner.set_many(items)
+
+    def list_dir(self) -> list[str]:
+        return self.inner.list_dir()
+
     def delete(self, key: str) -> None:
         self._count("delete", key)
         self.inner.delete(key)

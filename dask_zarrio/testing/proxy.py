@@ -1,0 +1,133 @@
+"""An HTTP proxy on 127.0.0.1 that adds latency and faults in front of a test server.
+
+For tests and benchmarks of what object stores do to us: each request can be
+delayed, answered ``503 SlowDown``, cut off mid-body (a body shorter than its
+``Content-Length``) or reset, at given rates and with a fixed seed. Counts what
+it forwarded and what it broke.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["FaultyProxy"]
+
+
+class FaultyProxy:
+    """Forward to ``upstream`` (``http://host:port``), breaking some requests on purpose.
+
+    Examples
+    --------
+    >>> with FaultyProxy("http://127.0.0.1:9", latency=0.0) as proxy:  # doctest: +SKIP
+    ...     proxy.endpoint
+    'http://127.0.0.1:...'
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        latency: float = 0.0,
+        fail_rate: float = 0.0,
+        truncate_rate: float = 0.0,
+        reset_rate: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream = (host, int(port))
+        self.latency, self.fail_rate, self.truncate_rate, self.reset_rate = latency, fail_rate, truncate_rate, reset_rate
+        self.counts: Counter[str] = Counter()
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _draw(self) -> str:
+        with self._lock:
+            x = self._rng.random()
+        if x < self.fail_rate:
+            return "fail"
+        if x < self.fail_rate + self.truncate_rate:
+            return "truncate"
+        if x < self.fail_rate + self.truncate_rate + self.reset_rate:
+            return "reset"
+        return "ok"
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.counts[what] += 1
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                proxy._count(self.command)
+                if proxy.latency:
+                    time.sleep(proxy.latency)
+                fate = proxy._draw()
+                if fate == "fail":
+                    proxy._count("injected-503")
+                    payload = b"<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                if fate == "reset":
+                    proxy._count("injected-reset")
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                try:
+                    headers = {k: v for k, v in self.headers.items()}
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                finally:
+                    conn.close()
+                truncate = fate == "truncate" and self.command == "GET" and len(data) > 1 and resp.status == 200
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if truncate:
+                    proxy._count("injected-truncation")
+                    self.wfile.write(data[: len(data) // 2])
+                    self.close_connection = True
+                    return
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        return Handler
