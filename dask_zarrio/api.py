@@ -16,7 +16,7 @@ from dask.base import tokenize
 from dask.utils import parse_bytes
 
 from .errors import ArrayNotFoundError, ContainsArrayError, MisalignedWriteError, ZarrioError
-from .graph import read_array, write_array
+from .graph import array_from_metadata, write_array
 from .metadata import ArrayMetadataV2, ArrayMetadataV3, ArraySpec
 from .metadata.create import new_array_metadata
 from .metadata.node import read_array_metadata, resolve_v2_separator
@@ -71,10 +71,7 @@ def read(
     """
     store = open_store(url, storage_options)
     meta = resolve_v2_separator(store, read_array_metadata(store))
-    spec = ArraySpec.from_metadata(meta, allow_pickle=allow_pickle)
-    meta_json = json.dumps(meta.to_dict(), sort_keys=True, default=str)
-    name = "read-zarr-" + tokenize(store.token(), meta_json, chunks)
-    return read_array(spec, store, chunks, name, tokenize(name, "aligned"))
+    return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
 
 
 #: Inner chunk size chosen for sharded arrays when ``chunks`` is not given.

@@ -8,20 +8,22 @@ blocks that survive culling).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import dask.array as da
 import numpy as np
 from dask.array.core import getter, normalize_chunks
+from dask.base import tokenize
 from dask.blockwise import blockwise as core_blockwise
 from dask.highlevelgraph import HighLevelGraph
 from dask.layers import ArraySliceDep
 
-from .metadata import ArraySpec
+from .metadata import ArrayMetadata, ArraySpec
 from .store import Store
 from .tasks import ArrayReader, partial_shard_codec, write_region
 
-__all__ = ["aligned_read_chunks", "read_array", "write_array"]
+__all__ = ["aligned_read_chunks", "array_from_metadata", "read_array", "write_array"]
 
 
 def aligned_read_chunks(
@@ -48,6 +50,19 @@ def aligned_read_chunks(
         edges = sorted(bounds)
         out.append(tuple(b - a for a, b in zip(edges, edges[1:])) or (n,))
     return tuple(out)
+
+
+def array_from_metadata(
+    store: Store, meta: ArrayMetadata, *, chunks: Any = None, allow_pickle: bool = False
+) -> da.Array:
+    """The dask array of the array at ``store`` described by ``meta`` (no I/O here).
+
+    Its name is deterministic: a hash of the location, the metadata and ``chunks``.
+    """
+    spec = ArraySpec.from_metadata(meta, allow_pickle=allow_pickle)
+    meta_json = json.dumps(meta.to_dict(), sort_keys=True, default=str)
+    name = "read-zarr-" + tokenize(store.token(), meta_json, chunks)
+    return read_array(spec, store, chunks, name, tokenize(name, "aligned"))
 
 
 def read_array(

@@ -54,7 +54,7 @@ def test_group_instead_of_array(tmp_path, fmt, what):
 def test_folder_without_metadata(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "file").write_bytes(b"1")
-    with pytest.raises(ArrayNotFoundError, match="no zarr.json or .zarray"):
+    with pytest.raises(ArrayNotFoundError, match="no zarr.json, .zarray or .zgroup"):
         dz.read(str(tmp_path / "x"))
 
 

@@ -9,11 +9,12 @@ from typing import Any
 
 from ..errors import ArrayNotFoundError, MetadataError
 from ..store import Store
+from .group import GroupMetadata, parse_v2_consolidated
 from .spec import ArrayMetadata
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
-__all__ = ["load_json", "read_array_metadata", "resolve_v2_separator"]
+__all__ = ["load_json", "read_array_metadata", "read_node", "resolve_v2_separator"]
 
 logger = logging.getLogger("dask_zarrio")
 
@@ -35,29 +36,18 @@ def load_json(store: Store, key: str, data: bytes) -> dict[str, Any]:
     return doc
 
 
-def read_array_metadata(store: Store) -> ArrayMetadata:
-    """The array metadata at ``store``'s root: ``zarr.json`` first, then ``.zarray``.
+def read_node(store: Store) -> ArrayMetadata | GroupMetadata:
+    """The array or group at ``store``'s root: ``zarr.json`` first, then v2 documents.
 
-    No v2 document is requested when ``zarr.json`` exists, so opening a v3 array
-    costs one request.
-
-    Examples
-    --------
-    >>> from dask_zarrio.store import MappingStore
-    >>> read_array_metadata(MappingStore({".zgroup": b'{"zarr_format": 2}'}))
-    Traceback (most recent call last):
-    ...
-    dask_zarrio.errors.ArrayNotFoundError: no array at <dict>/: it is a Zarr v2 group...
+    No v2 document is requested when ``zarr.json`` exists, so opening a v3 node
+    costs one request (its consolidated metadata included).
     """
     raw = store.get("zarr.json")
     if raw is not None:
         doc = load_json(store, "zarr.json", raw)
-        if doc.get("node_type") == "group":
-            raise ArrayNotFoundError(
-                f"no array at {store.describe()}: it is a Zarr v3 group; read one of its arrays "
-                "with dz.read(url + '/<name>')"
-            )
         try:
+            if doc.get("node_type") == "group":
+                return GroupMetadata.v3(doc)
             return ArrayMetadataV3.from_dict(doc)
         except MetadataError as e:
             raise type(e)(f"{store.describe('zarr.json')}: {e}") from e
@@ -69,14 +59,43 @@ def read_array_metadata(store: Store) -> ArrayMetadata:
         except MetadataError as e:
             raise type(e)(f"{store.describe('.zarray')}: {e}") from e
     if store.get(".zgroup") is not None:
-        what = "it is a Zarr v2 group; read one of its arrays with dz.read(url + '/<name>')"
-    elif store.get("attributes.json") is not None:
+        raw_attrs = store.get(".zattrs")
+        attrs = load_json(store, ".zattrs", raw_attrs) if raw_attrs is not None else {}
+        raw_cons = store.get(".zmetadata")
+        cons = None
+        if raw_cons is not None:
+            try:
+                cons = parse_v2_consolidated(load_json(store, ".zmetadata", raw_cons))
+            except MetadataError as e:
+                raise type(e)(f"{store.describe('.zmetadata')}: {e}") from e
+        return GroupMetadata(2, attrs, cons)
+    if store.get("attributes.json") is not None:
         what = "it holds an N5 attributes.json, and N5 is not supported yet"
     elif store.is_empty():
         what = "nothing exists there; check the path and storage_options"
     else:
-        what = "there are objects there but no zarr.json or .zarray; point the URL at an array"
+        what = "there are objects there but no zarr.json, .zarray or .zgroup; point the URL at an array or group"
     raise ArrayNotFoundError(f"no array at {store.describe()}: {what}")
+
+
+def read_array_metadata(store: Store) -> ArrayMetadata:
+    """The array metadata at ``store``'s root: ``zarr.json`` first, then ``.zarray``.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> read_array_metadata(MappingStore({".zgroup": b'{"zarr_format": 2}'}))
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.ArrayNotFoundError: no array at <dict>/: it is a Zarr v2 group...
+    """
+    node = read_node(store)
+    if isinstance(node, GroupMetadata):
+        raise ArrayNotFoundError(
+            f"no array at {store.describe()}: it is a Zarr v{node.zarr_format} group; read one of "
+            "its arrays with dz.read(url + '/<name>'), or open it with dz.open_group(url)"
+        )
+    return node
 
 
 def resolve_v2_separator(store: Store, meta: ArrayMetadata) -> ArrayMetadata:

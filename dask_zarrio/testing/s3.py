@@ -30,8 +30,12 @@ def moto_server(timeout: float = 30.0) -> Iterator[str]:
 
     Examples
     --------
-    >>> with moto_server() as endpoint:  # doctest: +SKIP
-    ...     fs = s3fs.S3FileSystem(**s3_options(endpoint))
+    >>> import dask.array as da, dask_zarrio as dz
+    >>> with moto_server() as endpoint:
+    ...     create_bucket(endpoint, "doc")
+    ...     dz.write(da.ones(4, chunks=2), "s3://doc/a.zarr", storage_options=s3_options(endpoint))
+    ...     int(dz.read("s3://doc/a.zarr", storage_options=s3_options(endpoint)).sum().compute())
+    4
     """
     port = free_port()
     proc = subprocess.Popen(
