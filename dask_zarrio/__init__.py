@@ -17,13 +17,21 @@ from .errors import (
     ContainsArrayError,
     MetadataError,
     MisalignedWriteError,
+    StoreError,
     UnknownCodecError,
     UnsafeCodecError,
     ZarrioError,
 )
+from .hierarchy import Group, consolidate, create_group, open_group, tree
 
 __all__ = [
     "ArrayNotFoundError",
+    "Group",
+    "StoreError",
+    "consolidate",
+    "create_group",
+    "open_group",
+    "tree",
     "ChunkDecodeError",
     "ContainsArrayError",
     "MetadataError",

@@ -462,10 +462,13 @@ def write(
         delete_empty=existing is not None,
     )
     logger.debug("writing %s: %d blocks", where, int(np.prod(arr.numblocks)))
+    # New or resized metadata reaches enclosing consolidated metadata after the data.
+    changed = meta if existing is None or new_shape is not None else None
     if compute:
         counts.compute()
+        _finish(counts=None, store=store, meta=changed)
         return None
-    return dask.delayed(_total)(counts)
+    return dask.delayed(_finish)(counts, store, changed)
 
 
 def init(
@@ -527,6 +530,10 @@ def _create_array(store: Store, meta: ArrayMetadataV2 | ArrayMetadataV3, mode: s
     _write_metadata(store, meta)
 
 
-def _total(counts: np.ndarray) -> int:
-    """The number of chunks a write stored."""
-    return int(np.sum(counts))
+def _finish(counts: np.ndarray | None, store: Store, meta: ArrayMetadataV2 | ArrayMetadataV3 | None) -> int:
+    """After the data tasks: refresh consolidated metadata; the number of chunks stored."""
+    if meta is not None:
+        from .hierarchy import update_consolidated
+
+        update_consolidated(store, meta)
+    return 0 if counts is None else int(np.sum(counts))

@@ -308,8 +308,11 @@ class FsspecStore(Store):
         return posixpath.basename(self.root)
 
     def describe(self, key: str = "") -> str:
+        path = self._path(key)
+        if "://" in path:
+            return path
         protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return f"{protocol}://{self._path(key).lstrip('/') if protocol != 'file' else self._path(key)}"
+        return f"{protocol}://{path.lstrip('/') if protocol != 'file' else path}"
 
     def token(self) -> str:
         # fsspec's own token hashes the storage options; credentials never appear in clear.

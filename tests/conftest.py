@@ -45,3 +45,26 @@ def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
         assert same_bits or np.array_equal(actual, expected, equal_nan=True), (actual, expected)
     else:
         np.testing.assert_array_equal(actual, expected)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 server (moto_server) on 127.0.0.1 for the whole session, stopped by its pid."""
+    from dask_zarrio.testing.s3 import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def bucket(s3_endpoint, request):
+    """A fresh bucket per test; returns its name."""
+    import re
+    import uuid
+
+    from dask_zarrio.testing.s3 import create_bucket
+
+    stem = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") or "b"
+    name = f"{stem}-{uuid.uuid4().hex[:8]}"
+    create_bucket(s3_endpoint, name)
+    return name

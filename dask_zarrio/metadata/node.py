@@ -36,11 +36,13 @@ def load_json(store: Store, key: str, data: bytes) -> dict[str, Any]:
     return doc
 
 
-def read_node(store: Store) -> ArrayMetadata | GroupMetadata:
+def read_node(store: Store, *, expect_group: bool = False) -> ArrayMetadata | GroupMetadata:
     """The array or group at ``store``'s root: ``zarr.json`` first, then v2 documents.
 
     No v2 document is requested when ``zarr.json`` exists, so opening a v3 node
-    costs one request (its consolidated metadata included).
+    costs one request (its consolidated metadata included). With ``expect_group``,
+    a v2 ``.zmetadata`` is looked for next: it holds the group's own documents
+    too, so a consolidated v2 group opens in two requests.
     """
     raw = store.get("zarr.json")
     if raw is not None:
@@ -51,6 +53,16 @@ def read_node(store: Store) -> ArrayMetadata | GroupMetadata:
             return ArrayMetadataV3.from_dict(doc)
         except MetadataError as e:
             raise type(e)(f"{store.describe('zarr.json')}: {e}") from e
+    if expect_group:
+        raw_cons = store.get(".zmetadata")
+        if raw_cons is not None:
+            cons_doc = load_json(store, ".zmetadata", raw_cons)
+            entries = cons_doc.get("metadata")
+            if isinstance(entries, dict) and ".zgroup" in entries:
+                try:
+                    return GroupMetadata(2, entries.get(".zattrs") or {}, parse_v2_consolidated(cons_doc))
+                except MetadataError as e:
+                    raise type(e)(f"{store.describe('.zmetadata')}: {e}") from e
     raw = store.get(".zarray")
     if raw is not None:
         doc = load_json(store, ".zarray", raw)

@@ -44,6 +44,8 @@ class FaultyProxy:
         self.upstream = (host, int(port))
         self.latency, self.fail_rate, self.truncate_rate, self.reset_rate = latency, fail_rate, truncate_rate, reset_rate
         self.counts: Counter[str] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -128,6 +130,16 @@ class FaultyProxy:
                 if self.command != "HEAD":
                     self.wfile.write(data)
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+            def _tracked(self) -> None:
+                with proxy._lock:
+                    proxy.in_flight += 1
+                    proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
+                try:
+                    self._forward()
+                finally:
+                    with proxy._lock:
+                        proxy.in_flight -= 1
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _tracked
 
         return Handler

@@ -1,0 +1,341 @@
+"""Hierarchies: groups, their attributes and members, trees, consolidated metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import dask.array as da
+
+from .errors import ArrayNotFoundError, ContainsArrayError, ZarrioError
+from .graph import array_from_metadata
+from .metadata import ArrayMetadataV2, ArrayMetadataV3
+from .metadata.group import ConsolidatedNode, GroupMetadata
+from .metadata.node import read_node
+from .metadata.spec import ArrayMetadata
+from .store import Store, open_store
+
+__all__ = ["Group", "consolidate", "create_group", "open_group", "tree", "update_consolidated"]
+
+_METADATA_KEYS = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}
+
+
+def _metadata_from_node(node: ConsolidatedNode, zarr_format: int) -> ArrayMetadata | GroupMetadata:
+    if node.kind == "group":
+        return GroupMetadata(zarr_format, node.attributes)
+    if zarr_format == 3:
+        return ArrayMetadataV3.from_dict(node.document)
+    return ArrayMetadataV2.from_dict(node.document, node.attributes)
+
+
+class Group:
+    """A group of a Zarr hierarchy: attributes, and members that open as dask arrays.
+
+    With consolidated metadata, members open without further requests.
+
+    Examples
+    --------
+    >>> import dask.array as da, dask_zarrio as dz
+    >>> g = dz.create_group("memory://doc/g.zarr", attributes={"title": "demo"}, mode="w")
+    >>> dz.write(da.arange(4, chunks=2), "memory://doc/g.zarr/x")
+    >>> g.attrs["title"], list(g.array_keys()), g["x"].sum().compute()
+    ('demo', ['x'], np.int64(6))
+    """
+
+    def __init__(self, store: Store, meta: GroupMetadata, *, allow_pickle: bool = False) -> None:
+        self.store = store
+        self.metadata = meta
+        self.allow_pickle = allow_pickle
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The group's user attributes (a copy)."""
+        return dict(self.metadata.attributes)
+
+    @property
+    def zarr_format(self) -> int:
+        """2 or 3."""
+        return self.metadata.zarr_format
+
+    def _node(self, path: str) -> tuple[Store, ArrayMetadata | GroupMetadata]:
+        path = path.strip("/")
+        child = self.store.child(path)
+        cons = self.metadata.consolidated
+        if cons is not None and path in cons:
+            meta = _metadata_from_node(cons[path], self.zarr_format)
+            if isinstance(meta, GroupMetadata):
+                prefix = f"{path}/"
+                sub = {p[len(prefix):]: n for p, n in cons.items() if p.startswith(prefix)}
+                meta = GroupMetadata(meta.zarr_format, meta.attributes, sub)
+            return child, meta
+        return child, read_node(child)
+
+    def __getitem__(self, path: str) -> da.Array | Group:
+        try:
+            store, meta = self._node(path)
+        except ArrayNotFoundError as e:
+            raise KeyError(f"{path!r} is not a member of the group at {self.store.describe()}") from e
+        if isinstance(meta, GroupMetadata):
+            return Group(store, meta, allow_pickle=self.allow_pickle)
+        return array_from_metadata(store, meta, allow_pickle=self.allow_pickle)
+
+    def members(self) -> dict[str, str]:
+        """Direct members: name -> "array" or "group"."""
+        cons = self.metadata.consolidated
+        if cons is not None:
+            return {p: n.kind for p, n in sorted(cons.items()) if "/" not in p}
+        out = {}
+        for name in self.store.list_dir():
+            if name in _METADATA_KEYS or name.startswith("."):
+                continue
+            try:
+                meta = read_node(self.store.child(name))
+            except ArrayNotFoundError:
+                continue  # a folder that is no Zarr node
+            out[name] = "group" if isinstance(meta, GroupMetadata) else "array"
+        return out
+
+    def array_keys(self) -> Iterator[str]:
+        """Names of member arrays."""
+        return (n for n, k in self.members().items() if k == "array")
+
+    def group_keys(self) -> Iterator[str]:
+        """Names of member groups."""
+        return (n for n, k in self.members().items() if k == "group")
+
+    def arrays(self) -> Iterator[tuple[str, da.Array]]:
+        """(name, dask array) of each member array."""
+        for name in self.array_keys():
+            arr = self[name]
+            assert isinstance(arr, da.Array)
+            yield name, arr
+
+    def groups(self) -> Iterator[tuple[str, Group]]:
+        """(name, Group) of each member group."""
+        for name in self.group_keys():
+            grp = self[name]
+            assert isinstance(grp, Group)
+            yield name, grp
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.members())
+
+    def __contains__(self, path: object) -> bool:
+        if not isinstance(path, str):
+            return False
+        try:
+            self._node(path)
+        except ArrayNotFoundError:
+            return False
+        return True
+
+    def __len__(self) -> int:
+        return len(self.members())
+
+    def __repr__(self) -> str:
+        cons = ", consolidated" if self.metadata.consolidated is not None else ""
+        return f"<dask_zarrio.Group {self.store.describe()} (v{self.zarr_format}{cons})>"
+
+    def tree(self) -> TreeView:
+        """The hierarchy below this group with shapes, dtypes, chunks and codecs."""
+        lines = [f"/ (group, v{self.zarr_format}){_attrs_note(self.metadata.attributes)}"]
+        _tree_lines(self, "", lines)
+        return TreeView("\n".join(lines))
+
+
+class TreeView(str):
+    """Text of a hierarchy; shows as itself (no quotes) in a REPL or notebook."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _attrs_note(attrs: dict[str, Any]) -> str:
+    return f" attrs: {', '.join(sorted(attrs))}" if attrs else ""
+
+
+def _array_note(arr: da.Array, meta: ArrayMetadata) -> str:
+    if isinstance(meta, ArrayMetadataV3):
+        codecs = ", ".join(c.to_dict()["name"] for c in meta.codecs)
+    else:
+        parts = [f.codec_id for f in meta.filters or ()]
+        parts += [meta.compressor.codec_id] if meta.compressor is not None else []
+        codecs = ", ".join(parts) or "none"
+    return f"{arr.shape} {arr.dtype} chunks={meta.chunk_shape} codecs=[{codecs}]"
+
+
+def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
+    members = list(group.members())
+    for i, name in enumerate(members):
+        last = i == len(members) - 1
+        branch, extension = ("└── ", "    ") if last else ("├── ", "│   ")
+        store, meta = group._node(name)
+        if isinstance(meta, GroupMetadata):
+            lines.append(f"{indent}{branch}{name} (group){_attrs_note(meta.attributes)}")
+            _tree_lines(Group(store, meta), indent + extension, lines)
+        else:
+            arr = array_from_metadata(store, meta, allow_pickle=True)
+            lines.append(f"{indent}{branch}{name} {_array_note(arr, meta)}")
+
+
+def open_group(url: Any, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False) -> Group:
+    """Open the group at ``url`` (its consolidated metadata, when present, in the same request).
+
+    Examples
+    --------
+    >>> import dask_zarrio as dz
+    >>> _ = dz.create_group("memory://doc/og.zarr", mode="w")
+    >>> dz.open_group("memory://doc/og.zarr")
+    <dask_zarrio.Group memory://doc/og.zarr (v3)>
+    """
+    store = open_store(url, storage_options)
+    meta = read_node(store, expect_group=True)
+    if not isinstance(meta, GroupMetadata):
+        raise ArrayNotFoundError(
+            f"no group at {store.describe()}: it is a Zarr v{meta.zarr_format} array; read it with dz.read(url)"
+        )
+    return Group(store, meta, allow_pickle=allow_pickle)
+
+
+def _write_group(store: Store, meta: GroupMetadata) -> None:
+    if meta.zarr_format == 3:
+        store.set("zarr.json", json.dumps(meta.to_v3(), indent=2, allow_nan=False).encode())
+        return
+    store.set(".zgroup", json.dumps({"zarr_format": 2}, indent=2).encode())
+    if meta.attributes:
+        store.set(".zattrs", json.dumps(meta.attributes, indent=2, allow_nan=False).encode())
+    if meta.consolidated is not None:
+        store.set(".zmetadata", json.dumps(meta.to_v2_consolidated(), indent=2, allow_nan=False).encode())
+
+
+def create_group(
+    url: Any,
+    *,
+    attributes: dict[str, Any] | None = None,
+    zarr_format: int = 3,
+    mode: str = "w-",
+    storage_options: dict[str, Any] | None = None,
+) -> Group:
+    """Create a group (and its parent groups up to the hierarchy root).
+
+    ``mode``: "w-" fails if anything exists there; "w" replaces it; "a" opens an
+    existing group unchanged or creates it.
+
+    Examples
+    --------
+    >>> import dask_zarrio as dz
+    >>> dz.create_group("memory://doc/cg.zarr", attributes={"a": 1}, zarr_format=2, mode="w").attrs
+    {'a': 1}
+    """
+    from .api import _ensure_parent_groups
+
+    if mode not in ("w-", "w", "a"):
+        raise ZarrioError(f"mode={mode!r} must be 'w-', 'w' or 'a'")
+    if zarr_format not in (2, 3):
+        raise ZarrioError(f"zarr_format={zarr_format!r} must be 2 or 3")
+    store = open_store(url, storage_options)
+    if mode == "a":
+        try:
+            existing = read_node(store)
+        except ArrayNotFoundError:
+            existing = None
+        if isinstance(existing, GroupMetadata):
+            return Group(store, existing)
+        if existing is not None:
+            raise ContainsArrayError(f"{store.describe()} holds an array, not a group")
+    elif mode == "w-" and not store.is_empty():
+        raise ContainsArrayError(f"{store.describe()} already exists; pass mode='w' to replace it or 'a' to open it")
+    elif mode == "w":
+        store.clear()
+    _ensure_parent_groups(store, zarr_format)
+    meta = GroupMetadata(zarr_format, dict(attributes or {}))
+    _write_group(store, meta)
+    return Group(store, meta)
+
+
+def _walk(group: Group, prefix: str, out: dict[str, ConsolidatedNode]) -> None:
+    for name, kind in group.members().items():
+        path = f"{prefix}{name}"
+        store = group.store.child(name)
+        if kind == "group":
+            meta = read_node(store)
+            assert isinstance(meta, GroupMetadata)
+            doc = {"zarr_format": 3, "node_type": "group", "attributes": meta.attributes} if meta.zarr_format == 3 else {"zarr_format": 2}
+            out[path] = ConsolidatedNode("group", doc, meta.attributes)
+            _walk(Group(store, GroupMetadata(meta.zarr_format, meta.attributes)), f"{path}/", out)
+        else:
+            ameta = read_node(store)
+            assert not isinstance(ameta, GroupMetadata)
+            out[path] = ConsolidatedNode("array", ameta.to_dict(), dict(ameta.attributes))
+
+
+def consolidate(url: Any, *, storage_options: dict[str, Any] | None = None) -> Group:
+    """Write consolidated metadata for the whole hierarchy below the group at ``url``.
+
+    v3: inline ``consolidated_metadata`` in the group's ``zarr.json``; v2:
+    ``.zmetadata``. Both are what ``zarr.open_consolidated`` reads.
+
+    Examples
+    --------
+    >>> import dask.array as da, dask_zarrio as dz
+    >>> _ = dz.create_group("memory://doc/cons.zarr", mode="w")
+    >>> dz.write(da.ones(3, chunks=3), "memory://doc/cons.zarr/sub/x")
+    >>> sorted(dz.consolidate("memory://doc/cons.zarr").metadata.consolidated)
+    ['sub', 'sub/x']
+    """
+    store = open_store(url, storage_options)
+    group = open_group(store)
+    plain = Group(store, GroupMetadata(group.zarr_format, group.metadata.attributes))
+    nodes: dict[str, ConsolidatedNode] = {}
+    _walk(plain, "", nodes)
+    meta = GroupMetadata(group.zarr_format, group.metadata.attributes, nodes)
+    _write_group(store, meta)
+    return Group(store, meta)
+
+
+def update_consolidated(store: Store, meta: ArrayMetadata) -> None:
+    """After a write, bring the consolidated metadata of every enclosing group up to date.
+
+    Walks up while the parents are groups; each one with consolidated metadata gets
+    the array's new entry (and entries for groups created in between), so it never
+    goes stale.
+    """
+    rel = [store.name]
+    node = store.parent()
+    while node is not None:
+        try:
+            parent = read_node(node)
+        except ArrayNotFoundError:
+            return
+        if not isinstance(parent, GroupMetadata):
+            return
+        if parent.consolidated is not None:
+            entries = dict(parent.consolidated)
+            path = "/".join(reversed(rel))
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                sub = "/".join(parts[:i])
+                if sub not in entries:
+                    gdoc = {"zarr_format": 3, "node_type": "group", "attributes": {}} if parent.zarr_format == 3 else {"zarr_format": 2}
+                    entries[sub] = ConsolidatedNode("group", gdoc)
+            entries[path] = ConsolidatedNode("array", meta.to_dict(), dict(meta.attributes))
+            _write_group(node, GroupMetadata(parent.zarr_format, parent.attributes, entries))
+        rel.append(node.name)
+        node = node.parent()
+
+
+def tree(url: Any, *, storage_options: dict[str, Any] | None = None) -> TreeView:
+    """The hierarchy at ``url`` as text: groups, arrays with shape, dtype, chunks, codecs.
+
+    Examples
+    --------
+    >>> import dask.array as da, dask_zarrio as dz
+    >>> _ = dz.create_group("memory://doc/tree.zarr", mode="w", attributes={"title": "t"})
+    >>> dz.write(da.ones((4, 4), chunks=2), "memory://doc/tree.zarr/grp/temp")
+    >>> dz.tree("memory://doc/tree.zarr")
+    / (group, v3) attrs: title
+    └── grp (group)
+        └── temp (4, 4) float64 chunks=(2, 2) codecs=[bytes, zstd]
+    """
+    return open_group(url, storage_options=storage_options).tree()

@@ -1,0 +1,276 @@
+"""Object stores: a real S3 server, request counts, concurrency, faults, retries, credentials."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import random
+import sqlite3
+from collections.abc import Iterator, MutableMapping
+
+import dask
+import dask.array as da
+import fsspec
+import numpy as np
+import pytest
+import zarr
+from conftest import assert_same
+from fsspec.implementations.memory import MemoryFileSystem
+
+import dask_zarrio as dz
+import dask_zarrio.store
+from dask_zarrio.retry import RetryPolicy, is_transient
+from dask_zarrio.store import MAX_CONCURRENT_REQUESTS, open_store, set_retry_policy
+from dask_zarrio.testing.proxy import FaultyProxy
+from dask_zarrio.testing.s3 import s3_options
+
+DATA = np.random.default_rng(3).standard_normal((60, 50))
+
+
+def _src(chunks=(10, 10)):
+    return da.from_array(DATA, chunks=chunks)
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_s3_round_trip_both_ways_with_zarr(s3_endpoint, bucket, fmt):
+    opts = s3_options(s3_endpoint)
+    dz.write(_src(), f"s3://{bucket}/a.zarr", zarr_format=fmt, storage_options=opts)
+    assert_same(zarr.open_array(f"s3://{bucket}/a.zarr", mode="r", storage_options=opts)[...], DATA)
+    z = zarr.create_array(f"s3://{bucket}/b.zarr", shape=DATA.shape, chunks=(7, 9), dtype="f8",
+                          zarr_format=fmt, storage_options=opts)
+    z[...] = DATA
+    assert_same(dz.read(f"s3://{bucket}/b.zarr", storage_options=opts).compute(), DATA)
+
+
+def test_s3_region_and_append(s3_endpoint, bucket):
+    opts = s3_options(s3_endpoint)
+    url = f"s3://{bucket}/a.zarr"
+    dz.write(_src(), url, storage_options=opts, dimension_names=["t", "x"])
+    dz.write(da.zeros((13, 50), chunks=5), url, mode="r+", region=(slice(4, 17),), storage_options=opts)
+    dz.write(da.ones((7, 50), chunks=7), url, mode="a", append_dim="t", storage_options=opts)
+    expected = np.concatenate([DATA, np.ones((7, 50))])
+    expected[4:17] = 0
+    assert_same(zarr.open_array(url, mode="r", storage_options=opts)[...], expected)
+
+
+def test_s3_groups_and_consolidated_metadata(s3_endpoint, bucket):
+    opts = s3_options(s3_endpoint)
+    root = f"s3://{bucket}/h.zarr"
+    dz.create_group(root, attributes={"title": "cloud"}, storage_options=opts)
+    dz.write(_src(), f"{root}/grp/temp", storage_options=opts)
+    dz.consolidate(root, storage_options=opts)
+    g = zarr.open_consolidated(root, storage_options=opts)
+    assert g.attrs["title"] == "cloud"
+    assert_same(g["grp/temp"][...], DATA)
+    dz.write(_src(), f"{root}/grp/temp", mode="a", append_dim=0, storage_options=opts)
+    assert zarr.open_consolidated(root, storage_options=opts)["grp/temp"].shape == (120, 50)
+
+
+@pytest.fixture
+def proxy(s3_endpoint):
+    with FaultyProxy(s3_endpoint) as p:
+        yield p
+
+
+def test_one_request_per_chunk_and_to_open(proxy, bucket):
+    """zarr-python sends a HEAD before every GET through s3fs (peer pitfalls); we do not."""
+    opts = s3_options(proxy.endpoint)
+    dz.write(_src(), f"s3://{bucket}/a.zarr", storage_options=opts)
+    dz.write(_src(), f"s3://{bucket}/b.zarr", zarr_format=2, storage_options=opts)
+    proxy.counts.clear()
+    x = dz.read(f"s3://{bucket}/a.zarr", storage_options=opts)
+    assert dict(proxy.counts) == {"GET": 1}  # zarr.json only
+    proxy.counts.clear()
+    x.compute()
+    assert dict(proxy.counts) == {"GET": 30}  # 6 x 5 chunks, no HEAD
+    proxy.counts.clear()
+    dz.read(f"s3://{bucket}/b.zarr", storage_options=opts)
+    assert dict(proxy.counts) == {"GET": 2}  # zarr.json (absent), .zarray
+
+
+def test_consolidated_group_opens_members_without_requests(proxy, bucket):
+    opts = s3_options(proxy.endpoint)
+    root = f"s3://{bucket}/h.zarr"
+    dz.create_group(root, storage_options=opts)
+    for name in ("a", "b", "c"):
+        dz.write(_src(), f"{root}/{name}", storage_options=opts)
+    dz.consolidate(root, storage_options=opts)
+    proxy.counts.clear()
+    g = dz.open_group(root, storage_options=opts)
+    arrays = dict(g.arrays())
+    assert sorted(arrays) == ["a", "b", "c"]
+    assert dict(proxy.counts) == {"GET": 1}
+
+
+def test_task_fetches_its_chunks_concurrently_and_bounded(proxy, bucket):
+    opts = s3_options(proxy.endpoint)
+    dz.write(da.from_array(DATA, chunks=(5, 5)), f"s3://{bucket}/a.zarr", storage_options=opts)
+    proxy.latency = 0.02
+    proxy.max_in_flight = 0
+    x = dz.read(f"s3://{bucket}/a.zarr", chunks=-1, storage_options=opts)  # one task, 120 chunks
+    assert x.npartitions == 1
+    assert_same(x.compute(scheduler="synchronous"), DATA)
+    assert 1 < proxy.max_in_flight <= MAX_CONCURRENT_REQUESTS
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_ten_percent_faults_read_and_write_equal_the_oracle(s3_endpoint, bucket, fmt):
+    """503 SlowDown, truncated bodies and connection resets, with botocore's own retries off."""
+    url = f"s3://{bucket}/a.zarr"
+    with FaultyProxy(s3_endpoint, fail_rate=0.05, truncate_rate=0.03, reset_rate=0.02, seed=fmt) as proxy:
+        opts = s3_options(proxy.endpoint, config_kwargs={"retries": {"max_attempts": 1}})
+        dz.write(da.from_array(DATA, chunks=(5, 10)), url, zarr_format=fmt, storage_options=opts)
+        back = dz.read(url, storage_options=opts).compute()
+        injected = sum(v for k, v in proxy.counts.items() if k.startswith("injected"))
+    assert injected >= 5, proxy.counts
+    assert_same(back, DATA)
+    assert_same(zarr.open_array(url, mode="r", storage_options=s3_options(s3_endpoint))[...], DATA)
+
+
+class _Flaky(MemoryFileSystem):
+    """A memory filesystem whose requests fail now and then, like a busy object store."""
+
+    protocol = "flakymem"
+    rate = 0.2
+    failures = 0
+    rng = random.Random(0)
+
+    def _maybe_fail(self, path):
+        if type(self).rng.random() < type(self).rate:
+            type(self).failures += 1
+            raise ConnectionResetError(f"connection reset while talking about {path}")
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        self._maybe_fail(path)
+        return super().cat_file(path, start, end, **kwargs)
+
+    def pipe_file(self, path, value, **kwargs):
+        self._maybe_fail(path)
+        return super().pipe_file(path, value, **kwargs)
+
+
+@pytest.fixture
+def flaky():
+    fsspec.register_implementation("flakymem", _Flaky, clobber=True)
+    set_retry_policy(RetryPolicy(attempts=8, base_delay=0.0))
+    _Flaky.rate, _Flaky.failures, _Flaky.rng = 0.2, 0, random.Random(0)
+    yield _Flaky
+    set_retry_policy(RetryPolicy())
+
+
+def test_our_retries_carry_reads_and_writes_through_faults(flaky):
+    dz.write(da.from_array(DATA, chunks=(5, 5)), "flakymem://f/a.zarr", mode="w")
+    assert_same(dz.read("flakymem://f/a.zarr").compute(), DATA)
+    assert flaky.failures > 20
+
+
+def test_retries_give_up_with_an_error_naming_the_key(flaky):
+    flaky.rate = 0.0
+    dz.write(_src(), "flakymem://f/b.zarr", mode="w")
+    flaky.rate = 1.0
+    with pytest.raises(dz.StoreError, match=r"GET flakymem://f/b.zarr/zarr.json failed after 8 attempts: ConnectionResetError"):
+        dz.read("flakymem://f/b.zarr")
+
+
+class _Forbidden(MemoryFileSystem):
+    protocol = "forbiddenmem"
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        if "/c/" in path:
+            raise PermissionError(f"access denied: {path}")
+        return super().cat_file(path, start, end, **kwargs)
+
+
+def test_permission_error_is_an_error_never_the_fill_value():
+    fsspec.register_implementation("forbiddenmem", _Forbidden, clobber=True)
+    dz.write(_src(), "forbiddenmem://p/a.zarr", mode="w")
+    x = dz.read("forbiddenmem://p/a.zarr")
+    with pytest.raises(PermissionError, match="access denied"):
+        x.compute()
+
+
+def test_missing_object_is_the_fill_value(s3_endpoint, bucket):
+    opts = s3_options(s3_endpoint)
+    dz.write(da.ones((4, 4), chunks=2), f"s3://{bucket}/a.zarr", fill_value=7, storage_options=opts)
+    fs = fsspec.filesystem("s3", **opts)
+    fs.rm(f"{bucket}/a.zarr/c/0/0")
+    expected = np.ones((4, 4))
+    expected[:2, :2] = 7
+    assert_same(dz.read(f"s3://{bucket}/a.zarr", storage_options=opts).compute(), expected)
+
+
+@pytest.mark.parametrize("exc,transient", [
+    (OSError(5, "Internal Server Error"), True), (ConnectionResetError(), True), (TimeoutError(), True),
+    (FileNotFoundError(), False), (PermissionError(), False), (ValueError(), False),
+])
+def test_transient_classification(exc, transient):
+    assert is_transient(exc) is transient
+
+
+def test_credentials_never_in_names_reprs_or_logs(s3_endpoint, bucket, caplog):
+    opts = s3_options(s3_endpoint, key="AKIAVERYSECRETKEY", secret="VERYSECRETSECRET")
+    with caplog.at_level(logging.DEBUG, logger="dask_zarrio"):
+        dz.write(_src(chunks=(20, 25)), f"s3://{bucket}/a.zarr", chunks=(10, 25), storage_options=opts)
+        x = dz.read(f"s3://{bucket}/a.zarr", storage_options=opts)
+    store = open_store(f"s3://{bucket}/a.zarr", opts)
+    texts = [repr(store), store.describe("c/0/0"), str(x.__dask_keys__()), caplog.text, repr(x), str(dict(x.dask))[:100000]]
+    for text in texts:
+        assert "VERYSECRET" not in text
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone.get("zarr.json") == store.get("zarr.json")
+
+
+class SQLiteMapping(MutableMapping):
+    """A key/value store in one SQLite table: the kind of adapter users write."""
+
+    def __init__(self, path):
+        self.path = path
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB)")
+
+    def __getitem__(self, key):
+        with sqlite3.connect(self.path) as db:
+            row = db.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return row[0]
+
+    def __setitem__(self, key, value):
+        with sqlite3.connect(self.path) as db:
+            db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, bytes(value)))
+
+    def __delitem__(self, key):
+        with sqlite3.connect(self.path) as db:
+            if db.execute("DELETE FROM kv WHERE k = ?", (key,)).rowcount == 0:
+                raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        with sqlite3.connect(self.path) as db:
+            return iter([r[0] for r in db.execute("SELECT k FROM kv ORDER BY k")])
+
+    def __len__(self):
+        with sqlite3.connect(self.path) as db:
+            return db.execute("SELECT COUNT(*) FROM kv").fetchone()[0]
+
+
+def test_sqlite_mapping_store(tmp_path):
+    m = SQLiteMapping(str(tmp_path / "kv.sqlite"))
+    dz.create_group(m, attributes={"db": "sqlite"})
+    dz.write(_src(), dz.store.MappingStore(m, "grp/a"))
+    dz.consolidate(m)
+    g = dz.open_group(m)
+    assert g.attrs == {"db": "sqlite"}
+    assert_same(g["grp/a"].compute(), DATA)
+    assert "grp/a/c/0/0" in m
+
+
+def test_distributed_read_from_s3(s3_endpoint, bucket):
+    from distributed import Client, LocalCluster
+
+    opts = s3_options(s3_endpoint)
+    dz.write(_src(), f"s3://{bucket}/a.zarr", storage_options=opts)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
+        assert_same(dz.read(f"s3://{bucket}/a.zarr", storage_options=opts).compute(), DATA)
+        dz.write(_src() * 2, f"s3://{bucket}/b.zarr", chunks=(20, 25), storage_options=opts)
+    with dask.config.set(scheduler="threads"):
+        assert_same(dz.read(f"s3://{bucket}/b.zarr", storage_options=opts).compute(), DATA * 2)

@@ -1,0 +1,118 @@
+"""Groups, attributes, trees and consolidated metadata, against zarr-python."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+from conftest import assert_same
+
+import dask_zarrio as dz
+from dask_zarrio.store import open_store
+from dask_zarrio.testing import CountingStore
+
+
+@pytest.fixture(params=[2, 3])
+def zarr_tree(tmp_path, request):
+    """A hierarchy written by zarr-python: root (attrs) / grp (attrs) / temp, and root / mask."""
+    url = str(tmp_path / "h.zarr")
+    root = zarr.open_group(url, mode="w", zarr_format=request.param, attributes={"title": "test"})
+    grp = root.create_group("grp", attributes={"kind": "ocean"})
+    t = grp.create_array("temp", shape=(6, 4), chunks=(3, 2), dtype="f4")
+    t[...] = np.arange(24, dtype="f4").reshape(6, 4)
+    m = root.create_array("mask", shape=(5,), chunks=(5,), dtype="bool")
+    m[...] = [True, False, True, False, True]
+    return url, request.param
+
+
+def test_open_zarr_written_group(zarr_tree):
+    url, fmt = zarr_tree
+    g = dz.open_group(url)
+    assert g.zarr_format == fmt and g.attrs == {"title": "test"}
+    assert sorted(g) == ["grp", "mask"]
+    assert list(g.array_keys()) == ["mask"] and list(g.group_keys()) == ["grp"]
+    assert g["grp"].attrs == {"kind": "ocean"}
+    assert_same(g["grp/temp"].compute(), np.arange(24, dtype="f4").reshape(6, 4))
+    assert_same(dict(g["grp"].arrays())["temp"][1].compute(), np.arange(4, 8, dtype="f4"))
+    assert "grp/temp" in g and "nope" not in g
+    with pytest.raises(KeyError, match="nope"):
+        g["nope"]
+
+
+def test_tree(zarr_tree):
+    url, fmt = zarr_tree
+    text = str(dz.tree(url))
+    assert text.splitlines()[0] == f"/ (group, v{fmt}) attrs: title"
+    assert "├── grp (group) attrs: kind" in text
+    assert "│   └── temp (6, 4) float32 chunks=(3, 2)" in text
+    assert "└── mask (5,) bool chunks=(5,)" in text
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_create_group_read_by_zarr(tmp_path, fmt):
+    url = str(tmp_path / "g.zarr")
+    dz.create_group(url, attributes={"a": [1, 2]}, zarr_format=fmt)
+    dz.create_group(f"{url}/sub/deeper", zarr_format=fmt)  # parents created
+    dz.write(da.arange(6, chunks=3), f"{url}/sub/deeper/x", zarr_format=fmt)
+    g = zarr.open_group(url, mode="r")
+    assert g.attrs["a"] == [1, 2]
+    assert_same(g["sub/deeper/x"][...], np.arange(6))
+    with pytest.raises(dz.ContainsArrayError):
+        dz.create_group(url, zarr_format=fmt)
+    assert dz.create_group(url, mode="a").attrs == {"a": [1, 2]}
+    assert dz.create_group(url, mode="w", zarr_format=fmt).attrs == {}
+
+
+def test_zarr_consolidated_opens_in_one_request(zarr_tree):
+    url, fmt = zarr_tree
+    zarr.consolidate_metadata(url)
+    store = CountingStore(open_store(url))
+    g = dz.open_group(store)
+    arrays = {name: arr for name, arr in g.arrays()}
+    temp = g["grp/temp"]
+    assert sorted(arrays) == ["mask"] and temp.shape == (6, 4)
+    expected = {"zarr.json": 1} if fmt == 3 else {"zarr.json": 1, ".zmetadata": 1}
+    assert dict(store.gets) == expected
+
+
+def test_dz_consolidate_read_by_zarr_open_consolidated(zarr_tree):
+    url, fmt = zarr_tree
+    dz.consolidate(url)
+    g = zarr.open_consolidated(url, zarr_format=fmt)
+    assert g.attrs["title"] == "test"
+    assert_same(g["grp/temp"][...], np.arange(24, dtype="f4").reshape(6, 4))
+    assert sorted(g.array_keys()) == ["mask"] and sorted(g["grp"].array_keys()) == ["temp"]
+
+
+def test_writes_keep_consolidated_metadata_fresh(zarr_tree):
+    url, fmt = zarr_tree
+    dz.consolidate(url)
+    dz.write(da.ones(3, chunks=3), f"{url}/grp/new/arr", zarr_format=fmt)
+    dz.write(da.zeros((2, 4), dtype="f4", chunks=2), f"{url}/grp/temp", mode="a", append_dim=0)
+    g = zarr.open_consolidated(url, zarr_format=fmt)
+    assert g["grp/temp"].shape == (8, 4)
+    assert_same(g["grp/new/arr"][...], np.ones(3))
+    cons = dz.open_group(url).metadata.consolidated
+    assert cons["grp/temp"].document["shape"] == [8, 4] and "grp/new" in cons
+
+
+def test_compute_false_refreshes_consolidated_after_the_data(tmp_path):
+    url = str(tmp_path / "h.zarr")
+    dz.create_group(url)
+    dz.write(da.ones(4, chunks=2), f"{url}/x")
+    dz.consolidate(url)
+    d = dz.write(da.ones(2, chunks=2), f"{url}/x", mode="a", append_dim=0, compute=False)
+    assert dz.open_group(url).metadata.consolidated["x"].document["shape"] == [4]
+    d.compute()
+    assert dz.open_group(url).metadata.consolidated["x"].document["shape"] == [6]
+
+
+def test_open_group_on_an_array(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.ones(2, chunks=2), url)
+    with pytest.raises(dz.ArrayNotFoundError, match="dz.read"):
+        dz.open_group(url)
+    dz.create_group(str(tmp_path / "g2.zarr"))
+    with pytest.raises(dz.ArrayNotFoundError, match="dz.open_group"):
+        dz.read(str(tmp_path / "g2.zarr"))
