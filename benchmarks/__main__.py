@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-mib", type=int, default=16, help="chunk size in MiB (default 16)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--latency-ms", type=float, default=50.0,
+                        help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
     args = parser.parse_args(argv)
     threads = os.cpu_count() or 2
     scratch = Path(args.dir or tempfile.mkdtemp(prefix="dz-bench-"))
@@ -195,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
 
     shard_rows, notes = sharded(source, chunks, scratch, args.rounds, ts)
+    if args.latency_ms:
+        notes += s3_latency(args.latency_ms / 1000, args.rounds)
 
     tables = (("read", read_rows, "dz.read(url).sum()"), ("write", write_rows, "dz.write"),
               ("misaligned write", mis_rows, "dz.write (plan + rechunk)"),
@@ -213,6 +217,36 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dir:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def s3_latency(latency: float, rounds: int) -> list[str]:
+    """Many small chunks on a local S3 server behind a proxy adding ``latency`` per request."""
+    try:
+        import zarr
+
+        from dask_zarrio.testing.proxy import FaultyProxy
+        from dask_zarrio.testing.s3 import create_bucket, moto_server, s3_options
+    except ImportError as e:
+        return [f"note: S3 latency case skipped ({e}); pip install -e '.[test]'"]
+    data = np.random.default_rng(0).standard_normal((512, 512)).astype("f4")  # 1 MiB, 256 chunks of 4 KiB
+    with moto_server() as endpoint:
+        create_bucket(endpoint, "bench")
+        dz.write(da.from_array(data, chunks=32), "s3://bench/small.zarr", storage_options=s3_options(endpoint))
+        with FaultyProxy(endpoint, latency=latency) as proxy:
+            opts = s3_options(proxy.endpoint)
+            url = "s3://bench/small.zarr"
+            proxy.counts.clear()
+            t_dz = timed(lambda: dz.read(url, chunks="auto", storage_options=opts).sum().compute(), rounds)
+            dz_requests = sum(proxy.counts.values()) // rounds
+            proxy.counts.clear()
+            store = zarr.storage.FsspecStore.from_url(url, storage_options=opts, read_only=True)
+            t_fz = timed(lambda: da.from_zarr(zarr.open_array(store, mode="r")).sum().compute(), rounds)
+            fz_requests = sum(proxy.counts.values()) // rounds
+    return [
+        f"s3 latency ({latency * 1000:.0f} ms per request, 256 chunks of 4 KiB): dz.read(chunks='auto').sum() "
+        f"{t_dz:.2f} s ({dz_requests} requests), da.from_zarr().sum() {t_fz:.2f} s ({fz_requests} requests): "
+        f"dz {t_fz / t_dz:.1f}x faster"
+    ]
 
 
 def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: int, ts: object) -> tuple[tuple[dict[str, float], dict[str, float]], list[str]]:
