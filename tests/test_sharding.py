@@ -237,3 +237,26 @@ def test_misaligned_dask_chunks_with_shards_are_not_corrupted(tmp_path):
     source = np.random.default_rng(0).standard_normal((400, 400))
     dz.write(da.from_array(source, chunks=25), url, chunks=(20, 20), shards=(100, 100))
     assert_same(zarr.open_array(url, mode="r")[...], source)
+
+
+@pytest.mark.parametrize("crc", [True, False])
+def test_dz_encodes_nested_sharding_without_crc_and_transpose_inside(tmp_path, crc):
+    """Our encoder, in the layouts peers must read: nested shards, plain index, transpose inside."""
+    from dask_zarrio.codecs import codec_from_json
+
+    url = str(tmp_path / "a.zarr")
+    inner = DzSharding(
+        (5, 4),
+        codecs=[codec_from_json({"name": "transpose", "configuration": {"order": [1, 0]}}),
+                codec_from_json({"name": "bytes", "configuration": {"endian": "little"}}),
+                codec_from_json({"name": "gzip", "configuration": {"level": 1}})],
+    )
+    index_codecs = [{"name": "bytes", "configuration": {"endian": "little"}}] + ([{"name": "crc32c"}] if crc else [])
+    outer = DzSharding((10, 8), codecs=[inner], index_codecs=index_codecs)
+    meta = new_array_metadata(shape=SHAPE, dtype=np.dtype("i4"), chunk_shape=(20, 16))
+    dz.api._write_metadata(open_store(url), dataclasses.replace(meta, codecs=(outer,)))
+    dz.write(da.from_array(DATA, chunks=(20, 16)), url, mode="r+")
+    t = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url}}).result()
+    assert_same(t.read().result(), DATA)
+    assert_same(zarr.open_array(url, mode="r")[...], DATA)
+    assert_same(dz.read(url, chunks=(10, 8))[17, 3:30].compute(), DATA[17, 3:30])
