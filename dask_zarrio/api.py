@@ -17,8 +17,9 @@ from dask.utils import parse_bytes
 
 from .errors import ArrayNotFoundError, ContainsArrayError, MisalignedWriteError, ZarrioError
 from .graph import array_from_metadata, write_array
-from .metadata import ArrayMetadataV2, ArrayMetadataV3, ArraySpec
+from .metadata import ArrayMetadata, ArrayMetadataN5, ArrayMetadataV3, ArraySpec
 from .metadata.create import new_array_metadata
+from .metadata.n5 import N5_VERSION
 from .metadata.node import read_array_metadata, resolve_v2_separator
 from .planner import misalignments, plan_write
 from .store import Store, open_store
@@ -157,13 +158,31 @@ def _node_kind(store: Store) -> str | None:
     return None
 
 
-def _ensure_parent_groups(store: Store, zarr_format: int) -> None:
+def _ensure_n5_root(store: Store) -> None:
+    """Record the N5 version in the container root's attributes.json (the ``.n5`` folder)."""
+    node: Store | None = store
+    while node is not None and not node.name.endswith(".n5"):
+        node = node.parent()
+    if node is None or node is store:
+        return  # a dataset at the root records the version in its own attributes
+    raw = node.get("attributes.json")
+    doc = json.loads(raw) if raw is not None else {}
+    if "n5" not in doc:
+        doc["n5"] = N5_VERSION
+        node.set("attributes.json", json.dumps(doc, indent=2).encode())
+
+
+def _ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
     """Create group metadata above the array, up to the hierarchy's root.
 
     The root is the nearest ancestor that is already a group, or whose name ends
     in ``.zarr``; without either, the array is a root of its own and nothing is
     created (a plain folder above an array is not made a group by surprise).
+    In N5 every folder is a group; only the root's version is recorded.
     """
+    if zarr_format == "n5":
+        _ensure_n5_root(store)
+        return
     chain: list[Store] = []
     node = store.parent()
     while node is not None:
@@ -188,7 +207,10 @@ def _ensure_parent_groups(store: Store, zarr_format: int) -> None:
             parent.set(".zgroup", json.dumps({"zarr_format": 2}, indent=2).encode())
 
 
-def _write_metadata(store: Store, meta: ArrayMetadataV2 | ArrayMetadataV3) -> None:
+def _write_metadata(store: Store, meta: ArrayMetadata) -> None:
+    if isinstance(meta, ArrayMetadataN5):
+        store.set("attributes.json", json.dumps(meta.to_dict(), indent=2, allow_nan=False).encode())
+        return
     if isinstance(meta, ArrayMetadataV3):
         store.set("zarr.json", json.dumps(meta.to_dict(), indent=2, allow_nan=False).encode())
         return
@@ -221,7 +243,7 @@ def _normalize_region(region: Any, shape: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(out)
 
 
-def _axis_index(append_dim: Any, meta: ArrayMetadataV2 | ArrayMetadataV3) -> int:
+def _axis_index(append_dim: Any, meta: ArrayMetadata) -> int:
     if isinstance(append_dim, str):
         names = meta.dimension_names or ()
         if append_dim not in names:
@@ -286,7 +308,7 @@ def write(
     compressors: Any = "auto",
     filters: Any = None,
     fill_value: Any = None,
-    zarr_format: int = 3,
+    zarr_format: int | str = 3,
     order: str = "C",
     mode: str = "w-",
     region: Any = None,
@@ -395,7 +417,7 @@ def write(
             chunk_shape = default_chunk_shape(tuple((s,) for s in shard_shape), arr.dtype.itemsize, _INNER_CHUNK_BYTES)
         else:
             chunk_shape = _as_chunk_shape(chunks, arr, arr.dtype.itemsize, cap)
-        meta: ArrayMetadataV2 | ArrayMetadataV3 = new_array_metadata(
+        meta: ArrayMetadata = new_array_metadata(
             shard_shape=shard_shape,
             shape=arr.shape,
             dtype=arr.dtype,
@@ -427,7 +449,7 @@ def write(
                     f"of shape {meta.shape}: all other dimensions must match"
                 )
             new_shape = tuple(n + (arr.shape[a] if a == axis else 0) for a, n in enumerate(meta.shape))
-            meta = dataclasses.replace(meta, shape=new_shape)
+            meta = meta.resized(new_shape) if isinstance(meta, ArrayMetadataN5) else dataclasses.replace(meta, shape=new_shape)
             target = tuple(
                 slice(existing.shape[a], new_shape[a]) if a == axis else slice(0, n)
                 for a, n in enumerate(new_shape)
@@ -481,7 +503,7 @@ def init(
     compressors: Any = "auto",
     filters: Any = None,
     fill_value: Any = None,
-    zarr_format: int = 3,
+    zarr_format: int | str = 3,
     order: str = "C",
     mode: str = "w-",
     attributes: dict[str, Any] | None = None,
@@ -516,7 +538,7 @@ def init(
     _create_array(store, meta, mode)
 
 
-def _create_array(store: Store, meta: ArrayMetadataV2 | ArrayMetadataV3, mode: str) -> None:
+def _create_array(store: Store, meta: ArrayMetadata, mode: str) -> None:
     """Write a new array's metadata (and its parent groups); "w-" refuses, "w" replaces."""
     if mode == "w-":
         if not store.is_empty():
@@ -530,7 +552,7 @@ def _create_array(store: Store, meta: ArrayMetadataV2 | ArrayMetadataV3, mode: s
     _write_metadata(store, meta)
 
 
-def _finish(counts: np.ndarray | None, store: Store, meta: ArrayMetadataV2 | ArrayMetadataV3 | None) -> int:
+def _finish(counts: np.ndarray | None, store: Store, meta: ArrayMetadata | None) -> int:
     """After the data tasks: refresh consolidated metadata; the number of chunks stored."""
     if meta is not None:
         from .hierarchy import update_consolidated

@@ -10,7 +10,7 @@ import dask.array as da
 
 from .errors import ArrayNotFoundError, ContainsArrayError, ZarrioError
 from .graph import array_from_metadata
-from .metadata import ArrayMetadataV2, ArrayMetadataV3
+from .metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
 from .metadata.group import ConsolidatedNode, GroupMetadata
 from .metadata.node import read_node
 from .metadata.spec import ArrayMetadata
@@ -21,7 +21,7 @@ __all__ = ["Group", "consolidate", "create_group", "open_group", "tree", "update
 _METADATA_KEYS = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}
 
 
-def _metadata_from_node(node: ConsolidatedNode, zarr_format: int) -> ArrayMetadata | GroupMetadata:
+def _metadata_from_node(node: ConsolidatedNode, zarr_format: int | str) -> ArrayMetadata | GroupMetadata:
     if node.kind == "group":
         return GroupMetadata(zarr_format, node.attributes)
     if zarr_format == 3:
@@ -54,8 +54,8 @@ class Group:
         return dict(self.metadata.attributes)
 
     @property
-    def zarr_format(self) -> int:
-        """2 or 3."""
+    def zarr_format(self) -> int | str:
+        """2, 3 or "n5"."""
         return self.metadata.zarr_format
 
     def _node(self, path: str) -> tuple[Store, ArrayMetadata | GroupMetadata]:
@@ -69,7 +69,13 @@ class Group:
                 sub = {p[len(prefix):]: n for p, n in cons.items() if p.startswith(prefix)}
                 meta = GroupMetadata(meta.zarr_format, meta.attributes, sub)
             return child, meta
-        return child, read_node(child)
+        try:
+            return child, read_node(child)
+        except ArrayNotFoundError:
+            # In N5 every folder is a group, attributes.json or not.
+            if self.zarr_format == "n5" and child.list_dir():
+                return child, GroupMetadata("n5", {})
+            raise
 
     def __getitem__(self, path: str) -> da.Array | Group:
         try:
@@ -87,10 +93,10 @@ class Group:
             return {p: n.kind for p, n in sorted(cons.items()) if "/" not in p}
         out = {}
         for name in self.store.list_dir():
-            if name in _METADATA_KEYS or name.startswith("."):
+            if name in _METADATA_KEYS or name.startswith(".") or name == "attributes.json":
                 continue
             try:
-                meta = read_node(self.store.child(name))
+                _, meta = self._node(name)
             except ArrayNotFoundError:
                 continue  # a folder that is no Zarr node
             out[name] = "group" if isinstance(meta, GroupMetadata) else "array"
@@ -139,7 +145,8 @@ class Group:
 
     def tree(self) -> TreeView:
         """The hierarchy below this group with shapes, dtypes, chunks and codecs."""
-        lines = [f"/ (group, v{self.zarr_format}){_attrs_note(self.metadata.attributes)}"]
+        label = "N5" if self.zarr_format == "n5" else f"v{self.zarr_format}"
+        lines = [f"/ (group, {label}){_attrs_note(self.metadata.attributes)}"]
         _tree_lines(self, "", lines)
         return TreeView("\n".join(lines))
 
@@ -158,6 +165,8 @@ def _attrs_note(attrs: dict[str, Any]) -> str:
 def _array_note(arr: da.Array, meta: ArrayMetadata) -> str:
     if isinstance(meta, ArrayMetadataV3):
         codecs = ", ".join(c.to_dict()["name"] for c in meta.codecs)
+    elif isinstance(meta, ArrayMetadataN5):
+        codecs = f"n5 {meta.compression['type']}"
     else:
         parts = [f.codec_id for f in meta.filters or ()]
         parts += [meta.compressor.codec_id] if meta.compressor is not None else []

@@ -14,6 +14,7 @@ from ..codecs.blosc import BloscCodec
 from ..codecs.bytes import BytesCodec
 from ..codecs.crc32c import Crc32cCodec
 from ..codecs.gzip import GzipCodec
+from ..codecs.n5 import n5_compression_from_codec
 from ..codecs.numcodecs_adapter import _ARRAY_ARRAY, NumcodecsArrayArray, NumcodecsBytesBytes
 from ..codecs.sharding import ShardingCodec
 from ..codecs.transpose import TransposeCodec
@@ -21,6 +22,7 @@ from ..codecs.zstd import ZstdCodec
 from ..errors import MetadataError
 from ..grid import ChunkKeyEncoding
 from .fill import parse_fill_value
+from .n5 import N5_DTYPES, ArrayMetadataN5
 from .v2 import ArrayMetadataV2, parse_numcodecs
 from .v3 import ArrayMetadataV3
 
@@ -107,12 +109,12 @@ def new_array_metadata(
     compressors: Any = "auto",
     filters: Any = None,
     fill_value: Any = None,
-    zarr_format: int = 3,
+    zarr_format: int | str = 3,
     order: str = "C",
     attributes: dict[str, Any] | None = None,
     dimension_names: Sequence[str | None] | None = None,
     shard_shape: Sequence[int] | None = None,
-) -> ArrayMetadataV2 | ArrayMetadataV3:
+) -> ArrayMetadataV2 | ArrayMetadataV3 | ArrayMetadataN5:
     """Metadata of a new array, as zarr-python 3's ``create_array`` would write it.
 
     Examples
@@ -146,6 +148,9 @@ def new_array_metadata(
             fill = np.array(fill_value, dtype)
         except (TypeError, ValueError, OverflowError) as e:
             raise MetadataError(f"fill_value={fill_value!r} cannot be cast to {dtype.str!r}") from e
+    if zarr_format == "n5":
+        return _new_n5(shape, dtype, chunk_shape, compressors, filters, fill, order, attributes,
+                       dimension_names, shard_shape)
     if shard_shape is not None:
         shard_shape = tuple(int(s) for s in shard_shape)
         if zarr_format != 3:
@@ -209,6 +214,53 @@ def new_array_metadata(
         attributes=attributes,
         dimension_names=None if dimension_names is None else tuple(dimension_names),
     )
+
+
+def _new_n5(
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    chunk_shape: tuple[int, ...],
+    compressors: Any,
+    filters: Any,
+    fill: np.ndarray | None,
+    order: str,
+    attributes: dict[str, Any],
+    dimension_names: Any,
+    shard_shape: Any,
+) -> ArrayMetadataN5:
+    """An N5 dataset: dimensions and blockSize are the C-order shape and chunks reversed."""
+    problems = []
+    if dtype.newbyteorder("=").name not in N5_DTYPES:
+        problems.append(f"dtype {dtype.str!r} (N5 holds {', '.join(N5_DTYPES)}; cast with arr.astype)")
+    if filters:
+        problems.append(f"filters={filters!r} (N5 has only a compression)")
+    if fill is not None and fill_bytes_nonzero(fill):
+        problems.append(f"fill_value={fill[()]!r} (N5 has no fill value: missing blocks read as 0)")
+    if order != "C":
+        problems.append(f"order={order!r}")
+    if dimension_names is not None:
+        problems.append("dimension_names (N5 has none; put them in attributes)")
+    if shard_shape is not None:
+        problems.append("shards")
+    if not shape:
+        problems.append("a 0-d array (N5 datasets have at least one dimension)")
+    if problems:
+        raise MetadataError(f"zarr_format='n5' cannot store: {'; '.join(problems)}")
+    comps = _as_list(compressors)
+    if compressors == "auto":
+        compression: dict[str, Any] = {"type": "gzip", "level": -1, "useZlib": False}
+    elif len(comps) > 1:
+        raise MetadataError(f"compressors={compressors!r}: N5 takes one compression")
+    else:
+        compression = n5_compression_from_codec(comps[0] if comps else None)
+    return ArrayMetadataN5(
+        tuple(reversed(shape)), tuple(reversed(chunk_shape)), dtype.newbyteorder("=").name, compression, dict(attributes),
+    )
+
+
+def fill_bytes_nonzero(fill: np.ndarray) -> bool:
+    """Whether a fill value is anything but all-zero bytes."""
+    return any(np.asarray(fill).tobytes())
 
 
 def parse_fill_value_checked(fill: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:

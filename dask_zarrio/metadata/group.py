@@ -34,7 +34,7 @@ class GroupMetadata:
     {'a': 1}
     """
 
-    zarr_format: int
+    zarr_format: int | str
     attributes: dict[str, Any]
     consolidated: dict[str, ConsolidatedNode] | None = None
 

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import ArrayNotFoundError, MetadataError
 from ..store import Store
 from .group import GroupMetadata, parse_v2_consolidated
+from .n5 import ArrayMetadataN5, is_n5_dataset
 from .spec import ArrayMetadata
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
@@ -44,6 +45,11 @@ def read_node(store: Store, *, expect_group: bool = False) -> ArrayMetadata | Gr
     a v2 ``.zmetadata`` is looked for next: it holds the group's own documents
     too, so a consolidated v2 group opens in two requests.
     """
+    if any(part.endswith(".n5") for part in store.describe().split("/")):
+        # Inside an N5 container: attributes.json first, no Zarr probes.
+        n5 = _read_n5(store)
+        if n5 is not None:
+            return n5
     raw = store.get("zarr.json")
     if raw is not None:
         doc = load_json(store, "zarr.json", raw)
@@ -81,9 +87,10 @@ def read_node(store: Store, *, expect_group: bool = False) -> ArrayMetadata | Gr
             except MetadataError as e:
                 raise type(e)(f"{store.describe('.zmetadata')}: {e}") from e
         return GroupMetadata(2, attrs, cons)
-    if store.get("attributes.json") is not None:
-        what = "it holds an N5 attributes.json, and N5 is not supported yet"
-    elif store.is_empty():
+    n5 = _read_n5(store)
+    if n5 is not None:
+        return n5
+    if store.is_empty():
         what = "nothing exists there; check the path and storage_options"
     else:
         what = "there are objects there but no zarr.json, .zarray or .zgroup; point the URL at an array or group"
@@ -141,3 +148,17 @@ def resolve_v2_separator(store: Store, meta: ArrayMetadata) -> ArrayMetadata:
         store.describe(".zarray"),
     )
     return dataclasses.replace(meta, dimension_separator="/", explicit_separator=True)
+
+
+def _read_n5(store: Store) -> ArrayMetadataN5 | GroupMetadata | None:
+    """An N5 dataset or group from ``attributes.json``, ``None`` when there is none."""
+    raw = store.get("attributes.json")
+    if raw is None:
+        return None
+    doc = load_json(store, "attributes.json", raw)
+    if not is_n5_dataset(doc):
+        return GroupMetadata("n5", doc)
+    try:
+        return ArrayMetadataN5.from_dict(doc)
+    except MetadataError as e:
+        raise type(e)(f"{store.describe('attributes.json')}: {e}") from e

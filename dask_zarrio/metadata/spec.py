@@ -14,12 +14,13 @@ import numpy as np
 from ..codecs import ChunkPipeline
 from ..codecs.empty import is_fill
 from ..grid import ChunkGrid, ChunkKeyEncoding
+from .n5 import ArrayMetadataN5, N5KeyEncoding
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
 __all__ = ["ArrayMetadata", "ArraySpec"]
 
-ArrayMetadata = ArrayMetadataV2 | ArrayMetadataV3
+ArrayMetadata = ArrayMetadataV2 | ArrayMetadataV3 | ArrayMetadataN5
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,10 +39,10 @@ class ArraySpec:
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
     grid: ChunkGrid
-    keys: ChunkKeyEncoding
+    keys: ChunkKeyEncoding | N5KeyEncoding
     fill_value: np.ndarray | None
     pipeline: ChunkPipeline
-    zarr_format: int
+    zarr_format: int | str
 
     @classmethod
     def from_metadata(cls, meta: ArrayMetadata, *, allow_pickle: bool = False) -> ArraySpec:
