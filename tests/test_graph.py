@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import dask_zarrio as dz
+import dask_zarrio.store
 from dask_zarrio.graph import aligned_read_chunks
 from dask_zarrio.metadata.create import new_array_metadata
 from dask_zarrio.store import MappingStore
@@ -25,7 +26,7 @@ def _million_chunk_store():
 def test_read_builds_in_constant_time_for_a_million_chunks():
     store = CountingStore(_million_chunk_store())
     t = time.perf_counter()
-    x = dz.read(store)
+    x = dz.read(store, chunks=(1, 1))  # one task per stored chunk (the default would group them)
     elapsed = time.perf_counter() - t
     assert x.npartitions == 10**6
     # A generous bound: a per-chunk graph would take tens of seconds here.
@@ -181,3 +182,17 @@ def test_v2_dot_keys_without_separator_cost_one_check(tmp_path):
     store = CountingStore(open_store(url))
     dz.read(store)
     assert dict(store.counters["exists"]) == {"0.0": 1}
+
+
+def test_small_chunks_are_grouped_by_default_big_ones_kept(tmp_path):
+    """dask costs ~0.6 ms per task (peer pitfalls): tiny chunks read one task each are slow."""
+    small, big = str(tmp_path / "s.zarr"), str(tmp_path / "b.zarr")
+    dz.write(da.zeros((1000, 1000), chunks=10), small)
+    dz.write(da.zeros((2048, 1024), chunks=(1024, 1024)), big)  # 8 MiB chunks
+    x = dz.read(small)
+    assert x.npartitions == 1 and x.chunks == ((1000,), (1000,))
+    assert dz.read(big).chunks == ((1024, 1024), (1024,))
+    store = CountingStore(dz.store.open_store(small))
+    y = dz.read(store)
+    store.reset()
+    assert y[15, 15].compute() == 0 and dict(store.gets) == {"c/1/1": 1}  # slicing still reads one chunk
