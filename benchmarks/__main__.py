@@ -31,6 +31,7 @@ import dask.array as da
 import numpy as np
 
 import dask_zarrio as dz
+from benchmarks import scale
 from dask_zarrio.codecs.blosc import BloscCodec
 
 CODEC = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-mib", type=int, default=16, help="chunk size in MiB (default 16)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,scale,tiny,memory")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
     args = parser.parse_args(argv)
@@ -197,26 +200,73 @@ def main(argv: list[str] | None = None) -> int:
         pass
 
     shard_rows, notes = sharded(source, chunks, scratch, args.rounds, ts)
-    if args.latency_ms:
-        notes += s3_latency(args.latency_ms / 1000, args.rounds)
+    skip = set(filter(None, args.skip.split(",")))
+    tables: list[tuple[str, dict[str, float], str, int]] = [
+        ("read", read_rows, "dz.read(url).sum()", nbytes), ("write", write_rows, "dz.write", nbytes),
+        ("misaligned write", mis_rows, "dz.write (plan + rechunk)", nbytes),
+        ("sharded read", shard_rows[0], "dz.read(url).sum()", nbytes), ("sharded write", shard_rows[1], "dz.write", nbytes)]
+    if "distributed" not in skip:
+        dreads, dwrites = scale.distributed_rows(url, out, source, chunks, args.rounds, timed)
+        dreads = {"limit: read+decode+sum, thread pool": read_rows["limit: read+decode+sum, thread pool"], **dreads}
+        dwrites = {"limit: encode+write, thread pool": write_rows["limit: encode+write, thread pool"], **dwrites}
+        tables += [("distributed read (2 workers x 1 thread)", dreads, "dz.read(url).sum(), distributed", nbytes),
+                   ("distributed write", dwrites, "dz.write, distributed", nbytes)]
+    if "s3" not in skip:
+        s3_rows, s3_bytes = scale.s3_throughput(args.rounds, timed)
+        if s3_rows:
+            tables.append(("S3 read (local server, 256 MiB, 16 MiB chunks)", s3_rows, "dz.read(url).sum()", s3_bytes))
+        if args.latency_ms:
+            notes += s3_latency(args.latency_ms / 1000, args.rounds)
+    if "scale" not in skip:
+        notes += scale.graph_preparation()
+    if "tiny" not in skip:
+        notes += scale.tiny_chunks(scratch)
+    if "memory" not in skip:
+        notes += scale.peak_memory(url, threads, chunks[0] * chunks[1] * 4)
 
-    tables = (("read", read_rows, "dz.read(url).sum()"), ("write", write_rows, "dz.write"),
-              ("misaligned write", mis_rows, "dz.write (plan + rechunk)"),
-              ("sharded read", shard_rows[0], "dz.read(url).sum()"), ("sharded write", shard_rows[1], "dz.write"))
-    for title, rows, mine_name in tables:
+    for title, rows, mine_name, size in tables:
         first_name, first = next(iter(rows.items()))
         limit = first if first_name.startswith("limit") else None
         mine = rows[mine_name]
-        print(f"\n{title:<40} {'GB/s':>7} {'x limit':>8} {'dz / it':>8}")
+        print(f"\n{title:<48} {'GB/s':>7} {'x limit':>8} {'dz / it':>8}")
         for name, seconds in rows.items():
             vs_limit = f"{limit / seconds:8.2f}" if limit else f"{'-':>8}"
-            print(f"{name:<40} {nbytes / seconds / 1e9:7.2f} {vs_limit} {seconds / mine:8.2f}")
+            print(f"{name:<48} {size / seconds / 1e9:7.2f} {vs_limit} {seconds / mine:8.2f}")
+    if args.plot:
+        plot(tables, args.plot)
     print()
     for note in notes:
         print(note)
     if not args.dir:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def plot(tables: list[tuple[str, dict[str, float], str, int]], path: str) -> None:
+    """A horizontal bar chart of GB/s, one panel per table."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: matplotlib not installed; no plot written")
+        return
+    fig, axes = plt.subplots(len(tables), 1, figsize=(8, 1.2 + 0.9 * sum(len(t[1]) for t in tables) / len(tables) * len(tables) / 2))
+    for ax, (title, rows, mine_name, size) in zip(axes, tables):
+        names = list(rows)
+        values = [size / rows[n] / 1e9 for n in names]
+        colors = ["#1f77b4" if n == mine_name else ("#999999" if n.startswith("limit") else "#ff7f0e") for n in names]
+        ax.barh(names, values, color=colors)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.tick_params(labelsize=7)
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:.2f}", va="center", fontsize=7)
+    axes[-1].set_xlabel("GB/s (uncompressed)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
 
 
 def s3_latency(latency: float, rounds: int) -> list[str]:
