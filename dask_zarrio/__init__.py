@@ -23,6 +23,7 @@ from .errors import (
     ZarrioError,
 )
 from .hierarchy import Group, consolidate, create_group, open_group, tree
+from .xarray_backend import write_dataset
 
 __all__ = [
     "ArrayNotFoundError",
@@ -42,6 +43,7 @@ __all__ = [
     "init",
     "read",
     "write",
+    "write_dataset",
 ]
 
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ from .errors import ArrayNotFoundError, ContainsArrayError, ZarrioError
 from .graph import array_from_metadata
 from .metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
 from .metadata.group import ConsolidatedNode, GroupMetadata
-from .metadata.node import read_node
+from .metadata.node import load_json, read_node
 from .metadata.spec import ArrayMetadata
 from .store import Store, open_store
 
@@ -70,7 +71,7 @@ class Group:
                 meta = GroupMetadata(meta.zarr_format, meta.attributes, sub)
             return child, meta
         try:
-            return child, read_node(child)
+            return child, _with_v2_attributes(child, read_node(child))
         except ArrayNotFoundError:
             # In N5 every folder is a group, attributes.json or not.
             if self.zarr_format == "n5" and child.list_dir():
@@ -188,6 +189,15 @@ def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
             lines.append(f"{indent}{branch}{name} {_array_note(arr, meta)}")
 
 
+def _with_v2_attributes(store: Store, meta: ArrayMetadata | GroupMetadata) -> ArrayMetadata | GroupMetadata:
+    """v2 keeps an array's attributes in .zattrs, which dz.read never needs; groups do."""
+    if isinstance(meta, ArrayMetadataV2) and not meta.attributes:
+        raw = store.get(".zattrs")
+        if raw is not None:
+            return dataclasses.replace(meta, attributes=load_json(store, ".zattrs", raw))
+    return meta
+
+
 def open_group(url: Any, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False) -> Group:
     """Open the group at ``url`` (its consolidated metadata, when present, in the same request).
 
@@ -260,6 +270,7 @@ def create_group(
     _ensure_parent_groups(store, zarr_format)
     meta = GroupMetadata(zarr_format, dict(attributes or {}))
     _write_group(store, meta)
+    update_consolidated(store, meta)
     return Group(store, meta)
 
 
@@ -270,11 +281,10 @@ def _walk(group: Group, prefix: str, out: dict[str, ConsolidatedNode]) -> None:
         if kind == "group":
             meta = read_node(store)
             assert isinstance(meta, GroupMetadata)
-            doc = {"zarr_format": 3, "node_type": "group", "attributes": meta.attributes} if meta.zarr_format == 3 else {"zarr_format": 2}
-            out[path] = ConsolidatedNode("group", doc, meta.attributes)
+            out[path] = _group_entry(meta)
             _walk(Group(store, GroupMetadata(meta.zarr_format, meta.attributes)), f"{path}/", out)
         else:
-            ameta = read_node(store)
+            ameta = _with_v2_attributes(store, read_node(store))
             assert not isinstance(ameta, GroupMetadata)
             out[path] = ConsolidatedNode("array", ameta.to_dict(), dict(ameta.attributes))
 
@@ -303,11 +313,17 @@ def consolidate(url: Any, *, storage_options: dict[str, Any] | None = None) -> G
     return Group(store, meta)
 
 
-def update_consolidated(store: Store, meta: ArrayMetadata) -> None:
+def _group_entry(meta: GroupMetadata) -> ConsolidatedNode:
+    if meta.zarr_format == 3:
+        return ConsolidatedNode("group", {"zarr_format": 3, "node_type": "group", "attributes": meta.attributes}, meta.attributes)
+    return ConsolidatedNode("group", {"zarr_format": 2}, meta.attributes)
+
+
+def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> None:
     """After a write, bring the consolidated metadata of every enclosing group up to date.
 
     Walks up while the parents are groups; each one with consolidated metadata gets
-    the array's new entry (and entries for groups created in between), so it never
+    the node's new entry (and entries for groups created in between), so it never
     goes stale.
     """
     rel = [store.name]
@@ -326,9 +342,11 @@ def update_consolidated(store: Store, meta: ArrayMetadata) -> None:
             for i in range(1, len(parts)):
                 sub = "/".join(parts[:i])
                 if sub not in entries:
-                    gdoc = {"zarr_format": 3, "node_type": "group", "attributes": {}} if parent.zarr_format == 3 else {"zarr_format": 2}
-                    entries[sub] = ConsolidatedNode("group", gdoc)
-            entries[path] = ConsolidatedNode("array", meta.to_dict(), dict(meta.attributes))
+                    entries[sub] = _group_entry(GroupMetadata(parent.zarr_format, {}))
+            if isinstance(meta, GroupMetadata):
+                entries[path] = _group_entry(meta)
+            else:
+                entries[path] = ConsolidatedNode("array", meta.to_dict(), dict(meta.attributes))
             _write_group(node, GroupMetadata(parent.zarr_format, parent.attributes, entries))
         rel.append(node.name)
         node = node.parent()

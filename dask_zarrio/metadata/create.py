@@ -26,7 +26,21 @@ from .n5 import N5_DTYPES, ArrayMetadataN5
 from .v2 import ArrayMetadataV2, parse_numcodecs
 from .v3 import ArrayMetadataV3
 
-__all__ = ["default_fill_value", "new_array_metadata"]
+__all__ = ["NO_FILL", "default_fill_value", "new_array_metadata"]
+
+
+class _NoFill:
+    """Marker for "no fill value" (v2 ``"fill_value": null``), unlike ``None`` (the default)."""
+
+    def __repr__(self) -> str:
+        return "NO_FILL"
+
+    def __reduce__(self) -> str:
+        return "NO_FILL"
+
+
+#: Pass as ``fill_value`` to write a Zarr v2 array with ``"fill_value": null``.
+NO_FILL = _NoFill()
 
 _BLOSC_SHUFFLE = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
 
@@ -139,7 +153,11 @@ def new_array_metadata(
             f"dimension_names={list(dimension_names)!r} must name each of the {len(shape)} dimensions"
         )
     attributes = dict(attributes or {})
-    if fill_value is None:
+    if fill_value is NO_FILL:
+        if zarr_format == 3:
+            raise MetadataError("fill_value=NO_FILL: Zarr v3 arrays always have a fill value")
+        fill = None
+    elif fill_value is None:
         fill = default_fill_value(dtype)
     elif isinstance(fill_value, np.ndarray) and fill_value.shape == () and fill_value.dtype == dtype:
         fill = fill_value

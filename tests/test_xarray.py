@@ -1,0 +1,109 @@
+"""xarray: the engine reads what xarray/zarr write; write_dataset writes what xr.open_zarr reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dask_zarrio as dz
+
+xr = pytest.importorskip("xarray")
+
+
+def _dataset():
+    time = pd.date_range("2020-01-01", periods=20, freq="D")
+    temp = (15 + np.random.default_rng(0).normal(size=(20, 4, 5))).astype("f4")
+    temp[3, 1, 1] = np.nan
+    ds = xr.Dataset(
+        {"temp": (("time", "lat", "lon"), temp, {"units": "degC", "long_name": "air temperature"}),
+         "mask": (("lat", "lon"), np.ones((4, 5), bool)),
+         "count": (("time",), np.arange(20, dtype="i4"))},
+        coords={"time": time, "lat": np.linspace(-60, 60, 4), "lon": np.arange(5.0),
+                "station": ("lon", ["a", "bb", "c", "d", "e"])},
+        attrs={"title": "synthetic", "source": "test"},
+    )
+    return ds.chunk({"time": 5})
+
+
+@pytest.fixture(params=[2, 3])
+def fmt(request):
+    return request.param
+
+
+def test_engine_is_registered():
+    assert "dask_zarrio" in xr.backends.list_engines()
+
+
+def test_write_dataset_read_by_open_zarr(tmp_path, fmt):
+    ds = _dataset()
+    url = str(tmp_path / "d.zarr")
+    dz.write_dataset(ds, url, mode="w", zarr_format=fmt)
+    xr.testing.assert_identical(xr.open_zarr(url).compute(), ds.compute())
+    xr.testing.assert_identical(xr.open_zarr(url, consolidated=True).compute(), ds.compute())
+
+
+def test_engine_reads_xarray_written_zarr(tmp_path, fmt):
+    ds = _dataset()
+    url = str(tmp_path / "x.zarr")
+    ds.to_zarr(url, mode="w", zarr_format=fmt)
+    mine = xr.open_dataset(url, engine="dask_zarrio", chunks={})
+    assert isinstance(mine.temp.data, type(ds.temp.data))  # dask-backed
+    xr.testing.assert_identical(mine.compute(), ds.compute())
+
+
+def test_scale_offset_and_fill_value_encoding(tmp_path, fmt):
+    ds = _dataset().compute()
+    enc = {"temp": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 10.0, "_FillValue": -9999}}
+    for name, e in enc.items():
+        ds[name].encoding.update(e)
+    url = str(tmp_path / "e.zarr")
+    dz.write_dataset(ds, url, mode="w", zarr_format=fmt)
+    back = xr.open_zarr(url).compute()
+    np.testing.assert_allclose(back.temp.values, ds.temp.values, atol=0.006)
+    assert np.isnan(back.temp.values[3, 1, 1])
+    mine = xr.open_dataset(url, engine="dask_zarrio").compute()
+    np.testing.assert_allclose(mine.temp.values, back.temp.values)
+
+
+def test_append_along_time(tmp_path, fmt):
+    ds = _dataset()
+    url = str(tmp_path / "a.zarr")
+    dz.write_dataset(ds, url, mode="w", zarr_format=fmt)
+    more = ds.isel(time=slice(0, 3)).assign_coords(time=pd.date_range("2020-01-21", periods=3, freq="D"))
+    dz.write_dataset(more, url, mode="a", append_dim="time")
+    expected = xr.concat([ds, more], "time", data_vars="minimal", coords="minimal")
+    xr.testing.assert_identical(xr.open_zarr(url).compute(), expected.compute())
+
+
+def test_region_write(tmp_path, fmt):
+    ds = _dataset()
+    url = str(tmp_path / "r.zarr")
+    dz.write_dataset(ds, url, mode="w", zarr_format=fmt)
+    part = ds.isel(time=slice(5, 10)).copy(deep=True)
+    part["temp"] = part.temp * 0 + 99
+    part["count"] = part["count"] * 0 - 1
+    dz.write_dataset(part.drop_vars(["mask", "lat", "lon", "station"]), url, mode="r+", region={"time": slice(5, 10)})
+    back = xr.open_zarr(url).compute()
+    assert (back.temp.values[5:10] == 99).all() and (back["count"].values[5:10] == -1).all()
+    xr.testing.assert_identical(back.isel(time=slice(0, 5)), ds.isel(time=slice(0, 5)).compute())
+
+
+def test_open_datatree(tmp_path):
+    url = str(tmp_path / "t.zarr")
+    dz.write_dataset(_dataset(), url, mode="w")
+    sub = xr.Dataset({"v": (("x",), np.arange(3.0))}, attrs={"level": "child"})
+    dz.write_dataset(sub, f"{url}/sub", mode="w")
+    tree = xr.open_datatree(url, engine="dask_zarrio")
+    assert set(tree.children) == {"sub"}
+    xr.testing.assert_identical(tree["sub"].to_dataset(inherit=False).compute(), sub)
+    xr.testing.assert_identical(tree.to_dataset().compute(), _dataset().compute())
+
+
+def test_write_dataset_errors(tmp_path):
+    url = str(tmp_path / "w.zarr")
+    dz.write_dataset(_dataset(), url, mode="w")
+    with pytest.raises(dz.ContainsArrayError):
+        dz.write_dataset(_dataset(), url)
+    with pytest.raises(dz.ZarrioError, match="region= needs mode='r\\+'"):
+        dz.write_dataset(_dataset(), url, mode="a", region={"time": slice(0, 5)})
