@@ -1,0 +1,35 @@
+"""The documentation site builds with warnings as errors, and its code examples run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+BLOCKS = [
+    pytest.param(code, id=f"{page.stem}-{i}")
+    for page in sorted(DOCS.glob("*.md"))
+    for i, code in enumerate(re.findall(r"```python\n(.*?)```", page.read_text(), re.S))
+]
+
+
+def test_sphinx_builds_without_warnings(tmp_path):
+    pytest.importorskip("sphinx")
+    pytest.importorskip("myst_parser")
+    out = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "api.html").exists() and "dask_zarrio.write" in (tmp_path / "api.html").read_text()
+
+
+@pytest.mark.parametrize("code", BLOCKS)
+def test_doc_examples_run(code):
+    exec(compile(code, "<docs>", "exec"), {"__name__": "__docs__"})
+
+
+def test_there_are_examples():
+    assert len(BLOCKS) >= 7
