@@ -107,3 +107,22 @@ def test_write_dataset_errors(tmp_path):
         dz.write_dataset(_dataset(), url)
     with pytest.raises(dz.ZarrioError, match="region= needs mode='r\\+'"):
         dz.write_dataset(_dataset(), url, mode="a", region={"time": slice(0, 5)})
+
+
+def test_engine_and_write_dataset_need_no_zarr_python(tmp_path):
+    """zarr-python is a test oracle only: block its import and do the whole round trip."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+sys.modules["zarr"] = None  # any "import zarr" now fails
+import numpy as np, xarray as xr, dask_zarrio as dz
+ds = xr.Dataset({{"v": (("t",), np.arange(5.0))}}, coords={{"t": np.arange(5)}})
+dz.write_dataset(ds, {str(tmp_path / "nz.zarr")!r}, mode="w")
+back = xr.open_dataset({str(tmp_path / "nz.zarr")!r}, engine="dask_zarrio", chunks={{}})
+xr.testing.assert_identical(back.compute(), ds)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
