@@ -326,6 +326,10 @@ def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> No
     the node's new entry (and entries for groups created in between), so it never
     goes stale.
     """
+    from .api import _ROOT_SUFFIXES
+
+    if store.name.endswith(_ROOT_SUFFIXES):
+        return  # a hierarchy's root: nothing above it holds its metadata
     rel = [store.name]
     node = store.parent()
     while node is not None:
@@ -348,6 +352,8 @@ def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> No
             else:
                 entries[path] = ConsolidatedNode("array", meta.to_dict(), dict(meta.attributes))
             _write_group(node, GroupMetadata(parent.zarr_format, parent.attributes, entries))
+        if node.name.endswith(_ROOT_SUFFIXES):
+            return
         rel.append(node.name)
         node = node.parent()
 

@@ -116,3 +116,11 @@ def test_open_group_on_an_array(tmp_path):
     dz.create_group(str(tmp_path / "g2.zarr"))
     with pytest.raises(dz.ArrayNotFoundError, match="dz.open_group"):
         dz.read(str(tmp_path / "g2.zarr"))
+
+
+def test_writing_a_root_array_asks_nothing_above_it(tmp_path):
+    """A new array whose own name ends in .zarr is a root: no requests go to the folders above."""
+    url = str(tmp_path / "root.zarr")
+    store = CountingStore(open_store(url))
+    dz.write(da.ones(4, chunks=2), store)
+    assert not [k for k in store.gets if k.startswith("../")]
