@@ -17,9 +17,9 @@ from dask.utils import parse_bytes
 
 from .errors import ArrayNotFoundError, ContainsArrayError, MisalignedWriteError, ZarrioError
 from .graph import array_from_metadata, write_array
+from .hierarchy import ensure_parent_groups, update_consolidated
 from .metadata import ArrayMetadata, ArrayMetadataN5, ArrayMetadataV3, ArraySpec
 from .metadata.create import new_array_metadata
-from .metadata.n5 import N5_VERSION
 from .metadata.node import read_array_metadata, resolve_v2_separator
 from .planner import misalignments, plan_write
 from .store import Store, open_store
@@ -28,7 +28,6 @@ __all__ = ["init", "read", "write"]
 
 logger = logging.getLogger("dask_zarrio")
 
-_ROOT_SUFFIXES = (".zarr", ".zr3", ".zarr3")
 
 
 def read(
@@ -146,65 +145,6 @@ def check_aligned(
             f"tasks would write it. Rechunk first, e.g. arr.rechunk({{{axis}: {c}}}), "
             f"or pass align='auto' to let dz.write rechunk"
         )
-
-
-def _node_kind(store: Store) -> str | None:
-    for key, kind in (("zarr.json", None), (".zarray", "array"), (".zgroup", "group")):
-        raw = store.get(key)
-        if raw is not None:
-            if kind is None:
-                return "group" if b'"group"' in raw else "array"
-            return kind
-    return None
-
-
-def _ensure_n5_root(store: Store) -> None:
-    """Record the N5 version in the container root's attributes.json (the ``.n5`` folder)."""
-    node: Store | None = store
-    while node is not None and not node.name.endswith(".n5"):
-        node = node.parent()
-    if node is None or node is store:
-        return  # a dataset at the root records the version in its own attributes
-    raw = node.get("attributes.json")
-    doc = json.loads(raw) if raw is not None else {}
-    if "n5" not in doc:
-        doc["n5"] = N5_VERSION
-        node.set("attributes.json", json.dumps(doc, indent=2).encode())
-
-
-def _ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
-    """Create group metadata above the array, up to the hierarchy's root.
-
-    The root is the nearest ancestor that is already a group, or whose name ends
-    in ``.zarr``; without either, the array is a root of its own and nothing is
-    created (a plain folder above an array is not made a group by surprise).
-    In N5 every folder is a group; only the root's version is recorded.
-    """
-    if zarr_format == "n5":
-        _ensure_n5_root(store)
-        return
-    chain: list[Store] = []
-    node = store.parent()
-    while node is not None:
-        chain.append(node)
-        if node.name.endswith(_ROOT_SUFFIXES):
-            break
-        node = node.parent()
-    else:
-        return
-    for parent in chain:
-        kind = _node_kind(parent)
-        if kind == "array":
-            raise ContainsArrayError(
-                f"cannot create an array inside the array at {parent.describe()}; choose a "
-                "path outside it"
-            )
-        if kind == "group":
-            return
-        if zarr_format == 3:
-            parent.set("zarr.json", json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}, indent=2).encode())
-        else:
-            parent.set(".zgroup", json.dumps({"zarr_format": 2}, indent=2).encode())
 
 
 def _write_metadata(store: Store, meta: ArrayMetadata) -> None:
@@ -548,14 +488,12 @@ def _create_array(store: Store, meta: ArrayMetadata, mode: str) -> None:
             )
     elif mode == "w":
         store.clear()
-    _ensure_parent_groups(store, meta.zarr_format)
+    ensure_parent_groups(store, meta.zarr_format)
     _write_metadata(store, meta)
 
 
 def _finish(counts: np.ndarray | None, store: Store, meta: ArrayMetadata | None) -> int:
     """After the data tasks: refresh consolidated metadata; the number of chunks stored."""
     if meta is not None:
-        from .hierarchy import update_consolidated
-
         update_consolidated(store, meta)
     return 0 if counts is None else int(np.sum(counts))

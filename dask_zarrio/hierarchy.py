@@ -13,11 +13,12 @@ from .errors import ArrayNotFoundError, ContainsArrayError, ZarrioError
 from .graph import array_from_metadata
 from .metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
 from .metadata.group import ConsolidatedNode, GroupMetadata
+from .metadata.n5 import N5_VERSION
 from .metadata.node import load_json, read_node
 from .metadata.spec import ArrayMetadata
 from .store import Store, open_store
 
-__all__ = ["Group", "consolidate", "create_group", "open_group", "tree", "update_consolidated"]
+__all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "ensure_parent_groups", "open_group", "tree", "update_consolidated"]
 
 _METADATA_KEYS = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}
 
@@ -189,6 +190,58 @@ def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
             lines.append(f"{indent}{branch}{name} {_array_note(arr, meta)}")
 
 
+#: Folder names that mark the root of a hierarchy: groups are created up to there, no further.
+ROOT_SUFFIXES = (".zarr", ".zr3", ".zarr3")
+
+
+def _ensure_n5_root(store: Store) -> None:
+    """Record the N5 version in the container root's attributes.json (the ``.n5`` folder)."""
+    node: Store | None = store
+    while node is not None and not node.name.endswith(".n5"):
+        node = node.parent()
+    if node is None or node is store:
+        return  # a dataset at the root records the version in its own attributes
+    raw = node.get("attributes.json")
+    doc = json.loads(raw) if raw is not None else {}
+    if "n5" not in doc:
+        doc["n5"] = N5_VERSION
+        node.set("attributes.json", json.dumps(doc, indent=2).encode())
+
+
+def ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
+    """Create group metadata above the array, up to the hierarchy's root.
+
+    The root is the nearest ancestor that is already a group, or whose name ends
+    in ``.zarr``; without either, the array is a root of its own and nothing is
+    created (a plain folder above an array is not made a group by surprise).
+    In N5 every folder is a group; only the root's version is recorded.
+    """
+    if zarr_format == "n5":
+        _ensure_n5_root(store)
+        return
+    chain: list[Store] = []
+    node = store.parent()
+    while node is not None:
+        chain.append(node)
+        if node.name.endswith(ROOT_SUFFIXES):
+            break
+        node = node.parent()
+    else:
+        return
+    for parent in chain:
+        try:
+            node_meta = read_node(parent)
+        except ArrayNotFoundError:
+            _write_group(parent, GroupMetadata(zarr_format, {}))
+            continue
+        if not isinstance(node_meta, GroupMetadata):
+            raise ContainsArrayError(
+                f"cannot create an array inside the array at {parent.describe()}; choose a "
+                "path outside it"
+            )
+        return
+
+
 def _with_v2_attributes(store: Store, meta: ArrayMetadata | GroupMetadata) -> ArrayMetadata | GroupMetadata:
     """v2 keeps an array's attributes in .zattrs, which dz.read never needs; groups do."""
     if isinstance(meta, ArrayMetadataV2) and not meta.attributes:
@@ -247,8 +300,6 @@ def create_group(
     >>> dz.create_group("memory://doc/cg.zarr", attributes={"a": 1}, zarr_format=2, mode="w").attrs
     {'a': 1}
     """
-    from .api import _ensure_parent_groups
-
     if mode not in ("w-", "w", "a"):
         raise ZarrioError(f"mode={mode!r} must be 'w-', 'w' or 'a'")
     if zarr_format not in (2, 3):
@@ -267,7 +318,7 @@ def create_group(
         raise ContainsArrayError(f"{store.describe()} already exists; pass mode='w' to replace it or 'a' to open it")
     elif mode == "w":
         store.clear()
-    _ensure_parent_groups(store, zarr_format)
+    ensure_parent_groups(store, zarr_format)
     meta = GroupMetadata(zarr_format, dict(attributes or {}))
     _write_group(store, meta)
     update_consolidated(store, meta)
@@ -326,9 +377,7 @@ def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> No
     the node's new entry (and entries for groups created in between), so it never
     goes stale.
     """
-    from .api import _ROOT_SUFFIXES
-
-    if store.name.endswith(_ROOT_SUFFIXES):
+    if store.name.endswith(ROOT_SUFFIXES):
         return  # a hierarchy's root: nothing above it holds its metadata
     rel = [store.name]
     node = store.parent()
@@ -352,7 +401,7 @@ def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> No
             else:
                 entries[path] = ConsolidatedNode("array", meta.to_dict(), dict(meta.attributes))
             _write_group(node, GroupMetadata(parent.zarr_format, parent.attributes, entries))
-        if node.name.endswith(_ROOT_SUFFIXES):
+        if node.name.endswith(ROOT_SUFFIXES):
             return
         rel.append(node.name)
         node = node.parent()

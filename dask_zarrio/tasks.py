@@ -328,10 +328,7 @@ def write_region(
         chunk_region = grid.chunk_region(index)
         in_block, in_chunk = _overlap(region, chunk_region)
         key = spec.chunk_key(index)
-        covered = target is None or all(
-            t.start <= c.start and c.stop <= t.stop for t, c in zip(target, chunk_region)
-        )
-        if covered:
+        if target is None or _covers(target, chunk_region):
             # A 0-d block is its own single chunk: block[()] would be a scalar, and
             # np.asarray of a bytes scalar shrinks its dtype.
             part = block[in_block] if in_block else block

@@ -124,3 +124,10 @@ def test_writing_a_root_array_asks_nothing_above_it(tmp_path):
     store = CountingStore(open_store(url))
     dz.write(da.ones(4, chunks=2), store)
     assert not [k for k in store.gets if k.startswith("../")]
+
+
+def test_array_with_group_in_its_attributes_is_not_taken_for_a_group(tmp_path):
+    """A parent is recognised by its metadata, not by the word "group" in its zarr.json."""
+    dz.write(da.ones(4, chunks=2), str(tmp_path / "r.zarr" / "a"), attributes={"role": "group"})
+    with pytest.raises(dz.ContainsArrayError, match="inside the array"):
+        dz.write(da.ones(4, chunks=2), str(tmp_path / "r.zarr" / "a" / "b"))

@@ -166,10 +166,16 @@ class V2Pipeline:
     order: str
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
+    _compressor: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.order not in ("C", "F"):
             raise MetadataError(f"order={self.order!r} must be 'C' or 'F'")
+        # Wrapped once here, not per chunk: the wrapper knows how to read decoded sizes.
+        from .numcodecs_adapter import NumcodecsBytesBytes
+
+        wrapped = None if self.compressor is None else NumcodecsBytesBytes(self.compressor)
+        object.__setattr__(self, "_compressor", wrapped)
 
     @property
     def _nbytes(self) -> int | None:
@@ -179,10 +185,8 @@ class V2Pipeline:
 
     def decode(self, data: Buffer) -> np.ndarray:
         """Decode one stored chunk to an array of ``shape`` and ``dtype``."""
-        if self.compressor is not None:
-            from .numcodecs_adapter import NumcodecsBytesBytes
-
-            data = decode_bytes(NumcodecsBytesBytes(self.compressor), data, self._nbytes)
+        if self._compressor is not None:
+            data = decode_bytes(self._compressor, data, self._nbytes)
         for f in reversed(self.filters):
             data = f.decode(data)
         if self.dtype.kind == "O":
