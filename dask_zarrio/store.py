@@ -23,6 +23,7 @@ import fsspec
 from dask.base import tokenize
 from fsspec.implementations.local import LocalFileSystem
 
+from .buffers import read_file
 from .codecs.base import Buffer
 from .retry import RetryPolicy
 
@@ -44,8 +45,12 @@ class Store(ABC):
     def get(self, key: str) -> bytes | None:
         """The object under ``key``, or ``None`` when it does not exist."""
 
-    def get_many(self, keys: list[str]) -> list[bytes | None]:
-        """Objects under ``keys`` (``None`` for missing ones), in order."""
+    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+        """Objects under ``keys`` (``None`` for missing ones), in order.
+
+        Meant for chunk data: each object is ``bytes`` or another bytes-like buffer (a
+        local store hands out big files as page-aligned ``uint8`` arrays).
+        """
         return [self.get(k) for k in keys]
 
     def exists(self, key: str) -> bool:
@@ -224,7 +229,10 @@ class FsspecStore(Store):
         parts = fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, MAX_CONCURRENT_REQUESTS)
         return None if any(p is None for p in parts) else parts
 
-    def get_many(self, keys: list[str]) -> list[bytes | None]:
+    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+        if self._local:
+            # Chunk data: big files land in huge-page-aligned buffers (dask_zarrio.buffers).
+            return [self._call("GET", k, partial(_read_local, self._path(k))) for k in keys]
         if len(keys) <= 1 or not self._async:
             return [self.get(k) for k in keys]
         calls = [
@@ -317,6 +325,13 @@ class FsspecStore(Store):
     def token(self) -> str:
         # fsspec's own token hashes the storage options; credentials never appear in clear.
         return tokenize(type(self.fs).__name__, self.fs._fs_token, self.root)
+
+
+def _read_local(path: str) -> Buffer | None:
+    try:
+        return read_file(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
 
 
 async def _gather(calls: list[tuple[str, Any]], retry: RetryPolicy, limit: int) -> list[Any]:

@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from .buffers import empty_array
 from .codecs.pipeline import CodecPipeline
 from .codecs.sharding import ShardingCodec, coalesce_ranges
 from .errors import ChunkDecodeError
 from .metadata import ArraySpec
 from .store import Store
 
-__all__ = ["ArrayReader", "bounding_box", "decode_chunk", "partial_shard_codec", "read_region", "write_region"]
+__all__ = ["ArrayReader", "bounding_box", "decode_chunk", "decode_chunk_into", "partial_shard_codec", "read_region", "write_region"]
 
 
 def decode_chunk(spec: ArraySpec, store: Store, key: str, data: Any) -> np.ndarray:
@@ -37,11 +38,37 @@ def decode_chunk(spec: ArraySpec, store: Store, key: str, data: Any) -> np.ndarr
     try:
         return spec.pipeline.decode(data)
     except Exception as e:  # noqa: BLE001  (codecs raise many types; all mean corrupt bytes)
-        raise ChunkDecodeError(
-            f"chunk {store.describe(key)} does not decode: {type(e).__name__}: {e}. The object "
-            "is corrupt or was written with other metadata; delete it to read the fill value, "
-            "or rewrite it"
-        ) from e
+        raise _decode_error(store, key, e) from e
+
+
+def _decode_error(store: Store, key: str, e: Exception) -> ChunkDecodeError:
+    return ChunkDecodeError(
+        f"chunk {store.describe(key)} does not decode: {type(e).__name__}: {e}. The object "
+        "is corrupt or was written with other metadata; delete it to read the fill value, "
+        "or rewrite it"
+    )
+
+
+def decode_chunk_into(spec: ArraySpec, store: Store, key: str, data: Any, out: np.ndarray) -> bool:
+    """Decode the chunk at ``key`` straight into ``out`` where the codecs allow.
+
+    ``False`` when they do not (the caller decodes and copies); failures name the key.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("<u2"), chunk_shape=(2,)))
+    >>> block = np.zeros(4, "<u2")
+    >>> decode_chunk_into(spec, MappingStore({}), "c/1", spec.pipeline.encode(np.array([7, 8], "<u2")), block[2:])
+    True
+    >>> block
+    array([0, 0, 7, 8], dtype=uint16)
+    """
+    try:
+        return spec.pipeline.decode_into(data, out)
+    except Exception as e:  # noqa: BLE001
+        raise _decode_error(store, key, e) from e
 
 
 def _overlap(chunk: tuple[slice, ...], region: tuple[slice, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
@@ -109,12 +136,15 @@ def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.
     if partial or any(b is None for b in blobs):
         out = spec.fill_chunk(block_shape)
     else:
-        out = np.empty(block_shape, spec.dtype)
+        out = empty_array(block_shape, spec.dtype)
     for index, key, blob in zip(whole, keys, blobs):
         if blob is None:
             continue
+        chunk_region = grid.chunk_region(index)
+        src, dst = _overlap(chunk_region, region)
+        if _covers(region, chunk_region) and decode_chunk_into(spec, store, key, blob, out[dst]):
+            continue
         chunk = decode_chunk(spec, store, key, blob)
-        src, dst = _overlap(grid.chunk_region(index), region)
         out[dst] = chunk[src]
     for index in partial:
         assert sharding is not None

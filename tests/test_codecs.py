@@ -49,3 +49,60 @@ def test_decoded_chunks_are_writable():
     arr = pipeline.decode(pipeline.encode(np.arange(5000.0)))
     assert arr.flags.writeable
     arr[0] = 1.0
+
+
+BYTES_LE = {"name": "bytes", "configuration": {"endian": "little"}}
+BYTES_BE = {"name": "bytes", "configuration": {"endian": "big"}}
+BLOSC = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4}}
+
+
+@pytest.mark.parametrize("codecs,dtype,direct", [
+    ([BYTES_LE], "<f4", True),
+    ([BYTES_LE, BLOSC], "<f4", True),
+    ([BYTES_LE, "zstd"], "<i4", True),
+    ([BYTES_LE, "gzip"], "<u2", True),
+    ([BYTES_LE, "crc32c"], "<f4", True),
+    ([BYTES_LE, BLOSC, "crc32c"], "<f4", True),
+    ([BYTES_BE, BLOSC], ">f4", True),  # stored order = dtype's order: a plain copy
+    ([BYTES_BE, BLOSC], "<f4", False),  # needs a byte swap
+    ([{"name": "transpose", "configuration": {"order": [1, 0]}}, BYTES_LE, BLOSC], "<f4", False),
+    ([BYTES_LE, {"name": "numcodecs.zlib", "configuration": {"level": 1}}], "<f8", False),  # size unknown
+])
+def test_decode_into_writes_the_chunk_or_nothing(codecs, dtype, direct):
+    pipeline = CodecPipeline.from_codecs([codec_from_json(c) for c in codecs], (40, 30), np.dtype(dtype))
+    chunk = (np.arange(1200) % 97).astype(dtype).reshape(40, 30)
+    data = pipeline.encode(chunk)
+    block = np.full((120, 30), 99, dtype)
+    assert pipeline.decode_into(data, block[40:80]) is direct
+    if direct:
+        np.testing.assert_array_equal(block[40:80], chunk)
+    np.testing.assert_array_equal(np.delete(block, np.s_[40:80], axis=0) if direct else block, 99)
+    np.testing.assert_array_equal(pipeline.decode(data), chunk)
+
+
+@pytest.mark.parametrize("out", [
+    np.zeros((40, 60), "<f4")[:, :30],  # not contiguous
+    np.zeros((30, 40), "<f4"),  # another shape
+    np.zeros((40, 30), "<f8"),  # another dtype
+])
+def test_decode_into_refuses_other_layouts(out):
+    pipeline = CodecPipeline.from_codecs([codec_from_json(c) for c in (BYTES_LE, BLOSC)], (40, 30), np.dtype("<f4"))
+    before = out.copy()
+    assert pipeline.decode_into(pipeline.encode(np.ones((40, 30), "<f4")), out) is False
+    np.testing.assert_array_equal(out, before)
+
+
+@pytest.mark.parametrize("filters,order,compressor,direct", [
+    ((), "C", numcodecs.Blosc("lz4", 5), True),
+    ((), "C", None, True),
+    ((), "F", numcodecs.Zstd(1), False),
+    ((numcodecs.Delta("<i4"),), "C", numcodecs.Zstd(1), False),
+])
+def test_v2_decode_into(filters, order, compressor, direct):
+    from dask_zarrio.codecs.pipeline import V2Pipeline
+
+    pipeline = V2Pipeline(filters, compressor, order, (40, 30), np.dtype("<i4"))
+    chunk = np.arange(1200, dtype="<i4").reshape(40, 30)
+    out = np.zeros((40, 30), "<i4")
+    assert pipeline.decode_into(pipeline.encode(chunk), out) is direct
+    np.testing.assert_array_equal(out, chunk if direct else 0)

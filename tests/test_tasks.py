@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,3 +44,32 @@ def test_bounding_box_of_plain_slices_is_the_selection():
 def test_ellipsis_and_missing_axes():
     np.testing.assert_array_equal(READER[..., 3], DATA[..., 3])
     np.testing.assert_array_equal(READER[5], DATA[5])
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("rows,block,decoded_apart", [
+    (100, (50, 7), 0),  # each chunk's place in the block is contiguous: all decoded in place
+    (100, (30, 7), 2),  # the last blocks are one chunk each: decoded and handed out as they are
+    (95, (30, 7), 2),  # the stored edge chunks hold 10 rows for 5: decoded, then the 5 copied
+    (100, (30, 14), 20),  # chunks are 7 of 14 columns wide: decoded, then copied
+])
+def test_blocks_of_several_chunks_decode_in_place(zarr_format, rows, block, decoded_apart, monkeypatch, tmp_path):
+    from dask_zarrio.codecs.pipeline import CodecPipeline, V2Pipeline
+
+    data = np.random.default_rng(1).normal(size=(rows, 14)).astype("f4")
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(data, chunks=(10, 7)), url, zarr_format=zarr_format)
+    calls = []
+    for cls in (CodecPipeline, V2Pipeline):
+        original = cls.decode
+        monkeypatch.setattr(cls, "decode", lambda self, d, _o=original: calls.append(1) or _o(self, d))
+    np.testing.assert_array_equal(dz.read(url, chunks=block).compute(), data)
+    assert len(calls) == decoded_apart
+
+
+def test_corrupt_chunk_decoded_in_place_names_its_key(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.zeros((40, 5), chunks=(10, 5), dtype="f4") + 1, url)
+    (tmp_path / "a.zarr" / "c" / "2" / "0").write_bytes(b"\x02\x01garbage" * 4)
+    with pytest.raises(dz.ChunkDecodeError, match=r"a\.zarr/c/2/0"):
+        dz.read(url, chunks=(40, 5)).compute()

@@ -41,7 +41,8 @@ class BytesCodec(ArrayBytesCodec):
             return {"name": "bytes"}
         return {"name": "bytes", "configuration": {"endian": self.endian}}
 
-    def _stored(self, dtype: np.dtype[Any]) -> np.dtype[Any]:
+    def stored_dtype(self, dtype: np.dtype[Any]) -> np.dtype[Any]:
+        """The dtype of the elements as stored: ``dtype`` in the configured byte order."""
         if dtype.itemsize <= 1 or dtype.kind in "SV" or self.endian is None:
             if self.endian is None and dtype.kind not in "bSVO" and dtype.itemsize > 1:
                 raise MetadataError(
@@ -58,14 +59,14 @@ class BytesCodec(ArrayBytesCodec):
         return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
     def encode(self, arr: np.ndarray) -> Buffer:
-        stored = self._stored(arr.dtype)
+        stored = self.stored_dtype(arr.dtype)
         if arr.dtype != stored:
             arr = arr.astype(stored)
         # A C-contiguous array is its own buffer: no copy to bytes needed.
         return np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
 
     def decode(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
-        stored = self._stored(dtype)
+        stored = self.stored_dtype(dtype)
         expected = int(np.prod(shape, dtype=np.int64)) * stored.itemsize
         nbytes = memoryview(data).nbytes
         if nbytes != expected:

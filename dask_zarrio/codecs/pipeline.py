@@ -15,8 +15,10 @@ import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
 from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_ndarray_like
 
+from ..buffers import empty
 from ..errors import MetadataError
 from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, BytesBytesCodec, Codec
+from .bytes import BytesCodec
 
 __all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "decode_bytes"]
 
@@ -32,7 +34,32 @@ class ChunkPipeline(Protocol):
 
     def decode(self, data: Buffer) -> np.ndarray: ...
 
+    def decode_into(self, data: Buffer, out: np.ndarray) -> bool: ...
+
     def encode(self, arr: np.ndarray) -> Buffer: ...
+
+
+def _bytes_target(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray | None:
+    """``out`` as a flat writable byte view, if it is a C-ordered block of ``shape``/``dtype``."""
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous or not out.flags.writeable:
+        return None
+    return out.reshape(-1).view(np.uint8)
+
+
+def _finish_into(codec: Any, data: Buffer, target: np.ndarray) -> bool:
+    """Decode ``data`` with ``codec`` (``None``: raw bytes) straight into ``target``."""
+    nbytes = target.nbytes
+    if codec is None:
+        src = np.frombuffer(data, np.uint8)
+        if src.nbytes != nbytes:
+            return False  # the ordinary path raises the size error
+        target[...] = src
+        return True
+    sniff = getattr(codec, "decoded_size", None)
+    if sniff is None or sniff(data) != nbytes:
+        return False
+    codec.decode(data, target)
+    return True
 
 
 def decode_bytes(codec: Any, data: Buffer, nbytes: int | None) -> Buffer:
@@ -49,7 +76,7 @@ def decode_bytes(codec: Any, data: Buffer, nbytes: int | None) -> Buffer:
     if nbytes is not None:
         sniff = getattr(codec, "decoded_size", None)
         if sniff is not None and sniff(data) == nbytes:
-            return codec.decode(data, np.empty(nbytes, np.uint8))
+            return codec.decode(data, empty(nbytes))
     return codec.decode(data)
 
 
@@ -138,6 +165,26 @@ class CodecPipeline:
             arr = codec.decode(arr, *spec)
         return arr
 
+    def decode_into(self, data: Buffer, out: np.ndarray) -> bool:
+        """Decode one stored chunk straight into ``out`` (a view into a bigger block).
+
+        Returns ``False``, having written nothing, when the chain cannot: array→array
+        codecs, elements stored in another byte order than ``dtype``'s, an output of
+        another layout, or compressed bytes that do not state the decoded size. Saves allocating,
+        zeroing and copying a chunk-sized temporary per chunk.
+        """
+        target = _bytes_target(out, self.shape, self.dtype)
+        if target is None or self.array_array or not isinstance(self.array_bytes, BytesCodec):
+            return False
+        if self.dtype.kind == "O" or self.array_bytes.stored_dtype(self.dtype) != self.dtype:
+            return False
+        # Outermost codec first; the innermost one writes into ``target``.
+        chain = list(reversed(self.bytes_bytes))
+        last = chain.pop() if chain else None
+        for bcodec in chain:
+            data = decode_bytes(bcodec, data, None)
+        return _finish_into(last, data, target)
+
     def encode(self, arr: np.ndarray) -> Buffer:
         """Encode one chunk of ``shape`` and ``dtype``."""
         for codec in self.array_array:
@@ -202,6 +249,16 @@ class V2Pipeline:
                 f"for a chunk of shape {self.shape}"
             )
         return arr.reshape(self.shape, order=self.order)  # type: ignore[call-overload]
+
+    def decode_into(self, data: Buffer, out: np.ndarray) -> bool:
+        """Decode one stored chunk straight into ``out``; ``False`` (nothing written) if it cannot.
+
+        Possible for C-ordered chunks of fixed-size types without filters.
+        """
+        target = _bytes_target(out, self.shape, self.dtype)
+        if target is None or self.filters or self.order != "C" or self.dtype.kind == "O":
+            return False
+        return _finish_into(self._compressor, data, target)
 
     def encode(self, arr: np.ndarray) -> Buffer:
         """Encode one chunk of ``shape`` and ``dtype``."""

@@ -71,7 +71,7 @@ class CountingStore(Store):
             self._count("get_range", key)
         return self.inner.get_ranges(key, ranges)
 
-    def get_many(self, keys: list[str]) -> list[bytes | None]:
+    def get_many(self, keys: list[str]) -> list[Buffer | None]:
         for k in keys:
             self._count("get", k)
         return self.inner.get_many(keys)

@@ -1,0 +1,67 @@
+"""Huge-page-aligned buffers for big chunks, and local reads into them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dask_zarrio.buffers import HUGE_PAGE, MIN_ALIGNED, empty, empty_array, read_file
+from dask_zarrio.store import open_store
+
+
+@pytest.mark.parametrize("nbytes", [MIN_ALIGNED, MIN_ALIGNED + 1, 16 * 2**20, 16 * 2**20 + 12345])
+def test_big_buffers_start_on_a_huge_page(nbytes):
+    buf = empty(nbytes)
+    assert buf.nbytes == nbytes and buf.dtype == np.uint8 and buf.flags.writeable and buf.flags.c_contiguous
+    assert buf.ctypes.data % HUGE_PAGE == 0
+    # The whole buffer lies inside the allocation: writing its last byte is fine.
+    buf[-1] = 7
+    assert buf.base is not None and buf.base.nbytes >= nbytes
+
+
+@pytest.mark.parametrize("nbytes", [0, 1, MIN_ALIGNED - 1])
+def test_small_buffers_are_plain(nbytes):
+    buf = empty(nbytes)
+    assert buf.nbytes == nbytes and buf.base is None
+
+
+@pytest.mark.parametrize("dtype", ["f4", "<i8", ">u2", "c16", "S3", [("a", "<i4"), ("b", ">f8")]])
+def test_empty_array_has_shape_and_dtype(dtype):
+    arr = empty_array((1024, 1031), dtype)
+    assert arr.shape == (1024, 1031) and arr.dtype == np.dtype(dtype) and arr.flags.c_contiguous
+    if arr.nbytes >= MIN_ALIGNED:
+        assert arr.ctypes.data % HUGE_PAGE == 0
+
+
+def test_empty_array_of_objects_is_plain():
+    arr = empty_array((3,), object)
+    assert arr.dtype == object and arr.shape == (3,)
+
+
+@pytest.mark.parametrize("size", [0, 10, MIN_ALIGNED - 1, MIN_ALIGNED, 5 * 2**20 + 3])
+def test_read_file_returns_every_byte(tmp_path, size):
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    got = read_file(str(path))
+    assert bytes(got) == data
+    if size >= MIN_ALIGNED:
+        assert isinstance(got, np.ndarray) and got.ctypes.data % HUGE_PAGE == 0 and got.flags.writeable
+    else:
+        assert isinstance(got, bytes)
+
+
+def test_read_file_of_a_missing_file_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_file(str(tmp_path / "nope"))
+
+
+def test_local_store_hands_out_big_chunks_aligned_and_small_ones_as_bytes(tmp_path):
+    store = open_store(str(tmp_path / "s"))
+    big = np.random.default_rng(0).integers(0, 256, 6 * 2**20, dtype=np.uint8).tobytes()
+    store.set("c/0", big)
+    store.set("c/1", b"small")
+    got = store.get_many(["c/0", "c/1", "c/2"])
+    assert bytes(got[0]) == big and got[0].ctypes.data % HUGE_PAGE == 0
+    assert got[1] == b"small" and got[2] is None
+    assert store.get("c/0") == big  # plain ``get`` (metadata too) stays bytes
