@@ -106,3 +106,31 @@ def test_v2_decode_into(filters, order, compressor, direct):
     out = np.zeros((40, 30), "<i4")
     assert pipeline.decode_into(pipeline.encode(chunk), out) is direct
     np.testing.assert_array_equal(out, chunk if direct else 0)
+
+
+def _blosc_blocksize(frame) -> int:
+    return int.from_bytes(bytes(frame[8:12]), "little")  # c-blosc chunk format: bytes 8-11
+
+
+@pytest.mark.parametrize("cname,blocksize,expected", [
+    ("zstd", 0, 2**20),  # "automatic": dask_zarrio's choice for zstd
+    ("zstd", 65536, 65536),  # an explicit block size is kept
+])
+def test_blosc_block_size(cname, blocksize, expected):
+    from dask_zarrio.codecs.blosc import BloscCodec
+
+    data = np.random.default_rng(0).normal(size=2**20).astype("f4")  # 4 MiB
+    for codec in (BloscCodec(cname, 3, "shuffle", 4, blocksize),
+                  codec_from_json({"name": "numcodecs.blosc", "configuration": {"cname": cname, "clevel": 3, "shuffle": 1, "blocksize": blocksize}})):
+        frame = codec.encode(data)
+        assert _blosc_blocksize(frame) == expected
+        assert codec.to_dict()["configuration"]["blocksize"] == blocksize  # metadata as configured
+        assert bytes(numcodecs.Blosc().decode(frame)) == data.tobytes()  # any blosc reader decodes it
+
+
+def test_blosc_automatic_block_size_of_other_compressors_is_c_blosc_s():
+    from dask_zarrio.codecs.blosc import BloscCodec
+
+    data = np.random.default_rng(0).normal(size=2**20).astype("f4")
+    ours = BloscCodec("lz4", 1, "shuffle", 4, 0).encode(data)
+    assert _blosc_blocksize(ours) == _blosc_blocksize(numcodecs.Blosc("lz4", 1, 1, 0).encode(data))

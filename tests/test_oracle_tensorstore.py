@@ -93,3 +93,20 @@ def test_dz_writes_blosc_with_typesize_tensorstore_reads(tmp_path, url):
     assert blosc["typesize"] == 4 and blosc["shuffle"] == "shuffle"
     arr = ts.open({"driver": "zarr3", "kvstore": _kv(url)}).result()
     assert_same(arr.read().result(), data)
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_dz_blosc_zstd_with_big_blocks_tensorstore_and_zarr_read(tmp_path, fmt):
+    """blocksize 0 lets the writer choose: dz compresses zstd in 1 MiB blocks (4 per chunk here)."""
+    import numcodecs
+    import zarr
+
+    data = np.random.default_rng(3).normal(280, 5, (1024, 2048)).astype("f4")  # chunks of 4 MiB
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(data, chunks=(512, 2048)), url, zarr_format=fmt,
+             compressors=numcodecs.Blosc("zstd", 3, shuffle=1, blocksize=0))
+    chunk = (tmp_path / "a.zarr" / ("c/0/0" if fmt == 3 else "0.0")).read_bytes()
+    assert int.from_bytes(chunk[8:12], "little") == 2**20
+    driver = "zarr3" if fmt == 3 else "zarr"
+    assert_same(ts.open({"driver": driver, "kvstore": _kv(url)}).result().read().result(), data)
+    assert_same(zarr.open_array(url, mode="r")[...], data)

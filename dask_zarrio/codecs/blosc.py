@@ -12,9 +12,29 @@ from .base import Buffer, BytesBytesCodec
 from .registry import register_codec
 from .sizes import blosc_decoded_size
 
-__all__ = ["BloscCodec"]
+__all__ = ["ZSTD_BLOCKSIZE", "BloscCodec", "encode_blocksize"]
 
 _SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+#: Block size for zstd when the configuration leaves it to the implementation
+#: (``blocksize: 0``, "an automatic size", blosc codec spec). c-blosc 1 picks 32–256 KiB
+#: for zstd, and zstd then sets up its compressor for each block: on a 16 MiB chunk of
+#: float32 (docs/performance.md) 1 MiB blocks encode 1.4–2.2x faster, decode 1.5x
+#: faster and come out ~10 % smaller. Any blosc decoder reads any block size.
+ZSTD_BLOCKSIZE = 2**20
+
+
+def encode_blocksize(cname: str, blocksize: int) -> int:
+    """The block size to compress with, for a configured ``blocksize`` (0: automatic).
+
+    Examples
+    --------
+    >>> encode_blocksize("zstd", 0), encode_blocksize("zstd", 65536), encode_blocksize("lz4", 0)
+    (1048576, 65536, 0)
+    """
+    if blocksize == 0 and cname == "zstd":
+        return ZSTD_BLOCKSIZE
+    return blocksize
 
 
 @register_codec
@@ -72,7 +92,7 @@ class BloscCodec(BytesBytesCodec):
             self.cname.encode(),
             self.clevel,
             _SHUFFLE[self.shuffle],
-            self.blocksize,
+            encode_blocksize(self.cname, self.blocksize),
             self.typesize or 1,
         )
 

@@ -17,6 +17,7 @@ from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray_like
 
 from ..errors import UnknownCodecError, UnsafeCodecError
 from .base import ArrayArrayCodec, Buffer, BytesBytesCodec, Codec
+from .blosc import encode_blocksize
 from .sizes import blosc_decoded_size, gzip_decoded_size, zstd_decoded_size
 
 __all__ = ["NumcodecsArrayArray", "NumcodecsBytesBytes", "check_safe_codec_id", "numcodecs_v3_codec"]
@@ -105,8 +106,18 @@ class _WrapsNumcodecs:
 class NumcodecsBytesBytes(_WrapsNumcodecs, BytesBytesCodec):
     """A numcodecs compressor or checksum as a bytes→bytes codec."""
 
+    def __init__(self, codec: NumcodecsCodec) -> None:
+        super().__init__(codec)
+        self._encoder = codec
+        config = codec.get_config()
+        if config.get("id") == "blosc" and config.get("blocksize") == 0:
+            # "automatic" block size: the one dask_zarrio picks (see codecs/blosc.py).
+            size = encode_blocksize(config.get("cname", ""), 0)
+            if size:
+                self._encoder = numcodecs.get_codec({**config, "blocksize": size})
+
     def encode(self, data: Buffer) -> Buffer:
-        return self.codec.encode(data)
+        return self._encoder.encode(data)
 
     def decode(self, data: Buffer, out: np.ndarray | None = None) -> Buffer:
         return self.codec.decode(data, out)

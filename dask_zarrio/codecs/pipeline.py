@@ -265,6 +265,6 @@ class V2Pipeline:
         data: Any = np.asfortranarray(arr) if self.order == "F" else np.ascontiguousarray(arr)
         for f in self.filters:
             data = f.encode(data)
-        if self.compressor is not None:
-            return self.compressor.encode(data)
+        if self._compressor is not None:
+            return self._compressor.encode(data)
         return ensure_contiguous_ndarray_like(data).view(np.uint8)
