@@ -46,8 +46,10 @@ def read(
         an ``fsspec.FSMap``, or a ``MutableMapping``; it may point at an array inside a
         hierarchy (``root.zarr/group/array``).
     chunks
-        Dask chunks: ``None`` (the stored chunks), a tuple, a dict, ``"auto"`` (whole
-        stored chunks grouped to about dask's ``array.chunk-size``) or ``-1``.
+        Dask chunks: ``None`` (whole stored chunks grouped to about 64 MiB, at least
+        16 blocks: :func:`dask_zarrio.graph.default_read_chunks`), a tuple, a dict,
+        ``"auto"`` (whole stored chunks grouped to about dask's ``array.chunk-size``)
+        or ``-1``.
         Chunks that split stored chunks are read whole and split, so each stored
         chunk is decoded once.
     storage_options

@@ -23,7 +23,7 @@ from .metadata import ArrayMetadata, ArraySpec
 from .store import Store
 from .tasks import ArrayReader, partial_shard_codec, write_region
 
-__all__ = ["SMALL_CHUNK_BYTES", "aligned_read_chunks", "array_from_metadata", "default_read_chunks", "read_array", "write_array"]
+__all__ = ["MIN_READ_BLOCKS", "READ_BLOCK_BYTES", "aligned_read_chunks", "array_from_metadata", "default_read_chunks", "read_array", "write_array"]
 
 
 def aligned_read_chunks(
@@ -65,29 +65,51 @@ def array_from_metadata(
     return read_array(spec, store, chunks, name, tokenize(name, "aligned"))
 
 
-#: Stored chunks smaller than this are grouped into bigger dask blocks by default: dask
-#: costs about half a millisecond per task, more than decoding a chunk this small.
-SMALL_CHUNK_BYTES = 4 * 2**20
+#: Default dask blocks group whole stored chunks (or shards) up to about this many bytes.
+#: dask.distributed costs a few milliseconds of scheduler and worker CPU per task, as
+#: much as decoding a few MiB: on a 2-worker LocalCluster, 16 MiB chunks read one per
+#: task reached 0.55x the thread-pool limit, four per task 0.81x (docs/performance.md).
+#: Much bigger blocks no longer fit the CPU caches nor reuse memory, and read slower.
+READ_BLOCK_BYTES = 64 * 2**20
+#: ...but grouping stops short of leaving fewer blocks than this, so a modest array
+#: still spreads over the cores of a machine or a small cluster.
+MIN_READ_BLOCKS = 16
 
 
-def default_read_chunks(spec: ArraySpec) -> Any:
-    """The stored chunks (or shards), unless they are small: then "auto", whole chunks grouped.
+def default_read_chunks(spec: ArraySpec) -> tuple[int, ...]:
+    """Whole stored chunks (or shards) grouped into blocks of about ``READ_BLOCK_BYTES``.
 
-    A task that reads many chunks fetches them concurrently, so on object stores the
-    grouping also hides request latency.
+    Chunks are grouped along the first axis first, so that each chunk's place in its
+    block is one contiguous run of memory and it is decoded straight into the block;
+    then along the next axes. At least ``MIN_READ_BLOCKS`` blocks remain where there
+    are that many chunks. Object arrays keep one chunk per block.
 
     Examples
     --------
     >>> from dask_zarrio.metadata.create import new_array_metadata
-    >>> big = new_array_metadata(shape=(4000, 1000), dtype=np.dtype("f8"), chunk_shape=(1000, 1000))
-    >>> small = new_array_metadata(shape=(1000,), dtype=np.dtype("f8"), chunk_shape=(10,))
-    >>> default_read_chunks(ArraySpec.from_metadata(big)), default_read_chunks(ArraySpec.from_metadata(small))
-    ((1000, 1000), 'auto')
+    >>> def default(shape, chunks, dtype="f4"):
+    ...     meta = new_array_metadata(shape=shape, dtype=np.dtype(dtype), chunk_shape=chunks)
+    ...     return default_read_chunks(ArraySpec.from_metadata(meta))
+    >>> default((32768, 8192), (2048, 2048))  # 16 MiB chunks: 4 per block
+    (8192, 2048)
+    >>> default((8192, 8192), (2048, 2048))  # only 16 chunks: one per block
+    (2048, 2048)
+    >>> default((1000, 1000), (10, 1))  # 100,000 tiny chunks: 16 blocks
+    (1000, 62)
     """
-    nbytes = int(np.prod(spec.chunk_shape, dtype=np.int64)) * spec.dtype.itemsize
-    if nbytes < SMALL_CHUNK_BYTES and spec.grid.nchunks > 1 and spec.dtype.kind != "O":
-        return "auto"
-    return spec.chunk_shape
+    unit = spec.chunk_shape
+    unit_bytes = max(1, int(np.prod(unit, dtype=np.int64)) * spec.dtype.itemsize)
+    counts = [-(-n // c) if c else 1 for n, c in zip(spec.shape, unit)]
+    nunits = int(np.prod(counts, dtype=np.int64))
+    if spec.dtype.kind == "O" or nunits <= MIN_READ_BLOCKS:
+        return unit
+    per_block = max(1, min(READ_BLOCK_BYTES // unit_bytes, nunits // MIN_READ_BLOCKS))
+    factors = []
+    for count in counts:
+        factor = max(1, min(count, per_block))
+        factors.append(factor)
+        per_block //= factor
+    return tuple(c * f for c, f in zip(unit, factors))
 
 
 def read_array(

@@ -184,15 +184,44 @@ def test_v2_dot_keys_without_separator_cost_one_check(tmp_path):
     assert dict(store.counters["exists"]) == {"0.0": 1}
 
 
-def test_small_chunks_are_grouped_by_default_big_ones_kept(tmp_path):
-    """dask costs ~0.6 ms per task (peer pitfalls): tiny chunks read one task each are slow."""
+def test_default_blocks_group_whole_chunks_leading_axis_first(tmp_path):
+    """dask costs milliseconds per task on a cluster (peer pitfalls): one task per small chunk is slow."""
     small, big = str(tmp_path / "s.zarr"), str(tmp_path / "b.zarr")
     dz.write(da.zeros((1000, 1000), chunks=10), small)
-    dz.write(da.zeros((2048, 1024), chunks=(1024, 1024)), big)  # 8 MiB chunks
+    dz.write(da.zeros((2048, 1024), chunks=(1024, 1024)), big)  # 8 MiB chunks, only 2 of them
     x = dz.read(small)
-    assert x.npartitions == 1 and x.chunks == ((1000,), (1000,))
+    # 10,000 chunks of 800 B: whole columns of chunks first, at least MIN_READ_BLOCKS blocks.
+    assert x.chunks == ((1000,), (60,) * 16 + (40,))
     assert dz.read(big).chunks == ((1024, 1024), (1024,))
     store = CountingStore(dz.store.open_store(small))
     y = dz.read(store)
     store.reset()
     assert y[15, 15].compute() == 0 and dict(store.gets) == {"c/1/1": 1}  # slicing still reads one chunk
+
+
+@pytest.mark.parametrize("shape,chunks,expected", [
+    ((32768, 8192), (2048, 2048), (8192, 2048)),  # 16 MiB f4 chunks: 4 per block, stacked on axis 0
+    ((4096, 8192), (2048, 2048), (2048, 2048)),  # 8 chunks: fewer than MIN_READ_BLOCKS, kept
+    ((2048, 2**20), (2048, 2048), (2048, 8192)),  # axis 0 holds one chunk: grouped along axis 1
+    ((100, 721, 1440), (1, 721, 1440), (6, 721, 1440)),  # daily maps: 6 days (24 MiB) per block
+    ((10**6,), (10,), (62500,)),  # 1-D: at least 16 blocks
+    ((), (), ()),
+    ((0, 5), (3, 5), (3, 5)),
+])
+def test_default_read_chunks(shape, chunks, expected):
+    from dask_zarrio.graph import default_read_chunks
+    from dask_zarrio.metadata.create import new_array_metadata
+    from dask_zarrio.metadata.spec import ArraySpec
+
+    meta = new_array_metadata(shape=shape, dtype=np.dtype("f4"), chunk_shape=chunks)
+    assert default_read_chunks(ArraySpec.from_metadata(meta)) == expected
+
+
+def test_default_read_chunks_of_object_arrays_are_the_stored_chunks():
+    from dask_zarrio.graph import default_read_chunks
+    from dask_zarrio.metadata.create import new_array_metadata
+    from dask_zarrio.metadata.spec import ArraySpec
+
+    meta = new_array_metadata(shape=(1000,), dtype=np.dtype("O"), chunk_shape=(10,), compressors=None,
+                              filters=[{"id": "vlen-utf8"}], zarr_format=2)
+    assert default_read_chunks(ArraySpec.from_metadata(meta)) == (10,)
