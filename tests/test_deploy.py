@@ -115,3 +115,18 @@ def test_jobqueue_example_compiles():
     import py_compile
 
     py_compile.compile(str(DEPLOY / "hpc" / "jobqueue_cluster.py"), doraise=True)
+
+
+def test_workers_get_the_malloc_settings_everywhere():
+    """deploy/ sets dask_zarrio.memory.WORKER_ENV for workers on Kubernetes (both ways) and HPC."""
+    from dask_zarrio.memory import WORKER_ENV
+
+    doc = yaml.safe_load((DEPLOY / "kubernetes" / "daskcluster.yaml").read_text())
+    env = {e["name"]: e.get("value") for e in _containers(doc["spec"]["worker"])[0]["env"]}
+    helm = yaml.safe_load((DEPLOY / "kubernetes" / "helm-values.yaml").read_text())
+    helm_env = {e["name"]: e.get("value") for e in helm["worker"]["env"]}
+    for name, value in WORKER_ENV.items():
+        assert env[name] == value and helm_env[name] == value
+        for script in ("run_dz.sbatch", "run_dz.pbs"):
+            assert f"{name}={value}" in (DEPLOY / "hpc" / script).read_text()
+    assert "WORKER_ENV" in (DEPLOY / "hpc" / "jobqueue_cluster.py").read_text()
