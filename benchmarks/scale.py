@@ -104,7 +104,29 @@ def tiny_chunks(scratch: Path, nchunks: int = 10**5, peer_chunks: int = 10**4) -
     out.append(line)
     out.append(f"tiny chunks: over {peer_chunks:,} chunks: dz {timings['dz-peer']:.2f} s, da.from_zarr {timings['from_zarr-peer']:.2f} s "
                f"(dz {timings['from_zarr-peer'] / timings['dz-peer']:.0f}x faster)")
+    out += _tiny_chunks_distributed(url, peer_url, dz_total, fz_peer, nchunks, peer_chunks)
     return out
+
+
+def _tiny_chunks_distributed(url: str, peer_url: str, dz_total: float, fz_peer: float, nchunks: int, peer_chunks: int) -> list[str]:
+    """The same sums on ``LocalCluster(2 workers x 1 thread)``; from_zarr only over the smaller array
+    (one task per chunk: ``nchunks`` of them would take minutes)."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster):
+        dz.read(peer_url).sum().compute()  # warm the workers' imports
+        t = time.perf_counter()
+        assert float(dz.read(url).sum().compute()) == dz_total
+        dz_big = time.perf_counter() - t
+        t = time.perf_counter()
+        dz.read(peer_url).sum().compute()
+        dz_small = time.perf_counter() - t
+        t = time.perf_counter()
+        assert float(da.from_zarr(peer_url).sum().compute()) == fz_peer
+        fz_small = time.perf_counter() - t
+    return [f"tiny chunks, distributed 2x1: dz {dz_big:.2f} s over {nchunks:,} chunks; over {peer_chunks:,}: dz {dz_small:.2f} s, "
+            f"da.from_zarr {fz_small:.2f} s (dz {fz_small / dz_small:.0f}x faster)"]
 
 
 _MEMORY_SCRIPT = """
@@ -138,37 +160,45 @@ def peak_memory(url: str, threads: int, chunk_bytes: int) -> list[str]:
     base, peak = (int(v) for v in out.stdout.split())
     budget = 2 * threads * chunk_bytes
     return [f"memory: streaming dz.read(url).sum(): peak RSS {(peak - base) / 2**20:.0f} MiB above baseline; "
-            f"target 2 x {threads} threads x {chunk_bytes / 2**20:.0f} MiB chunks = {budget / 2**20:.0f} MiB"]
+            f"target 2 x {threads} threads x {chunk_bytes / 2**20:.0f} MiB dask blocks = {budget / 2**20:.0f} MiB"]
 
 
 def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int, int], rounds: int, timed: Any) -> tuple[dict[str, float], dict[str, float]]:
-    """Read + sum and write on ``LocalCluster(2 workers x 1 thread)``."""
-    from distributed import Client, LocalCluster
+    """Read + sum and write on ``LocalCluster(2 workers x 1 thread)``, as started, then with
+    :class:`dask_zarrio.memory.MallocTuning` registered (peers measured both ways too)."""
+    from distributed import Client, LocalCluster, wait
+
+    from dask_zarrio.memory import MallocTuning
 
     reads: dict[str, float] = {}
     writes: dict[str, float] = {}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
-        reads["dz.read(url).sum(), distributed"] = timed(lambda: dz.read(url).sum().compute(), rounds)
-        try:
-            import zarr  # noqa: F401
-
-            reads["da.from_zarr(url).sum(), distributed"] = timed(lambda: da.from_zarr(url).sum().compute(), rounds)
-        except ImportError:
-            pass
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
         src = source.persist()
-        writes["dz.write, distributed"] = timed(lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC]), rounds)
-        try:
-            import zarr
-            from zarr.codecs import BloscCodec
+        wait(src)
+        for suffix in (", distributed", ", distributed + MallocTuning"):
+            if "Malloc" in suffix:
+                client.register_plugin(MallocTuning())
+            reads["dz.read(url).sum()" + suffix] = timed(lambda: dz.read(url).sum().compute(), rounds)
+            try:
+                import zarr  # noqa: F401
 
-            def to_zarr() -> None:
-                z = zarr.create_array(out_url, shape=src.shape, chunks=chunks, dtype="f4", overwrite=True,
-                                      compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")])
-                da.to_zarr(src, z)
+                reads["da.from_zarr(url).sum()" + suffix] = timed(lambda: da.from_zarr(url).sum().compute(), rounds)
+            except ImportError:
+                pass
+            writes["dz.write" + suffix] = timed(lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC]), rounds)
+            try:
+                import zarr
+                from zarr.codecs import BloscCodec
 
-            writes["da.to_zarr, distributed"] = timed(to_zarr, rounds)
-        except ImportError:
-            pass
+                def to_zarr() -> None:
+                    z = zarr.create_array(out_url, shape=src.shape, chunks=chunks, dtype="f4", overwrite=True,
+                                          compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")])
+                    da.to_zarr(src, z)
+
+                writes["da.to_zarr" + suffix] = timed(to_zarr, rounds)
+            except ImportError:
+                pass
     return reads, writes
 
 

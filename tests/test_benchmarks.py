@@ -1,0 +1,22 @@
+"""The benchmark runs end to end (tiny sizes, one round): a smoke test, no timings asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_runs_and_prints_every_table(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
+         "--skip", "distributed,s3,scale,tiny", "--latency-ms", "0", "--dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    for title in ("read", "write", "misaligned write", "sharded read", "sharded write"):
+        assert f"\n{title} " in out
+    for row in ("limit: read+decode+sum, thread pool", "dz.read(url).sum()", "limit: encode+write, thread pool",
+                "dz.write", "memory: streaming"):
+        assert row in out
