@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -172,6 +173,10 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
 
     reads: dict[str, float] = {}
     writes: dict[str, float] = {}
+
+    def clean() -> None:  # as for the thread-pool rows: deleting the last round's output is not timed
+        shutil.rmtree(out_url, ignore_errors=True)
+
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         src = source.persist()
@@ -186,7 +191,8 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
                 reads["da.from_zarr(url).sum()" + suffix] = timed(lambda: da.from_zarr(url).sum().compute(), rounds)
             except ImportError:
                 pass
-            writes["dz.write" + suffix] = timed(lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC]), rounds)
+            writes["dz.write" + suffix] = timed(
+                lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC]), rounds, clean)
             try:
                 import zarr
                 from zarr.codecs import BloscCodec
@@ -196,7 +202,7 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
                                           compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")])
                     da.to_zarr(src, z)
 
-                writes["da.to_zarr" + suffix] = timed(to_zarr, rounds)
+                writes["da.to_zarr" + suffix] = timed(to_zarr, rounds, clean)
             except ImportError:
                 pass
     return reads, writes
