@@ -290,7 +290,7 @@ def s3_latency(latency: float, rounds: int) -> list[str]:
         create_bucket(endpoint, "bench")
         dz.write(da.from_array(data, chunks=32), "s3://bench/small.zarr", storage_options=s3_options(endpoint))
         with FaultyProxy(endpoint, latency=latency) as proxy:
-            opts = s3_options(proxy.endpoint)
+            opts = s3_options(proxy.endpoint, skip_instance_cache=False)  # as users have it
             url = "s3://bench/small.zarr"
             proxy.counts.clear()
             t_dz = timed(lambda: dz.read(url, chunks="auto", storage_options=opts).sum().compute(), rounds)
