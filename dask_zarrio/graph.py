@@ -94,13 +94,12 @@ def default_read_chunks(spec: ArraySpec) -> tuple[int, ...]:
     (8192, 2048)
     >>> default((8192, 8192), (2048, 2048))  # only 16 chunks: one per block
     (2048, 2048)
-    >>> default((1000, 1000), (10, 1))  # 100,000 tiny chunks: 16 blocks
+    >>> default((1000, 1000), (10, 1))  # 100,000 tiny chunks: 17 blocks of 6,200
     (1000, 62)
     """
     unit = spec.chunk_shape
     unit_bytes = max(1, int(np.prod(unit, dtype=np.int64)) * spec.dtype.itemsize)
-    counts = [-(-n // c) if c else 1 for n, c in zip(spec.shape, unit)]
-    nunits = int(np.prod(counts, dtype=np.int64))
+    counts, nunits = spec.grid.grid_shape, spec.grid.nchunks
     if spec.dtype.kind == "O" or nunits <= MIN_READ_BLOCKS:
         return unit
     per_block = max(1, min(READ_BLOCK_BYTES // unit_bytes, nunits // MIN_READ_BLOCKS))
