@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dask_zarrio.buffers import HUGE_PAGE, MIN_ALIGNED, empty, empty_array, read_file
+from dask_zarrio.buffers import (
+    HUGE_PAGE,
+    MIN_ALIGNED,
+    POOL,
+    BufferPool,
+    empty,
+    empty_array,
+    read_file,
+)
 from dask_zarrio.store import open_store
 
 
@@ -16,7 +24,6 @@ def test_big_buffers_start_on_a_huge_page(nbytes):
     assert buf.ctypes.data % HUGE_PAGE == 0
     # The whole buffer lies inside the allocation: writing its last byte is fine.
     buf[-1] = 7
-    assert buf.base is not None and buf.base.nbytes >= nbytes
 
 
 @pytest.mark.parametrize("nbytes", [0, 1, MIN_ALIGNED - 1])
@@ -93,3 +100,111 @@ def test_big_local_chunks_read_back_exactly(tmp_path, kind):
     out = dz.read(url).compute()
     np.testing.assert_array_equal(out, data)
     assert out.flags.writeable
+
+
+MiB = 2**20
+
+
+def test_pool_reuses_a_buffer_once_its_last_view_is_gone():
+    pool = BufferPool(max_bytes=64 * MiB)
+    a = pool.take(8 * MiB)
+    address = a.ctypes.data
+    views = [a.view("f4").reshape(1024, -1)[::2], a[100:], memoryview(a)]
+    del a
+    while views:
+        # Still referenced: the memory must not be handed out again.
+        assert pool.free_bytes == 0
+        b = pool.take(8 * MiB)
+        assert b.ctypes.data != address
+        del b  # goes back to the pool: a different buffer
+        pool.clear()
+        views.pop(0)
+    assert pool.free_bytes == 8 * MiB
+    assert pool.take(8 * MiB).ctypes.data == address
+
+
+def test_pool_never_lends_memory_still_in_use():
+    """Data written into one array survives any number of later takes while it lives."""
+    pool = BufferPool(max_bytes=256 * MiB)
+    kept = []
+    for i in range(20):
+        arr = pool.take(6 * MiB)
+        arr[:] = i
+        if i % 3 == 0:
+            kept.append((i, arr[::7]))  # only a view survives
+        del arr
+    for i, view in kept:
+        assert (view == i).all()
+
+
+@pytest.mark.parametrize("first, then, reused", [
+    (8 * MiB, 8 * MiB, True),
+    (8 * MiB, 7 * MiB + 1, True),   # rounds up to the same 8 MiB
+    (10 * MiB, 8 * MiB, True),       # at most a quarter bigger
+    (8 * MiB, 6 * MiB, False),       # more than a quarter bigger
+    (16 * MiB, 4 * MiB, False),      # would waste three quarters
+    (8 * MiB, 10 * MiB, False),      # too small
+])
+def test_pool_matches_sizes(first, then, reused):
+    pool = BufferPool(max_bytes=64 * MiB)
+    a = pool.take(first)
+    address = a.ctypes.data
+    del a
+    b = pool.take(then)
+    assert b.nbytes == then and b.ctypes.data % HUGE_PAGE == 0
+    assert (b.ctypes.data == address) is reused
+
+
+def test_pool_keeps_at_most_max_bytes_dropping_the_oldest():
+    pool = BufferPool(max_bytes=20 * MiB)
+    arrays = [pool.take(8 * MiB) for _ in range(3)]
+    addresses = [a.ctypes.data for a in arrays]
+    while arrays:  # frees in order: the first one is dropped when the third comes back
+        arrays.pop(0)
+    assert pool.free_bytes == 16 * MiB
+    got = {pool.take(8 * MiB).ctypes.data for _ in range(2)}
+    assert got == set(addresses[1:])
+
+
+def test_pool_of_zero_bytes_keeps_nothing():
+    pool = BufferPool(max_bytes=0)
+    pool.take(8 * MiB)  # dropped at once
+    assert pool.free_bytes == 0
+
+
+def test_pool_is_safe_across_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = BufferPool(max_bytes=64 * MiB)
+
+    def work(i: int) -> bool:
+        ok = True
+        for j in range(30):
+            arr = pool.take((4 + (i + j) % 3) * MiB)
+            arr[:: 4096] = i
+            ok &= bool((arr[:: 4096] == i).all())
+        return ok
+
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(work, range(8)))
+    assert pool.free_bytes <= 64 * MiB
+
+
+def test_read_blocks_come_back_to_the_pool_and_results_stay_intact(tmp_path):
+    """A computed block the user keeps is never overwritten by later reads."""
+    import dask
+    import dask.array as da
+
+    import dask_zarrio as dz
+
+    data = np.arange(4 * 1024 * 1024, dtype="f8").reshape(2048, 2048)  # 32 MiB, 8 MiB chunks
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(data, chunks=(512, 2048)), url, mode="w", compressors=None)
+    with dask.config.set(scheduler="threads"):
+        first = dz.read(url, chunks=(512, 2048)).blocks[0].compute()
+        kept = first[::3]
+        del first
+        for _ in range(3):
+            assert float(dz.read(url, chunks=(512, 2048)).sum().compute()) == float(data.sum())
+    np.testing.assert_array_equal(kept, data[:512][::3])
+    assert POOL.free_bytes <= POOL.max_bytes
