@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import dask
 import dask.array as da
@@ -62,14 +63,25 @@ def _blocks(fn: Callable[[tuple[int, int]], np.ndarray], shape: tuple[int, int],
 
 
 def timed(fn: Callable[[], object], rounds: int, setup: Callable[[], object] | None = None) -> float:
-    times = []
+    """The median seconds of ``rounds`` calls of ``fn`` (``setup`` runs untimed before each)."""
+    return interleaved({"": (fn, setup)}, rounds)[""]
+
+
+def interleaved(cases: dict[str, tuple[Callable[[], object], Callable[[], object] | None]], rounds: int) -> dict[str, float]:
+    """Median seconds per case, the rounds taken in turn (A B C A B C ...).
+
+    The machine drifts by +-20 % over minutes; taking every contender's rounds side by
+    side makes the drift hit them alike, so their ratios hold even when GB/s move.
+    """
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
-        if setup is not None:
-            setup()
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, (fn, setup) in cases.items():
+            if setup is not None:
+                setup()
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def chunk_files(url: str) -> list[str]:
@@ -132,13 +144,14 @@ def main(argv: list[str] | None = None) -> int:
           f"({args.chunk_mib} MiB), blosc-zstd+shuffle ratio {nbytes / stored:.2f}, "
           f"{threads} threads, {args.rounds} rounds (median)")
 
-    read_rows: dict[str, float] = {}
-    read_rows["limit: read+decode+sum, thread pool"] = timed(lambda: raw_read_sum(url, threads, chunks), args.rounds)
-    read_rows["dz.read(url).sum()"] = timed(lambda: dz.read(url).sum().compute(), args.rounds)
+    reads: dict[str, tuple[Callable[[], object], Callable[[], object] | None]] = {
+        "limit: read+decode+sum, thread pool": (lambda: raw_read_sum(url, threads, chunks), None),
+        "dz.read(url).sum()": (lambda: dz.read(url).sum().compute(), None),
+    }
     try:
         import zarr  # noqa: F401
 
-        read_rows["da.from_zarr(url).sum()"] = timed(lambda: da.from_zarr(url).sum().compute(), args.rounds)
+        reads["da.from_zarr(url).sum()"] = (lambda: da.from_zarr(url).sum().compute(), None)
     except ImportError:
         print("note: zarr-python not installed; da.from_zarr skipped")
     try:
@@ -148,20 +161,22 @@ def main(argv: list[str] | None = None) -> int:
             arr = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url}}).result()
             return float(arr.read().result().sum(dtype=np.float64))
 
-        read_rows["tensorstore read + sum"] = timed(ts_read, args.rounds)
+        reads["tensorstore read + sum"] = (ts_read, None)
     except ImportError:
         ts = None  # type: ignore[assignment]
         print("note: tensorstore not installed; skipped")
+    read_rows = interleaved(reads, args.rounds)
 
     blocks = list(dask.compute(*source.to_delayed().ravel()))
     out = str(scratch / "out.zarr")
-    write_rows: dict[str, float] = {}
 
     def clean() -> None:
         shutil.rmtree(out, ignore_errors=True)
 
-    write_rows["limit: encode+write, thread pool"] = timed(lambda: raw_encode_write(blocks, out, threads), args.rounds, clean)
-    write_rows["dz.write"] = timed(lambda: dz.write(source, out, mode="w", chunks=chunks, compressors=[CODEC]), args.rounds, clean)
+    writes: dict[str, tuple[Callable[[], object], Callable[[], object] | None]] = {
+        "limit: encode+write, thread pool": (lambda: raw_encode_write(blocks, out, threads), clean),
+        "dz.write": (lambda: dz.write(source, out, mode="w", chunks=chunks, compressors=[CODEC]), clean),
+    }
     try:
         import zarr
         from zarr.codecs import BloscCodec as ZBlosc
@@ -171,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                                   compressors=[ZBlosc(cname="zstd", clevel=3, shuffle="shuffle")])
             da.to_zarr(source, z)
 
-        write_rows["da.to_zarr"] = timed(to_zarr, args.rounds, clean)
+        writes["da.to_zarr"] = (to_zarr, clean)
     except ImportError:
         pass
     if ts is not None:
@@ -185,23 +200,23 @@ def main(argv: list[str] | None = None) -> int:
                                         "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, CODEC]}}).result()
             arr.write(full).result()
 
-        write_rows["tensorstore write"] = timed(ts_write, args.rounds, clean)
+        writes["tensorstore write"] = (ts_write, clean)
+    write_rows = interleaved(writes, args.rounds)
 
     # Misaligned: dask blocks of 3/4 of a stored chunk. dz plans + rechunks; to_zarr's
     # mode="w" serialises every write behind one lock to avoid corrupting the data.
     skewed = source.rechunk(tuple(c * 3 // 4 for c in chunks)).persist()
-    mis_rows: dict[str, float] = {}
-    mis_rows["dz.write (plan + rechunk)"] = timed(
-        lambda: dz.write(skewed, out, mode="w", chunks=chunks, compressors=[CODEC]), args.rounds, clean)
+    mis: dict[str, tuple[Callable[[], object], Callable[[], object] | None]] = {
+        "dz.write (plan + rechunk)": (lambda: dz.write(skewed, out, mode="w", chunks=chunks, compressors=[CODEC]), clean)}
     try:
         from zarr.codecs import BloscCodec as ZBlosc2
 
-        mis_rows["da.to_zarr(mode='w'), one lock"] = timed(
+        mis["da.to_zarr(mode='w'), one lock"] = (
             lambda: da.to_zarr(skewed, out, mode="w", chunks=chunks,
-                               compressors=[ZBlosc2(cname="zstd", clevel=3, shuffle="shuffle")]),
-            args.rounds, clean)
+                               compressors=[ZBlosc2(cname="zstd", clevel=3, shuffle="shuffle")]), clean)
     except ImportError:
         pass
+    mis_rows = interleaved(mis, args.rounds)
 
     shard_rows, notes = sharded(source, chunks, scratch, args.rounds, ts)
     skip = set(filter(None, args.skip.split(",")))
@@ -210,16 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         ("misaligned write", mis_rows, "dz.write (plan + rechunk)", nbytes),
         ("sharded read", shard_rows[0], "dz.read(url).sum()", nbytes), ("sharded write", shard_rows[1], "dz.write", nbytes)]
     if "distributed" not in skip:
-        dreads, dwrites = scale.distributed_rows(url, out, source, chunks, args.rounds, timed)
-        for suffix, note in ((", distributed", ""), (", distributed + MallocTuning", ", MallocTuning")):
-            for kind, drows, dz_name, limit_name in (
-                    ("read", dreads, "dz.read(url).sum()", "limit: read+decode+sum, thread pool"),
-                    ("write", dwrites, "dz.write", "limit: encode+write, thread pool")):
-                base = read_rows if kind == "read" else write_rows
-                picked = {limit_name: base[limit_name], **{k: v for k, v in drows.items() if k.endswith(suffix)}}
-                tables.append((f"distributed {kind} (2 workers x 1 thread{note})", picked, dz_name + suffix, nbytes))
+        limits = (lambda: raw_read_sum(url, threads, chunks), lambda: raw_encode_write(blocks, out, threads))
+        for title, drows, dz_name in scale.distributed_rows(url, out, source, chunks, args.rounds, interleaved, limits):
+            tables.append((title, drows, dz_name, nbytes))
     if "s3" not in skip:
-        s3_rows, s3_bytes = scale.s3_throughput(args.rounds, timed)
+        s3_rows, s3_bytes = scale.s3_throughput(args.rounds, interleaved)
         if s3_rows:
             tables.append(("S3 read (local server, 256 MiB, 16 MiB chunks)", s3_rows, "dz.read(url).sum()", s3_bytes))
         if args.latency_ms:
@@ -320,7 +330,7 @@ def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: in
     nbytes = source.nbytes
     dz.write(source, url, mode="w", chunks=inner, shards=shards, compressors=codec)
     notes = []
-    reads: dict[str, float] = {}
+    reads: dict[str, Any] = {}
     store = CountingStore(open_store(url))
     x = dz.read(store)
     store.reset()
@@ -330,11 +340,11 @@ def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: in
     store.reset()
     x[7, 7].compute()
     notes.append(f"sharded: dz.read(url)[7, 7]: {sum(store.gets.values())} GETs, {sum(store.counters['get_range'].values())} ranged GETs")
-    reads["dz.read(url).sum()"] = timed(lambda: dz.read(url).sum().compute(), rounds)
+    reads["dz.read(url).sum()"] = (lambda: dz.read(url).sum().compute(), None)
     try:
         y = da.from_zarr(url)
         notes.append(f"sharded: da.from_zarr(url) makes {y.npartitions} tasks (dask#12586)")
-        reads["da.from_zarr(url).sum()"] = timed(lambda: da.from_zarr(url).sum().compute(), rounds)
+        reads["da.from_zarr(url).sum()"] = (lambda: da.from_zarr(url).sum().compute(), None)
     except ImportError:
         pass
     if ts is not None:
@@ -342,17 +352,17 @@ def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: in
             arr = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url}}).result()  # type: ignore[attr-defined]
             return float(arr.read().result().sum(dtype=np.float64))
 
-        reads["tensorstore read + sum"] = timed(ts_read, rounds)
+        reads["tensorstore read + sum"] = (ts_read, None)
 
     def clean() -> None:
         shutil.rmtree(out, ignore_errors=True)
 
-    writes: dict[str, float] = {}
+    writes: dict[str, Any] = {}
     wstore = CountingStore(open_store(out))
     dz.write(source, wstore, mode="w", chunks=inner, shards=shards, compressors=codec)
     puts = sum(v for k, v in wstore.sets.items() if k.startswith("c/"))
     notes.append(f"sharded: dz.write: {puts} PUTs for {source.npartitions} shards")
-    writes["dz.write"] = timed(lambda: dz.write(source, out, mode="w", chunks=inner, shards=shards, compressors=codec), rounds, clean)
+    writes["dz.write"] = (lambda: dz.write(source, out, mode="w", chunks=inner, shards=shards, compressors=codec), clean)
     try:
         import zarr
         from zarr.codecs import BloscCodec as ZBlosc
@@ -362,7 +372,7 @@ def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: in
                                   compressors=[ZBlosc(cname="zstd", clevel=3, shuffle="shuffle")])
             da.to_zarr(source, z)
 
-        writes["da.to_zarr"] = timed(to_zarr, rounds, clean)
+        writes["da.to_zarr"] = (to_zarr, clean)
     except ImportError:
         pass
     if ts is not None:
@@ -377,9 +387,9 @@ def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: in
                                             "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, CODEC]}}]}}).result()
             arr.write(full).result()
 
-        writes["tensorstore write"] = timed(ts_write, rounds, clean)
+        writes["tensorstore write"] = (ts_write, clean)
     del nbytes
-    return (reads, writes), notes
+    return (interleaved(reads, rounds), interleaved(writes, rounds)), notes
 
 
 if __name__ == "__main__":

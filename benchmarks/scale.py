@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -164,15 +165,21 @@ def peak_memory(url: str, threads: int, chunk_bytes: int) -> list[str]:
             f"target 2 x {threads} threads x {chunk_bytes / 2**20:.0f} MiB dask blocks = {budget / 2**20:.0f} MiB"]
 
 
-def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int, int], rounds: int, timed: Any) -> tuple[dict[str, float], dict[str, float]]:
+def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int, int], rounds: int,
+                     interleaved: Any, limits: tuple[Callable[[], object], Callable[[], object]]) -> list[tuple[str, dict[str, float], str]]:
     """Read + sum and write on ``LocalCluster(2 workers x 1 thread)``, as started, then with
-    :class:`dask_zarrio.memory.MallocTuning` registered (peers measured both ways too)."""
+    :class:`dask_zarrio.memory.MallocTuning` registered (peers measured both ways too).
+
+    The thread-pool limits (``limits``: read, write) are measured again here, their rounds
+    taken in turn with the cluster's, while the idle cluster runs beside them.
+    Returns ``(title, rows, dz row name)`` tables.
+    """
     from distributed import Client, LocalCluster, wait
 
     from dask_zarrio.memory import MallocTuning
 
-    reads: dict[str, float] = {}
-    writes: dict[str, float] = {}
+    read_limit, write_limit = limits
+    tables: list[tuple[str, dict[str, float], str]] = []
 
     def clean() -> None:  # as for the thread-pool rows: deleting the last round's output is not timed
         shutil.rmtree(out_url, ignore_errors=True)
@@ -181,18 +188,14 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
             Client(cluster) as client:
         src = source.persist()
         wait(src)
-        for suffix in (", distributed", ", distributed + MallocTuning"):
-            if "Malloc" in suffix:
+        for suffix, note in ((", distributed", ""), (", distributed + MallocTuning", ", MallocTuning")):
+            if note:
                 client.register_plugin(MallocTuning())
-            reads["dz.read(url).sum()" + suffix] = timed(lambda: dz.read(url).sum().compute(), rounds)
-            try:
-                import zarr  # noqa: F401
-
-                reads["da.from_zarr(url).sum()" + suffix] = timed(lambda: da.from_zarr(url).sum().compute(), rounds)
-            except ImportError:
-                pass
-            writes["dz.write" + suffix] = timed(
-                lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC]), rounds, clean)
+            reads: dict[str, Any] = {"limit: read+decode+sum, thread pool": (read_limit, None),
+                                     "dz.read(url).sum()" + suffix: (lambda: dz.read(url).sum().compute(), None)}
+            writes: dict[str, Any] = {
+                "limit: encode+write, thread pool": (write_limit, clean),
+                "dz.write" + suffix: (lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC]), clean)}
             try:
                 import zarr
                 from zarr.codecs import BloscCodec
@@ -202,13 +205,16 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
                                           compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")])
                     da.to_zarr(src, z)
 
-                writes["da.to_zarr" + suffix] = timed(to_zarr, rounds, clean)
+                reads["da.from_zarr(url).sum()" + suffix] = (lambda: da.from_zarr(url).sum().compute(), None)
+                writes["da.to_zarr" + suffix] = (to_zarr, clean)
             except ImportError:
                 pass
-    return reads, writes
+            tables.append((f"distributed read (2 workers x 1 thread{note})", interleaved(reads, rounds), "dz.read(url).sum()" + suffix))
+            tables.append((f"distributed write (2 workers x 1 thread{note})", interleaved(writes, rounds), "dz.write" + suffix))
+    return tables
 
 
-def s3_throughput(rounds: int, timed: Any, mib: int = 256) -> tuple[dict[str, float], int]:
+def s3_throughput(rounds: int, interleaved: Any, mib: int = 256) -> tuple[dict[str, float], int]:
     """Read + sum of a ``mib`` MiB array on a local S3 server, against raw GETs in a thread pool."""
     try:
         import fsspec
@@ -222,7 +228,6 @@ def s3_throughput(rounds: int, timed: Any, mib: int = 256) -> tuple[dict[str, fl
     chunk = side // 4
     rng = np.random.default_rng(0)
     data = np.round(280 + rng.normal(0, 0.5, (side, side)), 2).astype("f4")
-    rows: dict[str, float] = {}
     with moto_server() as endpoint:
         create_bucket(endpoint, "tput")
         # fsspec's instance cache on, as users have it: one filesystem (and S3 client) per
@@ -242,8 +247,10 @@ def s3_throughput(rounds: int, timed: Any, mib: int = 256) -> tuple[dict[str, fl
             with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
                 return sum(pool.map(one, paths))
 
-        rows["limit: GET + decode + sum, thread pool"] = timed(raw, rounds)
-        rows["dz.read(url).sum()"] = timed(lambda: dz.read(url, storage_options=opts).sum().compute(), rounds)
         zstore = zarr.storage.FsspecStore.from_url(url, storage_options=opts, read_only=True)
-        rows["da.from_zarr(url).sum()"] = timed(lambda: da.from_zarr(zarr.open_array(zstore, mode="r")).sum().compute(), rounds)
+        rows = interleaved({
+            "limit: GET + decode + sum, thread pool": (raw, None),
+            "dz.read(url).sum()": (lambda: dz.read(url, storage_options=opts).sum().compute(), None),
+            "da.from_zarr(url).sum()": (lambda: da.from_zarr(zarr.open_array(zstore, mode="r")).sum().compute(), None)},
+            rounds)
     return rows, data.nbytes
