@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     scratch.mkdir(parents=True, exist_ok=True)
     dask.config.set(scheduler="threads", num_workers=threads)
 
-    source, chunks = make_source(args.size, args.chunk_mib)
-    source = source.persist()
+    generator, chunks = make_source(args.size, args.chunk_mib)
+    source = generator.persist()
     nbytes = source.nbytes
     url = str(scratch / "bench.zarr")
     dz.write(source, url, mode="w", chunks=chunks, compressors=[CODEC])
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         ("sharded read", shard_rows[0], "dz.read(url).sum()", nbytes), ("sharded write", shard_rows[1], "dz.write", nbytes)]
     if "distributed" not in skip:
         limits = (lambda: raw_read_sum(url, threads, chunks), lambda: raw_encode_write(blocks, out, threads))
-        for title, drows, dz_name in scale.distributed_rows(url, out, source, chunks, args.rounds, interleaved, limits):
+        for title, drows, dz_name in scale.distributed_rows(url, out, generator, chunks, args.rounds, interleaved, limits):
             tables.append((title, drows, dz_name, nbytes))
     if "s3" not in skip:
         s3_rows, s3_bytes = scale.s3_throughput(args.rounds, interleaved)

@@ -172,6 +172,8 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
 
     The thread-pool limits (``limits``: read, write) are measured again here, their rounds
     taken in turn with the cluster's, while the idle cluster runs beside them.
+    ``source`` should compute its blocks (not hold them): the workers make their own
+    copy, and a persisted local array would travel through the scheduler in the graph.
     Returns ``(title, rows, dz row name)`` tables.
     """
     from distributed import Client, LocalCluster, wait

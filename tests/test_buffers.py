@@ -208,3 +208,28 @@ def test_read_blocks_come_back_to_the_pool_and_results_stay_intact(tmp_path):
             assert float(dz.read(url, chunks=(512, 2048)).sum().compute()) == float(data.sum())
     np.testing.assert_array_equal(kept, data[:512][::3])
     assert POOL.free_bytes <= POOL.max_bytes
+
+
+@pytest.mark.parametrize("missing", [(), ((0, 0),), ((1, 0), (1, 1))])
+def test_reused_buffers_never_leak_old_bytes_into_a_read(tmp_path, missing):
+    """Pooled memory holds the last user's bytes: every element of a block must be written again."""
+    import os
+
+    import dask.array as da
+
+    import dask_zarrio as dz
+
+    data = np.random.default_rng(3).random((2048, 1024))  # 16 MiB, four 4 MiB chunks
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(data, chunks=(1024, 512)), url, mode="w", fill_value=-1.0)
+    expected = data.copy()
+    for i, j in missing:
+        os.remove(os.path.join(url, "c", str(i), str(j)))
+        expected[i * 1024:(i + 1) * 1024, j * 512:(j + 1) * 512] = -1.0
+    for _ in range(3):  # leave pooled buffers of every size used here full of 0xFF
+        junk = [POOL.take(n) for n in (16 * MiB, 4 * MiB, 4 * MiB + 1)]
+        for j in junk:
+            j[:] = 0xFF
+        del junk, j
+        got = dz.read(url, chunks=(2048, 1024)).compute(scheduler="sync")
+        np.testing.assert_array_equal(got, expected)
