@@ -16,6 +16,7 @@ from .buffers import empty_array
 from .codecs.pipeline import CodecPipeline
 from .codecs.sharding import ShardingCodec, coalesce_ranges
 from .errors import ChunkDecodeError
+from .malloc import task
 from .metadata import ArraySpec
 from .store import Store
 
@@ -240,6 +241,7 @@ class ArrayReader:
     def __repr__(self) -> str:
         return f"ArrayReader({self.store!r}, shape={self.shape}, dtype={self.dtype.str!r})"
 
+    @task
     def __getitem__(self, index: Any) -> np.ndarray:
         box, local = bounding_box(index, self.shape)
         block = read_region(self.spec, self.store, box)
@@ -313,6 +315,7 @@ def _read_chunk_or_fill(spec: ArraySpec, store: Store, key: str) -> np.ndarray:
     return chunk if chunk.flags.writeable else chunk.copy()
 
 
+@task
 def write_region(
     spec: ArraySpec,
     store: Store,
