@@ -200,10 +200,7 @@ def task(fn: F) -> F:
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        _SCOPE.enter()
-        try:
+        with working():
             return fn(*args, **kwargs)
-        finally:
-            _SCOPE.exit()
 
     return run  # type: ignore[return-value]
