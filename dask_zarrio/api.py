@@ -20,7 +20,7 @@ from .graph import array_from_metadata, write_array
 from .hierarchy import ensure_parent_groups, update_consolidated
 from .metadata import ArrayMetadata, ArrayMetadataN5, ArrayMetadataV3, ArraySpec
 from .metadata.create import new_array_metadata
-from .metadata.node import read_array_metadata, resolve_v2_separator
+from .metadata.node import read_array_metadata
 from .planner import misalignments, plan_write
 from .store import Store, open_store
 
@@ -72,7 +72,7 @@ def read(
     np.int64(45)
     """
     store = open_store(url, storage_options)
-    meta = resolve_v2_separator(store, read_array_metadata(store))
+    meta = read_array_metadata(store)
     return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
 
 
@@ -347,7 +347,7 @@ def write(
     existing = None
     if mode in ("r+", "a"):
         try:
-            existing = resolve_v2_separator(store, read_array_metadata(store))
+            existing = read_array_metadata(store)
         except ArrayNotFoundError:
             if mode == "r+":
                 raise

@@ -14,21 +14,13 @@ from .graph import array_from_metadata
 from .metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
 from .metadata.group import ConsolidatedNode, GroupMetadata
 from .metadata.n5 import N5_VERSION
-from .metadata.node import load_json, read_node
+from .metadata.node import consolidated_member, load_json, read_node
 from .metadata.spec import ArrayMetadata
 from .store import Store, open_store
 
 __all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "ensure_parent_groups", "open_group", "tree", "update_consolidated"]
 
 _METADATA_KEYS = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}
-
-
-def _metadata_from_node(node: ConsolidatedNode, zarr_format: int | str) -> ArrayMetadata | GroupMetadata:
-    if node.kind == "group":
-        return GroupMetadata(zarr_format, node.attributes)
-    if zarr_format == 3:
-        return ArrayMetadataV3.from_dict(node.document)
-    return ArrayMetadataV2.from_dict(node.document, node.attributes)
 
 
 class Group:
@@ -65,7 +57,7 @@ class Group:
         child = self.store.child(path)
         cons = self.metadata.consolidated
         if cons is not None and path in cons:
-            meta = _metadata_from_node(cons[path], self.zarr_format)
+            meta = consolidated_member(child, cons[path], self.zarr_format)
             if isinstance(meta, GroupMetadata):
                 prefix = f"{path}/"
                 sub = {p[len(prefix):]: n for p, n in cons.items() if p.startswith(prefix)}

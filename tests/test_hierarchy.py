@@ -131,3 +131,37 @@ def test_array_with_group_in_its_attributes_is_not_taken_for_a_group(tmp_path):
     dz.write(da.ones(4, chunks=2), str(tmp_path / "r.zarr" / "a"), attributes={"role": "group"})
     with pytest.raises(dz.ContainsArrayError, match="inside the array"):
         dz.write(da.ones(4, chunks=2), str(tmp_path / "r.zarr" / "a" / "b"))
+
+
+@pytest.mark.parametrize("consolidated", [False, True])
+def test_v2_nested_keys_without_separator_read_the_same_through_a_group(tmp_path, consolidated):
+    """zarr 2.x's NestedDirectoryStore left "/"-nested keys and no dimension_separator.
+
+    dz.read detected it, but a group (and so the xarray engine) read only fill values:
+    the check now lives where the metadata is read (zarr-python#717).
+    """
+    import json
+    import os
+
+    root = str(tmp_path / "r.zarr")
+    data = np.arange(12, dtype="i4").reshape(3, 4)
+    g = zarr.open_group(root, mode="w", zarr_format=2)
+    z = g.create_array("a", shape=(3, 4), chunks=(2, 2), dtype="i4",
+                       chunk_key_encoding={"name": "v2", "separator": "/"})
+    z[...] = data
+    path = os.path.join(root, "a", ".zarray")
+    meta = json.load(open(path))
+    del meta["dimension_separator"]
+    json.dump(meta, open(path, "w"))
+    if consolidated:
+        zarr.consolidate_metadata(root, zarr_format=2)
+        # zarr-python fills in its default "." while consolidating: take it out as the
+        # old writers left it.
+        cons_path = os.path.join(root, ".zmetadata")
+        cons = json.load(open(cons_path))
+        cons["metadata"]["a/.zarray"].pop("dimension_separator", None)
+        json.dump(cons, open(cons_path, "w"))
+    group = dz.open_group(root)
+    assert (group.metadata.consolidated is not None) == consolidated
+    assert_same(group["a"].compute(), data)
+    assert_same(dz.read(root + "/a").compute(), data)

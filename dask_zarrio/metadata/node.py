@@ -9,13 +9,13 @@ from typing import Any
 
 from ..errors import ArrayNotFoundError, MetadataError
 from ..store import Store
-from .group import GroupMetadata, parse_v2_consolidated
+from .group import ConsolidatedNode, GroupMetadata, parse_v2_consolidated
 from .n5 import ArrayMetadataN5, is_n5_dataset
 from .spec import ArrayMetadata
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
-__all__ = ["load_json", "read_array_metadata", "read_node", "resolve_v2_separator"]
+__all__ = ["consolidated_member", "load_json", "read_array_metadata", "read_node", "resolve_v2_separator"]
 
 logger = logging.getLogger("dask_zarrio")
 
@@ -39,6 +39,10 @@ def load_json(store: Store, key: str, data: bytes) -> dict[str, Any]:
 
 def read_node(store: Store, *, expect_group: bool = False) -> ArrayMetadata | GroupMetadata:
     """The array or group at ``store``'s root: ``zarr.json`` first, then v2 documents.
+
+    A v2 array whose ``.zarray`` has no ``dimension_separator`` comes back with the
+    separator its chunks are actually stored under (:func:`resolve_v2_separator`),
+    so every way of opening it (``dz.read``, a group, the xarray engine) agrees.
 
     No v2 document is requested when ``zarr.json`` exists, so opening a v3 node
     costs one request (its consolidated metadata included). With ``expect_group``,
@@ -73,9 +77,10 @@ def read_node(store: Store, *, expect_group: bool = False) -> ArrayMetadata | Gr
     if raw is not None:
         doc = load_json(store, ".zarray", raw)
         try:
-            return ArrayMetadataV2.from_dict(doc)
+            meta = ArrayMetadataV2.from_dict(doc)
         except MetadataError as e:
             raise type(e)(f"{store.describe('.zarray')}: {e}") from e
+        return resolve_v2_separator(store, meta)
     if store.get(".zgroup") is not None:
         raw_attrs = store.get(".zattrs")
         attrs = load_json(store, ".zattrs", raw_attrs) if raw_attrs is not None else {}
@@ -95,6 +100,26 @@ def read_node(store: Store, *, expect_group: bool = False) -> ArrayMetadata | Gr
     else:
         what = "there are objects there but no zarr.json, .zarray or .zgroup; point the URL at an array or group"
     raise ArrayNotFoundError(f"no array at {store.describe()}: {what}")
+
+
+def consolidated_member(
+    store: Store, node: ConsolidatedNode, zarr_format: int | str
+) -> ArrayMetadata | GroupMetadata:
+    """The metadata of a member described by its group's consolidated metadata.
+
+    ``store`` is the member's own location: a v2 array without a
+    ``dimension_separator`` is checked there as in :func:`read_node`, so an array
+    reads the same whether it is opened directly or through its group.
+    """
+    if node.kind == "group":
+        return GroupMetadata(zarr_format, node.attributes)
+    try:
+        if zarr_format == 3:
+            return ArrayMetadataV3.from_dict(node.document)
+        meta = ArrayMetadataV2.from_dict(node.document, node.attributes)
+    except MetadataError as e:
+        raise type(e)(f"consolidated metadata of {store.describe()}: {e}") from e
+    return resolve_v2_separator(store, meta)
 
 
 def read_array_metadata(store: Store) -> ArrayMetadata:
