@@ -34,6 +34,17 @@ class Codec(ABC):
     def to_dict(self) -> dict[str, Any]:
         """The codec's JSON form, ``{"name": ..., "configuration": {...}}``."""
 
+    def for_decoding(self, *, allow_pickle: bool, where: str) -> Codec:
+        """The codec to decode with once the user has said whether pickle is allowed.
+
+        Decoding some codecs runs code stored in the data (numcodecs' pickle). Parsing
+        metadata never refuses them, so that ``allow_pickle=True`` can take effect
+        here; without it they raise :class:`~dask_zarrio.errors.UnsafeCodecError`.
+        ``where`` names the codec's place in the metadata for that message. Codecs
+        that hold other codecs (sharding) pass the question on.
+        """
+        return self
+
     def resolve(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[tuple[int, ...], np.dtype[Any]]:
         """Shape and dtype of what this codec outputs for an input of ``shape``/``dtype``."""
         return shape, dtype

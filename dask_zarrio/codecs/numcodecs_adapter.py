@@ -97,6 +97,11 @@ class _WrapsNumcodecs:
     def __init__(self, codec: NumcodecsCodec) -> None:
         self.codec = codec
 
+    def for_decoding(self, *, allow_pickle: bool, where: str) -> Any:
+        check_safe_codec_id(self.codec.codec_id, allow_pickle=allow_pickle, where=where)
+        chosen = opt_in(self.codec, allow_pickle)
+        return self if chosen is self.codec else type(self)(chosen)
+
     def to_dict(self) -> dict[str, Any]:
         config = self.codec.get_config()
         codec_id = config.pop("id")
@@ -153,7 +158,8 @@ def numcodecs_v3_codec(name: str, config: dict[str, Any]) -> Codec:
     {'name': 'numcodecs.zlib', 'configuration': {'level': 1}}
     """
     codec_id = name.split(".", 1)[1]
-    check_safe_codec_id(codec_id, allow_pickle=False, where=f"codec {name!r}")
+    # Unsafe codecs (pickle) are refused later, by ``for_decoding``, where the user's
+    # allow_pickle is known: refusing here would make the opt-in impossible.
     codec = _get(codec_id, config)
     if codec_id in _ARRAY_ARRAY:
         return NumcodecsArrayArray(codec)

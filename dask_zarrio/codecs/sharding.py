@@ -135,6 +135,20 @@ class ShardingCodec(ArrayBytesCodec):
         """This codec, reading empty inner chunks as ``fill_value``."""
         return ShardingCodec(self.chunk_shape, self.codecs, self.index_codecs, self.index_location, fill_value)
 
+    def for_decoding(self, *, allow_pickle: bool, where: str) -> ShardingCodec:
+        codecs = tuple(
+            c.for_decoding(allow_pickle=allow_pickle, where=f"{where}.codecs[{i}]")
+            for i, c in enumerate(self.codecs)
+        )
+        index_codecs = tuple(
+            c.for_decoding(allow_pickle=allow_pickle, where=f"{where}.index_codecs[{i}]")
+            for i, c in enumerate(self.index_codecs)
+        )
+        # Identity, not ==: an opted-in codec has the same JSON form as the one it replaces.
+        if all(a is b for a, b in zip((*codecs, *index_codecs), (*self.codecs, *self.index_codecs))):
+            return self
+        return ShardingCodec(self.chunk_shape, codecs, index_codecs, self.index_location, self.fill_value)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": "sharding_indexed",

@@ -196,8 +196,12 @@ class ArrayMetadataV3:
         return out
 
     def pipeline(self, *, allow_pickle: bool = False) -> CodecPipeline:
-        """The codec chain for this array's chunks."""
-        return CodecPipeline.from_codecs(self.codecs, self.chunk_shape, self.dtype, self.fill_value)
+        """The codec chain for this array's chunks; refuses pickle unless ``allow_pickle``."""
+        codecs = [
+            c.for_decoding(allow_pickle=allow_pickle, where=f"codecs[{i}]")
+            for i, c in enumerate(self.codecs)
+        ]
+        return CodecPipeline.from_codecs(codecs, self.chunk_shape, self.dtype, self.fill_value)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ArrayMetadataV3) and self.to_dict() == other.to_dict()
