@@ -1,0 +1,55 @@
+"""Every setting of dask_zarrio, as ``dask.config`` keys under ``dask_zarrio.*``.
+
+One place for configuration: modules read their settings through :func:`get` at the
+moment they need them, so ``dask.config.set({...})`` (a context manager, a YAML
+file, or ``DASK_DASK_ZARRIO__...`` environment variables on workers) takes effect
+without touching module globals. docs/configuration.md lists the keys.
+
+Examples
+--------
+>>> import dask
+>>> from dask_zarrio import config
+>>> config.get("requests-in-flight")
+16
+>>> with dask.config.set({"dask_zarrio.requests-in-flight": 4}):
+...     config.get("requests-in-flight")
+4
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.config
+
+__all__ = ["DEFAULTS", "get"]
+
+#: The defaults, registered with dask.config on import (users' settings win).
+DEFAULTS: dict[str, Any] = {
+    "retry": {
+        # Tries of one request before StoreError; transient errors only.
+        "attempts": 6,
+        # Seconds: full jitter over base-delay * 2**n, capped at max-delay.
+        "base-delay": 0.05,
+        "max-delay": 2.0,
+    },
+    # Requests a task keeps in flight when it fetches or writes several chunks.
+    "requests-in-flight": 16,
+    # Free read/encode buffers a process keeps for reuse (bytes or "256MiB"; 0 disables).
+    "buffer-pool": "256MiB",
+    # Worker allocator tuning while dask_zarrio tasks run (see dask_zarrio.worker_memory).
+    "worker-memory": "auto",
+}
+
+dask.config.update_defaults({"dask_zarrio": DEFAULTS})
+
+
+def get(key: str) -> Any:
+    """The value of ``dask_zarrio.<key>`` (dotted for nested keys, e.g. ``"retry.attempts"``).
+
+    Examples
+    --------
+    >>> get("retry.attempts")
+    6
+    """
+    return dask.config.get(f"dask_zarrio.{key}")
