@@ -1,43 +1,58 @@
-"""The public calls: :func:`read` and :func:`write`."""
+"""The public calls :func:`read`, :func:`write` and :func:`init`: orchestration only.
+
+``write`` resolves where the data goes (a new array's metadata, or a region of an
+existing one), asks the planner for a write plan, rechunks the data to it, builds
+the graph and commits the metadata; the maths lives in :mod:`.planner`, the
+documents in :mod:`.metadata`, the tasks in :mod:`.tasks`.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Sequence
-from math import prod
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dask
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
+from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
-from .errors import ArrayNotFoundError, ContainsArrayError, MisalignedWriteError, ZarrioError
+from .errors import ArrayNotFoundError, MisalignedWriteError, ZarrioError
 from .graph import array_from_metadata, write_array
 from .hierarchy import ensure_parent_groups, update_consolidated
-from .metadata import ArrayMetadata, ArrayMetadataN5, ArrayMetadataV3, ArraySpec
+from .metadata import ArrayMetadata, ArrayMetadataN5, ArraySpec
 from .metadata.create import new_array_metadata
 from .metadata.node import read_array_metadata
-from .planner import misalignments, plan_write
+from .metadata.writer import check_mode, prepare_node, write_node
+from .planner import (
+    WritePlan,
+    append_region,
+    check_aligned,
+    default_chunk_shape,
+    default_inner_chunk_shape,
+    normalize_region,
+    plan_write,
+)
 from .store import Store, open_store
+from .typing import ChunksLike, CodecsLike, DTypeLike, RegionLike, ShapeLike, StoreLike
 
 __all__ = ["init", "read", "write"]
 
 logger = logging.getLogger("dask_zarrio")
 
 
-
 def read(
-    url: Any,
+    url: StoreLike,
     *,
-    chunks: Any = None,
+    chunks: ChunksLike = None,
     storage_options: dict[str, Any] | None = None,
     allow_pickle: bool = False,
 ) -> da.Array:
-    """Open a Zarr v2 or v3 array as a lazy dask array.
+    """Open a Zarr v2, v3 or N5 array as a lazy dask array.
 
     Parameters
     ----------
@@ -47,11 +62,10 @@ def read(
         hierarchy (``root.zarr/group/array``).
     chunks
         Dask chunks: ``None`` (whole stored chunks grouped to about 64 MiB, at least
-        16 blocks: :func:`dask_zarrio.graph.default_read_chunks`), a tuple, a dict,
+        16 blocks: :func:`dask_zarrio.planner.default_read_chunks`), a tuple, a dict,
         ``"auto"`` (whole stored chunks grouped to about dask's ``array.chunk-size``)
-        or ``-1``.
-        Chunks that split stored chunks are read whole and split, so each stored
-        chunk is decoded once.
+        or ``-1``. Chunks that split stored chunks are read whole and split, so each
+        stored chunk is decoded once.
     storage_options
         Options for the fsspec filesystem (credentials, endpoint, ...).
     allow_pickle
@@ -76,116 +90,62 @@ def read(
     return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
 
 
-#: Inner chunk size chosen for sharded arrays when ``chunks`` is not given.
-_INNER_CHUNK_BYTES = 1 << 20
+@dataclass(frozen=True)
+class _NewArray:
+    """What ``dz.write``/``dz.init`` need to describe a new array."""
+
+    chunks: ChunksLike
+    shards: ShapeLike | None
+    compressors: CodecsLike
+    filters: CodecsLike
+    fill_value: Any
+    zarr_format: int | str
+    order: str
+    attributes: dict[str, Any] | None
+    dimension_names: Sequence[str | None] | None
+
+    def metadata(self, shape: tuple[int, ...], dtype: np.dtype[Any], dask_chunks: tuple[tuple[int, ...], ...], cap: int) -> ArrayMetadata:
+        """The new array's metadata; chunks default to what makes ``dask_chunks`` align."""
+        shard_shape = None if self.shards is None else _as_shape(self.shards, len(shape), "shards")
+        if self.chunks is not None:
+            chunk_shape = _as_shape(self.chunks, len(shape), "chunks")
+        elif shard_shape is not None:
+            chunk_shape = default_inner_chunk_shape(shard_shape, dtype.itemsize)
+        else:
+            chunk_shape = default_chunk_shape(dask_chunks, dtype.itemsize, cap)
+        return new_array_metadata(
+            shape=shape, dtype=dtype, chunk_shape=chunk_shape, shard_shape=shard_shape,
+            compressors=self.compressors, filters=self.filters, fill_value=self.fill_value,
+            zarr_format=self.zarr_format, order=self.order, attributes=self.attributes,
+            dimension_names=self.dimension_names,
+        )
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """Where a write goes: the array's metadata after it, and the region it fills."""
+
+    meta: ArrayMetadata
+    region: tuple[slice, ...]
+    existed: bool  # the array held data before: chunks emptied by the write are deleted
+    resized: bool  # an append grew it: its metadata is rewritten before the data
 
 
 def _as_shape(value: Any, ndim: int, field: str) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * ndim
-    shape = tuple(int(c) for c in value)
-    if len(shape) != ndim:
+    """One positive length per axis (an int stands for all axes)."""
+    values = (value,) * ndim if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(values) != ndim:
         raise MisalignedWriteError(
-            f"{field}={value!r} has {len(shape)} entries but the array has {ndim} "
+            f"{field}={value!r} has {len(values)} entries but the array has {ndim} "
             "dimensions; give one length per dimension"
         )
-    return shape
-
-
-def _as_chunk_shape(chunks: Any, arr: da.Array, itemsize: int, max_bytes: int) -> tuple[int, ...]:
-    if chunks is None:
-        return default_chunk_shape(arr.chunks, itemsize, max_bytes)
-    return _as_shape(chunks, arr.ndim, "chunks")
-
-
-def default_chunk_shape(
-    dask_chunks: tuple[tuple[int, ...], ...], itemsize: int, max_bytes: int
-) -> tuple[int, ...]:
-    """Storage chunks for a new array, chosen so that the usual dask layout needs no rechunk.
-
-    The first dask block along each axis (regular dask chunks then align exactly),
-    halved along its longest axis, by divisors of the block, while it exceeds
-    ``max_bytes``, so that stored objects stay a sensible size.
-
-    Examples
-    --------
-    >>> default_chunk_shape(((100, 100, 50), (30,)), 8, 2**20)
-    (100, 30)
-    >>> default_chunk_shape(((4096,), (4096,)), 8, 2**24)
-    (1024, 2048)
-    """
-    shape = [max(c[0], 1) if c else 1 for c in dask_chunks]
-    while prod(shape) * itemsize > max_bytes:
-        axis = max(range(len(shape)), key=lambda a: shape[a])
-        if shape[axis] < 2 or shape[axis] % 2:
-            break
-        shape[axis] //= 2
-    return tuple(shape)
-
-
-def check_aligned(
-    dask_chunks: tuple[tuple[int, ...], ...], unit: tuple[int, ...], offset: tuple[int, ...] | None = None
-) -> None:
-    """Raise unless every dask block boundary lies on a storage-unit boundary.
-
-    Otherwise two tasks would write the same stored object and one would lose
-    (dask/dask#12583). The message names the axis and the boundary.
-
-    Examples
-    --------
-    >>> check_aligned(((4, 4, 2),), (4,))
-    >>> check_aligned(((3, 3),), (4,))
-    Traceback (most recent call last):
-    ...
-    dask_zarrio.errors.MisalignedWriteError: axis 0: the dask block boundary at 3 falls inside ...
-    """
-    for axis, pos in misalignments(dask_chunks, unit, offset):
-        c = unit[axis]
-        raise MisalignedWriteError(
-            f"axis {axis}: the dask block boundary at {pos} falls inside the stored "
-            f"chunk [{pos // c * c}, {pos // c * c + c}) (chunks[{axis}]={c}), so two "
-            f"tasks would write it. Rechunk first, e.g. arr.rechunk({{{axis}: {c}}}), "
-            f"or pass align='auto' to let dz.write rechunk"
-        )
-
-
-def _write_metadata(store: Store, meta: ArrayMetadata) -> None:
-    if isinstance(meta, ArrayMetadataN5):
-        store.set("attributes.json", json.dumps(meta.to_dict(), indent=2, allow_nan=False).encode())
-        return
-    if isinstance(meta, ArrayMetadataV3):
-        store.set("zarr.json", json.dumps(meta.to_dict(), indent=2, allow_nan=False).encode())
-        return
-    store.set(".zarray", json.dumps(meta.to_dict(), indent=2, allow_nan=False).encode())
-    if meta.attributes:
-        store.set(".zattrs", json.dumps(meta.attributes, indent=2, allow_nan=False).encode())
-
-
-def _normalize_region(region: Any, shape: tuple[int, ...]) -> tuple[slice, ...]:
-    if region is None:
-        return tuple(slice(0, n) for n in shape)
-    if not isinstance(region, tuple):
-        region = (region,)
-    if len(region) > len(shape):
-        raise ZarrioError(f"region={region!r} has more entries than the array's {len(shape)} dimensions")
-    out = []
-    for axis, n in enumerate(shape):
-        r = region[axis] if axis < len(region) else slice(None)
-        if not isinstance(r, slice) or r.step not in (None, 1):
-            raise ZarrioError(
-                f"region[{axis}]={r!r} must be a slice with step 1, such as slice(0, 10)"
-            )
-        start, stop, _ = r.indices(n)
-        if r.stop is not None and r.stop > n or stop < start:
-            raise ZarrioError(
-                f"region[{axis}]={r!r} lies outside the array's shape {shape}; "
-                "use mode='a' with append_dim= to grow the array"
-            )
-        out.append(slice(start, stop))
-    return tuple(out)
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ZarrioError(f"{field}={value!r} must hold positive integers, one per dimension")
+    return tuple(int(v) for v in values)
 
 
 def _axis_index(append_dim: Any, meta: ArrayMetadata) -> int:
+    """The axis number of ``append_dim`` (a number, or a name from ``dimension_names``)."""
     if isinstance(append_dim, str):
         names = meta.dimension_names or ()
         if append_dim not in names:
@@ -200,6 +160,47 @@ def _axis_index(append_dim: Any, meta: ArrayMetadata) -> int:
     return append_dim % len(meta.shape)
 
 
+def _into_existing(arr: da.Array, meta: ArrayMetadata, region: RegionLike, append_dim: Any, where: str) -> _Destination:
+    """The destination of a write into (or an append to) the array described by ``meta``."""
+    if not np.can_cast(arr.dtype, meta.dtype, casting="same_kind"):
+        raise ZarrioError(
+            f"cannot write dtype {arr.dtype.str!r} into the array at {where} of dtype "
+            f"{meta.dtype.str!r}; cast first with arr.astype({meta.dtype.str!r})"
+        )
+    if append_dim is None:
+        target = normalize_region(region, meta.shape)
+        wanted = tuple(t.stop - t.start for t in target)
+        if wanted != arr.shape:
+            raise ZarrioError(
+                f"the data's shape {arr.shape} does not match the region {target} of the array "
+                f"at {where} (shape {wanted}); slice the data or the region to match"
+            )
+        return _Destination(meta, target, existed=True, resized=False)
+    axis = _axis_index(append_dim, meta)
+    if arr.ndim != len(meta.shape) or any(
+        a != b for i, (a, b) in enumerate(zip(arr.shape, meta.shape)) if i != axis
+    ):
+        raise ZarrioError(
+            f"cannot append shape {arr.shape} along axis {axis} to the array at {where} "
+            f"of shape {meta.shape}: all other dimensions must match"
+        )
+    grown, target = append_region(meta.shape, axis, arr.shape[axis])
+    resized = meta.resized(grown) if isinstance(meta, ArrayMetadataN5) else replace(meta, shape=grown)
+    return _Destination(resized, target, existed=True, resized=True)
+
+
+def _destination(arr: da.Array, store: Store, mode: str, region: RegionLike, append_dim: Any, new: _NewArray, cap: int) -> _Destination:
+    """Resolve where the data goes: an existing array (r+/a) or a new one (w-/w/a)."""
+    if mode in ("r+", "a"):
+        try:
+            return _into_existing(arr, read_array_metadata(store), region, append_dim, store.describe())
+        except ArrayNotFoundError:
+            if mode == "r+":
+                raise
+    meta = new.metadata(arr.shape, arr.dtype, arr.chunks, cap)
+    return _Destination(meta, normalize_region(None, meta.shape), existed=False, resized=False)
+
+
 def _on_distributed() -> bool:
     try:
         from distributed import default_client
@@ -210,50 +211,62 @@ def _on_distributed() -> bool:
     return dask.config.get("scheduler", None) in (None, "dask.distributed", "distributed")
 
 
-def _warn_cut_region(target: tuple[slice, ...], unit: tuple[int, ...], shape: tuple[int, ...], where: str, align: str) -> None:
-    """A region whose edges cut units makes this write read-merge-write them."""
-    for axis, (t, u, n) in enumerate(zip(target, unit, shape)):
-        for edge in (t.start, t.stop):
-            if edge % u and edge != n and t.start != t.stop:
-                message = (
-                    f"{where}: the region's edge at {edge} on axis {axis} falls inside stored "
-                    f"chunk [{edge // u * u}, {edge // u * u + u}) (chunks[{axis}]={u}); this write "
-                    "reads, merges and rewrites it, so no other job may write the neighbouring "
-                    f"region at the same time. Align regions to multiples of {u} to write them "
-                    "independently"
-                )
-                if align == "raise":
-                    raise MisalignedWriteError(message)
-                logger.warning(message)
-                return
-
-
-def _rechunk(arr: da.Array, chunks: tuple[tuple[int, ...], ...], where: str, align: str, offset: tuple[int, ...], unit: tuple[int, ...]) -> da.Array:
-    if chunks == arr.chunks:
+def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.Array:
+    """Rechunk ``arr`` to the plan (or refuse with ``align="raise"``); report cut region edges."""
+    for axis, edge in plan.cut_edges():
+        u = plan.unit[axis]
+        message = (
+            f"{where}: the region's edge at {edge} on axis {axis} falls inside stored "
+            f"chunk [{edge // u * u}, {edge // u * u + u}) (chunks[{axis}]={u}); this write "
+            "reads, merges and rewrites it, so no other job may write the neighbouring "
+            f"region at the same time. Align regions to multiples of {u} to write them "
+            "independently"
+        )
+        if align == "raise":
+            raise MisalignedWriteError(message)
+        logger.warning(message)
+        break
+    if plan.chunks == arr.chunks:
         return arr
     if align == "raise":
-        check_aligned(arr.chunks, unit, offset)
+        check_aligned(arr.chunks, plan.unit, plan.offset)
     logger.info(
         "%s: rechunking the dask blocks so that every stored chunk has exactly one writer "
-        "(from block shape %s to %s)", where, arr.chunksize, tuple(max(c) for c in chunks),
+        "(from block shape %s to %s)", where, arr.chunksize, tuple(max(c) for c in plan.chunks),
     )
-    method = "p2p" if _on_distributed() else None
-    return arr.rechunk(chunks, method=method)
+    return arr.rechunk(plan.chunks, method="p2p" if _on_distributed() else None)
+
+
+def _commit_metadata(store: Store, dest: _Destination, mode: str) -> None:
+    """Metadata first, before any data task: a new array's documents, or the grown shape."""
+    if not dest.existed:
+        prepare_node(store, mode)
+        ensure_parent_groups(store, dest.meta.zarr_format)
+        write_node(store, dest.meta)
+    elif dest.resized:
+        write_node(store, dest.meta)
+
+
+def _finish(counts: np.ndarray | None, store: Store, meta: ArrayMetadata | None) -> int:
+    """After the data tasks: refresh consolidated metadata; the number of chunks stored."""
+    if meta is not None:
+        update_consolidated(store, meta)
+    return 0 if counts is None else int(np.sum(counts))
 
 
 def write(
-    arr: Any,
-    url: Any,
+    arr: da.Array | np.ndarray,
+    url: StoreLike,
     *,
-    chunks: Any = None,
-    shards: Any = None,
-    compressors: Any = "auto",
-    filters: Any = None,
+    chunks: ChunksLike = None,
+    shards: ShapeLike | None = None,
+    compressors: CodecsLike = "auto",
+    filters: CodecsLike = None,
     fill_value: Any = None,
     zarr_format: int | str = 3,
     order: str = "C",
     mode: str = "w-",
-    region: Any = None,
+    region: RegionLike = None,
     append_dim: int | str | None = None,
     align: str = "auto",
     max_task_bytes: int | None = None,
@@ -261,13 +274,13 @@ def write(
     dimension_names: Sequence[str | None] | None = None,
     storage_options: dict[str, Any] | None = None,
     compute: bool = True,
-) -> Any:
+) -> Delayed | None:
     """Write a dask (or numpy) array to Zarr, one task per block, no locks.
 
     Argument names follow zarr-python 3's ``create_array``. The chunk-alignment
-    planner (:mod:`dask_zarrio.planner`) makes every stored chunk owned by exactly
-    one task: dask blocks that would split a chunk are rechunked to the nearest
-    chunk boundary first (logged at INFO; ``align="raise"`` refuses instead).
+    planner (:func:`dask_zarrio.planner.plan_write`) makes every stored chunk owned by
+    exactly one task: dask blocks that would split a chunk are rechunked to the
+    nearest chunk boundary first (logged at INFO; ``align="raise"`` refuses instead).
     Metadata is written once, before any data task runs.
 
     Parameters
@@ -281,24 +294,22 @@ def write(
         Stored chunk shape of a new array; ``None`` takes the first dask block along
         each axis (halved while over ``max_task_bytes``).
     shards
-        Shard shape of a new Zarr v3 array: each stored object then holds a shard of
-        ``chunks``-shaped inner chunks (``sharding_indexed``), and the planner's unit is
-        the shard. A multiple of ``chunks``; with ``chunks=None`` inner chunks of about
-        1 MiB are chosen.
+        Shard shape of a new Zarr v3 array (``sharding_indexed``): the planner's unit
+        is then the shard. A multiple of ``chunks``; with ``chunks=None`` inner chunks
+        of about 1 MiB are chosen.
     compressors, filters
         numcodecs codec objects, v3 codec dicts (``{"name": "zstd", "configuration":
         {"level": 3}}``) or lists of them. ``"auto"`` is zstd, zarr-python 3's default.
     fill_value
         Value of unwritten chunks; ``None`` takes the dtype's zero.
     zarr_format
-        3 (default) or 2.
+        3 (default), 2 or ``"n5"``.
     order
         "C" or "F" element order inside chunks (v2 ``order``; v3 ``transpose`` codec).
     mode
         ``"w-"`` create, fail if anything exists (nothing is changed); ``"w"`` replace
-        whatever is there; ``"r+"`` write into an existing array (``region``);
-        ``"a"`` like ``"r+"`` but create the array if missing, and grow it along
-        ``append_dim``.
+        whatever is there; ``"r+"`` write into an existing array (``region``); ``"a"``
+        like ``"r+"`` but create the array if missing, and grow it along ``append_dim``.
     region
         With ``"r+"``/``"a"``: a tuple of slices (step 1) where ``arr`` goes; missing
         trailing axes are whole. Chunks cut by the region's edges are read, merged
@@ -329,105 +340,29 @@ def write(
     >>> dz.read("memory://doc/w.zarr").shape
     (110, 100)
     """
-    if mode not in ("w", "w-", "r+", "a"):
-        raise ZarrioError(f"mode={mode!r} must be 'w-', 'w', 'r+' or 'a'")
+    check_mode(mode, ("w-", "w", "r+", "a"), "dz.write")
     if align not in ("auto", "raise"):
         raise ZarrioError(f"align={align!r} must be 'auto' or 'raise'")
     if region is not None and mode not in ("r+", "a"):
         raise ZarrioError(f"region= needs mode='r+' or 'a', not mode={mode!r}")
-    if append_dim is not None and mode != "a":
-        raise ZarrioError(f"append_dim= needs mode='a', not mode={mode!r}")
-    if not isinstance(arr, da.Array):
-        arr = np.asarray(arr)
-        arr = da.from_array(arr, chunks=chunks if chunks is not None else "auto", name=False)
-    cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
-    store = open_store(url, storage_options)
-    where = store.describe()
-
-    existing = None
-    if mode in ("r+", "a"):
-        try:
-            existing = read_array_metadata(store)
-        except ArrayNotFoundError:
-            if mode == "r+":
-                raise
-    if existing is None:
-        if append_dim is not None and not isinstance(append_dim, (int, str)):
-            raise ZarrioError(f"append_dim={append_dim!r} must be an axis number or a dimension name")
-        shard_shape = None if shards is None else _as_shape(shards, arr.ndim, "shards")
-        if shard_shape is not None and chunks is None:
-            chunk_shape = default_chunk_shape(tuple((s,) for s in shard_shape), arr.dtype.itemsize, _INNER_CHUNK_BYTES)
-        else:
-            chunk_shape = _as_chunk_shape(chunks, arr, arr.dtype.itemsize, cap)
-        meta: ArrayMetadata = new_array_metadata(
-            shard_shape=shard_shape,
-            shape=arr.shape,
-            dtype=arr.dtype,
-            chunk_shape=chunk_shape,
-            compressors=compressors,
-            filters=filters,
-            fill_value=fill_value,
-            zarr_format=zarr_format,
-            order=order,
-            attributes=attributes,
-            dimension_names=dimension_names,
-        )
-        target = _normalize_region(None, meta.shape)
-        new_shape = None
-    else:
-        meta = existing
-        if not np.can_cast(arr.dtype, meta.dtype, casting="same_kind"):
-            raise ZarrioError(
-                f"cannot write dtype {arr.dtype.str!r} into the array at {where} of dtype "
-                f"{meta.dtype.str!r}; cast first with arr.astype({meta.dtype.str!r})"
-            )
-        if append_dim is not None:
-            axis = _axis_index(append_dim, meta)
-            others = [n for a, n in enumerate(meta.shape) if a != axis]
-            theirs = [n for a, n in enumerate(arr.shape) if a != axis]
-            if arr.ndim != len(meta.shape) or others != theirs:
-                raise ZarrioError(
-                    f"cannot append shape {arr.shape} along axis {axis} to the array at {where} "
-                    f"of shape {meta.shape}: all other dimensions must match"
-                )
-            new_shape = tuple(n + (arr.shape[a] if a == axis else 0) for a, n in enumerate(meta.shape))
-            meta = meta.resized(new_shape) if isinstance(meta, ArrayMetadataN5) else dataclasses.replace(meta, shape=new_shape)
-            target = tuple(
-                slice(existing.shape[a], new_shape[a]) if a == axis else slice(0, n)
-                for a, n in enumerate(new_shape)
-            )
-        else:
-            new_shape = None
-            target = _normalize_region(region, meta.shape)
-        wanted = tuple(t.stop - t.start for t in target)
-        if wanted != arr.shape:
-            raise ZarrioError(
-                f"the data's shape {arr.shape} does not match the region {target} of the array "
-                f"at {where} (shape {wanted}); slice the data or the region to match"
-            )
-    spec = ArraySpec.from_metadata(meta)
-    unit = spec.chunk_shape
-    offset = tuple(t.start for t in target)
-    if existing is not None:
-        _warn_cut_region(target, unit, meta.shape, where, align)
-    planned = plan_write(arr.chunks, unit, arr.dtype.itemsize, offset=offset, max_task_bytes=cap)
-    # Keep the user's aligned layout when it is already safe: the cap only shapes merges.
-    if not any(True for _ in misalignments(arr.chunks, unit, offset)):
-        planned = arr.chunks
-    arr = _rechunk(arr, planned, where, align, offset, unit)
-
-    if existing is None:
-        _create_array(store, meta, mode)
-    elif new_shape is not None:
-        _write_metadata(store, meta)  # resized once, before any data task
-    name = "write-zarr-" + tokenize(arr.name, store.token(), json.dumps(meta.to_dict(), default=str), offset)
-    counts = write_array(
-        arr, spec, store, name, offset=offset, target=None if existing is None else target,
-        delete_empty=existing is not None,
+    if append_dim is not None and (mode != "a" or not isinstance(append_dim, (int, str))):
+        raise ZarrioError(f"append_dim={append_dim!r} needs mode='a' (not {mode!r}) and an axis number or name")
+    data = arr if isinstance(arr, da.Array) else da.from_array(
+        np.asarray(arr), chunks=chunks if chunks is not None else "auto", name=False
     )
-    logger.debug("writing %s: %d blocks", where, int(np.prod(arr.numblocks)))
+    cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
+    new = _NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
+    store = open_store(url, storage_options)
+    dest = _destination(data, store, mode, region, append_dim, new, cap)
+    spec = ArraySpec.from_metadata(dest.meta)
+    plan = plan_write(data.chunks, spec.chunk_shape, data.dtype.itemsize, target=dest.region, shape=dest.meta.shape, max_task_bytes=cap)
+    data = _follow_plan(data, plan, store.describe(), align)
+    _commit_metadata(store, dest, mode)
+    name = "write-zarr-" + tokenize(data.name, store.token(), json.dumps(dest.meta.to_dict(), default=str), plan.offset)
+    counts = write_array(data, spec, store, plan, name, delete_empty=dest.existed)
+    logger.debug("writing %s: %d blocks", store.describe(), int(np.prod(data.numblocks)))
     # New or resized metadata reaches enclosing consolidated metadata after the data.
-    changed = meta if existing is None or new_shape is not None else None
+    changed = dest.meta if not dest.existed or dest.resized else None
     if compute:
         counts.compute()
         _finish(counts=None, store=store, meta=changed)
@@ -436,14 +371,14 @@ def write(
 
 
 def init(
-    url: Any,
+    url: StoreLike,
     *,
-    shape: Sequence[int],
-    dtype: Any,
-    chunks: Sequence[int],
-    shards: Any = None,
-    compressors: Any = "auto",
-    filters: Any = None,
+    shape: ShapeLike,
+    dtype: DTypeLike,
+    chunks: ShapeLike,
+    shards: ShapeLike | None = None,
+    compressors: CodecsLike = "auto",
+    filters: CodecsLike = None,
     fill_value: Any = None,
     zarr_format: int | str = 3,
     order: str = "C",
@@ -457,7 +392,6 @@ def init(
     Independent jobs then each call ``dz.write(part, url, mode="r+", region=...)``;
     regions aligned to ``chunks`` never share a stored chunk, so they need no
     coordination (a region that cuts chunks is reported: see :func:`write`).
-
     ``shards`` works as in :func:`write`.
 
     Examples
@@ -468,34 +402,11 @@ def init(
     >>> dz.read("memory://doc/t.zarr").compute().tolist()[8:12]
     [0.0, 0.0, 1.0, 1.0]
     """
-    if mode not in ("w", "w-"):
-        raise ZarrioError(f"mode={mode!r} must be 'w-' (create) or 'w' (replace) for dz.init")
-    meta = new_array_metadata(
-        shard_shape=shards,
-        shape=shape, dtype=np.dtype(dtype), chunk_shape=chunks, compressors=compressors,
-        filters=filters, fill_value=fill_value, zarr_format=zarr_format, order=order,
-        attributes=attributes, dimension_names=dimension_names,
-    )
+    check_mode(mode, ("w-", "w"), "dz.init")
+    new = _NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
+    full_shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in full_shape):
+        raise ZarrioError(f"shape={shape!r} must hold non-negative integers, one per dimension")
+    meta = new.metadata(tuple(int(n) for n in full_shape), np.dtype(dtype), (), 0)
     store = open_store(url, storage_options)
-    _create_array(store, meta, mode)
-
-
-def _create_array(store: Store, meta: ArrayMetadata, mode: str) -> None:
-    """Write a new array's metadata (and its parent groups); "w-" refuses, "w" replaces."""
-    if mode == "w-":
-        if not store.is_empty():
-            raise ContainsArrayError(
-                f"{store.describe()} already exists; pass mode='w' to replace it, mode='r+' "
-                "with region= to write into it, or write to another path"
-            )
-    elif mode == "w":
-        store.clear()
-    ensure_parent_groups(store, meta.zarr_format)
-    _write_metadata(store, meta)
-
-
-def _finish(counts: np.ndarray | None, store: Store, meta: ArrayMetadata | None) -> int:
-    """After the data tasks: refresh consolidated metadata; the number of chunks stored."""
-    if meta is not None:
-        update_consolidated(store, meta)
-    return 0 if counts is None else int(np.sum(counts))
+    _commit_metadata(store, _Destination(meta, (), existed=False, resized=False), mode)

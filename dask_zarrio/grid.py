@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import product
 
-__all__ = ["ChunkGrid", "ChunkKeyEncoding"]
+__all__ = ["ChunkGrid", "ChunkKeyEncoding", "chunks_in", "covers"]
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,28 @@ class ChunkGrid:
             for i, c, s in zip(index, self.chunk_shape, self.shape)
         )
 
-    def chunks_in(self, region: tuple[slice, ...]) -> Iterator[tuple[int, ...]]:
+    def chunks_in(self, region: Sequence[slice]) -> Iterator[tuple[int, ...]]:
         """Grid indices of every chunk that intersects ``region`` (slices with step 1)."""
-        ranges = [
-            range(r.start // c, -(-r.stop // c)) for r, c in zip(region, self.chunk_shape)
-        ]
-        return product(*ranges)
+        return chunks_in(region, self.chunk_shape)
+
+
+def chunks_in(region: Sequence[slice], chunk_shape: Sequence[int]) -> Iterator[tuple[int, ...]]:
+    """Grid indices of the chunks of ``chunk_shape`` that intersect ``region`` (absolute slices).
+
+    Examples
+    --------
+    >>> list(chunks_in((slice(3, 9),), (4,)))
+    [(0,), (1,), (2,)]
+    """
+    return product(*(range(r.start // c, -(-r.stop // c)) for r, c in zip(region, chunk_shape)))
+
+
+def covers(outer: Sequence[slice], inner: Sequence[slice]) -> bool:
+    """Whether ``outer`` holds all of ``inner``: the one "does this region cut this unit" test.
+
+    Examples
+    --------
+    >>> covers((slice(0, 10),), (slice(4, 8),)), covers((slice(5, 10),), (slice(4, 8),))
+    (True, False)
+    """
+    return all(o.start <= i.start and i.stop <= o.stop for o, i in zip(outer, inner))

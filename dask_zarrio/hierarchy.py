@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,11 +9,12 @@ import dask.array as da
 
 from .errors import ArrayNotFoundError, ContainsArrayError, ZarrioError
 from .graph import array_from_metadata
-from .metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
+from .metadata import ArrayMetadataN5, ArrayMetadataV3
 from .metadata.group import ConsolidatedNode, GroupMetadata
 from .metadata.n5 import N5_VERSION
-from .metadata.node import consolidated_member, load_json, read_node
+from .metadata.node import consolidated_member, load_json, read_node, with_v2_attributes
 from .metadata.spec import ArrayMetadata
+from .metadata.writer import check_mode, consolidated_entry, prepare_node, write_node
 from .store import Store, open_store
 
 __all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "ensure_parent_groups", "open_group", "tree", "update_consolidated"]
@@ -52,7 +51,7 @@ class Group:
         """2, 3 or "n5"."""
         return self.metadata.zarr_format
 
-    def _node(self, path: str) -> tuple[Store, ArrayMetadata | GroupMetadata]:
+    def node(self, path: str) -> tuple[Store, ArrayMetadata | GroupMetadata]:
         path = path.strip("/")
         child = self.store.child(path)
         cons = self.metadata.consolidated
@@ -64,7 +63,7 @@ class Group:
                 meta = GroupMetadata(meta.zarr_format, meta.attributes, sub)
             return child, meta
         try:
-            return child, _with_v2_attributes(child, read_node(child))
+            return child, with_v2_attributes(child, read_node(child))
         except ArrayNotFoundError:
             # In N5 every folder is a group, attributes.json or not.
             if self.zarr_format == "n5" and child.list_dir():
@@ -73,7 +72,7 @@ class Group:
 
     def __getitem__(self, path: str) -> da.Array | Group:
         try:
-            store, meta = self._node(path)
+            store, meta = self.node(path)
         except ArrayNotFoundError as e:
             raise KeyError(f"{path!r} is not a member of the group at {self.store.describe()}") from e
         if isinstance(meta, GroupMetadata):
@@ -90,7 +89,7 @@ class Group:
             if name in _METADATA_KEYS or name.startswith(".") or name == "attributes.json":
                 continue
             try:
-                _, meta = self._node(name)
+                _, meta = self.node(name)
             except ArrayNotFoundError:
                 continue  # a folder that is no Zarr node
             out[name] = "group" if isinstance(meta, GroupMetadata) else "array"
@@ -125,7 +124,7 @@ class Group:
         if not isinstance(path, str):
             return False
         try:
-            self._node(path)
+            self.node(path)
         except ArrayNotFoundError:
             return False
         return True
@@ -173,7 +172,7 @@ def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
     for i, name in enumerate(members):
         last = i == len(members) - 1
         branch, extension = ("└── ", "    ") if last else ("├── ", "│   ")
-        store, meta = group._node(name)
+        store, meta = group.node(name)
         if isinstance(meta, GroupMetadata):
             lines.append(f"{indent}{branch}{name} (group){_attrs_note(meta.attributes)}")
             _tree_lines(Group(store, meta), indent + extension, lines)
@@ -194,10 +193,8 @@ def _ensure_n5_root(store: Store) -> None:
     if node is None or node is store:
         return  # a dataset at the root records the version in its own attributes
     raw = node.get("attributes.json")
-    doc = json.loads(raw) if raw is not None else {}
-    if "n5" not in doc:
-        doc["n5"] = N5_VERSION
-        node.set("attributes.json", json.dumps(doc, indent=2).encode())
+    if raw is None or "n5" not in load_json(node, "attributes.json", raw):
+        write_node(node, GroupMetadata("n5", {"n5": N5_VERSION}))
 
 
 def ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
@@ -224,7 +221,7 @@ def ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
         try:
             node_meta = read_node(parent)
         except ArrayNotFoundError:
-            _write_group(parent, GroupMetadata(zarr_format, {}))
+            write_node(parent, GroupMetadata(zarr_format, {}))
             continue
         if not isinstance(node_meta, GroupMetadata):
             raise ContainsArrayError(
@@ -232,15 +229,6 @@ def ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
                 "path outside it"
             )
         return
-
-
-def _with_v2_attributes(store: Store, meta: ArrayMetadata | GroupMetadata) -> ArrayMetadata | GroupMetadata:
-    """v2 keeps an array's attributes in .zattrs, which dz.read never needs; groups do."""
-    if isinstance(meta, ArrayMetadataV2) and not meta.attributes:
-        raw = store.get(".zattrs")
-        if raw is not None:
-            return dataclasses.replace(meta, attributes=load_json(store, ".zattrs", raw))
-    return meta
 
 
 def open_group(url: Any, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False) -> Group:
@@ -262,17 +250,6 @@ def open_group(url: Any, *, storage_options: dict[str, Any] | None = None, allow
     return Group(store, meta, allow_pickle=allow_pickle)
 
 
-def _write_group(store: Store, meta: GroupMetadata) -> None:
-    if meta.zarr_format == 3:
-        store.set("zarr.json", json.dumps(meta.to_v3(), indent=2, allow_nan=False).encode())
-        return
-    store.set(".zgroup", json.dumps({"zarr_format": 2}, indent=2).encode())
-    if meta.attributes:
-        store.set(".zattrs", json.dumps(meta.attributes, indent=2, allow_nan=False).encode())
-    if meta.consolidated is not None:
-        store.set(".zmetadata", json.dumps(meta.to_v2_consolidated(), indent=2, allow_nan=False).encode())
-
-
 def create_group(
     url: Any,
     *,
@@ -292,8 +269,7 @@ def create_group(
     >>> dz.create_group("memory://doc/cg.zarr", attributes={"a": 1}, zarr_format=2, mode="w").attrs
     {'a': 1}
     """
-    if mode not in ("w-", "w", "a"):
-        raise ZarrioError(f"mode={mode!r} must be 'w-', 'w' or 'a'")
+    check_mode(mode, ("w-", "w", "a"), "dz.create_group")
     if zarr_format not in (2, 3):
         raise ZarrioError(f"zarr_format={zarr_format!r} must be 2 or 3")
     store = open_store(url, storage_options)
@@ -306,13 +282,11 @@ def create_group(
             return Group(store, existing)
         if existing is not None:
             raise ContainsArrayError(f"{store.describe()} holds an array, not a group")
-    elif mode == "w-" and not store.is_empty():
-        raise ContainsArrayError(f"{store.describe()} already exists; pass mode='w' to replace it or 'a' to open it")
-    elif mode == "w":
-        store.clear()
+    else:
+        prepare_node(store, mode)
     ensure_parent_groups(store, zarr_format)
     meta = GroupMetadata(zarr_format, dict(attributes or {}))
-    _write_group(store, meta)
+    write_node(store, meta)
     update_consolidated(store, meta)
     return Group(store, meta)
 
@@ -324,12 +298,10 @@ def _walk(group: Group, prefix: str, out: dict[str, ConsolidatedNode]) -> None:
         if kind == "group":
             meta = read_node(store)
             assert isinstance(meta, GroupMetadata)
-            out[path] = _group_entry(meta)
+            out[path] = consolidated_entry(meta)
             _walk(Group(store, GroupMetadata(meta.zarr_format, meta.attributes)), f"{path}/", out)
         else:
-            ameta = _with_v2_attributes(store, read_node(store))
-            assert not isinstance(ameta, GroupMetadata)
-            out[path] = ConsolidatedNode("array", ameta.to_dict(), dict(ameta.attributes))
+            out[path] = consolidated_entry(with_v2_attributes(store, read_node(store)))
 
 
 def consolidate(url: Any, *, storage_options: dict[str, Any] | None = None) -> Group:
@@ -352,14 +324,8 @@ def consolidate(url: Any, *, storage_options: dict[str, Any] | None = None) -> G
     nodes: dict[str, ConsolidatedNode] = {}
     _walk(plain, "", nodes)
     meta = GroupMetadata(group.zarr_format, group.metadata.attributes, nodes)
-    _write_group(store, meta)
+    write_node(store, meta)
     return Group(store, meta)
-
-
-def _group_entry(meta: GroupMetadata) -> ConsolidatedNode:
-    if meta.zarr_format == 3:
-        return ConsolidatedNode("group", {"zarr_format": 3, "node_type": "group", "attributes": meta.attributes}, meta.attributes)
-    return ConsolidatedNode("group", {"zarr_format": 2}, meta.attributes)
 
 
 def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> None:
@@ -387,12 +353,9 @@ def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> No
             for i in range(1, len(parts)):
                 sub = "/".join(parts[:i])
                 if sub not in entries:
-                    entries[sub] = _group_entry(GroupMetadata(parent.zarr_format, {}))
-            if isinstance(meta, GroupMetadata):
-                entries[path] = _group_entry(meta)
-            else:
-                entries[path] = ConsolidatedNode("array", meta.to_dict(), dict(meta.attributes))
-            _write_group(node, GroupMetadata(parent.zarr_format, parent.attributes, entries))
+                    entries[sub] = consolidated_entry(GroupMetadata(parent.zarr_format, {}))
+            entries[path] = consolidated_entry(meta)
+            write_node(node, GroupMetadata(parent.zarr_format, parent.attributes, entries))
         if node.name.endswith(ROOT_SUFFIXES):
             return
         rel.append(node.name)

@@ -8,7 +8,7 @@ and the block's region. Chunk keys are computed here, not stored in the graph.
 from __future__ import annotations
 
 from itertools import product
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from .errors import ChunkDecodeError
 from .malloc import task
 from .metadata import ArraySpec
 from .store import Store
+
+if TYPE_CHECKING:  # the plan arrives as an argument: tasks never import the planner
+    from .planner import WritePlan
 
 __all__ = ["ArrayReader", "bounding_box", "decode_chunk", "decode_chunk_into", "partial_shard_codec", "read_region", "write_region"]
 
@@ -321,31 +324,32 @@ def write_region(
     store: Store,
     block: np.ndarray,
     region: tuple[slice, ...],
-    offset: tuple[int, ...] | None = None,
-    target: tuple[slice, ...] | None = None,
+    plan: WritePlan,
     delete_empty: bool = False,
 ) -> np.ndarray:
     """Encode and store every chunk that ``block`` touches; return how many were stored.
 
-    ``region`` is the block's place relative to ``offset`` (the write's start in
-    the array); ``target`` is the whole write's region (default: the whole array).
-    Chunks inside ``target`` are written blind. A chunk that ``target`` covers only
-    in part (a region or append edge) is read back, merged and rewritten; the
-    planner makes this block its only writer. Chunks that end up holding only the
-    fill value are not stored, and deleted when ``delete_empty`` (the array may
-    already hold data there).
+    ``region`` is the block's place relative to the write's target (``plan``).
+    Chunks that the plan covers whole are written blind. A chunk it covers only in
+    part (a region or append edge) is read back, merged and rewritten; the plan
+    makes this block its only writer. Chunks that end up holding only the fill
+    value are not stored, and deleted when ``delete_empty`` (the array may already
+    hold data there).
 
     Examples
     --------
     >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.planner import plan_write
     >>> from dask_zarrio.store import MappingStore
     >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), compressors=None))
     >>> m = {}
-    >>> write_region(spec, MappingStore(m), np.array([0, 0, 1, 2], "i1"), (slice(0, 4),))
+    >>> whole = plan_write(((4,),), (2,), 1, target=(slice(0, 4),), shape=(4,))
+    >>> write_region(spec, MappingStore(m), np.array([0, 0, 1, 2], "i1"), (slice(0, 4),), whole)
     array([1])
     >>> sorted(m)
     ['c/1']
-    >>> write_region(spec, MappingStore(m), np.array([5], "i1"), (slice(0, 1),), (2,), (slice(2, 3),))
+    >>> part = plan_write(((1,),), (2,), 1, target=(slice(2, 3),), shape=(4,))
+    >>> write_region(spec, MappingStore(m), np.array([5], "i1"), (slice(0, 1),), part)
     array([1])
     >>> list(m["c/1"])
     [5, 2]
@@ -353,15 +357,14 @@ def write_region(
     block = np.asarray(block)
     if block.dtype != spec.dtype:
         block = block.astype(spec.dtype)
-    if offset is not None:
-        region = tuple(slice(r.start + o, r.stop + o) for r, o in zip(region, offset))
+    region = plan.block_region(region)
     grid = spec.grid
     encoded: dict[str, Any] = {}
     for index in grid.chunks_in(region):
         chunk_region = grid.chunk_region(index)
         in_block, in_chunk = _overlap(region, chunk_region)
         key = spec.chunk_key(index)
-        if target is None or _covers(target, chunk_region):
+        if plan.covers_unit(chunk_region):
             # A 0-d block is its own single chunk: block[()] would be a scalar, and
             # np.asarray of a bytes scalar shrinks its dtype.
             part = block[in_block] if in_block else block

@@ -44,7 +44,7 @@ def _variables(group: Group) -> dict[str, Any]:
     xr = _xarray()
     out = {}
     for name in group.array_keys():
-        store, meta = group._node(name)
+        store, meta = group.node(name)
         assert not isinstance(meta, GroupMetadata)
         attrs = dict(meta.attributes)
         if isinstance(meta, ArrayMetadataV3) and meta.dimension_names is not None:
@@ -233,7 +233,7 @@ def write_dataset(
     for name, var in variables.items():
         if name in existing:
             # New data must be encoded as the stored data was (time units, scale, dtype).
-            _, stored = root._node(name)
+            _, stored = root.node(name)
             assert not isinstance(stored, GroupMetadata)
             var = var.copy(deep=False)
             var.encoding.update({k: stored.attributes[k] for k in _ENCODING_ATTRS if k in stored.attributes})

@@ -12,7 +12,6 @@ import pytest
 
 import dask_zarrio as dz
 import dask_zarrio.store
-from dask_zarrio.graph import aligned_read_chunks
 from dask_zarrio.metadata.create import new_array_metadata
 from dask_zarrio.store import MappingStore
 from dask_zarrio.testing import CountingStore
@@ -92,20 +91,6 @@ def test_splitting_chunks_decodes_each_stored_chunk_once(url):
     np.testing.assert_array_equal(x.compute(), data)
     assert x.chunks == ((1,) * 10, (5, 5))
     assert dict(store.gets) == {"c/0/0": 1, "c/0/1": 1}
-
-
-@pytest.mark.parametrize(
-    "chunks,unit,shape,expected",
-    [
-        (((5, 5, 5, 5),), (10,), (20,), ((10, 10),)),
-        (((15, 15),), (10,), (30,), ((10, 20),)),
-        (((3, 4, 3),), (1,), (10,), ((3, 4, 3),)),
-        (((7,),), (10,), (7,), ((7,),)),
-        (((0,),), (3,), (0,), ((0,),)),
-    ],
-)
-def test_aligned_read_chunks(chunks, unit, shape, expected):
-    assert aligned_read_chunks(chunks, unit, shape) == expected
 
 
 def test_write_graph_is_one_layer_per_block_and_stores_each_chunk_once(tmp_path):
@@ -197,31 +182,3 @@ def test_default_blocks_group_whole_chunks_leading_axis_first(tmp_path):
     y = dz.read(store)
     store.reset()
     assert y[15, 15].compute() == 0 and dict(store.gets) == {"c/1/1": 1}  # slicing still reads one chunk
-
-
-@pytest.mark.parametrize("shape,chunks,expected", [
-    ((32768, 8192), (2048, 2048), (8192, 2048)),  # 16 MiB f4 chunks: 4 per block, stacked on axis 0
-    ((4096, 8192), (2048, 2048), (2048, 2048)),  # 8 chunks: fewer than MIN_READ_BLOCKS, kept
-    ((2048, 2**20), (2048, 2048), (2048, 8192)),  # axis 0 holds one chunk: grouped along axis 1
-    ((100, 721, 1440), (1, 721, 1440), (6, 721, 1440)),  # daily maps: 6 days (24 MiB) per block
-    ((10**6,), (10,), (62500,)),  # 1-D: at least 16 blocks
-    ((), (), ()),
-    ((0, 5), (3, 5), (3, 5)),
-])
-def test_default_read_chunks(shape, chunks, expected):
-    from dask_zarrio.graph import default_read_chunks
-    from dask_zarrio.metadata.create import new_array_metadata
-    from dask_zarrio.metadata.spec import ArraySpec
-
-    meta = new_array_metadata(shape=shape, dtype=np.dtype("f4"), chunk_shape=chunks)
-    assert default_read_chunks(ArraySpec.from_metadata(meta)) == expected
-
-
-def test_default_read_chunks_of_object_arrays_are_the_stored_chunks():
-    from dask_zarrio.graph import default_read_chunks
-    from dask_zarrio.metadata.create import new_array_metadata
-    from dask_zarrio.metadata.spec import ArraySpec
-
-    meta = new_array_metadata(shape=(1000,), dtype=np.dtype("O"), chunk_shape=(10,), compressors=None,
-                              filters=[{"id": "vlen-utf8"}], zarr_format=2)
-    assert default_read_chunks(ArraySpec.from_metadata(meta)) == (10,)

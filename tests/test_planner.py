@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from math import prod
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dask_zarrio.grid import chunks_in
 from dask_zarrio.planner import (
     WritePlan,
+    aligned_read_chunks,
+    default_read_chunks,
     misalignments,
-    partial_units,
+    normalize_region,
     plan_axis,
     plan_write,
-    units_of,
 )
 
 
@@ -36,25 +39,25 @@ def layouts(draw):
 @given(layouts())
 def test_every_unit_has_exactly_one_owner_and_every_element_one_writer(layout):
     chunks, unit, offset, shape, itemsize, cap = layout
-    planned = plan_write(chunks, unit, itemsize, offset=offset, max_task_bytes=cap)
+    region = _region(chunks, offset)
+    plan = plan_write(chunks, unit, itemsize, target=region, shape=shape, max_task_bytes=cap)
+    planned = plan.chunks
     # Blocks tile the region exactly: each element is written once.
     assert [sum(c) for c in planned] == [sum(c) for c in chunks]
     assert all(s > 0 for axis in planned for s in axis)
     # No interior block boundary inside a unit...
     assert list(misalignments(planned, unit, offset)) == []
     # ...so each unit touched by the region has one writing block (owners() raises otherwise).
-    plan = WritePlan(planned, unit, offset, shape)
-    region = tuple(slice(o, o + sum(c)) for o, c in zip(offset, chunks))
-    assert set(plan.owners()) == set(units_of(region, unit))
+    assert set(plan.owners()) == set(chunks_in(region, unit))
 
 
 @settings(max_examples=400, deadline=None)
 @given(layouts())
 def test_memory_cap_holds_unless_a_single_unit_exceeds_it(layout):
     chunks, unit, offset, shape, itemsize, cap = layout
-    if cap is None:
-        return
-    planned = plan_write(chunks, unit, itemsize, offset=offset, max_task_bytes=cap)
+    if cap is None or not list(misalignments(chunks, unit, offset)):
+        return  # aligned input is kept as the user gave it (see the test below)
+    planned = plan_write(chunks, unit, itemsize, target=_region(chunks, offset), shape=shape, max_task_bytes=cap).chunks
     biggest = prod(max(c) for c in planned) * itemsize
     if biggest > cap:
         # Then no largest block along any axis can be cut at a unit boundary.
@@ -90,9 +93,15 @@ def test_aligned_boundaries_are_kept_and_others_move_to_nearest(sizes, unit, off
             assert nearest in out_bounds or not 0 < nearest < n
 
 
-def test_aligned_input_is_unchanged():
+def _region(chunks, offset):
+    return tuple(slice(o, o + sum(c)) for o, c in zip(offset, chunks))
+
+
+def test_aligned_input_is_unchanged_whatever_the_cap():
+    # The user's layout is already safe: the cap only shapes blocks the planner merges.
     chunks = ((40, 40, 20), (30, 30))
-    assert plan_write(chunks, (20, 10), 8) == chunks
+    plan = plan_write(chunks, (20, 10), 8, target=_region(chunks, (0, 0)), shape=(100, 60), max_task_bytes=64)
+    assert plan.chunks == chunks
 
 
 def test_irregular_dask_chunks():
@@ -101,7 +110,92 @@ def test_irregular_dask_chunks():
 
 def test_partial_units_only_at_region_edges():
     # Region [3, 17) of an array of 20 in units of 5: units 0 and 3 are cut.
-    assert partial_units((slice(3, 10),), (slice(3, 17),), (5,), (20,)) == [(0,)]
-    assert partial_units((slice(10, 17),), (slice(3, 17),), (5,), (20,)) == [(3,)]
+    plan = WritePlan(((7, 7),), (5,), (slice(3, 17),), (20,))
+    assert plan.partial_units((slice(3, 10),)) == [(0,)]
+    assert plan.partial_units((slice(10, 17),)) == [(3,)]
+    assert list(plan.cut_edges()) == [(0, 3), (0, 17)]
     # An edge chunk reaching past the array's end is not "cut" by the array's end.
-    assert partial_units((slice(15, 18),), (slice(0, 18),), (5,), (18,)) == []
+    whole = WritePlan(((18,),), (5,), (slice(0, 18),), (18,))
+    assert whole.partial_units((slice(15, 18),)) == [] and list(whole.cut_edges()) == []
+
+
+def test_write_runs_the_plan_the_planner_made(tmp_path, monkeypatch):
+    """dz.write rechunks to exactly the planner's chunks (it used to recompute them)."""
+    import dask.array as da
+
+    import dask_zarrio as dz
+    import dask_zarrio.api as api
+
+    seen = []
+    real = api.plan_write
+
+    def spy(*args, **kwargs):
+        plan = real(*args, **kwargs)
+        seen.append(plan)
+        return plan
+
+    monkeypatch.setattr(api, "plan_write", spy)
+    monkeypatch.setattr(api, "write_array", _checking(api.write_array, seen))
+    dz.write(da.ones((100, 90), chunks=(25, 30)), str(tmp_path / "a.zarr"), chunks=(40, 45))
+    assert seen and seen[0].chunks == ((40, 40, 20), (45, 45))
+
+
+def _checking(write_array, seen):
+    def wrapped(arr, spec, store, plan, name, **kwargs):
+        assert plan is seen[-1] and arr.chunks == plan.chunks
+        return write_array(arr, spec, store, plan, name, **kwargs)
+
+    return wrapped
+
+
+@pytest.mark.parametrize(
+    "chunks,unit,shape,expected",
+    [
+        (((5, 5, 5, 5),), (10,), (20,), ((10, 10),)),
+        (((15, 15),), (10,), (30,), ((10, 20),)),
+        (((3, 4, 3),), (1,), (10,), ((3, 4, 3),)),
+        (((7,),), (10,), (7,), ((7,),)),
+        (((0,),), (3,), (0,), ((0,),)),
+    ],
+)
+def test_aligned_read_chunks(chunks, unit, shape, expected):
+    assert aligned_read_chunks(chunks, unit, shape) == expected
+
+
+@pytest.mark.parametrize("shape,chunks,expected", [
+    ((32768, 8192), (2048, 2048), (8192, 2048)),  # 16 MiB f4 chunks: 4 per block, stacked on axis 0
+    ((4096, 8192), (2048, 2048), (2048, 2048)),  # 8 chunks: fewer than MIN_READ_BLOCKS, kept
+    ((2048, 2**20), (2048, 2048), (2048, 8192)),  # axis 0 holds one chunk: grouped along axis 1
+    ((100, 721, 1440), (1, 721, 1440), (6, 721, 1440)),  # daily maps: 6 days (24 MiB) per block
+    ((10**6,), (10,), (62500,)),  # 1-D: at least 16 blocks
+    ((), (), ()),
+    ((0, 5), (3, 5), (3, 5)),
+])
+def test_default_read_chunks(shape, chunks, expected):
+    assert default_read_chunks(shape, chunks, 4) == expected
+
+
+def test_default_read_chunks_of_object_arrays_are_the_stored_chunks():
+    assert default_read_chunks((1000,), (10,), 8, one_unit_per_block=True) == (10,)
+
+
+@pytest.mark.parametrize("region,shape,expected", [
+    (None, (4, 5), (slice(0, 4), slice(0, 5))),
+    (slice(1, 3), (4, 5), (slice(1, 3), slice(0, 5))),
+    ((slice(None), slice(-2, None)), (4, 5), (slice(0, 4), slice(3, 5))),
+])
+def test_normalize_region(region, shape, expected):
+    assert normalize_region(region, shape) == expected
+
+
+@pytest.mark.parametrize("region,match", [
+    ((slice(0, 2), slice(0, 2), slice(0, 1)), "more entries"),
+    ((slice(0, 4, 2),), "step 1"),
+    ((3,), "must be a slice"),
+    ((slice(0, 9),), "outside"),
+])
+def test_normalize_region_refuses(region, match):
+    from dask_zarrio.errors import ZarrioError
+
+    with pytest.raises(ZarrioError, match=match):
+        normalize_region(region, (4, 5))

@@ -16,6 +16,8 @@ import dask_zarrio as dz
 from dask_zarrio.codecs.sharding import EMPTY
 from dask_zarrio.codecs.sharding import ShardingCodec as DzSharding
 from dask_zarrio.metadata.create import new_array_metadata
+from dask_zarrio.metadata.node import read_array_metadata
+from dask_zarrio.metadata.writer import write_node
 from dask_zarrio.store import open_store
 from dask_zarrio.testing import CountingStore
 
@@ -74,7 +76,7 @@ def test_transpose_before_sharding(tmp_path):
     expected[40:] = -1
     assert_same(dz.read(url).compute(), expected)
     url2 = str(tmp_path / "b.zarr")
-    dz.api._write_metadata(open_store(url2), dz.api.read_array_metadata(open_store(url)))
+    write_node(open_store(url2), read_array_metadata(open_store(url)))
     dz.write(da.from_array(DATA, chunks=(20, 16)), url2, mode="r+")
     t2 = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url2}}).result()
     assert_same(t2.read().result(), DATA)
@@ -99,7 +101,7 @@ def test_dz_encodes_index_at_start_or_end_tensorstore_reads(tmp_path, index_loca
     meta = new_array_metadata(shape=SHAPE, dtype=np.dtype("i4"), chunk_shape=(5, 4), shard_shape=(20, 16))
     codec = meta.codecs[0]
     meta = dataclasses.replace(meta, codecs=(DzSharding(codec.chunk_shape, codec.codecs, index_location=index_location),))
-    dz.api._write_metadata(open_store(url), meta)
+    write_node(open_store(url), meta)
     dz.write(da.from_array(DATA, chunks=(20, 16)), url, mode="r+")
     t = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url}}).result()
     assert_same(t.read().result(), DATA)
@@ -254,7 +256,7 @@ def test_dz_encodes_nested_sharding_without_crc_and_transpose_inside(tmp_path, c
     index_codecs = [{"name": "bytes", "configuration": {"endian": "little"}}] + ([{"name": "crc32c"}] if crc else [])
     outer = DzSharding((10, 8), codecs=[inner], index_codecs=index_codecs)
     meta = new_array_metadata(shape=SHAPE, dtype=np.dtype("i4"), chunk_shape=(20, 16))
-    dz.api._write_metadata(open_store(url), dataclasses.replace(meta, codecs=(outer,)))
+    write_node(open_store(url), dataclasses.replace(meta, codecs=(outer,)))
     dz.write(da.from_array(DATA, chunks=(20, 16)), url, mode="r+")
     t = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": url}}).result()
     assert_same(t.read().result(), DATA)

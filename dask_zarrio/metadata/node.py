@@ -15,7 +15,7 @@ from .spec import ArrayMetadata
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
-__all__ = ["consolidated_member", "load_json", "read_array_metadata", "read_node", "resolve_v2_separator"]
+__all__ = ["consolidated_member", "load_json", "read_array_metadata", "read_node", "resolve_v2_separator", "with_v2_attributes"]
 
 logger = logging.getLogger("dask_zarrio")
 
@@ -187,3 +187,12 @@ def _read_n5(store: Store) -> ArrayMetadataN5 | GroupMetadata | None:
         return ArrayMetadataN5.from_dict(doc)
     except MetadataError as e:
         raise type(e)(f"{store.describe('attributes.json')}: {e}") from e
+
+
+def with_v2_attributes(store: Store, meta: ArrayMetadata | GroupMetadata) -> ArrayMetadata | GroupMetadata:
+    """``meta`` with its v2 ``.zattrs`` read: dz.read never needs them; groups and xarray do."""
+    if isinstance(meta, ArrayMetadataV2) and not meta.attributes:
+        raw = store.get(".zattrs")
+        if raw is not None:
+            return dataclasses.replace(meta, attributes=load_json(store, ".zattrs", raw))
+    return meta

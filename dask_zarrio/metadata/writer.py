@@ -1,0 +1,130 @@
+"""Writing metadata documents: the one writer behind write, init, groups and consolidation.
+
+Every document dask_zarrio stores goes through :func:`write_node`, and every call
+that creates or replaces a node checks its ``mode`` with :func:`check_mode` and
+prepares the location with :func:`prepare_node`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ContainsArrayError, ZarrioError
+from ..store import Store
+from .group import ConsolidatedNode, GroupMetadata
+from .n5 import ArrayMetadataN5
+from .spec import ArrayMetadata
+from .v3 import ArrayMetadataV3
+
+__all__ = ["MODES", "check_mode", "consolidated_entry", "prepare_node", "write_node"]
+
+#: What each mode means, for every call that takes one (zarr-python's and xarray's names).
+MODES = {
+    "w-": "create; fail if anything exists there",
+    "w": "replace whatever is there",
+    "r+": "write into an existing node",
+    "a": "write into an existing node, creating it if missing",
+}
+
+
+def check_mode(mode: object, allowed: tuple[str, ...], call: str) -> str:
+    """``mode`` if ``call`` accepts it, else a :class:`ZarrioError` listing what it accepts.
+
+    Examples
+    --------
+    >>> check_mode("w", ("w-", "w"), "dz.init")
+    'w'
+    >>> check_mode("r+", ("w-", "w"), "dz.init")
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.ZarrioError: dz.init: mode='r+' must be one of 'w-' (create; fail if ...
+    """
+    if mode not in allowed:
+        options = ", ".join(f"{m!r} ({MODES[m]})" for m in allowed)
+        raise ZarrioError(f"{call}: mode={mode!r} must be one of {options}")
+    return str(mode)
+
+
+def prepare_node(store: Store, mode: str) -> None:
+    """Make way for a new node: "w-" refuses anything already there, "w" clears it.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> prepare_node(MappingStore({"zarr.json": b"{}"}), "w-")
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.ContainsArrayError: <dict>/ already exists; pass mode='w' to replace it...
+    """
+    if mode == "w-":
+        if not store.is_empty():
+            raise ContainsArrayError(
+                f"{store.describe()} already exists; pass mode='w' to replace it, mode='r+' "
+                "(or 'a') to write into it, or choose another path"
+            )
+    elif mode == "w":
+        store.clear()
+
+
+def _dump(doc: Any) -> bytes:
+    # allow_nan=False: a bare NaN token is not JSON; fill values carry NaN as strings.
+    return json.dumps(doc, indent=2, allow_nan=False).encode()
+
+
+def write_node(store: Store, meta: ArrayMetadata | GroupMetadata) -> None:
+    """Store the documents of an array or group at ``store``'s root, in its format.
+
+    v3: ``zarr.json``; v2: ``.zarray``/``.zgroup`` with ``.zattrs`` (and a group's
+    ``.zmetadata`` when it has consolidated metadata); N5: ``attributes.json``.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> m = {}
+    >>> write_node(MappingStore(m), GroupMetadata(2, {"title": "t"}))
+    >>> sorted(m)
+    ['.zattrs', '.zgroup']
+    """
+    if isinstance(meta, GroupMetadata):
+        _write_group(store, meta)
+    elif isinstance(meta, ArrayMetadataN5):
+        store.set("attributes.json", _dump(meta.to_dict()))
+    elif isinstance(meta, ArrayMetadataV3):
+        store.set("zarr.json", _dump(meta.to_dict()))
+    else:
+        store.set(".zarray", _dump(meta.to_dict()))
+        if meta.attributes:
+            store.set(".zattrs", _dump(meta.attributes))
+
+
+def _write_group(store: Store, meta: GroupMetadata) -> None:
+    if meta.zarr_format == "n5":
+        raw = store.get("attributes.json")
+        doc = json.loads(raw) if raw is not None else {}
+        store.set("attributes.json", _dump({**doc, **meta.attributes}))
+        return
+    if meta.zarr_format == 3:
+        store.set("zarr.json", _dump(meta.to_v3()))
+        return
+    store.set(".zgroup", _dump({"zarr_format": 2}))
+    if meta.attributes:
+        store.set(".zattrs", _dump(meta.attributes))
+    if meta.consolidated is not None:
+        store.set(".zmetadata", _dump(meta.to_v2_consolidated()))
+
+
+def consolidated_entry(meta: ArrayMetadata | GroupMetadata) -> ConsolidatedNode:
+    """The node's entry in its enclosing groups' consolidated metadata.
+
+    Examples
+    --------
+    >>> consolidated_entry(GroupMetadata(2, {"a": 1}))
+    ConsolidatedNode(kind='group', document={'zarr_format': 2}, attributes={'a': 1})
+    """
+    if isinstance(meta, GroupMetadata):
+        if meta.zarr_format == 3:
+            doc = {"zarr_format": 3, "node_type": "group", "attributes": meta.attributes}
+            return ConsolidatedNode("group", doc, meta.attributes)
+        return ConsolidatedNode("group", {"zarr_format": 2}, meta.attributes)
+    return ConsolidatedNode("array", meta.to_dict(), dict(meta.attributes))
