@@ -17,7 +17,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from . import read, write
+from .api import read, write
 
 
 def _temperature_block(block_id: tuple[int, ...], shape: tuple[int, ...], t0: int) -> np.ndarray:

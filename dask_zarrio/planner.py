@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import product
 from math import prod
 
 from .errors import MisalignedWriteError, ZarrioError
-from .grid import chunks_in, covers
+from .grid import covers
 
 __all__ = [
     "MIN_READ_BLOCKS",
@@ -49,17 +48,6 @@ INNER_CHUNK_BYTES = 1 << 20
 
 
 # --- regions -----------------------------------------------------------------------
-
-
-def unit_region(index: Sequence[int], unit: Sequence[int], shape: Sequence[int]) -> Region:
-    """The array region of unit ``index``, clipped at the array's edge (padding is not data).
-
-    Examples
-    --------
-    >>> unit_region((2,), (4,), (10,))
-    (slice(8, 10, None),)
-    """
-    return tuple(slice(i * u, min((i + 1) * u, n)) for i, u, n in zip(index, unit, shape))
 
 
 def normalize_region(region: object, shape: tuple[int, ...]) -> Region:
@@ -331,11 +319,11 @@ class WritePlan:
 
     Examples
     --------
-    >>> p = WritePlan(((4, 4),), (4,), (slice(0, 8),), (8,))
-    >>> p.owners()
-    {(0,): (0,), (1,): (1,)}
+    >>> p = WritePlan(((4, 4),), (4,), (slice(2, 10),), (10,))
     >>> p.block_region((slice(0, 4),))
-    (slice(0, 4, None),)
+    (slice(2, 6, None),)
+    >>> p.covers_unit((slice(0, 4),)), p.covers_unit((slice(8, 10),))
+    (False, True)
     """
 
     chunks: Chunks
@@ -348,11 +336,6 @@ class WritePlan:
         """Where ``target`` starts in the array."""
         return tuple(t.start for t in self.target)
 
-    @property
-    def is_whole_array(self) -> bool:
-        """Whether the write covers the whole array (a new array: nothing to merge)."""
-        return all(t.start == 0 and t.stop == n for t, n in zip(self.target, self.shape))
-
     def block_region(self, relative: Sequence[slice]) -> Region:
         """A block's absolute region from its ``target``-relative one."""
         return tuple(slice(r.start + o, r.stop + o) for r, o in zip(relative, self.offset))
@@ -360,31 +343,6 @@ class WritePlan:
     def covers_unit(self, region: Sequence[slice]) -> bool:
         """Whether the write holds all of a unit's (clipped) ``region``: else read-merge-write."""
         return covers(self.target, region)
-
-    def block_regions(self) -> Iterator[tuple[tuple[int, ...], Region]]:
-        """Each block's index and absolute region."""
-        starts = []
-        for sizes, o in zip(self.chunks, self.offset):
-            pos, axis_starts = o, []
-            for s in sizes:
-                axis_starts.append((pos, pos + s))
-                pos += s
-            starts.append(axis_starts)
-        for index in product(*(range(len(c)) for c in self.chunks)):
-            yield index, tuple(slice(*starts[a][i]) for a, i in enumerate(index))
-
-    def partial_units(self, block: Sequence[slice]) -> list[tuple[int, ...]]:
-        """Units of ``block`` that the write covers only in part (the region's edges).
-
-        Examples
-        --------
-        >>> WritePlan(((8,),), (4,), (slice(2, 10),), (10,)).partial_units((slice(2, 10),))
-        [(0,)]
-        """
-        return [
-            tuple(i) for i in chunks_in(block, self.unit)
-            if not self.covers_unit(unit_region(i, self.unit, self.shape))
-        ]
 
     def cut_edges(self) -> Iterator[tuple[int, int]]:
         """(axis, position) of each edge of ``target`` that cuts a unit of the array."""
@@ -394,18 +352,6 @@ class WritePlan:
             for edge in (t.start, t.stop):
                 if edge % u and edge != n:
                     yield axis, edge
-
-    def owners(self) -> dict[tuple[int, ...], tuple[int, ...]]:
-        """unit index -> the one block that writes it; raises if a unit has two writers."""
-        owner: dict[tuple[int, ...], tuple[int, ...]] = {}
-        for index, region in self.block_regions():
-            if any(r.stop == r.start for r in region):
-                continue
-            for u in chunks_in(region, self.unit):
-                if u in owner:
-                    raise AssertionError(f"unit {u} written by blocks {owner[u]} and {index}")
-                owner[u] = index
-        return owner
 
 
 def plan_write(

@@ -16,11 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from ._compat import xarray_encode_variable, xarray_fill_value_coder
+from .api import write
+from .errors import ZarrioError
 from .graph import array_from_metadata
 from .hierarchy import Group, consolidate, create_group, open_group
 from .metadata import ArrayMetadataV2, ArrayMetadataV3
 from .metadata.create import NO_FILL
 from .metadata.group import GroupMetadata
+from .metadata.writer import check_mode
+from .store import open_store
 
 __all__ = ["DaskZarrioBackendEntrypoint", "open_groups_as_dict", "write_dataset"]
 
@@ -31,12 +36,6 @@ def _xarray() -> Any:
     except ImportError as e:  # pragma: no cover - exercised only without the extra
         raise ImportError("this needs xarray: pip install dask_zarrio[xarray]") from e
     return xarray
-
-
-def _fill_coder() -> Any:
-    from xarray.backends.zarr import FillValueCoder
-
-    return FillValueCoder
 
 
 def _variables(group: Group) -> dict[str, Any]:
@@ -56,7 +55,7 @@ def _variables(group: Group) -> dict[str, Any]:
             if meta.fill_value is not None and "_FillValue" not in attrs:
                 attrs["_FillValue"] = meta.fill_value[()]
         elif "_FillValue" in attrs:
-            attrs["_FillValue"] = _fill_coder().decode(attrs["_FillValue"], meta.dtype)
+            attrs["_FillValue"] = xarray_fill_value_coder().decode(attrs["_FillValue"], meta.dtype)
         data = array_from_metadata(store, meta, allow_pickle=group.allow_pickle)
         encoding = {
             "chunks": meta.chunk_shape,
@@ -157,9 +156,7 @@ def _path(filename_or_obj: Any) -> Any:
 
 
 def _encode(var: Any, name: str, zarr_format: int) -> Any:
-    from xarray.backends.zarr import encode_zarr_variable
-
-    return encode_zarr_variable(var, name=name, zarr_format=2 if zarr_format == 2 else 3)
+    return xarray_encode_variable()(var, name=name, zarr_format=2 if zarr_format == 2 else 3)
 
 
 _ENCODING_ATTRS = ("units", "calendar", "scale_factor", "add_offset")
@@ -210,12 +207,8 @@ def write_dataset(
     >>> xr.open_dataset("memory://doc/wd.zarr", engine="dask_zarrio").v.values.tolist()
     [0.0, 1.0, 2.0, 3.0]
     """
-    from .api import write
-    from .errors import ZarrioError
-
     xr = _xarray()
-    if mode not in ("w-", "w", "a", "r+"):
-        raise ZarrioError(f"mode={mode!r} must be 'w-', 'w', 'a' or 'r+'")
+    check_mode(mode, ("w-", "w", "a", "r+"), "dz.write_dataset")
     if region is not None and mode != "r+":
         raise ZarrioError("region= needs mode='r+'")
     if append_dim is not None and mode != "a":
@@ -247,7 +240,7 @@ def write_dataset(
         else:
             fill = np.nan if var.dtype.kind == "f" else None
             if var_attrs.get("_FillValue") is not None:
-                var_attrs["_FillValue"] = _fill_coder().encode(var_attrs["_FillValue"], var.dtype)
+                var_attrs["_FillValue"] = xarray_fill_value_coder().encode(var_attrs["_FillValue"], var.dtype)
         data = var.data
         target = f"{url.rstrip('/')}/{name}" if isinstance(url, str) else _child(url, name)
         common: dict[str, Any] = dict(storage_options=storage_options)
@@ -276,6 +269,4 @@ def write_dataset(
 
 
 def _child(url: Any, name: str) -> Any:
-    from .store import open_store
-
     return open_store(url).child(name)

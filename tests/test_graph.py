@@ -80,7 +80,7 @@ def test_auto_chunks_group_whole_stored_chunks(url):
 
 
 def test_splitting_chunks_decodes_each_stored_chunk_once(url):
-    """from_zarr decodes a stored chunk once per piece when chunks= split it (peer pitfall)."""
+    """from_zarr decodes a stored chunk once per piece when chunks= split it."""
     data = np.arange(100.0).reshape(10, 10)
     dz.write(da.from_array(data, chunks=(10, 5)), url)
     from dask_zarrio.store import open_store
@@ -134,7 +134,7 @@ def test_negative_zero_is_not_the_fill_value(tmp_path):
 
 
 def test_v2_nested_keys_without_separator_are_detected(tmp_path, caplog):
-    """zarr-python and tensorstore read only fill values here (zarr-python#717, peer pitfall 1)."""
+    """zarr-python and tensorstore read only fill values here (zarr-python#717)."""
     import logging
     import os
 
@@ -170,7 +170,7 @@ def test_v2_dot_keys_without_separator_cost_one_check(tmp_path):
 
 
 def test_default_blocks_group_whole_chunks_leading_axis_first(tmp_path):
-    """dask costs milliseconds per task on a cluster (peer pitfalls): one task per small chunk is slow."""
+    """dask costs milliseconds per task on a cluster (dask's best practices: avoid very many tasks): one task per small chunk is slow."""
     small, big = str(tmp_path / "s.zarr"), str(tmp_path / "b.zarr")
     dz.write(da.zeros((1000, 1000), chunks=10), small)
     dz.write(da.zeros((2048, 1024), chunks=(1024, 1024)), big)  # 8 MiB chunks, only 2 of them

@@ -26,7 +26,7 @@ def test_v2_dtype_round_trip(dtype):
 
 
 def test_v2_structured_dtype_with_subarray():
-    """zarr-python 3 cannot read subarray fields (peer pitfall 4)."""
+    """zarr-python 3 cannot read subarray fields (its structured data type has no sub-array fields)."""
     spec = [["a", "<i4"], ["b", "<f8", [2, 3]]]
     dtype = parse_v2_dtype(spec)
     assert dtype["b"].shape == (2, 3)
@@ -46,7 +46,7 @@ def test_v3_data_type_round_trip(dtype):
     ("string", "O"),
 ])
 def test_v3_data_type_aliases(alias, expected):
-    """zarr-python 3.x names outside the core spec are read as aliases (peer pitfall 8)."""
+    """zarr-python 3.x names outside the core spec are read as aliases (variable_length_bytes, structured, ...)."""
     assert parse_v3_data_type(alias) == np.dtype(expected)
 
 
@@ -69,7 +69,7 @@ def test_float_fill_encodings(value, dtype, fmt, bits):
     (np.array(0x7FC00001, "u4").view("f4"), "f4", 2, "NaN"),
     (np.array(-np.inf), "f8", 3, "-Infinity"),
     (np.array(1 + 2j, "c8"), "c8", 3, [1.0, 2.0]),
-    (np.array(b"ab", "S5"), "S5", 2, "YWIAAAA="),  # full width (peer pitfall 3)
+    (np.array(b"ab", "S5"), "S5", 2, "YWIAAAA="),  # full width: tensorstore rejects the short form
     (np.array("xy", "U3"), "U3", 3, "xy"),
     (np.array("NaT", "M8[s]"), "M8[s]", 3, -(2**63)),
     (np.array(True), "bool", 3, True),
@@ -115,7 +115,7 @@ def test_v3_document_round_trip():
 
 
 def test_v3_shorthand_codec_names():
-    """Zarr v3.1 short-hand names ("crc32c" as a plain string; peer pitfall 9)."""
+    """Zarr v3.1 short-hand names ("crc32c" as a plain string, Zarr v3.1 "Extension naming")."""
     doc = dict(V3_DOC, codecs=[{"name": "bytes", "configuration": {"endian": "little"}}, "crc32c"])
     meta = ArrayMetadataV3.from_dict(doc)
     assert [c.name for c in meta.codecs] == ["bytes", "crc32c"]

@@ -82,7 +82,7 @@ def test_tensorstore_v2_writes_dz_reads(tmp_path, dtype):
 
 
 def test_dz_writes_blosc_with_typesize_tensorstore_reads(tmp_path, url):
-    """v3 blosc needs typesize (peer pitfall 6): we fill it in from the dtype."""
+    """v3 blosc needs typesize (Zarr v3 blosc codec spec): we fill it in from the dtype."""
     import numcodecs
 
     data = np.arange(90, dtype="f4").reshape(SHAPE)

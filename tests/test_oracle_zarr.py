@@ -166,7 +166,7 @@ def test_v3_transpose_and_endian(tmp_path, endian):
 
 
 def test_v3_order_f_written_as_transpose(tmp_path, url):
-    """zarr-python 3 does not persist order="F" in v3 (peer pitfall 10); we write a transpose codec."""
+    """zarr-python 3 does not persist order="F" in v3 (no transpose codec is written); we write a transpose codec."""
     data = np.arange(70, dtype="f4").reshape(SHAPE)
     dz.write(da.from_array(data, chunks=CHUNKS), url, order="F")
     z = zarr.open_array(url, mode="r")
@@ -199,7 +199,7 @@ def test_fill_values_and_missing_chunks(tmp_path, fmt, dtype, fill, direction):
 
 
 def test_nan_payload_fill_value_kept(tmp_path, url):
-    """zarr-python writes "NaN" and loses the payload (peer pitfall 5); we write hex bits."""
+    """zarr-python writes "NaN" and loses the payload (the v3 spec keeps it in the hex form); we write hex bits."""
     fill = np.array(0x7FC00001, "u4").view("f4")
     dz.write(da.zeros(4, dtype="f4", chunks=2) + fill, url, fill_value=fill)
     import json

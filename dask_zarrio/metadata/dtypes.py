@@ -4,7 +4,7 @@ v2 stores numpy's own ``dtype.str`` (``"<f4"``, ``"|S5"``) or a list of fields f
 structured types. v3 names the type (``"float32"``) or gives ``{"name", "configuration"}``
 for extension types; zarr-python 3.1 writes several names outside the core spec
 (``fixed_length_utf32``, ``null_terminated_bytes``, ``raw_bytes``), which are read as
-aliases (shared/peer-pitfalls.md, format edge case 8).
+aliases.
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ def encode_fill_value(fill: np.ndarray | None, dtype: np.dtype[Any], zarr_format
 
     NaNs with a non-default payload are written as hex bit patterns in v3 (v2 has no
     such form); byte strings are base64 of the full width, which every reader takes
-    (shared/peer-pitfalls.md, format edge case 3).
+    (tensorstore rejects the short form zarr-python writes).
 
     Examples
     --------
