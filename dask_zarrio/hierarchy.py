@@ -52,6 +52,10 @@ class Group:
         return self.metadata.zarr_format
 
     def node(self, path: str) -> tuple[Store, ArrayMetadata | GroupMetadata]:
+        """The location and metadata of the member at ``path`` (from consolidated metadata if any).
+
+        Raises :class:`ArrayNotFoundError` when nothing is there.
+        """
         path = path.strip("/")
         child = self.store.child(path)
         cons = self.metadata.consolidated
@@ -103,19 +107,33 @@ class Group:
         """Names of member groups."""
         return (n for n, k in self.members().items() if k == "group")
 
+    def array_node(self, path: str) -> tuple[Store, ArrayMetadata]:
+        """The location and metadata of the member array at ``path``.
+
+        Raises :class:`ArrayNotFoundError` when there is none, or a group is there.
+        """
+        store, meta = self.node(path)
+        if isinstance(meta, GroupMetadata):
+            raise ArrayNotFoundError(f"{store.describe()} is a group, not an array; open it with group[{path!r}]")
+        return store, meta
+
+    def group(self, path: str) -> Group:
+        """The member group at ``path`` (:class:`ArrayNotFoundError` if none, or an array)."""
+        store, meta = self.node(path)
+        if not isinstance(meta, GroupMetadata):
+            raise ArrayNotFoundError(f"{store.describe()} is an array, not a group; read it with group[{path!r}]")
+        return Group(store, meta, allow_pickle=self.allow_pickle)
+
     def arrays(self) -> Iterator[tuple[str, da.Array]]:
         """(name, dask array) of each member array."""
         for name in self.array_keys():
-            arr = self[name]
-            assert isinstance(arr, da.Array)
-            yield name, arr
+            store, meta = self.array_node(name)
+            yield name, array_from_metadata(store, meta, allow_pickle=self.allow_pickle)
 
     def groups(self) -> Iterator[tuple[str, Group]]:
         """(name, Group) of each member group."""
         for name in self.group_keys():
-            grp = self[name]
-            assert isinstance(grp, Group)
-            yield name, grp
+            yield name, self.group(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.members())
@@ -296,8 +314,7 @@ def _walk(group: Group, prefix: str, out: dict[str, ConsolidatedNode]) -> None:
         path = f"{prefix}{name}"
         store = group.store.child(name)
         if kind == "group":
-            meta = read_node(store)
-            assert isinstance(meta, GroupMetadata)
+            meta = group.group(name).metadata
             out[path] = consolidated_entry(meta)
             _walk(Group(store, GroupMetadata(meta.zarr_format, meta.attributes)), f"{path}/", out)
         else:

@@ -23,7 +23,6 @@ from .graph import array_from_metadata
 from .hierarchy import Group, consolidate, create_group, open_group
 from .metadata import ArrayMetadataV2, ArrayMetadataV3
 from .metadata.create import NO_FILL
-from .metadata.group import GroupMetadata
 from .metadata.writer import check_mode
 from .store import open_store
 
@@ -43,8 +42,7 @@ def _variables(group: Group) -> dict[str, Any]:
     xr = _xarray()
     out = {}
     for name in group.array_keys():
-        store, meta = group.node(name)
-        assert not isinstance(meta, GroupMetadata)
+        store, meta = group.array_node(name)
         attrs = dict(meta.attributes)
         if isinstance(meta, ArrayMetadataV3) and meta.dimension_names is not None:
             dims = tuple(d or f"dim_{i}" for i, d in enumerate(meta.dimension_names))
@@ -114,8 +112,7 @@ class DaskZarrioBackendEntrypoint:
     ) -> Any:
         """The group at ``filename_or_obj`` (or its sub-``group``) as an xarray Dataset."""
         root = open_group(_path(filename_or_obj), storage_options=storage_options, allow_pickle=allow_pickle)
-        grp = root if not group else root[group]
-        assert isinstance(grp, Group)
+        grp = root if not group else root.group(group)
         decode = dict(mask_and_scale=mask_and_scale, decode_times=decode_times, concat_characters=concat_characters,
                       decode_coords=decode_coords, use_cftime=use_cftime, decode_timedelta=decode_timedelta)
         return _dataset(grp, drop_variables, {k: v for k, v in decode.items() if v is not None})
@@ -226,8 +223,7 @@ def write_dataset(
     for name, var in variables.items():
         if name in existing:
             # New data must be encoded as the stored data was (time units, scale, dtype).
-            _, stored = root.node(name)
-            assert not isinstance(stored, GroupMetadata)
+            _, stored = root.array_node(name)
             var = var.copy(deep=False)
             var.encoding.update({k: stored.attributes[k] for k in _ENCODING_ATTRS if k in stored.attributes})
             var.encoding["dtype"] = stored.dtype
