@@ -10,6 +10,7 @@ array([0, 1, 2, 3, 4, 5])
 
 from __future__ import annotations
 
+from . import config  # registers the dask_zarrio.* defaults with dask.config
 from .api import init, read, write
 from .errors import (
     ArrayNotFoundError,
@@ -44,6 +45,7 @@ __all__ = [
     "read",
     "write",
     "write_dataset",
+    "config",
 ]
 
 __version__ = "0.1.0"
