@@ -88,8 +88,15 @@ def chunks_in(region: Sequence[slice], chunk_shape: Sequence[int]) -> Iterator[t
     --------
     >>> list(chunks_in((slice(3, 9),), (4,)))
     [(0,), (1,), (2,)]
+    >>> list(chunks_in((slice(3, 3),), (4,)))  # an empty region touches no chunk
+    []
     """
-    return product(*(range(r.start // c, -(-r.stop // c)) for r, c in zip(region, chunk_shape)))
+    # An empty block must not claim the chunk its position falls in: a region write
+    # would read, merge and rewrite it, a second writer next to the block that owns it.
+    return product(*(
+        range(r.start // c, -(-r.stop // c)) if r.stop > r.start else range(0)
+        for r, c in zip(region, chunk_shape)
+    ))
 
 
 def covers(outer: Sequence[slice], inner: Sequence[slice]) -> bool:

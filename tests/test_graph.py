@@ -133,42 +133,6 @@ def test_negative_zero_is_not_the_fill_value(tmp_path):
     assert np.signbit(dz.read(url).compute()).all()
 
 
-def test_v2_nested_keys_without_separator_are_detected(tmp_path, caplog):
-    """zarr-python and tensorstore read only fill values here (zarr-python#717)."""
-    import logging
-    import os
-
-    import zarr
-
-    url = str(tmp_path / "a.zarr")
-    data = np.arange(12, dtype="i4").reshape(3, 4)
-    z = zarr.create_array(url, shape=(3, 4), chunks=(2, 2), dtype="i4", zarr_format=2,
-                          chunk_key_encoding={"name": "v2", "separator": "/"})
-    z[...] = data
-    meta = json.load(open(os.path.join(url, ".zarray")))
-    del meta["dimension_separator"]
-    json.dump(meta, open(os.path.join(url, ".zarray"), "w"))
-    with caplog.at_level(logging.WARNING, logger="dask_zarrio"):
-        back = dz.read(url).compute()
-    np.testing.assert_array_equal(back, data)
-    assert "dimension_separator" in caplog.text
-
-
-def test_v2_dot_keys_without_separator_cost_one_check(tmp_path):
-    from dask_zarrio.store import open_store
-
-    url = str(tmp_path / "a.zarr")
-    dz.write(da.ones((4, 4), chunks=2), url, zarr_format=2)
-    import os
-
-    meta = json.load(open(os.path.join(url, ".zarray")))
-    del meta["dimension_separator"]
-    json.dump(meta, open(os.path.join(url, ".zarray"), "w"))
-    store = CountingStore(open_store(url))
-    dz.read(store)
-    assert dict(store.counters["exists"]) == {"0.0": 1}
-
-
 def test_default_blocks_group_whole_chunks_leading_axis_first(tmp_path):
     """dask costs milliseconds per task on a cluster (dask's best practices: avoid very many tasks): one task per small chunk is slow."""
     small, big = str(tmp_path / "s.zarr"), str(tmp_path / "b.zarr")

@@ -1,4 +1,4 @@
-"""Writes built on the planner: misaligned blocks, regions, appends, dz.init."""
+"""dz.write, dz.init and dz.read (api.py): planned writes, regions, appends, templates, no corruption."""
 
 from __future__ import annotations
 
