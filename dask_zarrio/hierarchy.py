@@ -16,6 +16,7 @@ from .metadata.node import consolidated_member, load_json, read_node, with_v2_at
 from .metadata.spec import ArrayMetadata
 from .metadata.writer import check_mode, consolidated_entry, prepare_node, write_node
 from .store import Store, open_store
+from .typing import StoreLike
 
 __all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "ensure_parent_groups", "open_group", "tree", "update_consolidated"]
 
@@ -249,7 +250,7 @@ def ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
         return
 
 
-def open_group(url: Any, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False) -> Group:
+def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False) -> Group:
     """Open the group at ``url`` (its consolidated metadata, when present, in the same request).
 
     Examples
@@ -269,7 +270,7 @@ def open_group(url: Any, *, storage_options: dict[str, Any] | None = None, allow
 
 
 def create_group(
-    url: Any,
+    url: StoreLike,
     *,
     attributes: dict[str, Any] | None = None,
     zarr_format: int = 3,
@@ -321,7 +322,7 @@ def _walk(group: Group, prefix: str, out: dict[str, ConsolidatedNode]) -> None:
             out[path] = consolidated_entry(with_v2_attributes(store, read_node(store)))
 
 
-def consolidate(url: Any, *, storage_options: dict[str, Any] | None = None) -> Group:
+def consolidate(url: StoreLike, *, storage_options: dict[str, Any] | None = None) -> Group:
     """Write consolidated metadata for the whole hierarchy below the group at ``url``.
 
     v3: inline ``consolidated_metadata`` in the group's ``zarr.json``; v2:
@@ -379,7 +380,7 @@ def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> No
         node = node.parent()
 
 
-def tree(url: Any, *, storage_options: dict[str, Any] | None = None) -> TreeView:
+def tree(url: StoreLike, *, storage_options: dict[str, Any] | None = None) -> TreeView:
     """The hierarchy at ``url`` as text: groups, arrays with shape, dtype, chunks, codecs.
 
     Examples

@@ -24,7 +24,8 @@ from .hierarchy import Group, consolidate, create_group, open_group
 from .metadata import ArrayMetadataV2, ArrayMetadataV3
 from .metadata.create import NO_FILL
 from .metadata.writer import check_mode
-from .store import open_store
+from .store import Store, open_store
+from .typing import StoreLike
 
 __all__ = ["DaskZarrioBackendEntrypoint", "open_groups_as_dict", "write_dataset"]
 
@@ -161,7 +162,7 @@ _ENCODING_ATTRS = ("units", "calendar", "scale_factor", "add_offset")
 
 def write_dataset(
     ds: Any,
-    url: Any,
+    url: StoreLike,
     *,
     mode: str = "w-",
     region: Mapping[str, slice] | None = None,
@@ -264,5 +265,5 @@ def write_dataset(
         consolidate(url, storage_options=storage_options)
 
 
-def _child(url: Any, name: str) -> Any:
+def _child(url: StoreLike, name: str) -> Store:
     return open_store(url).child(name)
