@@ -126,3 +126,29 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_engine_reads_v2_nested_keys_without_separator(tmp_path):
+    """zarr 2.x's NestedDirectoryStore left "/"-nested keys and no dimension_separator.
+
+    The engine opens arrays through groups, which used to read only fill values here
+    while dz.read read the data (zarr-python#717 is the same trap in zarr-python).
+    """
+    import json
+    import os
+
+    import zarr
+
+    root = str(tmp_path / "r.zarr")
+    data = np.arange(1, 13, dtype="i4").reshape(3, 4)  # no 0: xarray masks the v2 fill value
+    g = zarr.open_group(root, mode="w", zarr_format=2)
+    z = g.create_array("v", shape=(3, 4), chunks=(2, 2), dtype="i4",
+                       chunk_key_encoding={"name": "v2", "separator": "/"},
+                       attributes={"_ARRAY_DIMENSIONS": ["y", "x"]})
+    z[...] = data
+    path = os.path.join(root, "v", ".zarray")
+    meta = json.load(open(path))
+    del meta["dimension_separator"]
+    json.dump(meta, open(path, "w"))
+    ds = xr.open_dataset(root, engine="dask_zarrio", chunks={})
+    np.testing.assert_array_equal(ds.v.values, data)
