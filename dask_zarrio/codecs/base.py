@@ -45,6 +45,22 @@ class Codec(ABC):
         """
         return self
 
+    def with_fill(self, fill_value: np.ndarray | None) -> Codec:
+        """The codec to use in an array whose fill value is ``fill_value``.
+
+        Most codecs never see the fill value. Sharding does: it reads empty inner
+        chunks as the fill value and does not store inner chunks equal to it.
+        """
+        return self
+
+    def for_dtype(self, dtype: np.dtype[Any]) -> Codec:
+        """The codec completed for elements of ``dtype``, when writing a new array.
+
+        Some configurations depend on the element type (blosc's ``typesize``, which
+        Zarr v3 requires for shuffling); the others are returned as they are.
+        """
+        return self
+
     def resolve(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[tuple[int, ...], np.dtype[Any]]:
         """Shape and dtype of what this codec outputs for an input of ``shape``/``dtype``."""
         return shape, dtype
@@ -89,6 +105,14 @@ class ArrayBytesCodec(Codec):
         preallocated, writable buffer (no extra copy).
         """
         return None
+
+    def decodes_by_copy(self, dtype: np.dtype[Any]) -> bool:
+        """Whether an encoded chunk is the C-order bytes of its elements in ``dtype`` itself.
+
+        Then decoded bytes can be written straight into the output block. ``False``
+        by default, the cautious answer: any other serialisation must decode itself.
+        """
+        return False
 
 
 class BytesBytesCodec(Codec):

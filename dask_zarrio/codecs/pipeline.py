@@ -18,7 +18,7 @@ from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_ndarray_like
 from ..buffers import empty
 from ..errors import MetadataError
 from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, BytesBytesCodec, Codec
-from .bytes import BytesCodec
+from .numcodecs_adapter import NumcodecsBytesBytes
 
 __all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "decode_bytes"]
 
@@ -46,7 +46,7 @@ def _bytes_target(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any])
     return out.reshape(-1).view(np.uint8)
 
 
-def _finish_into(codec: Any, data: Buffer, target: np.ndarray) -> bool:
+def _finish_into(codec: BytesBytesCodec | None, data: Buffer, target: np.ndarray) -> bool:
     """Decode ``data`` with ``codec`` (``None``: raw bytes) straight into ``target``."""
     nbytes = target.nbytes
     if codec is None:
@@ -55,14 +55,13 @@ def _finish_into(codec: Any, data: Buffer, target: np.ndarray) -> bool:
             return False  # the ordinary path raises the size error
         target[...] = src
         return True
-    sniff = getattr(codec, "decoded_size", None)
-    if sniff is None or sniff(data) != nbytes:
+    if codec.decoded_size(data) != nbytes:
         return False
     codec.decode(data, target)
     return True
 
 
-def decode_bytes(codec: Any, data: Buffer, nbytes: int | None) -> Buffer:
+def decode_bytes(codec: BytesBytesCodec, data: Buffer, nbytes: int | None) -> Buffer:
     """Decode with ``codec``; straight into a fresh writable buffer when the size is sure.
 
     Examples
@@ -73,10 +72,8 @@ def decode_bytes(codec: Any, data: Buffer, nbytes: int | None) -> Buffer:
     >>> out.flags.writeable, bytes(out)
     (True, b'abcd')
     """
-    if nbytes is not None:
-        sniff = getattr(codec, "decoded_size", None)
-        if sniff is not None and sniff(data) == nbytes:
-            return codec.decode(data, empty(nbytes))
+    if nbytes is not None and codec.decoded_size(data) == nbytes:
+        return codec.decode(data, empty(nbytes))
     return codec.decode(data)
 
 
@@ -116,7 +113,7 @@ class CodecPipeline:
         ``fill_value`` reaches codecs that need it (sharding reads empty inner chunks
         as the fill value and does not store inner chunks equal to it).
         """
-        codecs = [c.with_fill(fill_value) if hasattr(c, "with_fill") else c for c in codecs]
+        codecs = [c.with_fill(fill_value) for c in codecs]
         aa: list[ArrayArrayCodec] = []
         ab: ArrayBytesCodec | None = None
         bb: list[BytesBytesCodec] = []
@@ -151,10 +148,6 @@ class CodecPipeline:
         """The chain in encoding order."""
         return (*self.array_array, self.array_bytes, *self.bytes_bytes)
 
-    def to_json(self) -> list[dict[str, Any]]:
-        """The ``codecs`` field of ``zarr.json``."""
-        return [c.to_dict() for c in self.codecs]
-
     def decode(self, data: Buffer) -> np.ndarray:
         """Decode one stored chunk to an array of ``shape`` and ``dtype``."""
         for i, bcodec in enumerate(reversed(self.bytes_bytes)):
@@ -174,9 +167,7 @@ class CodecPipeline:
         zeroing and copying a chunk-sized temporary per chunk.
         """
         target = _bytes_target(out, self.shape, self.dtype)
-        if target is None or self.array_array or not isinstance(self.array_bytes, BytesCodec):
-            return False
-        if self.dtype.kind == "O" or self.array_bytes.stored_dtype(self.dtype) != self.dtype:
+        if target is None or self.array_array or not self.array_bytes.decodes_by_copy(self.dtype):
             return False
         # Outermost codec first; the innermost one writes into ``target``.
         chain = list(reversed(self.bytes_bytes))
@@ -213,14 +204,12 @@ class V2Pipeline:
     order: str
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
-    _compressor: Any = field(default=None, init=False, repr=False, compare=False)
+    _compressor: BytesBytesCodec | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.order not in ("C", "F"):
             raise MetadataError(f"order={self.order!r} must be 'C' or 'F'")
         # Wrapped once here, not per chunk: the wrapper knows how to read decoded sizes.
-        from .numcodecs_adapter import NumcodecsBytesBytes
-
         wrapped = None if self.compressor is None else NumcodecsBytesBytes(self.compressor)
         object.__setattr__(self, "_compressor", wrapped)
 

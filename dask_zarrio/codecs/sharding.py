@@ -5,8 +5,8 @@ Binary layout (Zarr v3 sharding spec): the encoded inner chunks, then (or, with
 pairs in C order over the chunks-per-shard grid, encoded by ``index_codecs``. Empty
 inner chunks are ``2**64 - 1`` in both fields and read as the fill value; the index
 covers every inner chunk, also those past the array's edge. Offsets count from the
-shard's first byte, so with the index at the start they include its size
-(shared/peer-pitfalls.md, format edge case 7).
+shard's first byte, so with the index at the start they include its size, while
+empty entries stay ``2**64 - 1``, unshifted (zarr-python PR #2336).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..errors import MetadataError
 from .base import ArrayBytesCodec, Buffer, Codec
 from .empty import is_fill
 from .pipeline import CodecPipeline
-from .registry import codec_from_json, register_codec
+from .registry import codec_from_json
 
 __all__ = ["EMPTY", "ShardLayout", "ShardingCodec", "coalesce_ranges"]
 
@@ -88,7 +88,6 @@ def coalesce_ranges(ranges: list[tuple[int, int]], max_gap: int = MAX_GAP) -> li
     return out
 
 
-@register_codec
 class ShardingCodec(ArrayBytesCodec):
     """Store a shard's inner chunks, each encoded by ``codecs``, behind one index.
 
