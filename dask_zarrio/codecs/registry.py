@@ -76,7 +76,7 @@ KNOWN_CODECS: dict[str, LazyCodec] = {
 }
 
 #: ``numcodecs.<id>``: a function of (name, configuration) that wraps numcodecs' codec.
-_NUMCODECS = LazyCodec("dask_zarrio.codecs.numcodecs_adapter:numcodecs_v3_codec", "pip install numcodecs")
+_NUMCODECS = LazyCodec("dask_zarrio.codecs.conversions:numcodecs_v3_codec", "pip install numcodecs")
 
 #: Classes given to :func:`register_codec`, by spec name.
 _REGISTERED: dict[str, type[Codec]] = {}
