@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import MetadataError
 from .base import ArrayBytesCodec, Buffer, Codec
-from .empty import is_fill
+from .empty import fill_block, is_fill
 from .pipeline import CodecPipeline
 from .registry import codec_from_json
 
@@ -205,18 +205,12 @@ class ShardingCodec(ArrayBytesCodec):
             raise ValueError(f"shard of {n} bytes is shorter than its {layout.index_nbytes}-byte index")
         raw = view[: layout.index_nbytes] if layout.index_at_start else view[n - layout.index_nbytes :]
         index = layout.decode_index(raw)
-        out = self.fill_block(shape, dtype)
+        out = fill_block(shape, dtype, self.fill_value)
         for inner_index in product(*(range(c) for c in layout.chunks_per_shard)):
             chunk = self.read_inner(layout, index, inner_index, lambda s, ln: view[s : s + ln], n)
             if chunk is not None:
                 out[layout.inner_region(inner_index)] = chunk
         return out
-
-    def fill_block(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
-        """A new array of ``shape`` holding the fill value."""
-        if self.fill_value is None:
-            return np.zeros(shape, dtype)
-        return np.full(shape, self.fill_value, dtype)
 
     @staticmethod
     def inner_range(index: np.ndarray, inner_index: tuple[int, ...], size: int | None) -> tuple[int, int] | None:
