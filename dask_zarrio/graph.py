@@ -21,7 +21,7 @@ from dask.layers import ArraySliceDep
 
 from .metadata import ArrayMetadata, ArraySpec
 from .store import Store
-from .tasks import ArrayReader, partial_shard_codec, write_region
+from .tasks import ArrayReader, write_region
 
 __all__ = ["MIN_READ_BLOCKS", "READ_BLOCK_BYTES", "aligned_read_chunks", "array_from_metadata", "default_read_chunks", "read_array", "write_array"]
 
@@ -127,8 +127,7 @@ def read_array(
         chunks, shape, dtype=spec.dtype, previous_chunks=spec.chunk_shape
     )
     # The unit a task can read alone: the chunk, or the inner chunk of a shard.
-    sharding = partial_shard_codec(spec)
-    unit = sharding.chunk_shape if sharding is not None else spec.chunk_shape
+    unit = spec.pipeline.partial_chunk_shape
     aligned = aligned_read_chunks(normalized, unit, shape)
     arr = _read_layer(spec, store, aligned, f"{name}-{meta_token}" if aligned != normalized else name)
     if aligned != normalized:

@@ -19,6 +19,7 @@ from numcodecs.abc import Codec as NumcodecsCodec
 
 from .base import Buffer
 from .conversions import n5_compression_codec
+from .pipeline import WholeChunksOnly
 
 __all__ = ["N5Pipeline"]
 
@@ -26,7 +27,7 @@ _MODES = {0: "default", 1: "varlength", 2: "object"}
 
 
 @dataclass(frozen=True)
-class N5Pipeline:
+class N5Pipeline(WholeChunksOnly):
     """Decode and encode N5 blocks of C-order ``shape`` (N5 block size reversed).
 
     Examples

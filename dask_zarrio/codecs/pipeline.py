@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
@@ -17,10 +17,10 @@ from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_ndarray_like
 
 from ..buffers import empty
 from ..errors import MetadataError
-from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, BytesBytesCodec, Codec
+from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, ByteRangeReader, BytesBytesCodec, Codec
 from .numcodecs_adapter import NumcodecsBytesBytes
 
-__all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "decode_bytes"]
+__all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "WholeChunksOnly", "decode_bytes"]
 
 
 class ChunkPipeline(Protocol):
@@ -37,6 +37,40 @@ class ChunkPipeline(Protocol):
     def decode_into(self, data: Buffer, out: np.ndarray) -> bool: ...
 
     def encode(self, arr: np.ndarray) -> Buffer: ...
+
+    @property
+    def supports_partial_decode(self) -> bool: ...
+
+    @property
+    def partial_chunk_shape(self) -> tuple[int, ...]: ...
+
+    def decode_partial(
+        self, fetch: ByteRangeReader, key: str, selection: tuple[slice, ...], out: np.ndarray,
+        *, where: str | None = None,
+    ) -> None: ...
+
+
+class WholeChunksOnly:
+    """The partial-decode capability of pipelines that decode only whole chunks (v2, N5)."""
+
+    #: Declared, not discovered: reading part of a chunk needs a layout that says
+    #: where each part lies in the stored bytes, which these formats do not have.
+    supports_partial_decode: ClassVar[bool] = False
+    shape: tuple[int, ...]
+
+    @property
+    def partial_chunk_shape(self) -> tuple[int, ...]:
+        """The whole chunk: the smallest part that can be read."""
+        return self.shape
+
+    def decode_partial(
+        self, fetch: ByteRangeReader, key: str, selection: tuple[slice, ...], out: np.ndarray,
+        *, where: str | None = None,
+    ) -> None:
+        """Not possible here; readers check ``supports_partial_decode`` first."""
+        raise NotImplementedError(
+            f"{type(self).__name__} decodes whole chunks only; check supports_partial_decode"
+        )
 
 
 def _bytes_target(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray | None:
@@ -148,6 +182,59 @@ class CodecPipeline:
         """The chain in encoding order."""
         return (*self.array_array, self.array_bytes, *self.bytes_bytes)
 
+    @property
+    def supports_partial_decode(self) -> bool:
+        """Whether :meth:`decode_partial` can read part of a chunk (zarr-python's name).
+
+        Only when the array→bytes codec can (sharding) and the stored object is its
+        output as it is: no array→array codec before it, no bytes→bytes codec after.
+        """
+        return not self.array_array and not self.bytes_bytes and self.array_bytes.supports_partial_decode
+
+    @property
+    def partial_chunk_shape(self) -> tuple[int, ...]:
+        """The smallest part of a chunk a read can decode alone: a shard's inner chunk, or the chunk."""
+        if self.supports_partial_decode:
+            return self.array_bytes.partial_chunk_shape(self.shape)
+        return self.shape
+
+    def decode_partial(
+        self, fetch: ByteRangeReader, key: str, selection: tuple[slice, ...], out: np.ndarray,
+        *, where: str | None = None,
+    ) -> None:
+        """Decode the part ``selection`` of the chunk at ``key`` into ``out``, reading only what it needs.
+
+        ``selection``: step-1 slices in the chunk's coordinates; ``out``: an array of
+        their shape, already holding the fill value (parts not stored leave it as
+        it is). Failures raise :class:`~dask_zarrio.errors.ChunkDecodeError` naming
+        ``where`` (default: ``key``). Only when :attr:`supports_partial_decode`.
+
+        Examples
+        --------
+        >>> from dask_zarrio.codecs.registry import codec_from_json
+        >>> p = CodecPipeline.from_codecs([codec_from_json({"name": "sharding_indexed", "configuration": {"chunk_shape": [2]}})], (8,), np.dtype("u1"))
+        >>> p.supports_partial_decode, p.partial_chunk_shape
+        (True, (2,))
+        >>> stored = {"c/0": bytes(p.encode(np.arange(8, dtype="u1")))}
+        >>> class Ranges:
+        ...     def get_range(self, key, start, length=None):
+        ...         return stored[key][start:][:length]
+        ...     def get_ranges(self, key, ranges):
+        ...         return [stored[key][s : s + n] for s, n in ranges]
+        >>> out = np.zeros(3, "u1")
+        >>> p.decode_partial(Ranges(), "c/0", (slice(3, 6),), out)
+        >>> out
+        array([3, 4, 5], dtype=uint8)
+        """
+        if not self.supports_partial_decode:
+            raise NotImplementedError(
+                f"codecs {[c.to_dict() for c in self.codecs]!r} decode whole chunks only; "
+                "check supports_partial_decode"
+            )
+        self.array_bytes.decode_partial(
+            fetch, key, selection, self.shape, self.dtype, out, where=key if where is None else where
+        )
+
     def decode(self, data: Buffer) -> np.ndarray:
         """Decode one stored chunk to an array of ``shape`` and ``dtype``."""
         for i, bcodec in enumerate(reversed(self.bytes_bytes)):
@@ -187,7 +274,7 @@ class CodecPipeline:
 
 
 @dataclass(frozen=True)
-class V2Pipeline:
+class V2Pipeline(WholeChunksOnly):
     """Zarr v2's chain: ``filters`` then ``compressor``, elements in ``order``.
 
     Examples
