@@ -2,9 +2,10 @@
 
 Built-in codecs are listed by name with the class that implements them, as a
 ``"module:Class"`` path, and imported on first use (fsspec's
-``known_implementations``). So the registry imports no codec module, no codec
-module needs the registry to exist, and a codec whose optional dependency is
-missing fails with an install hint instead of breaking the package import.
+``known_implementations``). So the registry imports no codec module and sits
+below them all (sharding parses its inner codecs through it without a cycle),
+and a codec whose optional dependency is missing fails with an install hint
+when it is used, instead of breaking the package import.
 
 Third-party codecs are added by :func:`register_codec` (they take precedence over
 the built-ins) or by an entry point in the ``dask_zarrio.codecs`` group, looked up
