@@ -23,7 +23,7 @@ from .errors import MisalignedWriteError
 from .metadata import ArrayMetadata, ArraySpec
 from .planner import WritePlan, aligned_read_chunks, default_read_chunks
 from .store import Store
-from .tasks import ArrayReader, partial_shard_codec, write_region
+from .tasks import ArrayReader, write_region
 
 __all__ = ["array_from_metadata", "read_array", "write_array"]
 
@@ -64,8 +64,7 @@ def read_array(spec: ArraySpec, store: Store, chunks: Any, name: str) -> da.Arra
         )
     normalized = normalize_chunks(chunks, shape, dtype=spec.dtype, previous_chunks=spec.chunk_shape)
     # The unit a task can read alone: the chunk, or the inner chunk of a shard.
-    sharding = partial_shard_codec(spec)
-    unit = sharding.chunk_shape if sharding is not None else spec.chunk_shape
+    unit = spec.pipeline.partial_chunk_shape
     aligned = aligned_read_chunks(normalized, unit, shape)
     if aligned == normalized:
         return _read_layer(spec, store, aligned, name)

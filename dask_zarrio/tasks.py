@@ -7,15 +7,13 @@ and the block's region. Chunk keys are computed here, not stored in the graph.
 
 from __future__ import annotations
 
-from itertools import product
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .buffers import empty_array
-from .codecs.pipeline import CodecPipeline
-from .codecs.sharding import ShardingCodec, coalesce_ranges
 from .errors import ChunkDecodeError
+from .grid import covers
 from .malloc import task
 from .metadata import ArraySpec
 from .store import Store
@@ -23,7 +21,7 @@ from .store import Store
 if TYPE_CHECKING:  # the plan arrives as an argument: tasks never import the planner
     from .planner import WritePlan
 
-__all__ = ["ArrayReader", "bounding_box", "decode_chunk", "decode_chunk_into", "partial_shard_codec", "read_region", "write_region"]
+__all__ = ["ArrayReader", "bounding_box", "decode_chunk", "decode_chunk_into", "read_region", "write_region"]
 
 
 def decode_chunk(spec: ArraySpec, store: Store, key: str, data: Any) -> np.ndarray:
@@ -85,33 +83,13 @@ def _overlap(chunk: tuple[slice, ...], region: tuple[slice, ...]) -> tuple[tuple
     return tuple(src), tuple(dst)
 
 
-def partial_shard_codec(spec: ArraySpec) -> ShardingCodec | None:
-    """The sharding codec when parts of a shard can be read alone, else ``None``.
-
-    That needs the shard to be the stored bytes as they are: no array→array codec
-    before sharding, no bytes→bytes codec after it (the usual layout).
-    """
-    pipeline = spec.pipeline
-    if (
-        isinstance(pipeline, CodecPipeline)
-        and isinstance(pipeline.array_bytes, ShardingCodec)
-        and not pipeline.array_array
-        and not pipeline.bytes_bytes
-    ):
-        return pipeline.array_bytes
-    return None
-
-
-def _covers(region: tuple[slice, ...], chunk: tuple[slice, ...]) -> bool:
-    return all(r.start <= c.start and c.stop <= r.stop for r, c in zip(region, chunk))
-
-
 def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.ndarray:
     """Fetch and decode every stored chunk that ``region`` touches; return the block.
 
     Missing chunks read as the fill value. Chunks are fetched together (concurrently
-    where the store supports it) and each is decoded once. A shard that the block
-    needs only part of is read by ranges: its index, then the inner chunks needed.
+    where the store supports it) and each is decoded once. A chunk that the block
+    needs only part of is read by ranges where the codecs support partial decoding
+    (a shard: its index, then the inner chunks needed).
 
     Examples
     --------
@@ -122,10 +100,11 @@ def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.
     array([7, 7, 7], dtype=int8)
     """
     grid = spec.grid
-    sharding = partial_shard_codec(spec)
+    pipeline = spec.pipeline
+    by_ranges = pipeline.supports_partial_decode
     whole, partial = [], []
     for index in grid.chunks_in(region):
-        if sharding is not None and not _covers(region, grid.chunk_region(index)):
+        if by_ranges and not covers(region, grid.chunk_region(index)):
             partial.append(index)
         else:
             whole.append(index)
@@ -146,75 +125,15 @@ def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.
             continue
         chunk_region = grid.chunk_region(index)
         src, dst = _overlap(chunk_region, region)
-        if _covers(region, chunk_region) and decode_chunk_into(spec, store, key, blob, out[dst]):
+        if covers(region, chunk_region) and decode_chunk_into(spec, store, key, blob, out[dst]):
             continue
         chunk = decode_chunk(spec, store, key, blob)
         out[dst] = chunk[src]
     for index in partial:
-        assert sharding is not None
-        _read_part_of_shard(spec, store, sharding, index, region, out)
+        key = spec.chunk_key(index)
+        src, dst = _overlap(grid.chunk_region(index), region)
+        pipeline.decode_partial(store, key, src, out[dst], where=store.describe(key))
     return out
-
-
-def _read_part_of_shard(
-    spec: ArraySpec, store: Store, codec: ShardingCodec, index: tuple[int, ...],
-    region: tuple[slice, ...], out: np.ndarray,
-) -> None:
-    """One ranged read of the shard's index, then one per run of adjacent inner chunks."""
-    key = spec.chunk_key(index)
-    shard = spec.grid.chunk_region(index)
-    layout = codec.layout(spec.chunk_shape, spec.dtype)
-    raw = store.get_range(key, *layout.index_range())
-    if raw is None:
-        return  # a missing shard is all fill value, which `out` already holds
-    try:
-        if len(raw) != layout.index_nbytes:
-            raise ValueError(f"got {len(raw)} bytes of a {layout.index_nbytes}-byte index")
-        shard_index = layout.decode_index(raw)
-    except Exception as e:  # noqa: BLE001
-        raise ChunkDecodeError(
-            f"shard {store.describe(key)}: its index does not decode ({type(e).__name__}: {e}); "
-            "the shard is corrupt: rewrite it, or delete it to read the fill value"
-        ) from e
-    lo = [max(r.start, s.start) - s.start for r, s in zip(region, shard)]
-    hi = [min(r.stop, s.stop) - s.start for r, s in zip(region, shard)]
-    wanted = product(*(range(a // c, -(-b // c)) for a, b, c in zip(lo, hi, layout.chunk_shape)))
-    inner_ids, ranges = [], []
-    for inner in wanted:
-        where = codec.inner_range(shard_index, inner, None)
-        if where is not None:
-            inner_ids.append(inner)
-            ranges.append(where)
-    if not ranges:
-        return
-    requests = coalesce_ranges(ranges)
-    parts = store.get_ranges(key, [(start, length) for start, length, _ in requests])
-    if parts is None:
-        return  # deleted since the index was read: the fill value
-    for (start, length, members), part in zip(requests, parts):
-        try:
-            if len(part) != length:
-                raise ValueError(
-                    f"the index points at bytes [{start}, {start + length}) but the shard has only "
-                    f"{start + len(part)}"
-                )
-            view = memoryview(part)
-            for m in members:
-                offset, nbytes = ranges[m]
-                chunk = layout.inner.decode(view[offset - start : offset - start + nbytes])
-                inner_region = tuple(
-                    slice(s.start + r.start, s.start + r.stop)
-                    for s, r in zip(shard, layout.inner_region(inner_ids[m]))
-                )
-                src, dst = _overlap(inner_region, region)
-                out[dst] = chunk[src]
-        except ChunkDecodeError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            raise ChunkDecodeError(
-                f"shard {store.describe(key)} does not decode: {type(e).__name__}: {e}. Rewrite "
-                "it, or delete it to read the fill value"
-            ) from e
 
 
 class ArrayReader:

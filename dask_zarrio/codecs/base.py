@@ -9,14 +9,31 @@ built from it by ``from_config``; the registry maps spec names to classes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-__all__ = ["ArrayArrayCodec", "ArrayBytesCodec", "BytesBytesCodec", "Buffer", "Codec"]
+__all__ = ["ArrayArrayCodec", "ArrayBytesCodec", "Buffer", "ByteRangeReader", "BytesBytesCodec", "Codec"]
 
 #: Anything that exposes the buffer protocol: bytes, bytearray, memoryview, ndarray.
 Buffer = Any
+
+
+class ByteRangeReader(Protocol):
+    """Ranged reads of stored objects: what a codec needs to decode part of a chunk.
+
+    dask_zarrio's stores are such readers; naming only this keeps the codecs from
+    importing the store layer.
+    """
+
+    def get_range(self, key: str, start: int, length: int | None = None) -> Buffer | None:
+        """Bytes ``[start, start + length)`` of ``key`` (negative ``start``: from the end).
+
+        ``None`` when the object does not exist.
+        """
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[Buffer] | None:
+        """Several ``(start, length)`` ranges of ``key``; ``None`` when it does not exist."""
 
 
 class Codec(ABC):
@@ -42,6 +59,22 @@ class Codec(ABC):
         here; without it they raise :class:`~dask_zarrio.errors.UnsafeCodecError`.
         ``where`` names the codec's place in the metadata for that message. Codecs
         that hold other codecs (sharding) pass the question on.
+        """
+        return self
+
+    def with_fill(self, fill_value: np.ndarray | None) -> Codec:
+        """The codec to use in an array whose fill value is ``fill_value``.
+
+        Most codecs never see the fill value. Sharding does: it reads empty inner
+        chunks as the fill value and does not store inner chunks equal to it.
+        """
+        return self
+
+    def for_dtype(self, dtype: np.dtype[Any]) -> Codec:
+        """The codec completed for elements of ``dtype``, when writing a new array.
+
+        Some configurations depend on the element type (blosc's ``typesize``, which
+        Zarr v3 requires for shuffling); the others are returned as they are.
         """
         return self
 
@@ -74,6 +107,11 @@ class ArrayArrayCodec(Codec):
 class ArrayBytesCodec(Codec):
     """Serialises an array to bytes (``bytes``; ``sharding_indexed``)."""
 
+    #: Whether :meth:`decode_partial` decodes part of a chunk from ranged reads. ``False``
+    #: by default, the cautious answer: that needs to know where each part of the
+    #: chunk lies in the encoded bytes (sharding's index says so).
+    supports_partial_decode: ClassVar[bool] = False
+
     @abstractmethod
     def encode(self, arr: np.ndarray) -> Buffer:
         """Serialise one chunk."""
@@ -89,6 +127,35 @@ class ArrayBytesCodec(Codec):
         preallocated, writable buffer (no extra copy).
         """
         return None
+
+    def partial_chunk_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The smallest part of a chunk of ``shape`` that :meth:`decode_partial` reads alone."""
+        return shape
+
+    def decode_partial(
+        self, fetch: ByteRangeReader, key: str, selection: tuple[slice, ...],
+        shape: tuple[int, ...], dtype: np.dtype[Any], out: np.ndarray, *, where: str,
+    ) -> None:
+        """Decode the part ``selection`` of the chunk stored at ``key`` into ``out``.
+
+        ``selection`` holds step-1 slices in the chunk's coordinates and ``out`` has
+        its shape. Only the bytes needed are read from ``fetch``. Parts that are not
+        stored (or a missing chunk) leave ``out`` as it is: the caller fills it with
+        the fill value first. Failures raise
+        :class:`~dask_zarrio.errors.ChunkDecodeError` naming ``where``.
+        Only for codecs that declare ``supports_partial_decode``.
+        """
+        raise NotImplementedError(
+            f"the {self.name!r} codec decodes whole chunks only; check supports_partial_decode"
+        )
+
+    def decodes_by_copy(self, dtype: np.dtype[Any]) -> bool:
+        """Whether an encoded chunk is the C-order bytes of its elements in ``dtype`` itself.
+
+        Then decoded bytes can be written straight into the output block. ``False``
+        by default, the cautious answer: any other serialisation must decode itself.
+        """
+        return False
 
 
 class BytesBytesCodec(Codec):

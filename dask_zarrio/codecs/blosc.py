@@ -9,7 +9,6 @@ from numcodecs import blosc
 
 from ..errors import MetadataError
 from .base import Buffer, BytesBytesCodec
-from .registry import register_codec
 from .sizes import blosc_decoded_size
 
 __all__ = ["ZSTD_BLOCKSIZE", "BloscCodec", "encode_blocksize"]
@@ -37,7 +36,6 @@ def encode_blocksize(cname: str, blocksize: int) -> int:
     return blocksize
 
 
-@register_codec
 class BloscCodec(BytesBytesCodec):
     """Blosc compression; v3 needs ``typesize`` and a string ``shuffle``.
 
@@ -85,6 +83,18 @@ class BloscCodec(BytesBytesCodec):
         if self.typesize is not None:
             config["typesize"] = self.typesize
         return {"name": "blosc", "configuration": config}
+
+    def for_dtype(self, dtype: np.dtype[Any]) -> BloscCodec:
+        """This codec with ``typesize`` set to ``dtype``'s item size, if it was not given.
+
+        Examples
+        --------
+        >>> BloscCodec(shuffle="noshuffle").for_dtype(np.dtype("f8")).typesize
+        8
+        """
+        if self.typesize is not None:
+            return self
+        return BloscCodec(self.cname, self.clevel, self.shuffle, dtype.itemsize, self.blocksize)
 
     def encode(self, data: Buffer) -> Buffer:
         return blosc.compress(

@@ -9,12 +9,10 @@ import numpy as np
 
 from ..errors import MetadataError
 from .base import ArrayBytesCodec, Buffer
-from .registry import register_codec
 
 __all__ = ["BytesCodec"]
 
 
-@register_codec
 class BytesCodec(ArrayBytesCodec):
     """Serialise elements as raw bytes, ``endian`` "little" or "big".
 
@@ -57,6 +55,10 @@ class BytesCodec(ArrayBytesCodec):
 
     def encoded_size(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> int | None:
         return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+    def decodes_by_copy(self, dtype: np.dtype[Any]) -> bool:
+        # Objects are not their bytes; another byte order needs a swap.
+        return dtype.kind != "O" and self.stored_dtype(dtype) == dtype
 
     def encode(self, arr: np.ndarray) -> Buffer:
         stored = self.stored_dtype(arr.dtype)

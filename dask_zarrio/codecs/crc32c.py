@@ -8,12 +8,10 @@ import numpy as np
 from crc32c import crc32c
 
 from .base import Buffer, BytesBytesCodec
-from .registry import register_codec
 
 __all__ = ["Crc32cCodec"]
 
 
-@register_codec
 class Crc32cCodec(BytesBytesCodec):
     """Append a CRC-32C checksum on encode; check and strip it on decode.
 

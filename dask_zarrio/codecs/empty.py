@@ -1,4 +1,4 @@
-"""Is a block nothing but the fill value? Compared bit for bit.
+"""The fill value: blocks made of it, and whether a block is nothing but it.
 
 Comparing bits keeps ``-0.0`` and NaN payloads that ``==`` would merge; chunks and
 inner chunks that pass are not stored (zarr-python's ``write_empty_chunks=False``).
@@ -10,7 +10,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fill_bytes", "is_fill"]
+__all__ = ["fill_block", "fill_bytes", "is_fill"]
+
+
+def fill_block(shape: tuple[int, ...], dtype: np.dtype[Any], fill: np.ndarray | None) -> np.ndarray:
+    """A new array of ``shape`` holding ``fill`` (zeros, or ``None`` for objects, without one).
+
+    Examples
+    --------
+    >>> fill_block((2,), np.dtype("i2"), np.array(7, "i2")), fill_block((1,), np.dtype("O"), None)
+    (array([7, 7], dtype=int16), array([None], dtype=object))
+    """
+    if fill is None:
+        if dtype.kind == "O":
+            return np.full(shape, None, dtype)
+        return np.zeros(shape, dtype)
+    return np.full(shape, fill, dtype)
 
 
 def fill_bytes(fill: np.ndarray | None, dtype: np.dtype[Any]) -> bytes:

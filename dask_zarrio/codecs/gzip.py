@@ -9,13 +9,11 @@ from numcodecs import GZip
 
 from ..errors import MetadataError
 from .base import Buffer, BytesBytesCodec
-from .registry import register_codec
 from .sizes import gzip_decoded_size
 
 __all__ = ["GzipCodec"]
 
 
-@register_codec
 class GzipCodec(BytesBytesCodec):
     """Gzip compression at ``level`` 0-9.
 

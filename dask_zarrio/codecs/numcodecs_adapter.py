@@ -15,13 +15,14 @@ import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
 from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray_like
 
-from ..errors import UnknownCodecError, UnsafeCodecError
+from ..errors import UnsafeCodecError
 from .base import ArrayArrayCodec, Buffer, BytesBytesCodec, Codec
 from .blosc import encode_blocksize
 from .sizes import blosc_decoded_size, gzip_decoded_size, zstd_decoded_size
 
-__all__ = ["NumcodecsArrayArray", "NumcodecsBytesBytes", "check_safe_codec_id", "numcodecs_v3_codec"]
+__all__ = ["NumcodecsArrayArray", "NumcodecsBytesBytes", "check_safe_codec_id", "opt_in", "wrap_numcodecs"]
 
+#: numcodecs ids of shape-preserving filters: array→array in a v3 chain.
 _ARRAY_ARRAY = {"delta", "fixedscaleoffset", "quantize", "astype", "bitround"}
 _SIZE_SNIFFERS = {
     "blosc": blosc_decoded_size,
@@ -76,17 +77,8 @@ class OptedInPickle(NumcodecsCodec):
 def opt_in(codec: NumcodecsCodec, allow_pickle: bool) -> NumcodecsCodec:
     """The codec to decode with: pickle is swapped for :class:`OptedInPickle` when allowed."""
     if allow_pickle and codec.codec_id == "pickle":
-        return OptedInPickle(getattr(codec, "protocol", pickle.HIGHEST_PROTOCOL))
+        return OptedInPickle(codec.get_config().get("protocol", pickle.HIGHEST_PROTOCOL))
     return codec
-
-
-def _get(codec_id: str, config: dict[str, Any]) -> NumcodecsCodec:
-    try:
-        return numcodecs.get_codec({"id": codec_id, **config})
-    except ValueError as e:
-        raise UnknownCodecError(
-            f"numcodecs has no codec {codec_id!r} ({e}); install the package that provides it"
-        ) from e
 
 
 class _WrapsNumcodecs:
@@ -149,18 +141,14 @@ class NumcodecsArrayArray(_WrapsNumcodecs, ArrayArrayCodec):
         return out.reshape(shape)
 
 
-def numcodecs_v3_codec(name: str, config: dict[str, Any]) -> Codec:
-    """Build the v3 codec for ``numcodecs.<id>``.
+def wrap_numcodecs(codec: NumcodecsCodec) -> Codec:
+    """``codec`` as a v3 codec: array→array for shape-preserving filters, else bytes→bytes.
 
     Examples
     --------
-    >>> numcodecs_v3_codec("numcodecs.zlib", {"level": 1}).to_dict()
-    {'name': 'numcodecs.zlib', 'configuration': {'level': 1}}
+    >>> type(wrap_numcodecs(numcodecs.Delta("<i4"))).__name__, type(wrap_numcodecs(numcodecs.Zlib())).__name__
+    ('NumcodecsArrayArray', 'NumcodecsBytesBytes')
     """
-    codec_id = name.split(".", 1)[1]
-    # Unsafe codecs (pickle) are refused later, by ``for_decoding``, where the user's
-    # allow_pickle is known: refusing here would make the opt-in impossible.
-    codec = _get(codec_id, config)
-    if codec_id in _ARRAY_ARRAY:
+    if codec.codec_id in _ARRAY_ARRAY:
         return NumcodecsArrayArray(codec)
     return NumcodecsBytesBytes(codec)

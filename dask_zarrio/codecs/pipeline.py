@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
@@ -17,10 +17,10 @@ from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_ndarray_like
 
 from ..buffers import empty
 from ..errors import MetadataError
-from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, BytesBytesCodec, Codec
-from .bytes import BytesCodec
+from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, ByteRangeReader, BytesBytesCodec, Codec
+from .numcodecs_adapter import NumcodecsBytesBytes
 
-__all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "decode_bytes"]
+__all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "WholeChunksOnly", "decode_bytes"]
 
 
 class ChunkPipeline(Protocol):
@@ -38,6 +38,40 @@ class ChunkPipeline(Protocol):
 
     def encode(self, arr: np.ndarray) -> Buffer: ...
 
+    @property
+    def supports_partial_decode(self) -> bool: ...
+
+    @property
+    def partial_chunk_shape(self) -> tuple[int, ...]: ...
+
+    def decode_partial(
+        self, fetch: ByteRangeReader, key: str, selection: tuple[slice, ...], out: np.ndarray,
+        *, where: str | None = None,
+    ) -> None: ...
+
+
+class WholeChunksOnly:
+    """The partial-decode capability of pipelines that decode only whole chunks (v2, N5)."""
+
+    #: Declared, not discovered: reading part of a chunk needs a layout that says
+    #: where each part lies in the stored bytes, which these formats do not have.
+    supports_partial_decode: ClassVar[bool] = False
+    shape: tuple[int, ...]
+
+    @property
+    def partial_chunk_shape(self) -> tuple[int, ...]:
+        """The whole chunk: the smallest part that can be read."""
+        return self.shape
+
+    def decode_partial(
+        self, fetch: ByteRangeReader, key: str, selection: tuple[slice, ...], out: np.ndarray,
+        *, where: str | None = None,
+    ) -> None:
+        """Not possible here; readers check ``supports_partial_decode`` first."""
+        raise NotImplementedError(
+            f"{type(self).__name__} decodes whole chunks only; check supports_partial_decode"
+        )
+
 
 def _bytes_target(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray | None:
     """``out`` as a flat writable byte view, if it is a C-ordered block of ``shape``/``dtype``."""
@@ -46,7 +80,7 @@ def _bytes_target(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any])
     return out.reshape(-1).view(np.uint8)
 
 
-def _finish_into(codec: Any, data: Buffer, target: np.ndarray) -> bool:
+def _finish_into(codec: BytesBytesCodec | None, data: Buffer, target: np.ndarray) -> bool:
     """Decode ``data`` with ``codec`` (``None``: raw bytes) straight into ``target``."""
     nbytes = target.nbytes
     if codec is None:
@@ -55,14 +89,13 @@ def _finish_into(codec: Any, data: Buffer, target: np.ndarray) -> bool:
             return False  # the ordinary path raises the size error
         target[...] = src
         return True
-    sniff = getattr(codec, "decoded_size", None)
-    if sniff is None or sniff(data) != nbytes:
+    if codec.decoded_size(data) != nbytes:
         return False
     codec.decode(data, target)
     return True
 
 
-def decode_bytes(codec: Any, data: Buffer, nbytes: int | None) -> Buffer:
+def decode_bytes(codec: BytesBytesCodec, data: Buffer, nbytes: int | None) -> Buffer:
     """Decode with ``codec``; straight into a fresh writable buffer when the size is sure.
 
     Examples
@@ -73,10 +106,8 @@ def decode_bytes(codec: Any, data: Buffer, nbytes: int | None) -> Buffer:
     >>> out.flags.writeable, bytes(out)
     (True, b'abcd')
     """
-    if nbytes is not None:
-        sniff = getattr(codec, "decoded_size", None)
-        if sniff is not None and sniff(data) == nbytes:
-            return codec.decode(data, empty(nbytes))
+    if nbytes is not None and codec.decoded_size(data) == nbytes:
+        return codec.decode(data, empty(nbytes))
     return codec.decode(data)
 
 
@@ -116,7 +147,7 @@ class CodecPipeline:
         ``fill_value`` reaches codecs that need it (sharding reads empty inner chunks
         as the fill value and does not store inner chunks equal to it).
         """
-        codecs = [c.with_fill(fill_value) if hasattr(c, "with_fill") else c for c in codecs]
+        codecs = [c.with_fill(fill_value) for c in codecs]
         aa: list[ArrayArrayCodec] = []
         ab: ArrayBytesCodec | None = None
         bb: list[BytesBytesCodec] = []
@@ -151,9 +182,58 @@ class CodecPipeline:
         """The chain in encoding order."""
         return (*self.array_array, self.array_bytes, *self.bytes_bytes)
 
-    def to_json(self) -> list[dict[str, Any]]:
-        """The ``codecs`` field of ``zarr.json``."""
-        return [c.to_dict() for c in self.codecs]
+    @property
+    def supports_partial_decode(self) -> bool:
+        """Whether :meth:`decode_partial` can read part of a chunk (zarr-python's name).
+
+        Only when the array→bytes codec can (sharding) and the stored object is its
+        output as it is: no array→array codec before it, no bytes→bytes codec after.
+        """
+        return not self.array_array and not self.bytes_bytes and self.array_bytes.supports_partial_decode
+
+    @property
+    def partial_chunk_shape(self) -> tuple[int, ...]:
+        """The smallest part of a chunk a read can decode alone: a shard's inner chunk, or the chunk."""
+        if self.supports_partial_decode:
+            return self.array_bytes.partial_chunk_shape(self.shape)
+        return self.shape
+
+    def decode_partial(
+        self, fetch: ByteRangeReader, key: str, selection: tuple[slice, ...], out: np.ndarray,
+        *, where: str | None = None,
+    ) -> None:
+        """Decode the part ``selection`` of the chunk at ``key`` into ``out``, reading only what it needs.
+
+        ``selection``: step-1 slices in the chunk's coordinates; ``out``: an array of
+        their shape, already holding the fill value (parts not stored leave it as
+        it is). Failures raise :class:`~dask_zarrio.errors.ChunkDecodeError` naming
+        ``where`` (default: ``key``). Only when :attr:`supports_partial_decode`.
+
+        Examples
+        --------
+        >>> from dask_zarrio.codecs.registry import codec_from_json
+        >>> p = CodecPipeline.from_codecs([codec_from_json({"name": "sharding_indexed", "configuration": {"chunk_shape": [2]}})], (8,), np.dtype("u1"))
+        >>> p.supports_partial_decode, p.partial_chunk_shape
+        (True, (2,))
+        >>> stored = {"c/0": bytes(p.encode(np.arange(8, dtype="u1")))}
+        >>> class Ranges:
+        ...     def get_range(self, key, start, length=None):
+        ...         return stored[key][start:][:length]
+        ...     def get_ranges(self, key, ranges):
+        ...         return [stored[key][s : s + n] for s, n in ranges]
+        >>> out = np.zeros(3, "u1")
+        >>> p.decode_partial(Ranges(), "c/0", (slice(3, 6),), out)
+        >>> out
+        array([3, 4, 5], dtype=uint8)
+        """
+        if not self.supports_partial_decode:
+            raise NotImplementedError(
+                f"codecs {[c.to_dict() for c in self.codecs]!r} decode whole chunks only; "
+                "check supports_partial_decode"
+            )
+        self.array_bytes.decode_partial(
+            fetch, key, selection, self.shape, self.dtype, out, where=key if where is None else where
+        )
 
     def decode(self, data: Buffer) -> np.ndarray:
         """Decode one stored chunk to an array of ``shape`` and ``dtype``."""
@@ -174,9 +254,7 @@ class CodecPipeline:
         zeroing and copying a chunk-sized temporary per chunk.
         """
         target = _bytes_target(out, self.shape, self.dtype)
-        if target is None or self.array_array or not isinstance(self.array_bytes, BytesCodec):
-            return False
-        if self.dtype.kind == "O" or self.array_bytes.stored_dtype(self.dtype) != self.dtype:
+        if target is None or self.array_array or not self.array_bytes.decodes_by_copy(self.dtype):
             return False
         # Outermost codec first; the innermost one writes into ``target``.
         chain = list(reversed(self.bytes_bytes))
@@ -196,7 +274,7 @@ class CodecPipeline:
 
 
 @dataclass(frozen=True)
-class V2Pipeline:
+class V2Pipeline(WholeChunksOnly):
     """Zarr v2's chain: ``filters`` then ``compressor``, elements in ``order``.
 
     Examples
@@ -213,14 +291,12 @@ class V2Pipeline:
     order: str
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
-    _compressor: Any = field(default=None, init=False, repr=False, compare=False)
+    _compressor: BytesBytesCodec | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.order not in ("C", "F"):
             raise MetadataError(f"order={self.order!r} must be 'C' or 'F'")
         # Wrapped once here, not per chunk: the wrapper knows how to read decoded sizes.
-        from .numcodecs_adapter import NumcodecsBytesBytes
-
         wrapped = None if self.compressor is None else NumcodecsBytesBytes(self.compressor)
         object.__setattr__(self, "_compressor", wrapped)
 

@@ -1,49 +1,161 @@
-"""One registry of Zarr v3 codecs, keyed by the spec name."""
+"""One registry of Zarr v3 codecs, keyed by the spec name.
+
+Built-in codecs are listed by name with the class that implements them, as a
+``"module:Class"`` path, and imported on first use (fsspec's
+``known_implementations``). So the registry imports no codec module and sits
+below them all (sharding parses its inner codecs through it without a cycle),
+and a codec whose optional dependency is missing fails with an install hint
+when it is used, instead of breaking the package import.
+
+Third-party codecs are added by :func:`register_codec` (they take precedence over
+the built-ins) or by an entry point in the ``dask_zarrio.codecs`` group, looked up
+only for names known no other way (as numcodecs' registry does). ``numcodecs.<id>``
+names are served by numcodecs, as zarr-python's ``numcodecs.zarr3`` writes them.
+"""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any
 
 from ..errors import MetadataError, UnknownCodecError
 from .base import Codec
 
-__all__ = ["codec_from_json", "register_codec", "registered_codecs"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "KNOWN_CODECS",
+    "LazyCodec",
+    "codec_class",
+    "codec_from_json",
+    "register_codec",
+    "registered_codecs",
+]
 
-_REGISTRY: dict[str, type[Codec]] = {}
+#: Entry-point group in which other packages can declare codecs by spec name.
+ENTRY_POINT_GROUP = "dask_zarrio.codecs"
 
 
-def register_codec(cls: type[Codec]) -> type[Codec]:
-    """Class decorator: make ``cls`` available under ``cls.name``.
+@dataclass(frozen=True)
+class LazyCodec:
+    """Where a codec lives (``"module:attribute"``) and what to install when importing it fails.
 
     Examples
     --------
-    >>> from dask_zarrio.codecs.gzip import GzipCodec
-    >>> register_codec(GzipCodec) is GzipCodec
-    True
+    >>> LazyCodec("dask_zarrio.codecs.gzip:GzipCodec", "pip install numcodecs").load("gzip").name
+    'gzip'
     """
-    _REGISTRY[cls.name] = cls
+
+    target: str
+    install: str
+
+    def load(self, name: str) -> Any:
+        """Import the module and return the attribute; a failed import names the fix."""
+        module_name, _, attribute = self.target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            raise UnknownCodecError(
+                f"codec {name!r} cannot be used: importing {module_name!r} failed "
+                f"({type(e).__name__}: {e}). To read and write it: {self.install}"
+            ) from e
+        return getattr(module, attribute)
+
+
+_BROKEN_INSTALL = "pip install --force-reinstall dask_zarrio"
+
+#: The built-in codecs, by spec name; imported when first named.
+KNOWN_CODECS: dict[str, LazyCodec] = {
+    "blosc": LazyCodec("dask_zarrio.codecs.blosc:BloscCodec", "pip install numcodecs"),
+    "bytes": LazyCodec("dask_zarrio.codecs.bytes:BytesCodec", _BROKEN_INSTALL),
+    "crc32c": LazyCodec("dask_zarrio.codecs.crc32c:Crc32cCodec", "pip install crc32c"),
+    "gzip": LazyCodec("dask_zarrio.codecs.gzip:GzipCodec", "pip install numcodecs"),
+    "sharding_indexed": LazyCodec("dask_zarrio.codecs.sharding:ShardingCodec", _BROKEN_INSTALL),
+    "transpose": LazyCodec("dask_zarrio.codecs.transpose:TransposeCodec", _BROKEN_INSTALL),
+    "zstd": LazyCodec("dask_zarrio.codecs.zstd:ZstdCodec", "pip install numcodecs"),
+}
+
+#: ``numcodecs.<id>``: a function of (name, configuration) that wraps numcodecs' codec.
+_NUMCODECS = LazyCodec("dask_zarrio.codecs.conversions:numcodecs_v3_codec", "pip install numcodecs")
+
+#: Classes given to :func:`register_codec`, by spec name.
+_REGISTERED: dict[str, type[Codec]] = {}
+
+
+def register_codec(cls: type[Codec]) -> type[Codec]:
+    """Class decorator: make ``cls`` available under ``cls.name``, before any built-in.
+
+    Examples
+    --------
+    >>> from dask_zarrio.codecs.base import BytesBytesCodec
+    >>> @register_codec
+    ... class Identity(BytesBytesCodec):
+    ...     name = "example.identity"
+    ...     def to_dict(self): return {"name": self.name}
+    ...     def encode(self, data): return data
+    ...     def decode(self, data, out=None): return data
+    >>> codec_from_json("example.identity")
+    Identity({})
+    """
+    _REGISTERED[cls.name] = cls
     return cls
 
 
 def registered_codecs() -> list[str]:
-    """The names of every known codec, sorted.
+    """The names of every codec known without an entry point, sorted.
 
     Examples
     --------
     >>> "zstd" in registered_codecs()
     True
     """
-    from . import _load_builtin  # noqa: F401  (registers the built-in codecs)
+    return sorted({*KNOWN_CODECS, *_REGISTERED})
 
-    return sorted(_REGISTRY)
+
+def _from_entry_point(name: str) -> type[Codec] | None:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return LazyCodec(ep.value, f"reinstall the package that declares the entry point {ep.value!r}").load(name)  # type: ignore[no-any-return]
+    return None
+
+
+def codec_class(name: str) -> type[Codec]:
+    """The class for spec name ``name``: registered, built in, or from an entry point.
+
+    Examples
+    --------
+    >>> codec_class("crc32c").__name__
+    'Crc32cCodec'
+    >>> codec_class("snappy9")
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.UnknownCodecError: unknown codec 'snappy9' in the array metadata; ...
+    """
+    registered = _REGISTERED.get(name)
+    if registered is not None:
+        return registered
+    known = KNOWN_CODECS.get(name)
+    if known is not None:
+        return known.load(name)  # type: ignore[no-any-return]
+    found = _from_entry_point(name)
+    if found is not None:
+        return found
+    raise UnknownCodecError(
+        f"unknown codec {name!r} in the array metadata; dask_zarrio knows "
+        f"{registered_codecs()} and numcodecs.<id>. Re-encode the array with a known codec, "
+        "register one with dask_zarrio.codecs.register_codec, or install a package that "
+        f"declares it in the {ENTRY_POINT_GROUP!r} entry-point group"
+    )
 
 
 def codec_from_json(spec: object) -> Codec:
     """Build a codec from its JSON form: ``{"name", "configuration"}`` or a bare name.
 
-    A bare string is the Zarr v3.1 short-hand for a codec without configuration
-    (shared/peer-pitfalls.md, format edge case 9). ``numcodecs.<id>`` names are
-    served by numcodecs, as zarr-python's ``numcodecs.zarr3`` writes them.
+    A bare string is the short-hand that the Zarr v3.1 core spec allows for an
+    extension without configuration (zarr-python 3.1 and tensorstore still refuse
+    it). ``numcodecs.<id>`` names are served by numcodecs, as zarr-python's
+    ``numcodecs.zarr3`` writes them.
 
     Examples
     --------
@@ -52,8 +164,6 @@ def codec_from_json(spec: object) -> Codec:
     >>> codec_from_json("crc32c")
     Crc32cCodec({})
     """
-    from . import _load_builtin  # noqa: F401
-
     config: Any
     if isinstance(spec, str):
         name, config = spec, {}
@@ -68,23 +178,10 @@ def codec_from_json(spec: object) -> Codec:
         )
     if not isinstance(config, dict):
         raise MetadataError(f"codec {name!r}: configuration={config!r} must be an object")
-    if name.startswith("numcodecs."):
-        from .numcodecs_adapter import numcodecs_v3_codec
-
-        return numcodecs_v3_codec(name, config)
-    cls = _REGISTRY.get(name)
-    if cls is None:
-        raise UnknownCodecError(
-            f"unknown codec {name!r} in the array metadata; dask_zarrio knows "
-            f"{sorted(_REGISTRY)} and numcodecs.<id>. Re-encode the array with a known codec "
-            "or register one with dask_zarrio.codecs.register_codec"
-        )
+    if name.startswith("numcodecs.") and name not in _REGISTERED:
+        return _NUMCODECS.load(name)(name, config)  # type: ignore[no-any-return]
+    cls = codec_class(name)
     try:
         return cls.from_config(dict(config))
     except TypeError as e:
         raise MetadataError(f"codec {name!r}: invalid configuration {config!r}: {e}") from e
-
-
-def codec_spec(spec: Any) -> dict[str, Any]:
-    """Normalise a codec's JSON form to a dict, for comparisons and error messages."""
-    return {"name": spec} if isinstance(spec, str) else dict(spec)

@@ -5,23 +5,28 @@ Binary layout (Zarr v3 sharding spec): the encoded inner chunks, then (or, with
 pairs in C order over the chunks-per-shard grid, encoded by ``index_codecs``. Empty
 inner chunks are ``2**64 - 1`` in both fields and read as the fill value; the index
 covers every inner chunk, also those past the array's edge. Offsets count from the
-shard's first byte, so with the index at the start they include its size
-(shared/peer-pitfalls.md, format edge case 7).
+shard's first byte, so with the index at the start they include its size, while
+empty entries stay ``2**64 - 1``, unshifted (zarr-python PR #2336).
+
+Reading part of a shard (:meth:`ShardingCodec.decode_partial`) takes one ranged
+read of the index, then one per run of nearby inner chunks: the array layer only
+asks the pipeline whether it ``supports_partial_decode``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
 import numpy as np
 
-from ..errors import MetadataError
-from .base import ArrayBytesCodec, Buffer, Codec
-from .empty import is_fill
+from ..errors import ChunkDecodeError, MetadataError
+from .base import ArrayBytesCodec, Buffer, ByteRangeReader, Codec
+from .empty import fill_block, is_fill
 from .pipeline import CodecPipeline
-from .registry import codec_from_json, register_codec
+from .registry import codec_from_json
 
 __all__ = ["EMPTY", "ShardLayout", "ShardingCodec", "coalesce_ranges"]
 
@@ -56,6 +61,33 @@ class ShardLayout:
         """(start, length) of the index: ``(0, n)`` at the start, ``(-n, None)`` at the end."""
         return (0, self.index_nbytes) if self.index_at_start else (-self.index_nbytes, None)
 
+    def inner_chunks_in(self, selection: tuple[slice, ...]) -> Iterator[tuple[int, ...]]:
+        """The inner chunks that ``selection`` (step-1 slices of the shard) touches, in C order."""
+        return product(*(range(s.start // c, -(-s.stop // c)) for s, c in zip(selection, self.chunk_shape)))
+
+    @staticmethod
+    def inner_range(index: np.ndarray, inner_index: tuple[int, ...], size: int | None) -> tuple[int, int] | None:
+        """(offset, nbytes) of an inner chunk, ``None`` if empty; checked against ``size``."""
+        offset, nbytes = (int(v) for v in index[inner_index])
+        if offset == int(EMPTY) and nbytes == int(EMPTY):
+            return None
+        if size is not None and offset + nbytes > size:
+            raise ValueError(
+                f"shard index: inner chunk {inner_index} at offset {offset} with {nbytes} bytes "
+                f"reaches past the shard's end ({size} bytes); the index is corrupt"
+            )
+        return offset, nbytes
+
+
+def _overlap(part: tuple[slice, ...], selection: tuple[slice, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Where ``part`` and ``selection`` (same coordinates) meet: slices into ``part`` and into ``selection``."""
+    src, dst = [], []
+    for p, s in zip(part, selection):
+        lo, hi = max(p.start, s.start), min(p.stop, s.stop)
+        src.append(slice(lo - p.start, hi - p.start))
+        dst.append(slice(lo - s.start, hi - s.start))
+    return tuple(src), tuple(dst)
+
 
 #: Ranges this close are fetched in one request: on object stores a request costs
 #: far more than 64 KiB of transfer. Writers may order inner chunks in any way
@@ -88,7 +120,6 @@ def coalesce_ranges(ranges: list[tuple[int, int]], max_gap: int = MAX_GAP) -> li
     return out
 
 
-@register_codec
 class ShardingCodec(ArrayBytesCodec):
     """Store a shard's inner chunks, each encoded by ``codecs``, behind one index.
 
@@ -102,6 +133,7 @@ class ShardingCodec(ArrayBytesCodec):
     """
 
     name = "sharding_indexed"
+    supports_partial_decode = True
 
     def __init__(
         self,
@@ -206,35 +238,79 @@ class ShardingCodec(ArrayBytesCodec):
             raise ValueError(f"shard of {n} bytes is shorter than its {layout.index_nbytes}-byte index")
         raw = view[: layout.index_nbytes] if layout.index_at_start else view[n - layout.index_nbytes :]
         index = layout.decode_index(raw)
-        out = self.fill_block(shape, dtype)
+        out = fill_block(shape, dtype, self.fill_value)
         for inner_index in product(*(range(c) for c in layout.chunks_per_shard)):
-            chunk = self.read_inner(layout, index, inner_index, lambda s, ln: view[s : s + ln], n)
-            if chunk is not None:
-                out[layout.inner_region(inner_index)] = chunk
+            at = layout.inner_range(index, inner_index, n)
+            if at is not None:
+                offset, nbytes = at
+                out[layout.inner_region(inner_index)] = layout.inner.decode(view[offset : offset + nbytes])
         return out
 
-    def fill_block(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
-        """A new array of ``shape`` holding the fill value."""
-        if self.fill_value is None:
-            return np.zeros(shape, dtype)
-        return np.full(shape, self.fill_value, dtype)
+    def partial_chunk_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return self.chunk_shape
 
-    @staticmethod
-    def inner_range(index: np.ndarray, inner_index: tuple[int, ...], size: int | None) -> tuple[int, int] | None:
-        """(offset, nbytes) of an inner chunk, ``None`` if empty; checked against ``size``."""
-        offset, nbytes = (int(v) for v in index[inner_index])
-        if offset == int(EMPTY) and nbytes == int(EMPTY):
-            return None
-        if size is not None and offset + nbytes > size:
-            raise ValueError(
-                f"shard index: inner chunk {inner_index} at offset {offset} with {nbytes} bytes "
-                f"reaches past the shard's end ({size} bytes); the index is corrupt"
-            )
-        return offset, nbytes
+    def decode_partial(
+        self, fetch: ByteRangeReader, key: str, selection: tuple[slice, ...],
+        shape: tuple[int, ...], dtype: np.dtype[Any], out: np.ndarray, *, where: str,
+    ) -> None:
+        """One ranged read of the shard's index, then one per run of nearby inner chunks needed.
 
-    def read_inner(self, layout: ShardLayout, index: np.ndarray, inner_index: tuple[int, ...], fetch: Any, size: int | None) -> np.ndarray | None:
-        """Decode inner chunk ``inner_index`` with bytes from ``fetch(offset, nbytes)``."""
-        where = self.inner_range(index, inner_index, size)
-        if where is None:
-            return None
-        return layout.inner.decode(fetch(*where))
+        Examples
+        --------
+        >>> c = ShardingCodec(chunk_shape=[2])
+        >>> stored = {"s": bytes(c.encode(np.arange(8, dtype="u1")))}
+        >>> class Ranges:
+        ...     def get_range(self, key, start, length=None):
+        ...         return stored[key][start:][:length]
+        ...     def get_ranges(self, key, ranges):
+        ...         return [stored[key][s : s + n] for s, n in ranges]
+        >>> out = np.zeros(3, "u1")
+        >>> c.decode_partial(Ranges(), "s", (slice(3, 6),), (8,), np.dtype("u1"), out, where="s")
+        >>> out
+        array([3, 4, 5], dtype=uint8)
+        """
+        layout = self.layout(shape, dtype)
+        raw = fetch.get_range(key, *layout.index_range())
+        if raw is None:
+            return  # a missing shard is all fill value, which `out` already holds
+        try:
+            if len(raw) != layout.index_nbytes:
+                raise ValueError(f"got {len(raw)} bytes of a {layout.index_nbytes}-byte index")
+            index = layout.decode_index(raw)
+        except Exception as e:  # noqa: BLE001  (codecs raise many types; all mean corrupt bytes)
+            raise ChunkDecodeError(
+                f"shard {where}: its index does not decode ({type(e).__name__}: {e}); "
+                "the shard is corrupt: rewrite it, or delete it to read the fill value"
+            ) from e
+        inner_ids, ranges = [], []
+        for inner in layout.inner_chunks_in(selection):
+            at = layout.inner_range(index, inner, None)
+            if at is not None:
+                inner_ids.append(inner)
+                ranges.append(at)
+        if not ranges:
+            return
+        requests = coalesce_ranges(ranges)
+        parts = fetch.get_ranges(key, [(start, length) for start, length, _ in requests])
+        if parts is None:
+            return  # deleted since the index was read: the fill value
+        for (start, length, members), part in zip(requests, parts):
+            try:
+                if len(part) != length:
+                    raise ValueError(
+                        f"the index points at bytes [{start}, {start + length}) but the shard has only "
+                        f"{start + len(part)}"
+                    )
+                view = memoryview(part)
+                for m in members:
+                    offset, nbytes = ranges[m]
+                    chunk = layout.inner.decode(view[offset - start : offset - start + nbytes])
+                    src, dst = _overlap(layout.inner_region(inner_ids[m]), selection)
+                    out[dst] = chunk[src]
+            except ChunkDecodeError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                raise ChunkDecodeError(
+                    f"shard {where} does not decode: {type(e).__name__}: {e}. Rewrite "
+                    "it, or delete it to read the fill value"
+                ) from e

@@ -8,12 +8,10 @@ import numpy as np
 
 from ..errors import MetadataError
 from .base import ArrayArrayCodec
-from .registry import register_codec
 
 __all__ = ["TransposeCodec"]
 
 
-@register_codec
 class TransposeCodec(ArrayArrayCodec):
     """Permute axes by ``order`` (a permutation of ``range(ndim)``).
 

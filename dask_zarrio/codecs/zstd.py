@@ -9,13 +9,11 @@ from numcodecs import Zstd
 
 from ..errors import MetadataError
 from .base import Buffer, BytesBytesCodec
-from .registry import register_codec
 from .sizes import zstd_decoded_size
 
 __all__ = ["ZstdCodec"]
 
 
-@register_codec
 class ZstdCodec(BytesBytesCodec):
     """Zstandard compression at ``level``; ``checksum`` adds zstd's frame checksum.
 

@@ -7,15 +7,10 @@ from typing import Any
 
 import numcodecs
 import numpy as np
-from numcodecs.abc import Codec as NumcodecsCodec
 
-from ..codecs import ArrayArrayCodec, BytesBytesCodec, Codec, codec_from_json
-from ..codecs.blosc import BloscCodec
+from ..codecs import ArrayArrayCodec, BytesBytesCodec, Codec
 from ..codecs.bytes import BytesCodec
-from ..codecs.crc32c import Crc32cCodec
-from ..codecs.gzip import GzipCodec
-from ..codecs.n5 import n5_compression_from_codec
-from ..codecs.numcodecs_adapter import _ARRAY_ARRAY, NumcodecsArrayArray, NumcodecsBytesBytes
+from ..codecs.conversions import n5_compression_from_codec, to_numcodecs, to_v3_codec
 from ..codecs.sharding import ShardingCodec
 from ..codecs.transpose import TransposeCodec
 from ..codecs.zstd import ZstdCodec
@@ -23,7 +18,7 @@ from ..errors import MetadataError
 from ..grid import ChunkKeyEncoding
 from .fill import parse_fill_value
 from .n5 import N5_DTYPES, ArrayMetadataN5
-from .v2 import ArrayMetadataV2, parse_numcodecs
+from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
 __all__ = ["NO_FILL", "default_fill_value", "new_array_metadata"]
@@ -41,8 +36,6 @@ class _NoFill:
 
 #: Pass as ``fill_value`` to write a Zarr v2 array with ``"fill_value": null``.
 NO_FILL = _NoFill()
-
-_BLOSC_SHUFFLE = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
 
 
 def default_fill_value(dtype: np.dtype[Any]) -> np.ndarray | None:
@@ -64,55 +57,6 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
-
-
-def _v3_from_numcodecs(codec: NumcodecsCodec, dtype: np.dtype[Any]) -> Codec:
-    config = codec.get_config()
-    cid = config.pop("id")
-    if cid == "blosc":
-        shuffle = config.get("shuffle", 1)
-        if shuffle == -1:  # AUTOSHUFFLE: bit-shuffle for one-byte types, byte-shuffle otherwise
-            shuffle = 2 if dtype.itemsize == 1 else 1
-        return BloscCodec(
-            cname=config.get("cname", "lz4"),
-            clevel=config.get("clevel", 5),
-            shuffle=_BLOSC_SHUFFLE[shuffle],
-            typesize=dtype.itemsize,
-            blocksize=config.get("blocksize", 0),
-        )
-    if cid == "zstd":
-        return ZstdCodec(level=config.get("level", 0), checksum=bool(config.get("checksum", False)))
-    if cid == "gzip":
-        return GzipCodec(level=config.get("level", 5))
-    if cid == "crc32c":
-        return Crc32cCodec()
-    if cid in _ARRAY_ARRAY:
-        return NumcodecsArrayArray(codec)
-    return NumcodecsBytesBytes(codec)
-
-
-def _v3_codec(spec: Any, dtype: np.dtype[Any]) -> Codec:
-    if isinstance(spec, Codec):
-        codec = spec
-    elif isinstance(spec, NumcodecsCodec):
-        codec = _v3_from_numcodecs(spec, dtype)
-    elif isinstance(spec, dict) and "id" in spec:
-        codec = _v3_from_numcodecs(parse_numcodecs(spec, "compressors"), dtype)
-    else:
-        codec = codec_from_json(spec)
-    if isinstance(codec, BloscCodec) and codec.typesize is None:
-        codec = BloscCodec(codec.cname, codec.clevel, codec.shuffle, dtype.itemsize, codec.blocksize)
-    return codec
-
-
-def _v2_codec(spec: Any, field: str) -> NumcodecsCodec:
-    if isinstance(spec, NumcodecsCodec):
-        return spec
-    if isinstance(spec, dict) and "name" in spec:  # a v3-style dict: map to numcodecs
-        return parse_numcodecs({"id": spec["name"], **(spec.get("configuration") or {})}, field)
-    if isinstance(spec, str):
-        return parse_numcodecs({"id": spec}, field)
-    return parse_numcodecs(spec, field)
 
 
 def new_array_metadata(
@@ -193,10 +137,10 @@ def new_array_metadata(
             shape=shape,
             chunk_shape=chunk_shape,
             dtype=dtype,
-            compressor=_v2_codec(comps[0], "compressors") if comps else None,
+            compressor=to_numcodecs(comps[0], "compressors") if comps else None,
             fill_value=fill,
             order=order,
-            filters=tuple(_v2_codec(f, "filters") for f in _as_list(filters)) or None,
+            filters=tuple(to_numcodecs(f, "filters") for f in _as_list(filters)) or None,
             dimension_separator=".",
             attributes=attributes,
         )
@@ -205,14 +149,14 @@ def new_array_metadata(
     native = dtype.newbyteorder("=") if dtype.byteorder not in ("|", "=") else dtype
     aa: list[Codec] = [TransposeCodec(list(reversed(range(len(shape)))))] if order == "F" and len(shape) > 1 else []
     for f in _as_list(filters):
-        codec = _v3_codec(f, native)
+        codec = to_v3_codec(f, native)
         if not isinstance(codec, ArrayArrayCodec):
             raise MetadataError(f"filters: {codec.to_dict()!r} is not an array→array codec")
         aa.append(codec)
     bb: list[Codec] = []
     comps = [ZstdCodec(level=0, checksum=False)] if compressors == "auto" else _as_list(compressors)
     for c in comps:
-        codec = _v3_codec(c, native)
+        codec = to_v3_codec(c, native)
         if not isinstance(codec, BytesBytesCodec):
             raise MetadataError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
         bb.append(codec)

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..codecs.n5 import N5Pipeline, n5_compression_codec
+from ..codecs.conversions import n5_compression_codec
+from ..codecs.n5 import N5Pipeline
 from ..errors import MetadataError
 from .v3 import parse_shape
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..codecs import ChunkPipeline
-from ..codecs.empty import is_fill
+from ..codecs.empty import fill_block, is_fill
 from ..grid import ChunkGrid, ChunkKeyEncoding
 from .n5 import ArrayMetadataN5, N5KeyEncoding
 from .v2 import ArrayMetadataV2
@@ -68,11 +68,7 @@ class ArraySpec:
 
     def fill_chunk(self, shape: tuple[int, ...]) -> np.ndarray:
         """A new array of ``shape`` holding the fill value (zeros when there is none)."""
-        if self.fill_value is None:
-            if self.dtype.kind == "O":
-                return np.full(shape, None, self.dtype)
-            return np.zeros(shape, self.dtype)
-        return np.full(shape, self.fill_value, self.dtype)
+        return fill_block(shape, self.dtype, self.fill_value)
 
     def is_fill(self, block: np.ndarray) -> bool:
         """Whether every element of ``block`` equals the fill value, bit for bit."""

@@ -5,43 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numcodecs
 import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
 
 from ..codecs import V2Pipeline
+from ..codecs.conversions import parse_numcodecs
 from ..codecs.numcodecs_adapter import check_safe_codec_id, opt_in
-from ..errors import MetadataError, UnknownCodecError
+from ..errors import MetadataError
 from ..grid import ChunkKeyEncoding
 from .dtypes import parse_v2_dtype, v2_dtype_to_json
 from .fill import encode_fill_value, parse_fill_value
 from .v3 import parse_shape
 
-__all__ = ["ArrayMetadataV2", "parse_numcodecs"]
+__all__ = ["ArrayMetadataV2"]
 
 #: numcodecs ids that turn object arrays into bytes.
 OBJECT_CODECS = {"vlen-utf8", "vlen-bytes", "vlen-array", "json2", "msgpack2", "pickle"}
-
-
-def parse_numcodecs(value: object, field_name: str) -> NumcodecsCodec:
-    """A numcodecs codec from its ``{"id": ..., ...}`` config.
-
-    Examples
-    --------
-    >>> parse_numcodecs({"id": "zlib", "level": 1}, "compressor")
-    Zlib(level=1)
-    """
-    if not isinstance(value, dict) or not isinstance(value.get("id"), str):
-        raise MetadataError(f"{field_name}={value!r} must be a numcodecs config {{'id': ...}}")
-    try:
-        return numcodecs.get_codec(dict(value))
-    except (ValueError, KeyError) as e:
-        raise UnknownCodecError(
-            f"{field_name}={value!r}: numcodecs has no codec {value['id']!r}; install the "
-            "package that registers it"
-        ) from e
-    except TypeError as e:
-        raise MetadataError(f"{field_name}={value!r} has invalid arguments: {e}") from e
 
 
 def _codec_config(codec: NumcodecsCodec) -> dict[str, Any]:
