@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .store import CountingStore
+from .counting import CountingStore
 
 __all__ = ["CountingStore"]

@@ -1,10 +1,10 @@
-"""Key/value stores: where chunk and metadata bytes live.
+"""FsspecStore: a folder of any fsspec filesystem (local, memory, S3, GCS, HTTP, chained).
 
-A :class:`Store` is rooted at one node (array or group) and addresses objects by
-keys relative to it (``"zarr.json"``, ``"c/0/1"``). Stores travel to workers
-inside tasks, so they pickle by constructor arguments: an fsspec filesystem pickles
-as its class and storage options, never as an open connection, and ``repr`` shows
-only the protocol and path, never credentials.
+Local folders skip fsspec on the hot paths: chunks are read with plain file I/O
+(big ones into huge-page-aligned buffers, :func:`dask_zarrio.buffers.read_file`)
+and written through a temporary file and a rename, so readers never see half a
+chunk. Remote filesystems with an async API fetch and write the objects of one
+task concurrently; every request is retried on transient errors.
 """
 
 from __future__ import annotations
@@ -14,127 +14,24 @@ import inspect
 import os
 import posixpath
 import tempfile
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, MutableMapping
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
 import fsspec
+import fsspec.asyn
 from dask.base import tokenize
 from fsspec.implementations.local import LocalFileSystem
 
-from .buffers import read_file
-from .codecs.base import Buffer
-from .retry import RetryPolicy
+from ..buffers import read_file
+from ..retry import RetryPolicy
+from .base import Buffer, Store, join_key
 
-__all__ = ["DEFAULT_RETRY", "FsspecStore", "MappingStore", "Store", "open_store", "set_retry_policy"]
+__all__ = ["DEFAULT_RETRY", "MAX_CONCURRENT_REQUESTS", "FsspecStore"]
 
 #: Requests in flight per task when a task fetches several objects from an async store.
 MAX_CONCURRENT_REQUESTS = 16
 #: How FsspecStore retries transient errors unless given another policy.
 DEFAULT_RETRY = RetryPolicy()
-
-
-class Store(ABC):
-    """Byte objects under string keys, relative to one node of a hierarchy."""
-
-    #: Whether ``get_many`` overlaps requests. Cautious default: plain mappings do not.
-    supports_concurrent_get: ClassVar[bool] = False
-
-    @abstractmethod
-    def get(self, key: str) -> bytes | None:
-        """The object under ``key``, or ``None`` when it does not exist."""
-
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
-        """Objects under ``keys`` (``None`` for missing ones), in order.
-
-        Meant for chunk data: each object is ``bytes`` or another bytes-like buffer (a
-        local store hands out big files as page-aligned ``uint8`` arrays).
-        """
-        return [self.get(k) for k in keys]
-
-    def exists(self, key: str) -> bool:
-        """Whether ``key`` exists (a metadata-only request where the store has one)."""
-        return self.get(key) is not None
-
-    #: Whether ``get_range`` reads only the bytes asked for. Cautious default: no, the
-    #: base class fetches the whole object and slices it.
-    supports_partial_reads: ClassVar[bool] = False
-
-    def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
-        """Bytes ``[start, start + length)`` of ``key``; a negative ``start`` counts from the end.
-
-        ``None`` when the object does not exist.
-        """
-        data = self.get(key)
-        if data is None:
-            return None
-        return _slice(data, start, length)
-
-    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes] | None:
-        """Several ``(start, length)`` ranges of ``key`` (``None`` when it does not exist)."""
-        out = []
-        for start, length in ranges:
-            part = self.get_range(key, start, length)
-            if part is None:
-                return None
-            out.append(part)
-        return out
-
-    @abstractmethod
-    def set(self, key: str, value: Buffer) -> None:
-        """Write ``value`` under ``key``, whole or not at all."""
-
-    def set_many(self, items: dict[str, Buffer]) -> None:
-        """Write several objects (concurrently where the store supports it)."""
-        for key, value in items.items():
-            self.set(key, value)
-
-    @abstractmethod
-    def delete(self, key: str) -> None:
-        """Remove ``key``; a missing key is not an error."""
-
-    @abstractmethod
-    def clear(self) -> None:
-        """Remove every object under this node."""
-
-    @abstractmethod
-    def is_empty(self) -> bool:
-        """Whether no object exists under this node."""
-
-    @abstractmethod
-    def list_dir(self) -> list[str]:
-        """Names directly below this node (children and metadata keys), sorted."""
-
-    @abstractmethod
-    def child(self, path: str) -> Store:
-        """The store rooted at ``path`` below this node."""
-
-    @abstractmethod
-    def parent(self) -> Store | None:
-        """The store rooted one level up, or ``None`` at the top."""
-
-    @property
-    @abstractmethod
-    def name(self) -> str:
-        """The last component of this node's path."""
-
-    @abstractmethod
-    def describe(self, key: str = "") -> str:
-        """A credential-free location for messages: ``s3://bucket/a.zarr/c/0``."""
-
-    @abstractmethod
-    def token(self) -> str:
-        """A deterministic hash naming this location (for dask keys), without secrets in clear."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.describe()!r})"
-
-
-def _slice(data: bytes, start: int, length: int | None) -> bytes:
-    if start < 0:
-        start = max(0, len(data) + start)
-    return data[start:] if length is None else data[start : start + length]
 
 
 class FsspecStore(Store):
@@ -152,27 +49,43 @@ class FsspecStore(Store):
     (b'v', None)
     """
 
-    supports_concurrent_get = True
-    supports_partial_reads = True
-
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str, retry: RetryPolicy | None = None) -> None:
         self.fs = fs
         self.root = root.rstrip("/") if root not in ("/", "") else root
         self.retry = retry or DEFAULT_RETRY
         self._local = isinstance(fs, LocalFileSystem)
         self._async = bool(getattr(fs, "async_impl", False)) and not self._local
-        # s3fs sends a HEAD before each whole-object GET unless max_concurrency is 1
-        # (shared/peer-pitfalls.md): one request per chunk is the target.
+        self._http = _protocol(fs) in ("http", "https")
+        # s3fs first asks for the size of each whole object it reads unless
+        # max_concurrency is 1 (fsspec/s3fs#1027): one request per chunk is the target.
         cat = getattr(fs, "_cat_file", None) if self._async else None
         self._cat_kwargs = {"max_concurrency": 1} if cat is not None and "max_concurrency" in inspect.signature(cat).parameters else {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FsspecStore, (self.fs, self.root, self.retry))
 
+    @property
+    def supports_partial_reads(self) -> bool:
+        # Local files seek; remote filesystems send ranged GETs.
+        return True
+
+    @property
+    def supports_concurrent_requests(self) -> bool:
+        # Only the async API overlaps requests; sync filesystems (and local files,
+        # which the page cache serves) answer one after the other.
+        return self._async
+
+    @property
+    def supports_listing(self) -> bool:
+        # HTTP servers can only be asked for keys, not enumerated.
+        return not self._http
+
+    @property
+    def supports_deletes(self) -> bool:
+        return not self._http
+
     def _path(self, key: str) -> str:
-        if not key:
-            return self.root
-        return f"{self.root}/{key}" if self.root else key
+        return join_key(self.root, key)
 
     def _call(self, what: str, key: str, fn: Any) -> Any:
         return self.retry.call(fn, f"{what} {self.describe(key)}")
@@ -319,12 +232,17 @@ class FsspecStore(Store):
         path = self._path(key)
         if "://" in path:
             return path
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        protocol = _protocol(self.fs)
         return f"{protocol}://{path.lstrip('/') if protocol != 'file' else path}"
 
     def token(self) -> str:
         # fsspec's own token hashes the storage options; credentials never appear in clear.
         return tokenize(type(self.fs).__name__, self.fs._fs_token, self.root)
+
+
+def _protocol(fs: fsspec.AbstractFileSystem) -> str:
+    """The filesystem's main protocol name (``"s3"`` for ``("s3", "s3a")``)."""
+    return fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
 
 
 def _read_local(path: str) -> Buffer | None:
@@ -366,125 +284,3 @@ def _atomic_write(path: str, value: Buffer) -> None:
         except FileNotFoundError:
             pass
         raise
-
-
-class MappingStore(Store):
-    """Any ``MutableMapping`` of str to bytes (a dict, a SQLite or Redis adapter).
-
-    Examples
-    --------
-    >>> s = MappingStore({}, "grp/arr")
-    >>> s.set("0", b"x"); s.mapping
-    {'grp/arr/0': b'x'}
-    """
-
-    def __init__(self, mapping: MutableMapping[str, Any], root: str = "") -> None:
-        self.mapping = mapping
-        self.root = root.strip("/")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (MappingStore, (self.mapping, self.root))
-
-    def _path(self, key: str) -> str:
-        if not key:
-            return self.root
-        return f"{self.root}/{key}" if self.root else key
-
-    def get(self, key: str) -> bytes | None:
-        try:
-            return bytes(self.mapping[self._path(key)])
-        except KeyError:
-            return None
-
-    def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
-        try:
-            data = self.mapping[self._path(key)]
-        except KeyError:
-            return None
-        return bytes(_slice(data, start, length))
-
-    def exists(self, key: str) -> bool:
-        return self._path(key) in self.mapping
-
-    def set(self, key: str, value: Buffer) -> None:
-        self.mapping[self._path(key)] = bytes(memoryview(value).cast("B"))
-
-    def delete(self, key: str) -> None:
-        self.mapping.pop(self._path(key), None)
-
-    def _keys_below(self) -> Iterable[str]:
-        prefix = f"{self.root}/" if self.root else ""
-        return [k for k in list(self.mapping) if k.startswith(prefix) or k == self.root]
-
-    def clear(self) -> None:
-        for k in self._keys_below():
-            self.mapping.pop(k, None)
-
-    def is_empty(self) -> bool:
-        return not self._keys_below()
-
-    def list_dir(self) -> list[str]:
-        prefix = f"{self.root}/" if self.root else ""
-        return sorted({k[len(prefix):].split("/", 1)[0] for k in list(self.mapping) if k.startswith(prefix)})
-
-    def child(self, path: str) -> MappingStore:
-        return MappingStore(self.mapping, self._path(path.strip("/")))
-
-    def parent(self) -> MappingStore | None:
-        if not self.root:
-            return None
-        return MappingStore(self.mapping, posixpath.dirname(self.root))
-
-    @property
-    def name(self) -> str:
-        return posixpath.basename(self.root)
-
-    def describe(self, key: str = "") -> str:
-        return f"<{type(self.mapping).__name__}>/{self._path(key)}"
-
-    def token(self) -> str:
-        return tokenize(type(self.mapping).__name__, id(self.mapping), self.root)
-
-
-def set_retry_policy(policy: RetryPolicy) -> None:
-    """Set the retry policy of stores opened from now on (in this process).
-
-    Examples
-    --------
-    >>> from dask_zarrio.retry import RetryPolicy
-    >>> set_retry_policy(RetryPolicy(attempts=10)); set_retry_policy(RetryPolicy())
-    """
-    global DEFAULT_RETRY
-    DEFAULT_RETRY = policy
-
-
-def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store:
-    """The store for a URL, path, ``fsspec.FSMap`` or mutable mapping.
-
-    Parameters
-    ----------
-    url
-        A local path, ``file://``, ``memory://``, ``s3://…`` or chained fsspec URL;
-        an ``fsspec.FSMap``; or any ``MutableMapping`` of keys to bytes.
-    storage_options
-        Passed to the fsspec filesystem (credentials, endpoint, ...).
-
-    Examples
-    --------
-    >>> open_store("memory://x/a.zarr")
-    FsspecStore('memory://x/a.zarr')
-    """
-    if isinstance(url, fsspec.FSMap):
-        return FsspecStore(url.fs, url.root)
-    if isinstance(url, Store):
-        return url
-    if isinstance(url, MutableMapping):
-        return MappingStore(url)
-    if isinstance(url, os.PathLike):
-        url = os.fspath(url)
-    if not isinstance(url, str):
-        raise TypeError(
-            f"url={url!r} must be a path or URL string, an fsspec.FSMap or a MutableMapping"
-        )
-    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    return FsspecStore(fs, path)

@@ -6,8 +6,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from ..codecs.base import Buffer
-from ..store import Store
+from ..store import Buffer, Store
 
 __all__ = ["CountingStore"]
 
