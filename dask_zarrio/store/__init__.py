@@ -5,6 +5,10 @@ serves any fsspec URL and :class:`MappingStore` (``mapping``) any mutable mappin
 :func:`open_store` picks one for what users pass as ``url``. This package sits at
 the bottom of the house: it imports only :mod:`dask_zarrio.retry`,
 :mod:`dask_zarrio.errors`, :mod:`dask_zarrio.config` and :mod:`dask_zarrio.buffers`.
+
+Retries and requests in flight are set by config keys, read when a request is made::
+
+    dask.config.set({"dask_zarrio.retry.attempts": 10, "dask_zarrio.requests-in-flight": 32})
 """
 
 from __future__ import annotations
@@ -16,24 +20,11 @@ from typing import Any
 from fsspec import FSMap
 from fsspec.core import url_to_fs
 
-from ..retry import RetryPolicy
-from . import fsspec_store
 from .base import Buffer, Store
-from .fsspec_store import DEFAULT_RETRY, MAX_CONCURRENT_REQUESTS, FsspecStore
+from .fsspec_store import FsspecStore
 from .mapping import MappingStore
 
-__all__ = ["DEFAULT_RETRY", "MAX_CONCURRENT_REQUESTS", "Buffer", "FsspecStore", "MappingStore", "Store", "open_store", "set_retry_policy"]
-
-
-def set_retry_policy(policy: RetryPolicy) -> None:
-    """Set the retry policy of stores opened from now on (in this process).
-
-    Examples
-    --------
-    >>> from dask_zarrio.retry import RetryPolicy
-    >>> set_retry_policy(RetryPolicy(attempts=10)); set_retry_policy(RetryPolicy())
-    """
-    fsspec_store.DEFAULT_RETRY = policy
+__all__ = ["Buffer", "FsspecStore", "MappingStore", "Store", "open_store"]
 
 
 def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store:

@@ -5,6 +5,11 @@ Local folders skip fsspec on the hot paths: chunks are read with plain file I/O
 and written through a temporary file and a rename, so readers never see half a
 chunk. Remote filesystems with an async API fetch and write the objects of one
 task concurrently; every request is retried on transient errors.
+
+How many attempts and how many requests in flight are read from the config keys
+``dask_zarrio.retry.*`` and ``dask_zarrio.requests-in-flight`` when a request is
+made, not when the store is made: a pickled store carries no policy of its own,
+so each worker follows its own dask config.
 """
 
 from __future__ import annotations
@@ -23,23 +28,19 @@ from dask.base import tokenize
 from fsspec.implementations.local import LocalFileSystem
 
 from ..buffers import read_file
-from ..retry import RetryPolicy
+from ..retry import RetryPolicy, config_number
 from .base import Buffer, Store, join_key
 
-__all__ = ["DEFAULT_RETRY", "MAX_CONCURRENT_REQUESTS", "FsspecStore"]
-
-#: Requests in flight per task when a task fetches several objects from an async store.
-MAX_CONCURRENT_REQUESTS = 16
-#: How FsspecStore retries transient errors unless given another policy.
-DEFAULT_RETRY = RetryPolicy()
+__all__ = ["FsspecStore"]
 
 
 class FsspecStore(Store):
     """A folder of an fsspec filesystem (local, memory, S3, GCS, HTTP, chained, ...).
 
-    Requests that fail transiently are retried (:mod:`dask_zarrio.retry`); several
+    Requests that fail transiently are retried (:mod:`dask_zarrio.retry`) as the
+    ``dask_zarrio.retry.*`` config keys say, unless ``retry`` is given; several
     objects of one task are fetched or written concurrently through the async API
-    of filesystems that have one, at most ``MAX_CONCURRENT_REQUESTS`` at a time.
+    of filesystems that have one, at most ``dask_zarrio.requests-in-flight`` at a time.
 
     Examples
     --------
@@ -52,7 +53,8 @@ class FsspecStore(Store):
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str, retry: RetryPolicy | None = None) -> None:
         self.fs = fs
         self.root = root.rstrip("/") if root not in ("/", "") else root
-        self.retry = retry or DEFAULT_RETRY
+        # None: read the config keys at each request (see the retry property).
+        self._retry = retry
         self._local = isinstance(fs, LocalFileSystem)
         self._async = bool(getattr(fs, "async_impl", False)) and not self._local
         self._http = _protocol(fs) in ("http", "https")
@@ -62,7 +64,12 @@ class FsspecStore(Store):
         self._cat_kwargs = {"max_concurrency": 1} if cat is not None and "max_concurrency" in inspect.signature(cat).parameters else {}
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (FsspecStore, (self.fs, self.root, self.retry))
+        return (FsspecStore, (self.fs, self.root, self._retry))
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The policy given to this store, else the one the config keys set right now."""
+        return self._retry if self._retry is not None else RetryPolicy.from_config()
 
     @property
     def supports_partial_reads(self) -> bool:
@@ -89,6 +96,11 @@ class FsspecStore(Store):
 
     def _call(self, what: str, key: str, fn: Any) -> Any:
         return self.retry.call(fn, f"{what} {self.describe(key)}")
+
+    def _gather(self, calls: list[tuple[str, Any]]) -> list[Any]:
+        """Run request factories on the filesystem's event loop (see :func:`_gather`)."""
+        limit = int(config_number("requests-in-flight", integer=True, minimum=1))
+        return fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, limit)
 
     def get(self, key: str) -> bytes | None:
         path = self._path(key)
@@ -139,20 +151,22 @@ class FsspecStore(Store):
             (f"GET (range) {self.describe(key)}", partial(self.fs._cat_file, path, start=s, end=s + n))
             for s, n in ranges
         ]
-        parts = fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, MAX_CONCURRENT_REQUESTS)
+        parts = self._gather(calls)
         return None if any(p is None for p in parts) else parts
 
     def get_many(self, keys: list[str]) -> list[Buffer | None]:
         if self._local:
             # Chunk data: big files land in huge-page-aligned buffers (dask_zarrio.buffers).
-            return [self._call("GET", k, partial(_read_local, self._path(k))) for k in keys]
+            # One policy for the batch: the config is read once, not once per chunk.
+            retry = self.retry
+            return [retry.call(partial(_read_local, self._path(k)), f"GET {self.describe(k)}") for k in keys]
         if len(keys) <= 1 or not self._async:
             return [self.get(k) for k in keys]
         calls = [
             (f"GET {self.describe(k)}", partial(self.fs._cat_file, self._path(k), **self._cat_kwargs))
             for k in keys
         ]
-        return fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, MAX_CONCURRENT_REQUESTS)
+        return self._gather(calls)
 
     def set(self, key: str, value: Buffer) -> None:
         path = self._path(key)
@@ -171,7 +185,7 @@ class FsspecStore(Store):
             (f"PUT {self.describe(k)}", partial(self.fs._pipe_file, self._path(k), bytes(memoryview(v).cast("B"))))
             for k, v in items.items()
         ]
-        fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, MAX_CONCURRENT_REQUESTS)
+        self._gather(calls)
 
     def delete(self, key: str) -> None:
         def remove() -> None:
@@ -216,13 +230,13 @@ class FsspecStore(Store):
         return self._ls() or []
 
     def child(self, path: str) -> FsspecStore:
-        return FsspecStore(self.fs, self._path(path.strip("/")), self.retry)
+        return FsspecStore(self.fs, self._path(path.strip("/")), self._retry)
 
     def parent(self) -> FsspecStore | None:
         up = posixpath.dirname(self.root)
         if up == self.root or not self.root:
             return None
-        return FsspecStore(self.fs, up, self.retry)
+        return FsspecStore(self.fs, up, self._retry)
 
     @property
     def name(self) -> str:
