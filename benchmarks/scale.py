@@ -223,7 +223,7 @@ def s3_throughput(rounds: int, interleaved: Any, mib: int = 256) -> tuple[dict[s
         import zarr
 
         from dask_zarrio.codecs.blosc import BloscCodec
-        from dask_zarrio.testing.s3 import create_bucket, moto_server, s3_options
+        from tests.servers.s3 import create_bucket, moto_server, s3_options
     except ImportError:
         return {}, 0
     side = int((mib * 2**20 / 4) ** 0.5)

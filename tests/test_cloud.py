@@ -21,8 +21,8 @@ import dask_zarrio as dz
 import dask_zarrio.store
 from dask_zarrio import config
 from dask_zarrio.store import open_store
-from dask_zarrio.testing.proxy import FaultyProxy
-from dask_zarrio.testing.s3 import s3_options
+from tests.servers.proxy import FaultyProxy
+from tests.servers.s3 import s3_options
 
 DATA = np.random.default_rng(3).standard_normal((60, 50))
 
