@@ -15,6 +15,7 @@ so each worker follows its own dask config.
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import os
 import posixpath
@@ -64,7 +65,7 @@ class FsspecStore(Store):
         self._cat_kwargs = {"max_concurrency": 1} if cat is not None and "max_concurrency" in inspect.signature(cat).parameters else {}
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (FsspecStore, (self.fs, self.root, self._retry))
+        return (type(self), (self.fs, self.root, self._retry))
 
     @property
     def retry(self) -> RetryPolicy:
@@ -136,8 +137,17 @@ class FsspecStore(Store):
                         else:
                             f.seek(start)
                         return f.read() if length is None else f.read(length)
-                end = None if length is None else start + length
-                return self.fs.cat_file(path, start=start, end=end)
+                if length == 0:
+                    # fsspec reads end == start as "to the end": only existence is asked.
+                    return b"" if self.fs.isfile(path) else None
+                first, end, keep = _remote_range(start, length)
+                try:
+                    data = self.fs.cat_file(path, start=first, end=end)
+                except Exception as exc:  # noqa: BLE001 (only "range not satisfiable" is kept)
+                    if not _range_not_satisfiable(exc):
+                        raise
+                    return b""
+                return data if keep is None else data[:keep]
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 return None
 
@@ -148,7 +158,7 @@ class FsspecStore(Store):
             return super().get_ranges(key, ranges)
         path = self._path(key)
         calls = [
-            (f"GET (range) {self.describe(key)}", partial(self.fs._cat_file, path, start=s, end=s + n))
+            (f"GET (range) {self.describe(key)}", partial(_acat_range, self.fs, path, s, n))
             for s, n in ranges
         ]
         parts = self._gather(calls)
@@ -257,6 +267,45 @@ class FsspecStore(Store):
 def _protocol(fs: fsspec.AbstractFileSystem) -> str:
     """The filesystem's main protocol name (``"s3"`` for ``("s3", "s3a")``)."""
     return fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+
+
+def _remote_range(start: int, length: int | None) -> tuple[int, int | None, int | None]:
+    """``(start, end, keep)`` for fsspec's ``cat_file``, then keep the first ``keep`` bytes.
+
+    A negative start is sent as a suffix request (``bytes=-n``) and cut here: fsspec
+    filesystems take ``start=-3, end=0`` for an empty range (memory) or for no range
+    at all (s3fs), where Python slicing means the last three bytes.
+    """
+    if start < 0:
+        return start, None, length
+    return start, None if length is None else start + length, None
+
+
+def _range_not_satisfiable(exc: BaseException) -> bool:
+    """Whether a ranged read failed because it starts at or after the end of the object.
+
+    S3 answers ``416 InvalidRange`` there (s3fs raises ``OSError(EINVAL)``), so do HTTP
+    servers (aiohttp's ``status``); Python slicing gives ``b""``, and so do we.
+    """
+    if getattr(exc, "status", None) == 416 or getattr(exc, "code", None) == 416:
+        return True
+    return isinstance(exc, OSError) and exc.errno == errno.EINVAL and "range" in str(exc).lower()
+
+
+async def _acat_range(fs: fsspec.AbstractFileSystem, path: str, start: int, length: int | None) -> bytes:
+    """One ranged read on the async API, cut like :meth:`FsspecStore.get_range`."""
+    if length == 0:
+        if not await fs._isfile(path):
+            raise FileNotFoundError(path)
+        return b""
+    first, end, keep = _remote_range(start, length)
+    try:
+        data = await fs._cat_file(path, start=first, end=end)
+    except Exception as exc:  # noqa: BLE001 (only "range not satisfiable" is kept)
+        if not _range_not_satisfiable(exc):
+            raise
+        return b""
+    return data if keep is None else data[:keep]
 
 
 def _read_local(path: str) -> Buffer | None:

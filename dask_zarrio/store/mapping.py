@@ -28,7 +28,7 @@ class MappingStore(Store):
         self.root = root.strip("/")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (MappingStore, (self.mapping, self.root))
+        return (type(self), (self.mapping, self.root))
 
     @property
     def supports_listing(self) -> bool:
