@@ -73,7 +73,7 @@ def proxy(s3_endpoint):
 
 
 def test_one_request_per_chunk_and_to_open(proxy, bucket):
-    """zarr-python sends a HEAD before every GET through s3fs (peer pitfalls); we do not."""
+    """Through s3fs, zarr-python asks for the size before every GET (fsspec/s3fs#1027); we do not."""
     opts = s3_options(proxy.endpoint)
     dz.write(_src(), f"s3://{bucket}/a.zarr", storage_options=opts)
     dz.write(_src(), f"s3://{bucket}/b.zarr", zarr_format=2, storage_options=opts)
