@@ -118,7 +118,7 @@ def test_invalid_config_values_are_refused_naming_the_key(key, value):
             if key.startswith("retry."):
                 store.get("a")
             else:
-                store._gather([])  # read by concurrent batches (async filesystems) only
+                store._batch([])  # read by concurrent batches (async filesystems) only
 
 
 def test_config_values_may_be_strings_as_from_environment_variables():

@@ -90,6 +90,7 @@ class FsspecStore(Store):
 
     @property
     def supports_deletes(self) -> bool:
+        # fsspec's HTTP filesystem only reads.
         return not self._http
 
     def _path(self, key: str) -> str:
@@ -98,7 +99,7 @@ class FsspecStore(Store):
     def _call(self, what: str, key: str, fn: Any) -> Any:
         return self.retry.call(fn, f"{what} {self.describe(key)}")
 
-    def _gather(self, calls: list[tuple[str, Any]]) -> list[Any]:
+    def _batch(self, calls: list[tuple[str, Any]]) -> list[Any]:
         """Run request factories on the filesystem's event loop (see :func:`_gather`)."""
         limit = int(config_number("requests-in-flight", integer=True, minimum=1))
         return fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, limit)
@@ -161,7 +162,7 @@ class FsspecStore(Store):
             (f"GET (range) {self.describe(key)}", partial(_acat_range, self.fs, path, s, n))
             for s, n in ranges
         ]
-        parts = self._gather(calls)
+        parts = self._batch(calls)
         return None if any(p is None for p in parts) else parts
 
     def get_many(self, keys: list[str]) -> list[Buffer | None]:
@@ -176,7 +177,7 @@ class FsspecStore(Store):
             (f"GET {self.describe(k)}", partial(self.fs._cat_file, self._path(k), **self._cat_kwargs))
             for k in keys
         ]
-        return self._gather(calls)
+        return self._batch(calls)
 
     def set(self, key: str, value: Buffer) -> None:
         path = self._path(key)
@@ -195,7 +196,7 @@ class FsspecStore(Store):
             (f"PUT {self.describe(k)}", partial(self.fs._pipe_file, self._path(k), bytes(memoryview(v).cast("B"))))
             for k, v in items.items()
         ]
-        self._gather(calls)
+        self._batch(calls)
 
     def delete(self, key: str) -> None:
         def remove() -> None:
