@@ -291,8 +291,8 @@ def s3_latency(latency: float, rounds: int) -> list[str]:
     try:
         import zarr
 
-        from dask_zarrio.testing.proxy import FaultyProxy
-        from dask_zarrio.testing.s3 import create_bucket, moto_server, s3_options
+        from tests.servers.proxy import FaultyProxy
+        from tests.servers.s3 import create_bucket, moto_server, s3_options
     except ImportError as e:
         return [f"note: S3 latency case skipped ({e}); pip install -e '.[test]'"]
     data = np.random.default_rng(0).standard_normal((512, 512)).astype("f4")  # 1 MiB, 256 chunks of 4 KiB

@@ -223,7 +223,7 @@ def s3_throughput(rounds: int, interleaved: Any, mib: int = 256) -> tuple[dict[s
         import zarr
 
         from dask_zarrio.codecs.blosc import BloscCodec
-        from dask_zarrio.testing.s3 import create_bucket, moto_server, s3_options
+        from tests.servers.s3 import create_bucket, moto_server, s3_options
     except ImportError:
         return {}, 0
     side = int((mib * 2**20 / 4) ** 0.5)
@@ -243,7 +243,7 @@ def s3_throughput(rounds: int, interleaved: Any, mib: int = 256) -> tuple[dict[s
 
         def raw() -> float:  # GET + decode + sum per chunk in a thread pool, no zarr or dask
             def one(path: str) -> float:
-                # max_concurrency=1: one GET, no HEAD first (as dz does; s3fs asks for the size with a HEAD first otherwise)
+                # max_concurrency=1: one GET, no size request first (as dz does; fsspec/s3fs#1027)
                 return float(np.frombuffer(codec.decode(fs.cat_file(path, max_concurrency=1)), "f4").sum())
 
             with ThreadPoolExecutor(os.cpu_count() or 2) as pool:

@@ -5,6 +5,11 @@ bodies shorter than their ``Content-Length``. Those are retried a bounded number
 of times; what remains is raised as :class:`~dask_zarrio.errors.StoreError`
 naming the key. A missing object is never an error here (it reads as the fill
 value), and a permission error is never retried nor taken for a missing object.
+
+How hard to try is configuration, read when a request is made (so a worker's own
+dask config applies): ``dask_zarrio.retry.attempts``, ``dask_zarrio.retry.base-delay``
+and ``dask_zarrio.retry.max-delay`` (:mod:`dask_zarrio.config`). A
+:class:`RetryPolicy` given to a store explicitly wins over them.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import StoreError
+from . import config
+from .errors import StoreError, ZarrioError
 
-__all__ = ["RetryPolicy", "is_transient"]
+__all__ = ["RetryPolicy", "config_number", "is_transient"]
 
 T = TypeVar("T")
 
@@ -71,6 +77,31 @@ class RetryPolicy:
     base_delay: float = 0.05
     max_delay: float = 2.0
 
+    def __post_init__(self) -> None:
+        # attempts=0 would never call the function at all; a negative delay makes sleep raise.
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
+            raise ZarrioError(f"RetryPolicy(attempts={self.attempts!r}): attempts must be an integer >= 1")
+        for field, value in (("base_delay", self.base_delay), ("max_delay", self.max_delay)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ZarrioError(f"RetryPolicy({field}={value!r}): {field} must be a number of seconds >= 0")
+
+    @classmethod
+    def from_config(cls) -> RetryPolicy:
+        """The policy set by the ``dask_zarrio.retry.*`` config keys right now.
+
+        Examples
+        --------
+        >>> import dask
+        >>> with dask.config.set({"dask_zarrio.retry.attempts": 2}):
+        ...     RetryPolicy.from_config().attempts
+        2
+        """
+        return cls(
+            attempts=int(config_number("retry.attempts", integer=True, minimum=1)),
+            base_delay=config_number("retry.base-delay"),
+            max_delay=config_number("retry.max-delay"),
+        )
+
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
@@ -78,8 +109,9 @@ class RetryPolicy:
     def _give_up(self, what: str, exc: BaseException) -> StoreError:
         return StoreError(
             f"{what} failed after {self.attempts} attempts: {type(exc).__name__}: {exc}. The store "
-            "is unreachable or overloaded; try again later, or raise the attempts with "
-            "dask_zarrio.store.set_retry_policy(RetryPolicy(attempts=...))"
+            "is unreachable or overloaded; try again later, or raise the config key "
+            f"'dask_zarrio.retry.attempts' (dask.config.set({{'dask_zarrio.retry.attempts': {2 * self.attempts}}}), "
+            "or DASK_DASK_ZARRIO__RETRY__ATTEMPTS on workers)"
         )
 
     def call(self, fn: Callable[[], T], what: str) -> T:
@@ -107,3 +139,31 @@ class RetryPolicy:
                     raise self._give_up(what, exc) from exc
                 await asyncio.sleep(self.delay(attempt))
         raise AssertionError("unreachable")
+
+
+def config_number(key: str, *, integer: bool = False, minimum: float = 0) -> float:
+    """The number under config key ``dask_zarrio.<key>``, checked, with an error naming the key.
+
+    Values from YAML files or environment variables may arrive as strings.
+
+    Examples
+    --------
+    >>> config_number("retry.attempts", integer=True, minimum=1)
+    6
+    """
+    value = config.get(key)
+    try:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        number: float = int(value) if integer else float(value)
+        if integer and isinstance(value, float) and value != number:
+            raise ValueError(value)
+    except (TypeError, ValueError):
+        number = minimum - 1
+    if not number >= minimum:
+        kind = "an integer" if integer else "a number"
+        raise ZarrioError(
+            f"config key 'dask_zarrio.{key}' is {value!r}, it must be {kind} >= {minimum}; fix it "
+            f"with dask.config.set({{'dask_zarrio.{key}': ...}}) or in your dask config file"
+        )
+    return number

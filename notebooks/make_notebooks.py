@@ -63,9 +63,9 @@ print(f"written in {perf_counter() - t:.1f} s")
 print(dz.tree(url))"""),
     ("code", """endpoint = os.environ.get("DZ_S3_ENDPOINT")
 if endpoint:  # the same data on an S3 server
-    from dask_zarrio.testing.s3 import create_bucket, s3_options
-    create_bucket(endpoint, "climate")
-    opts = s3_options(endpoint)
+    import fsspec
+    opts = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint}}
+    fsspec.filesystem("s3", **opts).makedirs("climate", exist_ok=True)
     dz.write_dataset(ds.isel(time=slice(0, 60)), "s3://climate/tas.zarr", mode="w", storage_options=opts)
     print(xr.open_dataset("s3://climate/tas.zarr", engine="dask_zarrio", chunks={},
                           backend_kwargs={"storage_options": opts}).tas.mean().values)"""),

@@ -50,7 +50,7 @@ def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """A real S3 server (moto_server) on 127.0.0.1 for the whole session, stopped by its pid."""
-    from dask_zarrio.testing.s3 import moto_server
+    from tests.servers.s3 import moto_server
 
     with moto_server() as endpoint:
         yield endpoint
@@ -62,7 +62,7 @@ def bucket(s3_endpoint, request):
     import re
     import uuid
 
-    from dask_zarrio.testing.s3 import create_bucket
+    from tests.servers.s3 import create_bucket
 
     stem = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") or "b"
     name = f"{stem}-{uuid.uuid4().hex[:8]}"

@@ -1,10 +1,11 @@
-"""Object stores: a real S3 server, request counts, concurrency, faults, retries, credentials."""
+"""Object stores: a real S3 server, request counts, concurrency, faults, credentials.
+
+Retries against a flaky filesystem are in test_retry.py."""
 
 from __future__ import annotations
 
 import logging
 import pickle
-import random
 import sqlite3
 from collections.abc import Iterator, MutableMapping
 
@@ -15,14 +16,13 @@ import numpy as np
 import pytest
 import zarr
 from conftest import assert_same
-from fsspec.implementations.memory import MemoryFileSystem
 
 import dask_zarrio as dz
 import dask_zarrio.store
-from dask_zarrio.retry import RetryPolicy, is_transient
-from dask_zarrio.store import MAX_CONCURRENT_REQUESTS, open_store, set_retry_policy
-from dask_zarrio.testing.proxy import FaultyProxy
-from dask_zarrio.testing.s3 import s3_options
+from dask_zarrio import config
+from dask_zarrio.store import open_store
+from tests.servers.proxy import FaultyProxy
+from tests.servers.s3 import s3_options
 
 DATA = np.random.default_rng(3).standard_normal((60, 50))
 
@@ -73,7 +73,7 @@ def proxy(s3_endpoint):
 
 
 def test_one_request_per_chunk_and_to_open(proxy, bucket):
-    """zarr-python sends a HEAD before every GET through s3fs (its _cat_file asks for the size first); we do not."""
+    """Through s3fs, zarr-python asks for the size before every GET (fsspec/s3fs#1027); we do not."""
     opts = s3_options(proxy.endpoint)
     dz.write(_src(), f"s3://{bucket}/a.zarr", storage_options=opts)
     dz.write(_src(), f"s3://{bucket}/b.zarr", zarr_format=2, storage_options=opts)
@@ -102,15 +102,21 @@ def test_consolidated_group_opens_members_without_requests(proxy, bucket):
     assert dict(proxy.counts) == {"GET": 1}
 
 
-def test_task_fetches_its_chunks_concurrently_and_bounded(proxy, bucket):
+@pytest.mark.parametrize("in_flight", [None, 4])
+def test_task_fetches_its_chunks_concurrently_and_bounded(proxy, bucket, in_flight):
+    """At most dask_zarrio.requests-in-flight requests at once, read when the task runs."""
     opts = s3_options(proxy.endpoint)
     dz.write(da.from_array(DATA, chunks=(5, 5)), f"s3://{bucket}/a.zarr", storage_options=opts)
-    proxy.latency = 0.02
-    proxy.max_in_flight = 0
     x = dz.read(f"s3://{bucket}/a.zarr", chunks=-1, storage_options=opts)  # one task, 120 chunks
     assert x.npartitions == 1
-    assert_same(x.compute(scheduler="synchronous"), DATA)
-    assert 1 < proxy.max_in_flight <= MAX_CONCURRENT_REQUESTS
+    settings = {} if in_flight is None else {"dask_zarrio.requests-in-flight": in_flight}
+    proxy.latency = 0.02
+    proxy.max_in_flight = 0
+    with dask.config.set(settings):
+        assert_same(x.compute(scheduler="synchronous"), DATA)
+        limit = config.get("requests-in-flight")
+    assert limit == (in_flight or config.DEFAULTS["requests-in-flight"])
+    assert 1 < proxy.max_in_flight <= limit
 
 
 @pytest.mark.parametrize("fmt", [2, 3])
@@ -127,68 +133,6 @@ def test_ten_percent_faults_read_and_write_equal_the_oracle(s3_endpoint, bucket,
     assert_same(zarr.open_array(url, mode="r", storage_options=s3_options(s3_endpoint))[...], DATA)
 
 
-class _Flaky(MemoryFileSystem):
-    """A memory filesystem whose requests fail now and then, like a busy object store."""
-
-    protocol = "flakymem"
-    rate = 0.2
-    failures = 0
-    rng = random.Random(0)
-
-    def _maybe_fail(self, path):
-        if type(self).rng.random() < type(self).rate:
-            type(self).failures += 1
-            raise ConnectionResetError(f"connection reset while talking about {path}")
-
-    def cat_file(self, path, start=None, end=None, **kwargs):
-        self._maybe_fail(path)
-        return super().cat_file(path, start, end, **kwargs)
-
-    def pipe_file(self, path, value, **kwargs):
-        self._maybe_fail(path)
-        return super().pipe_file(path, value, **kwargs)
-
-
-@pytest.fixture
-def flaky():
-    fsspec.register_implementation("flakymem", _Flaky, clobber=True)
-    set_retry_policy(RetryPolicy(attempts=8, base_delay=0.0))
-    _Flaky.rate, _Flaky.failures, _Flaky.rng = 0.2, 0, random.Random(0)
-    yield _Flaky
-    set_retry_policy(RetryPolicy())
-
-
-def test_our_retries_carry_reads_and_writes_through_faults(flaky):
-    dz.write(da.from_array(DATA, chunks=(5, 5)), "flakymem://f/a.zarr", mode="w")
-    assert_same(dz.read("flakymem://f/a.zarr").compute(), DATA)
-    assert flaky.failures > 20
-
-
-def test_retries_give_up_with_an_error_naming_the_key(flaky):
-    flaky.rate = 0.0
-    dz.write(_src(), "flakymem://f/b.zarr", mode="w")
-    flaky.rate = 1.0
-    with pytest.raises(dz.StoreError, match=r"GET flakymem://f/b.zarr/zarr.json failed after 8 attempts: ConnectionResetError"):
-        dz.read("flakymem://f/b.zarr")
-
-
-class _Forbidden(MemoryFileSystem):
-    protocol = "forbiddenmem"
-
-    def cat_file(self, path, start=None, end=None, **kwargs):
-        if "/c/" in path:
-            raise PermissionError(f"access denied: {path}")
-        return super().cat_file(path, start, end, **kwargs)
-
-
-def test_permission_error_is_an_error_never_the_fill_value():
-    fsspec.register_implementation("forbiddenmem", _Forbidden, clobber=True)
-    dz.write(_src(), "forbiddenmem://p/a.zarr", mode="w")
-    x = dz.read("forbiddenmem://p/a.zarr")
-    with pytest.raises(PermissionError, match="access denied"):
-        x.compute()
-
-
 def test_missing_object_is_the_fill_value(s3_endpoint, bucket):
     opts = s3_options(s3_endpoint)
     dz.write(da.ones((4, 4), chunks=2), f"s3://{bucket}/a.zarr", fill_value=7, storage_options=opts)
@@ -197,14 +141,6 @@ def test_missing_object_is_the_fill_value(s3_endpoint, bucket):
     expected = np.ones((4, 4))
     expected[:2, :2] = 7
     assert_same(dz.read(f"s3://{bucket}/a.zarr", storage_options=opts).compute(), expected)
-
-
-@pytest.mark.parametrize("exc,transient", [
-    (OSError(5, "Internal Server Error"), True), (ConnectionResetError(), True), (TimeoutError(), True),
-    (FileNotFoundError(), False), (PermissionError(), False), (ValueError(), False),
-])
-def test_transient_classification(exc, transient):
-    assert is_transient(exc) is transient
 
 
 def test_credentials_never_in_names_reprs_or_logs(s3_endpoint, bucket, caplog):

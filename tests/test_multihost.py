@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import dask_zarrio as dz
-from dask_zarrio.testing.netns import NetnsLab, netns_unavailable
-from dask_zarrio.testing.s3 import create_bucket, s3_options
+from tests.servers.netns import NetnsLab, netns_unavailable
+from tests.servers.s3 import create_bucket, s3_options
 
 REASON = netns_unavailable()
 pytestmark = [pytest.mark.multihost, pytest.mark.skipif(REASON is not None, reason=f"multi-host test skipped: {REASON}")]

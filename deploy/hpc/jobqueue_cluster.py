@@ -5,7 +5,7 @@
 
 Every worker job gets 2 threads and 8 GiB: keep dask chunks (array.chunk-size, default 128 MiB)
 well under memory / threads, and let dz's per-task requests in flight
-(dask_zarrio.store.MAX_CONCURRENT_REQUESTS, 16) match what the filesystem or object store takes.
+(dask config key dask_zarrio.requests-in-flight, 16) match what the filesystem or object store takes.
 """
 
 from __future__ import annotations

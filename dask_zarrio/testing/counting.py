@@ -6,8 +6,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from ..codecs.base import Buffer
-from ..store import Store
+from ..store import Buffer, Store
 
 __all__ = ["CountingStore"]
 
@@ -36,7 +35,25 @@ class CountingStore(Store):
         self._lock = threading.Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (CountingStore, (self.inner, self.counters, self.prefix))
+        return (type(self), (self.inner, self.counters, self.prefix))
+
+    # Counting changes no capability: declare what the wrapped store declares, so code
+    # that consults them behaves under test as it would without the wrapper.
+    @property
+    def supports_partial_reads(self) -> bool:
+        return self.inner.supports_partial_reads
+
+    @property
+    def supports_concurrent_requests(self) -> bool:
+        return self.inner.supports_concurrent_requests
+
+    @property
+    def supports_listing(self) -> bool:
+        return self.inner.supports_listing
+
+    @property
+    def supports_deletes(self) -> bool:
+        return self.inner.supports_deletes
 
     @property
     def gets(self) -> Counter[str]:

@@ -1,0 +1,66 @@
+"""Key/value stores: where chunk and metadata bytes live.
+
+:class:`Store` (``base``) is the contract; :class:`FsspecStore` (``fsspec_store``)
+serves any fsspec URL and :class:`MappingStore` (``mapping``) any mutable mapping;
+:func:`open_store` picks one for what users pass as ``url``. This package sits at
+the bottom of the house: it imports only :mod:`dask_zarrio.retry`,
+:mod:`dask_zarrio.errors`, :mod:`dask_zarrio.config` and :mod:`dask_zarrio.buffers`.
+
+Retries and requests in flight are set by config keys, read when a request is made::
+
+    dask.config.set({"dask_zarrio.retry.attempts": 10, "dask_zarrio.requests-in-flight": 32})
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from typing import Any
+
+from fsspec import FSMap
+from fsspec.core import url_to_fs
+
+from .base import Buffer, Store
+from .fsspec_store import FsspecStore
+from .mapping import MappingStore
+
+__all__ = ["Buffer", "FsspecStore", "MappingStore", "Store", "open_store"]
+
+
+def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store:
+    """The store for a URL, path, ``fsspec.FSMap`` or mutable mapping.
+
+    Parameters
+    ----------
+    url
+        A local path, ``file://``, ``memory://``, ``s3://…`` or chained fsspec URL;
+        an ``fsspec.FSMap``; or any ``MutableMapping`` of keys to bytes.
+    storage_options
+        Passed to the fsspec filesystem (credentials, endpoint, ...).
+
+    Returns
+    -------
+    Store
+        ``url`` itself when it is already a :class:`Store`.
+
+    Examples
+    --------
+    >>> open_store("memory://x/a.zarr")
+    FsspecStore('memory://x/a.zarr')
+    >>> open_store({})
+    MappingStore('<dict>/')
+    """
+    if isinstance(url, FSMap):
+        return FsspecStore(url.fs, url.root)
+    if isinstance(url, Store):
+        return url
+    if isinstance(url, MutableMapping):
+        return MappingStore(url)
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
+    if not isinstance(url, str):
+        raise TypeError(
+            f"url={url!r} must be a path or URL string, an fsspec.FSMap or a MutableMapping"
+        )
+    fs, path = url_to_fs(url, **(storage_options or {}))
+    return FsspecStore(fs, path)

@@ -1,0 +1,189 @@
+"""The abstract :class:`Store`: byte objects under string keys, and what a store can do.
+
+A store is rooted at one node (array or group) and addresses objects by keys
+relative to it (``"zarr.json"``, ``"c/0/1"``). Stores travel to workers inside
+tasks, so every implementation pickles by constructor arguments (``__reduce__``)
+and shows no credentials in ``repr``, :meth:`Store.describe` or :meth:`Store.token`.
+
+What a store can do is **declared** by the ``supports_*`` properties, not found
+out by failing (zarr-python's ``zarr/abc/store.py`` is the model). Each default
+is the cautious answer, so a new store that forgets to declare a capability is
+only slower, never wrong. Every store must pass the contract in
+:class:`dask_zarrio.testing.store_tests.StoreTests`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+__all__ = ["Buffer", "Store", "join_key", "slice_bytes"]
+
+#: A bytes-like object: ``bytes``, ``bytearray``, ``memoryview`` or a contiguous numpy
+#: array (a local store hands out big files as page-aligned ``uint8`` arrays). ``Any``
+#: because numpy arrays and the buffer protocol have no common static type on Python 3.10.
+Buffer = Any
+
+
+class Store(ABC):
+    """Byte objects under string keys, relative to one node of a hierarchy.
+
+    Subclasses implement the abstract methods; the others have correct but
+    unoptimised defaults (``get_range`` fetches the whole object and slices it,
+    ``get_many`` asks one key after the other).
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> s = MappingStore({}, "a.zarr")
+    >>> s.set("c/0", b"abc"); s.get_range("c/0", 1), s.supports_partial_reads
+    (b'bc', False)
+    """
+
+    @property
+    def supports_partial_reads(self) -> bool:
+        """Whether ``get_range`` reads only the bytes asked for.
+
+        Cautious default: no, the base class fetches the whole object and slices
+        it, so callers that could fetch whole objects instead should.
+        """
+        return False
+
+    @property
+    def supports_concurrent_requests(self) -> bool:
+        """Whether ``get_many``/``set_many``/``get_ranges`` overlap their requests.
+
+        Cautious default: no, a plain mapping answers one key after the other, so
+        batching keys into one call buys nothing but memory.
+        """
+        return False
+
+    @property
+    def supports_listing(self) -> bool:
+        """Whether ``list_dir`` and ``is_empty`` see every object (groups, ``tree``).
+
+        Cautious default: no, some stores (HTTP) can fetch keys they are told but
+        cannot enumerate them; code that needs a listing must check this first.
+        """
+        return False
+
+    @property
+    def supports_deletes(self) -> bool:
+        """Whether ``delete`` and ``clear`` remove objects (``mode="w"`` overwrites).
+
+        Cautious default: no, read-only stores exist, and a write that assumes it
+        removed stale chunks would leave old data behind.
+        """
+        return False
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The object under ``key``, or ``None`` when it does not exist."""
+
+    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+        """Objects under ``keys`` (``None`` for missing ones), in order.
+
+        Meant for chunk data: each object is ``bytes`` or another bytes-like buffer (a
+        local store hands out big files as page-aligned ``uint8`` arrays).
+        """
+        return [self.get(k) for k in keys]
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists (a metadata-only request where the store has one)."""
+        return self.get(key) is not None
+
+    def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
+        """Bytes ``[start, start + length)`` of ``key``, as Python slicing would cut them.
+
+        A negative ``start`` counts from the end; a range past the end is cut short
+        (possibly to ``b""``). ``None`` when the object does not exist.
+        """
+        data = self.get(key)
+        if data is None:
+            return None
+        return slice_bytes(data, start, length)
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes] | None:
+        """Several ``(start, length)`` ranges of ``key`` (``None`` when it does not exist)."""
+        out = []
+        for start, length in ranges:
+            part = self.get_range(key, start, length)
+            if part is None:
+                return None
+            out.append(part)
+        return out
+
+    @abstractmethod
+    def set(self, key: str, value: Buffer) -> None:
+        """Write ``value`` under ``key``, whole or not at all."""
+
+    def set_many(self, items: dict[str, Buffer]) -> None:
+        """Write several objects (concurrently where the store supports it)."""
+        for key, value in items.items():
+            self.set(key, value)
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Remove every object under this node (and nothing beside it)."""
+
+    @abstractmethod
+    def is_empty(self) -> bool:
+        """Whether no object exists under this node."""
+
+    @abstractmethod
+    def list_dir(self) -> list[str]:
+        """Names directly below this node (children and metadata keys), sorted."""
+
+    @abstractmethod
+    def child(self, path: str) -> Store:
+        """The store rooted at ``path`` below this node."""
+
+    @abstractmethod
+    def parent(self) -> Store | None:
+        """The store rooted one level up, or ``None`` at the top."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The last component of this node's path."""
+
+    @abstractmethod
+    def describe(self, key: str = "") -> str:
+        """A credential-free location for messages: ``s3://bucket/a.zarr/c/0``."""
+
+    @abstractmethod
+    def token(self) -> str:
+        """A deterministic hash naming this location (for dask keys), without secrets in clear."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()!r})"
+
+
+def join_key(root: str, key: str) -> str:
+    """The full path of ``key`` below ``root`` (either may be empty).
+
+    Examples
+    --------
+    >>> join_key("a.zarr", "c/0"), join_key("", "zarr.json"), join_key("a.zarr", "")
+    ('a.zarr/c/0', 'zarr.json', 'a.zarr')
+    """
+    if not key:
+        return root
+    return f"{root}/{key}" if root else key
+
+
+def slice_bytes(data: Buffer, start: int, length: int | None) -> Buffer:
+    """``data[start:start + length]`` with a negative ``start`` counted from the end.
+
+    Examples
+    --------
+    >>> slice_bytes(b"0123456789", -3, 2), slice_bytes(b"0123", 2, None), slice_bytes(b"01", 5, 1)
+    (b'78', b'23', b'')
+    """
+    if start < 0:
+        start = max(0, len(data) + start)
+    return data[start:] if length is None else data[start : start + length]

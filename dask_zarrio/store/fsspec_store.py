@@ -1,0 +1,350 @@
+"""FsspecStore: a folder of any fsspec filesystem (local, memory, S3, GCS, HTTP, chained).
+
+Local folders skip fsspec on the hot paths: chunks are read with plain file I/O
+(big ones into huge-page-aligned buffers, :func:`dask_zarrio.buffers.read_file`)
+and written through a temporary file and a rename, so readers never see half a
+chunk. Remote filesystems with an async API fetch and write the objects of one
+task concurrently; every request is retried on transient errors.
+
+How many attempts and how many requests in flight are read from the config keys
+``dask_zarrio.retry.*`` and ``dask_zarrio.requests-in-flight`` when a request is
+made, not when the store is made: a pickled store carries no policy of its own,
+so each worker follows its own dask config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import inspect
+import os
+import posixpath
+import tempfile
+from functools import partial
+from typing import Any
+
+import fsspec
+import fsspec.asyn
+from dask.base import tokenize
+from fsspec.implementations.local import LocalFileSystem
+
+from ..buffers import read_file
+from ..retry import RetryPolicy, config_number
+from .base import Buffer, Store, join_key
+
+__all__ = ["FsspecStore"]
+
+
+class FsspecStore(Store):
+    """A folder of an fsspec filesystem (local, memory, S3, GCS, HTTP, chained, ...).
+
+    Requests that fail transiently are retried (:mod:`dask_zarrio.retry`) as the
+    ``dask_zarrio.retry.*`` config keys say, unless ``retry`` is given; several
+    objects of one task are fetched or written concurrently through the async API
+    of filesystems that have one, at most ``dask_zarrio.requests-in-flight`` at a time.
+
+    Examples
+    --------
+    >>> import fsspec
+    >>> s = FsspecStore(fsspec.filesystem("memory"), "/doc/a.zarr")
+    >>> s.set("k", b"v"); s.get("k"), s.get("missing")
+    (b'v', None)
+    """
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, root: str, retry: RetryPolicy | None = None) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/") if root not in ("/", "") else root
+        # None: read the config keys at each request (see the retry property).
+        self._retry = retry
+        self._local = isinstance(fs, LocalFileSystem)
+        self._async = bool(getattr(fs, "async_impl", False)) and not self._local
+        self._http = _protocol(fs) in ("http", "https")
+        # s3fs first asks for the size of each whole object it reads unless
+        # max_concurrency is 1 (fsspec/s3fs#1027): one request per chunk is the target.
+        cat = getattr(fs, "_cat_file", None) if self._async else None
+        self._cat_kwargs = {"max_concurrency": 1} if cat is not None and "max_concurrency" in inspect.signature(cat).parameters else {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.fs, self.root, self._retry))
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The policy given to this store, else the one the config keys set right now."""
+        return self._retry if self._retry is not None else RetryPolicy.from_config()
+
+    @property
+    def supports_partial_reads(self) -> bool:
+        # Local files seek; remote filesystems send ranged GETs.
+        return True
+
+    @property
+    def supports_concurrent_requests(self) -> bool:
+        # Only the async API overlaps requests; sync filesystems (and local files,
+        # which the page cache serves) answer one after the other.
+        return self._async
+
+    @property
+    def supports_listing(self) -> bool:
+        # HTTP servers can only be asked for keys, not enumerated.
+        return not self._http
+
+    @property
+    def supports_deletes(self) -> bool:
+        # fsspec's HTTP filesystem only reads.
+        return not self._http
+
+    def _path(self, key: str) -> str:
+        return join_key(self.root, key)
+
+    def _call(self, what: str, key: str, fn: Any) -> Any:
+        return self.retry.call(fn, f"{what} {self.describe(key)}")
+
+    def _batch(self, calls: list[tuple[str, Any]]) -> list[Any]:
+        """Run request factories on the filesystem's event loop (see :func:`_gather`)."""
+        limit = int(config_number("requests-in-flight", integer=True, minimum=1))
+        return fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, limit)
+
+    def get(self, key: str) -> bytes | None:
+        path = self._path(key)
+
+        def fetch() -> bytes | None:
+            try:
+                if self._local:
+                    # Plain file I/O: fsspec's local layer adds nothing here but cost.
+                    with open(path, "rb") as f:
+                        return f.read()
+                return self.fs.cat_file(path, **self._cat_kwargs)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return None
+
+        return self._call("GET", key, fetch)
+
+    def exists(self, key: str) -> bool:
+        path = self._path(key)
+        if self._local:
+            return os.path.isfile(path)
+        return bool(self._call("HEAD", key, lambda: self.fs.isfile(path)))
+
+    def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
+        path = self._path(key)
+
+        def fetch() -> bytes | None:
+            try:
+                if self._local:
+                    with open(path, "rb") as f:
+                        if start < 0:
+                            size = f.seek(0, os.SEEK_END)
+                            f.seek(max(0, size + start))
+                        else:
+                            f.seek(start)
+                        return f.read() if length is None else f.read(length)
+                if length == 0:
+                    # fsspec reads end == start as "to the end": only existence is asked.
+                    return b"" if self.fs.isfile(path) else None
+                first, end, keep = _remote_range(start, length)
+                try:
+                    data = self.fs.cat_file(path, start=first, end=end)
+                except Exception as exc:  # noqa: BLE001 (only "range not satisfiable" is kept)
+                    if not _range_not_satisfiable(exc):
+                        raise
+                    return b""
+                return data if keep is None else data[:keep]
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return None
+
+        return self._call("GET (range)", key, fetch)
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes] | None:
+        if not self._async or len(ranges) <= 1:
+            return super().get_ranges(key, ranges)
+        path = self._path(key)
+        calls = [
+            (f"GET (range) {self.describe(key)}", partial(_acat_range, self.fs, path, s, n))
+            for s, n in ranges
+        ]
+        parts = self._batch(calls)
+        return None if any(p is None for p in parts) else parts
+
+    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+        if self._local:
+            # Chunk data: big files land in huge-page-aligned buffers (dask_zarrio.buffers).
+            # One policy for the batch: the config is read once, not once per chunk.
+            retry = self.retry
+            return [retry.call(partial(_read_local, self._path(k)), f"GET {self.describe(k)}") for k in keys]
+        if len(keys) <= 1 or not self._async:
+            return [self.get(k) for k in keys]
+        calls = [
+            (f"GET {self.describe(k)}", partial(self.fs._cat_file, self._path(k), **self._cat_kwargs))
+            for k in keys
+        ]
+        return self._batch(calls)
+
+    def set(self, key: str, value: Buffer) -> None:
+        path = self._path(key)
+        if self._local:
+            self._call("PUT", key, lambda: _atomic_write(path, value))
+        else:
+            data = bytes(memoryview(value).cast("B"))
+            # One PUT of the whole object: it lands whole or not at all, so a retry is safe.
+            self._call("PUT", key, lambda: self.fs.pipe_file(path, data))
+
+    def set_many(self, items: dict[str, Buffer]) -> None:
+        if len(items) <= 1 or not self._async:
+            super().set_many(items)
+            return
+        calls = [
+            (f"PUT {self.describe(k)}", partial(self.fs._pipe_file, self._path(k), bytes(memoryview(v).cast("B"))))
+            for k, v in items.items()
+        ]
+        self._batch(calls)
+
+    def delete(self, key: str) -> None:
+        def remove() -> None:
+            try:
+                self.fs.rm_file(self._path(key))
+            except FileNotFoundError:
+                pass
+
+        self._call("DELETE", key, remove)
+
+    def clear(self) -> None:
+        def remove() -> None:
+            self.fs.invalidate_cache(self.root)
+            try:
+                self.fs.rm(self.root, recursive=True)
+            except FileNotFoundError:
+                pass
+
+        self._call("DELETE (recursive)", "", remove)
+
+    def _ls(self) -> list[str] | None:
+        """Names below the root, ``None`` when it is no folder (one LIST request, retried)."""
+
+        def listing() -> list[str] | None:
+            # Listings may be cached by the filesystem; another process may have written since.
+            self.fs.invalidate_cache(self.root)
+            try:
+                entries = self.fs.ls(self.root, detail=False)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            return sorted(posixpath.basename(str(e).rstrip("/")) for e in entries)
+
+        return self._call("LIST", "", listing)
+
+    def is_empty(self) -> bool:
+        names = self._ls()
+        if names is None:
+            return not self._call("HEAD", "", lambda: self.fs.exists(self.root))
+        return not names
+
+    def list_dir(self) -> list[str]:
+        return self._ls() or []
+
+    def child(self, path: str) -> FsspecStore:
+        return FsspecStore(self.fs, self._path(path.strip("/")), self._retry)
+
+    def parent(self) -> FsspecStore | None:
+        up = posixpath.dirname(self.root)
+        if up == self.root or not self.root:
+            return None
+        return FsspecStore(self.fs, up, self._retry)
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.root)
+
+    def describe(self, key: str = "") -> str:
+        path = self._path(key)
+        if "://" in path:
+            return path
+        protocol = _protocol(self.fs)
+        return f"{protocol}://{path.lstrip('/') if protocol != 'file' else path}"
+
+    def token(self) -> str:
+        # fsspec's own token hashes the storage options; credentials never appear in clear.
+        return tokenize(type(self.fs).__name__, self.fs._fs_token, self.root)
+
+
+def _protocol(fs: fsspec.AbstractFileSystem) -> str:
+    """The filesystem's main protocol name (``"s3"`` for ``("s3", "s3a")``)."""
+    return fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+
+
+def _remote_range(start: int, length: int | None) -> tuple[int, int | None, int | None]:
+    """``(start, end, keep)`` for fsspec's ``cat_file``, then keep the first ``keep`` bytes.
+
+    A negative start is sent as a suffix request (``bytes=-n``) and cut here: fsspec
+    filesystems take ``start=-3, end=0`` for an empty range (memory) or for no range
+    at all (s3fs), where Python slicing means the last three bytes.
+    """
+    if start < 0:
+        return start, None, length
+    return start, None if length is None else start + length, None
+
+
+def _range_not_satisfiable(exc: BaseException) -> bool:
+    """Whether a ranged read failed because it starts at or after the end of the object.
+
+    S3 answers ``416 InvalidRange`` there (s3fs raises ``OSError(EINVAL)``), so do HTTP
+    servers (aiohttp's ``status``); Python slicing gives ``b""``, and so do we.
+    """
+    if getattr(exc, "status", None) == 416 or getattr(exc, "code", None) == 416:
+        return True
+    return isinstance(exc, OSError) and exc.errno == errno.EINVAL and "range" in str(exc).lower()
+
+
+async def _acat_range(fs: fsspec.AbstractFileSystem, path: str, start: int, length: int | None) -> bytes:
+    """One ranged read on the async API, cut like :meth:`FsspecStore.get_range`."""
+    if length == 0:
+        if not await fs._isfile(path):
+            raise FileNotFoundError(path)
+        return b""
+    first, end, keep = _remote_range(start, length)
+    try:
+        data = await fs._cat_file(path, start=first, end=end)
+    except Exception as exc:  # noqa: BLE001 (only "range not satisfiable" is kept)
+        if not _range_not_satisfiable(exc):
+            raise
+        return b""
+    return data if keep is None else data[:keep]
+
+
+def _read_local(path: str) -> Buffer | None:
+    try:
+        return read_file(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+async def _gather(calls: list[tuple[str, Any]], retry: RetryPolicy, limit: int) -> list[Any]:
+    """Run request factories concurrently, ``limit`` at a time, each retried on its own.
+
+    A missing object gives ``None``; any other final failure propagates.
+    """
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(what: str, factory: Any) -> Any:
+        async with semaphore:
+            try:
+                return await retry.acall(factory, what)
+            except FileNotFoundError:
+                return None
+
+    return list(await asyncio.gather(*(one(w, f) for w, f in calls)))
+
+
+def _atomic_write(path: str, value: Buffer) -> None:
+    """Write via a temporary file and rename, so readers never see a half-written chunk."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(memoryview(value).cast("B"))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
