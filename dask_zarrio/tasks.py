@@ -16,9 +16,9 @@ from .buffers import empty_array
 from .codecs.pipeline import CodecPipeline
 from .codecs.sharding import ShardingCodec, coalesce_ranges
 from .errors import ChunkDecodeError
-from .malloc import task
 from .metadata import ArraySpec
 from .store import Store
+from .worker_memory import task
 
 __all__ = ["ArrayReader", "bounding_box", "decode_chunk", "decode_chunk_into", "partial_shard_codec", "read_region", "write_region"]
 
