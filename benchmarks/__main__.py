@@ -245,10 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         first_name, first = next(iter(rows.items()))
         limit = first if first_name.startswith("limit") else None
         mine = rows[mine_name]
-        print(f"\n{title:<48} {'GB/s':>7} {'x limit':>8} {'dz / it':>8}")
+        width = max(48, len(title), *map(len, rows))
+        print(f"\n{title:<{width}} {'GB/s':>7} {'x limit':>8} {'dz / it':>8}")
         for name, seconds in rows.items():
             vs_limit = f"{limit / seconds:8.2f}" if limit else f"{'-':>8}"
-            print(f"{name:<48} {size / seconds / 1e9:7.2f} {vs_limit} {seconds / mine:8.2f}")
+            print(f"{name:<{width}} {size / seconds / 1e9:7.2f} {vs_limit} {seconds / mine:8.2f}")
     if args.plot:
         plot(tables, args.plot)
     print()

@@ -167,18 +167,20 @@ def peak_memory(url: str, threads: int, chunk_bytes: int) -> list[str]:
 
 def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int, int], rounds: int,
                      interleaved: Any, limits: tuple[Callable[[], object], Callable[[], object]]) -> list[tuple[str, dict[str, float], str]]:
-    """Read + sum and write on ``LocalCluster(2 workers x 1 thread)``, as started, then with
-    :class:`dask_zarrio.memory.MallocTuning` registered (peers measured both ways too).
+    """Read + sum and write on ``LocalCluster(2 workers x 1 thread)``, as started, beside the
+    same cluster started with ``dask_zarrio.worker-memory: off``, then with
+    :class:`dask_zarrio.worker_memory.MallocTuning` registered (peers measured too).
 
     The thread-pool limits (``limits``: read, write) are measured again here, their rounds
-    taken in turn with the cluster's, while the idle cluster runs beside them.
+    taken in turn with the clusters', while the idle clusters run beside them.
     ``source`` should compute its blocks (not hold them): the workers make their own
     copy, and a persisted local array would travel through the scheduler in the graph.
     Returns ``(title, rows, dz row name)`` tables.
     """
+    import dask
     from distributed import Client, LocalCluster, wait
 
-    from dask_zarrio.memory import MallocTuning
+    from dask_zarrio.worker_memory import MallocTuning
 
     read_limit, write_limit = limits
     tables: list[tuple[str, dict[str, float], str]] = []
@@ -186,18 +188,37 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
     def clean() -> None:  # as for the thread-pool rows: deleting the last round's output is not timed
         shutil.rmtree(out_url, ignore_errors=True)
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        src = source.persist()
-        wait(src)
+    def on(client: Any, fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            with client.as_current():
+                return fn()
+        return run
+
+    def start(setting: str | None) -> tuple[Any, Any]:
+        # LocalCluster's workers inherit the dask config in force when they start.
+        with dask.config.set({} if setting is None else {"dask_zarrio.worker-memory": setting}):
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        return cluster, Client(cluster, set_as_default=False)
+
+    (cluster, client), (cluster_off, client_off) = start(None), start("off")
+    try:
+        src, src_off = client.persist(source), client_off.persist(source)
+        for c, x in ((client, src), (client_off, src_off)):
+            with c.as_current():
+                wait(x)
         for suffix, note in ((", distributed", ""), (", distributed + MallocTuning", ", MallocTuning")):
             if note:
                 client.register_plugin(MallocTuning())
             reads: dict[str, Any] = {"limit: read+decode+sum, thread pool": (read_limit, None),
-                                     "dz.read(url).sum()" + suffix: (lambda: dz.read(url).sum().compute(), None)}
+                                     "dz.read(url).sum()" + suffix: (on(client, lambda: dz.read(url).sum().compute()), None)}
             writes: dict[str, Any] = {
                 "limit: encode+write, thread pool": (write_limit, clean),
-                "dz.write" + suffix: (lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC]), clean)}
+                "dz.write" + suffix: (on(client, lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC])), clean)}
+            if not note:  # the same cluster that leaves malloc alone
+                reads["dz.read(url).sum(), distributed, worker-memory off"] = (
+                    on(client_off, lambda: dz.read(url).sum().compute()), None)
+                writes["dz.write, distributed, worker-memory off"] = (
+                    on(client_off, lambda: dz.write(src_off, out_url, mode="w", chunks=chunks, compressors=[CODEC])), clean)
             try:
                 import zarr
                 from zarr.codecs import BloscCodec
@@ -207,12 +228,15 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
                                           compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")])
                     da.to_zarr(src, z)
 
-                reads["da.from_zarr(url).sum()" + suffix] = (lambda: da.from_zarr(url).sum().compute(), None)
-                writes["da.to_zarr" + suffix] = (to_zarr, clean)
+                reads["da.from_zarr(url).sum()" + suffix] = (on(client, lambda: da.from_zarr(url).sum().compute()), None)
+                writes["da.to_zarr" + suffix] = (on(client, to_zarr), clean)
             except ImportError:
                 pass
             tables.append((f"distributed read (2 workers x 1 thread{note})", interleaved(reads, rounds), "dz.read(url).sum()" + suffix))
             tables.append((f"distributed write (2 workers x 1 thread{note})", interleaved(writes, rounds), "dz.write" + suffix))
+    finally:
+        for c in (client, client_off, cluster, cluster_off):
+            c.close()
     return tables
 
 

@@ -1,25 +1,22 @@
-"""Big byte buffers placed so that the kernel can back them with huge pages.
+"""Big byte buffers placed so that the kernel can back them with huge pages, and reused.
 
-A 16 MiB chunk decoded into freshly mapped memory costs 4096 page faults (each
-zeroes a 4 KiB page) when the process gives freed memory back to the OS after
-every task, as ``dask.distributed`` workers do (they set
-``MALLOC_TRIM_THRESHOLD_=65536``, which also stops glibc from raising its mmap
-threshold, so every big buffer is a new mapping). numpy asks for transparent huge
-pages on allocations of 4 MiB and more, but only the 2 MiB-aligned middle of a
-mapping can get them. Starting big buffers on a 2 MiB boundary makes the whole
-buffer eligible: 8 faults instead of 4096. Pages before the aligned start are
-never touched, so they cost address space, not memory.
+A chunk decoded into freshly mapped memory costs a page fault (each zeroes a 4 KiB
+page) per 4 KiB when the process gives freed memory back to the OS after every task,
+as ``dask.distributed`` workers do (they set ``MALLOC_TRIM_THRESHOLD_=65536``, which
+also stops glibc from raising its mmap threshold, so every big buffer is a new
+mapping). numpy asks for transparent huge pages on allocations of 4 MiB and more, but
+only the 2 MiB-aligned middle of a mapping can get them. Starting big buffers on a
+2 MiB boundary makes the whole buffer eligible: a 16 MiB buffer takes 8 faults instead
+of 4096. Pages before the aligned start are never touched, so they cost address
+space, not memory.
 
-Measured on the project's 2-core machine (``docs/performance.md``): read + decode
-+ sum of 1 GiB with ``MALLOC_TRIM_THRESHOLD_=65536`` went from about 150,000 page
-faults and 1.1 GB/s to about 3,000 faults and 1.6 GB/s.
-
-Huge pages still have to be zeroed when first touched, and memory above glibc's
-mmap threshold is mapped afresh on every allocation. So big buffers come from a
-per-process :class:`BufferPool` and return to it when the last array viewing them
-is gone: a read block or a compressed chunk reuses memory that is already mapped
-and touched. That took decoding into 64 MiB blocks from 0.47-0.51 to 0.37-0.39 s
-per GiB on one core.
+Huge pages still have to be zeroed when first touched, and memory above glibc's mmap
+threshold is mapped afresh on every allocation. So big buffers come from a
+per-process :class:`BufferPool` and return to it when the last array viewing them is
+gone: a read block or a compressed chunk reuses memory that is already mapped and
+touched. This is memory reuse inside dask_zarrio, not a process-wide setting; the
+dask config key ``dask_zarrio.buffer-pool`` bounds it (docs/performance.md has the
+measurements).
 """
 
 from __future__ import annotations
@@ -29,6 +26,9 @@ import threading
 from typing import Any
 
 import numpy as np
+from dask.utils import parse_bytes
+
+from . import config
 
 __all__ = ["HUGE_PAGE", "MIN_ALIGNED", "POOL", "BufferPool", "empty", "empty_array", "read_file"]
 
@@ -43,14 +43,15 @@ class BufferPool:
 
     Zeroing fresh memory is a large part of reading: the kernel clears every page a
     new mapping touches, and glibc maps anything above 32 MiB afresh each time (above
-    128 KiB on ``dask.distributed`` workers). Decoding a GiB into new 64 MiB blocks
-    took 0.47-0.51 s on one core of the project's machine, into reused ones 0.38-0.39 s.
+    128 KiB on ``dask.distributed`` workers).
 
     :meth:`take` returns an array whose ``base`` is a small lease object; every view,
     slice or reshape of it keeps that lease alive (numpy points views at the first
     base that is not an array). When the last one is gone the lease gives the memory
     back here, and a later :meth:`take` of a similar size reuses it. At most
     ``max_bytes`` of free buffers are kept (oldest dropped first); 0 keeps none.
+    ``max_bytes=None`` follows the dask config key ``dask_zarrio.buffer-pool`` (bytes,
+    or a string such as ``"256MiB"``), read whenever a buffer comes back.
 
     Examples
     --------
@@ -64,11 +65,18 @@ class BufferPool:
     (True, 0)
     """
 
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
+    def __init__(self, max_bytes: int | str | None = None) -> None:
+        self._max_bytes = None if max_bytes is None else parse_bytes(max_bytes)
         self._free: list[np.ndarray] = []  # oldest first
         # Re-entrant: a garbage collection inside ``take`` may free a lease, which puts.
         self._lock = threading.RLock()
+
+    @property
+    def max_bytes(self) -> int:
+        """The most bytes of free buffers kept: fixed, or ``dask_zarrio.buffer-pool`` now."""
+        if self._max_bytes is not None:
+            return self._max_bytes
+        return parse_bytes(config.get("buffer-pool"))
 
     @property
     def free_bytes(self) -> int:
@@ -92,12 +100,13 @@ class BufferPool:
             self._free.clear()
 
     def _put(self, owner: np.ndarray) -> None:
+        limit = self.max_bytes  # the config may change between puts
         with self._lock:
-            if owner.nbytes > self.max_bytes:
+            if owner.nbytes > limit:
                 return
             self._free.append(owner)
             held = sum(b.nbytes for b in self._free)
-            while held > self.max_bytes:
+            while held > limit:
                 held -= self._free.pop(0).nbytes
 
 
@@ -126,9 +135,10 @@ def _aligned(capacity: int) -> np.ndarray:
     return raw[start : start + capacity]
 
 
-#: The process's pool. Its budget (256 MiB) holds the buffers of a few 64 MiB read
-#: blocks per thread and their compressed inputs; set ``POOL.max_bytes`` to change it.
-POOL = BufferPool(max_bytes=256 * 2**20)
+#: The process's pool. Its budget, the dask config key ``dask_zarrio.buffer-pool``
+#: (default 256 MiB: a few 64 MiB read blocks per thread and their compressed inputs),
+#: is read whenever a buffer comes back, so ``dask.config.set`` changes it at once.
+POOL = BufferPool()
 
 
 def empty(nbytes: int) -> np.ndarray:

@@ -37,7 +37,10 @@ DEFAULTS: dict[str, Any] = {
     "requests-in-flight": 16,
     # Free read/encode buffers a process keeps for reuse (bytes or "256MiB"; 0 disables).
     "buffer-pool": "256MiB",
-    # Worker allocator tuning while dask_zarrio tasks run (see dask_zarrio.worker_memory).
+    # glibc malloc thresholds in dask.distributed workers (dask_zarrio.worker_memory):
+    # "auto": raised while dask_zarrio's tasks run in a worker started with distributed's
+    #         low trim threshold, put back 2 s after the last one (logged once at INFO);
+    # "off":  never touched; "on": raised at a worker's first dask_zarrio task, for good.
     "worker-memory": "auto",
 }
 

@@ -14,9 +14,9 @@ import numpy as np
 from .buffers import empty_array
 from .errors import ChunkDecodeError
 from .grid import covers
-from .malloc import task
 from .metadata import ArraySpec
 from .store import Store
+from .worker_memory import task
 
 if TYPE_CHECKING:  # the plan arrives as an argument: tasks never import the planner
     from .planner import WritePlan

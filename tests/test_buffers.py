@@ -233,3 +233,24 @@ def test_reused_buffers_never_leak_old_bytes_into_a_read(tmp_path, missing):
         del junk, j
         got = dz.read(url, chunks=(2048, 1024)).compute(scheduler="sync")
         np.testing.assert_array_equal(got, expected)
+
+
+def test_pool_size_follows_the_buffer_pool_setting():
+    """``dask_zarrio.buffer-pool`` (bytes or a size string; 0 keeps nothing) bounds the pool."""
+    import dask
+
+    pool = BufferPool()  # as POOL: no fixed budget
+    assert pool.max_bytes == 256 * MiB  # the default
+    with dask.config.set({"dask_zarrio.buffer-pool": "20MiB"}):
+        assert pool.max_bytes == 20 * MiB
+        arrays = [pool.take(8 * MiB) for _ in range(3)]
+        del arrays
+        assert pool.free_bytes == 16 * MiB
+    with dask.config.set({"dask_zarrio.buffer-pool": 0}):
+        pool.take(8 * MiB)  # comes back to a pool that keeps nothing now: dropped
+        assert pool.free_bytes <= 16 * MiB
+        pool.clear()
+        pool.take(8 * MiB)
+        assert pool.free_bytes == 0
+    assert BufferPool(max_bytes="8MiB").max_bytes == 8 * MiB  # a fixed budget ignores the setting
+    assert POOL.max_bytes == 256 * MiB

@@ -1,24 +1,40 @@
-"""glibc malloc thresholds: permanent (opt-in) and while dask_zarrio's tasks run.
+"""glibc's malloc thresholds in ``dask.distributed`` workers: one module, one switch.
 
 ``dask.distributed`` starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` so that freed
 memory goes back to the OS at once. Setting any glibc malloc variable also freezes its
 mmap threshold at 128 KiB. Together they make every buffer above 128 KiB a fresh
-mapping, faulted in and zeroed 4 KiB at a time, and unmapped again when freed. c-blosc
-sets up a zstd compressor (~3 MiB) for every 1 MiB block it compresses: on the
-project's machine a 16 MiB blosc-zstd chunk took 13,100 page faults and 41 ms to encode
-under that setting, 110 faults and 27 ms with both thresholds raised. Raising only one
-of the two is not enough: the trim threshold hands the freed compressor back at once.
+mapping, faulted in and zeroed 4 KiB at a time, and unmapped again when freed. The
+blosc library bundled with numcodecs sets up a zstd compressor (a few MiB) for every
+block it compresses, so blosc-zstd writes pay that price once per block
+(docs/performance.md has the figures). Raising only one of the two thresholds is not
+enough: the trim threshold hands the freed compressor back at once.
 
-Two ways to raise them:
+The dask config key ``dask_zarrio.worker-memory`` (read through
+:func:`dask_zarrio.config.get` when a task starts) chooses what dask_zarrio does:
 
-- :func:`tune_malloc` (or :class:`dask_zarrio.memory.MallocTuning` on a cluster, or the
-  variables of :data:`WORKER_ENV` in the workers' environment) for good;
-- :func:`working`, which every read and write task of dask_zarrio enters: in a
-  ``dask.distributed`` worker that runs under a lower trim threshold than
-  :data:`TRIM_THRESHOLD` it raises both thresholds while dask_zarrio tasks run, and
-  :data:`LINGER` seconds after the last one ends puts the worker's own settings back and
-  returns the memory it kept (``malloc_trim``). Set the dask config value
-  ``dask_zarrio.worker-malloc`` to ``"keep"`` in the workers to leave malloc alone.
+``"auto"`` (the default)
+    In a ``dask.distributed`` worker that runs under a trim threshold below
+    :data:`TRIM_THRESHOLD`, raise both thresholds while dask_zarrio's read and write
+    tasks run (:func:`working`) and, :data:`LINGER` seconds after the last one ends,
+    put the worker's own settings back and return the memory kept (``malloc_trim``).
+    Logged once per process at INFO when it first engages. Elsewhere (the threaded
+    scheduler, workers started with other settings) nothing changes.
+``"off"``
+    Leave malloc alone.
+``"on"``
+    In a ``dask.distributed`` worker, raise both thresholds at the first dask_zarrio
+    task and keep them raised (:func:`tune_malloc`), whatever the worker started with.
+
+Independently of the switch, :func:`tune_malloc`, the :class:`MallocTuning` worker
+plugin, or the variables of :data:`WORKER_ENV` in the workers' environment (``deploy/``)
+raise the thresholds for good; the task scope then leaves malloc alone.
+
+Examples
+--------
+>>> import dask
+>>> with dask.config.set({"dask_zarrio.worker-memory": "off"}):
+...     with working():  # a dask_zarrio task: malloc untouched
+...         pass
 """
 
 from __future__ import annotations
@@ -27,6 +43,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import logging
 import os
 import sys
 import threading
@@ -34,9 +51,17 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from . import config
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["LINGER", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "WORKER_ENV", "task", "tune_malloc", "working"]
+__all__ = [
+    "LINGER", "MMAP_THRESHOLD", "MODES", "TRIM_THRESHOLD", "WORKER_ENV",
+    "MallocTuning",  # noqa: F822  (made on first use by __getattr__)
+    "mode", "task", "tune_malloc", "working",
+]
+
+logger = logging.getLogger(__name__)
 
 #: glibc's largest dynamic mmap threshold on 64-bit systems (``DEFAULT_MMAP_THRESHOLD_MAX``).
 MMAP_THRESHOLD = 32 * 2**20
@@ -46,8 +71,24 @@ TRIM_THRESHOLD = 64 * 2**20
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)}
 #: Seconds after dask_zarrio's last task before a worker gets its own settings back.
 LINGER = 2.0
+#: The values of ``dask_zarrio.worker-memory``.
+MODES = ("auto", "off", "on")
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from <malloc.h>
 _GLIBC_MMAP_THRESHOLD = 128 * 1024  # where glibc starts, and stays once a variable is set
+
+
+def mode() -> str:
+    """The value of ``dask_zarrio.worker-memory``, checked against :data:`MODES`.
+
+    Examples
+    --------
+    >>> mode()
+    'auto'
+    """
+    value = str(config.get("worker-memory")).lower()
+    if value not in MODES:
+        raise ValueError(f"dask_zarrio.worker-memory={value!r} must be one of {list(MODES)}")
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -92,25 +133,27 @@ def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM
     return ok
 
 
-def _worker_settings() -> tuple[int, int] | None:
-    """The (mmap, trim) thresholds this process was started with, if it is a distributed
-    worker under a trim threshold below :data:`TRIM_THRESHOLD`; else ``None``."""
-    import dask.config
-
-    if dask.config.get("dask_zarrio.worker-malloc", "auto") == "keep":
-        return None
-    try:
-        trim = int(os.environ["MALLOC_TRIM_THRESHOLD_"])
-        mmap = int(os.environ.get("MALLOC_MMAP_THRESHOLD_", _GLIBC_MMAP_THRESHOLD))
-    except (KeyError, ValueError):
-        return None  # glibc's dynamic thresholds already reuse memory
-    if trim >= TRIM_THRESHOLD or "distributed" not in sys.modules:
-        return None
+def _in_worker() -> bool:
+    if "distributed" not in sys.modules:  # a worker has imported it long before any task
+        return False
     from distributed import get_worker
 
     try:
         get_worker()
     except ValueError:
+        return False
+    return True
+
+
+def _worker_settings() -> tuple[int, int] | None:
+    """The (mmap, trim) thresholds this process was started with, if it is a distributed
+    worker under a trim threshold below :data:`TRIM_THRESHOLD`; else ``None``."""
+    try:
+        trim = int(os.environ["MALLOC_TRIM_THRESHOLD_"])
+        mmap = int(os.environ.get("MALLOC_MMAP_THRESHOLD_", _GLIBC_MMAP_THRESHOLD))
+    except (KeyError, ValueError):
+        return None  # glibc's dynamic thresholds already reuse memory
+    if trim >= TRIM_THRESHOLD or not _in_worker():
         return None
     return mmap, trim
 
@@ -123,23 +166,41 @@ class _Scope:
         self.active = 0
         self.last_exit = 0.0
         self.restore: tuple[int, int] | None = None  # the settings to put back; None: not tuned
-        self.settled = False  # tune_malloc was called: permanent, nothing to do here
+        self.settled = False  # tuned for good (tune_malloc or "on"): nothing to do here
         self.looked = False
         self.worker: tuple[int, int] | None = None  # the worker's own settings, if it has some to raise
         self.watcher: threading.Thread | None = None
+        self.logged = False
 
     def enter(self) -> None:
+        # Read per task (cheap next to a chunk's codec work) so that the switch takes
+        # effect without restarting the worker; before counting, so that a bad value
+        # raises without leaving the count up.
+        how = mode()
         with self.cond:
             self.active += 1
-            if self.restore is not None or self.settled:
+            if self.restore is not None or self.settled or how == "off":
                 return
-            if not self.looked:
+            if how == "on":
+                if _in_worker() and tune_malloc():
+                    self._log("for good (dask_zarrio.worker-memory: on)")
+                return
+            if not self.looked:  # the environment and the worker do not change
                 self.looked, self.worker = True, _worker_settings()
             if self.worker is not None and _set(MMAP_THRESHOLD, TRIM_THRESHOLD):
                 self.restore = self.worker
+                self._log(f"while its tasks run; the worker's own (mmap {self.worker[0]}, trim "
+                          f"{self.worker[1]}) come back {LINGER:g} s after the last one. "
+                          "dask_zarrio.worker-memory: off leaves malloc alone")
                 if self.watcher is None:
                     self.watcher = threading.Thread(target=self._watch, name="dask_zarrio-malloc", daemon=True)
                     self.watcher.start()
+
+    def _log(self, when: str) -> None:
+        if not self.logged:
+            self.logged = True
+            logger.info("dask_zarrio raises glibc's malloc thresholds in this worker (mmap %d, trim %d bytes) %s",
+                        MMAP_THRESHOLD, TRIM_THRESHOLD, when)
 
     def exit(self) -> None:
         with self.cond:
@@ -172,7 +233,8 @@ _SCOPE = _Scope()
 def working() -> Iterator[None]:
     """Mark a dask_zarrio task running in this process (see the module docs).
 
-    Outside distributed workers, or in workers already tuned, it only counts.
+    Outside distributed workers, with ``dask_zarrio.worker-memory: off``, or in workers
+    already tuned, it only counts.
 
     Examples
     --------
@@ -204,3 +266,41 @@ def task(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return run  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=1)
+def _plugin_class() -> type:
+    # Built on first use: tasks import this module, and the threaded scheduler should
+    # not pay for importing distributed (half a second) to read an array.
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class MallocTuning(WorkerPlugin):
+        """Worker plugin that calls :func:`tune_malloc` in every worker, present and future.
+
+        Records the result as ``worker.dask_zarrio_malloc_tuned`` (check it with
+        ``client.run``).
+
+        Examples
+        --------
+        >>> from distributed import Client
+        >>> client = Client(processes=False, n_workers=1, dashboard_address=None)  # doctest: +SKIP
+        >>> client.register_plugin(MallocTuning())  # doctest: +SKIP
+        """
+
+        name = "dask_zarrio-malloc-tuning"
+
+        def __init__(self, mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD) -> None:
+            self.mmap_threshold, self.trim_threshold = mmap_threshold, trim_threshold
+
+        def setup(self, worker: Any) -> None:
+            worker.dask_zarrio_malloc_tuned = tune_malloc(self.mmap_threshold, self.trim_threshold)
+
+    MallocTuning.__module__, MallocTuning.__qualname__ = __name__, "MallocTuning"  # pickled by name
+    return MallocTuning
+
+
+def __getattr__(name: str) -> Any:
+    """``MallocTuning``, a ``distributed`` worker plugin class, made when first asked for."""
+    if name == "MallocTuning":
+        return _plugin_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
