@@ -63,8 +63,9 @@ def read_array(spec: ArraySpec, store: Store, chunks: Any, name: str) -> da.Arra
             shape, spec.chunk_shape, spec.dtype.itemsize, one_unit_per_block=spec.dtype.kind == "O"
         )
     normalized = normalize_chunks(chunks, shape, dtype=spec.dtype, previous_chunks=spec.chunk_shape)
-    # The unit a task can read alone: the chunk, or the inner chunk of a shard.
-    unit = spec.pipeline.partial_chunk_shape
+    # The unit a task can read alone: the chunk, or the inner chunk of a shard where
+    # the store reads byte ranges (tasks.read_region asks the same two questions).
+    unit = spec.pipeline.partial_chunk_shape if store.supports_partial_reads else spec.chunk_shape
     aligned = aligned_read_chunks(normalized, unit, shape)
     if aligned == normalized:
         return _read_layer(spec, store, aligned, name)

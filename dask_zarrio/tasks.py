@@ -101,7 +101,10 @@ def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.
     """
     grid = spec.grid
     pipeline = spec.pipeline
-    by_ranges = pipeline.supports_partial_decode
+    # Part of a shard is read by byte ranges only where both sides declare they can:
+    # a store that serves a range by fetching the whole object would fetch it again
+    # for the index and for every run of inner chunks.
+    by_ranges = pipeline.supports_partial_decode and store.supports_partial_reads
     whole, partial = [], []
     for index in grid.chunks_in(region):
         if by_ranges and not covers(region, grid.chunk_region(index)):

@@ -131,6 +131,28 @@ def _counting(url):
     return store
 
 
+def test_store_without_partial_reads_gets_whole_shards(tmp_path):
+    """A store that declares no partial reads (a plain mapping) is asked for whole shards only.
+
+    Its get_range would fetch the whole object anyway, once for the index and again
+    for every run of inner chunks; dask blocks then also follow shard boundaries.
+    """
+    from dask_zarrio.store import MappingStore
+
+    data = np.arange(200 * 200, dtype="f4").reshape(200, 200)
+    backing: dict = {}
+    dz.write(da.from_array(data, chunks=100), backing, chunks=(10, 10), shards=(100, 100))
+    store = CountingStore(MappingStore(backing))
+    assert not store.supports_partial_reads
+    x = dz.read(store, chunks=50)
+    store.reset()
+    assert_same(x[5, 5].compute(), np.float32(data[5, 5]))
+    assert dict(store.gets) == {"c/0/0": 1} and not store.counters["get_range"]
+    store.reset()
+    assert_same(x.compute(), data)  # blocks of 50 still read each shard once
+    assert dict(store.gets) == {f"c/{i}/{j}": 1 for i in (0, 1) for j in (0, 1)}
+
+
 def test_request_counts(tmp_path):
     """from_zarr: 400 tasks and 800 ranged reads for 4 shards (dask#12586, zarr-python#1355)."""
     url = str(tmp_path / "a.zarr")

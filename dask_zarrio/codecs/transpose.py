@@ -42,17 +42,15 @@ class TransposeCodec(ArrayArrayCodec):
         return {"name": "transpose", "configuration": {"order": order}}
 
     def _perm(self, ndim: int) -> tuple[int, ...]:
-        if self.order == "C":
-            return tuple(range(ndim))
-        if self.order == "F":
-            return tuple(reversed(range(ndim)))
-        assert not isinstance(self.order, str)
-        if len(self.order) != ndim:
+        order = self.order
+        if isinstance(order, str):  # "C" or "F", checked in __init__
+            return tuple(range(ndim)) if order == "C" else tuple(reversed(range(ndim)))
+        if len(order) != ndim:
             raise MetadataError(
-                f"transpose codec: order={list(self.order)!r} has {len(self.order)} axes but "
+                f"transpose codec: order={list(order)!r} has {len(order)} axes but "
                 f"the array has {ndim}"
             )
-        return self.order
+        return order
 
     def resolve(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[tuple[int, ...], np.dtype[Any]]:
         return tuple(shape[i] for i in self._perm(len(shape))), dtype

@@ -261,8 +261,9 @@ class FsspecStore(Store):
         return f"{protocol}://{path.lstrip('/') if protocol != 'file' else path}"
 
     def token(self) -> str:
-        # fsspec's own token hashes the storage options; credentials never appear in clear.
-        return tokenize(type(self.fs).__name__, self.fs._fs_token, self.root)
+        # tokenize(fs) goes through fsspec's __dask_tokenize__, a hash of the class and
+        # storage options: credentials never appear in clear.
+        return tokenize(type(self.fs).__name__, self.fs, self.root)
 
 
 def _protocol(fs: fsspec.AbstractFileSystem) -> str:
