@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import product
 
-__all__ = ["ChunkGrid", "ChunkKeyEncoding", "chunks_in", "covers"]
+__all__ = ["ChunkGrid", "ChunkKeyEncoding", "chunks_in", "covers", "overlap"]
 
 
 @dataclass(frozen=True)
@@ -108,3 +108,19 @@ def covers(outer: Sequence[slice], inner: Sequence[slice]) -> bool:
     (True, False)
     """
     return all(o.start <= i.start and i.stop <= o.stop for o, i in zip(outer, inner))
+
+
+def overlap(part: Sequence[slice], region: Sequence[slice]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Where ``part`` and ``region`` (same coordinates) meet: slices into each of them.
+
+    Examples
+    --------
+    >>> overlap((slice(4, 8),), (slice(6, 10),))
+    ((slice(2, 4, None),), (slice(0, 2, None),))
+    """
+    src, dst = [], []
+    for p, r in zip(part, region):
+        lo, hi = max(p.start, r.start), min(p.stop, r.stop)
+        src.append(slice(lo - p.start, hi - p.start))
+        dst.append(slice(lo - r.start, hi - r.start))
+    return tuple(src), tuple(dst)

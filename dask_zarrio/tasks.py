@@ -13,7 +13,7 @@ import numpy as np
 
 from .buffers import empty_array
 from .errors import ChunkDecodeError
-from .grid import covers
+from .grid import covers, overlap
 from .metadata import ArraySpec
 from .store import Store
 from .worker_memory import task
@@ -73,16 +73,6 @@ def decode_chunk_into(spec: ArraySpec, store: Store, key: str, data: Any, out: n
         raise _decode_error(store, key, e) from e
 
 
-def _overlap(chunk: tuple[slice, ...], region: tuple[slice, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """The intersection, as slices into the chunk and into the region's block."""
-    src, dst = [], []
-    for c, r in zip(chunk, region):
-        lo, hi = max(c.start, r.start), min(c.stop, r.stop)
-        src.append(slice(lo - c.start, hi - c.start))
-        dst.append(slice(lo - r.start, hi - r.start))
-    return tuple(src), tuple(dst)
-
-
 def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.ndarray:
     """Fetch and decode every stored chunk that ``region`` touches; return the block.
 
@@ -127,14 +117,14 @@ def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.
         if blob is None:
             continue
         chunk_region = grid.chunk_region(index)
-        src, dst = _overlap(chunk_region, region)
+        src, dst = overlap(chunk_region, region)
         if covers(region, chunk_region) and decode_chunk_into(spec, store, key, blob, out[dst]):
             continue
         chunk = decode_chunk(spec, store, key, blob)
         out[dst] = chunk[src]
     for index in partial:
         key = spec.chunk_key(index)
-        src, dst = _overlap(grid.chunk_region(index), region)
+        src, dst = overlap(grid.chunk_region(index), region)
         pipeline.decode_partial(store, key, src, out[dst], where=store.describe(key))
     return out
 
@@ -284,7 +274,7 @@ def write_region(
     encoded: dict[str, Any] = {}
     for index in grid.chunks_in(region):
         chunk_region = grid.chunk_region(index)
-        in_block, in_chunk = _overlap(region, chunk_region)
+        in_block, in_chunk = overlap(region, chunk_region)
         key = spec.chunk_key(index)
         if plan.covers_unit(chunk_region):
             # A 0-d block is its own single chunk: block[()] would be a scalar, and

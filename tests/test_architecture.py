@@ -25,7 +25,7 @@ ARROWS: dict[str, set[str]] = {
     "buffers": {"config"},
     "retry": {"errors", "config"},
     "store": {"retry", "errors", "config", "buffers"},
-    "codecs": {"errors", "buffers"},
+    "codecs": {"errors", "buffers", "grid"},
     "metadata": {"codecs", "grid", "errors", "store"},
     "planner": {"grid", "errors"},
     "worker_memory": {"config"},

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ChunkDecodeError, MetadataError
+from ..grid import overlap
 from .base import ArrayBytesCodec, Buffer, ByteRangeReader, Codec
 from .empty import fill_block, is_fill
 from .pipeline import CodecPipeline
@@ -77,16 +78,6 @@ class ShardLayout:
                 f"reaches past the shard's end ({size} bytes); the index is corrupt"
             )
         return offset, nbytes
-
-
-def _overlap(part: tuple[slice, ...], selection: tuple[slice, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """Where ``part`` and ``selection`` (same coordinates) meet: slices into ``part`` and into ``selection``."""
-    src, dst = [], []
-    for p, s in zip(part, selection):
-        lo, hi = max(p.start, s.start), min(p.stop, s.stop)
-        src.append(slice(lo - p.start, hi - p.start))
-        dst.append(slice(lo - s.start, hi - s.start))
-    return tuple(src), tuple(dst)
 
 
 #: Ranges this close are fetched in one request: on object stores a request costs
@@ -305,7 +296,7 @@ class ShardingCodec(ArrayBytesCodec):
                 for m in members:
                     offset, nbytes = ranges[m]
                     chunk = layout.inner.decode(view[offset - start : offset - start + nbytes])
-                    src, dst = _overlap(layout.inner_region(inner_ids[m]), selection)
+                    src, dst = overlap(layout.inner_region(inner_ids[m]), selection)
                     out[dst] = chunk[src]
             except ChunkDecodeError:
                 raise
