@@ -16,6 +16,7 @@ from .metadata.node import consolidated_member, load_json, read_node, with_v2_at
 from .metadata.spec import ArrayMetadata
 from .metadata.writer import check_mode, consolidated_entry, prepare_node, write_node
 from .store import Store, open_store
+from .store.base import member_path
 from .typing import StoreLike
 
 __all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "ensure_parent_groups", "open_group", "tree", "update_consolidated"]
@@ -140,12 +141,12 @@ class Group:
         return iter(self.members())
 
     def __contains__(self, path: object) -> bool:
-        if not isinstance(path, str):
-            return False
         try:
-            self.node(path)
+            self.node(member_path(path.strip("/") if isinstance(path, str) else path))
         except ArrayNotFoundError:
             return False
+        except ZarrioError:
+            return False  # a name that could never be a member (not a str, "..", ...)
         return True
 
     def __len__(self) -> int:

@@ -24,7 +24,8 @@ from .hierarchy import Group, consolidate, create_group, open_group
 from .metadata import ArrayMetadataV2, ArrayMetadataV3
 from .metadata.create import NO_FILL
 from .metadata.writer import check_mode
-from .store import Store, open_store
+from .store import open_store
+from .store.base import member_path
 from .typing import StoreLike
 
 __all__ = ["DaskZarrioBackendEntrypoint", "open_groups_as_dict", "write_dataset"]
@@ -214,6 +215,11 @@ def write_dataset(
     encoding = dict(encoding or {})
     # Non-index coordinates are listed in a "coordinates" attribute (CF), here or per variable.
     variables, attrs = xr.conventions.encode_dataset_coordinates(ds)
+    # Every name is checked before anything is written or cleared: a variable named
+    # ".." must not send a mode="w" write to the dataset's parent folder.
+    root_store = open_store(url, storage_options)
+    for name in variables:
+        member_path(name)
     if mode in ("w-", "w"):
         create_group(url, attributes=dict(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options)
         existing: set[str] = set()
@@ -239,7 +245,7 @@ def write_dataset(
             if var_attrs.get("_FillValue") is not None:
                 var_attrs["_FillValue"] = xarray_fill_value_coder().encode(var_attrs["_FillValue"], var.dtype)
         data = var.data
-        target = f"{url.rstrip('/')}/{name}" if isinstance(url, str) else _child(url, name)
+        target = root_store.child(name)
         common: dict[str, Any] = dict(storage_options=storage_options)
         if name in existing and mode == "a" and append_dim is None:
             continue  # already there; "a" without append_dim only adds new variables
@@ -264,6 +270,3 @@ def write_dataset(
     if consolidated:
         consolidate(url, storage_options=storage_options)
 
-
-def _child(url: StoreLike, name: str) -> Store:
-    return open_store(url).child(name)

@@ -165,3 +165,39 @@ def test_v2_nested_keys_without_separator_read_the_same_through_a_group(tmp_path
     assert (group.metadata.consolidated is not None) == consolidated
     assert_same(group["a"].compute(), data)
     assert_same(dz.read(root + "/a").compute(), data)
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+@pytest.mark.parametrize("member", ["..", "../outside", "a/../../outside", "/etc/passwd/.."])
+def test_consolidated_member_names_never_leave_the_group(tmp_path, fmt, member):
+    """A consolidated entry named ".." read a file outside the group; now it is refused."""
+    import json
+    import os
+
+    outside = tmp_path / "outside"
+    dz.write(np.arange(3), str(outside))  # what a '..' entry would reach
+    root = str(tmp_path / "h.zarr")
+    dz.create_group(root, zarr_format=fmt)
+    if fmt == 3:
+        doc = json.load(open(os.path.join(root, "zarr.json")))
+        doc["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": {
+            member: json.loads((outside / "zarr.json").read_text()) if (outside / "zarr.json").exists()
+            else {"zarr_format": 3, "node_type": "group"}}}
+        json.dump(doc, open(os.path.join(root, "zarr.json"), "w"))
+    else:
+        cons = {"zarr_consolidated_format": 1, "metadata": {".zgroup": {"zarr_format": 2},
+                                                            f"{member}/.zgroup": {"zarr_format": 2}}}
+        json.dump(cons, open(os.path.join(root, ".zmetadata"), "w"))
+    with pytest.raises(dz.MetadataError, match="lists the member"):
+        dz.open_group(root)
+
+
+@pytest.mark.parametrize("name", ["../x", "..", "a//b", "a\\b", "/a/../../x"])
+def test_user_member_names_never_leave_the_group(tmp_path, name):
+    root = str(tmp_path / "h.zarr")
+    dz.create_group(root)
+    dz.write(np.arange(3), str(tmp_path / "x"))  # a real array where '../x' would point
+    g = dz.open_group(root)
+    with pytest.raises(dz.ZarrioError, match="member name"):
+        g[name]
+    assert name not in g

@@ -15,7 +15,7 @@ import pytest
 from dask.base import tokenize
 
 from dask_zarrio.store import Store
-from dask_zarrio.store.base import join_key
+from dask_zarrio.store.base import join_key, member_path
 from dask_zarrio.testing.store_tests import StoreTests
 
 
@@ -51,7 +51,7 @@ class _MinimalStore(Store):
         return sorted({k[len(self.root) + 1 :].split("/")[0] for k in self._below()})
 
     def child(self, path: str) -> _MinimalStore:
-        return _MinimalStore(self.data, join_key(self.root, path))
+        return _MinimalStore(self.data, join_key(self.root, member_path(path)))
 
     def parent(self) -> _MinimalStore | None:
         return _MinimalStore(self.data, posixpath.dirname(self.root)) if self.root else None

@@ -152,3 +152,18 @@ def test_engine_reads_v2_nested_keys_without_separator(tmp_path):
     json.dump(meta, open(path, "w"))
     ds = xr.open_dataset(root, engine="dask_zarrio", chunks={})
     np.testing.assert_array_equal(ds.v.values, data)
+
+
+
+@pytest.mark.parametrize("name", ["..", "../sibling", "a/../.."])
+def test_write_dataset_refuses_escaping_names_before_touching_anything(tmp_path, name):
+    """A variable named '..' with mode="w" used to delete the dataset's parent folder."""
+    keep = tmp_path / "precious.txt"
+    keep.write_text("user data")
+    url = str(tmp_path / "ds.zarr")
+    dz.write_dataset(xr.Dataset({"v": (("x",), np.arange(3.0))}), url, mode="w")
+    bad = xr.Dataset({name: (("x",), np.arange(3.0))})
+    with pytest.raises(dz.ZarrioError, match="member name"):
+        dz.write_dataset(bad, url, mode="w")
+    assert keep.read_text() == "user data"
+    assert xr.open_dataset(url, engine="dask_zarrio").v.values.tolist() == [0.0, 1.0, 2.0]

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MetadataError
+from ..errors import MetadataError, ZarrioError
+from ..store.base import member_path
 
 __all__ = ["ConsolidatedNode", "GroupMetadata", "parse_v2_consolidated", "parse_v3_consolidated"]
 
@@ -69,6 +70,18 @@ class GroupMetadata:
         return {"zarr_consolidated_format": 1, "metadata": metadata}
 
 
+def _member(path: object, document: str) -> str:
+    """A member path from consolidated metadata: relative, and never leaving the group.
+
+    A leading ``/`` is tolerated (it still names a member of this group); ``..`` and the
+    other names :func:`~dask_zarrio.store.base.member_path` refuses are a MetadataError.
+    """
+    try:
+        return member_path(path.lstrip("/") if isinstance(path, str) else path)
+    except ZarrioError as e:
+        raise MetadataError(f"{document} lists the member {path!r}, which dask_zarrio refuses: {e}") from e
+
+
 def parse_v3_consolidated(value: object) -> dict[str, ConsolidatedNode]:
     """Inline consolidated metadata of a v3 group.
 
@@ -85,7 +98,7 @@ def parse_v3_consolidated(value: object) -> dict[str, ConsolidatedNode]:
     for path, doc in value["metadata"].items():
         if not isinstance(doc, dict) or doc.get("node_type") not in ("array", "group"):
             raise MetadataError(f"consolidated_metadata entry {path!r} is not a node document: {doc!r}")
-        out[path.strip("/")] = ConsolidatedNode(doc["node_type"], doc, doc.get("attributes", {}))
+        out[_member(path, "consolidated_metadata")] = ConsolidatedNode(doc["node_type"], doc, doc.get("attributes", {}))
     return out
 
 
@@ -106,6 +119,7 @@ def parse_v2_consolidated(doc: dict[str, Any]) -> dict[str, ConsolidatedNode]:
         path, _, name = key.rpartition("/")
         if not path:
             continue  # the group's own .zgroup / .zattrs
+        path = _member(path, ".zmetadata")
         if name == ".zarray":
             nodes[path] = ConsolidatedNode("array", value)
         elif name == ".zgroup":

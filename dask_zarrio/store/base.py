@@ -14,10 +14,13 @@ only slower, never wrong. Every store must pass the contract in
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from typing import Any
 
-__all__ = ["Buffer", "Store", "join_key", "slice_bytes"]
+from ..errors import ZarrioError
+
+__all__ = ["Buffer", "Store", "join_key", "member_path", "slice_bytes"]
 
 #: A bytes-like object: ``bytes``, ``bytearray``, ``memoryview`` or a contiguous numpy
 #: array (a local store hands out big files as page-aligned ``uint8`` arrays). ``Any``
@@ -140,7 +143,12 @@ class Store(ABC):
 
     @abstractmethod
     def child(self, path: str) -> Store:
-        """The store rooted at ``path`` below this node."""
+        """The store rooted at ``path`` below this node.
+
+        Implementations pass ``path`` through :func:`member_path` first: every member
+        name, whether a user, a store's consolidated metadata or a dataset's variable
+        gave it, reaches a store here, so none can point outside the node.
+        """
 
     @abstractmethod
     def parent(self) -> Store | None:
@@ -187,3 +195,47 @@ def slice_bytes(data: Buffer, start: int, length: int | None) -> Buffer:
     if start < 0:
         start = max(0, len(data) + start)
     return data[start:] if length is None else data[start : start + length]
+
+
+#: Control characters and backslashes: never part of a member name (a backslash is a
+#: path separator on Windows, and control characters hide a name's real spelling).
+_FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def member_path(path: object) -> str:
+    """``path`` as a member below a node, refused if it could resolve anywhere else.
+
+    The one check for names from users (``group["a/b"]``), from stores (consolidated
+    metadata, listings) and from data (``write_dataset`` variable names). A trailing
+    ``/`` is dropped; ``..``, ``.``, empty segments, absolute paths, backslashes and
+    control characters are refused, naming the member.
+
+    Examples
+    --------
+    >>> member_path("grp/temp/")
+    'grp/temp'
+    >>> member_path("../x")
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.ZarrioError: member name '../x' has the segment '..', which would leave ...
+    """
+    if not isinstance(path, str):
+        raise ZarrioError(f"member name {path!r} must be a string such as 'group/array'")
+    name = path[:-1] if path.endswith("/") and len(path) > 1 else path
+    if _FORBIDDEN_CHARACTERS.search(name):
+        raise ZarrioError(
+            f"member name {path!r} holds a backslash or a control character; member names are "
+            "'/'-separated and printable: rename the member"
+        )
+    if name.startswith("/"):
+        raise ZarrioError(
+            f"member name {path!r} is absolute; give it relative to the group, e.g. {name.lstrip('/')!r}"
+        )
+    for segment in name.split("/"):
+        if segment in ("", ".", ".."):
+            what = "an empty segment" if not segment else f"the segment {segment!r}"
+            raise ZarrioError(
+                f"member name {path!r} has {what}, which would leave the member's group or "
+                "name it twice; use plain names separated by single '/'"
+            )
+    return name

@@ -30,7 +30,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from ..buffers import read_file
 from ..retry import RetryPolicy, config_number
-from .base import Buffer, Store, join_key
+from .base import Buffer, Store, join_key, member_path
 
 __all__ = ["FsspecStore"]
 
@@ -241,7 +241,7 @@ class FsspecStore(Store):
         return self._ls() or []
 
     def child(self, path: str) -> FsspecStore:
-        return FsspecStore(self.fs, self._path(path.strip("/")), self._retry)
+        return FsspecStore(self.fs, self._path(member_path(path)), self._retry)
 
     def parent(self) -> FsspecStore | None:
         up = posixpath.dirname(self.root)

@@ -8,7 +8,7 @@ from typing import Any
 
 from dask.base import tokenize
 
-from .base import Buffer, Store, join_key, slice_bytes
+from .base import Buffer, Store, join_key, member_path, slice_bytes
 
 __all__ = ["MappingStore"]
 
@@ -81,7 +81,7 @@ class MappingStore(Store):
         return sorted({k[len(prefix):].split("/", 1)[0] for k in list(self.mapping) if k.startswith(prefix)})
 
     def child(self, path: str) -> MappingStore:
-        return MappingStore(self.mapping, self._path(path.strip("/")))
+        return MappingStore(self.mapping, self._path(member_path(path)))
 
     def parent(self) -> MappingStore | None:
         if not self.root:

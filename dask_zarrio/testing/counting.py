@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from ..store import Buffer, Store
+from ..store.base import member_path
 
 __all__ = ["CountingStore"]
 
@@ -116,7 +117,7 @@ class CountingStore(Store):
         return self.inner.is_empty()
 
     def child(self, path: str) -> CountingStore:
-        return CountingStore(self.inner.child(path), self.counters, f"{self.prefix}{path.strip('/')}/")
+        return CountingStore(self.inner.child(path), self.counters, f"{self.prefix}{member_path(path)}/")
 
     def parent(self) -> Store | None:
         up = self.inner.parent()

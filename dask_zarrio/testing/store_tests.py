@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from ..errors import ZarrioError
 from ..store import Buffer, Store
 
 __all__ = ["RANGES", "VALUES", "StoreTests"]
@@ -241,6 +242,12 @@ class StoreTests:
         assert store.child("c").list_dir() == ["0", "1"]
 
     # -- navigation, names, tokens ------------------------------------------------------
+
+    @pytest.mark.parametrize("name", ["..", "../x", "a/../../x", ".", "a//b", "/etc", "a\\b", "a\x00b", ""])
+    def test_child_refuses_names_that_leave_the_node(self, store: Store, name: str) -> None:
+        """No member name resolves outside the store's root (member_path is the one check)."""
+        with pytest.raises(ZarrioError, match="member name"):
+            store.child(name)
 
     def test_child_parent_and_name(self, store: Store) -> None:
         self.set_back_door(store, "x/y/k", b"deep")
