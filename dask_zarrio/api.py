@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
 import dask
@@ -21,23 +20,18 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
-from .errors import ArrayNotFoundError, MisalignedWriteError, ZarrioError
-from .graph import array_from_metadata, write_array
-from .hierarchy import ensure_parent_groups, update_consolidated
-from .metadata import ArrayMetadata, ArrayMetadataN5, ArraySpec
-from .metadata.create import new_array_metadata
+from .destination import Destination, NewArray, resolve_destination
+from .errors import ConcurrentWriteError, MisalignedWriteError, ZarrioError
+from .graph import array_from_metadata, stores_read_by, sum_of_blocks, write_array
+from .hierarchy import drop_consolidated, ensure_parent_groups, update_consolidated
+from .metadata import ArraySpec
+from .metadata.journal import begin_write, end_write
 from .metadata.node import read_array_metadata
-from .metadata.writer import check_mode, prepare_node, write_node
-from .planner import (
-    WritePlan,
-    append_region,
-    check_aligned,
-    default_chunk_shape,
-    default_inner_chunk_shape,
-    normalize_region,
-    plan_write,
-)
+from .metadata.writer import check_mode, document_bytes, metadata_key, prepare_node, write_node
+from .planner import WritePlan, check_aligned, plan_write
+from .resume import blocks_to_write
 from .store import Store, open_store
+from .store.base import same_place
 from .typing import ChunksLike, CodecsLike, DTypeLike, RegionLike, ShapeLike, StoreLike
 
 __all__ = ["init", "read", "write"]
@@ -90,117 +84,6 @@ def read(
     return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
 
 
-@dataclass(frozen=True)
-class _NewArray:
-    """What ``dz.write``/``dz.init`` need to describe a new array."""
-
-    chunks: ChunksLike
-    shards: ShapeLike | None
-    compressors: CodecsLike
-    filters: CodecsLike
-    fill_value: Any
-    zarr_format: int | str
-    order: str
-    attributes: dict[str, Any] | None
-    dimension_names: Sequence[str | None] | None
-
-    def metadata(self, shape: tuple[int, ...], dtype: np.dtype[Any], dask_chunks: tuple[tuple[int, ...], ...], cap: int) -> ArrayMetadata:
-        """The new array's metadata; chunks default to what makes ``dask_chunks`` align."""
-        shard_shape = None if self.shards is None else _as_shape(self.shards, len(shape), "shards")
-        if self.chunks is not None:
-            chunk_shape = _as_shape(self.chunks, len(shape), "chunks")
-        elif shard_shape is not None:
-            chunk_shape = default_inner_chunk_shape(shard_shape, dtype.itemsize)
-        else:
-            chunk_shape = default_chunk_shape(dask_chunks, dtype.itemsize, cap)
-        return new_array_metadata(
-            shape=shape, dtype=dtype, chunk_shape=chunk_shape, shard_shape=shard_shape,
-            compressors=self.compressors, filters=self.filters, fill_value=self.fill_value,
-            zarr_format=self.zarr_format, order=self.order, attributes=self.attributes,
-            dimension_names=self.dimension_names,
-        )
-
-
-@dataclass(frozen=True)
-class _Destination:
-    """Where a write goes: the array's metadata after it, and the region it fills."""
-
-    meta: ArrayMetadata
-    region: tuple[slice, ...]
-    existed: bool  # the array held data before: chunks emptied by the write are deleted
-    resized: bool  # an append grew it: its metadata is rewritten before the data
-
-
-def _as_shape(value: Any, ndim: int, field: str) -> tuple[int, ...]:
-    """One positive length per axis (an int stands for all axes)."""
-    values = (value,) * ndim if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(values) != ndim:
-        raise MisalignedWriteError(
-            f"{field}={value!r} has {len(values)} entries but the array has {ndim} "
-            "dimensions; give one length per dimension"
-        )
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in values):
-        raise ZarrioError(f"{field}={value!r} must hold positive integers, one per dimension")
-    return tuple(int(v) for v in values)
-
-
-def _axis_index(append_dim: Any, meta: ArrayMetadata) -> int:
-    """The axis number of ``append_dim`` (a number, or a name from ``dimension_names``)."""
-    if isinstance(append_dim, str):
-        names = meta.dimension_names or ()
-        if append_dim not in names:
-            raise ZarrioError(
-                f"append_dim={append_dim!r} is not one of the array's dimension_names {list(names)!r}"
-            )
-        return names.index(append_dim)
-    if not isinstance(append_dim, int) or not -len(meta.shape) <= append_dim < len(meta.shape):
-        raise ZarrioError(
-            f"append_dim={append_dim!r} must be an axis number below {len(meta.shape)} or a dimension name"
-        )
-    return append_dim % len(meta.shape)
-
-
-def _into_existing(arr: da.Array, meta: ArrayMetadata, region: RegionLike, append_dim: Any, where: str) -> _Destination:
-    """The destination of a write into (or an append to) the array described by ``meta``."""
-    if not np.can_cast(arr.dtype, meta.dtype, casting="same_kind"):
-        raise ZarrioError(
-            f"cannot write dtype {arr.dtype.str!r} into the array at {where} of dtype "
-            f"{meta.dtype.str!r}; cast first with arr.astype({meta.dtype.str!r})"
-        )
-    if append_dim is None:
-        target = normalize_region(region, meta.shape)
-        wanted = tuple(t.stop - t.start for t in target)
-        if wanted != arr.shape:
-            raise ZarrioError(
-                f"the data's shape {arr.shape} does not match the region {target} of the array "
-                f"at {where} (shape {wanted}); slice the data or the region to match"
-            )
-        return _Destination(meta, target, existed=True, resized=False)
-    axis = _axis_index(append_dim, meta)
-    if arr.ndim != len(meta.shape) or any(
-        a != b for i, (a, b) in enumerate(zip(arr.shape, meta.shape)) if i != axis
-    ):
-        raise ZarrioError(
-            f"cannot append shape {arr.shape} along axis {axis} to the array at {where} "
-            f"of shape {meta.shape}: all other dimensions must match"
-        )
-    grown, target = append_region(meta.shape, axis, arr.shape[axis])
-    resized = meta.resized(grown) if isinstance(meta, ArrayMetadataN5) else replace(meta, shape=grown)
-    return _Destination(resized, target, existed=True, resized=True)
-
-
-def _destination(arr: da.Array, store: Store, mode: str, region: RegionLike, append_dim: Any, new: _NewArray, cap: int) -> _Destination:
-    """Resolve where the data goes: an existing array (r+/a) or a new one (w-/w/a)."""
-    if mode in ("r+", "a"):
-        try:
-            return _into_existing(arr, read_array_metadata(store), region, append_dim, store.describe())
-        except ArrayNotFoundError:
-            if mode == "r+":
-                raise
-    meta = new.metadata(arr.shape, arr.dtype, arr.chunks, cap)
-    return _Destination(meta, normalize_region(None, meta.shape), existed=False, resized=False)
-
-
 def _on_distributed() -> bool:
     try:
         from distributed import default_client
@@ -237,21 +120,50 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
     return arr.rechunk(plan.chunks, method="p2p" if _on_distributed() else None)
 
 
-def _commit_metadata(store: Store, dest: _Destination, mode: str) -> None:
-    """Metadata first, before any data task: a new array's documents, or the grown shape."""
+def _refuse_reading_itself(data: da.Array, store: Store, mode: str) -> None:
+    """``mode="w"`` deletes the target before the data is computed: it must not read from there."""
+    if mode != "w":
+        return
+    for source in stores_read_by(data):
+        if same_place(source, store):
+            raise ZarrioError(
+                f"dz.write(mode='w') to {store.describe()} would delete the array it reads from "
+                f"({source.describe()}) before reading it. Write to another path (then move or "
+                "read it from there), or write into the array in place with mode='r+' (same "
+                "shape and chunks)"
+            )
+
+
+def _commit_metadata(store: Store, dest: Destination, mode: str) -> None:
+    """Before any data task: a new array's journal, or an append's grown shape (conditionally).
+
+    A new array's metadata is written by :func:`_finish`, after its data, so that a
+    failed write never looks like an array; the journal says what is under way.
+    """
     if not dest.existed:
-        prepare_node(store, mode)
+        if not dest.resuming:
+            if mode == "w" and not store.is_empty():
+                drop_consolidated(store)  # no group may describe the data being replaced
+            prepare_node(store, mode)
         ensure_parent_groups(store, dest.meta.zarr_format)
-        write_node(store, dest.meta)
+        begin_write(store, dest.meta)
     elif dest.resized:
+        key = metadata_key(dest.meta)
+        if not store.set_if_unchanged(key, document_bytes(dest.meta), dest.before):
+            raise ConcurrentWriteError(
+                f"{store.describe(key)} changed after this append read it (another append or "
+                "write got there first); nothing was written: re-run the append"
+            )
+
+
+def _finish(count: Any, store: Store, dest: Destination) -> int:
+    """After the data tasks: commit a new array's metadata, refresh consolidated metadata."""
+    if not dest.existed:
         write_node(store, dest.meta)
-
-
-def _finish(counts: np.ndarray | None, store: Store, meta: ArrayMetadata | None) -> int:
-    """After the data tasks: refresh consolidated metadata; the number of chunks stored."""
-    if meta is not None:
-        update_consolidated(store, meta)
-    return 0 if counts is None else int(np.sum(counts))
+        end_write(store)
+    if not dest.existed or dest.resized:
+        update_consolidated(store, dest.meta)
+    return int(np.sum(count))
 
 
 def write(
@@ -274,6 +186,7 @@ def write(
     dimension_names: Sequence[str | None] | None = None,
     storage_options: dict[str, Any] | None = None,
     compute: bool = True,
+    resume: bool = False,
 ) -> Delayed | None:
     """Write a dask (or numpy) array to Zarr, one task per block, no locks.
 
@@ -281,7 +194,13 @@ def write(
     planner (:func:`dask_zarrio.planner.plan_write`) makes every stored chunk owned by
     exactly one task: dask blocks that would split a chunk are rechunked to the
     nearest chunk boundary first (logged at INFO; ``align="raise"`` refuses instead).
-    Metadata is written once, before any data task runs.
+
+    A new array's metadata is committed once, after all its data: until then the
+    node holds a write journal, and ``dz.read`` (and every other reader) finds no
+    array there, so a failed or interrupted write never reads as a mix of old, new
+    and fill values. Re-run it with ``resume=True`` to write only what is missing.
+    An append grows the shape first, by a conditional update: of two concurrent
+    appends, the second gets :class:`ConcurrentWriteError` and writes nothing.
 
     Parameters
     ----------
@@ -327,7 +246,16 @@ def write(
         Options for the fsspec filesystem.
     compute
         When ``False``, return a ``dask.delayed.Delayed`` that performs the data
-        write; only metadata is written before it is computed.
+        write and then commits the metadata; until it is computed, a new array
+        reads as incomplete (:class:`IncompleteWriteError`).
+    resume
+        With ``"w"``/``"w-"``: continue an earlier write of the same array that
+        failed or was interrupted (``dz.read`` raises
+        :class:`IncompleteWriteError` for it), writing only the blocks whose
+        chunks are not all stored yet; the number kept is logged at INFO. The
+        arguments must describe the same array (shape, dtype, chunks, codecs),
+        else it refuses. Where nothing is there it writes as usual, and an array
+        already complete with the same metadata is completed in place.
 
     Examples
     --------
@@ -351,23 +279,30 @@ def write(
         np.asarray(arr), chunks=chunks if chunks is not None else "auto", name=False
     )
     cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
-    new = _NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
+    new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
     store = open_store(url, storage_options)
-    dest = _destination(data, store, mode, region, append_dim, new, cap)
+    _refuse_reading_itself(data, store, mode)
+    dest = resolve_destination(data, store, mode, region, append_dim, new, cap, resume=resume)
     spec = ArraySpec.from_metadata(dest.meta)
     plan = plan_write(data.chunks, spec.chunk_shape, data.dtype.itemsize, target=dest.region, shape=dest.meta.shape, max_task_bytes=cap)
     data = _follow_plan(data, plan, store.describe(), align)
+    todo = None
+    if dest.resuming:
+        todo, done = blocks_to_write(spec, store, plan)
+        logger.info(
+            "%s: resuming: %d stored chunks%s kept, %d of %d blocks left to write",
+            store.describe(), done, "/shards" if spec.pipeline.partial_chunk_shape != spec.chunk_shape else "",
+            len(todo), int(np.prod(data.numblocks)),
+        )
     _commit_metadata(store, dest, mode)
     name = "write-zarr-" + tokenize(data.name, store.token(), json.dumps(dest.meta.to_dict(), default=str), plan.offset)
     counts = write_array(data, spec, store, plan, name, delete_empty=dest.existed)
     logger.debug("writing %s: %d blocks", store.describe(), int(np.prod(data.numblocks)))
-    # New or resized metadata reaches enclosing consolidated metadata after the data.
-    changed = dest.meta if not dest.existed or dest.resized else None
+    total: Any = counts if todo is None else sum_of_blocks(counts, todo)
     if compute:
-        counts.compute()
-        _finish(counts=None, store=store, meta=changed)
+        _finish(total.compute(), store, dest)
         return None
-    return dask.delayed(_finish)(counts, store, changed)
+    return dask.delayed(_finish)(total, store, dest)
 
 
 def init(
@@ -403,10 +338,14 @@ def init(
     [0.0, 0.0, 1.0, 1.0]
     """
     check_mode(mode, ("w-", "w"), "dz.init")
-    new = _NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
+    new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
     full_shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in full_shape):
         raise ZarrioError(f"shape={shape!r} must hold non-negative integers, one per dimension")
     meta = new.metadata(tuple(int(n) for n in full_shape), np.dtype(dtype), (), 0)
     store = open_store(url, storage_options)
-    _commit_metadata(store, _Destination(meta, (), existed=False, resized=False), mode)
+    if mode == "w" and not store.is_empty():
+        drop_consolidated(store)
+    prepare_node(store, mode)
+    ensure_parent_groups(store, meta.zarr_format)
+    write_node(store, meta)

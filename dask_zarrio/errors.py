@@ -12,7 +12,9 @@ from __future__ import annotations
 __all__ = [
     "ArrayNotFoundError",
     "ChunkDecodeError",
+    "ConcurrentWriteError",
     "ContainsArrayError",
+    "IncompleteWriteError",
     "MetadataError",
     "MisalignedWriteError",
     "StoreError",
@@ -56,3 +58,18 @@ class MisalignedWriteError(ZarrioError):
 
 class StoreError(ZarrioError, OSError):
     """A store request kept failing after its retries; the message names the key."""
+
+
+class IncompleteWriteError(ZarrioError):
+    """A write that creates or replaces an array began there and has not finished.
+
+    The array's metadata is committed only after all its data, so no reader sees a
+    mix of old, new and fill values; the message says how to resume or restart.
+    """
+
+
+class ConcurrentWriteError(ZarrioError):
+    """Another writer changed the array's metadata first (e.g. two appends at once).
+
+    Nothing was written by the losing call; re-run it.
+    """

@@ -16,7 +16,9 @@ import dask.array as da
 import numpy as np
 from dask.array.core import normalize_chunks
 from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
+from dask.blockwise import Blockwise
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from ._compat import ArraySliceDep, core_blockwise
 from .errors import MisalignedWriteError
@@ -25,7 +27,7 @@ from .planner import WritePlan, aligned_read_chunks, default_read_chunks
 from .store import Store
 from .tasks import ArrayReader, write_region
 
-__all__ = ["array_from_metadata", "read_array", "write_array"]
+__all__ = ["array_from_metadata", "read_array", "stores_read_by", "sum_of_blocks", "write_array"]
 
 
 def array_from_metadata(
@@ -124,3 +126,74 @@ def write_array(
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[arr])  # type: ignore[list-item]
     counts = tuple((1,) * len(c) for c in arr.chunks)
     return da.Array(graph, name, counts, meta=np.empty((0,) * arr.ndim, dtype=np.int64))
+
+
+def sum_of_blocks(counts: da.Array, blocks: list[tuple[int, ...]]) -> Delayed:
+    """A delayed sum of the chosen blocks of ``counts``; the others are culled, never computed.
+
+    Examples
+    --------
+    >>> x = da.from_array(np.array([1, 2, 3]), chunks=1)
+    >>> sum_of_blocks(x, [(0,), (2,)]).compute()
+    np.int64(4)
+    """
+    name = "sum-of-blocks-" + tokenize(counts.name, blocks)
+    task = (_total, [(counts.name, *i) for i in blocks])
+    graph = HighLevelGraph.from_collections(name, {name: task}, dependencies=[counts])  # type: ignore[list-item]
+    return Delayed(name, graph)
+
+
+def _total(parts: list[np.ndarray]) -> np.int64:
+    return np.int64(sum(int(np.sum(p)) for p in parts))
+
+
+#: How deep to look inside wrappers (xarray's lazy indexing adapters hold a dask array
+#: in ``.array`` attributes a few levels down) for the arrays a graph reads.
+_WRAPPER_DEPTH = 8
+
+
+def stores_read_by(arr: da.Array) -> list[Store]:
+    """The stores of every dask_zarrio array that computing ``arr`` reads, found without computing.
+
+    Looks at the graph's layers (their Blockwise arguments, and plain objects in
+    materialised layers, unwrapping ``.array`` attributes, so that arrays opened by
+    xarray are found too); O(layers) for graphs dask_zarrio and dask build.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> meta = new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,))
+    >>> x = array_from_metadata(MappingStore({}, "a.zarr"), meta)
+    >>> stores_read_by((x + 1)[::2])
+    [MappingStore('<dict>/a.zarr')]
+    """
+    found: dict[int, Store] = {}
+    seen: set[int] = set()
+
+    def visit_object(obj: Any) -> None:
+        for _ in range(_WRAPPER_DEPTH):
+            if isinstance(obj, ArrayReader):
+                found.setdefault(id(obj.store), obj.store)
+                return
+            if isinstance(obj, da.Array):
+                visit_graph(obj.dask)
+                return
+            obj = getattr(obj, "array", None)
+            if obj is None:
+                return
+
+    def visit_graph(graph: Any) -> None:
+        if id(graph) in seen or not isinstance(graph, HighLevelGraph):
+            return
+        seen.add(id(graph))
+        for layer in graph.layers.values():
+            if isinstance(layer, Blockwise):
+                for obj, _ in layer.indices:
+                    visit_object(obj)
+            elif isinstance(layer, MaterializedLayer):
+                for value in layer.mapping.values():
+                    visit_object(value)  # tasks have no .array: only wrappers go deeper
+
+    visit_graph(arr.dask)
+    return list(found.values())

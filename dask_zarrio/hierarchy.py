@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dask.array as da
@@ -19,7 +19,7 @@ from .store import Store, open_store
 from .store.base import member_path
 from .typing import StoreLike
 
-__all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "ensure_parent_groups", "open_group", "tree", "update_consolidated"]
+__all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "ensure_parent_groups", "open_group", "tree", "update_consolidated"]
 
 _METADATA_KEYS = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}
 
@@ -354,6 +354,34 @@ def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> No
     the node's new entry (and entries for groups created in between), so it never
     goes stale.
     """
+
+    def add(entries: dict[str, ConsolidatedNode], path: str, zarr_format: int | str) -> None:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            sub = "/".join(parts[:i])
+            if sub not in entries:
+                entries[sub] = consolidated_entry(GroupMetadata(zarr_format, {}))
+        entries[path] = consolidated_entry(meta)
+
+    _edit_consolidated(store, add)
+
+
+def drop_consolidated(store: Store) -> None:
+    """Before a node is replaced: no enclosing consolidated metadata may still describe it.
+
+    Else a group opened through it would read old metadata over new (or missing)
+    chunks. :func:`update_consolidated` adds the new node after its data.
+    """
+
+    def drop(entries: dict[str, ConsolidatedNode], path: str, zarr_format: int | str) -> None:
+        for key in [k for k in entries if k == path or k.startswith(path + "/")]:
+            del entries[key]
+
+    _edit_consolidated(store, drop)
+
+
+def _edit_consolidated(store: Store, edit: Callable[[dict[str, ConsolidatedNode], str, int | str], None]) -> None:
+    """Apply ``edit(entries, path of the node, format)`` to every enclosing consolidated metadata."""
     if store.name.endswith(ROOT_SUFFIXES):
         return  # a hierarchy's root: nothing above it holds its metadata
     rel = [store.name]
@@ -367,14 +395,9 @@ def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> No
             return
         if parent.consolidated is not None:
             entries = dict(parent.consolidated)
-            path = "/".join(reversed(rel))
-            parts = path.split("/")
-            for i in range(1, len(parts)):
-                sub = "/".join(parts[:i])
-                if sub not in entries:
-                    entries[sub] = consolidated_entry(GroupMetadata(parent.zarr_format, {}))
-            entries[path] = consolidated_entry(meta)
-            write_node(node, GroupMetadata(parent.zarr_format, parent.attributes, entries))
+            edit(entries, "/".join(reversed(rel)), parent.zarr_format)
+            if entries != parent.consolidated:
+                write_node(node, GroupMetadata(parent.zarr_format, parent.attributes, entries))
         if node.name.endswith(ROOT_SUFFIXES):
             return
         rel.append(node.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 
 import dask
 import dask.array as da
@@ -183,3 +184,101 @@ def test_default_chunks_stay_within_byte_cap(tmp_path):
     dz.write(da.zeros((256, 256), chunks=256), url, max_task_bytes=64 * 1024)
     chunk_shape = json.load(open(os.path.join(url, "zarr.json")))["chunk_grid"]["configuration"]["chunk_shape"]
     assert np.prod(chunk_shape) * 8 <= 64 * 1024
+
+
+def test_a_replacing_write_refuses_to_read_its_own_target(tmp_path):
+    """``mode="w"`` would delete the source before reading it: xarray's ``to_zarr(mode="w")`` of
+    data opened from the same store writes NaN (xarray#11159)."""
+    url = str(tmp_path / "g.zarr")
+    dz.write(da.arange(8, chunks=4), f"{url}/x")
+    source = dz.read(f"{url}/x")
+    for target in (f"{url}/x", url):  # the array itself, or a group that holds it
+        with pytest.raises(dz.ZarrioError, match="would delete the array it reads from"):
+            dz.write((source + 1).rechunk(8), target, mode="w")
+    np.testing.assert_array_equal(dz.read(f"{url}/x").compute(), np.arange(8))
+    dz.write(source + 1, f"{url}/x", mode="r+")  # in place: each chunk is read, then rewritten
+    dz.write(dz.read(f"{url}/x") * 2, f"{url}/y", mode="w")  # elsewhere
+    np.testing.assert_array_equal(dz.read(f"{url}/y").compute(), (np.arange(8) + 1) * 2)
+
+
+def test_a_replacing_write_sees_sources_through_xarray(tmp_path):
+    xr = pytest.importorskip("xarray")
+    url = str(tmp_path / "d.zarr")
+    dz.write_dataset(xr.Dataset({"v": (("x",), np.arange(6.0))}).chunk(3), url, mode="w")
+    ds = xr.open_dataset(url, engine="dask_zarrio", chunks={})
+    with pytest.raises(dz.ZarrioError, match="would delete the array it reads from"):
+        dz.write(ds.v.data * 2, f"{url}/v", mode="w")
+    np.testing.assert_array_equal(dz.read(f"{url}/v").compute(), np.arange(6.0))
+
+
+def test_a_failed_replacement_is_dropped_from_consolidated_metadata(tmp_path):
+    """A group opened through consolidated metadata must not read the old metadata over the
+    new chunks (or over none)."""
+    url = str(tmp_path / "g.zarr")
+    dz.create_group(url)
+    dz.write(da.ones(8, chunks=4), f"{url}/x")
+    dz.consolidate(url)
+
+    def fail(block: np.ndarray) -> np.ndarray:
+        raise RuntimeError("injected failure")
+
+    with pytest.raises(RuntimeError):
+        dz.write(da.zeros(8, chunks=4).map_blocks(fail, dtype="f8"), f"{url}/x", mode="w")
+    g = dz.open_group(url)
+    assert "x" not in g.metadata.consolidated
+    with pytest.raises(dz.IncompleteWriteError):
+        g["x"]
+    dz.write(da.full(8, 5.0, chunks=4), f"{url}/x", mode="w")
+    assert dz.open_group(url).metadata.consolidated["x"].document["shape"] == [8]
+    np.testing.assert_array_equal(dz.open_group(url)["x"].compute(), np.full(8, 5.0))
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_concurrent_appends_lose_nothing(tmp_path, where):
+    """Each append grows the shape by a conditional update; the loser retries, nothing is lost
+    (zarr-python#2077 and #701 lose concurrent appends silently)."""
+    import threading
+
+    url = str(tmp_path / "a.zarr") if where == "local" else f"memory://appends-{uuid.uuid4().hex}/a.zarr"
+    dz.write(da.full((4, 3), -1, dtype="i4", chunks=(4, 3)), url, chunks=(4, 3))
+    conflicts = []
+
+    def append(i: int) -> None:
+        while True:
+            try:
+                dz.write(da.full((4, 3), i, dtype="i4", chunks=(4, 3)), url, mode="a", append_dim=0)
+                return
+            except dz.ConcurrentWriteError:
+                conflicts.append(i)
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    back = dz.read(url).compute()
+    assert back.shape == (36, 3)
+    assert sorted(back[4::4, 0].tolist()) == list(range(8))  # every append, once, whole
+    assert all((back[4 * k : 4 * k + 4] == back[4 * k, 0]).all() for k in range(9))
+
+
+def test_an_append_that_lost_the_race_writes_nothing(tmp_path, monkeypatch):
+    """The second of two appends that read the same shape is refused before any data."""
+    from dask_zarrio import api
+
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.zeros(4, chunks=4, dtype="i2"), url, chunks=4)
+    real = api.resolve_destination
+    interleaved = []
+
+    def resolve_then_let_another_append_in(*args, **kwargs):
+        dest = real(*args, **kwargs)
+        if not interleaved:
+            interleaved.append(1)
+            dz.write(da.full(4, 7, chunks=4, dtype="i2"), url, mode="a", append_dim=0)
+        return dest
+
+    monkeypatch.setattr(api, "resolve_destination", resolve_then_let_another_append_in)
+    with pytest.raises(dz.ConcurrentWriteError, match="re-run the append"):
+        dz.write(da.full(4, 9, chunks=4, dtype="i2"), url, mode="a", append_dim=0)
+    np.testing.assert_array_equal(dz.read(url).compute(), [0] * 4 + [7] * 4)

@@ -104,7 +104,7 @@ def test_write_graph_is_one_layer_per_block_and_stores_each_chunk_once(tmp_path)
     assert set(chunk_sets.values()) == {1}
 
 
-def test_compute_false_returns_delayed_and_writes_only_metadata(tmp_path):
+def test_compute_false_returns_delayed_and_commits_metadata_with_the_data(tmp_path):
     url = str(tmp_path / "a.zarr")
     d = dz.write(da.ones(8, chunks=4), url, compute=False)
     from dask.delayed import Delayed
@@ -112,8 +112,12 @@ def test_compute_false_returns_delayed_and_writes_only_metadata(tmp_path):
     assert isinstance(d, Delayed)
     import os
 
-    assert sorted(os.listdir(url)) == ["zarr.json"]
+    # Until computed, only the write journal: no reader takes it for an array.
+    assert sorted(os.listdir(url)) == [".dz-write.json"]
+    with pytest.raises(dz.IncompleteWriteError, match="compute=False"):
+        dz.read(url)
     assert d.compute() == 2
+    assert sorted(os.listdir(url)) == ["c", "zarr.json"]
     np.testing.assert_array_equal(dz.read(url).compute(), np.ones(8))
 
 

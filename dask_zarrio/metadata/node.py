@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import ArrayNotFoundError, MetadataError
 from ..store import Store
 from .group import ConsolidatedNode, GroupMetadata, parse_v2_consolidated
+from .journal import incomplete
 from .n5 import ArrayMetadataN5, is_n5_dataset
 from .spec import ArrayMetadata
 from .v2 import ArrayMetadataV2
@@ -95,6 +96,9 @@ def read_node(store: Store, *, expect_group: bool = False) -> ArrayMetadata | Gr
     n5 = _read_n5(store)
     if n5 is not None:
         return n5
+    unfinished = incomplete(store)  # only where metadata is missing: no cost to good reads
+    if unfinished is not None:
+        raise unfinished
     if store.is_empty():
         what = "nothing exists there; check the path and storage_options"
     else:

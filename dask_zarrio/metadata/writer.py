@@ -17,7 +17,7 @@ from .n5 import ArrayMetadataN5
 from .spec import ArrayMetadata
 from .v3 import ArrayMetadataV3
 
-__all__ = ["MODES", "check_mode", "consolidated_entry", "prepare_node", "write_node"]
+__all__ = ["MODES", "check_mode", "consolidated_entry", "document_bytes", "metadata_key", "prepare_node", "write_node"]
 
 #: What each mode means, for every call that takes one (zarr-python's and xarray's names).
 MODES = {
@@ -88,14 +88,38 @@ def write_node(store: Store, meta: ArrayMetadata | GroupMetadata) -> None:
     """
     if isinstance(meta, GroupMetadata):
         _write_group(store, meta)
-    elif isinstance(meta, ArrayMetadataN5):
-        store.set("attributes.json", _dump(meta.to_dict()))
-    elif isinstance(meta, ArrayMetadataV3):
-        store.set("zarr.json", _dump(meta.to_dict()))
     else:
-        store.set(".zarray", _dump(meta.to_dict()))
-        if meta.attributes:
+        store.set(metadata_key(meta), document_bytes(meta))
+        if not isinstance(meta, (ArrayMetadataN5, ArrayMetadataV3)) and meta.attributes:
             store.set(".zattrs", _dump(meta.attributes))
+
+
+def metadata_key(meta: ArrayMetadata) -> str:
+    """The key of the document that holds an array's shape: what an append updates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> metadata_key(new_array_metadata(shape=(2,), dtype=np.dtype("i1"), chunk_shape=(2,), zarr_format=2))
+    '.zarray'
+    """
+    if isinstance(meta, ArrayMetadataN5):
+        return "attributes.json"
+    return "zarr.json" if isinstance(meta, ArrayMetadataV3) else ".zarray"
+
+
+def document_bytes(meta: ArrayMetadata) -> bytes:
+    """The bytes :func:`write_node` stores under :func:`metadata_key` for ``meta``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> document_bytes(new_array_metadata(shape=(2,), dtype=np.dtype("i1"), chunk_shape=(2,)))[:20]
+    b'{\\n  "zarr_format": 3'
+    """
+    return _dump(meta.to_dict())
 
 
 def _write_group(store: Store, meta: GroupMetadata) -> None:

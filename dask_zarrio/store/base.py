@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import ZarrioError
 
-__all__ = ["Buffer", "Store", "join_key", "member_path", "slice_bytes"]
+__all__ = ["Buffer", "Store", "join_key", "member_path", "same_place", "slice_bytes"]
 
 #: A bytes-like object: ``bytes``, ``bytearray``, ``memoryview`` or a contiguous numpy
 #: array (a local store hands out big files as page-aligned ``uint8`` arrays). ``Any``
@@ -124,6 +124,24 @@ class Store(ABC):
         """Write several objects (concurrently where the store supports it)."""
         for key, value in items.items():
             self.set(key, value)
+
+    @property
+    def supports_conditional_writes(self) -> bool:
+        """Whether :meth:`set_if_unchanged` is atomic (cautious default: no)."""
+        return False
+
+    def set_if_unchanged(self, key: str, value: Buffer, expected: bytes | None) -> bool:
+        """Store ``value`` under ``key`` only if the object there still equals ``expected``.
+
+        ``None`` means no object there. ``True`` if stored, ``False`` if another writer
+        changed it first (nothing stored then). The base class compares then sets: a
+        race window remains where ``supports_conditional_writes`` is false.
+        """
+        current = self.get(key)
+        if (None if current is None else bytes(current)) != expected:
+            return False
+        self.set(key, value)
+        return True
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -239,3 +257,24 @@ def member_path(path: object) -> str:
                 "name it twice; use plain names separated by single '/'"
             )
     return name
+
+
+def same_place(a: Store, b: Store) -> bool:
+    """Whether one store's node is the other's, or lies inside it (same backend, nested roots).
+
+    Compares the credential-free locations (:meth:`Store.describe`); stores over
+    mappings must also share the mapping object.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> m = {}
+    >>> same_place(MappingStore(m, "g.zarr"), MappingStore(m, "g.zarr/x")), same_place(MappingStore(m, "a"), MappingStore(m, "ab"))
+    (True, False)
+    >>> same_place(MappingStore({}, "a"), MappingStore({}, "a"))
+    False
+    """
+    if type(a) is not type(b) or getattr(a, "mapping", None) is not getattr(b, "mapping", None):
+        return False
+    pa, pb = a.describe().rstrip("/"), b.describe().rstrip("/")
+    return pa == pb or pa.startswith(pb + "/") or pb.startswith(pa + "/")
