@@ -22,7 +22,7 @@ from dask.utils import parse_bytes
 
 from .destination import Destination, NewArray, resolve_destination
 from .errors import ConcurrentWriteError, MisalignedWriteError, ZarrioError
-from .graph import array_from_metadata, stores_read_by, sum_of_blocks, write_array
+from .graph import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
 from .hierarchy import drop_consolidated, ensure_parent_groups, update_consolidated
 from .metadata import ArraySpec
 from .metadata.journal import begin_write, end_write
@@ -31,7 +31,6 @@ from .metadata.writer import check_mode, document_bytes, metadata_key, prepare_n
 from .planner import WritePlan, check_aligned, plan_write
 from .resume import blocks_to_write
 from .store import Store, open_store
-from .store.base import same_place
 from .typing import ChunksLike, CodecsLike, DTypeLike, RegionLike, ShapeLike, StoreLike
 
 __all__ = ["init", "read", "write"]
@@ -118,20 +117,6 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
         "(from block shape %s to %s)", where, arr.chunksize, tuple(max(c) for c in plan.chunks),
     )
     return arr.rechunk(plan.chunks, method="p2p" if _on_distributed() else None)
-
-
-def _refuse_reading_itself(data: da.Array, store: Store, mode: str) -> None:
-    """``mode="w"`` deletes the target before the data is computed: it must not read from there."""
-    if mode != "w":
-        return
-    for source in stores_read_by(data):
-        if same_place(source, store):
-            raise ZarrioError(
-                f"dz.write(mode='w') to {store.describe()} would delete the array it reads from "
-                f"({source.describe()}) before reading it. Write to another path (then move or "
-                "read it from there), or write into the array in place with mode='r+' (same "
-                "shape and chunks)"
-            )
 
 
 def _commit_metadata(store: Store, dest: Destination, mode: str) -> None:
@@ -281,7 +266,8 @@ def write(
     cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
     new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
     store = open_store(url, storage_options)
-    _refuse_reading_itself(data, store, mode)
+    if mode == "w":
+        refuse_reading_from(data, store)
     dest = resolve_destination(data, store, mode, region, append_dim, new, cap, resume=resume)
     spec = ArraySpec.from_metadata(dest.meta)
     plan = plan_write(data.chunks, spec.chunk_shape, data.dtype.itemsize, target=dest.region, shape=dest.meta.shape, max_task_bytes=cap)

@@ -21,13 +21,14 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from ._compat import ArraySliceDep, core_blockwise
-from .errors import MisalignedWriteError
+from .errors import MisalignedWriteError, ZarrioError
 from .metadata import ArrayMetadata, ArraySpec
 from .planner import WritePlan, aligned_read_chunks, default_read_chunks
 from .store import Store
+from .store.base import same_place
 from .tasks import ArrayReader, write_region
 
-__all__ = ["array_from_metadata", "read_array", "stores_read_by", "sum_of_blocks", "write_array"]
+__all__ = ["array_from_metadata", "read_array", "refuse_reading_from", "stores_read_by", "sum_of_blocks", "write_array"]
 
 
 def array_from_metadata(
@@ -197,3 +198,29 @@ def stores_read_by(arr: da.Array) -> list[Store]:
 
     visit_graph(arr.dask)
     return list(found.values())
+
+
+def refuse_reading_from(arr: Any, store: Store) -> None:
+    """Refuse to replace ``store``'s node with data that reads from it (it would be deleted first).
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> m = {}
+    >>> x = array_from_metadata(MappingStore(m, "g/a"), new_array_metadata(shape=(2,), dtype=np.dtype("i1"), chunk_shape=(2,)))
+    >>> refuse_reading_from(x + 1, MappingStore(m, "g"))
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.ZarrioError: replacing <dict>/g (mode='w') would delete <dict>/g/a, which ...
+    """
+    if not isinstance(arr, da.Array):
+        return
+    for source in stores_read_by(arr):
+        if same_place(source, store):
+            raise ZarrioError(
+                f"replacing {store.describe()} (mode='w') would delete {source.describe()}, which "
+                "the data being written reads, before reading it. Write to another path (then "
+                "move it or read from there), or write into the array in place with mode='r+' "
+                "(same shape and chunks)"
+            )

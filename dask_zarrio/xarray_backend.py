@@ -19,7 +19,7 @@ import numpy as np
 from ._compat import xarray_encode_variable, xarray_fill_value_coder
 from .api import write
 from .errors import ZarrioError
-from .graph import array_from_metadata
+from .graph import array_from_metadata, refuse_reading_from
 from .hierarchy import Group, consolidate, create_group, open_group
 from .metadata import ArrayMetadataV2, ArrayMetadataV3
 from .metadata.create import NO_FILL
@@ -218,8 +218,10 @@ def write_dataset(
     # Every name is checked before anything is written or cleared: a variable named
     # ".." must not send a mode="w" write to the dataset's parent folder.
     root_store = open_store(url, storage_options)
-    for name in variables:
+    for name, var in variables.items():
         member_path(name)
+        if mode == "w":  # the group is cleared first: no variable may read from it
+            refuse_reading_from(var.data, root_store)
     if mode in ("w-", "w"):
         create_group(url, attributes=dict(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options)
         existing: set[str] = set()

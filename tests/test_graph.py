@@ -150,3 +150,28 @@ def test_default_blocks_group_whole_chunks_leading_axis_first(tmp_path):
     y = dz.read(store)
     store.reset()
     assert y[15, 15].compute() == 0 and dict(store.gets) == {"c/1/1": 1}  # slicing still reads one chunk
+
+
+def test_sum_of_blocks_computes_only_the_chosen_blocks():
+    from dask_zarrio.graph import sum_of_blocks
+
+    ran = []
+
+    def noted(block, block_info=None):
+        ran.append(block_info[0]["chunk-location"][0])
+        return block
+
+    x = da.ones(10, chunks=2, dtype="i8").map_blocks(noted, dtype="i8")
+    assert sum_of_blocks(x, [(1,), (3,)]).compute() == 4
+    assert sorted(ran) == [1, 3]
+
+
+def test_stores_read_by_finds_sources_through_operations_and_wrappers(tmp_path):
+    from dask_zarrio.graph import stores_read_by
+
+    dz.write(da.ones(8, chunks=4), str(tmp_path / "a.zarr"))
+    dz.write(da.ones(8, chunks=4), str(tmp_path / "b.zarr"))
+    a, b = dz.read(str(tmp_path / "a.zarr")), dz.read(str(tmp_path / "b.zarr"))
+    mixed = (a.rechunk(8) + b[::-1]).sum()
+    assert sorted(s.name for s in stores_read_by(mixed)) == ["a.zarr", "b.zarr"]
+    assert stores_read_by(da.ones(3)) == []  # (through xarray's wrappers: tests/test_api.py)

@@ -167,3 +167,13 @@ def test_write_dataset_refuses_escaping_names_before_touching_anything(tmp_path,
         dz.write_dataset(bad, url, mode="w")
     assert keep.read_text() == "user data"
     assert xr.open_dataset(url, engine="dask_zarrio").v.values.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_write_dataset_refuses_to_replace_the_dataset_it_reads(tmp_path):
+    """``to_zarr(mode="w")`` of data opened from the same store writes NaN (xarray#11159)."""
+    url = str(tmp_path / "d.zarr")
+    dz.write_dataset(xr.Dataset({"v": (("x",), np.arange(6.0))}).chunk(3), url, mode="w")
+    ds = xr.open_dataset(url, engine="dask_zarrio", chunks={})
+    with pytest.raises(dz.ZarrioError, match="which the data being written reads"):
+        dz.write_dataset(ds * 2, url, mode="w")
+    np.testing.assert_array_equal(xr.open_zarr(url).v.values, np.arange(6.0))
