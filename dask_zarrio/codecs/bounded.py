@@ -135,7 +135,15 @@ def zstd_decode(data: Buffer, limit: int, out: np.ndarray | None = None) -> Buff
         if size > limit:
             raise too_large("zstd", limit, size)
         # One shot into exactly the recorded size: libzstd fails rather than write more.
-        return numcodecs_zstd.decompress(data, out if out is not None and out.nbytes == size else None)
+        try:
+            return numcodecs_zstd.decompress(data, out if out is not None and out.nbytes == size else None)
+        except RuntimeError as e:
+            if "too small" not in str(e):
+                raise
+            raise ValueError(
+                f"zstd frame records a content size of {size} bytes but decodes to more; it is "
+                "corrupt or a decompression bomb. Rewrite it, or delete it to read the fill value"
+            ) from e
     lib = _libzstd()
     dest = out if out is not None and out.nbytes == limit else empty(limit)
     if lib is None:  # a numcodecs build that hides libzstd: accepts exactly `limit` bytes only
