@@ -13,7 +13,16 @@ metadata says how big its decoded bytes may be, so every decoder here takes that
 - blosc: the header's sizes are checked first (``nbytes`` against ``limit``, and
   ``cbytes`` against the object's length: c-blosc trusts it and reads past a
   truncated buffer);
-- lz4 (numcodecs): the 4-byte size prefix is checked first.
+- lz4 (numcodecs): the 4-byte size prefix is checked first; N5's lz4 block
+  stream: each block's original size, before decompressing it;
+- Zarr v2 object codecs (vlen-utf8, vlen-bytes, vlen-array, json2): the item
+  count or shape in their header must be the chunk's element count before
+  anything is allocated. What such a chunk's compressor may decode to has no
+  bound: strings have no size limit.
+
+libzstd is called through ctypes (numcodecs' extension exports it); a numcodecs
+build that hides it falls back to numcodecs' decoder into a ``limit``-byte buffer,
+which is still bounded but accepts exactly ``limit`` bytes only.
 
 Each raises :class:`ValueError`; the read tasks turn it into a
 :class:`~dask_zarrio.errors.ChunkDecodeError` naming the key.
@@ -42,7 +51,6 @@ from .sizes import zstd_decoded_size
 __all__ = [
     "BOUNDED_NUMCODECS",
     "blosc_decode",
-    "check_size",
     "decode_filter",
     "filtered_limit",
     "lz4_decode",
@@ -66,22 +74,6 @@ def too_large(what: str, limit: int, size: int | None = None) -> ValueError:
         "it is corrupt, a decompression bomb, or was written with other metadata (chunk shape, "
         "dtype). Rewrite it, or delete it to read the fill value"
     )
-
-
-def check_size(result: Buffer, limit: int, what: str) -> Buffer:
-    """``result`` if it has at most ``limit`` bytes, else the :func:`too_large` error.
-
-    For codecs that cannot be bounded while decoding (checked afterwards).
-
-    Examples
-    --------
-    >>> check_size(b"abc", 3, "x")
-    b'abc'
-    """
-    size = memoryview(result).nbytes
-    if size > limit:
-        raise too_large(what, limit, size)
-    return result
 
 
 def _into(result: bytes, out: np.ndarray | None) -> Buffer:
