@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import dask.array as da
@@ -284,3 +285,55 @@ def test_dz_encodes_nested_sharding_without_crc_and_transpose_inside(tmp_path, c
     assert_same(t.read().result(), DATA)
     assert_same(zarr.open_array(url, mode="r")[...], DATA)
     assert_same(dz.read(url, chunks=(10, 8))[17, 3:30].compute(), DATA[17, 3:30])
+
+
+def _edit_sharding(url, **config):
+    """Replace fields of the sharding codec's configuration in zarr.json."""
+    path = os.path.join(url, "zarr.json")
+    doc = json.load(open(path))
+    doc["codecs"][0]["configuration"].update(config)
+    json.dump(doc, open(path, "w"))
+
+
+@pytest.mark.parametrize("config,match", [
+    ({"chunk_shape": [5]}, r"configuration\.chunk_shape=\[5\] has 1 dimensions but the shard shape \[20, 16\]"),
+    ({"chunk_shape": [5, 4, 1]}, r"configuration\.chunk_shape=\[5, 4, 1\] has 3 dimensions"),
+    ({"chunk_shape": [3, 4]}, r"chunk_shape=\[3, 4\] must evenly divide the shard shape \[20, 16\]"),
+    ({"index_codecs": []}, r"index_codecs=\[\] must be a non-empty list"),
+    ({"codecs": []}, r"codecs=\[\] must be a non-empty list"),
+])
+def test_sharding_configuration_is_checked_against_the_array_on_open(tmp_path, config, match):
+    """A metadata error when the array is opened, not a 'corrupt chunk, delete it' about good data."""
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(DATA, chunks=(20, 16)), url, chunks=(5, 4), shards=(20, 16))
+    _edit_sharding(url, **config)
+    with pytest.raises(dz.MetadataError, match=match):
+        dz.read(url)
+
+
+#: Index entries that lie: (inner chunk, (offset, nbytes)) pairs written over the real ones.
+LIES = {
+    "past-the-end": [((0, 0), (10**6, 80))],
+    "bigger-than-any-inner-chunk": [((0, 0), (0, 2**40))],
+    "offset-plus-size-overflows": [((0, 0), (2**64 - 2, 2**63))],
+    "overlapping": [((0, 0), (0, 80)), ((0, 1), (40, 80))],
+}
+
+
+@pytest.mark.parametrize("partial", [False, True], ids=["whole", "partial"])
+@pytest.mark.parametrize("lie", LIES)
+def test_a_lying_index_is_a_decode_error_without_a_giant_read(tmp_path, lie, partial):
+    """Never a MemoryError, an OverflowError from seek, or a StoreError after retries."""
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(DATA, chunks=(20, 16)), url, chunks=(5, 4), shards=(20, 16), compressors=None)
+    meta = new_array_metadata(shape=SHAPE, dtype=np.dtype("i4"), chunk_shape=(5, 4), shard_shape=(20, 16))
+    layout = meta.codecs[0].with_fill(None).layout((20, 16), np.dtype("i4"))
+    path = os.path.join(url, "c", "0", "0")
+    raw = open(path, "rb").read()
+    index = layout.decode_index(raw[-layout.index_nbytes:]).copy()
+    for inner, entry in LIES[lie]:
+        index[inner] = entry
+    open(path, "wb").write(raw[: -layout.index_nbytes] + bytes(layout.index.encode(index)))
+    x = dz.read(url)
+    with pytest.raises(dz.ChunkDecodeError, match=r"c/0/0.*(past the shard's end|has only|bigger than an inner chunk|overlap)"):
+        (x[0:5, 0:8] if partial else x).compute()

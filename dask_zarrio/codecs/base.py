@@ -128,6 +128,15 @@ class ArrayBytesCodec(Codec):
         """
         return None
 
+    def max_encoded_size(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> int | None:
+        """The most bytes an encoded chunk can have; ``None`` when unbounded (objects).
+
+        Bytes→bytes codecs refuse to decode to more than this (decompression bombs).
+        Also where a codec checks its configuration against the chunk's ``shape``, so
+        that a mismatch is a metadata error when the array is opened.
+        """
+        return self.encoded_size(shape, dtype)
+
     def partial_chunk_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The smallest part of a chunk of ``shape`` that :meth:`decode_partial` reads alone."""
         return shape
@@ -168,6 +177,31 @@ class BytesBytesCodec(Codec):
     @abstractmethod
     def decode(self, data: Buffer, out: np.ndarray | None = None) -> Buffer:
         """Decode one chunk's bytes, into ``out`` when given and supported."""
+
+    def decode_bounded(self, data: Buffer, limit: int, out: np.ndarray | None = None) -> Buffer:
+        """Decode to at most ``limit`` bytes, raising :class:`ValueError` rather than produce more.
+
+        ``out``, when given, has ``limit`` bytes and is used only if the data fills it
+        exactly. This default checks after decoding; the built-in compressors
+        override it to stop before allocating more than ``limit`` (decompression
+        bombs), so third-party compressors should too.
+        """
+        result = self.decode(data, out)
+        size = memoryview(result).nbytes
+        if size > limit:
+            raise ValueError(
+                f"{self.name} data decodes to {size} bytes, more than the {limit} bytes this "
+                "chunk can hold; it is corrupt or was written with other metadata"
+            )
+        return result
+
+    def max_encoded_size(self, nbytes: int) -> int:
+        """The most bytes encoding ``nbytes`` bytes can give: the bound for decoding.
+
+        Compressors expand incompressible data only slightly (zstd, lz4 and blosc
+        by under 1 %, gzip and bz2 by under 2 %); this default allows 1/8 and 64 KiB.
+        """
+        return nbytes + nbytes // 8 + 65536
 
     def decoded_size(self, data: Buffer) -> int | None:
         """The decoded length recorded in ``data``'s header, ``None`` if unknown.

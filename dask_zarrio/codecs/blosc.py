@@ -9,6 +9,7 @@ from numcodecs import blosc
 
 from ..errors import MetadataError
 from .base import Buffer, BytesBytesCodec
+from .bounded import blosc_decode
 from .sizes import blosc_decoded_size
 
 __all__ = ["ZSTD_BLOCKSIZE", "BloscCodec", "encode_blocksize"]
@@ -111,3 +112,6 @@ class BloscCodec(BytesBytesCodec):
 
     def decoded_size(self, data: Buffer) -> int | None:
         return blosc_decoded_size(data)
+
+    def decode_bounded(self, data: Buffer, limit: int, out: np.ndarray | None = None) -> Buffer:
+        return blosc_decode(data, limit, out)

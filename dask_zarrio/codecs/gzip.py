@@ -9,6 +9,7 @@ from numcodecs import GZip
 
 from ..errors import MetadataError
 from .base import Buffer, BytesBytesCodec
+from .bounded import stream_decode
 from .sizes import gzip_decoded_size
 
 __all__ = ["GzipCodec"]
@@ -43,3 +44,6 @@ class GzipCodec(BytesBytesCodec):
 
     def decoded_size(self, data: Buffer) -> int | None:
         return gzip_decoded_size(data)
+
+    def decode_bounded(self, data: Buffer, limit: int, out: np.ndarray | None = None) -> Buffer:
+        return stream_decode("gzip", data, limit, out)

@@ -62,16 +62,27 @@ class LZ4BlockStream(NumcodecsCodec):
         out.append(self._MAGIC + struct.pack("<BiiI", self._RAW | level, 0, 0, 0))
         return b"".join(out)
 
-    def decode(self, buf: Any, out: Any = None) -> bytes:
+    def decode(self, buf: Any, out: Any = None, limit: int | None = None) -> bytes:
+        """Decode the blocks; with ``limit``, refuse (before decompressing) to go past it."""
         view = memoryview(buf).cast("B")
-        pos, parts = 0, []
+        pos, parts, total = 0, [], 0
         while pos < len(view):
             if bytes(view[pos : pos + 8]) != self._MAGIC:
                 raise ValueError(f"lz4 block stream: no LZ4Block magic at byte {pos}")
+            if pos + 21 > len(view):
+                raise ValueError(f"lz4 block stream: truncated block header at byte {pos}")
             token, clen, olen, check = struct.unpack("<BiiI", view[pos + 8 : pos + 21])
             pos += 21
             if olen == 0:
                 break
+            if clen < 0 or olen < 0 or pos + clen > len(view):
+                raise ValueError(f"lz4 block stream: block at byte {pos - 21} declares {clen} bytes, beyond the data")
+            total += olen
+            if limit is not None and total > limit:
+                raise ValueError(
+                    f"lz4 block stream decodes to more than the {limit} bytes this chunk can hold "
+                    "(a decompression bomb, or other metadata); rewrite it, or delete it to read the fill value"
+                )
             payload = bytes(view[pos : pos + clen])
             pos += clen
             if token & 0xF0 == self._RAW:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ from numcodecs.abc import Codec as NumcodecsCodec
 
 from .base import Buffer
 from .conversions import n5_compression_codec
-from .pipeline import WholeChunksOnly
+from .numcodecs_adapter import NumcodecsBytesBytes
+from .pipeline import WholeChunksOnly, decode_bytes
 
 __all__ = ["N5Pipeline"]
 
@@ -48,6 +50,12 @@ class N5Pipeline(WholeChunksOnly):
     def codec(self) -> NumcodecsCodec | None:
         return n5_compression_codec(self.compression)
 
+    @cached_property
+    def _decoder(self) -> NumcodecsBytesBytes | None:
+        # Built once per pipeline; decodes through the one bounded path (decode_bytes).
+        codec = self.codec
+        return None if codec is None else NumcodecsBytesBytes(codec)
+
     def decode_into(self, data: Buffer, out: np.ndarray) -> bool:
         # Blocks carry a header, big-endian elements and may be truncated at the
         # edges: always decoded on their own, then placed.
@@ -70,11 +78,12 @@ class N5Pipeline(WholeChunksOnly):
         if any(d > b for d, b in zip(dims, block_size)):
             raise ValueError(f"N5 block header dimensions {list(dims)} exceed the blockSize {list(block_size)}")
         payload = view[4 + 4 * ndim :]
-        codec = self.codec
-        raw = codec.decode(payload) if codec is not None else payload
         stored = self.dtype.newbyteorder(">")
         shape = tuple(reversed(dims))
         nbytes = int(np.prod(shape, dtype=np.int64)) * stored.itemsize
+        # The header's dimensions (checked against blockSize above) bound the output.
+        decoder = self._decoder
+        raw = decode_bytes(decoder, payload, nbytes) if decoder is not None else payload
         raw_view = memoryview(raw).cast("B")
         if len(raw_view) != nbytes:
             raise ValueError(f"N5 block decoded to {len(raw_view)} bytes, expected {nbytes} for dimensions {list(dims)}")

@@ -18,6 +18,7 @@ from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray_like
 from ..errors import UnsafeCodecError
 from .base import ArrayArrayCodec, Buffer, BytesBytesCodec, Codec
 from .blosc import encode_blocksize
+from .bounded import BOUNDED_NUMCODECS
 from .sizes import blosc_decoded_size, gzip_decoded_size, zstd_decoded_size
 
 __all__ = ["NumcodecsArrayArray", "NumcodecsBytesBytes", "check_safe_codec_id", "opt_in", "wrap_numcodecs"]
@@ -118,6 +119,12 @@ class NumcodecsBytesBytes(_WrapsNumcodecs, BytesBytesCodec):
 
     def decode(self, data: Buffer, out: np.ndarray | None = None) -> Buffer:
         return self.codec.decode(data, out)
+
+    def decode_bounded(self, data: Buffer, limit: int, out: np.ndarray | None = None) -> Buffer:
+        bounded = BOUNDED_NUMCODECS.get(self.codec.codec_id)
+        if bounded is None:  # checksums, and codecs only checked afterwards
+            return super().decode_bounded(data, limit, out)
+        return bounded(self.codec, data, limit, out)
 
     def decoded_size(self, data: Buffer) -> int | None:
         sniff = _SIZE_SNIFFERS.get(self.codec.codec_id)

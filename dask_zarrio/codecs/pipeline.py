@@ -18,9 +18,10 @@ from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_ndarray_like
 from ..buffers import empty
 from ..errors import MetadataError
 from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, ByteRangeReader, BytesBytesCodec, Codec
+from .bounded import decode_filter, filtered_limit
 from .numcodecs_adapter import NumcodecsBytesBytes
 
-__all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "WholeChunksOnly", "decode_bytes"]
+__all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "WholeChunksOnly", "decode_bytes", "stage_limits"]
 
 
 class ChunkPipeline(Protocol):
@@ -91,12 +92,24 @@ def _finish_into(codec: BytesBytesCodec | None, data: Buffer, target: np.ndarray
         return True
     if codec.decoded_size(data) != nbytes:
         return False
-    codec.decode(data, target)
+    result = codec.decode_bounded(data, nbytes, target)
+    if result is not target:
+        # The header promised `nbytes` but the data decoded to another size: never
+        # hand out `target` with a stale tail; copy what is right or say what is wrong.
+        got = memoryview(result).nbytes
+        if got != nbytes:
+            raise ValueError(f"decoded to {got} bytes, but the frame header records {nbytes}")
+        target[...] = np.frombuffer(result, np.uint8)
     return True
 
 
-def decode_bytes(codec: BytesBytesCodec, data: Buffer, nbytes: int | None) -> Buffer:
-    """Decode with ``codec``; straight into a fresh writable buffer when the size is sure.
+def decode_bytes(codec: BytesBytesCodec, data: Buffer, limit: int | None) -> Buffer:
+    """Decode with ``codec`` to at most ``limit`` bytes (``None``: unbounded, for objects).
+
+    The one place where the pipelines decode bytes→bytes codecs: the bound is the
+    most the chunk's metadata allows (decompression bombs fail here, before
+    allocating more). When the frame records exactly ``limit`` bytes the data goes
+    straight into a fresh writable buffer.
 
     Examples
     --------
@@ -105,10 +118,36 @@ def decode_bytes(codec: BytesBytesCodec, data: Buffer, nbytes: int | None) -> Bu
     >>> out = decode_bytes(c, c.encode(b"abcd"), 4)
     >>> out.flags.writeable, bytes(out)
     (True, b'abcd')
+    >>> decode_bytes(c, c.encode(b"abcde"), 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: zstd data decodes to 5 bytes, more than the 4 bytes this chunk can hold; ...
     """
-    if nbytes is not None and codec.decoded_size(data) == nbytes:
-        return codec.decode(data, empty(nbytes))
-    return codec.decode(data)
+    if limit is None:
+        return codec.decode(data)
+    if codec.decoded_size(data) == limit:
+        return codec.decode_bounded(data, limit, empty(limit))
+    return codec.decode_bounded(data, limit)
+
+
+def stage_limits(array_bytes_max: int | None, codecs: Sequence[BytesBytesCodec]) -> tuple[int | None, ...]:
+    """The most bytes each bytes→bytes codec may decode to, in encoding order.
+
+    The first decodes to the array→bytes codec's output; each later one to the
+    encoded output of the one before.
+
+    Examples
+    --------
+    >>> from dask_zarrio.codecs.zstd import ZstdCodec
+    >>> stage_limits(1000, [ZstdCodec(), ZstdCodec()])
+    (1000, 66661)
+    """
+    limits: list[int | None] = []
+    size = array_bytes_max
+    for codec in codecs:
+        limits.append(size)
+        size = None if size is None else codec.max_encoded_size(size)
+    return tuple(limits)
 
 
 @dataclass(frozen=True)
@@ -133,6 +172,10 @@ class CodecPipeline:
     # (shape, dtype) entering each array→array codec, then entering array→bytes.
     specs: tuple[tuple[tuple[int, ...], np.dtype[Any]], ...] = field(repr=False, compare=False)
     encoded_size: int | None = field(repr=False, compare=False)
+    # The most bytes each bytes→bytes codec may decode to (see stage_limits).
+    limits: tuple[int | None, ...] = field(repr=False, compare=False)
+    #: The most bytes a stored chunk can have (``None``: unbounded, object elements).
+    max_encoded_size: int | None = field(repr=False, compare=False)
 
     @classmethod
     def from_codecs(
@@ -172,9 +215,13 @@ class CodecPipeline:
         specs = [(tuple(shape), dtype)]
         for c in aa:
             specs.append(c.resolve(*specs[-1]))
+        stored = ab.max_encoded_size(*specs[-1])  # also checks ab's configuration against the chunk
+        limits = stage_limits(stored, bb)
+        for bcodec in bb:
+            stored = None if stored is None else bcodec.max_encoded_size(stored)
         return cls(
             tuple(aa), ab, tuple(bb), tuple(shape), dtype, tuple(specs),
-            ab.encoded_size(*specs[-1]),
+            ab.encoded_size(*specs[-1]), limits, stored,
         )
 
     @property
@@ -237,9 +284,8 @@ class CodecPipeline:
 
     def decode(self, data: Buffer) -> np.ndarray:
         """Decode one stored chunk to an array of ``shape`` and ``dtype``."""
-        for i, bcodec in enumerate(reversed(self.bytes_bytes)):
-            first = i == len(self.bytes_bytes) - 1
-            data = decode_bytes(bcodec, data, self.encoded_size if first else None)
+        for bcodec, limit in zip(reversed(self.bytes_bytes), reversed(self.limits)):
+            data = decode_bytes(bcodec, data, limit)
         arr = self.array_bytes.decode(data, *self.specs[-1])
         for codec, spec in zip(reversed(self.array_array), reversed(self.specs[:-1])):
             arr = codec.decode(arr, *spec)
@@ -257,10 +303,10 @@ class CodecPipeline:
         if target is None or self.array_array or not self.array_bytes.decodes_by_copy(self.dtype):
             return False
         # Outermost codec first; the innermost one writes into ``target``.
-        chain = list(reversed(self.bytes_bytes))
-        last = chain.pop() if chain else None
-        for bcodec in chain:
-            data = decode_bytes(bcodec, data, None)
+        chain = list(zip(reversed(self.bytes_bytes), reversed(self.limits)))
+        last = chain.pop()[0] if chain else None
+        for bcodec, limit in chain:
+            data = decode_bytes(bcodec, data, limit)
         return _finish_into(last, data, target)
 
     def encode(self, arr: np.ndarray) -> Buffer:
@@ -292,6 +338,7 @@ class V2Pipeline(WholeChunksOnly):
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
     _compressor: BytesBytesCodec | None = field(default=None, init=False, repr=False, compare=False)
+    _limit: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.order not in ("C", "F"):
@@ -299,29 +346,24 @@ class V2Pipeline(WholeChunksOnly):
         # Wrapped once here, not per chunk: the wrapper knows how to read decoded sizes.
         wrapped = None if self.compressor is None else NumcodecsBytesBytes(self.compressor)
         object.__setattr__(self, "_compressor", wrapped)
-
-    @property
-    def _nbytes(self) -> int | None:
-        if self.filters or self.dtype.kind == "O":
-            return None
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        object.__setattr__(self, "_limit", filtered_limit(self.filters, self.shape, self.dtype))
 
     def decode(self, data: Buffer) -> np.ndarray:
         """Decode one stored chunk to an array of ``shape`` and ``dtype``."""
         if self._compressor is not None:
-            data = decode_bytes(self._compressor, data, self._nbytes)
+            data = decode_bytes(self._compressor, data, self._limit)
+        count = int(np.prod(self.shape, dtype=np.int64))
         for f in reversed(self.filters):
-            data = f.decode(data)
+            data = decode_filter(f, data, count, self.dtype.itemsize)
         if self.dtype.kind == "O":
             arr = ensure_ndarray_like(data)
         else:
             arr = ensure_contiguous_ndarray_like(data, flatten=False).reshape(-1)
             if arr.dtype != self.dtype:
                 arr = arr.view(self.dtype)
-        expected = int(np.prod(self.shape, dtype=np.int64))
-        if arr.size != expected:
+        if arr.size != count:
             raise ValueError(
-                f"decoded to {arr.size} elements of {self.dtype.str!r}, expected {expected} "
+                f"decoded to {arr.size} elements of {self.dtype.str!r}, expected {count} "
                 f"for a chunk of shape {self.shape}"
             )
         return arr.reshape(self.shape, order=self.order)  # type: ignore[call-overload]

@@ -29,7 +29,7 @@ from .empty import fill_block, is_fill
 from .pipeline import CodecPipeline
 from .registry import codec_from_json
 
-__all__ = ["EMPTY", "ShardLayout", "ShardingCodec", "coalesce_ranges"]
+__all__ = ["EMPTY", "ShardLayout", "ShardingCodec", "check_disjoint", "coalesce_ranges"]
 
 #: offset and nbytes of an empty inner chunk.
 EMPTY = np.uint64(2**64 - 1)
@@ -66,18 +66,53 @@ class ShardLayout:
         """The inner chunks that ``selection`` (step-1 slices of the shard) touches, in C order."""
         return product(*(range(s.start // c, -(-s.stop // c)) for s, c in zip(selection, self.chunk_shape)))
 
-    @staticmethod
-    def inner_range(index: np.ndarray, inner_index: tuple[int, ...], size: int | None) -> tuple[int, int] | None:
-        """(offset, nbytes) of an inner chunk, ``None`` if empty; checked against ``size``."""
+    def inner_range(self, index: np.ndarray, inner_index: tuple[int, ...], size: int | None) -> tuple[int, int] | None:
+        """(offset, nbytes) of an inner chunk, ``None`` if empty; checked against ``size``.
+
+        Without ``size`` (a ranged read: the shard's length is unknown) the range is
+        still checked against what an inner chunk can be, so that a lying index
+        never asks the store for a giant range.
+        """
         offset, nbytes = (int(v) for v in index[inner_index])
         if offset == int(EMPTY) and nbytes == int(EMPTY):
             return None
-        if size is not None and offset + nbytes > size:
+        end = offset + nbytes
+        if size is not None and end > size:
             raise ValueError(
                 f"shard index: inner chunk {inner_index} at offset {offset} with {nbytes} bytes "
                 f"reaches past the shard's end ({size} bytes); the index is corrupt"
             )
+        most = self.inner.max_encoded_size
+        if (most is not None and nbytes > most) or end >= 2**63:
+            raise ValueError(
+                f"shard index: inner chunk {inner_index} at offset {offset} with {nbytes} bytes "
+                f"is bigger than an inner chunk can be ({most} bytes) or past any object; "
+                "the index is corrupt"
+            )
         return offset, nbytes
+
+
+def check_disjoint(ranges: list[tuple[int, int]]) -> None:
+    """Refuse inner chunks whose byte ranges overlap in part (a corrupt index).
+
+    The same range twice is allowed: a writer may store identical chunks once.
+
+    Examples
+    --------
+    >>> check_disjoint([(0, 4), (4, 4), (0, 4)])
+    >>> check_disjoint([(0, 4), (2, 4)])
+    Traceback (most recent call last):
+    ...
+    ValueError: shard index: the inner chunks at bytes [0, 4) and [2, 6) overlap; the index is corrupt
+    """
+    prev: tuple[int, int] | None = None
+    for start, length in sorted(set(ranges)):
+        if prev is not None and start < prev[0] + prev[1]:
+            raise ValueError(
+                f"shard index: the inner chunks at bytes [{prev[0]}, {prev[0] + prev[1]}) and "
+                f"[{start}, {start + length}) overlap; the index is corrupt"
+            )
+        prev = (start, length)
 
 
 #: Ranges this close are fetched in one request: on object stores a request costs
@@ -144,6 +179,13 @@ class ShardingCodec(ArrayBytesCodec):
             raise MetadataError(
                 f"sharding_indexed: index_location={index_location!r} must be 'start' or 'end'"
             )
+        for name, value in (("codecs", codecs), ("index_codecs", index_codecs)):
+            if not isinstance(value, (list, tuple)) or not value:
+                raise MetadataError(
+                    f"sharding_indexed: {name}={value!r} must be a non-empty list of codecs with "
+                    "an array→bytes codec, e.g. [{'name': 'bytes', 'configuration': "
+                    "{'endian': 'little'}}" + (", {'name': 'crc32c'}]" if name == "index_codecs" else "]")
+                )
         self.chunk_shape = tuple(chunk_shape)
         self.codecs = tuple(c if isinstance(c, Codec) else codec_from_json(c) for c in codecs)
         self.index_codecs = tuple(c if isinstance(c, Codec) else codec_from_json(c) for c in index_codecs)
@@ -189,7 +231,14 @@ class ShardingCodec(ArrayBytesCodec):
         cached = self._layouts.get(key)
         if cached is not None:
             return cached
-        if len(shape) != len(self.chunk_shape) or any(s % c for s, c in zip(shape, self.chunk_shape)):
+        if len(shape) != len(self.chunk_shape):
+            raise MetadataError(
+                f"sharding_indexed: configuration.chunk_shape={list(self.chunk_shape)!r} has "
+                f"{len(self.chunk_shape)} dimensions but the shard shape {list(shape)!r} (the "
+                f"array's chunk_grid chunk_shape) has {len(shape)}; give one inner chunk length "
+                "per array dimension"
+            )
+        if any(s % c for s, c in zip(shape, self.chunk_shape)):
             raise MetadataError(
                 f"sharding_indexed: inner chunk_shape={list(self.chunk_shape)!r} must evenly divide "
                 f"the shard shape {list(shape)!r} (the array's chunk_grid chunk_shape)"
@@ -229,16 +278,27 @@ class ShardingCodec(ArrayBytesCodec):
             raise ValueError(f"shard of {n} bytes is shorter than its {layout.index_nbytes}-byte index")
         raw = view[: layout.index_nbytes] if layout.index_at_start else view[n - layout.index_nbytes :]
         index = layout.decode_index(raw)
-        out = fill_block(shape, dtype, self.fill_value)
+        stored = {}
         for inner_index in product(*(range(c) for c in layout.chunks_per_shard)):
             at = layout.inner_range(index, inner_index, n)
             if at is not None:
-                offset, nbytes = at
-                out[layout.inner_region(inner_index)] = layout.inner.decode(view[offset : offset + nbytes])
+                stored[inner_index] = at
+        check_disjoint(list(stored.values()))
+        out = fill_block(shape, dtype, self.fill_value)
+        for inner_index, (offset, nbytes) in stored.items():
+            out[layout.inner_region(inner_index)] = layout.inner.decode(view[offset : offset + nbytes])
         return out
 
     def partial_chunk_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return self.chunk_shape
+
+    def max_encoded_size(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> int | None:
+        """The index plus every inner chunk at its largest; checks the configuration against ``shape``."""
+        layout = self.layout(shape, dtype)
+        inner = layout.inner.max_encoded_size
+        if inner is None:
+            return None
+        return layout.index_nbytes + int(np.prod(layout.chunks_per_shard, dtype=np.int64)) * inner
 
     def decode_partial(
         self, fetch: ByteRangeReader, key: str, selection: tuple[slice, ...],
@@ -264,21 +324,23 @@ class ShardingCodec(ArrayBytesCodec):
         raw = fetch.get_range(key, *layout.index_range())
         if raw is None:
             return  # a missing shard is all fill value, which `out` already holds
+        inner_ids, ranges = [], []
         try:
             if len(raw) != layout.index_nbytes:
                 raise ValueError(f"got {len(raw)} bytes of a {layout.index_nbytes}-byte index")
             index = layout.decode_index(raw)
+            # Checked before any request: a lying index must not become a giant read.
+            for inner in layout.inner_chunks_in(selection):
+                at = layout.inner_range(index, inner, None)
+                if at is not None:
+                    inner_ids.append(inner)
+                    ranges.append(at)
+            check_disjoint(ranges)
         except Exception as e:  # noqa: BLE001  (codecs raise many types; all mean corrupt bytes)
             raise ChunkDecodeError(
                 f"shard {where}: its index does not decode ({type(e).__name__}: {e}); "
                 "the shard is corrupt: rewrite it, or delete it to read the fill value"
             ) from e
-        inner_ids, ranges = [], []
-        for inner in layout.inner_chunks_in(selection):
-            at = layout.inner_range(index, inner, None)
-            if at is not None:
-                inner_ids.append(inner)
-                ranges.append(at)
         if not ranges:
             return
         requests = coalesce_ranges(ranges)

@@ -9,6 +9,7 @@ from numcodecs import Zstd
 
 from ..errors import MetadataError
 from .base import Buffer, BytesBytesCodec
+from .bounded import zstd_decode
 from .sizes import zstd_decoded_size
 
 __all__ = ["ZstdCodec"]
@@ -45,3 +46,6 @@ class ZstdCodec(BytesBytesCodec):
 
     def decoded_size(self, data: Buffer) -> int | None:
         return zstd_decoded_size(data)
+
+    def decode_bounded(self, data: Buffer, limit: int, out: np.ndarray | None = None) -> Buffer:
+        return zstd_decode(data, limit, out)

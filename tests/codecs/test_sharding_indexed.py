@@ -50,7 +50,7 @@ def test_round_trip(tmp_path, route, codec):
     ([sharding()], True, (8, 6)),
     ([sharding(codecs=(BYTES, GZIP))], True, (8, 6)),
     ([sharding(), GZIP], False, (16, 12)),  # the shard is compressed as a whole
-    ([TRANSPOSE, sharding()], False, (16, 12)),  # the stored shard holds the transposed array
+    ([TRANSPOSE, sharding((6, 8))], False, (16, 12)),  # the stored shard holds the transposed array
     ([BYTES, GZIP], False, (16, 12)),
 ])
 def test_pipeline_declares_partial_decode(codecs, partial, unit):
@@ -172,3 +172,24 @@ def test_errors_name_the_shard(damage, match):
     with pytest.raises(ChunkDecodeError, match=match):
         codec.decode_partial(Ranges({"s": stored}), "s", (slice(0, 1), slice(0, 1)), (16, 12), np.dtype("<i4"), out,
                              where="s3://b/a.zarr/c/0")
+
+
+@pytest.mark.parametrize("entries", [
+    {(0, 0): (0, 2**40)},  # bigger than an inner chunk can be
+    {(0, 0): (2**64 - 2, 2**63)},  # offset + nbytes overflows 64 bits
+    {(0, 0): (0, 200), (0, 1): (100, 200)},  # inner chunks overlap
+], ids=["giant", "overflow", "overlap"])
+def test_a_lying_index_is_refused_before_any_inner_chunk_is_requested(entries):
+    """Only the index is read: the store never sees a range the index made up."""
+    codec = ShardingCodec((8, 6), [BYTES])
+    stored = bytearray(codec.encode(DATA[:16, :12].copy()))
+    layout = codec.layout((16, 12), np.dtype("<i4"))
+    index = layout.decode_index(bytes(stored[-layout.index_nbytes:])).copy()
+    for inner, entry in entries.items():
+        index[inner] = entry
+    ranges = Ranges({"s": bytes(stored[: -layout.index_nbytes]) + bytes(layout.index.encode(index))})
+    out = np.zeros((16, 12), "<i4")
+    with pytest.raises(ChunkDecodeError, match=r"shard s3://b/c/0: its index .*(bigger than|overlap)"):
+        codec.decode_partial(ranges, "s", (slice(0, 16), slice(0, 12)), (16, 12), np.dtype("<i4"), out,
+                             where="s3://b/c/0")
+    assert [r[0] for r in ranges.requests] == ["range"]
