@@ -127,3 +127,13 @@ def test_ranges_on_s3_are_one_request_each_and_cut_like_slicing(s3_endpoint, buc
         assert store.get_range("k", 100) == b""
         assert store.get_ranges("k", [(-3, 3), (98, 10), (200, 1)]) == [data[-3:], data[98:], b""]
         assert dict(proxy.counts) == {"GET": 5}
+
+
+def test_local_files_get_the_permissions_the_umask_gives(tmp_path):
+    """Not mkstemp's 0600: an array shared with a group must be readable by it."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.ones(4, chunks=2), url)
+    modes = {name: os.stat(os.path.join(url, *name.split("/"))).st_mode & 0o777 for name in ("zarr.json", "c/0")}
+    assert modes == {"zarr.json": 0o666 & ~umask, "c/0": 0o666 & ~umask}

@@ -10,8 +10,9 @@ atomic: NFSv3 and later) never both win.
 from __future__ import annotations
 
 import os
-import tempfile
+import stat
 import time
+import uuid
 
 from ..buffers import read_file
 from ..errors import StoreError
@@ -41,7 +42,10 @@ def atomic_write(path: str, value: Buffer) -> None:
     """Write via a temporary file and rename, so readers never see a half-written object."""
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    # Not tempfile.mkstemp: it creates files 0600, readable by their owner only; a
+    # shared array must get the permissions the umask gives any new file (0644 usually).
+    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(memoryview(value).cast("B"))
@@ -120,8 +124,12 @@ def _acquire(lock: str) -> None:
 
 def list_keys(root: str) -> list[str]:
     """Every file below the folder ``root`` as ``/``-joined keys relative to it, sorted."""
-    if not os.path.isdir(root):
-        return []  # nothing there, or a file (which is no key below the node)
+    try:
+        # os.stat, not os.path.isdir: a folder that cannot be reached must raise, not read as empty.
+        if not stat.S_ISDIR(os.stat(root).st_mode):
+            return []  # a file: no key below the node
+    except (FileNotFoundError, NotADirectoryError):
+        return []
     keys = []
 
     def fail(exc: OSError) -> None:
