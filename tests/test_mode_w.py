@@ -138,3 +138,25 @@ def test_dz_objects_and_leftover_temporary_files_go_with_the_node(tmp_path):
     (url / "c" / "0" / ".tmp-abc123").write_bytes(b"half a chunk")
     dz.write(np.arange(1, 3), str(url), mode="w")
     assert files(url) == {"zarr.json", "c/0"}
+
+
+def test_object_stores_are_checked_the_same_way(s3_endpoint, bucket):
+    """S3 (a recursive LIST) and memory://: a foreign object refuses, Zarr objects are replaced."""
+    import fsspec
+
+    from tests.servers.s3 import s3_options
+
+    options = s3_options(s3_endpoint)
+    s3 = fsspec.filesystem("s3", **options)
+    for url, fs, path, opts in [
+        (f"s3://{bucket}/a.zarr", s3, f"{bucket}/a.zarr", options),
+        ("memory://mode-w-check/a.zarr", fsspec.filesystem("memory"), "/mode-w-check/a.zarr", None),
+    ]:
+        dz.write(da.ones((4, 4), chunks=2), url, storage_options=opts)
+        fs.pipe_file(f"{path}/c/0/notes.md", b"mine")
+        with pytest.raises(ContainsArrayError, match=r"\['c/0/notes.md'\]"):
+            dz.write(np.ones(2), url, mode="w", storage_options=opts)
+        assert fs.cat_file(f"{path}/c/0/notes.md") == b"mine"
+        fs.rm_file(f"{path}/c/0/notes.md")
+        dz.write(np.arange(1, 3), url, mode="w", storage_options=opts)
+        np.testing.assert_array_equal(dz.read(url, storage_options=opts).compute(), [1, 2])

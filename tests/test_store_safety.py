@@ -211,18 +211,63 @@ def test_dz_read_and_write_raise_permission_errors_from_the_store():
         dz.write(np.ones(4), mapper, mode="w")
 
 
-@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root reads and writes every folder")
-def test_a_local_folder_without_rights_is_a_store_permission_error(tmp_path):
-    url = str(tmp_path / "a.zarr")
-    dz.write(da.ones(4, chunks=2), url)
-    os.chmod(url, 0)
+LOCKED_OUT = """
+import os, sys
+import dask, dask.array as da
+import dask_zarrio as dz
+from dask_zarrio.errors import StorePermissionError
+locked, readonly = sys.argv[1], sys.argv[2]
+if os.geteuid() == 0:  # root may read every folder: act as nobody, as a user would be
+    os.setegid(65534)
+    os.seteuid(65534)
+calls = {
+    "read": lambda: dz.read(locked).compute(),
+    "mode-w": lambda: dz.write(da.ones(4, chunks=2), locked, mode="w"),
+    "write": lambda: dz.write(da.ones(4, chunks=2) * 2, readonly, mode="r+"),
+}
+with dask.config.set(scheduler="synchronous"):
+    for name, call in calls.items():
+        try:
+            call()
+            print(name, "no error")
+        except StorePermissionError as exc:
+            print(name, str(exc).split(" (")[0])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_a_local_folder_without_rights_is_a_store_permission_error():
+    """chmod 000 and a read-only folder, in a subprocess (as nobody when the tests run as root)."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    # Not pytest's tmp_path: its parent is private to the user running the tests, so
+    # nobody could not reach even the folders it is meant to be refused.
+    tmp_path = Path(tempfile.mkdtemp(prefix="dz-permissions-"))
+    os.chmod(tmp_path, 0o755)
+    locked, readonly = str(tmp_path / "locked.zarr"), str(tmp_path / "readonly.zarr")
+    dz.write(da.ones(4, chunks=2), locked)
+    dz.write(da.ones(4, chunks=2), readonly)
+    os.chmod(locked, 0)
+    for folder in (readonly, os.path.join(readonly, "c")):
+        os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     try:
-        with pytest.raises(StorePermissionError, match="cannot (read|list)"):
-            dz.read(url).compute()
-        with pytest.raises(StorePermissionError, match="cannot (read|list|write|delete)"):
-            dz.write(da.ones(4, chunks=2), url, mode="w")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        done = subprocess.run([sys.executable, "-c", LOCKED_OUT, locked, readonly], capture_output=True,
+                              text=True, timeout=120, env=env)
     finally:
-        os.chmod(url, stat.S_IRWXU)
+        for folder in (locked, readonly, os.path.join(readonly, "c")):
+            os.chmod(folder, stat.S_IRWXU)
+        shutil.rmtree(tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:2] == [
+        f"read permission denied: cannot read file://{locked}/zarr.json",
+        f"mode-w permission denied: cannot list file://{locked}",
+    ]
+    assert lines[2] in {f"write permission denied: cannot write file://{readonly}/c/{i}" for i in (0, 1)}
 
 
 ACCESS_DENIED = (
@@ -257,3 +302,23 @@ def test_s3_declares_conditional_writes_and_the_server_checks_them(s3_endpoint, 
     assert other.cat_file(f"{bucket}/a.zarr/zarr.json") == b"v2"
     assert not store.set_if_unchanged("zarr.json", b"v3", b"v1")
 
+
+
+def test_retries_treat_eacces_as_permanent_and_give_up_without_the_password():
+    import errno
+
+    from dask_zarrio.retry import is_transient
+
+    assert not is_transient(OSError(errno.EACCES, "denied"))
+    assert not is_transient(OSError(errno.EPERM, "not permitted"))
+    calls = []
+
+    def refused() -> None:
+        calls.append(1)
+        raise ConnectionRefusedError(f"cannot connect to http://u:{PASSWORD}@127.0.0.1:1/a")
+
+    with pytest.raises(StoreError) as info:
+        RetryPolicy(attempts=2, base_delay=0).call(refused, f"GET http://u:{PASSWORD}@127.0.0.1:1/a/zarr.json")
+    assert len(calls) == 2
+    text = "".join(traceback.format_exception(info.value))
+    assert PASSWORD not in text and "u:***@127.0.0.1:1/a/zarr.json" in text
