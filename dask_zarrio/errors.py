@@ -9,6 +9,9 @@ metadata field, and say how to fix the problem.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 __all__ = [
     "ArrayNotFoundError",
     "ChunkDecodeError",
@@ -18,9 +21,11 @@ __all__ = [
     "MetadataError",
     "MisalignedWriteError",
     "StoreError",
+    "StorePermissionError",
     "UnknownCodecError",
     "UnsafeCodecError",
     "ZarrioError",
+    "redact_url",
 ]
 
 
@@ -58,6 +63,48 @@ class MisalignedWriteError(ZarrioError):
 
 class StoreError(ZarrioError, OSError):
     """A store request kept failing after its retries; the message names the key."""
+
+
+class StorePermissionError(StoreError, PermissionError):
+    """The store refused a request (HTTP 403, a folder without access rights); never retried.
+
+    Both a :class:`StoreError` and a :class:`PermissionError`, so ``except PermissionError``
+    written against fsspec keeps working. The message names the operation and the key.
+    """
+
+
+#: ``scheme://user:password@`` (the password may hold an unencoded ``@``; it ends at the
+#: last ``@`` before the host's first ``/``).
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s'\"]*):(?P<password>[^\s/'\"]*)@")
+#: Query parameters that carry credentials: presigned S3 URLs, Azure SAS tokens, OAuth tokens.
+_SECRET_QUERY = re.compile(
+    r"(?P<head>[?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential"
+    r"|sig|signature|token|access_token|password|secret)=)[^&#\s'\"]*",
+    re.IGNORECASE,
+)
+
+
+def redact_url(text: object, secrets: Iterable[str] = ()) -> str:
+    """``text`` (a URL, or a message quoting URLs) with every credential replaced by ``***``.
+
+    The one function through which every location reaches a message, repr, log line or
+    task name: URL passwords (``scheme://user:***@host``, chained URLs included), secret
+    query parameters (presigned URLs, SAS tokens) and the given ``secrets`` (the values of
+    a store's ``storage_options`` such as ``key``/``secret``/``token``) are hidden.
+
+    Examples
+    --------
+    >>> redact_url("simplecache::https://me:hunter2@example.org/a.zarr?sig=abc&x=1")
+    'simplecache::https://me:***@example.org/a.zarr?sig=***&x=1'
+    >>> redact_url("secret AKIA123 in a message", secrets=["AKIA123"])
+    'secret *** in a message'
+    """
+    out = _USERINFO.sub(r"\g<head>:***@", str(text))
+    out = _SECRET_QUERY.sub(r"\g<head>***", out)
+    # Longest first: a secret that contains another must not be left half shown.
+    for secret in sorted({s for s in secrets if isinstance(s, str) and len(s) >= 4}, key=len, reverse=True):
+        out = out.replace(secret, "***")
+    return out
 
 
 class IncompleteWriteError(ZarrioError):

@@ -10,7 +10,6 @@ only the fill value were never stored, so blocks with such units are written aga
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import accumulate, product
 from typing import TYPE_CHECKING
 
@@ -21,24 +20,7 @@ from .store import Store
 if TYPE_CHECKING:  # the plan arrives as an argument
     from .planner import WritePlan
 
-__all__ = ["blocks_to_write", "stored_keys"]
-
-
-def stored_keys(store: Store, prefix: str = "") -> Iterator[str]:
-    """Every key below ``store``'s node (recursively), relative to it.
-
-    Examples
-    --------
-    >>> from dask_zarrio.store import MappingStore
-    >>> sorted(stored_keys(MappingStore({"a/zarr.json": b"", "a/c/0/1": b"", "b": b""}, "a")))
-    ['c/0/1', 'zarr.json']
-    """
-    for name in store.list_dir():
-        key = f"{prefix}{name}"
-        if store.exists(name):
-            yield key
-        else:
-            yield from stored_keys(store.child(name), key + "/")
+__all__ = ["blocks_to_write"]
 
 
 def blocks_to_write(spec: ArraySpec, store: Store, plan: WritePlan) -> tuple[list[tuple[int, ...]], int]:
@@ -55,7 +37,8 @@ def blocks_to_write(spec: ArraySpec, store: Store, plan: WritePlan) -> tuple[lis
     >>> blocks_to_write(spec, MappingStore({"c/1": b"x"}), plan)
     ([(0,), (2,)], 1)
     """
-    present = set(stored_keys(store))
+    # One recursive listing where the store can list; else one existence check per unit.
+    present = set(store.list_keys()) if store.supports_listing else None
     starts = [(0, *accumulate(c))[:-1] for c in plan.chunks]
     todo: list[tuple[int, ...]] = []
     done = 0
@@ -63,7 +46,7 @@ def blocks_to_write(spec: ArraySpec, store: Store, plan: WritePlan) -> tuple[lis
     for index in product(*(range(len(c)) for c in plan.chunks)):
         relative = tuple(slice(s[i], s[i] + c[i]) for s, c, i in zip(starts, plan.chunks, index))
         keys = [spec.chunk_key(u) for u in chunks_in(plan.block_region(relative), unit)]
-        stored = sum(k in present for k in keys)
+        stored = sum(k in present for k in keys) if present is not None else sum(map(store.exists, keys))
         if stored == len(keys) and keys:
             done += stored
         else:

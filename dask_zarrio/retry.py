@@ -15,6 +15,7 @@ and ``dask_zarrio.retry.max-delay`` (:mod:`dask_zarrio.config`). A
 from __future__ import annotations
 
 import asyncio
+import errno
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from . import config
-from .errors import StoreError, ZarrioError
+from .errors import StoreError, ZarrioError, redact_url
 
 __all__ = ["RetryPolicy", "config_number", "is_transient"]
 
@@ -48,6 +49,10 @@ def is_transient(exc: BaseException) -> bool:
     (True, False)
     """
     if isinstance(exc, _PERMANENT):
+        return False
+    # Some filesystems report a refusal as a plain OSError carrying EACCES/EPERM: asking
+    # again with the same credentials cannot help.
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
         return False
     if isinstance(exc, (ConnectionError, TimeoutError, asyncio.TimeoutError)):
         return True
@@ -107,8 +112,10 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
     def _give_up(self, what: str, exc: BaseException) -> StoreError:
+        # The last error's text may quote the request URL (aiohttp does): no password shown.
         return StoreError(
-            f"{what} failed after {self.attempts} attempts: {type(exc).__name__}: {exc}. The store "
+            f"{redact_url(what)} failed after {self.attempts} attempts: {type(exc).__name__}: "
+            f"{redact_url(exc)}. The store "
             "is unreachable or overloaded; try again later, or raise the config key "
             f"'dask_zarrio.retry.attempts' (dask.config.set({{'dask_zarrio.retry.attempts': {2 * self.attempts}}}), "
             "or DASK_DASK_ZARRIO__RETRY__ATTEMPTS on workers)"
@@ -123,7 +130,7 @@ class RetryPolicy:
                 if not is_transient(exc):
                     raise
                 if attempt == self.attempts:
-                    raise self._give_up(what, exc) from exc
+                    raise self._give_up(what, exc) from _cause(exc)
                 time.sleep(self.delay(attempt))
         raise AssertionError("unreachable")
 
@@ -136,9 +143,15 @@ class RetryPolicy:
                 if not is_transient(exc):
                     raise
                 if attempt == self.attempts:
-                    raise self._give_up(what, exc) from exc
+                    raise self._give_up(what, exc) from _cause(exc)
                 await asyncio.sleep(self.delay(attempt))
         raise AssertionError("unreachable")
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """``exc`` to chain as the cause, or ``None`` when its text shows a credential (a
+    traceback prints the cause's message too, so it is dropped rather than leaked)."""
+    return exc if redact_url(exc) == str(exc) else None
 
 
 def config_number(key: str, *, integer: bool = False, minimum: float = 0) -> float:

@@ -25,7 +25,7 @@ from .metadata import ArrayMetadataV2, ArrayMetadataV3
 from .metadata.create import NO_FILL
 from .metadata.writer import check_mode
 from .store import open_store
-from .store.base import member_path
+from .store.base import member_path, redact_url
 from .typing import StoreLike
 
 __all__ = ["DaskZarrioBackendEntrypoint", "open_groups_as_dict", "write_dataset"]
@@ -257,7 +257,9 @@ def write_dataset(
             write(data, target, mode="a", append_dim=var.dims.index(append_dim), **common)
         elif mode == "r+":
             if name not in existing:
-                raise ZarrioError(f"variable {name!r} does not exist at {url!r}; mode='r+' only writes into existing ones")
+                raise ZarrioError(
+                    f"variable {name!r} does not exist at {redact_url(repr(url))}; mode='r+' only writes into existing ones"
+                )
             if not region or not set(region) & set(var.dims):
                 continue
             sel = tuple(region.get(d, slice(None)) for d in var.dims)

@@ -12,7 +12,13 @@ from dask_zarrio.errors import ContainsArrayError, ZarrioError
 from dask_zarrio.metadata.create import new_array_metadata
 from dask_zarrio.metadata.group import ConsolidatedNode, GroupMetadata
 from dask_zarrio.metadata.node import read_node
-from dask_zarrio.metadata.writer import check_mode, consolidated_entry, prepare_node, write_node
+from dask_zarrio.metadata.writer import (
+    check_mode,
+    consolidated_entry,
+    foreign_keys,
+    prepare_node,
+    write_node,
+)
 from dask_zarrio.store import MappingStore
 
 
@@ -65,9 +71,85 @@ def test_check_mode_returns_the_mode():
     assert check_mode("a", ("w", "a"), "dz.write") == "a"
 
 
+ARRAY_V3 = json.dumps({"zarr_format": 3, "node_type": "array", "shape": [4]}).encode()
+
+
 def test_prepare_node_refuses_or_clears_only_below_its_root():
-    m = {"a/zarr.json": b"{}", "a/c/0": b"x", "b/zarr.json": b"{}"}
+    m = {"a/zarr.json": ARRAY_V3, "a/c/0": b"x", "b/zarr.json": b"{}"}
     with pytest.raises(ContainsArrayError, match="mode='w'"):
         prepare_node(MappingStore(m).child("a"), "w-")
     prepare_node(MappingStore(m).child("a"), "w")
     assert m == {"b/zarr.json": b"{}"}
+
+
+def _array(fmt: object, ndim: int, **extra: object) -> tuple[str, bytes]:
+    if fmt == 3:
+        return "zarr.json", json.dumps({"zarr_format": 3, "node_type": "array", "shape": [4] * ndim, **extra}).encode()
+    if fmt == 2:
+        return ".zarray", json.dumps({"zarr_format": 2, "shape": [4] * ndim, **extra}).encode()
+    return "attributes.json", json.dumps({"dimensions": [4] * ndim, "dataType": "uint8", **extra}).encode()
+
+
+V3_DOT = {"chunk_key_encoding": {"name": "default", "configuration": {"separator": "."}}}
+V3_V2 = {"chunk_key_encoding": {"name": "v2", "configuration": {"separator": "."}}}
+
+
+@pytest.mark.parametrize("fmt,ndim,extra,zarr_keys,foreign", [
+    (3, 2, {}, ["c/0/1", "c/10/0"], ["c/0", "c/0/1/2", "c.0.1", "0/1", "c/x/1"]),
+    (3, 2, V3_DOT, ["c.0.1"], ["c/0/1", "0.1"]),
+    (3, 2, V3_V2, ["0.1"], ["c/0/1", "0/1"]),
+    (3, 0, {}, ["c"], ["0", "c/0"]),
+    (2, 2, {"dimension_separator": "."}, ["0.1"], ["0/1", "c/0/1"]),
+    (2, 2, {"dimension_separator": "/"}, ["0/1"], ["0.1"]),
+    (2, 2, {}, ["0.1", "0/1"], ["0.1.2"]),  # no declared separator: both spellings exist
+    (2, 0, {}, ["0"], ["c"]),
+    ("n5", 3, {}, ["0/1/2"], ["0.1.2", "0/1"]),
+])
+def test_foreign_keys_follow_each_arrays_chunk_key_encoding(fmt, ndim, extra, zarr_keys, foreign):
+    name, doc = _array(fmt, ndim, **extra)
+    m = {f"g/arr/{name}": doc, "zarr.json": b"{}", "g/zarr.json": b"{}", "g/.zattrs": b"{}"}
+    m.update({f"g/arr/{k}": b"" for k in zarr_keys + foreign})
+    got = foreign_keys(MappingStore(m), sorted(m))
+    assert got == sorted(f"g/arr/{k}" for k in foreign)
+
+
+@pytest.mark.parametrize("keys,foreign", [
+    ({"notes.txt": b""}, ["notes.txt"]),
+    ({"zarr.json": b"{}", "g/.zgroup": b"{}", "g/photo.jpg": b""}, ["g/photo.jpg"]),
+    ({".dz-journal/0": b"", "a/.dz-lock-zarr.json": b"", "zarr.json": b"{}"}, []),
+    ({"zarr.json": b"not json", "c/0": b""}, ["c/0"]),  # unreadable metadata claims no chunks
+    # An interrupted write's temporary file is ours inside an array, not beside it.
+    ({"zarr.json": b"{}", "a/zarr.json": ARRAY_V3, "a/c/0": b"", "a/c/.tmp-x1": b"", ".tmp-x2": b""}, [".tmp-x2"]),
+])
+def test_foreign_keys_of_groups_journals_and_broken_documents(keys, foreign):
+    assert foreign_keys(MappingStore(dict(keys)), sorted(keys)) == foreign
+
+
+def test_mode_w_refuses_foreign_objects_and_deletes_nothing():
+    m = {"a/zarr.json": ARRAY_V3, "a/c/0": b"x", "a/notes.txt": b"mine"}
+    with pytest.raises(ContainsArrayError, match=r"\['notes.txt'\]; nothing was deleted") as info:
+        prepare_node(MappingStore(m).child("a"), "w")
+    assert isinstance(info.value, FileExistsError)
+    assert sorted(m) == ["a/c/0", "a/notes.txt", "a/zarr.json"]
+
+
+def test_mode_w_on_an_empty_or_missing_node_is_fine():
+    m: dict = {"b/notes.txt": b"sibling, not below the node"}
+    prepare_node(MappingStore(m).child("a"), "w")
+    assert m == {"b/notes.txt": b"sibling, not below the node"}
+
+
+def test_mode_w_clears_stores_that_cannot_list_unchecked():
+    """HTTP-like stores cannot enumerate: today's behaviour (clear what can be cleared) stays."""
+
+    class Unlisted(MappingStore):
+        @property
+        def supports_listing(self) -> bool:
+            return False
+
+        def list_keys(self) -> list[str]:
+            raise AssertionError("a store that declares no listing must not be asked for one")
+
+    m = {"a/notes.txt": b"x"}
+    prepare_node(Unlisted(m, "a"), "w")
+    assert m == {}

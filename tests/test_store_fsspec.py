@@ -127,3 +127,51 @@ def test_ranges_on_s3_are_one_request_each_and_cut_like_slicing(s3_endpoint, buc
         assert store.get_range("k", 100) == b""
         assert store.get_ranges("k", [(-3, 3), (98, 10), (200, 1)]) == [data[-3:], data[98:], b""]
         assert dict(proxy.counts) == {"GET": 5}
+
+
+def test_local_files_get_the_permissions_the_umask_gives(tmp_path):
+    """Not mkstemp's 0600: an array shared with a group must be readable by it."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.ones(4, chunks=2), url)
+    modes = {name: os.stat(os.path.join(url, *name.split("/"))).st_mode & 0o777 for name in ("zarr.json", "c/0")}
+    assert modes == {"zarr.json": 0o666 & ~umask, "c/0": 0o666 & ~umask}
+
+
+def test_a_stale_lock_is_broken_and_a_live_one_waited_for(tmp_path, monkeypatch):
+    """The lock file beside a key: older than STALE_LOCK_SECONDS it is a dead writer's, else wait."""
+    from dask_zarrio.errors import StoreError
+    from dask_zarrio.store import local
+
+    store = open_store(str(tmp_path / "a.zarr"))
+    store.set("zarr.json", b"v1")
+    lock = tmp_path / "a.zarr" / f"{local.LOCK_PREFIX}zarr.json"
+    lock.write_bytes(b"")
+    old = os.stat(lock).st_mtime - local.STALE_LOCK_SECONDS - 1
+    os.utime(lock, (old, old))
+    assert store.set_if_unchanged("zarr.json", b"v2", b"v1")
+    assert not lock.exists()  # broken, then taken and released
+    lock.write_bytes(b"")  # a live writer's lock
+    monkeypatch.setattr(local, "LOCK_WAIT_SECONDS", 0.2)
+    with pytest.raises(StoreError, match="delete the lock file"):
+        store.set_if_unchanged("zarr.json", b"v3", b"v2")
+    assert store.get("zarr.json") == b"v2"
+
+
+def test_conditional_writes_across_processes_have_one_winner(tmp_path):
+    """Lock files exclude other processes, not only threads."""
+    import concurrent.futures
+    import multiprocessing
+
+    url = str(tmp_path / "a.zarr")
+    open_store(url).set("zarr.json", b"v0")
+    with concurrent.futures.ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+        won = list(pool.map(_swap, [(url, i) for i in range(8)]))
+    assert won.count(True) == 1
+    assert open_store(url).get("zarr.json") == f"writer {won.index(True)}".encode()
+
+
+def _swap(args: tuple[str, int]) -> bool:
+    url, i = args
+    return open_store(url).set_if_unchanged("zarr.json", f"writer {i}".encode(), b"v0")

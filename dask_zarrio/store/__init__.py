@@ -20,7 +20,7 @@ from typing import Any
 from fsspec import FSMap
 from fsspec.core import url_to_fs
 
-from .base import Buffer, Store
+from .base import Buffer, Store, redact_url, secret_values, store_error
 from .fsspec_store import FsspecStore
 from .mapping import MappingStore
 
@@ -60,7 +60,14 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store
         url = os.fspath(url)
     if not isinstance(url, str):
         raise TypeError(
-            f"url={url!r} must be a path or URL string, an fsspec.FSMap or a MutableMapping"
+            f"url={redact_url(repr(url))} must be a path or URL string, an fsspec.FSMap or a MutableMapping"
         )
-    fs, path = url_to_fs(url, **(storage_options or {}))
+    try:
+        fs, path = url_to_fs(url, **(storage_options or {}))
+    except Exception as exc:  # noqa: BLE001 (fsspec's errors quote the URL, password and all)
+        secrets = list(secret_values(storage_options or {}))
+        error = store_error(exc, f"OPEN {redact_url(url, secrets)}", secrets)
+        if error is None:
+            raise
+        raise error from None
     return FsspecStore(fs, path)

@@ -19,7 +19,7 @@ import errno
 import inspect
 import os
 import posixpath
-import tempfile
+import threading
 from functools import partial
 from typing import Any
 
@@ -28,11 +28,24 @@ import fsspec.asyn
 from dask.base import tokenize
 from fsspec.implementations.local import LocalFileSystem
 
-from ..buffers import read_file
 from ..retry import RetryPolicy, config_number
-from .base import Buffer, Store, join_key, member_path
+from . import local, s3
+from .base import (
+    Buffer,
+    Store,
+    join_key,
+    member_path,
+    redact_url,
+    same_bytes,
+    secret_values,
+    store_error,
+)
 
 __all__ = ["FsspecStore"]
+
+#: Conditional writes to ``memory://``: the filesystem is one dict per process, so one
+#: lock per process makes compare-and-set atomic there.
+_MEMORY_LOCK = threading.Lock()
 
 
 class FsspecStore(Store):
@@ -96,13 +109,31 @@ class FsspecStore(Store):
     def _path(self, key: str) -> str:
         return join_key(self.root, key)
 
-    def _call(self, what: str, key: str, fn: Any) -> Any:
-        return self.retry.call(fn, f"{what} {self.describe(key)}")
+    @property
+    def supports_conditional_writes(self) -> bool:
+        # Local folders: an O_EXCL lock file; memory: a process-wide lock (memory:// lives
+        # in one process); S3: PUT preconditions checked by the server. Others compare
+        # then set, with a race window.
+        return self._local or _protocol(self.fs) == "memory" or s3.is_s3(self.fs)
+
+    def _secrets(self) -> list[str]:
+        """Credential values among the filesystem's storage_options: scrubbed from messages."""
+        return list(secret_values(getattr(self.fs, "storage_options", {}) or {}))
+
+    def _call(self, what: str, key: str, fn: Any, retry: RetryPolicy | None = None) -> Any:
+        request = f"{what} {self.describe(key)}"
+        try:
+            return (retry or self.retry).call(fn, request)
+        except Exception as exc:  # noqa: BLE001 (translated where it would mislead or leak)
+            error = store_error(exc, request, self._secrets())
+            if error is None:
+                raise
+            raise error from (exc if redact_url(exc, self._secrets()) == str(exc) else None)
 
     def _batch(self, calls: list[tuple[str, Any]]) -> list[Any]:
         """Run request factories on the filesystem's event loop (see :func:`_gather`)."""
         limit = int(config_number("requests-in-flight", integer=True, minimum=1))
-        return fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, limit)
+        return fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, limit, self._secrets())
 
     def get(self, key: str) -> bytes | None:
         path = self._path(key)
@@ -170,7 +201,7 @@ class FsspecStore(Store):
             # Chunk data: big files land in huge-page-aligned buffers (dask_zarrio.buffers).
             # One policy for the batch: the config is read once, not once per chunk.
             retry = self.retry
-            return [retry.call(partial(_read_local, self._path(k)), f"GET {self.describe(k)}") for k in keys]
+            return [self._call("GET", k, partial(local.read_local, self._path(k)), retry) for k in keys]
         if len(keys) <= 1 or not self._async:
             return [self.get(k) for k in keys]
         calls = [
@@ -182,7 +213,7 @@ class FsspecStore(Store):
     def set(self, key: str, value: Buffer) -> None:
         path = self._path(key)
         if self._local:
-            self._call("PUT", key, lambda: _atomic_write(path, value))
+            self._call("PUT", key, lambda: local.atomic_write(path, value))
         else:
             data = bytes(memoryview(value).cast("B"))
             # One PUT of the whole object: it lands whole or not at all, so a retry is safe.
@@ -197,6 +228,21 @@ class FsspecStore(Store):
             for k, v in items.items()
         ]
         self._batch(calls)
+
+    def set_if_unchanged(self, key: str, value: Buffer, expected: bytes | None) -> bool:
+        path = self._path(key)
+        if self._local:
+            return bool(self._call("PUT (conditional)", key, lambda: local.set_if_unchanged(path, value, expected)))
+        data = bytes(memoryview(value).cast("B"))
+        if s3.is_s3(self.fs):
+            return bool(self._call("PUT (conditional)", key, lambda: s3.set_if_unchanged(self.fs, path, data, expected)))
+        if _protocol(self.fs) == "memory":
+            with _MEMORY_LOCK:
+                if not same_bytes(self.get(key), expected):
+                    return False
+                self.set(key, data)
+                return True
+        return super().set_if_unchanged(key, data, expected)
 
     def delete(self, key: str) -> None:
         def remove() -> None:
@@ -231,6 +277,22 @@ class FsspecStore(Store):
 
         return self._call("LIST", "", listing)
 
+    def list_keys(self) -> list[str]:
+        if self._local:
+            return list(self._call("LIST (recursive)", "", lambda: local.list_keys(self.root)))
+
+        def listing() -> list[str]:
+            self.fs.invalidate_cache(self.root)
+            try:
+                found = self.fs.find(self.root)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            root = self.fs._strip_protocol(self.root).rstrip("/")
+            # find() of a file gives the file itself: no key below the node.
+            return sorted(str(p)[len(root) + 1 :] for p in found if str(p).startswith(root + "/"))
+
+        return list(self._call("LIST (recursive)", "", listing))
+
     def is_empty(self) -> bool:
         names = self._ls()
         if names is None:
@@ -254,7 +316,8 @@ class FsspecStore(Store):
         return posixpath.basename(self.root)
 
     def describe(self, key: str = "") -> str:
-        path = self._path(key)
+        # HTTP roots are whole URLs, which may carry a password (user:pass@host).
+        path = redact_url(self._path(key), self._secrets())
         if "://" in path:
             return path
         protocol = _protocol(self.fs)
@@ -310,17 +373,11 @@ async def _acat_range(fs: fsspec.AbstractFileSystem, path: str, start: int, leng
     return data if keep is None else data[:keep]
 
 
-def _read_local(path: str) -> Buffer | None:
-    try:
-        return read_file(path)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-
-
-async def _gather(calls: list[tuple[str, Any]], retry: RetryPolicy, limit: int) -> list[Any]:
+async def _gather(calls: list[tuple[str, Any]], retry: RetryPolicy, limit: int, secrets: list[str]) -> list[Any]:
     """Run request factories concurrently, ``limit`` at a time, each retried on its own.
 
-    A missing object gives ``None``; any other final failure propagates.
+    A missing object gives ``None``; any other final failure propagates, translated like
+    :meth:`FsspecStore._call` (permission errors, credentials in the text).
     """
     semaphore = asyncio.Semaphore(limit)
 
@@ -330,22 +387,10 @@ async def _gather(calls: list[tuple[str, Any]], retry: RetryPolicy, limit: int) 
                 return await retry.acall(factory, what)
             except FileNotFoundError:
                 return None
+            except Exception as exc:  # noqa: BLE001
+                error = store_error(exc, what, secrets)
+                if error is None:
+                    raise
+                raise error from (exc if redact_url(exc, secrets) == str(exc) else None)
 
     return list(await asyncio.gather(*(one(w, f) for w, f in calls)))
-
-
-def _atomic_write(path: str, value: Buffer) -> None:
-    """Write via a temporary file and rename, so readers never see a half-written chunk."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(memoryview(value).cast("B"))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

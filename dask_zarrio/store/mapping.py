@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import posixpath
+import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from dask.base import tokenize
 
-from .base import Buffer, Store, join_key, member_path, slice_bytes
+from .base import Buffer, Store, join_key, member_path, same_bytes, slice_bytes
 
 __all__ = ["MappingStore"]
+
+#: One lock for every conditional write of the process: a mapping may be shared by many
+#: MappingStores (children, parents), so a per-store lock would not exclude them.
+_CONDITIONAL = threading.Lock()
 
 
 class MappingStore(Store):
@@ -40,6 +45,13 @@ class MappingStore(Store):
         # Every MutableMapping has __delitem__ (pop).
         return True
 
+    @property
+    def supports_conditional_writes(self) -> bool:
+        # A dict lives in this process, where the process-wide lock excludes every other
+        # conditional writer. Other mappings (a Redis or SQLite adapter) may be shared
+        # with other processes, which that lock cannot stop.
+        return type(self.mapping) is dict
+
     def _path(self, key: str) -> str:
         return join_key(self.root, key)
 
@@ -62,6 +74,13 @@ class MappingStore(Store):
     def set(self, key: str, value: Buffer) -> None:
         self.mapping[self._path(key)] = bytes(memoryview(value).cast("B"))
 
+    def set_if_unchanged(self, key: str, value: Buffer, expected: bytes | None) -> bool:
+        with _CONDITIONAL:
+            if not same_bytes(self.mapping.get(self._path(key)), expected):
+                return False
+            self.set(key, value)
+            return True
+
     def delete(self, key: str) -> None:
         self.mapping.pop(self._path(key), None)
 
@@ -75,6 +94,10 @@ class MappingStore(Store):
 
     def is_empty(self) -> bool:
         return not self._keys_below()
+
+    def list_keys(self) -> list[str]:
+        prefix = f"{self.root}/" if self.root else ""
+        return sorted(k[len(prefix):] for k in list(self.mapping) if k.startswith(prefix))
 
     def list_dir(self) -> list[str]:
         prefix = f"{self.root}/" if self.root else ""

@@ -57,6 +57,10 @@ class CountingStore(Store):
         return self.inner.supports_deletes
 
     @property
+    def supports_conditional_writes(self) -> bool:
+        return self.inner.supports_conditional_writes
+
+    @property
     def gets(self) -> Counter[str]:
         return self.counters["get"]
 
@@ -103,8 +107,15 @@ class CountingStore(Store):
             self._count("set", k)
         self.inner.set_many(items)
 
+    def set_if_unchanged(self, key: str, value: Buffer, expected: bytes | None) -> bool:
+        self._count("set", key)
+        return self.inner.set_if_unchanged(key, value, expected)
+
     def list_dir(self) -> list[str]:
         return self.inner.list_dir()
+
+    def list_keys(self) -> list[str]:
+        return self.inner.list_keys()
 
     def delete(self, key: str) -> None:
         self._count("delete", key)

@@ -25,6 +25,7 @@ starts with ``Test`` so pytest collects it)::
 from __future__ import annotations
 
 import pickle
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -114,7 +115,10 @@ class StoreTests:
 
     @pytest.mark.parametrize(
         "capability",
-        ["supports_partial_reads", "supports_concurrent_requests", "supports_listing", "supports_deletes"],
+        [
+            "supports_partial_reads", "supports_concurrent_requests", "supports_listing", "supports_deletes",
+            "supports_conditional_writes",
+        ],
     )
     def test_capabilities_are_declared_as_bools(self, store: Store, capability: str) -> None:
         assert isinstance(getattr(store, capability), bool)
@@ -240,6 +244,61 @@ class StoreTests:
             self.set_back_door(store, key, b"1")
         assert store.list_dir() == ["c", "g", "zarr.json"]
         assert store.child("c").list_dir() == ["0", "1"]
+
+    def test_list_keys_names_every_object_at_any_depth(self, store: Store) -> None:
+        """What ``mode="w"`` walks before it deletes anything: every object, no folders."""
+        self._require(store, "supports_listing")
+        assert store.list_keys() == []
+        keys = ["zarr.json", "c/0/0", "c/1/0", "g/zarr.json", "g/h/.zarray", "notes.txt"]
+        for key in keys:
+            self.set_back_door(store, key, b"1")
+        assert store.list_keys() == sorted(keys)
+        assert store.child("g").list_keys() == ["h/.zarray", "zarr.json"]
+
+    # -- conditional writes -------------------------------------------------------------
+
+    def test_set_if_unchanged_creates_only_where_nothing_is(self, store: Store) -> None:
+        assert store.set_if_unchanged("zarr.json", b"first", None) is True
+        assert self.get_back_door(store, "zarr.json") == b"first"
+        assert store.set_if_unchanged("zarr.json", b"second", None) is False
+        assert self.get_back_door(store, "zarr.json") == b"first"
+
+    @pytest.mark.parametrize("kind", ["bytes", "numpy-uint8", "empty"])
+    def test_set_if_unchanged_replaces_what_it_expected(self, store: Store, kind: str) -> None:
+        self.set_back_door(store, "g/zarr.json", b"v1")
+        value = VALUES[kind]()
+        assert store.set_if_unchanged("g/zarr.json", value, b"v1") is True
+        assert self.get_back_door(store, "g/zarr.json") == bytes(memoryview(value).cast("B"))
+
+    @pytest.mark.parametrize("expected", [b"v0", b"v1 but longer", b""])
+    def test_set_if_unchanged_leaves_a_changed_object_alone(self, store: Store, expected: bytes) -> None:
+        self.set_back_door(store, "zarr.json", b"v1")
+        assert store.set_if_unchanged("zarr.json", b"mine", expected) is False
+        assert self.get_back_door(store, "zarr.json") == b"v1"
+        # Expecting an object where there is none is a lost race too.
+        assert store.set_if_unchanged("missing.json", b"mine", b"v1") is False
+        assert self.get_back_door(store, "missing.json") is None
+
+    @pytest.mark.parametrize("initial", [None, b"v0"])
+    def test_of_racing_conditional_writers_exactly_one_wins(self, store: Store, initial: bytes | None) -> None:
+        self._require(store, "supports_conditional_writes")
+        if initial is not None:
+            self.set_back_door(store, "zarr.json", initial)
+        writers = 8
+        barrier = threading.Barrier(writers)
+        results: list[bool] = [False] * writers
+
+        def race(i: int) -> None:
+            barrier.wait()
+            results[i] = store.set_if_unchanged("zarr.json", f"writer {i}".encode(), initial)
+
+        threads = [threading.Thread(target=race, args=(i,)) for i in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results.count(True) == 1, results
+        assert self.get_back_door(store, "zarr.json") == f"writer {results.index(True)}".encode()
 
     # -- navigation, names, tokens ------------------------------------------------------
 

@@ -1,0 +1,145 @@
+"""Local folders without fsspec on the hot paths: atomic writes, locked conditional writes.
+
+:class:`~dask_zarrio.store.FsspecStore` calls these for ``file://`` paths. Writes go
+through a temporary file and a rename, so readers never see half an object; a
+conditional write holds an exclusive lock file beside the key while it compares and
+writes, so two processes of one machine (or of an NFS client set, where ``O_EXCL`` is
+atomic: NFSv3 and later) never both win.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+import uuid
+
+from ..buffers import read_file
+from ..errors import StoreError
+from .base import Buffer, same_bytes
+
+__all__ = ["LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_write", "list_keys", "read_local", "set_if_unchanged"]
+
+#: Lock files are named ``.dz-lock-<key's name>`` beside the key: the ``.dz-`` prefix marks
+#: dask_zarrio's own objects, which ``mode="w"`` may delete with the node.
+LOCK_PREFIX = ".dz-lock-"
+#: A lock older than this was left by a writer that died between taking and releasing it
+#: (the compare and write it guards take milliseconds) and may be broken.
+STALE_LOCK_SECONDS = 60.0
+#: How long a conditional write waits for another writer's lock before giving up.
+LOCK_WAIT_SECONDS = 30.0
+
+
+def read_local(path: str) -> Buffer | None:
+    """The file's bytes (big files page-aligned, :func:`dask_zarrio.buffers.read_file`), ``None`` if absent."""
+    try:
+        return read_file(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def atomic_write(path: str, value: Buffer) -> None:
+    """Write via a temporary file and rename, so readers never see a half-written object."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    # Not tempfile.mkstemp: it creates files 0600, readable by their owner only; a
+    # shared array must get the permissions the umask gives any new file (0644 usually).
+    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(memoryview(value).cast("B"))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def set_if_unchanged(path: str, value: Buffer, expected: bytes | None) -> bool:
+    """Store ``value`` at ``path`` if the file still holds ``expected`` (``None``: no file).
+
+    Takes ``.dz-lock-<name>`` beside ``path`` with ``O_CREAT | O_EXCL`` (atomic: exactly
+    one process creates it), compares, writes atomically, and removes the lock in
+    ``finally``. A lock older than :data:`STALE_LOCK_SECONDS` is broken: its writer died.
+    Breaking is itself unguarded, so the guarantee holds as long as no live writer keeps
+    a lock that long.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "zarr.json")
+    >>> set_if_unchanged(p, b"v1", None), set_if_unchanged(p, b"v2", b"old"), set_if_unchanged(p, b"v2", b"v1")
+    (True, False, True)
+    """
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    lock = os.path.join(folder, LOCK_PREFIX + name)
+    _acquire(lock)
+    try:
+        if not same_bytes(_read(path), expected):
+            return False
+        atomic_write(path, value)
+        return True
+    finally:
+        try:
+            os.unlink(lock)
+        except FileNotFoundError:
+            pass
+
+
+def _acquire(lock: str) -> None:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    delay = 0.001
+    while True:
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return
+        except FileExistsError:
+            pass
+        try:
+            if time.time() - os.stat(lock).st_mtime > STALE_LOCK_SECONDS:
+                os.unlink(lock)
+                continue
+        except FileNotFoundError:
+            continue  # released meanwhile: try again at once
+        if time.monotonic() > deadline:
+            raise StoreError(
+                f"the lock file {lock!r} has been held for over {LOCK_WAIT_SECONDS:.0f} s by another "
+                "writer; if no other write to this array is running, delete the lock file"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def list_keys(root: str) -> list[str]:
+    """Every file below the folder ``root`` as ``/``-joined keys relative to it, sorted."""
+    try:
+        # os.stat, not os.path.isdir: a folder that cannot be reached must raise, not read as empty.
+        if not stat.S_ISDIR(os.stat(root).st_mode):
+            return []  # a file: no key below the node
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    keys = []
+
+    def fail(exc: OSError) -> None:
+        # os.walk skips folders it cannot read unless told otherwise: a listing that
+        # must see everything (mode="w" checks it deletes only Zarr objects) raises.
+        raise exc
+
+    for folder, _, files in os.walk(root, onerror=fail):
+        rel = os.path.relpath(folder, root)
+        for name in files:
+            key = name if rel == "." else f"{rel}/{name}"
+            keys.append(key.replace(os.sep, "/"))
+    return sorted(keys)
