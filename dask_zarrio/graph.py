@@ -18,13 +18,19 @@ import dask.array as da
 import numpy as np
 from dask.array.core import normalize_chunks
 from dask.base import tokenize
-from dask.utils import parse_bytes
 from dask.highlevelgraph import HighLevelGraph
+from dask.utils import parse_bytes
 
 from ._compat import ArraySliceDep, core_blockwise
 from .errors import MisalignedWriteError, ZarrioError
 from .metadata import ArrayMetadata, ArraySpec
-from .planner import MAX_BLOCKS_PER_AXIS, WritePlan, aligned_read_chunks, default_read_chunks, grouped_unit
+from .planner import (
+    MAX_BLOCKS_PER_AXIS,
+    WritePlan,
+    aligned_read_chunks,
+    default_read_chunks,
+    grouped_unit,
+)
 from .store import Store
 from .tasks import ArrayReader, write_region
 

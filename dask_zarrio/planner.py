@@ -136,7 +136,8 @@ def grouped_unit(shape: tuple[int, ...], unit: tuple[int, ...], most: int) -> tu
     >>> grouped_unit((10**9, 10), (1, 1), 1000)
     (1000000, 1)
     """
-    return tuple(u * max(1, -(-(-(-n // u)) // most)) for n, u in zip(shape, unit))
+    counts = (-(-n // u) for n, u in zip(shape, unit))
+    return tuple(u * max(1, -(-c // most)) for c, u in zip(counts, unit))
 
 
 def default_read_chunks(
