@@ -183,3 +183,19 @@ def test_default_chunks_stay_within_byte_cap(tmp_path):
     dz.write(da.zeros((256, 256), chunks=256), url, max_task_bytes=64 * 1024)
     chunk_shape = json.load(open(os.path.join(url, "zarr.json")))["chunk_grid"]["configuration"]["chunk_shape"]
     assert np.prod(chunk_shape) * 8 <= 64 * 1024
+
+
+@pytest.mark.parametrize("shape,chunks", [((-1,), 1), ((1.5,), 1), (("a",), 1), ((4,), 0), ((4,), (-2,)), ((4,), (2, 2))])
+def test_init_refuses_bad_shapes_and_chunks_before_writing(shape, chunks):
+    m: dict = {}
+    with pytest.raises(dz.ZarrioError):
+        dz.init(m, shape=shape, chunks=chunks, dtype="i4")
+    assert m == {}
+
+
+@pytest.mark.parametrize("kwargs", [{"chunks": 0}, {"chunks": -1}, {"chunks": (2,)}, {"shards": 0}])
+def test_write_refuses_bad_chunks_before_writing(kwargs):
+    m: dict = {}
+    with pytest.raises(dz.ZarrioError):
+        dz.write(da.zeros((4, 4), chunks=2), m, **kwargs)
+    assert m == {}
