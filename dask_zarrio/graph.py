@@ -10,8 +10,10 @@ only for the blocks that survive culling). The layouts come from the planner.
 from __future__ import annotations
 
 import json
+from math import ceil, prod
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 from dask.array.core import normalize_chunks
@@ -19,16 +21,23 @@ from dask.base import tokenize
 from dask.blockwise import Blockwise
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+from dask.utils import parse_bytes
 
 from ._compat import ArraySliceDep, core_blockwise
 from .errors import MisalignedWriteError, ZarrioError
 from .metadata import ArrayMetadata, ArraySpec
-from .planner import WritePlan, aligned_read_chunks, default_read_chunks
+from .planner import (
+    MAX_BLOCKS_PER_AXIS,
+    WritePlan,
+    aligned_read_chunks,
+    default_read_chunks,
+    grouped_unit,
+)
 from .store import Store
 from .store.base import same_place
 from .tasks import ArrayReader, write_region
 
-__all__ = ["array_from_metadata", "read_array", "refuse_reading_from", "stores_read_by", "sum_of_blocks", "write_array"]
+__all__ = ["array_from_metadata", "check_block_counts", "read_array", "refuse_reading_from", "stores_read_by", "sum_of_blocks", "write_array"]
 
 
 def array_from_metadata(
@@ -65,7 +74,10 @@ def read_array(spec: ArraySpec, store: Store, chunks: Any, name: str) -> da.Arra
         chunks = default_read_chunks(
             shape, spec.chunk_shape, spec.dtype.itemsize, one_unit_per_block=spec.dtype.kind == "O"
         )
-    normalized = normalize_chunks(chunks, shape, dtype=spec.dtype, previous_chunks=spec.chunk_shape)
+    check_block_counts(chunks, shape, spec.dtype.itemsize)
+    # dask's "auto" spells previous_chunks out block by block: bound them first.
+    previous = grouped_unit(shape, spec.chunk_shape, MAX_BLOCKS_PER_AXIS)
+    normalized = normalize_chunks(chunks, shape, dtype=spec.dtype, previous_chunks=previous)
     # The unit a task can read alone: the chunk, or the inner chunk of a shard where
     # the store reads byte ranges (tasks.read_region asks the same two questions).
     unit = spec.pipeline.partial_chunk_shape if store.supports_partial_reads else spec.chunk_shape
@@ -73,6 +85,66 @@ def read_array(spec: ArraySpec, store: Store, chunks: Any, name: str) -> da.Arra
     if aligned == normalized:
         return _read_layer(spec, store, aligned, name)
     return _read_layer(spec, store, aligned, f"{name}-aligned").rechunk(normalized)
+
+
+def _axis_blocks(entry: Any, n: int) -> int | None:
+    """Blocks along an axis of length ``n`` for one dask chunks entry; ``None`` for "auto"."""
+    if entry is None or entry == -1:
+        return 1
+    if isinstance(entry, (int, np.integer)) and not isinstance(entry, bool) and entry > 0:
+        return -(-n // int(entry))
+    if isinstance(entry, (tuple, list)):
+        return len(entry)
+    return None  # "auto", a byte size, or something dask will refuse itself
+
+
+def check_block_counts(chunks: Any, shape: tuple[int, ...], itemsize: int) -> None:
+    """Refuse ``chunks`` that would give more than MAX_BLOCKS_PER_AXIS blocks along an axis.
+
+    dask builds a tuple of every block's size per axis before anything is read, so
+    ``chunks=1`` on an axis of 10**9 elements would take minutes and gigabytes; this
+    asks in O(ndim). "auto" entries are estimated as dask fills them: blocks of about
+    ``array.chunk-size`` bytes spread evenly over the "auto" axes.
+
+    Examples
+    --------
+    >>> check_block_counts((1, -1), (10**9, 5), 1)
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.ZarrioError: chunks=(1, -1) would make 1000000000 blocks along axis 0 of shape ...
+    """
+    ndim = len(shape)
+    if isinstance(chunks, dict):
+        entries: list[Any] = [chunks.get(a, chunks.get(a - ndim, -1)) for a in range(ndim)]
+    elif isinstance(chunks, (tuple, list)) and len(chunks) == ndim:
+        entries = list(chunks)
+    else:
+        entries = [chunks] * ndim
+    counts = [_axis_blocks(e, n) for e, n in zip(entries, shape)]
+    auto = [a for a, c in enumerate(counts) if c is None]
+    if auto and 0 not in shape:
+        # Elements of one block along the fixed axes, then how many auto blocks the rest needs.
+        fixed = prod(-(-n // c) if c else n for a, (n, c) in enumerate(zip(shape, counts)) if a not in auto)
+        per_block = max(1, parse_bytes(dask.config.get("array.chunk-size")) // max(1, itemsize * fixed))
+        blocks = prod(shape[a] for a in auto) / per_block
+        # An axis shorter than an even share is taken whole; the rest share the blocks.
+        while auto:
+            spread = max(1.0, blocks) ** (1 / len(auto))
+            short = [a for a in auto if shape[a] <= spread]
+            if not short:
+                break
+            for a in short:
+                counts[a] = 1
+                auto.remove(a)
+        for a in auto:
+            counts[a] = ceil(spread)
+    for axis, count in enumerate(counts):
+        if count is not None and count > MAX_BLOCKS_PER_AXIS:
+            raise ZarrioError(
+                f"chunks={chunks!r} would make {count} blocks along axis {axis} of shape {shape}, "
+                f"more than the {MAX_BLOCKS_PER_AXIS} dask can handle; pass larger chunks=, "
+                "or chunks=None to group whole stored chunks"
+            )
 
 
 def _read_layer(spec: ArraySpec, store: Store, chunks: tuple[tuple[int, ...], ...], name: str) -> da.Array:

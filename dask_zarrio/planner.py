@@ -18,19 +18,10 @@ from .errors import MisalignedWriteError, ZarrioError
 from .grid import covers
 
 __all__ = [
-    "MIN_READ_BLOCKS",
-    "READ_BLOCK_BYTES",
-    "WritePlan",
-    "aligned_read_chunks",
-    "append_region",
-    "check_aligned",
-    "default_chunk_shape",
-    "default_inner_chunk_shape",
-    "default_read_chunks",
-    "misalignments",
-    "normalize_region",
-    "plan_axis",
-    "plan_write",
+    "MAX_BLOCKS_PER_AXIS", "MIN_READ_BLOCKS", "READ_BLOCK_BYTES", "WritePlan",
+    "aligned_read_chunks", "append_region", "check_aligned", "default_chunk_shape",
+    "default_inner_chunk_shape", "default_read_chunks", "grouped_unit", "misalignments",
+    "normalize_region", "plan_axis", "plan_write"
 ]
 
 Chunks = tuple[tuple[int, ...], ...]
@@ -43,6 +34,9 @@ READ_BLOCK_BYTES = 64 * 2**20
 #: ...but grouping stops short of leaving fewer blocks than this, so a modest array
 #: still spreads over the cores of a machine or a small cluster.
 MIN_READ_BLOCKS = 16
+#: Most read blocks along one axis: dask keeps a Python int per block per axis and
+#: walks them when slicing, so 10**6 blocks cost about 8 MB and a second; more are refused.
+MAX_BLOCKS_PER_AXIS = 10**6
 #: Inner chunk size chosen for sharded arrays when ``chunks`` is not given.
 INNER_CHUNK_BYTES = 1 << 20
 
@@ -134,6 +128,18 @@ def default_inner_chunk_shape(shard_shape: tuple[int, ...], itemsize: int) -> tu
 # --- read blocks -------------------------------------------------------------------
 
 
+def grouped_unit(shape: tuple[int, ...], unit: tuple[int, ...], most: int) -> tuple[int, ...]:
+    """``unit`` times the fewest chunks per axis that leave at most ``most`` blocks along it.
+
+    Examples
+    --------
+    >>> grouped_unit((10**9, 10), (1, 1), 1000)
+    (1000000, 1)
+    """
+    counts = (-(-n // u) for n, u in zip(shape, unit))
+    return tuple(u * max(1, -(-c // most)) for c, u in zip(counts, unit))
+
+
 def default_read_chunks(
     shape: tuple[int, ...], unit: tuple[int, ...], itemsize: int, *, one_unit_per_block: bool = False
 ) -> tuple[int, ...]:
@@ -152,7 +158,12 @@ def default_read_chunks(
     (2048, 2048)
     >>> default_read_chunks((1000, 1000), (10, 1), 4)  # 100,000 tiny chunks: 17 blocks of 6,200
     (1000, 62)
+    >>> default_read_chunks((10**9, 10**9), (1, 1), 1)  # 10**18 chunks: 10**5 blocks per axis
+    (10000, 10000)
     """
+    # An absurd grid (10**9 chunks along an axis) groups first so that each axis keeps
+    # under a tenth of MAX_BLOCKS_PER_AXIS blocks, whatever that costs in block bytes.
+    unit = grouped_unit(shape, unit, MAX_BLOCKS_PER_AXIS // 10)
     counts = tuple(-(-n // u) for n, u in zip(shape, unit))
     nunits = prod(counts)
     if one_unit_per_block or nunits <= MIN_READ_BLOCKS:

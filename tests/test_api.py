@@ -282,3 +282,19 @@ def test_an_append_that_lost_the_race_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(dz.ConcurrentWriteError, match="re-run the append"):
         dz.write(da.full(4, 9, chunks=4, dtype="i2"), url, mode="a", append_dim=0)
     np.testing.assert_array_equal(dz.read(url).compute(), [0] * 4 + [7] * 4)
+
+
+@pytest.mark.parametrize("shape,chunks", [((-1,), 1), ((1.5,), 1), (("a",), 1), ((4,), 0), ((4,), (-2,)), ((4,), (2, 2))])
+def test_init_refuses_bad_shapes_and_chunks_before_writing(shape, chunks):
+    m: dict = {}
+    with pytest.raises(dz.ZarrioError):
+        dz.init(m, shape=shape, chunks=chunks, dtype="i4")
+    assert m == {}
+
+
+@pytest.mark.parametrize("kwargs", [{"chunks": 0}, {"chunks": -1}, {"chunks": (2,)}, {"shards": 0}])
+def test_write_refuses_bad_chunks_before_writing(kwargs):
+    m: dict = {}
+    with pytest.raises(dz.ZarrioError):
+        dz.write(da.zeros((4, 4), chunks=2), m, **kwargs)
+    assert m == {}

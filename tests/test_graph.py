@@ -175,3 +175,46 @@ def test_stores_read_by_finds_sources_through_operations_and_wrappers(tmp_path):
     mixed = (a.rechunk(8) + b[::-1]).sum()
     assert sorted(s.name for s in stores_read_by(mixed)) == ["a.zarr", "b.zarr"]
     assert stores_read_by(da.ones(3)) == []  # (through xarray's wrappers: tests/test_api.py)
+
+
+def _absurd(shape: list[int], chunks: list[int]) -> dict[str, bytes]:
+    doc = {"zarr_format": 2, "shape": shape, "chunks": chunks, "dtype": "|u1",
+           "compressor": None, "fill_value": 7, "order": "C", "filters": None}
+    return {".zarray": json.dumps(doc).encode(), "0.0": b"\x01"}
+
+
+def test_absurd_grid_reads_lazily_in_small_memory():
+    """[1e9, 1e9] of [1, 1] chunks: the default blocks keep each axis under 10**5 blocks.
+
+    Before, dask built a 10**9-entry chunks tuple (minutes, gigabytes).
+    """
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    x = dz.read(_absurd([10**9, 10**9], [1, 1]))
+    corner = x[:2, :2].compute()
+    elapsed, (_, peak) = time.perf_counter() - start, tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert x.shape == (10**9, 10**9) and max(x.numblocks) <= 10**5
+    assert corner.tolist() == [[1, 7], [7, 7]]
+    assert elapsed < 5 and peak < 64 * 2**20
+
+
+@pytest.mark.parametrize("chunks", [1, (1, 1), (10**9, 1), {0: 1}, (1, -1), "auto", ("auto", -1)])
+def test_chunks_making_too_many_blocks_are_refused_quickly(chunks):
+    """chunks= that dask would spell out block by block: 10**9 along an axis took minutes.
+
+    "auto" on [2**62, 1] u1 makes blocks of dask's array.chunk-size, 2**35 along axis 0.
+    """
+    store = _absurd([2**62, 1], [1, 1]) if chunks in ("auto", ("auto", -1)) else _absurd([10**9, 10**9], [1, 1])
+    start = time.perf_counter()
+    with pytest.raises(dz.ZarrioError, match="blocks along axis .*pass larger chunks="):
+        dz.read(store, chunks=chunks)
+    assert time.perf_counter() - start < 2
+
+
+@pytest.mark.parametrize("chunks", [(10**4, 10**4), "auto", (1000, "auto")])
+def test_chunks_within_the_block_limit_are_kept(chunks):
+    x = dz.read(_absurd([10**9, 10**9], [1, 1]), chunks=chunks)
+    assert max(x.numblocks) <= 10**6

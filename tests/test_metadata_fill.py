@@ -61,3 +61,25 @@ def test_raw_fill_as_byte_list():
 def test_invalid_fill_values(value, dtype):
     with pytest.raises(MetadataError, match="fill_value="):
         parse_fill_value(value, np.dtype(dtype), 3)
+
+
+@pytest.mark.parametrize("value,dtype,fmt,why", [
+    (10**400, "f8", 2, "too large"),
+    (10**400, "f2", 3, "too large"),
+    (1e300, "f2", 2, "outside the range"),
+    ([10**400, 0], "c8", 3, "too large"),
+    (10**30, "M8[s]", 3, "int64 range"),
+    (2**63, "m8[s]", 2, "int64 range"),
+    (-(2**63) - 1, "M8[ns]", 3, "int64 range"),
+    (2**64, "u8", 3, "outside"),
+    (2**63, "i8", 2, "outside"),
+    (10**400, "i4", 3, "outside"),
+])
+def test_fill_values_out_of_range_name_the_field(value, dtype, fmt, why):
+    """Out-of-range numbers are a MetadataError, never numpy's OverflowError.
+
+    zarr-python raised OverflowError for the same documents (zarr-python#1981, #342)
+    and once silently wrapped them (zarr-python#2205).
+    """
+    with pytest.raises(MetadataError, match=f"fill_value=.*{why}"):
+        parse_fill_value(value, np.dtype(dtype), fmt)

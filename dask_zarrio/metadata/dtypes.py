@@ -80,7 +80,7 @@ def parse_v2_dtype(value: object, *, field: str = "dtype") -> np.dtype[Any]:
                 inner = parse_v2_dtype(sub, field=field)
                 fields.append((name, inner, tuple(item[2])) if len(item) > 2 else (name, inner))
             return np.dtype(fields)
-    except (TypeError, ValueError, IndexError) as e:
+    except (TypeError, ValueError, IndexError, OverflowError, KeyError, RecursionError) as e:
         raise MetadataError(
             f"{field}={value!r} is not a numpy dtype string such as '<f4' or '|S5'; "
             "fix the array's .zarray"
@@ -117,14 +117,24 @@ def _time_dtype(kind: str, config: object) -> np.dtype[Any]:
             f"data_type configuration {config!r} of numpy.{kind} needs a 'unit' such as 'ns'"
         )
     scale = config.get("scale_factor", 1)
-    if not isinstance(scale, int) or scale < 1:
-        raise MetadataError(f"data_type scale_factor={scale!r} must be a positive integer")
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale < 2**31:
+        raise MetadataError(f"data_type scale_factor={scale!r} must be a positive integer below 2**31")
     code = "M8" if kind == "datetime64" else "m8"
     unit = config["unit"]
     try:
         return np.dtype(f"{code}[{scale if scale != 1 else ''}{unit}]")
-    except TypeError as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise MetadataError(f"data_type unit={unit!r} is not a numpy time unit") from e
+
+
+def _sized(name: str, kind: str, count: int) -> np.dtype[Any]:
+    """``kind`` with ``count`` units; numpy refuses sizes past its limit (2**31 - 1 bytes)."""
+    try:
+        return np.dtype(f"{kind}{count}")
+    except (TypeError, ValueError, OverflowError) as e:
+        raise MetadataError(
+            f"data_type {name!r} asks for {count} units per element, more than numpy allows: {e}"
+        ) from e
 
 
 def parse_v3_data_type(value: object) -> np.dtype[Any]:
@@ -149,22 +159,23 @@ def parse_v3_data_type(value: object) -> np.dtype[Any]:
         raise MetadataError(f"data_type={value!r} must be a name string or a {{'name': ...}} dict")
     if name in _V3_CORE:
         return np.dtype(_V3_CORE[name])
-    if name.startswith("r") and name[1:].isdigit():
+    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
+    if name.startswith("r") and name[1:].isascii() and name[1:].isdigit():
         bits = int(name[1:])
         if bits % 8 or bits == 0:
             raise MetadataError(f"data_type={name!r}: raw types need a whole number of bytes")
-        return np.dtype(f"V{bits // 8}")
+        return _sized(name, "V", bits // 8)
     if name in ("numpy.datetime64", "numpy.timedelta64"):
         return _time_dtype(name.split(".")[1], config)
     if name in _V3_FIXED_WIDTH:
         kind, per_char = _V3_FIXED_WIDTH[name]
         length = config.get("length_bytes") if isinstance(config, dict) else None
-        if not isinstance(length, int) or length < 0 or length % per_char:
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0 or length % per_char:
             raise MetadataError(
                 f"data_type {name!r} needs configuration.length_bytes, a multiple of "
                 f"{per_char}; got {config!r}"
             )
-        return np.dtype(f"{kind}{length // per_char}")
+        return _sized(name, kind, length // per_char)
     if name in _V3_VARIABLE:
         return np.dtype(object)
     raise MetadataError(

@@ -30,6 +30,9 @@ _CANONICAL_NAN_BITS = {
 }
 
 
+_INT64 = np.iinfo(np.int64)
+
+
 def _bad(value: object, dtype: np.dtype[Any], how: str) -> MetadataError:
     return MetadataError(f"fill_value={value!r} is not valid for dtype {dtype.str!r}: {how}")
 
@@ -48,7 +51,15 @@ def _parse_float(value: object, dtype: np.dtype[Any]) -> np.ndarray:
         raise _bad(value, dtype, 'use a number, "NaN", "Infinity", "-Infinity" or "0x..." bits')
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _bad(value, dtype, "expected a number")
-    return np.array(value, dtype)
+    try:
+        # A finite number that rounds to infinity would silently change meaning.
+        with np.errstate(over="ignore"):
+            out = np.array(value, dtype)
+    except OverflowError as e:  # an integer beyond any float, such as 10**400
+        raise _bad(value, dtype, f"too large for {dtype.name}") from e
+    if math.isfinite(value) and not np.isfinite(out):
+        raise _bad(value, dtype, f"outside the range of {dtype.name}; use \"Infinity\" if meant")
+    return out
 
 
 def _encode_float(arr: np.ndarray, *, hex_nan: bool) -> object:
@@ -125,6 +136,8 @@ def parse_fill_value(value: object, dtype: np.dtype[Any], zarr_format: int) -> n
             return np.array("NaT", dtype)
         if isinstance(value, bool) or not isinstance(value, int):
             raise _bad(value, dtype, 'expected an integer count of units or "NaT"')
+        if not _INT64.min <= value <= _INT64.max:
+            raise _bad(value, dtype, f"outside the int64 range [{_INT64.min}, {_INT64.max}] of datetimes")
         return np.array(value, "i8").view(dtype.newbyteorder("="))
     if kind == "S":
         return np.array(_parse_b64(value, dtype), dtype)

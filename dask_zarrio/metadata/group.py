@@ -42,9 +42,7 @@ class GroupMetadata:
     @classmethod
     def v3(cls, doc: dict[str, Any]) -> GroupMetadata:
         """From a v3 group ``zarr.json``."""
-        attributes = doc.get("attributes", {})
-        if not isinstance(attributes, dict):
-            raise MetadataError(f"attributes={attributes!r} must be an object")
+        attributes = _object(doc.get("attributes", {}), "attributes")
         cons = doc.get("consolidated_metadata")
         return cls(3, attributes, parse_v3_consolidated(cons) if cons else None)
 
@@ -98,8 +96,17 @@ def parse_v3_consolidated(value: object) -> dict[str, ConsolidatedNode]:
     for path, doc in value["metadata"].items():
         if not isinstance(doc, dict) or doc.get("node_type") not in ("array", "group"):
             raise MetadataError(f"consolidated_metadata entry {path!r} is not a node document: {doc!r}")
-        out[_member(path, "consolidated_metadata")] = ConsolidatedNode(doc["node_type"], doc, doc.get("attributes", {}))
+        attributes = _object(doc.get("attributes", {}), f"consolidated_metadata entry {path!r}: attributes")
+        out[_member(path, "consolidated_metadata")] = ConsolidatedNode(doc["node_type"], doc, attributes)
     return out
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    """``value`` when it is a JSON object: a string or list where one belongs is refused here,
+    not later as an AttributeError deep inside whoever reads it."""
+    if not isinstance(value, dict):
+        raise MetadataError(f"{what}={value!r} must be a JSON object {{...}}; fix or re-consolidate the metadata")
+    return value
 
 
 def parse_v2_consolidated(doc: dict[str, Any]) -> dict[str, ConsolidatedNode]:
@@ -117,6 +124,8 @@ def parse_v2_consolidated(doc: dict[str, Any]) -> dict[str, ConsolidatedNode]:
     attrs: dict[str, dict[str, Any]] = {}
     for key, value in entries.items():
         path, _, name = key.rpartition("/")
+        if name in (".zarray", ".zgroup", ".zattrs"):
+            value = _object(value, f".zmetadata entry {key!r}")
         if not path:
             continue  # the group's own .zgroup / .zattrs
         path = _member(path, ".zmetadata")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..codecs.conversions import n5_compression_codec
 from ..codecs.n5 import N5Pipeline
-from ..errors import MetadataError
+from ..errors import MetadataError, ZarrioError
 from .v3 import parse_shape
 
 __all__ = ["N5_DTYPES", "ArrayMetadataN5", "N5KeyEncoding", "is_n5_dataset"]
@@ -34,6 +34,23 @@ def is_n5_dataset(doc: dict[str, Any]) -> bool:
     False
     """
     return all(k in doc for k in _REQUIRED)
+
+
+def _check_compression(compression: object) -> None:
+    """Validate ``compression``, naming it whatever a parameter of the wrong type makes numcodecs raise.
+
+    Parameters go through ``int()`` and codec constructors, which raise TypeError,
+    ValueError or OverflowError for ``"level": "x"``, ``"blocksize": []`` or ``1e400``.
+    """
+    try:
+        n5_compression_codec(compression)
+    except ZarrioError:
+        raise
+    except (TypeError, ValueError, OverflowError, KeyError, IndexError, AttributeError) as e:
+        raise MetadataError(
+            f"compression={compression!r} has a parameter of the wrong type or range ({e}); "
+            "N5 compression parameters are integers (and cname a string)"
+        ) from e
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,8 @@ class ArrayMetadataN5:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> ArrayMetadataN5:
         """Parse and validate a dataset's ``attributes.json``."""
+        if not isinstance(doc, dict):
+            raise MetadataError(f"attributes.json must hold a JSON object, not {doc!r}")
         for key in _REQUIRED:
             if key not in doc:
                 raise MetadataError(f"attributes.json lacks the N5 dataset field {key!r}")
@@ -88,7 +107,7 @@ class ArrayMetadataN5:
             )
         if doc["dataType"] not in N5_DTYPES:
             raise MetadataError(f"dataType={doc['dataType']!r} must be one of {N5_DTYPES}")
-        n5_compression_codec(doc["compression"])  # validates
+        _check_compression(doc["compression"])
         extra = {k: v for k, v in doc.items() if k not in _REQUIRED}
         return cls(dims, block, doc["dataType"], dict(doc["compression"]), extra)
 

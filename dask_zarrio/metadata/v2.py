@@ -11,7 +11,7 @@ from numcodecs.abc import Codec as NumcodecsCodec
 from ..codecs import V2Pipeline
 from ..codecs.conversions import parse_numcodecs
 from ..codecs.numcodecs_adapter import check_safe_codec_id, opt_in
-from ..errors import MetadataError
+from ..errors import MetadataError, ZarrioError
 from ..grid import ChunkKeyEncoding
 from .dtypes import parse_v2_dtype, v2_dtype_to_json
 from .fill import encode_fill_value, parse_fill_value
@@ -32,6 +32,20 @@ def _codec_config(codec: NumcodecsCodec) -> dict[str, Any]:
     if config.get("id") == "zstd" and config.get("checksum") is False:
         del config["checksum"]
     return config
+
+
+def _numcodecs(value: object, field_name: str) -> NumcodecsCodec:
+    """The codec of ``field_name``; numcodecs' own exceptions become a MetadataError naming it.
+
+    A codec constructor given a setting of the wrong type (``"level": 10**400``) raises
+    whatever numpy or C raise, OverflowError included; users see the field instead.
+    """
+    try:
+        return parse_numcodecs(value, field_name)
+    except ZarrioError:
+        raise
+    except (TypeError, ValueError, OverflowError, KeyError, IndexError, AttributeError) as e:
+        raise MetadataError(f"{field_name}={value!r} is not a valid numcodecs config: {e}") from e
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +78,10 @@ class ArrayMetadataV2:
     @classmethod
     def from_dict(cls, data: dict[str, Any], attributes: dict[str, Any] | None = None) -> ArrayMetadataV2:
         """Parse and validate ``.zarray``."""
+        if not isinstance(data, dict):
+            raise MetadataError(f".zarray must hold a JSON object, not {data!r}")
+        if attributes is not None and not isinstance(attributes, dict):
+            raise MetadataError(f".zattrs must hold a JSON object, not {attributes!r}")
         if data.get("zarr_format") != 2:
             raise MetadataError(f"zarr_format={data.get('zarr_format')!r} must be 2 in .zarray")
         for key in ("shape", "chunks", "dtype", "compressor", "fill_value", "order"):
@@ -91,10 +109,10 @@ class ArrayMetadataV2:
             shape=shape,
             chunk_shape=chunks,
             dtype=dtype,
-            compressor=None if compressor is None else parse_numcodecs(compressor, "compressor"),
+            compressor=None if compressor is None else _numcodecs(compressor, "compressor"),
             fill_value=parse_fill_value(data["fill_value"], dtype, 2),
             order=order,
-            filters=None if not filters else tuple(parse_numcodecs(f, "filters") for f in filters),
+            filters=None if not filters else tuple(_numcodecs(f, f"filters[{i}]") for i, f in enumerate(filters)),
             dimension_separator=sep or ".",
             attributes=dict(attributes or {}),
             explicit_separator=sep is not None,

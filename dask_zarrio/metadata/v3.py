@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 import numpy as np
 
 from ..codecs import Codec, CodecPipeline, codec_from_json
-from ..errors import MetadataError
+from ..errors import MetadataError, ZarrioError
 from ..grid import ChunkKeyEncoding
 from .dtypes import parse_v3_data_type, v3_data_type_to_json
 from .fill import encode_fill_value, parse_fill_value
@@ -21,18 +22,35 @@ _KNOWN = {
 }
 
 
+#: numpy and dask count elements in int64: no length, and no element count, may exceed it.
+MAX_ELEMENTS = 2**63 - 1
+
+
 def parse_shape(value: object, field_name: str = "shape") -> tuple[int, ...]:
-    """A list of non-negative integers.
+    """A list of non-negative integers whose product fits in int64.
 
     Examples
     --------
     >>> parse_shape([3, 0])
     (3, 0)
+    >>> parse_shape([2**40, 2**40])
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.MetadataError: shape=[1099511627776, 1099511627776] has at least 2**80 elements, ...
     """
     if not isinstance(value, (list, tuple)) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_ELEMENTS for v in value
     ):
-        raise MetadataError(f"{field_name}={value!r} must be a list of non-negative integers")
+        raise MetadataError(
+            f"{field_name}={value!r} must be a list of non-negative integers below 2**63"
+        )
+    count = prod(value)
+    if count > MAX_ELEMENTS:
+        raise MetadataError(
+            f"{field_name}={list(value)!r} has at least 2**{count.bit_length() - 1} elements, more than "
+            "the 2**63 - 1 that numpy and dask can count; the metadata is corrupt or was not "
+            "written for an array: fix it with the writer's real sizes"
+        )
     return tuple(value)
 
 
@@ -101,6 +119,21 @@ def parse_dimension_names(value: object, ndim: int) -> tuple[str | None, ...] | 
     return tuple(value)
 
 
+def _codec(value: object, index: int) -> Codec:
+    """``codecs[index]``, where a codec's own checks missed a wrong-typed setting.
+
+    Codecs validate what they understand; a setting of the wrong type can still
+    escape from inside numpy or numcodecs as a bare TypeError or OverflowError,
+    which must not reach users as anything but a MetadataError naming the field.
+    """
+    try:
+        return codec_from_json(value)
+    except ZarrioError:
+        raise
+    except (TypeError, ValueError, OverflowError, KeyError, IndexError, AttributeError) as e:
+        raise MetadataError(f"codecs[{index}]={value!r} is not a valid codec: {e}; fix its configuration") from e
+
+
 @dataclass(frozen=True, eq=False)
 class ArrayMetadataV3:
     """The contents of a v3 array's ``zarr.json``.
@@ -132,6 +165,8 @@ class ArrayMetadataV3:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArrayMetadataV3:
         """Parse and validate ``zarr.json``; unknown fields fail unless ``must_understand: false``."""
+        if not isinstance(data, dict):
+            raise MetadataError(f"zarr.json must hold a JSON object, not {data!r}")
         if data.get("zarr_format") != 3:
             raise MetadataError(f"zarr_format={data.get('zarr_format')!r} must be 3 in zarr.json")
         if data.get("node_type") != "array":
@@ -170,7 +205,7 @@ class ArrayMetadataV3:
             chunk_shape=parse_chunk_grid(data["chunk_grid"], len(shape)),
             chunk_key_encoding=parse_chunk_key_encoding(data["chunk_key_encoding"]),
             fill_value=parse_fill_value(data["fill_value"], dtype, 3),
-            codecs=tuple(codec_from_json(c) for c in codecs_json),
+            codecs=tuple(_codec(c, i) for i, c in enumerate(codecs_json)),
             attributes=attributes,
             dimension_names=parse_dimension_names(data.get("dimension_names"), len(shape)),
             extra=extra,
