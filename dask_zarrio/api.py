@@ -20,7 +20,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
-from .destination import Destination, NewArray, resolve_destination
+from .destination import Destination, NewArray, parse_new_shape, resolve_destination
 from .errors import ConcurrentWriteError, MisalignedWriteError, ZarrioError
 from .graph import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
 from .hierarchy import drop_consolidated, ensure_parent_groups, update_consolidated
@@ -325,10 +325,7 @@ def init(
     """
     check_mode(mode, ("w-", "w"), "dz.init")
     new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
-    full_shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in full_shape):
-        raise ZarrioError(f"shape={shape!r} must hold non-negative integers, one per dimension")
-    meta = new.metadata(tuple(int(n) for n in full_shape), np.dtype(dtype), (), 0)
+    meta = new.metadata(parse_new_shape(shape), np.dtype(dtype), (), 0)
     store = open_store(url, storage_options)
     if mode == "w" and not store.is_empty():
         drop_consolidated(store)

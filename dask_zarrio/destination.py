@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from math import prod
 from typing import Any
 
 import dask.array as da
@@ -27,6 +28,7 @@ from .metadata import ArrayMetadata, ArrayMetadataN5
 from .metadata.create import new_array_metadata
 from .metadata.journal import WriteJournal, pending_write
 from .metadata.node import read_array_metadata
+from .metadata.v3 import MAX_ELEMENTS
 from .metadata.writer import metadata_key
 from .planner import (
     Region,
@@ -38,7 +40,7 @@ from .planner import (
 from .store import Store
 from .typing import ChunksLike, CodecsLike, RegionLike, ShapeLike
 
-__all__ = ["Destination", "NewArray", "as_shape", "resolve_destination"]
+__all__ = ["Destination", "NewArray", "as_shape", "parse_new_shape", "resolve_destination"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,12 @@ def as_shape(value: Any, ndim: int, field: str) -> tuple[int, ...]:
     >>> as_shape(4, 2, "chunks"), as_shape([2, 3], 2, "chunks")
     ((4, 4), (2, 3))
     """
-    values = (value,) * ndim if isinstance(value, (int, np.integer)) else tuple(value)
+    if isinstance(value, (int, np.integer)):
+        values: tuple[Any, ...] = (value,) * ndim
+    elif isinstance(value, (list, tuple)):
+        values = tuple(value)
+    else:
+        raise ZarrioError(f"{field}={value!r} must be a positive integer or one per dimension, e.g. {(8,) * ndim!r}")
     if len(values) != ndim:
         raise MisalignedWriteError(
             f"{field}={value!r} has {len(values)} entries but the array has {ndim} "
@@ -114,6 +121,29 @@ def as_shape(value: Any, ndim: int, field: str) -> tuple[int, ...]:
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in values):
         raise ZarrioError(f"{field}={value!r} must hold positive integers, one per dimension")
     return tuple(int(v) for v in values)
+
+
+def parse_new_shape(shape: Any) -> tuple[int, ...]:
+    """A new array's shape: non-negative integers whose product numpy and dask can count.
+
+    Examples
+    --------
+    >>> parse_new_shape(4), parse_new_shape([2, 0])
+    ((4,), (2, 0))
+    >>> parse_new_shape((2**40, 2**40))
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.ZarrioError: shape=(1099511627776, 1099511627776) must hold non-negative ...
+    """
+    full = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape) if isinstance(shape, (list, tuple)) else None
+    if full is None or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in full) or (
+        prod(int(n) for n in full) > MAX_ELEMENTS or any(int(n) > MAX_ELEMENTS for n in full)
+    ):
+        raise ZarrioError(
+            f"shape={shape!r} must hold non-negative integers, one per dimension, whose product is "
+            "below 2**63 (what numpy and dask can count)"
+        )
+    return tuple(int(n) for n in full)
 
 
 def _axis_index(append_dim: Any, meta: ArrayMetadata) -> int:

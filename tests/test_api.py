@@ -284,7 +284,10 @@ def test_an_append_that_lost_the_race_writes_nothing(tmp_path, monkeypatch):
     np.testing.assert_array_equal(dz.read(url).compute(), [0] * 4 + [7] * 4)
 
 
-@pytest.mark.parametrize("shape,chunks", [((-1,), 1), ((1.5,), 1), (("a",), 1), ((4,), 0), ((4,), (-2,)), ((4,), (2, 2))])
+@pytest.mark.parametrize("shape,chunks", [
+    ((-1,), 1), ((1.5,), 1), (("a",), 1), ((4,), 0), ((4,), (-2,)), ((4,), (2, 2)), ((4,), 1.5),
+    ((2**64,), 1), ((2**40, 2**40), 1), ("4", 1),
+])
 def test_init_refuses_bad_shapes_and_chunks_before_writing(shape, chunks):
     m: dict = {}
     with pytest.raises(dz.ZarrioError):
@@ -292,7 +295,7 @@ def test_init_refuses_bad_shapes_and_chunks_before_writing(shape, chunks):
     assert m == {}
 
 
-@pytest.mark.parametrize("kwargs", [{"chunks": 0}, {"chunks": -1}, {"chunks": (2,)}, {"shards": 0}])
+@pytest.mark.parametrize("kwargs", [{"chunks": 0}, {"chunks": -1}, {"chunks": (2,)}, {"shards": 0}, {"chunks": 1.5}, {"shards": "4"}])
 def test_write_refuses_bad_chunks_before_writing(kwargs):
     m: dict = {}
     with pytest.raises(dz.ZarrioError):
