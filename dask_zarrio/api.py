@@ -20,14 +20,22 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
+from .consolidated import drop_consolidated, update_consolidated
 from .destination import Destination, NewArray, parse_new_shape, resolve_destination
 from .errors import ConcurrentWriteError, MisalignedWriteError, ZarrioError
 from .graph import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
-from .hierarchy import drop_consolidated, ensure_parent_groups, update_consolidated
+from .hierarchy import ensure_parent_groups
 from .metadata import ArraySpec
-from .metadata.journal import begin_write, end_write
+from .metadata.journal import begin_write, end_write, pending_write
 from .metadata.node import read_array_metadata
-from .metadata.writer import check_mode, document_bytes, metadata_key, prepare_node, write_node
+from .metadata.writer import (
+    check_mode,
+    check_replaceable,
+    document_bytes,
+    metadata_key,
+    prepare_node,
+    write_node,
+)
 from .planner import WritePlan, check_aligned, plan_write
 from .resume import blocks_to_write
 from .store import Store, open_store
@@ -119,19 +127,38 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
     return arr.rechunk(plan.chunks, method="p2p" if _on_distributed() else None)
 
 
-def _commit_metadata(store: Store, dest: Destination, mode: str) -> None:
+def _staging(store: Store, mode: str, resume: bool) -> Store | None:
+    """Where ``mode="w"`` writes a replacement beside the old node, or ``None`` (in place).
+
+    Where the store renames nodes cheaply (local folders), the old array stays
+    readable and unchanged until the new one is complete, then the new one is renamed
+    over it; a failed write leaves both as they were (the staged one for resume).
+    """
+    if mode != "w" or not store.supports_node_replace or store.is_empty():
+        return None
+    parent = store.parent()
+    if parent is None:
+        return None
+    staged = parent.child(".dz-staging-" + store.name)
+    if resume and pending_write(staged) is None:
+        return None  # nothing staged: resume (or complete) the node in place
+    return staged
+
+
+def _commit_metadata(store: Store, dest: Destination, mode: str, sink: Store) -> None:
     """Before any data task: a new array's journal, or an append's grown shape (conditionally).
 
     A new array's metadata is written by :func:`_finish`, after its data, so that a
     failed write never looks like an array; the journal says what is under way.
+    ``sink`` is where the data goes: ``store``, or a staged node replacing it.
     """
     if not dest.existed:
         if not dest.resuming:
-            if mode == "w" and not store.is_empty():
+            if sink is store and mode == "w" and not store.is_empty():
                 drop_consolidated(store)  # no group may describe the data being replaced
-            prepare_node(store, mode)
+            prepare_node(sink, mode)
         ensure_parent_groups(store, dest.meta.zarr_format)
-        begin_write(store, dest.meta)
+        begin_write(sink, dest.meta)
     elif dest.resized:
         key = metadata_key(dest.meta)
         if not store.set_if_unchanged(key, document_bytes(dest.meta), dest.before):
@@ -141,11 +168,13 @@ def _commit_metadata(store: Store, dest: Destination, mode: str) -> None:
             )
 
 
-def _finish(count: Any, store: Store, dest: Destination) -> int:
-    """After the data tasks: commit a new array's metadata, refresh consolidated metadata."""
+def _finish(count: Any, store: Store, dest: Destination, sink: Store) -> int:
+    """After the data tasks: commit a new array's metadata (and swap a staged node in)."""
     if not dest.existed:
-        write_node(store, dest.meta)
-        end_write(store)
+        write_node(sink, dest.meta)
+        end_write(sink)
+        if sink is not store:
+            store.replace_node(sink)
     if not dest.existed or dest.resized:
         update_consolidated(store, dest.meta)
     return int(np.sum(count))
@@ -268,27 +297,31 @@ def write(
     store = open_store(url, storage_options)
     if mode == "w":
         refuse_reading_from(data, store)
-    dest = resolve_destination(data, store, mode, region, append_dim, new, cap, resume=resume)
+    staged = _staging(store, mode, resume)
+    if staged is not None:
+        check_replaceable(store)  # replaced at the end: refused now if it is not all Zarr
+    sink = staged or store
+    dest = resolve_destination(data, sink, mode, region, append_dim, new, cap, resume=resume)
     spec = ArraySpec.from_metadata(dest.meta)
     plan = plan_write(data.chunks, spec.chunk_shape, data.dtype.itemsize, target=dest.region, shape=dest.meta.shape, max_task_bytes=cap)
     data = _follow_plan(data, plan, store.describe(), align)
     todo = None
     if dest.resuming:
-        todo, done = blocks_to_write(spec, store, plan)
+        todo, done = blocks_to_write(spec, sink, plan)
         logger.info(
             "%s: resuming: %d stored chunks%s kept, %d of %d blocks left to write",
-            store.describe(), done, "/shards" if spec.pipeline.partial_chunk_shape != spec.chunk_shape else "",
+            sink.describe(), done, "/shards" if spec.pipeline.partial_chunk_shape != spec.chunk_shape else "",
             len(todo), int(np.prod(data.numblocks)),
         )
-    _commit_metadata(store, dest, mode)
-    name = "write-zarr-" + tokenize(data.name, store.token(), json.dumps(dest.meta.to_dict(), default=str), plan.offset)
-    counts = write_array(data, spec, store, plan, name, delete_empty=dest.existed)
+    _commit_metadata(store, dest, mode, sink)
+    name = "write-zarr-" + tokenize(data.name, sink.token(), json.dumps(dest.meta.to_dict(), default=str), plan.offset)
+    counts = write_array(data, spec, sink, plan, name, delete_empty=dest.existed)
     logger.debug("writing %s: %d blocks", store.describe(), int(np.prod(data.numblocks)))
     total: Any = counts if todo is None else sum_of_blocks(counts, todo)
     if compute:
-        _finish(total.compute(), store, dest)
+        _finish(total.compute(), store, dest, sink)
         return None
-    return dask.delayed(_finish)(total, store, dest)
+    return dask.delayed(_finish)(total, store, dest, sink)
 
 
 def init(

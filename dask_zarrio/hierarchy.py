@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import dask.array as da
 
-from .errors import ArrayNotFoundError, ContainsArrayError, ZarrioError
+from .consolidated import ROOT_SUFFIXES, drop_consolidated, update_consolidated
+from .errors import ArrayNotFoundError, ContainsArrayError, IncompleteWriteError, ZarrioError
 from .graph import array_from_metadata
 from .metadata import ArrayMetadataN5, ArrayMetadataV3
 from .metadata.group import ConsolidatedNode, GroupMetadata
@@ -21,6 +23,7 @@ from .typing import StoreLike
 
 __all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "ensure_parent_groups", "open_group", "tree", "update_consolidated"]
 
+logger = logging.getLogger("dask_zarrio")
 _METADATA_KEYS = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}
 
 
@@ -98,6 +101,9 @@ class Group:
                 _, meta = self.node(name)
             except ArrayNotFoundError:
                 continue  # a folder that is no Zarr node
+            except IncompleteWriteError as e:
+                logger.warning("%s; it is not listed as a member until then", e)
+                continue
             out[name] = "group" if isinstance(meta, GroupMetadata) else "array"
         return out
 
@@ -201,8 +207,6 @@ def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
             lines.append(f"{indent}{branch}{name} {_array_note(arr, meta)}")
 
 
-#: Folder names that mark the root of a hierarchy: groups are created up to there, no further.
-ROOT_SUFFIXES = (".zarr", ".zr3", ".zarr3")
 
 
 def _ensure_n5_root(store: Store) -> None:
@@ -345,63 +349,6 @@ def consolidate(url: StoreLike, *, storage_options: dict[str, Any] | None = None
     meta = GroupMetadata(group.zarr_format, group.metadata.attributes, nodes)
     write_node(store, meta)
     return Group(store, meta)
-
-
-def update_consolidated(store: Store, meta: ArrayMetadata | GroupMetadata) -> None:
-    """After a write, bring the consolidated metadata of every enclosing group up to date.
-
-    Walks up while the parents are groups; each one with consolidated metadata gets
-    the node's new entry (and entries for groups created in between), so it never
-    goes stale.
-    """
-
-    def add(entries: dict[str, ConsolidatedNode], path: str, zarr_format: int | str) -> None:
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            sub = "/".join(parts[:i])
-            if sub not in entries:
-                entries[sub] = consolidated_entry(GroupMetadata(zarr_format, {}))
-        entries[path] = consolidated_entry(meta)
-
-    _edit_consolidated(store, add)
-
-
-def drop_consolidated(store: Store) -> None:
-    """Before a node is replaced: no enclosing consolidated metadata may still describe it.
-
-    Else a group opened through it would read old metadata over new (or missing)
-    chunks. :func:`update_consolidated` adds the new node after its data.
-    """
-
-    def drop(entries: dict[str, ConsolidatedNode], path: str, zarr_format: int | str) -> None:
-        for key in [k for k in entries if k == path or k.startswith(path + "/")]:
-            del entries[key]
-
-    _edit_consolidated(store, drop)
-
-
-def _edit_consolidated(store: Store, edit: Callable[[dict[str, ConsolidatedNode], str, int | str], None]) -> None:
-    """Apply ``edit(entries, path of the node, format)`` to every enclosing consolidated metadata."""
-    if store.name.endswith(ROOT_SUFFIXES):
-        return  # a hierarchy's root: nothing above it holds its metadata
-    rel = [store.name]
-    node = store.parent()
-    while node is not None:
-        try:
-            parent = read_node(node)
-        except ArrayNotFoundError:
-            return
-        if not isinstance(parent, GroupMetadata):
-            return
-        if parent.consolidated is not None:
-            entries = dict(parent.consolidated)
-            edit(entries, "/".join(reversed(rel)), parent.zarr_format)
-            if entries != parent.consolidated:
-                write_node(node, GroupMetadata(parent.zarr_format, parent.attributes, entries))
-        if node.name.endswith(ROOT_SUFFIXES):
-            return
-        rel.append(node.name)
-        node = node.parent()
 
 
 def tree(url: StoreLike, *, storage_options: dict[str, Any] | None = None) -> TreeView:

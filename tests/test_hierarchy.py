@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -201,3 +204,16 @@ def test_user_member_names_never_leave_the_group(tmp_path, name):
     with pytest.raises(dz.ZarrioError, match="member name"):
         g[name]
     assert name not in g
+
+
+def test_a_member_whose_write_did_not_finish_is_not_listed(caplog):
+    """It is no array until its metadata is committed; the group still lists the others."""
+    url = f"memory://unfinished-{uuid.uuid4().hex}/g.zarr"
+    dz.create_group(url)
+    dz.write(da.ones(4, chunks=2), f"{url}/done")
+    pending = dz.write(da.ones(4, chunks=2), f"{url}/pending", compute=False)
+    with caplog.at_level(logging.WARNING, logger="dask_zarrio"):
+        assert list(dz.open_group(url).array_keys()) == ["done"]
+    assert any("pending is incomplete" in r.message for r in caplog.records)
+    pending.compute()
+    assert list(dz.open_group(url).array_keys()) == ["done", "pending"]

@@ -19,7 +19,7 @@ from .n5 import ArrayMetadataN5
 from .spec import ArrayMetadata
 from .v3 import ArrayMetadataV3
 
-__all__ = ["MODES", "check_mode", "consolidated_entry", "document_bytes", "foreign_keys", "metadata_key", "prepare_node", "write_node"]
+__all__ = ["MODES", "check_mode", "check_replaceable", "consolidated_entry", "document_bytes", "foreign_keys", "metadata_key", "prepare_node", "write_node"]
 
 #: What each mode means, for every call that takes one (zarr-python's and xarray's names).
 MODES = {
@@ -76,9 +76,24 @@ def prepare_node(store: Store, mode: str) -> None:
                 "(or 'a') to write into it, or choose another path"
             )
     elif mode == "w":
-        if store.supports_listing:
-            _refuse_foreign(store)
+        check_replaceable(store)
         store.clear()
+
+
+def check_replaceable(store: Store) -> None:
+    """Refuse (:class:`ContainsArrayError`) to replace a node holding objects that are not Zarr.
+
+    What ``prepare_node(store, "w")`` checks before it clears; a write that stages
+    the new node beside the old one checks this first and replaces it at the end.
+    Stores that cannot list are not checked.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> check_replaceable(MappingStore({"zarr.json": b'{"node_type": "group"}'}))
+    """
+    if store.supports_listing:
+        _refuse_foreign(store)
 
 
 #: Zarr's own documents: v3, v2 (array, group, attributes, consolidated) and N5.

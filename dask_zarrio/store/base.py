@@ -82,6 +82,23 @@ class Store(ABC):
         return False
 
     @property
+    def supports_node_replace(self) -> bool:
+        """Whether :meth:`replace_node` swaps a fully written sibling node in by renames.
+
+        Cautious default: no; object stores have no rename (copying a node is no
+        cheaper than writing it), so ``mode="w"`` writes in place there.
+        """
+        return False
+
+    def replace_node(self, staged: Store) -> None:
+        """Make ``staged`` (a sibling node, written in full) this node; then delete the old one.
+
+        Only where :attr:`supports_node_replace`: readers see the old node until the
+        rename, then the new one.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot rename nodes (supports_node_replace is False)")
+
+    @property
     def supports_conditional_writes(self) -> bool:
         """Whether :meth:`set_if_unchanged` compares and stores in one atomic step.
 

@@ -106,6 +106,17 @@ class FsspecStore(Store):
         # fsspec's HTTP filesystem only reads.
         return not self._http
 
+    @property
+    def supports_node_replace(self) -> bool:
+        # A local folder renames in O(1); object stores would copy every object.
+        return self._local
+
+    def replace_node(self, staged: Store) -> None:
+        if not self._local or not isinstance(staged, FsspecStore):
+            return super().replace_node(staged)
+        source = staged.root
+        self._call("RENAME", "", lambda: local.replace_folder(self.root, source))
+
     def _path(self, key: str) -> str:
         return join_key(self.root, key)
 

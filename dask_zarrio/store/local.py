@@ -10,6 +10,7 @@ atomic: NFSv3 and later) never both win.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import time
 import uuid
@@ -18,7 +19,7 @@ from ..buffers import read_file
 from ..errors import StoreError
 from .base import Buffer, same_bytes
 
-__all__ = ["LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_write", "list_keys", "read_local", "set_if_unchanged"]
+__all__ = ["LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_write", "list_keys", "read_local", "replace_folder", "set_if_unchanged"]
 
 #: Lock files are named ``.dz-lock-<key's name>`` beside the key: the ``.dz-`` prefix marks
 #: dask_zarrio's own objects, which ``mode="w"`` may delete with the node.
@@ -143,3 +144,31 @@ def list_keys(root: str) -> list[str]:
             key = name if rel == "." else f"{rel}/{name}"
             keys.append(key.replace(os.sep, "/"))
     return sorted(keys)
+
+
+def replace_folder(target: str, staged: str) -> None:
+    """Rename ``staged`` to ``target``; the old ``target`` is renamed aside first, then deleted.
+
+    Readers see the old folder, then (after a moment without either) the new one,
+    never a mix. If the second rename fails, the old folder is put back.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "a").mkdir(); (d / "a" / "old").touch(); (d / "new").mkdir(); (d / "new" / "x").touch()
+    >>> replace_folder(str(d / "a"), str(d / "new")); sorted(p.name for p in d.rglob("*"))
+    ['a', 'x']
+    """
+    aside = None
+    if os.path.lexists(target):
+        aside = os.path.join(os.path.dirname(target), f".dz-old-{uuid.uuid4().hex}-{os.path.basename(target)}")
+        os.rename(target, aside)
+    try:
+        os.rename(staged, target)
+    except BaseException:
+        if aside is not None:
+            os.rename(aside, target)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside)

@@ -117,7 +117,7 @@ class StoreTests:
         "capability",
         [
             "supports_partial_reads", "supports_concurrent_requests", "supports_listing", "supports_deletes",
-            "supports_conditional_writes",
+            "supports_conditional_writes", "supports_node_replace",
         ],
     )
     def test_capabilities_are_declared_as_bools(self, store: Store, capability: str) -> None:
@@ -281,7 +281,8 @@ class StoreTests:
 
     @pytest.mark.parametrize("initial", [None, b"v0"])
     def test_of_racing_conditional_writers_exactly_one_wins(self, store: Store, initial: bytes | None) -> None:
-        self._require(store, "supports_conditional_writes")
+        """Where declared atomic, exactly one wins; else (compare, then set) at least one does,
+        and the object holds a winner's whole value."""
         if initial is not None:
             self.set_back_door(store, "zarr.json", initial)
         writers = 8
@@ -297,8 +298,9 @@ class StoreTests:
             t.start()
         for t in threads:
             t.join()
-        assert results.count(True) == 1, results
-        assert self.get_back_door(store, "zarr.json") == f"writer {results.index(True)}".encode()
+        winners = [f"writer {i}".encode() for i, won in enumerate(results) if won]
+        assert len(winners) == 1 if store.supports_conditional_writes else len(winners) >= 1, results
+        assert self.get_back_door(store, "zarr.json") in winners
 
     # -- navigation, names, tokens ------------------------------------------------------
 
@@ -307,6 +309,23 @@ class StoreTests:
         """No member name resolves outside the store's root (member_path is the one check)."""
         with pytest.raises(ZarrioError, match="member name"):
             store.child(name)
+
+    def test_replace_node_swaps_a_staged_sibling_in(self, store: Store) -> None:
+        """What ``mode="w"`` relies on to keep the old array readable until the new one is whole;
+        a store that does not declare it refuses, changing nothing."""
+        self.set_back_door(store, "old/zarr.json", b"old")
+        self.set_back_door(store, "old/c/0", b"0")
+        self.set_back_door(store, "new/zarr.json", b"new")
+        if not store.supports_node_replace:
+            with pytest.raises(NotImplementedError, match="supports_node_replace"):
+                store.child("old").replace_node(store.child("new"))
+            assert store.get("old/zarr.json") == b"old" and store.get("new/zarr.json") == b"new"
+            return
+        store.child("old").replace_node(store.child("new"))
+        assert store.get("old/zarr.json") == b"new"
+        assert store.get("old/c/0") is None
+        assert store.child("new").is_empty()
+        assert store.list_dir() == ["old"]
 
     def test_child_parent_and_name(self, store: Store) -> None:
         self.set_back_door(store, "x/y/k", b"deep")
