@@ -20,6 +20,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
+from . import config
 from .consolidated import drop_consolidated, update_consolidated
 from .destination import Destination, NewArray, parse_new_shape, resolve_destination
 from .errors import ConcurrentWriteError, MisalignedWriteError, ZarrioError
@@ -133,8 +134,12 @@ def _staging(store: Store, mode: str, resume: bool) -> Store | None:
     Where the store renames nodes cheaply (local folders), the old array stays
     readable and unchanged until the new one is complete, then the new one is renamed
     over it; a failed write leaves both as they were (the staged one for resume).
+    ``dask_zarrio.staged-replace = False`` writes in place instead.
     """
-    if mode != "w" or not store.supports_node_replace or store.is_empty():
+    staged_replace = config.get("staged-replace")
+    if not isinstance(staged_replace, bool):
+        raise ZarrioError(f"dask_zarrio.staged-replace={staged_replace!r} must be true or false")
+    if mode != "w" or not staged_replace or not store.supports_node_replace or store.is_empty():
         return None
     parent = store.parent()
     if parent is None:

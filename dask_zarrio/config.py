@@ -42,6 +42,10 @@ DEFAULTS: dict[str, Any] = {
     #         low trim threshold, put back 2 s after the last one (logged once at INFO);
     # "off":  never touched; "on": raised at a worker's first dask_zarrio task, for good.
     "worker-memory": "auto",
+    # mode="w" over an array on a store that renames nodes (local folders): write the new
+    # array beside the old one and rename it in when complete, so the old one stays
+    # readable until then (costs holding both on disk while writing; False: in place).
+    "staged-replace": True,
 }
 
 dask.config.update_defaults({"dask_zarrio": DEFAULTS})

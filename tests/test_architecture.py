@@ -36,7 +36,7 @@ ARROWS: dict[str, set[str]] = {
     "typing": {"codecs", "store"},
     "destination": {"metadata", "planner", "store", "errors", "typing"},
     "resume": {"grid", "metadata", "store"},
-    "api": {"destination", "resume", "consolidated", "hierarchy", "graph", "planner", "metadata", "store", "errors", "typing"},
+    "api": {"config", "destination", "resume", "consolidated", "hierarchy", "graph", "planner", "metadata", "store", "errors", "typing"},
     "xarray_backend": {"api", "hierarchy", "graph", "metadata", "store", "errors", "_compat", "typing"},
     "demo": {"api"},
     "testing": {"store", "errors", "codecs", "metadata", "grid"},

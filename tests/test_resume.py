@@ -189,3 +189,20 @@ def test_blocks_to_write():
         store.set(key, b"x")
     store.set("zarr.json", b"{}")
     assert blocks_to_write(spec, store, plan) == ([(1, 0)], 4)
+
+
+def test_staged_replace_can_be_switched_off(tmp_path):
+    """``dask_zarrio.staged-replace = False``: a local folder is replaced in place, as an object
+    store is (the old array goes first, the node reads as incomplete until the new one is done)."""
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.ones((40, 40), chunks=10), url)
+    calls = tmp_path / "calls"
+    with dask.config.set({"dask_zarrio.staged-replace": False}):
+        with pytest.raises(RuntimeError, match="injected"):
+            dz.write(_counted(calls, fail_at=(2, 2)), url, mode="w")
+    assert sorted(os.listdir(tmp_path)) == ["a.zarr", "calls"]
+    with pytest.raises(dz.IncompleteWriteError):
+        dz.read(url)
+    with dask.config.set({"dask_zarrio.staged-replace": "sometimes"}):
+        with pytest.raises(dz.ZarrioError, match="staged-replace"):
+            dz.write(_counted(calls), url, mode="w")
