@@ -264,3 +264,21 @@ def test_read_array_inside_zarr_hierarchy(tmp_path):
     a = root.create_group("grp").create_array("temp", shape=(6,), chunks=(4,), dtype="f8")
     a[...] = np.arange(6.0)
     assert_same(dz.read(str(tmp_path / "h.zarr" / "grp" / "temp")).compute(), np.arange(6.0))
+
+
+@pytest.mark.parametrize("fill", [b"", b"ab"])
+def test_v2_vlen_bytes_fill_is_bytes_both_ways(tmp_path, fill):
+    """zarr-python stores a vlen-bytes array's fill value as base64; unwritten chunks are bytes,
+    not the str that the raw JSON text would give."""
+    from zarr.core.dtype import VariableLengthBytes
+
+    theirs, ours = str(tmp_path / "theirs.zarr"), str(tmp_path / "ours.zarr")
+    z = zarr.create_array(theirs, shape=(4,), chunks=(2,), dtype=VariableLengthBytes(), zarr_format=2, fill_value=fill)
+    z[:2] = np.array([b"a", b"\xff\x00"], dtype=object)
+    expected = np.array([b"a", b"\xff\x00", fill, fill], dtype=object)
+    back = dz.read(theirs).compute()
+    assert back.tolist() == expected.tolist() and all(isinstance(v, bytes) for v in back)
+    # The second chunk holds only the fill value, so it is not stored: zarr-python reads the fill.
+    dz.write(da.from_array(expected, chunks=2), ours, zarr_format=2, filters=[numcodecs.VLenBytes()], fill_value=fill)
+    assert zarr.open_array(ours, mode="r")[...].tolist() == expected.tolist()
+    assert dz.read(ours).compute().tolist() == expected.tolist()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,25 @@ __all__ = ["ArrayMetadataV2"]
 
 #: numcodecs ids that turn object arrays into bytes.
 OBJECT_CODECS = {"vlen-utf8", "vlen-bytes", "vlen-array", "json2", "msgpack2", "pickle"}
+
+
+def _holds_bytes(dtype: np.dtype[Any], filters: object) -> bool:
+    """An object array of ``bytes`` (``vlen-bytes``): its JSON fill value is base64, as zarr-python writes it."""
+    return dtype.kind == "O" and isinstance(filters, (list, tuple)) and any(
+        (f.get("id") if isinstance(f, dict) else getattr(f, "codec_id", None)) == "vlen-bytes" for f in filters
+    )
+
+
+def _bytes_fill(value: object) -> object:
+    """A ``vlen-bytes`` array's fill value from JSON: base64 text to ``bytes`` (``None`` stays)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MetadataError(f"fill_value={value!r} of a vlen-bytes array must be base64 text (e.g. '' for b'') or null")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as e:
+        raise MetadataError(f"fill_value={value!r} of a vlen-bytes array is not valid base64: {e}") from e
 
 
 def _codec_config(codec: NumcodecsCodec) -> dict[str, Any]:
@@ -110,13 +131,21 @@ class ArrayMetadataV2:
             chunk_shape=chunks,
             dtype=dtype,
             compressor=None if compressor is None else _numcodecs(compressor, "compressor"),
-            fill_value=parse_fill_value(data["fill_value"], dtype, 2),
+            fill_value=parse_fill_value(
+                _bytes_fill(data["fill_value"]) if _holds_bytes(dtype, filters) else data["fill_value"], dtype, 2
+            ),
             order=order,
             filters=None if not filters else tuple(_numcodecs(f, f"filters[{i}]") for i, f in enumerate(filters)),
             dimension_separator=sep or ".",
             attributes=dict(attributes or {}),
             explicit_separator=sep is not None,
         )
+
+    def _fill_json(self) -> Any:
+        fill = encode_fill_value(self.fill_value, self.dtype, 2)
+        if isinstance(fill, bytes) and _holds_bytes(self.dtype, self.filters):
+            return base64.standard_b64encode(fill).decode("ascii")
+        return fill
 
     def to_dict(self) -> dict[str, Any]:
         """The ``.zarray`` document."""
@@ -126,7 +155,7 @@ class ArrayMetadataV2:
             "chunks": list(self.chunk_shape),
             "dtype": v2_dtype_to_json(self.dtype),
             "compressor": None if self.compressor is None else _codec_config(self.compressor),
-            "fill_value": encode_fill_value(self.fill_value, self.dtype, 2),
+            "fill_value": self._fill_json(),
             "order": self.order,
             "filters": None if not self.filters else [f.get_config() for f in self.filters],
         }
