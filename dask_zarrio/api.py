@@ -32,6 +32,7 @@ from .metadata.node import read_array_metadata
 from .metadata.writer import (
     check_mode,
     check_replaceable,
+    default_mode,
     document_bytes,
     metadata_key,
     prepare_node,
@@ -196,7 +197,7 @@ def write(
     fill_value: Any = None,
     zarr_format: int | str = 3,
     order: str = "C",
-    mode: str = "w-",
+    mode: str | None = None,
     region: RegionLike = None,
     append_dim: int | str | None = None,
     align: str = "auto",
@@ -248,6 +249,8 @@ def write(
         ``"w-"`` create, fail if anything exists (nothing is changed); ``"w"`` replace
         whatever is there; ``"r+"`` write into an existing array (``region``); ``"a"``
         like ``"r+"`` but create the array if missing, and grow it along ``append_dim``.
+        ``None`` (default) infers it as xarray's ``to_zarr`` does: ``"a"`` with
+        ``append_dim``, ``"r+"`` with ``region``, else ``"w-"``.
     region
         With ``"r+"``/``"a"``: a tuple of slices (step 1) where ``arr`` goes; missing
         trailing axes are whole. Chunks cut by the region's edges are read, merged
@@ -287,7 +290,7 @@ def write(
     >>> dz.read("memory://doc/w.zarr").shape
     (110, 100)
     """
-    check_mode(mode, ("w-", "w", "r+", "a"), "dz.write")
+    mode = check_mode(default_mode(mode, append_dim=append_dim, region=region), ("w-", "w", "r+", "a"), "dz.write")
     if align not in ("auto", "raise"):
         raise ZarrioError(f"align={align!r} must be 'auto' or 'raise'")
     if region is not None and mode not in ("r+", "a"):

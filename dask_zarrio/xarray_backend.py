@@ -23,7 +23,7 @@ from .graph import array_from_metadata, refuse_reading_from
 from .hierarchy import Group, consolidate, create_group, open_group
 from .metadata import ArrayMetadataV2, ArrayMetadataV3
 from .metadata.create import NO_FILL
-from .metadata.writer import check_mode
+from .metadata.writer import check_mode, default_mode
 from .store import open_store
 from .store.base import member_path, redact_url
 from .typing import StoreLike
@@ -165,7 +165,7 @@ def write_dataset(
     ds: Any,
     url: StoreLike,
     *,
-    mode: str = "w-",
+    mode: str | None = None,
     region: Mapping[str, slice] | None = None,
     append_dim: str | None = None,
     zarr_format: int = 3,
@@ -186,7 +186,9 @@ def write_dataset(
         Where the group goes (any URL :func:`dask_zarrio.write` takes).
     mode
         "w-" create, "w" replace, "a" append (with ``append_dim``) or add variables,
-        "r+" write ``region`` into existing variables.
+        "r+" write ``region`` into existing variables. ``None`` (default) infers it as
+        ``xarray.Dataset.to_zarr`` does: "a" with ``append_dim``, "r+" with ``region``,
+        else "w-".
     region
         With "r+": ``{dim: slice}``; variables without any of those dimensions are skipped.
     append_dim
@@ -207,7 +209,7 @@ def write_dataset(
     [0.0, 1.0, 2.0, 3.0]
     """
     xr = _xarray()
-    check_mode(mode, ("w-", "w", "a", "r+"), "dz.write_dataset")
+    mode = check_mode(default_mode(mode, append_dim=append_dim, region=region), ("w-", "w", "a", "r+"), "dz.write_dataset")
     if region is not None and mode != "r+":
         raise ZarrioError("region= needs mode='r+'")
     if append_dim is not None and mode != "a":

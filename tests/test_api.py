@@ -306,3 +306,13 @@ def test_write_refuses_bad_chunks_before_writing(kwargs):
     with pytest.raises(dz.ZarrioError):
         dz.write(da.zeros((4, 4), chunks=2), m, **kwargs)
     assert m == {}
+
+
+def test_write_infers_the_mode_from_append_dim_and_region(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.arange(4, chunks=2), url)
+    dz.write(da.arange(4, 6, chunks=2), url, append_dim=0)
+    dz.write(da.zeros(2, chunks=2, dtype="i8"), url, region=(slice(0, 2),))
+    assert dz.read(url).compute().tolist() == [0, 0, 2, 3, 4, 5]
+    with pytest.raises(dz.ZarrioError, match="region= needs mode='r\\+' or 'a'"):
+        dz.write(da.zeros(2, chunks=2), url, mode="w", region=(slice(0, 2),))

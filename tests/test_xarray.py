@@ -177,3 +177,17 @@ def test_write_dataset_refuses_to_replace_the_dataset_it_reads(tmp_path):
     with pytest.raises(dz.ZarrioError, match="which the data being written reads"):
         dz.write_dataset(ds * 2, url, mode="w")
     np.testing.assert_array_equal(xr.open_zarr(url).v.values, np.arange(6.0))
+
+
+def test_write_dataset_infers_the_mode_as_to_zarr_does(tmp_path):
+    """``to_zarr(append_dim=...)`` means mode "a", ``region=`` means "r+" (xarray's default)."""
+    url = str(tmp_path / "d.zarr")
+    ds = xr.Dataset({"v": (("t",), np.arange(4.0))})
+    dz.write_dataset(ds, url)
+    dz.write_dataset(xr.Dataset({"v": (("t",), np.arange(4.0, 6.0))}), url, append_dim="t")
+    dz.write_dataset(xr.Dataset({"v": (("t",), np.zeros(2))}), url, region={"t": slice(0, 2)})
+    assert xr.open_zarr(url).v.values.tolist() == [0.0, 0.0, 2.0, 3.0, 4.0, 5.0]
+    with pytest.raises(dz.ZarrioError, match="append_dim= needs mode='a'"):
+        dz.write_dataset(ds, url, mode="w", append_dim="t")
+    with pytest.raises(dz.ContainsArrayError):
+        dz.write_dataset(ds, url)  # nothing to infer: "w-", which refuses what is there

@@ -19,7 +19,7 @@ from .n5 import ArrayMetadataN5
 from .spec import ArrayMetadata
 from .v3 import ArrayMetadataV3
 
-__all__ = ["MODES", "check_mode", "check_replaceable", "consolidated_entry", "document_bytes", "foreign_keys", "metadata_key", "prepare_node", "write_node"]
+__all__ = ["MODES", "check_mode", "default_mode", "check_replaceable", "consolidated_entry", "document_bytes", "foreign_keys", "metadata_key", "prepare_node", "write_node"]
 
 #: What each mode means, for every call that takes one (zarr-python's and xarray's names).
 MODES = {
@@ -46,6 +46,22 @@ def check_mode(mode: object, allowed: tuple[str, ...], call: str) -> str:
         options = ", ".join(f"{m!r} ({MODES[m]})" for m in allowed)
         raise ZarrioError(f"{call}: mode={mode!r} must be one of {options}")
     return str(mode)
+
+
+def default_mode(mode: str | None, *, append_dim: object = None, region: object = None) -> str:
+    """``mode``, or when ``None`` what xarray's ``to_zarr`` infers: "a" with ``append_dim``,
+    "r+" with ``region``, else "w-".
+
+    Examples
+    --------
+    >>> default_mode(None, append_dim="time"), default_mode(None, region={"x": slice(0, 2)}), default_mode(None)
+    ('a', 'r+', 'w-')
+    >>> default_mode("w", append_dim="time")
+    'w'
+    """
+    if mode is not None:
+        return mode
+    return "a" if append_dim is not None else "r+" if region is not None else "w-"
 
 
 def prepare_node(store: Store, mode: str) -> None:
