@@ -159,6 +159,34 @@ def _encode(var: Any, name: str, zarr_format: int) -> Any:
 
 
 _ENCODING_ATTRS = ("units", "calendar", "scale_factor", "add_offset")
+#: ``encoding`` keys, as xarray's ``to_zarr`` takes them: CF encodings applied by xarray's
+#: own coder, the storage layout, and read-side hints that a write has no use for.
+_CF_ENCODING = ("dtype", "_FillValue", *_ENCODING_ATTRS)
+_LAYOUT_ENCODING = ("chunks", "shards", "compressors", "compressor", "filters")
+_IGNORED_ENCODING = ("preferred_chunks", "cache_metadata", "write_empty_chunks")
+
+
+def _check_encoding(encoding: Mapping[str, Any], names: Any) -> dict[str, dict[str, Any]]:
+    """``encoding`` per variable, every key one that ``to_zarr`` documents and dz honours."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, enc in encoding.items():
+        if name not in names:
+            raise ZarrioError(f"encoding names variable {name!r}, which the dataset does not have; drop it")
+        if not isinstance(enc, Mapping):
+            raise ZarrioError(f"encoding[{name!r}]={enc!r} must be a dict of encoding keys")
+        if enc.get("write_empty_chunks"):
+            raise ZarrioError(
+                f"encoding[{name!r}]['write_empty_chunks']=True: dask_zarrio never stores chunks that "
+                "hold only the fill value (they read as the fill value anyway); drop the option"
+            )
+        unknown = sorted(set(enc) - {*_CF_ENCODING, *_LAYOUT_ENCODING, *_IGNORED_ENCODING})
+        if unknown:
+            raise ZarrioError(
+                f"encoding[{name!r}] has keys {unknown!r} that write_dataset does not take; it takes "
+                f"{sorted((*_CF_ENCODING, *_LAYOUT_ENCODING))!r} (as xarray's to_zarr)"
+            )
+        out[name] = dict(enc)
+    return out
 
 
 def write_dataset(
@@ -198,7 +226,11 @@ def write_dataset(
     consolidated
         Write consolidated metadata afterwards.
     encoding
-        Per variable: ``chunks``, ``compressors``, ``filters``, ``shards``.
+        Per variable, as xarray's ``to_zarr``: the layout (``chunks``, ``shards``,
+        ``compressors`` or ``compressor``, ``filters``) and CF encodings (``dtype``,
+        ``_FillValue``, ``scale_factor``, ``add_offset``, ``units``, ``calendar``);
+        read-side hints (``preferred_chunks``) are ignored. Unknown keys, and
+        ``write_empty_chunks=True`` (fill-only chunks are never stored), are refused.
 
     Examples
     --------
@@ -214,9 +246,9 @@ def write_dataset(
         raise ZarrioError("region= needs mode='r+'")
     if append_dim is not None and mode != "a":
         raise ZarrioError("append_dim= needs mode='a'")
-    encoding = dict(encoding or {})
     # Non-index coordinates are listed in a "coordinates" attribute (CF), here or per variable.
     variables, attrs = xr.conventions.encode_dataset_coordinates(ds)
+    encodings = _check_encoding(encoding or {}, variables)
     # Every name is checked before anything is written or cleared: a variable named
     # ".." must not send a mode="w" write to the dataset's parent folder.
     root_store = open_store(url, storage_options)
@@ -238,9 +270,12 @@ def write_dataset(
             var = var.copy(deep=False)
             var.encoding.update({k: stored.attributes[k] for k in _ENCODING_ATTRS if k in stored.attributes})
             var.encoding["dtype"] = stored.dtype
+        enc = encodings.get(name, {})
+        if any(k in enc for k in _CF_ENCODING):  # applied by xarray's CF coder, as to_zarr does
+            var = var.copy(deep=False)
+            var.encoding.update({k: enc[k] for k in _CF_ENCODING if k in enc})
         var = _encode(var, name, zarr_format)
         var_attrs = dict(var.attrs)
-        enc = dict(encoding.get(name, {}))
         if zarr_format == 2:
             fill = var_attrs.pop("_FillValue", None)
             fill = NO_FILL if fill is None else fill  # v2: null, so that 0 stays a value
@@ -269,7 +304,7 @@ def write_dataset(
         else:
             write(
                 data, target, mode="w-" if mode != "w" else "w", zarr_format=zarr_format,
-                chunks=enc.get("chunks"), shards=enc.get("shards"), compressors=enc.get("compressors", "auto"),
+                chunks=enc.get("chunks"), shards=enc.get("shards"), compressors=enc.get("compressors", enc.get("compressor", "auto")),
                 filters=enc.get("filters"), fill_value=fill, attributes=var_attrs,
                 dimension_names=list(var.dims), **common,
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -191,3 +193,31 @@ def test_write_dataset_infers_the_mode_as_to_zarr_does(tmp_path):
         dz.write_dataset(ds, url, mode="w", append_dim="t")
     with pytest.raises(dz.ContainsArrayError):
         dz.write_dataset(ds, url)  # nothing to infer: "w-", which refuses what is there
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_write_dataset_takes_to_zarrs_encoding_keys(tmp_path, zarr_format):
+    url = str(tmp_path / "e.zarr")
+    values = np.array([0.5, np.nan, 1.2, -3.1])
+    ds = xr.Dataset({"v": (("x",), values)})
+    encoding = {"v": {"dtype": "int16", "scale_factor": 0.1, "_FillValue": -1, "chunks": (2,), "preferred_chunks": {"x": 2}}}
+    dz.write_dataset(ds, url, zarr_format=zarr_format, encoding=encoding)
+    theirs = str(tmp_path / "theirs.zarr")
+    ds.to_zarr(theirs, zarr_format=zarr_format, encoding={"v": {k: v for k, v in encoding["v"].items() if k != "preferred_chunks"}})
+    ours_raw = xr.open_zarr(url, mask_and_scale=False).v
+    assert ours_raw.dtype == np.int16 and ours_raw.encoding["chunks"] == (2,)
+    np.testing.assert_array_equal(ours_raw.values, xr.open_zarr(theirs, mask_and_scale=False).v.values)
+    np.testing.assert_allclose(xr.open_zarr(url).v.values, values, equal_nan=True)
+
+
+@pytest.mark.parametrize("encoding,match", [
+    ({"v": {"compresion": "zstd"}}, r"keys \['compresion'\]"),
+    ({"v": {"write_empty_chunks": True}}, "write_empty_chunks"),
+    ({"w": {"chunks": (2,)}}, "variable 'w', which the dataset does not have"),
+    ({"v": ("chunks",)}, "must be a dict"),
+])
+def test_write_dataset_refuses_encodings_it_would_not_honour(tmp_path, encoding, match):
+    url = str(tmp_path / "e.zarr")
+    with pytest.raises(dz.ZarrioError, match=match):
+        dz.write_dataset(xr.Dataset({"v": (("x",), np.arange(4.0))}), url, encoding=encoding)
+    assert not os.path.exists(url)  # refused before anything was written
