@@ -166,6 +166,44 @@ _LAYOUT_ENCODING = ("chunks", "shards", "compressors", "compressor", "filters")
 _IGNORED_ENCODING = ("preferred_chunks", "cache_metadata", "write_empty_chunks")
 
 
+def _auto_region(region: Any, ds: Any, root: Group) -> dict[str, slice]:
+    """``region`` with every ``"auto"`` (or ``region="auto"``) found as xarray's ``to_zarr`` finds it.
+
+    A dimension's slice is where the dataset's index values sit in the stored index
+    (they must all be there, contiguous and in order); a dimension without an index
+    is whole.
+    """
+    wanted = dict.fromkeys(ds.dims, "auto") if isinstance(region, str) and region == "auto" else region
+    if not isinstance(wanted, Mapping):
+        raise ZarrioError(f"region={region!r} must be a dict of dimension: slice (or 'auto'), or 'auto'")
+    stored = None
+    out: dict[str, slice] = {}
+    for dim, value in wanted.items():
+        if dim not in ds.dims:
+            raise ZarrioError(f"region names {dim!r}, which is not one of the dataset's dimensions {list(ds.dims)!r}")
+        if isinstance(value, slice):
+            if value.step not in (None, 1):
+                raise ZarrioError(f"region[{dim!r}]={value!r} must have step 1")
+            out[dim] = value
+            continue
+        if not (isinstance(value, str) and value == "auto"):
+            raise ZarrioError(f"region[{dim!r}]={value!r} must be a slice or 'auto'")
+        if dim not in ds.indexes:
+            out[dim] = slice(0, ds.sizes[dim])
+            continue
+        stored = _dataset(root, None, {}) if stored is None else stored
+        if dim not in stored.indexes:
+            raise ZarrioError(f"region[{dim!r}]='auto': the stored dataset has no {dim!r} index to find the data's place in")
+        positions = stored.indexes[dim].get_indexer(ds.indexes[dim])
+        if (positions == -1).any() or (np.diff(positions) != 1).any():
+            raise ZarrioError(
+                f"region[{dim!r}]='auto': the data's {dim!r} values are not a contiguous run of the "
+                "stored ones (some are missing or out of order); give the region as a slice"
+            )
+        out[dim] = slice(int(positions[0]), int(positions[-1]) + 1)
+    return out
+
+
 def _check_encoding(encoding: Mapping[str, Any], names: Any) -> dict[str, dict[str, Any]]:
     """``encoding`` per variable, every key one that ``to_zarr`` documents and dz honours."""
     out: dict[str, dict[str, Any]] = {}
@@ -194,7 +232,7 @@ def write_dataset(
     url: StoreLike,
     *,
     mode: str | None = None,
-    region: Mapping[str, slice] | None = None,
+    region: Mapping[str, slice | str] | str | None = None,
     append_dim: str | None = None,
     zarr_format: int = 3,
     consolidated: bool = True,
@@ -219,6 +257,8 @@ def write_dataset(
         else "w-".
     region
         With "r+": ``{dim: slice}``; variables without any of those dimensions are skipped.
+        ``"auto"`` (for the whole dict or one dimension) finds the slice where the data's
+        index values sit in the stored index, as ``to_zarr(region="auto")`` does.
     append_dim
         With "a": the dimension to grow; variables without it are left as they are.
     zarr_format
@@ -256,6 +296,7 @@ def write_dataset(
         member_path(name)
         if mode == "w":  # the group is cleared first: no variable may read from it
             refuse_reading_from(var.data, root_store)
+    regions: dict[str, slice] | None = None
     if mode in ("w-", "w"):
         create_group(url, attributes=dict(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options)
         existing: set[str] = set()
@@ -263,6 +304,7 @@ def write_dataset(
         root = open_group(url, storage_options=storage_options)
         zarr_format = int(root.zarr_format)
         existing = set(root.array_keys())
+        regions = None if region is None else _auto_region(region, ds, root)
     for name, var in variables.items():
         if name in existing:
             # New data must be encoded as the stored data was (time units, scale, dtype).
@@ -297,9 +339,9 @@ def write_dataset(
                 raise ZarrioError(
                     f"variable {name!r} does not exist at {redact_url(repr(url))}; mode='r+' only writes into existing ones"
                 )
-            if not region or not set(region) & set(var.dims):
+            if not regions or not set(regions) & set(var.dims):
                 continue
-            sel = tuple(region.get(d, slice(None)) for d in var.dims)
+            sel = tuple(regions.get(d, slice(None)) for d in var.dims)
             write(data, target, mode="r+", region=sel, **common)
         else:
             write(

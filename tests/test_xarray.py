@@ -221,3 +221,28 @@ def test_write_dataset_refuses_encodings_it_would_not_honour(tmp_path, encoding,
     with pytest.raises(dz.ZarrioError, match=match):
         dz.write_dataset(xr.Dataset({"v": (("x",), np.arange(4.0))}), url, encoding=encoding)
     assert not os.path.exists(url)  # refused before anything was written
+
+
+@pytest.mark.parametrize("region", ["auto", {"t": "auto"}, {"t": "auto", "x": slice(0, 3)}])
+def test_write_dataset_region_auto_finds_the_place_as_to_zarr_does(tmp_path, region):
+    t = pd.date_range("2020-01-01", periods=10)
+    ds = xr.Dataset({"v": (("t", "x"), np.zeros((10, 3)))}, coords={"t": t})
+    ours, theirs = str(tmp_path / "ours.zarr"), str(tmp_path / "theirs.zarr")
+    dz.write_dataset(ds.chunk({"t": 1}), ours)
+    ds.chunk({"t": 1}).to_zarr(theirs, zarr_format=3)
+    part = ds.isel(t=slice(3, 6)) + 5.0
+    dz.write_dataset(part, ours, region=region)  # mode inferred: "r+"
+    part.to_zarr(theirs, region=region, mode="r+")
+    np.testing.assert_array_equal(xr.open_zarr(ours).v.values, xr.open_zarr(theirs).v.values)
+    assert xr.open_zarr(ours).v.values[3:6].tolist() == [[5.0] * 3] * 3
+
+
+def test_write_dataset_region_auto_refuses_data_it_cannot_place(tmp_path):
+    ds = xr.Dataset({"v": (("t",), np.zeros(4))}, coords={"t": [0, 1, 2, 3]})
+    url = str(tmp_path / "d.zarr")
+    dz.write_dataset(ds, url)
+    for part in (ds.isel(t=[0, 2]), ds.assign_coords(t=[0, 1, 2, 9])):
+        with pytest.raises(dz.ZarrioError, match="not a contiguous run"):
+            dz.write_dataset(part, url, region="auto")
+    with pytest.raises(dz.ZarrioError, match="not one of the dataset's dimensions"):
+        dz.write_dataset(ds, url, region={"y": "auto"})
