@@ -238,6 +238,9 @@ def write_dataset(
     consolidated: bool = True,
     encoding: Mapping[str, Mapping[str, Any]] | None = None,
     storage_options: dict[str, Any] | None = None,
+    safe_chunks: bool = True,
+    align_chunks: bool | None = None,
+    write_empty_chunks: bool | None = None,
 ) -> None:
     """Write an xarray Dataset as a Zarr group that ``xr.open_zarr`` reads back identically.
 
@@ -271,6 +274,14 @@ def write_dataset(
         ``_FillValue``, ``scale_factor``, ``add_offset``, ``units``, ``calendar``);
         read-side hints (``preferred_chunks``) are ignored. Unknown keys, and
         ``write_empty_chunks=True`` (fill-only chunks are never stored), are refused.
+    safe_chunks, align_chunks
+        xarray's names for what dz's planner does: dask chunks that would split stored
+        chunks are rechunked so that no two tasks write one chunk (``align_chunks=True``,
+        and the default here). ``align_chunks=False`` with ``safe_chunks=True`` refuses
+        such writes instead (:class:`MisalignedWriteError`), as ``to_zarr`` does.
+        ``safe_chunks=False`` cannot make a write unsafe: it is rechunked all the same.
+    write_empty_chunks
+        ``True`` is refused: dz never stores chunks that hold only the fill value.
 
     Examples
     --------
@@ -286,6 +297,12 @@ def write_dataset(
         raise ZarrioError("region= needs mode='r+'")
     if append_dim is not None and mode != "a":
         raise ZarrioError("append_dim= needs mode='a'")
+    if write_empty_chunks:
+        raise ZarrioError(
+            "write_empty_chunks=True: dask_zarrio never stores chunks that hold only the fill value "
+            "(they read as the fill value anyway); drop the option"
+        )
+    align = "raise" if align_chunks is False and safe_chunks else "auto"
     # Non-index coordinates are listed in a "coordinates" attribute (CF), here or per variable.
     variables, attrs = xr.conventions.encode_dataset_coordinates(ds)
     encodings = _check_encoding(encoding or {}, variables)
@@ -327,7 +344,7 @@ def write_dataset(
                 var_attrs["_FillValue"] = xarray_fill_value_coder().encode(var_attrs["_FillValue"], var.dtype)
         data = var.data
         target = root_store.child(name)
-        common: dict[str, Any] = dict(storage_options=storage_options)
+        common: dict[str, Any] = dict(storage_options=storage_options, align=align)
         if name in existing and mode == "a" and append_dim is None:
             continue  # already there; "a" without append_dim only adds new variables
         if name in existing and mode == "a":

@@ -246,3 +246,18 @@ def test_write_dataset_region_auto_refuses_data_it_cannot_place(tmp_path):
             dz.write_dataset(part, url, region="auto")
     with pytest.raises(dz.ZarrioError, match="not one of the dataset's dimensions"):
         dz.write_dataset(ds, url, region={"y": "auto"})
+
+
+def test_write_dataset_safe_and_align_chunks_as_to_zarr(tmp_path):
+    """Misaligned dask chunks: rechunked by default and with align_chunks=True; refused with
+    align_chunks=False (to_zarr's safe_chunks check), never written unsafely."""
+    ds = xr.Dataset({"v": (("x",), np.arange(12.0))}).chunk({"x": 5})
+    encoding = {"v": {"chunks": (4,)}}
+    for kwargs in ({}, {"align_chunks": True}, {"safe_chunks": False}):
+        url = str(tmp_path / f"d{len(kwargs)}{sorted(kwargs)}.zarr")
+        dz.write_dataset(ds, url, encoding=encoding, **kwargs)
+        assert xr.open_zarr(url).v.values.tolist() == list(np.arange(12.0))
+    with pytest.raises(dz.MisalignedWriteError):
+        dz.write_dataset(ds, str(tmp_path / "refused.zarr"), encoding=encoding, align_chunks=False)
+    with pytest.raises(dz.ZarrioError, match="write_empty_chunks"):
+        dz.write_dataset(ds, str(tmp_path / "e.zarr"), write_empty_chunks=True)
