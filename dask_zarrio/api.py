@@ -16,6 +16,7 @@ from typing import Any
 import dask
 import dask.array as da
 import numpy as np
+from dask.array.core import normalize_chunks
 from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
@@ -127,6 +128,17 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
         "(from block shape %s to %s)", where, arr.chunksize, tuple(max(c) for c in plan.chunks),
     )
     return arr.rechunk(plan.chunks, method="p2p" if _on_distributed() else None)
+
+
+def _wrapped(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
+    """A numpy array as a dask array of one block per chunk (``"auto"`` blocks without ``chunks``).
+
+    dask cannot size ``"auto"`` blocks of object arrays (strings); they are sized as if
+    each element took 8 bytes.
+    """
+    if chunks is None:
+        chunks = normalize_chunks("auto", arr.shape, dtype=np.dtype("f8") if arr.dtype.kind == "O" else arr.dtype)
+    return da.from_array(arr, chunks=chunks, name=False)
 
 
 def _staging(store: Store, mode: str, resume: bool) -> Store | None:
@@ -297,9 +309,7 @@ def write(
         raise ZarrioError(f"region= needs mode='r+' or 'a', not mode={mode!r}")
     if append_dim is not None and (mode != "a" or not isinstance(append_dim, (int, str))):
         raise ZarrioError(f"append_dim={append_dim!r} needs mode='a' (not {mode!r}) and an axis number or name")
-    data = arr if isinstance(arr, da.Array) else da.from_array(
-        np.asarray(arr), chunks=chunks if chunks is not None else "auto", name=False
-    )
+    data = arr if isinstance(arr, da.Array) else _wrapped(np.asarray(arr), chunks)
     cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
     new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
     store = open_store(url, storage_options)

@@ -204,6 +204,17 @@ def _auto_region(region: Any, ds: Any, root: Group) -> dict[str, slice]:
     return out
 
 
+def _object_filters(data: Any, zarr_format: int) -> list[Any] | None:
+    """v2 object variables need an object codec, as xarray gives them: vlen-utf8 for strings,
+    vlen-bytes for bytes (told by the first element: one block computed at most)."""
+    if zarr_format != 2 or data.dtype.kind != "O" or not data.size:
+        return None
+    import numcodecs
+
+    first = np.asarray(data[(0,) * data.ndim]).item()
+    return [numcodecs.VLenBytes() if isinstance(first, bytes) else numcodecs.VLenUTF8()]
+
+
 def _check_encoding(encoding: Mapping[str, Any], names: Any) -> dict[str, dict[str, Any]]:
     """``encoding`` per variable, every key one that ``to_zarr`` documents and dz honours."""
     out: dict[str, dict[str, Any]] = {}
@@ -364,7 +375,7 @@ def write_dataset(
             write(
                 data, target, mode="w-" if mode != "w" else "w", zarr_format=zarr_format,
                 chunks=enc.get("chunks"), shards=enc.get("shards"), compressors=enc.get("compressors", enc.get("compressor", "auto")),
-                filters=enc.get("filters"), fill_value=fill, attributes=var_attrs,
+                filters=enc.get("filters", _object_filters(data, zarr_format)), fill_value=fill, attributes=var_attrs,
                 dimension_names=list(var.dims), **common,
             )
     if consolidated:
