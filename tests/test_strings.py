@@ -227,3 +227,11 @@ def test_variable_kind_of_new_arrays(dtype, fill, kind):
     meta = new_array_metadata(shape=(2,), dtype=np.dtype(dtype), chunk_shape=(2,), fill_value=fill)
     if kind is not None:
         assert meta.to_dict()["fill_value"] == "" and meta.dtype == object
+
+
+@pytest.mark.parametrize("data_type", ["string", "bytes"])
+def test_bytes_codec_on_variable_length_type_is_metadata_error(data_type):
+    doc = _doc(data_type, "", "bytes")
+    doc["codecs"] = [{"name": "bytes"}]
+    with pytest.raises(MetadataError, match="use {'name': 'vlen-utf8'}"):
+        ArrayMetadataV3.from_dict(doc).pipeline()
