@@ -54,6 +54,12 @@ class BytesCodec(ArrayBytesCodec):
         return dtype.newbyteorder(order)
 
     def encoded_size(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> int | None:
+        if dtype.kind == "O":
+            # Object elements are references: their bytes would be pointers, not data.
+            raise MetadataError(
+                "bytes codec cannot serialise variable-length elements (data type 'string' or "
+                "'bytes'); use {'name': 'vlen-utf8'} or {'name': 'vlen-bytes'} instead"
+            )
         return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
     def decodes_by_copy(self, dtype: np.dtype[Any]) -> bool:

@@ -75,8 +75,11 @@ class WholeChunksOnly:
 
 
 def _bytes_target(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray | None:
-    """``out`` as a flat writable byte view, if it is a C-ordered block of ``shape``/``dtype``."""
-    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous or not out.flags.writeable:
+    """``out`` as a flat writable byte view, if it is a C-ordered block of ``shape``/``dtype``.
+
+    Never for objects (strings, bytes): their elements are references, not bytes.
+    """
+    if dtype.kind == "O" or out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous or not out.flags.writeable:
         return None
     return out.reshape(-1).view(np.uint8)
 

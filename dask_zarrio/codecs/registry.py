@@ -73,6 +73,8 @@ KNOWN_CODECS: dict[str, LazyCodec] = {
     "gzip": LazyCodec("dask_zarrio.codecs.gzip:GzipCodec", "pip install numcodecs"),
     "sharding_indexed": LazyCodec("dask_zarrio.codecs.sharding:ShardingCodec", _BROKEN_INSTALL),
     "transpose": LazyCodec("dask_zarrio.codecs.transpose:TransposeCodec", _BROKEN_INSTALL),
+    "vlen-bytes": LazyCodec("dask_zarrio.codecs.vlen:VLenBytesCodec", "pip install numcodecs"),
+    "vlen-utf8": LazyCodec("dask_zarrio.codecs.vlen:VLenUTF8Codec", "pip install numcodecs"),
     "zstd": LazyCodec("dask_zarrio.codecs.zstd:ZstdCodec", "pip install numcodecs"),
 }
 

@@ -13,15 +13,17 @@ from ..codecs.bytes import BytesCodec
 from ..codecs.conversions import n5_compression_from_codec, to_numcodecs, to_v3_codec
 from ..codecs.sharding import ShardingCodec
 from ..codecs.transpose import TransposeCodec
+from ..codecs.vlen import VLenBytesCodec, VLenUTF8Codec
 from ..codecs.zstd import ZstdCodec
 from ..errors import MetadataError
 from ..grid import ChunkKeyEncoding
-from .fill import parse_fill_value
+from .dtypes import V3_VARIABLE_NAMES
+from .fill import encode_variable_fill, parse_fill_value, parse_variable_fill
 from .n5 import N5_DTYPES, ArrayMetadataN5
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
-__all__ = ["NO_FILL", "default_fill_value", "new_array_metadata"]
+__all__ = ["NO_FILL", "default_fill_value", "new_array_metadata", "variable_kind"]
 
 
 class _NoFill:
@@ -49,6 +51,40 @@ def default_fill_value(dtype: np.dtype[Any]) -> np.ndarray | None:
     if dtype.kind == "O":
         return None
     return np.zeros((), dtype)
+
+
+def variable_kind(dtype: np.dtype[Any], fill_value: Any = None) -> str | None:
+    """Which v3 variable-length type a new array of ``dtype`` gets: ``"string"``, ``"bytes"`` or ``None``.
+
+    numpy's ``StringDType`` and ``np.dtype(str)`` (``<U0``) are ``string``;
+    ``np.dtype(bytes)`` (``|S0``) is ``bytes``. Object arrays do not say which,
+    so ``string`` unless the fill value is a bytes object (``fill_value=b""``):
+    the data is not looked at before the metadata is written. Fixed-width
+    ``U``/``S`` types of a given length stay fixed-width.
+
+    Examples
+    --------
+    >>> variable_kind(np.dtype("T")), variable_kind(np.dtype(bytes)), variable_kind(np.dtype("O"), b"")
+    ('string', 'bytes', 'bytes')
+    >>> variable_kind(np.dtype("U3")) is None
+    True
+    """
+    if dtype.kind == "T" or (dtype.kind == "U" and dtype.itemsize == 0):
+        return "string"
+    if dtype.kind == "S" and dtype.itemsize == 0:
+        return "bytes"
+    if dtype.kind == "O":
+        value = fill_value[()] if isinstance(fill_value, np.ndarray) and fill_value.shape == () else fill_value
+        return "bytes" if isinstance(value, bytes) else "string"
+    return None
+
+
+def _variable_fill(fill_value: Any, kind: str) -> np.ndarray:
+    """The fill value of a new ``string``/``bytes`` array, checked through its JSON form."""
+    if fill_value is None:
+        fill_value = "" if kind == "string" else b""
+    value = fill_value[()] if isinstance(fill_value, np.ndarray) and fill_value.shape == () else fill_value
+    return parse_variable_fill(encode_variable_fill(np.array(value, object), kind), kind)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -97,7 +133,12 @@ def new_array_metadata(
             f"dimension_names={list(dimension_names)!r} must name each of the {len(shape)} dimensions"
         )
     attributes = dict(attributes or {})
-    if fill_value is NO_FILL:
+    kind = variable_kind(dtype, fill_value) if zarr_format == 3 else None
+    if kind is not None:
+        dtype = np.dtype(object)
+    if kind is not None and fill_value is not NO_FILL:
+        fill: np.ndarray | None = _variable_fill(fill_value, kind)
+    elif fill_value is NO_FILL:
         if zarr_format == 3:
             raise MetadataError("fill_value=NO_FILL: Zarr v3 arrays always have a fill value")
         fill = None
@@ -161,7 +202,11 @@ def new_array_metadata(
             raise MetadataError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
         bb.append(codec)
     endian = None if native.itemsize == 1 or native.kind in "SV" else "little"
-    codecs: tuple[Codec, ...] = (*aa, BytesCodec(endian), *bb)
+    # As zarr-python: variable-length elements go through vlen-utf8/vlen-bytes.
+    serializer: Codec = (
+        BytesCodec(endian) if kind is None else VLenUTF8Codec() if kind == "string" else VLenBytesCodec()
+    )
+    codecs: tuple[Codec, ...] = (*aa, serializer, *bb)
     if shard_shape is not None:
         # As zarr-python writes it: every codec inside the shard, index at the end with crc32c.
         codecs = (ShardingCodec(chunk_shape=chunk_shape, codecs=codecs),)
@@ -171,10 +216,11 @@ def new_array_metadata(
         dtype=native,
         chunk_shape=chunk_shape,
         chunk_key_encoding=ChunkKeyEncoding("c", "/"),
-        fill_value=None if fill is None else parse_fill_value_checked(fill, native),
+        fill_value=fill if kind is not None else None if fill is None else parse_fill_value_checked(fill, native),
         codecs=codecs,
         attributes=attributes,
         dimension_names=None if dimension_names is None else tuple(dimension_names),
+        data_type_json=None if kind is None else V3_VARIABLE_NAMES[kind],
     )
 
 

@@ -16,10 +16,12 @@ import numpy as np
 from ..errors import MetadataError
 
 __all__ = [
+    "V3_VARIABLE_NAMES",
     "parse_v2_dtype",
     "parse_v3_data_type",
     "v2_dtype_to_json",
     "v3_data_type_to_json",
+    "v3_variable_kind",
 ]
 
 _V3_CORE = {
@@ -50,7 +52,31 @@ _V3_FIXED_WIDTH = {
     "fixed_length_bytes": ("V", 1),
     "raw_bytes": ("V", 1),
 }
-_V3_VARIABLE = {"string", "variable_length_utf8", "variable_length_bytes", "bytes"}
+# Variable-length types, read as numpy object arrays of str or bytes: each name to
+# which of the two it holds.
+_V3_VARIABLE = {
+    "string": "string",
+    "variable_length_utf8": "string",
+    "bytes": "bytes",
+    "variable_length_bytes": "bytes",
+}
+#: The names dask_zarrio writes: zarr-python 3.1's, which reads no other for bytes.
+V3_VARIABLE_NAMES = {"string": "string", "bytes": "variable_length_bytes"}
+
+
+def v3_variable_kind(value: object) -> str | None:
+    """``"string"`` or ``"bytes"`` for a variable-length v3 ``data_type``; else ``None``.
+
+    Both read as numpy object arrays; this says whether their elements (and fill
+    value) are ``str`` or ``bytes``.
+
+    Examples
+    --------
+    >>> v3_variable_kind("variable_length_bytes"), v3_variable_kind({"name": "string"}), v3_variable_kind("int8")
+    ('bytes', 'string', None)
+    """
+    name = value.get("name") if isinstance(value, dict) else value
+    return _V3_VARIABLE.get(name) if isinstance(name, str) else None
 
 
 def parse_v2_dtype(value: object, *, field: str = "dtype") -> np.dtype[Any]:
@@ -181,7 +207,7 @@ def parse_v3_data_type(value: object) -> np.dtype[Any]:
     raise MetadataError(
         f"data_type={value!r} is not a Zarr v3 data type that dask_zarrio knows; "
         f"known: {sorted(_V3_CORE)}, r<bits>, numpy.datetime64, numpy.timedelta64, "
-        f"{sorted(_V3_FIXED_WIDTH)}"
+        f"{sorted(_V3_FIXED_WIDTH)}, {sorted(_V3_VARIABLE)}"
     )
 
 

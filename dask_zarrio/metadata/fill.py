@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import MetadataError
 
-__all__ = ["parse_fill_value", "encode_fill_value"]
+__all__ = ["encode_fill_value", "encode_variable_fill", "parse_fill_value", "parse_variable_fill"]
 
 _CANONICAL_NAN_BITS = {
     2: int(np.array(np.nan, "f2").view("u2")),
@@ -204,3 +204,60 @@ def encode_fill_value(fill: np.ndarray | None, dtype: np.dtype[Any], zarr_format
     if kind == "O":
         return arr[()]
     raise MetadataError(f"cannot encode a fill value for dtype {dtype.str!r}")
+
+
+def parse_variable_fill(value: object, kind: str) -> np.ndarray:
+    """The fill value of a v3 ``string`` or ``bytes`` array, as a 0-d object array.
+
+    ``string``: a JSON string. ``bytes``: base64, as zarr-python 3.1 writes it, or
+    a list of byte values (0-255), the zarr-extensions form.
+
+    Examples
+    --------
+    >>> parse_variable_fill("", "string")[()], parse_variable_fill("eno=", "bytes")[()]
+    ('', b'zz')
+    >>> parse_variable_fill([122, 122], "bytes")[()]
+    b'zz'
+    """
+    out = np.empty((), object)
+    if kind == "string":
+        if not isinstance(value, str):
+            raise MetadataError(f"fill_value={value!r} of a 'string' array must be a JSON string, e.g. \"\"")
+        out[()] = value
+        return out
+    if isinstance(value, list):
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value):
+            raise MetadataError(
+                f"fill_value={value!r} of a 'bytes' array must be base64 or a list of byte values 0-255"
+            )
+        out[()] = bytes(value)
+        return out
+    try:
+        if not isinstance(value, str):
+            raise TypeError(value)
+        out[()] = base64.b64decode(value, validate=True)
+    except (TypeError, binascii.Error) as e:
+        raise MetadataError(
+            f"fill_value={value!r} of a 'bytes' array must be a base64 string (\"\" for b'') "
+            "or a list of byte values 0-255"
+        ) from e
+    return out
+
+
+def encode_variable_fill(fill: np.ndarray, kind: str) -> str:
+    """The JSON fill value of a v3 ``string`` or ``bytes`` array (base64 for bytes, as zarr-python).
+
+    Examples
+    --------
+    >>> encode_variable_fill(np.array("ü", object), "string"), encode_variable_fill(np.array(b"zz", object), "bytes")
+    ('ü', 'eno=')
+    """
+    value = np.asarray(fill)[()]
+    if kind == "bytes" and isinstance(value, bytes):
+        return base64.standard_b64encode(value).decode("ascii")
+    if kind == "string" and isinstance(value, str):
+        return value
+    raise MetadataError(
+        f"fill_value={value!r} does not fit a {kind!r} array; give a "
+        f"{'str' if kind == 'string' else 'bytes object'}"
+    )

@@ -11,8 +11,8 @@ import numpy as np
 from ..codecs import Codec, CodecPipeline, codec_from_json
 from ..errors import MetadataError, ZarrioError
 from ..grid import ChunkKeyEncoding
-from .dtypes import parse_v3_data_type, v3_data_type_to_json
-from .fill import encode_fill_value, parse_fill_value
+from .dtypes import parse_v3_data_type, v3_data_type_to_json, v3_variable_kind
+from .fill import encode_fill_value, encode_variable_fill, parse_fill_value, parse_variable_fill
 
 __all__ = ["ArrayMetadataV3", "parse_shape", "parse_chunk_grid", "parse_chunk_key_encoding"]
 
@@ -199,12 +199,16 @@ class ArrayMetadataV3:
         attributes = data.get("attributes", {})
         if not isinstance(attributes, dict):
             raise MetadataError(f"attributes={attributes!r} must be an object")
+        kind = v3_variable_kind(data["data_type"])
         return cls(
             shape=shape,
             dtype=dtype,
             chunk_shape=parse_chunk_grid(data["chunk_grid"], len(shape)),
             chunk_key_encoding=parse_chunk_key_encoding(data["chunk_key_encoding"]),
-            fill_value=parse_fill_value(data["fill_value"], dtype, 3),
+            fill_value=(
+                parse_fill_value(data["fill_value"], dtype, 3) if kind is None
+                else parse_variable_fill(data["fill_value"], kind)
+            ),
             codecs=tuple(_codec(c, i) for i, c in enumerate(codecs_json)),
             attributes=attributes,
             dimension_names=parse_dimension_names(data.get("dimension_names"), len(shape)),
@@ -221,7 +225,7 @@ class ArrayMetadataV3:
             "data_type": self.data_type_json or v3_data_type_to_json(self.dtype),
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(self.chunk_shape)}},
             "chunk_key_encoding": self.chunk_key_encoding.to_json(),
-            "fill_value": encode_fill_value(self.fill_value, self.dtype, 3),
+            "fill_value": self._fill_json(),
             "codecs": [c.to_dict() for c in self.codecs],
             "attributes": self.attributes,
         }
@@ -229,6 +233,17 @@ class ArrayMetadataV3:
             out["dimension_names"] = list(self.dimension_names)
         out.update(self.extra)
         return out
+
+    @property
+    def variable_kind(self) -> str | None:
+        """``"string"`` or ``"bytes"`` for variable-length elements (numpy objects), else ``None``."""
+        return v3_variable_kind(self.data_type_json)
+
+    def _fill_json(self) -> Any:
+        kind = self.variable_kind
+        if kind is None or self.fill_value is None:
+            return encode_fill_value(self.fill_value, self.dtype, 3)
+        return encode_variable_fill(self.fill_value, kind)
 
     def pipeline(self, *, allow_pickle: bool = False) -> CodecPipeline:
         """The codec chain for this array's chunks; refuses pickle unless ``allow_pickle``."""

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-__all__ = ["DTYPES", "array_data", "shapes_and_chunks"]
+__all__ = ["DTYPES", "array_data", "shapes_and_chunks", "variable_arrays"]
 
 DTYPES = ["bool", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16",
           "M8[ns]", "m8[s]", "S5", "U4"]
@@ -53,4 +53,17 @@ def array_data(dtype: np.dtype[Any], shape: tuple[int, ...], seed: int = 0) -> n
         flat = np.array([words[i % len(words)][: dtype.itemsize // 4] for i in rng.integers(0, 6, n)], dtype)
     else:
         raise ValueError(f"no data for {dtype!r}")
+    return flat.reshape(shape)
+
+
+@st.composite
+def variable_arrays(draw: Any, kind: str, shape: tuple[int, ...]) -> np.ndarray:
+    """An object array of ``shape`` holding ``str`` (``kind="string"``) or ``bytes`` of any length.
+
+    Text includes the empty string, non-ASCII letters, emoji and NUL; bytes any value.
+    """
+    n = int(np.prod(shape, dtype=np.int64))
+    items = st.text(max_size=12) if kind == "string" else st.binary(max_size=12)
+    flat = np.empty(n, object)
+    flat[:] = draw(st.lists(items, min_size=n, max_size=n))
     return flat.reshape(shape)
