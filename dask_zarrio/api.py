@@ -137,7 +137,7 @@ def _wrapped(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
     each element took 8 bytes.
     """
     if chunks is None:
-        chunks = normalize_chunks("auto", arr.shape, dtype=np.dtype("f8") if arr.dtype.kind == "O" else arr.dtype)
+        chunks = normalize_chunks("auto", arr.shape, dtype=np.dtype("f8") if arr.dtype.kind in "OT" else arr.dtype)
     return da.from_array(arr, chunks=chunks, name=False)
 
 

@@ -316,3 +316,13 @@ def test_write_infers_the_mode_from_append_dim_and_region(tmp_path):
     assert dz.read(url).compute().tolist() == [0, 0, 2, 3, 4, 5]
     with pytest.raises(dz.ZarrioError, match="region= needs mode='r\\+' or 'a'"):
         dz.write(da.zeros(2, chunks=2), url, mode="w", region=(slice(0, 2),))
+
+
+@pytest.mark.parametrize("dtype", [object, np.dtypes.StringDType()])
+def test_write_of_a_numpy_string_array_without_chunks(tmp_path, dtype):
+    """dask cannot size "auto" blocks of object data; dz sizes them as 8 bytes an element."""
+    url = str(tmp_path / "s.zarr")
+    values = np.array(["a", "", "日本"] * 5, dtype=dtype)
+    dz.write(values, url)
+    assert dz.read(url).compute().tolist() == values.tolist()
+    assert zarr.open_array(url, mode="r")[...].tolist() == values.tolist()

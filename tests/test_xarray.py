@@ -263,8 +263,9 @@ def test_write_dataset_safe_and_align_chunks_as_to_zarr(tmp_path):
         dz.write_dataset(ds, str(tmp_path / "e.zarr"), write_empty_chunks=True)
 
 
+@pytest.mark.parametrize("zarr_format", [2, 3])
 @pytest.mark.parametrize("chunked", [False, True])
-def test_write_dataset_object_strings_and_bytes_v2(tmp_path, chunked):
+def test_write_dataset_object_strings_and_bytes(tmp_path, chunked, zarr_format):
     """String and bytes variables (object dtype) get vlen-utf8 / vlen-bytes, as to_zarr gives them."""
     ds = xr.Dataset(
         {"v": (("t",), np.arange(3.0))},
@@ -272,7 +273,7 @@ def test_write_dataset_object_strings_and_bytes_v2(tmp_path, chunked):
     )
     src = ds.chunk(2) if chunked else ds
     ours, theirs = str(tmp_path / "ours.zarr"), str(tmp_path / "theirs.zarr")
-    dz.write_dataset(src, ours, zarr_format=2)
+    dz.write_dataset(src, ours, zarr_format=zarr_format)
     xr.testing.assert_identical(xr.open_zarr(ours).compute(), ds)
-    src.to_zarr(theirs, zarr_format=2)
+    src.to_zarr(theirs, zarr_format=zarr_format)
     xr.testing.assert_identical(xr.open_dataset(theirs, engine="dask_zarrio").compute(), ds)
