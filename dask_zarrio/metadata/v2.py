@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +14,7 @@ from ..codecs.numcodecs_adapter import check_safe_codec_id, opt_in
 from ..errors import MetadataError, ZarrioError
 from ..grid import ChunkKeyEncoding
 from .dtypes import parse_v2_dtype, v2_dtype_to_json
-from .fill import encode_fill_value, parse_fill_value
+from .fill import encode_fill_value, encode_variable_fill, parse_fill_value, parse_variable_fill
 from .v3 import parse_shape
 
 __all__ = ["ArrayMetadataV2"]
@@ -30,18 +28,6 @@ def _holds_bytes(dtype: np.dtype[Any], filters: object) -> bool:
     return dtype.kind == "O" and isinstance(filters, (list, tuple)) and any(
         (f.get("id") if isinstance(f, dict) else getattr(f, "codec_id", None)) == "vlen-bytes" for f in filters
     )
-
-
-def _bytes_fill(value: object) -> object:
-    """A ``vlen-bytes`` array's fill value from JSON: base64 text to ``bytes`` (``None`` stays)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise MetadataError(f"fill_value={value!r} of a vlen-bytes array must be base64 text (e.g. '' for b'') or null")
-    try:
-        return base64.b64decode(value, validate=True)
-    except binascii.Error as e:
-        raise MetadataError(f"fill_value={value!r} of a vlen-bytes array is not valid base64: {e}") from e
 
 
 def _codec_config(codec: NumcodecsCodec) -> dict[str, Any]:
@@ -131,8 +117,10 @@ class ArrayMetadataV2:
             chunk_shape=chunks,
             dtype=dtype,
             compressor=None if compressor is None else _numcodecs(compressor, "compressor"),
-            fill_value=parse_fill_value(
-                _bytes_fill(data["fill_value"]) if _holds_bytes(dtype, filters) else data["fill_value"], dtype, 2
+            fill_value=(
+                parse_variable_fill(data["fill_value"], "bytes")
+                if _holds_bytes(dtype, filters) and data["fill_value"] is not None
+                else parse_fill_value(data["fill_value"], dtype, 2)
             ),
             order=order,
             filters=None if not filters else tuple(_numcodecs(f, f"filters[{i}]") for i, f in enumerate(filters)),
@@ -142,10 +130,9 @@ class ArrayMetadataV2:
         )
 
     def _fill_json(self) -> Any:
-        fill = encode_fill_value(self.fill_value, self.dtype, 2)
-        if isinstance(fill, bytes) and _holds_bytes(self.dtype, self.filters):
-            return base64.standard_b64encode(fill).decode("ascii")
-        return fill
+        if self.fill_value is not None and _holds_bytes(self.dtype, self.filters):
+            return encode_variable_fill(self.fill_value, "bytes")
+        return encode_fill_value(self.fill_value, self.dtype, 2)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``.zarray`` document."""
