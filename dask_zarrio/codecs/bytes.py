@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Literal
 
 import numpy as np
@@ -40,7 +39,14 @@ class BytesCodec(ArrayBytesCodec):
         return {"name": "bytes", "configuration": {"endian": self.endian}}
 
     def stored_dtype(self, dtype: np.dtype[Any]) -> np.dtype[Any]:
-        """The dtype of the elements as stored: ``dtype`` in the configured byte order."""
+        """The dtype of the elements as stored: ``dtype`` in the configured byte order.
+
+        Every multi-byte field of a struct takes the codec's byte order; without one,
+        little-endian (zarr-python 3.1 wrote ``{"name": "bytes"}`` for structs, and 3.4
+        reads that as little-endian).
+        """
+        if dtype.names is not None:
+            return dtype.newbyteorder("<" if self.endian != "big" else ">")
         if dtype.itemsize <= 1 or dtype.kind in "SV" or self.endian is None:
             if self.endian is None and dtype.kind not in "bSVO" and dtype.itemsize > 1:
                 raise MetadataError(
@@ -83,9 +89,7 @@ class BytesCodec(ArrayBytesCodec):
                 f"{shape} and dtype {stored.str!r}"
             )
         arr = np.frombuffer(data, dtype=stored).reshape(shape)
-        if stored.byteorder not in ("=", "|") and stored.byteorder != _NATIVE:
+        if stored != dtype:  # another byte order (structs say "|" however their fields are)
             arr = arr.astype(dtype)
         return arr
 
-
-_NATIVE = "<" if sys.byteorder == "little" else ">"

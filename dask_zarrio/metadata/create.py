@@ -17,9 +17,10 @@ from ..codecs.vlen import VLenBytesCodec, VLenUTF8Codec
 from ..codecs.zstd import ZstdCodec
 from ..errors import MetadataError
 from ..grid import ChunkKeyEncoding
-from .dtypes import V3_VARIABLE_NAMES
+from .dtypes import V3_VARIABLE_NAMES, v3_data_type_to_json
 from .fill import encode_variable_fill, parse_fill_value, parse_variable_fill
 from .n5 import N5_DTYPES, ArrayMetadataN5
+from .structs import packed
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
@@ -41,15 +42,19 @@ NO_FILL = _NoFill()
 
 
 def default_fill_value(dtype: np.dtype[Any]) -> np.ndarray | None:
-    """The dtype's zero (False, 0, 0.0, '', b''), zarr-python 3's default.
+    """The dtype's zero (False, 0, 0.0, '', b''), or NaT for times: zarr-python 3's default.
 
     Examples
     --------
     >>> default_fill_value(np.dtype("f4"))
     array(0., dtype=float32)
+    >>> default_fill_value(np.dtype("M8[s]"))
+    array('NaT', dtype='datetime64[s]')
     """
     if dtype.kind == "O":
         return None
+    if dtype.kind in "Mm":
+        return np.array("NaT", dtype)
     return np.zeros((), dtype)
 
 
@@ -85,6 +90,17 @@ def _variable_fill(fill_value: Any, kind: str) -> np.ndarray:
         fill_value = "" if kind == "string" else b""
     value = fill_value[()] if isinstance(fill_value, np.ndarray) and fill_value.shape == () else fill_value
     return parse_variable_fill(encode_variable_fill(np.array(value, object), kind), kind)
+
+
+def _endian(dtype: np.dtype[Any]) -> str | None:
+    """The ``bytes`` codec's byte order for ``dtype``, where zarr-python 3.4 writes one.
+
+    Structs get one when a field has several bytes (even text), other types when
+    they are numbers of several bytes.
+    """
+    if dtype.names is not None:
+        return "little" if any(dtype.fields[n][0].itemsize > 1 for n in dtype.names) else None  # type: ignore[index]
+    return None if dtype.itemsize == 1 or dtype.kind in "SV" else "little"
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -187,7 +203,10 @@ def new_array_metadata(
         )
     if zarr_format != 3:
         raise MetadataError(f"zarr_format={zarr_format!r} must be 2 or 3")
-    native = dtype.newbyteorder("=") if dtype.byteorder not in ("|", "=") else dtype
+    # v3 data types have no byte order (the bytes codec has) and structs no padding.
+    native = packed(dtype)
+    if kind is None:
+        v3_data_type_to_json(native)  # refuses what v3 cannot store, before anything is written
     aa: list[Codec] = [TransposeCodec(list(reversed(range(len(shape)))))] if order == "F" and len(shape) > 1 else []
     for f in _as_list(filters):
         codec = to_v3_codec(f, native)
@@ -201,7 +220,7 @@ def new_array_metadata(
         if not isinstance(codec, BytesBytesCodec):
             raise MetadataError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
         bb.append(codec)
-    endian = None if native.itemsize == 1 or native.kind in "SV" else "little"
+    endian = _endian(native)
     # As zarr-python: variable-length elements go through vlen-utf8/vlen-bytes.
     serializer: Codec = (
         BytesCodec(endian) if kind is None else VLenUTF8Codec() if kind == "string" else VLenBytesCodec()

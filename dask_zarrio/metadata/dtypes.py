@@ -4,7 +4,8 @@ v2 stores numpy's own ``dtype.str`` (``"<f4"``, ``"|S5"``) or a list of fields f
 structured types. v3 names the type (``"float32"``) or gives ``{"name", "configuration"}``
 for extension types; zarr-python 3.1 writes several names outside the core spec
 (``fixed_length_utf32``, ``null_terminated_bytes``, ``raw_bytes``), which are read as
-aliases.
+aliases. Structured types are ``struct`` (or zarr-python 3.1's ``structured``), see
+:mod:`.structs`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MetadataError
+from .structs import STRUCT_NAMES, parse_struct_data_type, struct_data_type_to_json
 
 __all__ = [
     "V3_VARIABLE_NAMES",
@@ -137,6 +139,10 @@ def v2_dtype_to_json(dtype: np.dtype[Any]) -> str | list[Any]:
     return out
 
 
+#: The units of numpy (and zarr-python's numpy.datetime64/numpy.timedelta64 data types).
+TIME_UNITS = ("Y", "M", "W", "D", "h", "m", "s", "ms", "us", "μs", "ns", "ps", "fs", "as", "generic")
+
+
 def _time_dtype(kind: str, config: object) -> np.dtype[Any]:
     if not isinstance(config, dict) or "unit" not in config:
         raise MetadataError(
@@ -147,10 +153,12 @@ def _time_dtype(kind: str, config: object) -> np.dtype[Any]:
         raise MetadataError(f"data_type scale_factor={scale!r} must be a positive integer below 2**31")
     code = "M8" if kind == "datetime64" else "m8"
     unit = config["unit"]
+    if unit not in TIME_UNITS:
+        raise MetadataError(f"data_type numpy.{kind}: unit={unit!r} must be one of {list(TIME_UNITS)}")
     try:
         return np.dtype(f"{code}[{scale if scale != 1 else ''}{unit}]")
-    except (TypeError, ValueError, OverflowError) as e:
-        raise MetadataError(f"data_type unit={unit!r} is not a numpy time unit") from e
+    except (TypeError, ValueError, OverflowError) as e:  # a scale too large for the unit
+        raise MetadataError(f"data_type numpy.{kind}: unit={unit!r} with scale_factor={scale!r}: {e}") from e
 
 
 def _sized(name: str, kind: str, count: int) -> np.dtype[Any]:
@@ -204,10 +212,13 @@ def parse_v3_data_type(value: object) -> np.dtype[Any]:
         return _sized(name, kind, length // per_char)
     if name in _V3_VARIABLE:
         return np.dtype(object)
+    if name in STRUCT_NAMES:
+        return parse_struct_data_type(name, config, parse_v3_data_type)
     raise MetadataError(
-        f"data_type={value!r} is not a Zarr v3 data type that dask_zarrio knows; "
-        f"known: {sorted(_V3_CORE)}, r<bits>, numpy.datetime64, numpy.timedelta64, "
-        f"{sorted(_V3_FIXED_WIDTH)}, {sorted(_V3_VARIABLE)}"
+        f"data_type={value!r}: {name!r} is not a Zarr v3 data type that dask_zarrio knows "
+        f"(an extension it does not implement); known: {sorted(_V3_CORE)}, r<bits>, "
+        f"numpy.datetime64, numpy.timedelta64, {sorted(_V3_FIXED_WIDTH)}, "
+        f"{sorted(_V3_VARIABLE)}, {list(STRUCT_NAMES)}"
     )
 
 
@@ -220,6 +231,8 @@ def v3_data_type_to_json(dtype: np.dtype[Any]) -> str | dict[str, Any]:
     'float64'
     >>> v3_data_type_to_json(np.dtype("U3"))
     {'name': 'fixed_length_utf32', 'configuration': {'length_bytes': 12}}
+    >>> v3_data_type_to_json(np.dtype([("t", "M8[s]")]))["configuration"]["fields"][0]["name"]
+    't'
     """
     key = dtype.str[1:]
     if dtype.kind in "biufc" and key in _NUMPY_TO_V3:
@@ -232,9 +245,11 @@ def v3_data_type_to_json(dtype: np.dtype[Any]) -> str | dict[str, Any]:
         return {"name": "fixed_length_utf32", "configuration": {"length_bytes": dtype.itemsize}}
     if dtype.kind == "S":
         return {"name": "null_terminated_bytes", "configuration": {"length_bytes": dtype.itemsize}}
-    if dtype.kind == "V" and dtype.fields is None:
-        return {"name": "raw_bytes", "configuration": {"length_bytes": dtype.itemsize}}
+    if dtype.kind == "V" and dtype.subdtype is None:
+        if dtype.fields is None:
+            return {"name": "raw_bytes", "configuration": {"length_bytes": dtype.itemsize}}
+        return struct_data_type_to_json(dtype, v3_data_type_to_json)
     raise MetadataError(
-        f"dtype {dtype!r} has no Zarr v3 data type; use zarr_format=2 for structured or "
-        "object dtypes, or cast the array (arr.astype(...)) first"
+        f"dtype {dtype!r} has no Zarr v3 data type; use zarr_format=2, or cast the array "
+        "(arr.astype(...)) first"
     )

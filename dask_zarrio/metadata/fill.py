@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MetadataError
+from .structs import encode_struct_fill, parse_struct_fill
 
 __all__ = ["encode_fill_value", "encode_variable_fill", "parse_fill_value", "parse_variable_fill"]
 
@@ -147,6 +148,8 @@ def parse_fill_value(value: object, dtype: np.dtype[Any], zarr_format: int) -> n
         if len(value) > dtype.itemsize // 4:
             raise _bad(value, dtype, f"longer than {dtype.itemsize // 4} characters")
         return np.array(value, dtype)
+    if kind == "V" and dtype.names is not None and zarr_format == 3:
+        return parse_struct_fill(value, dtype, lambda v, d: parse_fill_value(v, d, 3))
     if kind == "V":
         if zarr_format == 3 and isinstance(value, list):
             try:
@@ -169,8 +172,10 @@ def encode_fill_value(fill: np.ndarray | None, dtype: np.dtype[Any], zarr_format
     """Encode a fill value as JSON for ``zarr_format`` 2 or 3.
 
     NaNs with a non-default payload are written as hex bit patterns in v3 (v2 has no
-    such form); byte strings are base64 of the full width, which every reader takes
-    (tensorstore rejects the short form zarr-python writes).
+    such form). v2 byte strings are base64 of the full width, which every reader takes
+    (tensorstore rejects the short form zarr-python writes); v3 ones (which tensorstore
+    does not read) lose their trailing NULs, as zarr-python writes them. v3 structs are
+    objects of field values (zarr-python 3.4's ``struct``).
 
     Examples
     --------
@@ -178,6 +183,8 @@ def encode_fill_value(fill: np.ndarray | None, dtype: np.dtype[Any], zarr_format
     'NaN'
     >>> encode_fill_value(np.array(b"ab", "S3"), np.dtype("S3"), 2)
     'YWIA'
+    >>> encode_fill_value(np.array(b"ab", "S3"), np.dtype("S3"), 3)
+    'YWI='
     """
     if fill is None:
         return None
@@ -199,6 +206,10 @@ def encode_fill_value(fill: np.ndarray | None, dtype: np.dtype[Any], zarr_format
         return int(arr.view("i8"))
     if kind == "U":
         return str(arr)
+    if kind == "S" and zarr_format == 3:
+        return base64.standard_b64encode(arr.tobytes().rstrip(b"\x00")).decode("ascii")
+    if kind == "V" and dtype.names is not None and zarr_format == 3:
+        return encode_struct_fill(arr, dtype, "struct", lambda f, d: encode_fill_value(f, d, 3))
     if kind in "SV":
         return base64.standard_b64encode(arr.tobytes()).decode("ascii")
     if kind == "O":

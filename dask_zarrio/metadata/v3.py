@@ -13,6 +13,7 @@ from ..errors import MetadataError, ZarrioError
 from ..grid import ChunkKeyEncoding
 from .dtypes import parse_v3_data_type, v3_data_type_to_json, v3_variable_kind
 from .fill import encode_fill_value, encode_variable_fill, parse_fill_value, parse_variable_fill
+from .structs import encode_struct_fill
 
 __all__ = ["ArrayMetadataV3", "parse_shape", "parse_chunk_grid", "parse_chunk_key_encoding"]
 
@@ -241,6 +242,10 @@ class ArrayMetadataV3:
 
     def _fill_json(self) -> Any:
         kind = self.variable_kind
+        structured = isinstance(self.data_type_json, dict) and self.data_type_json.get("name") == "structured"
+        if structured and self.fill_value is not None:
+            # zarr-python 3.1 reads only the base64 form for the data type it named so.
+            return encode_struct_fill(self.fill_value, self.dtype, "structured", lambda f, d: None)
         if kind is None or self.fill_value is None:
             return encode_fill_value(self.fill_value, self.dtype, 3)
         return encode_variable_fill(self.fill_value, kind)
