@@ -386,6 +386,9 @@ class V2Pipeline(WholeChunksOnly):
         data: Any = np.asfortranarray(arr) if self.order == "F" else np.ascontiguousarray(arr)
         for f in self.filters:
             data = f.encode(data)
+        if self.dtype.names is not None and not self.filters:
+            # The buffer protocol refuses structs holding datetimes: compress their bytes.
+            data = data.ravel(order="K").view(np.uint8)
         if self._compressor is not None:
             return self._compressor.encode(data)
         return ensure_contiguous_ndarray_like(data).view(np.uint8)

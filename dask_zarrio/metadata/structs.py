@@ -121,7 +121,7 @@ def packed(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """
     if dtype.names is None:
         return dtype.newbyteorder("=") if dtype.byteorder not in ("|", "=") else dtype
-    parts = []
+    parts: list[tuple[Any, ...]] = []
     for name in dtype.names:
         sub = dtype.fields[name][0]  # type: ignore[index]
         if sub.subdtype is not None:
