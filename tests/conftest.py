@@ -41,7 +41,9 @@ def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape
     assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    if actual.dtype.kind in "fc":
+    if actual.dtype.names is not None:  # structs: NaN and NaT fields are equal only bit for bit
+        assert np.ascontiguousarray(actual).tobytes() == np.ascontiguousarray(expected).tobytes(), (actual, expected)
+    elif actual.dtype.kind in "fc":
         a = np.ascontiguousarray(actual).view(np.uint8)
         e = np.ascontiguousarray(expected).view(np.uint8)
         same_bits = np.array_equal(a, e)

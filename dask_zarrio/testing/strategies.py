@@ -38,6 +38,9 @@ def array_data(dtype: np.dtype[Any], shape: tuple[int, ...], seed: int = 0) -> n
     >>> array_data(np.dtype([("a", "u1"), ("t", "M8[s]")]), (2,)).dtype.names
     ('a', 't')
     """
+    if dtype.subdtype is not None:  # a sub-array field: its elements are one more axis
+        base, inner = dtype.subdtype
+        return array_data(base, (*shape, *inner), seed)
     rng = np.random.default_rng(seed)
     n = int(np.prod(shape, dtype=np.int64))
     kind = dtype.kind
@@ -94,7 +97,10 @@ def variable_arrays(draw: Any, kind: str, shape: tuple[int, ...]) -> np.ndarray:
 
 @st.composite
 def time_dtypes(draw: Any) -> np.dtype[Any]:
-    """A datetime64 or timedelta64 dtype of any unit, scale factor and byte order.
+    """A datetime64 or timedelta64 dtype of any unit but ``generic``, scale factor and byte order.
+
+    ``generic`` is left out: numpy cannot convert values other than NaT to or from it
+    (and zarr-python 3.1 cannot write it); the golden stores cover it.
 
     Examples
     --------
@@ -102,8 +108,8 @@ def time_dtypes(draw: Any) -> np.dtype[Any]:
     >>> find(time_dtypes(), lambda d: d.kind == "m" and d.byteorder == ">")
     dtype('>m8[Y]')
     """
-    unit = draw(st.sampled_from(TIME_UNITS))
-    scale = 1 if unit == "generic" else draw(st.sampled_from([1, 1, 3, 1000]))
+    unit = draw(st.sampled_from(TIME_UNITS[:-1]))
+    scale = draw(st.sampled_from([1, 1, 3, 1000]))
     code = draw(st.sampled_from(["<M8", "<m8", ">M8", ">m8"]))
     return np.dtype(f"{code}[{scale if scale != 1 else ''}{unit}]")
 
