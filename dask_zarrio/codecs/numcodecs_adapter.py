@@ -92,25 +92,28 @@ class _WrapsNumcodecs:
 
     name = "numcodecs"
 
-    def __init__(self, codec: NumcodecsCodec) -> None:
+    def __init__(self, codec: NumcodecsCodec, config: dict[str, Any] | None = None) -> None:
         self.codec = codec
+        #: The configuration as ``zarr.json`` holds it; ``None``: numcodecs' full one.
+        #: zarr-python keeps what it was given, so a document round-trips unchanged.
+        self.config = config
 
     def for_decoding(self, *, allow_pickle: bool, where: str) -> Any:
         check_safe_codec_id(self.codec.codec_id, allow_pickle=allow_pickle, where=where)
         chosen = opt_in(self.codec, allow_pickle)
-        return self if chosen is self.codec else type(self)(chosen)
+        return self if chosen is self.codec else type(self)(chosen, self.config)
 
     def to_dict(self) -> dict[str, Any]:
         config = self.codec.get_config()
         codec_id = config.pop("id")
-        return {"name": f"numcodecs.{codec_id}", "configuration": config}
+        return {"name": f"numcodecs.{codec_id}", "configuration": config if self.config is None else dict(self.config)}
 
 
 class NumcodecsBytesBytes(_WrapsNumcodecs, BytesBytesCodec):
     """A numcodecs compressor or checksum as a bytes→bytes codec."""
 
-    def __init__(self, codec: NumcodecsCodec) -> None:
-        super().__init__(codec)
+    def __init__(self, codec: NumcodecsCodec, config: dict[str, Any] | None = None) -> None:
+        super().__init__(codec, config)
         self._encoder = codec
         config = codec.get_config()
         if config.get("id") == "blosc" and config.get("blocksize") == 0:
@@ -173,10 +176,12 @@ class NumcodecsArrayArray(_WrapsNumcodecs, ArrayArrayCodec):
     def for_dtype(self, dtype: np.dtype[Any]) -> Codec:
         # As zarr-python fills them in when writing: the data type the filter sees.
         key = _DTYPE_FIELDS.get(self.codec.codec_id)
-        config = self.codec.get_config()
-        if key is None or config.get(key) is not None:
+        written = self.codec.get_config() if self.config is None else self.config
+        if key is None or written.get(key) is not None:
             return self
-        return type(self)(numcodecs.get_codec({**config, key: str(dtype)}))
+        config = {**written, key: str(dtype)}
+        codec = numcodecs.get_codec({**self.codec.get_config(), **config})
+        return type(self)(codec, None if self.config is None else config)
 
 
 class NumcodecsArrayBytes(_WrapsNumcodecs, ArrayBytesCodec):
@@ -219,8 +224,10 @@ class NumcodecsArrayBytes(_WrapsNumcodecs, ArrayBytesCodec):
         return out.astype(dtype, copy=False).reshape(shape)
 
 
-def wrap_numcodecs(codec: NumcodecsCodec) -> Codec:
+def wrap_numcodecs(codec: NumcodecsCodec, config: dict[str, Any] | None = None) -> Codec:
     """``codec`` as a v3 codec: array→array for filters, array→bytes for serialisers, else bytes→bytes.
+
+    ``config``: its configuration as written in ``zarr.json``, kept for writing it back.
 
     Examples
     --------
@@ -228,7 +235,7 @@ def wrap_numcodecs(codec: NumcodecsCodec) -> Codec:
     ('NumcodecsArrayArray', 'NumcodecsBytesBytes')
     """
     if codec.codec_id in _ARRAY_ARRAY:
-        return NumcodecsArrayArray(codec)
+        return NumcodecsArrayArray(codec, config)
     if codec.codec_id in _ARRAY_BYTES:
-        return NumcodecsArrayBytes(codec)
-    return NumcodecsBytesBytes(codec)
+        return NumcodecsArrayBytes(codec, config)
+    return NumcodecsBytesBytes(codec, config)
