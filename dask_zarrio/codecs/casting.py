@@ -96,6 +96,10 @@ def _direction(r: np.ndarray, x: np.ndarray) -> np.ndarray:
 def _to_float(src: np.ndarray, target: np.dtype[Any], rounding: str, out_of_range: str) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         r = src.astype(target)  # round to nearest, ties to even
+        # At or beyond 2**(max exponent + 1) nothing rounds back into range, whatever the
+        # mode (as cast-value-rs): out of range. Below it, only a rounding to ±inf is.
+        limit = np.ldexp(_EXACT(1), np.finfo(target).maxexp)  # float64's own: inf, never reached
+        overflow = np.abs(src.astype(_EXACT)) >= limit
         if rounding != "nearest-even":
             finite = np.isfinite(src) if src.dtype.kind == "f" else np.ones(src.shape, bool)
             d = np.where(finite, _direction(r, src), 0)
@@ -112,10 +116,12 @@ def _to_float(src: np.ndarray, target: np.dtype[Any], rounding: str, out_of_rang
                 exact: np.ndarray = src.astype(_EXACT)
                 tie = (d != 0) & (np.abs(other.astype(_EXACT) - exact) == np.abs(r.astype(_EXACT) - exact))
                 r = np.where(tie & (np.abs(other) > np.abs(r)), other, r)
-    overflow = np.isinf(r) & (np.isfinite(src) if src.dtype.kind == "f" else True)
+    finite = np.isfinite(src) if src.dtype.kind == "f" else np.ones(src.shape, bool)
+    overflow = (overflow | np.isinf(r)) & finite
     if out_of_range != "clamp" and np.any(overflow):
         raise _out_of_range(src[overflow][0].item(), target, "'clamp' (±inf)")
-    return r
+    inf = target.type(math.inf)
+    return np.where(overflow, np.where(src < 0, -inf, inf), r)
 
 
 def cast_values(

@@ -33,8 +33,9 @@ def _check_range(values: np.ndarray, dtype: np.dtype[Any], what: str) -> None:
 
 
 def _integer(arr: np.ndarray, op: Any) -> np.ndarray:
-    """``op`` on integers widened (int64, or Python ints for uint64), range-checked."""
-    wide = arr.astype(object if arr.dtype == np.uint64 else _WIDE)
+    """``op`` on integers widened (int64; Python ints for 64-bit types, where int64 itself
+    could overflow unnoticed), range-checked."""
+    wide = arr.astype(object if arr.dtype.itemsize == 8 else _WIDE)
     result = np.asarray(op(wide))
     _check_range(result, arr.dtype, "encode" if op.__name__ == "enc" else "decode")
     return result.astype(arr.dtype)
@@ -82,7 +83,7 @@ def scale_offset_decode(arr: np.ndarray, offset: np.generic, scale: np.generic) 
         result = native / scale + offset
     else:
         o, s = int(offset), int(scale)  # type: ignore[call-overload]
-        wide = native.astype(object if native.dtype == np.uint64 else _WIDE)
+        wide = native.astype(object if native.dtype.itemsize == 8 else _WIDE)
         remainder = np.asarray(wide % s) != 0
         if remainder.any():
             raise ValueError(
