@@ -28,8 +28,6 @@ __all__ = ["NumcodecsArrayArray", "NumcodecsArrayBytes", "NumcodecsBytesBytes", 
 _ARRAY_ARRAY = {"delta", "fixedscaleoffset", "quantize", "astype", "bitround", "packbits"}
 #: numcodecs ids that serialise an array themselves: array→bytes.
 _ARRAY_BYTES = {"pcodec", "zfpy"}
-#: The configuration field zarr-python fills with the data type a filter sees, when absent.
-_DTYPE_FIELDS = {"fixedscaleoffset": "dtype", "quantize": "dtype", "astype": "decode_dtype"}
 _SIZE_SNIFFERS = {
     "blosc": blosc_decoded_size,
     "gzip": gzip_decoded_size,
@@ -172,16 +170,6 @@ class NumcodecsArrayArray(_WrapsNumcodecs, ArrayArrayCodec):
                 f"for a chunk of shape {shape}"
             )
         return out.reshape(shape)
-
-    def for_dtype(self, dtype: np.dtype[Any]) -> Codec:
-        # As zarr-python fills them in when writing: the data type the filter sees.
-        key = _DTYPE_FIELDS.get(self.codec.codec_id)
-        written = self.codec.get_config() if self.config is None else self.config
-        if key is None or written.get(key) is not None:
-            return self
-        config = {**written, key: str(dtype)}
-        codec = numcodecs.get_codec({**self.codec.get_config(), **config})
-        return type(self)(codec, None if self.config is None else config)
 
 
 class NumcodecsArrayBytes(_WrapsNumcodecs, ArrayBytesCodec):
