@@ -103,6 +103,20 @@ class ArrayArrayCodec(Codec):
     def decode(self, arr: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
         """Decode one chunk back to ``shape``/``dtype`` (the codec's input spec)."""
 
+    def encode_fill(self, fill_value: np.ndarray | None, ndim: int) -> np.ndarray | None:
+        """The fill value as this codec outputs it: what the codecs after it see.
+
+        Sharding needs it (an empty inner chunk is the fill value in the encoded data
+        type: ``scale_offset`` then ``cast_value`` turn a ``NaN`` fill into their
+        sentinel). ``None`` where an element does not map to one element (``packbits``).
+        ``ndim``: the number of dimensions of the chunks this codec encodes. Raises
+        :class:`ValueError` when the fill value cannot be encoded.
+        """
+        if fill_value is None or fill_value.dtype.kind == "O":
+            return None
+        out = np.asarray(self.encode(fill_value.reshape((1,) * ndim)))
+        return out.reshape(()) if out.size == 1 else None
+
 
 class ArrayBytesCodec(Codec):
     """Serialises an array to bytes (``bytes``; ``sharding_indexed``)."""

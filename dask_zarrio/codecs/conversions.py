@@ -147,7 +147,7 @@ def numcodecs_v3_codec(name: str, config: dict[str, Any]) -> Codec:
     codec_id = name.split(".", 1)[1]
     # Unsafe codecs (pickle) are refused later, by ``for_decoding``, where the user's
     # allow_pickle is known: refusing here would make the opt-in impossible.
-    return wrap_numcodecs(parse_numcodecs({"id": codec_id, **config}, f"codec {name!r}"))
+    return wrap_numcodecs(parse_numcodecs({"id": codec_id, **config}, f"codec {name!r}"), config)
 
 
 def n5_compression_codec(compression: object) -> NumcodecsCodec | None:

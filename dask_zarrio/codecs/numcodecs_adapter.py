@@ -7,6 +7,7 @@ unpickle data is refused here as in v2 (see :func:`check_safe_codec_id`).
 
 from __future__ import annotations
 
+import math
 import pickle
 from typing import Any
 
@@ -15,16 +16,18 @@ import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
 from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray_like
 
-from ..errors import UnsafeCodecError
-from .base import ArrayArrayCodec, Buffer, BytesBytesCodec, Codec
+from ..errors import MetadataError, UnsafeCodecError
+from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, BytesBytesCodec, Codec
 from .blosc import encode_blocksize
 from .bounded import BOUNDED_NUMCODECS
 from .sizes import blosc_decoded_size, gzip_decoded_size, zstd_decoded_size
 
-__all__ = ["NumcodecsArrayArray", "NumcodecsBytesBytes", "check_safe_codec_id", "opt_in", "wrap_numcodecs"]
+__all__ = ["NumcodecsArrayArray", "NumcodecsArrayBytes", "NumcodecsBytesBytes", "check_safe_codec_id", "opt_in", "wrap_numcodecs"]
 
-#: numcodecs ids of shape-preserving filters: array→array in a v3 chain.
-_ARRAY_ARRAY = {"delta", "fixedscaleoffset", "quantize", "astype", "bitround"}
+#: numcodecs ids of filters: array→array in a v3 chain (zarr-python's ``numcodecs.*``).
+_ARRAY_ARRAY = {"delta", "fixedscaleoffset", "quantize", "astype", "bitround", "packbits"}
+#: numcodecs ids that serialise an array themselves: array→bytes.
+_ARRAY_BYTES = {"pcodec", "zfpy"}
 _SIZE_SNIFFERS = {
     "blosc": blosc_decoded_size,
     "gzip": gzip_decoded_size,
@@ -87,25 +90,28 @@ class _WrapsNumcodecs:
 
     name = "numcodecs"
 
-    def __init__(self, codec: NumcodecsCodec) -> None:
+    def __init__(self, codec: NumcodecsCodec, config: dict[str, Any] | None = None) -> None:
         self.codec = codec
+        #: The configuration as ``zarr.json`` holds it; ``None``: numcodecs' full one.
+        #: zarr-python keeps what it was given, so a document round-trips unchanged.
+        self.config = config
 
     def for_decoding(self, *, allow_pickle: bool, where: str) -> Any:
         check_safe_codec_id(self.codec.codec_id, allow_pickle=allow_pickle, where=where)
         chosen = opt_in(self.codec, allow_pickle)
-        return self if chosen is self.codec else type(self)(chosen)
+        return self if chosen is self.codec else type(self)(chosen, self.config)
 
     def to_dict(self) -> dict[str, Any]:
         config = self.codec.get_config()
         codec_id = config.pop("id")
-        return {"name": f"numcodecs.{codec_id}", "configuration": config}
+        return {"name": f"numcodecs.{codec_id}", "configuration": config if self.config is None else dict(self.config)}
 
 
 class NumcodecsBytesBytes(_WrapsNumcodecs, BytesBytesCodec):
     """A numcodecs compressor or checksum as a bytes→bytes codec."""
 
-    def __init__(self, codec: NumcodecsCodec) -> None:
-        super().__init__(codec)
+    def __init__(self, codec: NumcodecsCodec, config: dict[str, Any] | None = None) -> None:
+        super().__init__(codec, config)
         self._encoder = codec
         config = codec.get_config()
         if config.get("id") == "blosc" and config.get("blocksize") == 0:
@@ -132,24 +138,84 @@ class NumcodecsBytesBytes(_WrapsNumcodecs, BytesBytesCodec):
 
 
 class NumcodecsArrayArray(_WrapsNumcodecs, ArrayArrayCodec):
-    """A shape-preserving numcodecs filter as an array→array codec."""
+    """A numcodecs filter as an array→array codec.
+
+    Shape-preserving, but for ``packbits``: a chunk of ``n`` booleans becomes
+    ``1 + ceil(n / 8)`` bytes (a header byte with the padding, then the bits), as
+    zarr-python's ``numcodecs.packbits`` resolves it.
+    """
 
     def resolve(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+        if self.codec.codec_id == "packbits":
+            if dtype != np.dtype(bool):
+                raise MetadataError(
+                    f"numcodecs.packbits packs booleans, but {dtype.str!r} reaches it; use it only "
+                    "first in the codecs of a bool array"
+                )
+            return (1 + math.ceil(math.prod(shape) / 8),), np.dtype(np.uint8)
         # Encoding one element is the cheapest exact way to learn the output dtype.
         return shape, ensure_ndarray_like(self.codec.encode(np.zeros(1, dtype))).dtype
 
     def encode(self, arr: np.ndarray) -> np.ndarray:
-        return ensure_ndarray_like(self.codec.encode(np.ascontiguousarray(arr))).reshape(arr.shape)
+        out = ensure_ndarray_like(self.codec.encode(np.ascontiguousarray(arr)))
+        return out if self.codec.codec_id == "packbits" else out.reshape(arr.shape)
 
     def decode(self, arr: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
         out = ensure_ndarray_like(self.codec.decode(np.ascontiguousarray(arr)))
         if out.dtype != dtype:
             out = out.view(dtype)
+        if out.size != math.prod(shape):
+            raise ValueError(
+                f"{self.to_dict()['name']} decoded {out.size} elements, expected {math.prod(shape)} "
+                f"for a chunk of shape {shape}"
+            )
         return out.reshape(shape)
 
 
-def wrap_numcodecs(codec: NumcodecsCodec) -> Codec:
-    """``codec`` as a v3 codec: array→array for shape-preserving filters, else bytes→bytes.
+class NumcodecsArrayBytes(_WrapsNumcodecs, ArrayBytesCodec):
+    """A numcodecs codec that serialises arrays itself (``pcodec``, ``zfpy``): array→bytes.
+
+    pcodec decodes into a buffer of the chunk's size, so a header claiming more
+    elements cannot allocate more (decompression bombs); zfpy's decoder allocates what
+    its header says, and the result is checked against the chunk's shape and data type.
+    """
+
+    def max_encoded_size(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> int | None:
+        # Lossless or fixed-rate, neither writes more than twice the raw size plus headers.
+        return 2 * math.prod(shape) * dtype.itemsize + 65536
+
+    def encode(self, arr: np.ndarray) -> Buffer:
+        return self.codec.encode(np.ascontiguousarray(arr))
+
+    def decode(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        count = math.prod(shape)
+        raw = bytes(memoryview(data).cast("B"))
+        if self.codec.codec_id == "pcodec":
+            from pcodec import standalone
+
+            out = np.empty(count, dtype.newbyteorder("="))
+            progress = standalone.simple_decompress_into(raw, out)
+            if not progress.finished or progress.n_processed != count:
+                raise ValueError(
+                    f"numcodecs.pcodec data holds {'more' if not progress.finished else progress.n_processed} "
+                    f"elements, expected {count} for a chunk of shape {shape}; the chunk is corrupt or "
+                    "was written with other metadata"
+                )
+            return out.reshape(shape)
+        out = ensure_ndarray_like(self.codec.decode(raw))
+        if out.size != count or out.dtype.newbyteorder("=") != dtype.newbyteorder("="):
+            raise ValueError(
+                f"{self.to_dict()['name']} decoded {out.size} elements of {out.dtype.str!r}, expected "
+                f"{count} of {dtype.str!r} for a chunk of shape {shape}; the chunk is corrupt or was "
+                "written with other metadata"
+            )
+        return out.astype(dtype, copy=False).reshape(shape)
+
+
+def wrap_numcodecs(codec: NumcodecsCodec, config: dict[str, Any] | None = None) -> Codec:
+    """``codec`` as a v3 codec: array→array for filters, array→bytes for serialisers, else bytes→bytes.
+
+    ``config``: its configuration as written in ``zarr.json``, kept for writing it back.
 
     Examples
     --------
@@ -157,5 +223,7 @@ def wrap_numcodecs(codec: NumcodecsCodec) -> Codec:
     ('NumcodecsArrayArray', 'NumcodecsBytesBytes')
     """
     if codec.codec_id in _ARRAY_ARRAY:
-        return NumcodecsArrayArray(codec)
-    return NumcodecsBytesBytes(codec)
+        return NumcodecsArrayArray(codec, config)
+    if codec.codec_id in _ARRAY_BYTES:
+        return NumcodecsArrayBytes(codec, config)
+    return NumcodecsBytesBytes(codec, config)

@@ -153,6 +153,25 @@ def stage_limits(array_bytes_max: int | None, codecs: Sequence[BytesBytesCodec])
     return tuple(limits)
 
 
+def _with_fills(
+    aa: list[ArrayArrayCodec], ab: ArrayBytesCodec, fill_value: np.ndarray | None, codecs: Sequence[Codec],
+    ndim: int,
+) -> tuple[list[ArrayArrayCodec], ArrayBytesCodec]:
+    """Each codec given the fill value as it reaches it, encoded by the array→array codecs before."""
+    done: list[ArrayArrayCodec] = []
+    fill = fill_value
+    for codec in aa:
+        done.append(codec.with_fill(fill))  # type: ignore[arg-type]
+        try:
+            fill = codec.encode_fill(fill, ndim)
+        except ValueError as e:
+            raise MetadataError(
+                f"codecs={[c.to_dict() for c in codecs]!r}: the fill value {fill_value!r} cannot be "
+                f"encoded by {codec.to_dict()!r} ({e}); choose a fill value the codecs can encode"
+            ) from e
+    return done, ab.with_fill(fill)  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class CodecPipeline:
     """A Zarr v3 codec chain for chunks of ``shape`` and ``dtype``.
@@ -193,7 +212,6 @@ class CodecPipeline:
         ``fill_value`` reaches codecs that need it (sharding reads empty inner chunks
         as the fill value and does not store inner chunks equal to it).
         """
-        codecs = [c.with_fill(fill_value) for c in codecs]
         aa: list[ArrayArrayCodec] = []
         ab: ArrayBytesCodec | None = None
         bb: list[BytesBytesCodec] = []
@@ -218,6 +236,7 @@ class CodecPipeline:
         specs = [(tuple(shape), dtype)]
         for c in aa:
             specs.append(c.resolve(*specs[-1]))
+        aa, ab = _with_fills(aa, ab, fill_value, codecs, len(shape))
         stored = ab.max_encoded_size(*specs[-1])  # also checks ab's configuration against the chunk
         limits = stage_limits(stored, bb)
         for bcodec in bb:

@@ -24,6 +24,7 @@ from ..errors import MetadataError, UnknownCodecError
 from .base import Codec
 
 __all__ = [
+    "ALIASES",
     "ENTRY_POINT_GROUP",
     "KNOWN_CODECS",
     "LazyCodec",
@@ -69,14 +70,20 @@ _BROKEN_INSTALL = "pip install --force-reinstall dask_zarrio"
 KNOWN_CODECS: dict[str, LazyCodec] = {
     "blosc": LazyCodec("dask_zarrio.codecs.blosc:BloscCodec", "pip install numcodecs"),
     "bytes": LazyCodec("dask_zarrio.codecs.bytes:BytesCodec", _BROKEN_INSTALL),
+    "cast_value": LazyCodec("dask_zarrio.codecs.cast_value:CastValueCodec", _BROKEN_INSTALL),
     "crc32c": LazyCodec("dask_zarrio.codecs.crc32c:Crc32cCodec", "pip install crc32c"),
     "gzip": LazyCodec("dask_zarrio.codecs.gzip:GzipCodec", "pip install numcodecs"),
+    "scale_offset": LazyCodec("dask_zarrio.codecs.scale_offset:ScaleOffsetCodec", _BROKEN_INSTALL),
     "sharding_indexed": LazyCodec("dask_zarrio.codecs.sharding:ShardingCodec", _BROKEN_INSTALL),
     "transpose": LazyCodec("dask_zarrio.codecs.transpose:TransposeCodec", _BROKEN_INSTALL),
     "vlen-bytes": LazyCodec("dask_zarrio.codecs.vlen:VLenBytesCodec", "pip install numcodecs"),
     "vlen-utf8": LazyCodec("dask_zarrio.codecs.vlen:VLenUTF8Codec", "pip install numcodecs"),
     "zstd": LazyCodec("dask_zarrio.codecs.zstd:ZstdCodec", "pip install numcodecs"),
 }
+
+#: Other names of built-in codecs: ``endian`` is ``bytes`` in early drafts of the v3
+#: spec, which zarr-python still reads. Written back under the spec name.
+ALIASES = {"endian": "bytes"}
 
 #: ``numcodecs.<id>``: a function of (name, configuration) that wraps numcodecs' codec.
 _NUMCODECS = LazyCodec("dask_zarrio.codecs.conversions:numcodecs_v3_codec", "pip install numcodecs")
@@ -137,7 +144,7 @@ def codec_class(name: str) -> type[Codec]:
     registered = _REGISTERED.get(name)
     if registered is not None:
         return registered
-    known = KNOWN_CODECS.get(name)
+    known = KNOWN_CODECS.get(ALIASES.get(name, name))
     if known is not None:
         return known.load(name)  # type: ignore[no-any-return]
     found = _from_entry_point(name)

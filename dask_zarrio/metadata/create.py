@@ -208,19 +208,23 @@ def new_array_metadata(
     if kind is None:
         v3_data_type_to_json(native)  # refuses what v3 cannot store, before anything is written
     aa: list[Codec] = [TransposeCodec(list(reversed(range(len(shape)))))] if order == "F" and len(shape) > 1 else []
+    # Each codec is completed for the chunks it sees, as zarr-python does: filters such
+    # as cast_value or packbits change the data type the serializer and compressors get.
+    inner_shape, encoded = chunk_shape, native
     for f in _as_list(filters):
-        codec = to_v3_codec(f, native)
+        codec = to_v3_codec(f, encoded)
         if not isinstance(codec, ArrayArrayCodec):
             raise MetadataError(f"filters: {codec.to_dict()!r} is not an array→array codec")
         aa.append(codec)
+        inner_shape, encoded = codec.resolve(inner_shape, encoded)
     bb: list[Codec] = []
     comps = [ZstdCodec(level=0, checksum=False)] if compressors == "auto" else _as_list(compressors)
     for c in comps:
-        codec = to_v3_codec(c, native)
+        codec = to_v3_codec(c, encoded)
         if not isinstance(codec, BytesBytesCodec):
             raise MetadataError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
         bb.append(codec)
-    endian = _endian(native)
+    endian = _endian(encoded)
     # As zarr-python: variable-length elements go through vlen-utf8/vlen-bytes.
     serializer: Codec = (
         BytesCodec(endian) if kind is None else VLenUTF8Codec() if kind == "string" else VLenBytesCodec()

@@ -10,7 +10,7 @@ from conftest import assert_same
 
 from dask_zarrio.codecs import ArrayArrayCodec, BytesBytesCodec, codec_from_json
 from dask_zarrio.codecs.numcodecs_adapter import OptedInPickle, wrap_numcodecs
-from dask_zarrio.errors import UnknownCodecError, UnsafeCodecError
+from dask_zarrio.errors import MetadataError, UnknownCodecError, UnsafeCodecError
 
 BYTES = {"name": "bytes", "configuration": {"endian": "little"}}
 
@@ -64,3 +64,40 @@ def test_safe_codecs_are_returned_as_they_are():
 def test_unknown_numcodecs_id_says_what_to_install():
     with pytest.raises(UnknownCodecError, match=r"numcodecs has no codec 'snappy9'; install"):
         codec_from_json({"name": "numcodecs.snappy9", "configuration": {}})
+
+
+@pytest.mark.parametrize("route", ROUTES, ids="->".join)
+def test_packbits_is_a_shape_changing_filter(tmp_path, route):
+    """zarr-python writes ``[numcodecs.packbits, bytes, ...]``: n booleans become 1 + ceil(n/8) bytes."""
+    data = (np.arange(23 * 17).reshape(23, 17) % 3) == 1
+    codecs = [{"name": "numcodecs.packbits", "configuration": {}}, {"name": "bytes"}]
+    assert_same(round_trip(tmp_path, route, codecs, data, (8, 6)), data)
+
+
+def test_packbits_resolves_to_bytes_and_refuses_other_types():
+    codec = codec_from_json({"name": "numcodecs.packbits", "configuration": {}})
+    assert codec.resolve((8, 6), np.dtype(bool)) == ((7,), np.dtype("u1"))
+    with pytest.raises(MetadataError, match="packs booleans, but '<i4' reaches it"):
+        codec.resolve((8, 6), np.dtype("<i4"))
+
+
+@pytest.mark.parametrize("route", ROUTES, ids="->".join)
+def test_pcodec_is_an_array_to_bytes_codec(tmp_path, route):
+    data = np.cumsum(np.arange(23 * 17, dtype="<f4")).reshape(23, 17)
+    codecs = [{"name": "numcodecs.pcodec", "configuration": {"level": 8}}]
+    assert_same(round_trip(tmp_path, route, codecs, data, (8, 6)), data)
+
+
+@pytest.mark.parametrize("stored", [40, 10], ids=["more-elements", "fewer-elements"])
+def test_pcodec_never_decodes_past_the_chunk(stored):
+    """A frame claiming other than the chunk's element count fails before allocating it."""
+    codec = codec_from_json({"name": "numcodecs.pcodec", "configuration": {}})
+    data = codec.encode(np.arange(stored, dtype="f4"))
+    with pytest.raises(ValueError, match="expected 20 for a chunk of shape"):
+        codec.decode(data, (4, 5), np.dtype("f4"))
+
+
+def test_configuration_is_written_back_as_given():
+    spec = {"name": "numcodecs.zstd", "configuration": {"level": 1}}
+    assert codec_from_json(spec).to_dict() == spec
+    assert wrap_numcodecs(numcodecs.Zstd(1)).to_dict()["configuration"] == {"level": 1, "checksum": False}
