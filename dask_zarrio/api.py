@@ -23,7 +23,7 @@ from dask.utils import parse_bytes
 
 from . import config
 from .consolidated import drop_consolidated, update_consolidated
-from .destination import Destination, NewArray, parse_new_shape, resolve_destination
+from .destination import Destination, NewArray, block_lengths, parse_new_shape, resolve_destination
 from .errors import ConcurrentWriteError, MisalignedWriteError, ZarrioError
 from .graph import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
 from .hierarchy import ensure_parent_groups
@@ -138,7 +138,7 @@ def _wrapped(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
     """
     if chunks is None or (isinstance(chunks, str) and chunks == "dask"):
         chunks = normalize_chunks("auto", arr.shape, dtype=np.dtype("f8") if arr.dtype.kind in "OT" else arr.dtype)
-    return da.from_array(arr, chunks=chunks, name=False)
+    return da.from_array(arr, chunks=block_lengths(chunks, arr.shape), name=False)
 
 
 def _staging(store: Store, mode: str, resume: bool) -> Store | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from math import prod
 from typing import Any
 
@@ -41,7 +42,7 @@ from .planner import (
 from .store import Store
 from .typing import ChunksLike, CodecsLike, RegionLike, ShapeLike
 
-__all__ = ["Destination", "NewArray", "as_shape", "parse_new_shape", "resolve_destination"]
+__all__ = ["Destination", "NewArray", "as_lengths", "as_shape", "block_lengths", "parse_new_shape", "resolve_destination"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,26 @@ def as_lengths(value: Any, ndim: int, field: str) -> tuple[int | tuple[int, ...]
             raise MisalignedWriteError(f"{field}={value!r} has {len(value)} entries but the array has {ndim} dimensions")
         return tuple(tuple(v) if isinstance(v, (list, tuple)) else v for v in value)  # create.grid_lengths checks them
     return as_shape(value, ndim, field)
+
+
+def block_lengths(chunks: Any, shape: tuple[int, ...]) -> Any:
+    """Dask blocks that follow the stored chunks given per axis: explicit lengths are clipped to ``shape``.
+
+    Examples
+    --------
+    >>> block_lengths(((4, 4, 4), 3), (10, 6))
+    ((4, 4, 2), 3)
+    """
+    if not isinstance(chunks, (list, tuple)) or len(chunks) != len(shape):
+        return chunks
+    out: list[Any] = []
+    for lengths, n in zip(chunks, shape):
+        if not isinstance(lengths, (list, tuple)):
+            out.append(lengths)
+            continue
+        starts = [0, *accumulate(lengths)]
+        out.append(tuple(min(b, n) - a for a, b in zip(starts, starts[1:]) if a < n) or (0,))
+    return tuple(out)
 
 
 def parse_new_shape(shape: Any) -> tuple[int, ...]:
