@@ -23,7 +23,7 @@ from dask.utils import parse_bytes
 
 from . import config
 from .consolidated import drop_consolidated, update_consolidated
-from .destination import Destination, NewArray, parse_new_shape, resolve_destination
+from .destination import Destination, NewArray, block_lengths, parse_new_shape, resolve_destination
 from .errors import ConcurrentWriteError, MisalignedWriteError, ZarrioError
 from .graph import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
 from .hierarchy import ensure_parent_groups
@@ -107,13 +107,13 @@ def _on_distributed() -> bool:
 def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.Array:
     """Rechunk ``arr`` to the plan (or refuse with ``align="raise"``); report cut region edges."""
     for axis, edge in plan.cut_edges():
-        u = plan.unit[axis]
+        u, (lo, hi) = plan.unit[axis], plan.unit_around(axis, edge)
         message = (
             f"{where}: the region's edge at {edge} on axis {axis} falls inside stored "
-            f"chunk [{edge // u * u}, {edge // u * u + u}) (chunks[{axis}]={u}); this write "
+            f"chunk [{lo}, {hi}){f' (chunks[{axis}]={u})' if isinstance(u, int) else ''}; this write "
             "reads, merges and rewrites it, so no other job may write the neighbouring "
-            f"region at the same time. Align regions to multiples of {u} to write them "
-            "independently"
+            "region at the same time. Align regions to "
+            f"{f'multiples of {u}' if isinstance(u, int) else 'stored chunk boundaries'} to write them independently"
         )
         if align == "raise":
             raise MisalignedWriteError(message)
@@ -136,9 +136,9 @@ def _wrapped(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
     dask cannot size ``"auto"`` blocks of object arrays (strings); they are sized as if
     each element took 8 bytes.
     """
-    if chunks is None:
+    if chunks is None or (isinstance(chunks, str) and chunks == "dask"):
         chunks = normalize_chunks("auto", arr.shape, dtype=np.dtype("f8") if arr.dtype.kind in "OT" else arr.dtype)
-    return da.from_array(arr, chunks=chunks, name=False)
+    return da.from_array(arr, chunks=block_lengths(chunks, arr.shape), name=False)
 
 
 def _staging(store: Store, mode: str, resume: bool) -> Store | None:
@@ -321,7 +321,7 @@ def write(
     sink = staged or store
     dest = resolve_destination(data, sink, mode, region, append_dim, new, cap, resume=resume)
     spec = ArraySpec.from_metadata(dest.meta)
-    plan = plan_write(data.chunks, spec.chunk_shape, data.dtype.itemsize, target=dest.region, shape=dest.meta.shape, max_task_bytes=cap)
+    plan = plan_write(data.chunks, spec.grid.units, data.dtype.itemsize, target=dest.region, shape=dest.meta.shape, max_task_bytes=cap)
     data = _follow_plan(data, plan, store.describe(), align)
     todo = None
     if dest.resuming:

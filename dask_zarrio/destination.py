@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from math import prod
 from typing import Any
 
@@ -28,7 +29,8 @@ from .metadata import ArrayMetadata, ArrayMetadataN5
 from .metadata.create import new_array_metadata
 from .metadata.journal import WriteJournal, pending_write
 from .metadata.node import read_array_metadata
-from .metadata.v3 import MAX_ELEMENTS
+from .metadata.rectilinear import edges_from_blocks, extend_edges
+from .metadata.v3 import MAX_ELEMENTS, ArrayMetadataV3
 from .metadata.writer import metadata_key
 from .planner import (
     Region,
@@ -40,7 +42,7 @@ from .planner import (
 from .store import Store
 from .typing import ChunksLike, CodecsLike, RegionLike, ShapeLike
 
-__all__ = ["Destination", "NewArray", "as_shape", "parse_new_shape", "resolve_destination"]
+__all__ = ["Destination", "NewArray", "as_lengths", "as_shape", "block_lengths", "parse_new_shape", "resolve_destination"]
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,20 @@ class NewArray:
     dimension_names: Sequence[str | None] | None
 
     def metadata(self, shape: tuple[int, ...], dtype: np.dtype[Any], dask_chunks: tuple[tuple[int, ...], ...], cap: int) -> ArrayMetadata:
-        """The new array's metadata; chunks default to what makes ``dask_chunks`` align."""
-        shard_shape = None if self.shards is None else as_shape(self.shards, len(shape), "shards")
-        if self.chunks is not None:
-            chunk_shape = as_shape(self.chunks, len(shape), "chunks")
+        """The new array's metadata; chunks default to what makes ``dask_chunks`` align.
+
+        ``chunks="dask"`` stores one chunk per dask block (a rectilinear grid where
+        the blocks are irregular); chunk lengths per axis give one explicitly.
+        """
+        shard_shape: Any = None if self.shards is None else as_lengths(self.shards, len(shape), "shards")
+        chunk_shape: Any
+        if isinstance(self.chunks, str) and self.chunks == "dask":
+            chunk_shape = edges_from_blocks(dask_chunks)
+        elif self.chunks is not None:
+            chunk_shape = as_lengths(self.chunks, len(shape), "chunks")
         elif shard_shape is not None:
+            if not all(isinstance(s, int) for s in shard_shape):
+                raise ZarrioError(f"shards={self.shards!r} has irregular lengths: give the inner chunks too, e.g. chunks={(1,) * len(shape)!r}")
             chunk_shape = default_inner_chunk_shape(shard_shape, dtype.itemsize)
         else:
             chunk_shape = default_chunk_shape(dask_chunks, dtype.itemsize, cap)
@@ -121,6 +132,41 @@ def as_shape(value: Any, ndim: int, field: str) -> tuple[int, ...]:
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in values):
         raise ZarrioError(f"{field}={value!r} must hold positive integers, one per dimension")
     return tuple(int(v) for v in values)
+
+
+def as_lengths(value: Any, ndim: int, field: str) -> tuple[int | tuple[int, ...], ...]:
+    """:func:`as_shape`, where an entry may also list one axis's chunk lengths (a rectilinear grid).
+
+    Examples
+    --------
+    >>> as_lengths(((3, 5, 2), 4), 2, "chunks")
+    ((3, 5, 2), 4)
+    """
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple)) for v in value):
+        if len(value) != ndim:
+            raise MisalignedWriteError(f"{field}={value!r} has {len(value)} entries but the array has {ndim} dimensions")
+        return tuple(tuple(v) if isinstance(v, (list, tuple)) else v for v in value)  # create.grid_lengths checks them
+    return as_shape(value, ndim, field)
+
+
+def block_lengths(chunks: Any, shape: tuple[int, ...]) -> Any:
+    """Dask blocks that follow the stored chunks given per axis: explicit lengths are clipped to ``shape``.
+
+    Examples
+    --------
+    >>> block_lengths(((4, 4, 4), 3), (10, 6))
+    ((4, 4, 2), 3)
+    """
+    if not isinstance(chunks, (list, tuple)) or len(chunks) != len(shape):
+        return chunks
+    out: list[Any] = []
+    for lengths, n in zip(chunks, shape):
+        if not isinstance(lengths, (list, tuple)):
+            out.append(lengths)
+            continue
+        starts = [0, *accumulate(lengths)]
+        out.append(tuple(min(b, n) - a for a, b in zip(starts, starts[1:]) if a < n) or (0,))
+    return tuple(out)
 
 
 def parse_new_shape(shape: Any) -> tuple[int, ...]:
@@ -188,6 +234,14 @@ def _into_existing(arr: da.Array, meta: ArrayMetadata, region: RegionLike, appen
         )
     grown, target = append_region(meta.shape, axis, arr.shape[axis])
     resized = meta.resized(grown) if isinstance(meta, ArrayMetadataN5) else replace(meta, shape=grown)
+    if isinstance(resized, ArrayMetadataV3) and resized.chunk_edges is not None:
+        # A rectilinear axis grows by chunks that follow the appended data's blocks.
+        edges, old = list(resized.chunk_edges), resized.chunk_edges[axis]
+        if not isinstance(old, int):
+            edges[axis] = new = extend_edges(old, meta.shape[axis], grown[axis], arr.chunks[axis])
+            chunk = max(new)
+            resized = replace(resized, chunk_edges=tuple(edges), chunk_shape=tuple(
+                chunk if a == axis else c for a, c in enumerate(resized.chunk_shape)))
     return Destination(resized, target, existed=True, resized=True)
 
 

@@ -70,7 +70,9 @@ def read_array(spec: ArraySpec, store: Store, chunks: Any, name: str) -> da.Arra
     is still decoded once.
     """
     shape = spec.shape
-    if chunks is None:
+    if chunks is None and not spec.grid.is_regular:
+        chunks = spec.grid.axis_chunks()  # one block per stored chunk: irregular chunks do not group evenly
+    elif chunks is None:
         chunks = default_read_chunks(
             shape, spec.chunk_shape, spec.dtype.itemsize, one_unit_per_block=spec.dtype.kind == "O"
         )
@@ -80,7 +82,8 @@ def read_array(spec: ArraySpec, store: Store, chunks: Any, name: str) -> da.Arra
     normalized = normalize_chunks(chunks, shape, dtype=spec.dtype, previous_chunks=previous)
     # The unit a task can read alone: the chunk, or the inner chunk of a shard where
     # the store reads byte ranges (tasks.read_region asks the same two questions).
-    unit = spec.pipeline.partial_chunk_shape if store.supports_partial_reads else spec.chunk_shape
+    by_ranges = store.supports_partial_reads and spec.pipeline.supports_partial_decode
+    unit = spec.grid.read_units(spec.pipeline.partial_chunk_shape if by_ranges else None)
     aligned = aligned_read_chunks(normalized, unit, shape)
     if aligned == normalized:
         return _read_layer(spec, store, aligned, name)

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from math import prod
 
 from .errors import MisalignedWriteError, ZarrioError
-from .grid import covers
+from .grid import AxisUnit, bounds_between, covers, floor_bound, is_bound, next_bound, typical_size
 
 __all__ = [
     "MAX_BLOCKS_PER_AXIS", "MIN_READ_BLOCKS", "READ_BLOCK_BYTES", "WritePlan",
     "aligned_read_chunks", "append_region", "check_aligned", "default_chunk_shape",
     "default_inner_chunk_shape", "default_read_chunks", "grouped_unit", "misalignments",
-    "normalize_region", "plan_axis", "plan_write"
+    "normalize_region", "plan_axis", "plan_write",
 ]
 
 Chunks = tuple[tuple[int, ...], ...]
@@ -178,7 +178,7 @@ def default_read_chunks(
     return tuple(c * f for c, f in zip(unit, factors))
 
 
-def aligned_read_chunks(chunks: Chunks, unit: tuple[int, ...], shape: tuple[int, ...]) -> Chunks:
+def aligned_read_chunks(chunks: Chunks, unit: Sequence[AxisUnit], shape: tuple[int, ...]) -> Chunks:
     """Coarsen ``chunks`` so that every block boundary lies on a unit boundary.
 
     Each boundary that falls inside a unit moves down to that unit's start, so no
@@ -196,7 +196,7 @@ def aligned_read_chunks(chunks: Chunks, unit: tuple[int, ...], shape: tuple[int,
         bounds, pos = {0, n}, 0
         for size in axis_chunks[:-1]:
             pos += size
-            bounds.add(pos // c * c)
+            bounds.add(floor_bound(c, pos))
         out.append(_bounds_to_sizes(bounds, n))
     return tuple(out)
 
@@ -209,7 +209,7 @@ def _bounds_to_sizes(bounds: set[int], n: int) -> tuple[int, ...]:
     return tuple(b - a for a, b in zip(edges, edges[1:])) or (n,)
 
 
-def plan_axis(sizes: Sequence[int], unit: int, offset: int = 0) -> tuple[int, ...]:
+def plan_axis(sizes: Sequence[int], unit: AxisUnit, offset: int = 0) -> tuple[int, ...]:
     """Move each boundary of ``sizes`` that falls inside a unit to the nearest unit boundary.
 
     Positions are relative to the region start, which lies at ``offset`` in the
@@ -229,24 +229,20 @@ def plan_axis(sizes: Sequence[int], unit: int, offset: int = 0) -> tuple[int, ..
     pos = 0
     for size in sizes[:-1]:
         pos += size
-        off = (offset + pos) % unit
-        if off == 0:
+        if is_bound(unit, offset + pos):
             bounds.add(pos)
             continue
-        down, up = pos - off, pos - off + unit
+        down, up = floor_bound(unit, offset + pos) - offset, next_bound(unit, offset + pos) - offset
         bounds.add(down if pos - down <= up - pos else up)
     return _bounds_to_sizes(bounds, n)
 
 
-def _interior_unit_bounds(start: int, stop: int, unit: int, offset: int) -> list[int]:
+def _interior_unit_bounds(start: int, stop: int, unit: AxisUnit, offset: int) -> list[int]:
     """Unit boundaries strictly inside [start, stop) (region-relative positions)."""
-    first = start + (-(offset + start)) % unit
-    if first == start:
-        first += unit
-    return list(range(first, stop, unit))
+    return [b - offset for b in bounds_between(unit, offset + start, offset + stop)]
 
 
-def _split_largest(sizes: tuple[int, ...], unit: int, offset: int) -> tuple[int, ...] | None:
+def _split_largest(sizes: tuple[int, ...], unit: AxisUnit, offset: int) -> tuple[int, ...] | None:
     """Split every largest block of ``sizes`` at the unit boundary nearest its middle."""
     largest = max(sizes)
     out: list[int] = []
@@ -264,13 +260,13 @@ def _split_largest(sizes: tuple[int, ...], unit: int, offset: int) -> tuple[int,
     return tuple(out) if changed else None
 
 
-def _cap_blocks(planned: list[tuple[int, ...]], unit: Sequence[int], offset: Sequence[int], itemsize: int, cap: int) -> None:
+def _cap_blocks(planned: list[tuple[int, ...]], unit: Sequence[AxisUnit], offset: Sequence[int], itemsize: int, cap: int) -> None:
     """Split the largest blocks at unit boundaries until one block fits in ``cap`` bytes."""
     while prod(max(c) for c in planned) * itemsize > cap:
         # Split along the axis whose largest block spans the most units.
         best, best_span, best_split = -1, 0.0, None
         for axis, (sizes, u) in enumerate(zip(planned, unit)):
-            span = max(sizes) / u
+            span = max(sizes) / typical_size(u)
             split = _split_largest(sizes, u, offset[axis]) if span > best_span else None
             if split is not None:
                 best, best_span, best_split = axis, span, split
@@ -279,7 +275,7 @@ def _cap_blocks(planned: list[tuple[int, ...]], unit: Sequence[int], offset: Seq
         planned[best] = best_split
 
 
-def misalignments(dask_chunks: Chunks, unit: Sequence[int], offset: Sequence[int] | None = None) -> Iterator[tuple[int, int]]:
+def misalignments(dask_chunks: Chunks, unit: Sequence[AxisUnit], offset: Sequence[int] | None = None) -> Iterator[tuple[int, int]]:
     """(axis, absolute position) of each dask block boundary that falls inside a unit.
 
     Examples
@@ -292,11 +288,11 @@ def misalignments(dask_chunks: Chunks, unit: Sequence[int], offset: Sequence[int
         pos = o
         for size in sizes[:-1]:
             pos += size
-            if pos % u:
+            if not is_bound(u, pos):
                 yield axis, pos
 
 
-def check_aligned(dask_chunks: Chunks, unit: Sequence[int], offset: Sequence[int] | None = None) -> None:
+def check_aligned(dask_chunks: Chunks, unit: Sequence[AxisUnit], offset: Sequence[int] | None = None) -> None:
     """Raise unless every dask block boundary lies on a unit boundary.
 
     Otherwise two tasks would write the same stored object and one would lose
@@ -312,10 +308,12 @@ def check_aligned(dask_chunks: Chunks, unit: Sequence[int], offset: Sequence[int
     """
     for axis, pos in misalignments(dask_chunks, unit, offset):
         c = unit[axis]
+        regular = isinstance(c, int)
+        fix = f"e.g. arr.rechunk({{{axis}: {c}}}), " if regular else "to the stored chunks, "
         raise MisalignedWriteError(
             f"axis {axis}: the dask block boundary at {pos} falls inside the stored "
-            f"chunk [{pos // c * c}, {pos // c * c + c}) (chunks[{axis}]={c}), so two "
-            f"tasks would write it. Rechunk first, e.g. arr.rechunk({{{axis}: {c}}}), "
+            f"chunk [{floor_bound(c, pos)}, {next_bound(c, pos)}){f' (chunks[{axis}]={c})' if regular else ''}, so two "
+            f"tasks would write it. Rechunk first, {fix}"
             f"or pass align='auto' to let dz.write rechunk"
         )
 
@@ -338,7 +336,7 @@ class WritePlan:
     """
 
     chunks: Chunks
-    unit: tuple[int, ...]
+    unit: tuple[AxisUnit, ...]
     target: Region
     shape: tuple[int, ...]
 
@@ -355,19 +353,23 @@ class WritePlan:
         """Whether the write holds all of a unit's (clipped) ``region``: else read-merge-write."""
         return covers(self.target, region)
 
+    def unit_around(self, axis: int, pos: int) -> tuple[int, int]:
+        """Start and end of the unit along ``axis`` that holds ``pos``."""
+        return floor_bound(self.unit[axis], pos), next_bound(self.unit[axis], pos)
+
     def cut_edges(self) -> Iterator[tuple[int, int]]:
         """(axis, position) of each edge of ``target`` that cuts a unit of the array."""
         for axis, (t, u, n) in enumerate(zip(self.target, self.unit, self.shape)):
             if t.start == t.stop:
                 continue
             for edge in (t.start, t.stop):
-                if edge % u and edge != n:
+                if not is_bound(u, edge) and edge != n:
                     yield axis, edge
 
 
 def plan_write(
     dask_chunks: Chunks,
-    unit: Sequence[int],
+    unit: Sequence[AxisUnit],
     itemsize: int,
     *,
     target: Region,
@@ -386,7 +388,7 @@ def plan_write(
     dask_chunks
         The chunks of the data to write, in dask's form.
     unit
-        The write unit: the chunk shape, or the shard shape for sharded arrays.
+        The write unit per axis: the chunk (or shard) length, or a rectilinear axis's ``Edges``.
     itemsize
         Bytes per element, for the memory cap.
     target

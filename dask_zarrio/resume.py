@@ -13,7 +13,6 @@ from __future__ import annotations
 from itertools import accumulate, product
 from typing import TYPE_CHECKING
 
-from .grid import chunks_in
 from .metadata import ArraySpec
 from .store import Store
 
@@ -42,10 +41,9 @@ def blocks_to_write(spec: ArraySpec, store: Store, plan: WritePlan) -> tuple[lis
     starts = [(0, *accumulate(c))[:-1] for c in plan.chunks]
     todo: list[tuple[int, ...]] = []
     done = 0
-    unit = spec.grid.chunk_shape
     for index in product(*(range(len(c)) for c in plan.chunks)):
         relative = tuple(slice(s[i], s[i] + c[i]) for s, c, i in zip(starts, plan.chunks, index))
-        keys = [spec.chunk_key(u) for u in chunks_in(plan.block_region(relative), unit)]
+        keys = [spec.chunk_key(u) for u in spec.grid.chunks_in(plan.block_region(relative))]
         stored = sum(k in present for k in keys) if present is not None else sum(map(store.exists, keys))
         if stored == len(keys) and keys:
             done += stored

@@ -24,8 +24,8 @@ if TYPE_CHECKING:  # the plan arrives as an argument: tasks never import the pla
 __all__ = ["ArrayReader", "bounding_box", "decode_chunk", "decode_chunk_into", "read_region", "write_region"]
 
 
-def decode_chunk(spec: ArraySpec, store: Store, key: str, data: Any) -> np.ndarray:
-    """Decode the bytes of the chunk at ``key``; any failure names the key.
+def decode_chunk(spec: ArraySpec, store: Store, key: str, data: Any, index: tuple[int, ...] | None = None) -> np.ndarray:
+    """Decode the bytes of the chunk at ``key`` (grid ``index``: its shape); any failure names the key.
 
     Examples
     --------
@@ -38,7 +38,7 @@ def decode_chunk(spec: ArraySpec, store: Store, key: str, data: Any) -> np.ndarr
     dask_zarrio.errors.ChunkDecodeError: chunk <dict>/c/0 does not decode: ...
     """
     try:
-        return spec.pipeline.decode(data)
+        return (spec.pipeline if index is None else spec.pipeline_at(index)).decode(data)
     except Exception as e:  # noqa: BLE001  (codecs raise many types; all mean corrupt bytes)
         raise _decode_error(store, key, e) from e
 
@@ -51,7 +51,9 @@ def _decode_error(store: Store, key: str, e: Exception) -> ChunkDecodeError:
     )
 
 
-def decode_chunk_into(spec: ArraySpec, store: Store, key: str, data: Any, out: np.ndarray) -> bool:
+def decode_chunk_into(
+    spec: ArraySpec, store: Store, key: str, data: Any, out: np.ndarray, index: tuple[int, ...] | None = None
+) -> bool:
     """Decode the chunk at ``key`` straight into ``out`` where the codecs allow.
 
     ``False`` when they do not (the caller decodes and copies); failures name the key.
@@ -68,7 +70,7 @@ def decode_chunk_into(spec: ArraySpec, store: Store, key: str, data: Any, out: n
     array([0, 0, 7, 8], dtype=uint16)
     """
     try:
-        return spec.pipeline.decode_into(data, out)
+        return (spec.pipeline if index is None else spec.pipeline_at(index)).decode_into(data, out)
     except Exception as e:  # noqa: BLE001
         raise _decode_error(store, key, e) from e
 
@@ -105,9 +107,9 @@ def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.
     blobs = store.get_many(keys) if keys else []
     block_shape = tuple(r.stop - r.start for r in region)
     if len(whole) == 1 and not partial and blobs[0] is not None:
-        if grid.chunk_region(whole[0]) == region and block_shape == spec.chunk_shape:
+        if grid.chunk_region(whole[0]) == region and block_shape == grid.chunk_shape_at(whole[0]):
             # The block is exactly one whole chunk: hand out the decoded array itself.
-            arr = decode_chunk(spec, store, keys[0], blobs[0])
+            arr = decode_chunk(spec, store, keys[0], blobs[0], whole[0])
             return arr if arr.flags.writeable else arr.copy()
     if partial or any(b is None for b in blobs):
         out = spec.fill_chunk(block_shape)
@@ -118,14 +120,14 @@ def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.
             continue
         chunk_region = grid.chunk_region(index)
         src, dst = overlap(chunk_region, region)
-        if covers(region, chunk_region) and decode_chunk_into(spec, store, key, blob, out[dst]):
+        if covers(region, chunk_region) and decode_chunk_into(spec, store, key, blob, out[dst], index):
             continue
-        chunk = decode_chunk(spec, store, key, blob)
+        chunk = decode_chunk(spec, store, key, blob, index)
         out[dst] = chunk[src]
     for index in partial:
         key = spec.chunk_key(index)
         src, dst = overlap(grid.chunk_region(index), region)
-        pipeline.decode_partial(store, key, src, out[dst], where=store.describe(key))
+        spec.pipeline_at(index).decode_partial(store, key, src, out[dst], where=store.describe(key))
     return out
 
 
@@ -213,20 +215,21 @@ def bounding_box(index: Any, shape: tuple[int, ...]) -> tuple[tuple[slice, ...],
     return tuple(box), (None if trivial else tuple(local))
 
 
-def _pad_to_chunk(spec: ArraySpec, part: np.ndarray) -> np.ndarray:
+def _pad_to_chunk(spec: ArraySpec, part: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
     """Edge chunks are stored full size, the part outside the array filled."""
-    if part.shape == spec.chunk_shape:
+    shape = spec.chunk_shape_at(index)
+    if part.shape == shape:
         return part
-    full = spec.fill_chunk(spec.chunk_shape)
+    full = spec.fill_chunk(shape)
     full[tuple(slice(0, s) for s in part.shape)] = part
     return full
 
 
-def _read_chunk_or_fill(spec: ArraySpec, store: Store, key: str) -> np.ndarray:
+def _read_chunk_or_fill(spec: ArraySpec, store: Store, key: str, index: tuple[int, ...]) -> np.ndarray:
     blob = store.get(key)
     if blob is None:
-        return spec.fill_chunk(spec.chunk_shape)
-    chunk = decode_chunk(spec, store, key, blob)
+        return spec.fill_chunk(spec.chunk_shape_at(index))
+    chunk = decode_chunk(spec, store, key, blob, index)
     return chunk if chunk.flags.writeable else chunk.copy()
 
 
@@ -280,16 +283,16 @@ def write_region(
             # A 0-d block is its own single chunk: block[()] would be a scalar, and
             # np.asarray of a bytes scalar shrinks its dtype.
             part = block[in_block] if in_block else block
-            full = _pad_to_chunk(spec, part)
+            full = _pad_to_chunk(spec, part, index)
         else:
-            full = _read_chunk_or_fill(spec, store, key)
+            full = _read_chunk_or_fill(spec, store, key, index)
             full[in_chunk] = block[in_block]
             part = full[tuple(slice(0, c.stop - c.start) for c in chunk_region)]
         if spec.is_fill(part):
             if delete_empty:
                 store.delete(key)
             continue
-        encoded[key] = spec.pipeline.encode(full)
+        encoded[key] = spec.pipeline_at(index).encode(full)
     # Several chunks of one block go out together (concurrently on object stores).
     store.set_many(encoded)
     return np.full((1,) * block.ndim, len(encoded))

@@ -34,3 +34,21 @@ def test_key_encodings():
     assert ChunkKeyEncoding(None, ".").key((1, 2)) == "1.2"
     assert ChunkKeyEncoding("c", ".").key(()) == "c"
     assert ChunkKeyEncoding(None, "/").to_json() == {"name": "v2", "configuration": {"separator": "/"}}
+
+
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=8), st.data())
+def test_edges_answer_like_the_expanded_positions(sizes, data):
+    from dask_zarrio.grid import Edges, floor_bound, is_bound, next_bound
+
+    edges = Edges(tuple(sizes))
+    owner = [i for i, s in enumerate(sizes) for _ in range(s)]
+    pos = data.draw(st.integers(0, sum(sizes) - 1))
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    assert edges.index(pos) == owner[pos]
+    assert floor_bound(edges, pos) == starts[owner[pos]]
+    assert next_bound(edges, pos) == starts[owner[pos]] + sizes[owner[pos]]
+    assert is_bound(edges, pos) == (pos in starts)
+    start = data.draw(st.integers(0, sum(sizes)))
+    stop = data.draw(st.integers(start, sum(sizes)))
+    got = [i for (i,) in chunks_in((slice(start, stop),), (edges,))]
+    assert got == sorted({owner[k] for k in range(start, stop)})

@@ -224,3 +224,25 @@ def test_normalize_region_refuses(region, match):
 
     with pytest.raises(ZarrioError, match=match):
         normalize_region(region, (4, 5))
+
+
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=8), st.lists(st.integers(1, 5), min_size=1, max_size=10))
+def test_plans_align_to_irregular_units(edges, blocks):
+    from dask_zarrio.grid import Edges
+
+    n = min(sum(edges), sum(blocks))
+    blocks = _clip(blocks, n)
+    unit = (Edges(tuple(edges)),)
+    plan = plan_write((blocks,), unit, 1, target=(slice(0, n),), shape=(n,))
+    assert sum(plan.chunks[0]) == n
+    assert not list(misalignments(plan.chunks, unit))
+
+
+def _clip(blocks: list[int], n: int) -> tuple[int, ...]:
+    out, pos = [], 0
+    for b in blocks:
+        if pos >= n:
+            break
+        out.append(min(b, n - pos))
+        pos += b
+    return tuple(out)

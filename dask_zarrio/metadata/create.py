@@ -20,11 +20,12 @@ from ..grid import ChunkKeyEncoding
 from .dtypes import V3_VARIABLE_NAMES, v3_data_type_to_json
 from .fill import encode_variable_fill, parse_fill_value, parse_variable_fill
 from .n5 import N5_DTYPES, ArrayMetadataN5
+from .rectilinear import AxisEdges
 from .structs import packed
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
-__all__ = ["NO_FILL", "default_fill_value", "new_array_metadata", "variable_kind"]
+__all__ = ["NO_FILL", "default_fill_value", "grid_lengths", "new_array_metadata", "variable_kind"]
 
 
 class _NoFill:
@@ -115,7 +116,7 @@ def new_array_metadata(
     *,
     shape: Sequence[int],
     dtype: np.dtype[Any],
-    chunk_shape: Sequence[int],
+    chunk_shape: Sequence[int | Sequence[int]],
     compressors: Any = "auto",
     filters: Any = None,
     fill_value: Any = None,
@@ -123,9 +124,12 @@ def new_array_metadata(
     order: str = "C",
     attributes: dict[str, Any] | None = None,
     dimension_names: Sequence[str | None] | None = None,
-    shard_shape: Sequence[int] | None = None,
+    shard_shape: Sequence[int | Sequence[int]] | None = None,
 ) -> ArrayMetadataV2 | ArrayMetadataV3 | ArrayMetadataN5:
     """Metadata of a new array, as zarr-python 3's ``create_array`` would write it.
+
+    An entry of ``chunk_shape`` (or of ``shard_shape``) that is a sequence lists
+    that axis's chunk edge lengths: a ``rectilinear`` grid (Zarr v3 only).
 
     Examples
     --------
@@ -135,13 +139,11 @@ def new_array_metadata(
     >>> m = new_array_metadata(shape=(10,), dtype=np.dtype("i2"), chunk_shape=(2,), shard_shape=(10,))
     >>> m.chunk_shape, [c["name"] for c in m.to_dict()["codecs"][0]["configuration"]["codecs"]]
     ((10,), ['bytes', 'zstd'])
+    >>> new_array_metadata(shape=(10,), dtype=np.dtype("i2"), chunk_shape=[(3, 7)]).to_dict()["chunk_grid"]
+    {'name': 'rectilinear', 'configuration': {'kind': 'inline', 'chunk_shapes': [[3, 7]]}}
     """
-    shape, chunk_shape = tuple(int(s) for s in shape), tuple(int(c) for c in chunk_shape)
-    if len(chunk_shape) != len(shape) or any(c < 1 for c in chunk_shape):
-        raise MetadataError(
-            f"chunks={chunk_shape!r} must give a positive chunk length for each of the "
-            f"{len(shape)} dimensions of shape={shape!r}"
-        )
+    shape = tuple(int(s) for s in shape)
+    chunk_shape, edges = grid_lengths(chunk_shape, shape, "chunks", zarr_format)
     if order not in ("C", "F"):
         raise MetadataError(f"order={order!r} must be 'C' or 'F'")
     if dimension_names is not None and len(dimension_names) != len(shape):
@@ -171,15 +173,19 @@ def new_array_metadata(
         return _new_n5(shape, dtype, chunk_shape, compressors, filters, fill, order, attributes,
                        dimension_names, shard_shape)
     if shard_shape is not None:
-        shard_shape = tuple(int(s) for s in shard_shape)
         if zarr_format != 3:
             raise MetadataError(f"shards={shard_shape!r}: sharding needs zarr_format=3")
-        if len(shard_shape) != len(shape) or any(
-            s < 1 or s % c for s, c in zip(shard_shape, chunk_shape)
-        ):
+        if edges is not None:
             raise MetadataError(
-                f"shards={shard_shape!r} must be a positive multiple of chunks={chunk_shape!r} "
-                "along every axis (each shard holds whole inner chunks)"
+                f"chunks={chunk_shape!r}: the inner chunks of shards must be regular; give "
+                "irregular lengths to shards= instead"
+            )
+        shard_shape, edges = grid_lengths(shard_shape, shape, "shards", zarr_format)
+        lengths = edges or shard_shape
+        if any(e % c for a, c in zip(lengths, chunk_shape) for e in ((a,) if isinstance(a, int) else set(a))):
+            raise MetadataError(
+                f"shards={shard_shape if edges is None else edges!r} must be a positive multiple of "
+                f"chunks={chunk_shape!r} along every axis (each shard holds whole inner chunks)"
             )
     if zarr_format == 2:
         comps = [numcodecs.Zstd(level=0)] if compressors == "auto" else _as_list(compressors)
@@ -244,7 +250,49 @@ def new_array_metadata(
         attributes=attributes,
         dimension_names=None if dimension_names is None else tuple(dimension_names),
         data_type_json=None if kind is None else V3_VARIABLE_NAMES[kind],
+        chunk_edges=edges,
     )
+
+
+def grid_lengths(
+    value: Sequence[int | Sequence[int]], shape: tuple[int, ...], field: str, zarr_format: int | str
+) -> tuple[tuple[int, ...], tuple[AxisEdges, ...] | None]:
+    """The chunk shape (a rectilinear grid's largest chunk) and, for a rectilinear grid, its edges.
+
+    Examples
+    --------
+    >>> grid_lengths([4, (3, 5, 2)], (8, 10), "chunks", 3)
+    ((4, 5), (4, (3, 5, 2)))
+    >>> grid_lengths([(3, 5, 2)], (10,), "chunks", 2)
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.MetadataError: chunks=[(3, 5, 2)]: irregular chunk lengths need zarr_format=3 ...
+    """
+    where = f"{field}={list(value)!r}"
+    if len(value) != len(shape):
+        raise MetadataError(f"{where} must give a positive chunk length for each of the {len(shape)} dimensions of shape={shape!r}")
+    out: list[AxisEdges] = []
+    for axis, (v, n) in enumerate(zip(value, shape)):
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1:
+            out.append(int(v))
+        elif isinstance(v, (list, tuple)) and v and all(
+            isinstance(e, (int, np.integer)) and not isinstance(e, bool) and e >= 1 for e in v
+        ) and sum(v) >= n:
+            out.append(tuple(int(e) for e in v))
+        else:
+            raise MetadataError(
+                f"{where}: entry {axis} ({v!r}) must be a positive chunk length, or positive chunk "
+                f"lengths that add up to at least the array's length {n} along axis {axis}"
+            )
+    regular = tuple(e for e in out if isinstance(e, int))
+    if len(regular) == len(out):
+        return regular, None
+    if zarr_format != 3:
+        raise MetadataError(
+            f"{where}: irregular chunk lengths need zarr_format=3 (the rectilinear chunk grid); "
+            f"zarr_format={zarr_format!r} stores only regular chunks, so give one length per axis"
+        )
+    return tuple(e if isinstance(e, int) else max(e) for e in out), tuple(out)
 
 
 def _new_n5(

@@ -6,7 +6,9 @@ region; they never ask which format the array came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from ..codecs import ChunkPipeline
 from ..codecs.empty import fill_block, is_fill
 from ..grid import ChunkGrid, ChunkKeyEncoding
 from .n5 import ArrayMetadataN5, N5KeyEncoding
+from .rectilinear import edges_to_units
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
@@ -43,24 +46,49 @@ class ArraySpec:
     fill_value: np.ndarray | None
     pipeline: ChunkPipeline
     zarr_format: int | str
+    #: Builds the pipeline of another chunk shape (rectilinear grids); ``None`` for regular ones.
+    shaped: Callable[[tuple[int, ...]], ChunkPipeline] | None = None
+    _pipelines: dict[tuple[int, ...], ChunkPipeline] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_metadata(cls, meta: ArrayMetadata, *, allow_pickle: bool = False) -> ArraySpec:
         """Build the description of ``meta``; refuses pickle codecs unless ``allow_pickle``."""
+        grid = ChunkGrid(meta.shape, meta.chunk_shape)
+        shaped = None
+        if isinstance(meta, ArrayMetadataV3) and meta.chunk_edges is not None:
+            grid = ChunkGrid.from_units(meta.shape, edges_to_units(meta.chunk_edges))
+            shaped = partial(_shaped_pipeline, meta, allow_pickle)
         return cls(
             shape=meta.shape,
             dtype=meta.dtype,
-            grid=ChunkGrid(meta.shape, meta.chunk_shape),
+            grid=grid,
             keys=meta.chunk_key_encoding,
             fill_value=meta.fill_value,
             pipeline=meta.pipeline(allow_pickle=allow_pickle),
             zarr_format=meta.zarr_format,
+            shaped=shaped if not grid.is_regular else None,
         )
 
     @property
     def chunk_shape(self) -> tuple[int, ...]:
-        """The shape of every stored chunk (edge chunks are stored full size)."""
+        """The shape of every stored chunk (edge chunks are stored full size); a rectilinear grid's largest."""
         return self.grid.chunk_shape
+
+    def pipeline_at(self, index: tuple[int, ...]) -> ChunkPipeline:
+        """The codec pipeline of chunk ``index`` (built once per distinct chunk shape)."""
+        if self.shaped is None:
+            return self.pipeline
+        shape = self.grid.chunk_shape_at(index)
+        if shape == self.pipeline.shape:
+            return self.pipeline
+        found = self._pipelines.get(shape)
+        if found is None:
+            found = self._pipelines[shape] = self.shaped(shape)
+        return found
+
+    def chunk_shape_at(self, index: tuple[int, ...]) -> tuple[int, ...]:
+        """The stored shape of chunk ``index``."""
+        return self.grid.chunk_shape_at(index)
 
     def chunk_key(self, index: tuple[int, ...]) -> str:
         """The store key of chunk ``index``, relative to the array's folder."""
@@ -73,3 +101,8 @@ class ArraySpec:
     def is_fill(self, block: np.ndarray) -> bool:
         """Whether every element of ``block`` equals the fill value, bit for bit."""
         return is_fill(block, self.fill_value)
+
+
+def _shaped_pipeline(meta: ArrayMetadataV3, allow_pickle: bool, shape: tuple[int, ...]) -> ChunkPipeline:
+    """``meta``'s pipeline for chunks of ``shape`` (module level: a spec pickles by reference to it)."""
+    return meta.pipeline(allow_pickle=allow_pickle, chunk_shape=shape)

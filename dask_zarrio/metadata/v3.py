@@ -13,6 +13,7 @@ from ..errors import MetadataError, ZarrioError
 from ..grid import ChunkKeyEncoding
 from .dtypes import parse_v3_data_type, v3_data_type_to_json, v3_variable_kind
 from .fill import encode_fill_value, encode_variable_fill, parse_fill_value, parse_variable_fill
+from .rectilinear import AxisEdges, edges_to_json, parse_rectilinear
 from .structs import encode_struct_fill
 
 __all__ = ["ArrayMetadataV3", "parse_shape", "parse_chunk_grid", "parse_chunk_key_encoding"]
@@ -66,26 +67,32 @@ def _name_config(value: object, field_name: str) -> tuple[str, dict[str, Any]]:
     raise MetadataError(f"{field_name}={value!r} must be {{'name': ..., 'configuration': ...}}")
 
 
-def parse_chunk_grid(value: object, ndim: int) -> tuple[int, ...]:
-    """The chunk shape of a ``regular`` chunk grid.
+def parse_chunk_grid(value: object, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[AxisEdges, ...] | None]:
+    """The chunk shape of a ``regular`` grid, or a ``rectilinear`` grid's largest chunk and edges.
 
     Examples
     --------
-    >>> parse_chunk_grid({"name": "regular", "configuration": {"chunk_shape": [2, 2]}}, 2)
-    (2, 2)
+    >>> parse_chunk_grid({"name": "regular", "configuration": {"chunk_shape": [2, 2]}}, (4, 4))
+    ((2, 2), None)
+    >>> parse_chunk_grid({"name": "rectilinear", "configuration": {"kind": "inline", "chunk_shapes": [[1, 3], 2]}}, (4, 4))
+    ((3, 2), ((1, 3), 2))
     """
+    ndim = len(shape)
     name, config = _name_config(value, "chunk_grid")
+    if name == "rectilinear":
+        edges = parse_rectilinear(config, shape)
+        return tuple(e if isinstance(e, int) else max(e) for e in edges), edges
     if name != "regular":
         raise MetadataError(
-            f"chunk_grid name={name!r} is not supported; dask_zarrio reads 'regular' grids"
+            f"chunk_grid name={name!r} is not supported; dask_zarrio reads 'regular' and 'rectilinear' grids"
         )
-    shape = parse_shape(config.get("chunk_shape"), "chunk_grid.configuration.chunk_shape")
-    if len(shape) != ndim or any(c == 0 for c in shape):
+    chunks = parse_shape(config.get("chunk_shape"), "chunk_grid.configuration.chunk_shape")
+    if len(chunks) != ndim or any(c == 0 for c in chunks):
         raise MetadataError(
-            f"chunk_grid.configuration.chunk_shape={list(shape)!r} must have {ndim} positive "
+            f"chunk_grid.configuration.chunk_shape={list(chunks)!r} must have {ndim} positive "
             "entries, one per array dimension"
         )
-    return shape
+    return chunks, None
 
 
 def parse_chunk_key_encoding(value: object) -> ChunkKeyEncoding:
@@ -160,6 +167,8 @@ class ArrayMetadataV3:
     dimension_names: tuple[str | None, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     data_type_json: Any = None
+    #: A rectilinear grid's per-axis edges (``chunk_shape`` is then its largest chunk).
+    chunk_edges: tuple[AxisEdges, ...] | None = None
 
     zarr_format = 3
 
@@ -201,10 +210,12 @@ class ArrayMetadataV3:
         if not isinstance(attributes, dict):
             raise MetadataError(f"attributes={attributes!r} must be an object")
         kind = v3_variable_kind(data["data_type"])
+        chunk_shape, chunk_edges = parse_chunk_grid(data["chunk_grid"], shape)
         return cls(
             shape=shape,
             dtype=dtype,
-            chunk_shape=parse_chunk_grid(data["chunk_grid"], len(shape)),
+            chunk_shape=chunk_shape,
+            chunk_edges=chunk_edges,
             chunk_key_encoding=parse_chunk_key_encoding(data["chunk_key_encoding"]),
             fill_value=(
                 parse_fill_value(data["fill_value"], dtype, 3) if kind is None
@@ -224,7 +235,10 @@ class ArrayMetadataV3:
             "node_type": "array",
             "shape": list(self.shape),
             "data_type": self.data_type_json or v3_data_type_to_json(self.dtype),
-            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(self.chunk_shape)}},
+            "chunk_grid": (
+                {"name": "regular", "configuration": {"chunk_shape": list(self.chunk_shape)}}
+                if self.chunk_edges is None else edges_to_json(self.chunk_edges)
+            ),
             "chunk_key_encoding": self.chunk_key_encoding.to_json(),
             "fill_value": self._fill_json(),
             "codecs": [c.to_dict() for c in self.codecs],
@@ -250,13 +264,14 @@ class ArrayMetadataV3:
             return encode_fill_value(self.fill_value, self.dtype, 3)
         return encode_variable_fill(self.fill_value, kind)
 
-    def pipeline(self, *, allow_pickle: bool = False) -> CodecPipeline:
-        """The codec chain for this array's chunks; refuses pickle unless ``allow_pickle``."""
+    def pipeline(self, *, allow_pickle: bool = False, chunk_shape: tuple[int, ...] | None = None) -> CodecPipeline:
+        """The codec chain for chunks of ``chunk_shape`` (default: the largest); refuses pickle unless ``allow_pickle``."""
         codecs = [
             c.for_decoding(allow_pickle=allow_pickle, where=f"codecs[{i}]")
             for i, c in enumerate(self.codecs)
         ]
-        return CodecPipeline.from_codecs(codecs, self.chunk_shape, self.dtype, self.fill_value)
+        shape = self.chunk_shape if chunk_shape is None else chunk_shape
+        return CodecPipeline.from_codecs(codecs, shape, self.dtype, self.fill_value)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ArrayMetadataV3) and self.to_dict() == other.to_dict()
