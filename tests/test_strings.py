@@ -259,3 +259,19 @@ def test_serialiser_of_the_other_type_is_refused_at_open(tmp_path, kind, codec, 
     where = r"codecs\[0\]\.configuration\.codecs\[0\]" if sharded else r"codecs\[0\]"
     with pytest.raises(MetadataError, match=rf"{where} is '{codec}', but data_type '{kind}' is stored with 'vlen-"):
         dz.read(url)
+
+
+@pytest.mark.parametrize("make", [
+    lambda a: a, lambda a: a.astype(np.dtypes.StringDType()), lambda a: da.from_array(a.astype(np.dtypes.StringDType()), chunks=2),
+], ids=["object", "StringDType", "dask-StringDType"])
+def test_v2_strings_written_as_zarr_python_writes_them(tmp_path, make):
+    """v2 string data becomes |O + vlen-utf8 with fill value '', read back as objects both ways."""
+    arr = data("string", (5,))
+    url = str(tmp_path / "a.zarr")
+    dz.write(make(arr), url, zarr_format=2, chunks=(2,))
+    doc = json.loads((tmp_path / "a.zarr" / ".zarray").read_text())
+    assert (doc["dtype"], doc["filters"], doc["fill_value"]) == ("|O", [{"id": "vlen-utf8"}], "")
+    same(as_object(zarr.open_array(url, mode="r")[...]), arr)
+    theirs = str(tmp_path / "theirs.zarr")
+    zarr.create_array(theirs, shape=(5,), chunks=(2,), dtype=str, zarr_format=2)[:] = arr
+    same(dz.read(theirs).compute(), arr)

@@ -14,8 +14,8 @@ numpy object array, what zarr-python and ``xr.open_zarr`` give for these types;
 
 from __future__ import annotations
 
-from math import prod
 from collections.abc import Sequence
+from math import prod
 from typing import Any, ClassVar
 
 import numpy as np
