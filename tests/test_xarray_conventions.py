@@ -168,3 +168,19 @@ def test_write_empty_chunks_false_is_what_dz_does_and_true_is_refused(tmp_path):
     for kwargs in ({"write_empty_chunks": True}, {"encoding": {"v": {"write_empty_chunks": True}}}):
         with pytest.raises(dz.ZarrioError, match="write_empty_chunks"):
             dz.write_dataset(ds, str(tmp_path / "refused.zarr"), **kwargs)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("writer", ["dz", "xarray"])
+def test_string_variables_read_as_objects_open_zarr_as_string_dtype(tmp_path, writer, zarr_format):
+    """The engine reads strings as numpy object arrays (as dz.read does); xr.open_zarr, on zarr-python
+    3.1+ and numpy 2, gives numpy StringDType: the same values, a known difference of dtype."""
+    ds = xr.Dataset({"s": (("x",), np.array(["a", "", "日本"], object))})
+    url = str(tmp_path / "s.zarr")
+    if writer == "dz":
+        dz.write_dataset(ds, url, zarr_format=zarr_format)
+    else:
+        ds.to_zarr(url, zarr_format=zarr_format)
+    ours, theirs = xr.open_dataset(url, engine="dask_zarrio").s, xr.open_zarr(url).s
+    assert ours.dtype == np.dtype(object) and theirs.dtype == np.dtypes.StringDType()
+    assert ours.values.tolist() == theirs.values.tolist() == ["a", "", "日本"]
