@@ -57,6 +57,10 @@ class _VLen(ArrayBytesCodec):
         flat = np.ascontiguousarray(arr).reshape(-1)
         if flat.dtype.kind != "O":
             flat = flat.astype(object)  # numpy StringDType, "U" or "S" blocks
+        try:  # numcodecs checks each element's type in C: no Python pass unless one is wrong
+            return self.codec.encode(flat)
+        except (TypeError, ValueError):
+            pass
         # None is stored as an empty item, as numcodecs and zarr-python do.
         wrong = next((v for v in flat if v is not None and not isinstance(v, self.element)), _NONE)
         if wrong is not _NONE:
