@@ -32,7 +32,7 @@ import dask.array as da
 import numpy as np
 
 import dask_zarrio as dz
-from benchmarks import scale
+from benchmarks import scale, strings
 from dask_zarrio.buffers import empty
 from dask_zarrio.codecs.blosc import BloscCodec
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,scale,tiny,memory")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,scale,tiny,memory,strings")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
     args = parser.parse_args(argv)
@@ -234,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
             tables.append(("S3 read (local server, 256 MiB, 16 MiB chunks)", s3_rows, "dz.read(url).sum()", s3_bytes))
         if args.latency_ms:
             notes += s3_latency(args.latency_ms / 1000, args.rounds)
+    if "strings" not in skip:
+        str_reads, str_writes, str_notes, str_bytes = strings.string_rows(scratch, args.rounds, interleaved)
+        tables += [("strings read (1 M, 10 % '')", str_reads, "dz.read(url) == '' .sum()", str_bytes),
+                   ("strings write (1 M, 10 % '')", str_writes, "dz.write", str_bytes)]
+        notes += str_notes
     if "scale" not in skip:
         notes += scale.graph_preparation()
     if "tiny" not in skip:

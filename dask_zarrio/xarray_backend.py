@@ -162,8 +162,13 @@ _ENCODING_ATTRS = ("units", "calendar", "scale_factor", "add_offset")
 #: ``encoding`` keys, as xarray's ``to_zarr`` takes them: CF encodings applied by xarray's
 #: own coder, the storage layout, and read-side hints that a write has no use for.
 _CF_ENCODING = ("dtype", "_FillValue", *_ENCODING_ATTRS)
-_LAYOUT_ENCODING = ("chunks", "shards", "compressors", "compressor", "filters")
+_LAYOUT_ENCODING = ("chunks", "shards", "compressors", "compressor", "filters", "fill_value")
 _IGNORED_ENCODING = ("preferred_chunks", "cache_metadata", "write_empty_chunks")
+#: ``to_zarr`` encoding keys that dz does not honour, and why.
+_REFUSED_ENCODING = {
+    "serializer": "dz picks it from the data type (bytes, vlen-utf8 or vlen-bytes)",
+    "chunk_key_encoding": "dz writes the default chunk keys ('/' in v3, '.' in v2)",
+}
 
 
 def _auto_region(region: Any, ds: Any, root: Group) -> dict[str, slice]:
@@ -215,7 +220,13 @@ def _object_filters(data: Any, zarr_format: int) -> list[Any] | None:
     return [numcodecs.VLenBytes() if isinstance(first, bytes) else numcodecs.VLenUTF8()]
 
 
-def _check_encoding(encoding: Mapping[str, Any], names: Any) -> dict[str, dict[str, Any]]:
+def _json_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes as JSON takes them: numpy arrays as lists, numpy scalars as Python ones (as to_zarr)."""
+    return {k: v.tolist() if isinstance(v, np.ndarray) else v.item() if isinstance(v, np.generic) else v
+            for k, v in attrs.items()}
+
+
+def _check_encoding(encoding: Mapping[str, Any], names: Any, zarr_format: int) -> dict[str, dict[str, Any]]:
     """``encoding`` per variable, every key one that ``to_zarr`` documents and dz honours."""
     out: dict[str, dict[str, Any]] = {}
     for name, enc in encoding.items():
@@ -227,6 +238,13 @@ def _check_encoding(encoding: Mapping[str, Any], names: Any) -> dict[str, dict[s
             raise ZarrioError(
                 f"encoding[{name!r}]['write_empty_chunks']=True: dask_zarrio never stores chunks that "
                 "hold only the fill value (they read as the fill value anyway); drop the option"
+            )
+        for key in sorted(set(enc) & set(_REFUSED_ENCODING)):
+            raise ZarrioError(f"encoding[{name!r}][{key!r}] is not taken: {_REFUSED_ENCODING[key]}; drop it")
+        if "fill_value" in enc and zarr_format == 2:
+            raise ZarrioError(
+                f"encoding[{name!r}]['fill_value'] is a Zarr v3 key (as in xarray's to_zarr); "
+                "use '_FillValue' to set a v2 array's fill_value"
             )
         unknown = sorted(set(enc) - {*_CF_ENCODING, *_LAYOUT_ENCODING, *_IGNORED_ENCODING})
         if unknown:
@@ -281,10 +299,11 @@ def write_dataset(
         Write consolidated metadata afterwards.
     encoding
         Per variable, as xarray's ``to_zarr``: the layout (``chunks``, ``shards``,
-        ``compressors`` or ``compressor``, ``filters``) and CF encodings (``dtype``,
-        ``_FillValue``, ``scale_factor``, ``add_offset``, ``units``, ``calendar``);
-        read-side hints (``preferred_chunks``) are ignored. Unknown keys, and
-        ``write_empty_chunks=True`` (fill-only chunks are never stored), are refused.
+        ``compressors`` or ``compressor``, ``filters``, v3 ``fill_value``) and CF
+        encodings (``dtype``, ``_FillValue``, ``scale_factor``, ``add_offset``, ``units``,
+        ``calendar``); read-side hints (``preferred_chunks``) are ignored. Unknown keys,
+        ``serializer``, ``chunk_key_encoding`` and ``write_empty_chunks=True`` (fill-only
+        chunks are never stored) are refused, each with the reason.
     safe_chunks, align_chunks
         xarray's names for what dz's planner does: dask chunks that would split stored
         chunks are rechunked so that no two tasks write one chunk (``align_chunks=True``,
@@ -316,17 +335,22 @@ def write_dataset(
     align = "raise" if align_chunks is False and safe_chunks else "auto"
     # Non-index coordinates are listed in a "coordinates" attribute (CF), here or per variable.
     variables, attrs = xr.conventions.encode_dataset_coordinates(ds)
-    encodings = _check_encoding(encoding or {}, variables)
+    encodings = _check_encoding(encoding or {}, variables, zarr_format)
     # Every name is checked before anything is written or cleared: a variable named
     # ".." must not send a mode="w" write to the dataset's parent folder.
     root_store = open_store(url, storage_options)
     for name, var in variables.items():
         member_path(name)
+        if not isinstance(var.dtype, np.dtype):  # pandas extension arrays (categoricals)
+            raise ZarrioError(
+                f"variable {name!r} holds pandas {var.dtype!r}, which Zarr cannot store (xarray's to_zarr "
+                "cannot either); write .astype(str) of it, or its codes with CF flag_values/flag_meanings"
+            )
         if mode == "w":  # the group is cleared first: no variable may read from it
             refuse_reading_from(var.data, root_store)
     regions: dict[str, slice] | None = None
     if mode in ("w-", "w"):
-        create_group(url, attributes=dict(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options)
+        create_group(url, attributes=_json_attrs(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options)
         existing: set[str] = set()
     else:
         root = open_group(url, storage_options=storage_options)
@@ -350,7 +374,7 @@ def write_dataset(
             fill = var_attrs.pop("_FillValue", None)
             fill = NO_FILL if fill is None else fill  # v2: null, so that 0 stays a value
         else:
-            fill = np.nan if var.dtype.kind == "f" else None
+            fill = enc.get("fill_value", np.nan if var.dtype.kind == "f" else None)
             if var_attrs.get("_FillValue") is not None:
                 var_attrs["_FillValue"] = xarray_fill_value_coder().encode(var_attrs["_FillValue"], var.dtype)
         data = var.data
@@ -375,7 +399,7 @@ def write_dataset(
             write(
                 data, target, mode="w-" if mode != "w" else "w", zarr_format=zarr_format,
                 chunks=enc.get("chunks"), shards=enc.get("shards"), compressors=enc.get("compressors", enc.get("compressor", "auto")),
-                filters=enc.get("filters", _object_filters(data, zarr_format)), fill_value=fill, attributes=var_attrs,
+                filters=enc.get("filters", _object_filters(data, zarr_format)), fill_value=fill, attributes=_json_attrs(var_attrs),
                 dimension_names=list(var.dims), **common,
             )
     if consolidated:

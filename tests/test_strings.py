@@ -233,5 +233,45 @@ def test_variable_kind_of_new_arrays(dtype, fill, kind):
 def test_bytes_codec_on_variable_length_type_is_metadata_error(data_type):
     doc = _doc(data_type, "", "bytes")
     doc["codecs"] = [{"name": "bytes"}]
-    with pytest.raises(MetadataError, match="use {'name': 'vlen-utf8'}"):
+    with pytest.raises(MetadataError, match=rf"codecs\[0\] is 'bytes', but data_type '{data_type}'"):
         ArrayMetadataV3.from_dict(doc).pipeline()
+
+
+def _sharded(codec: str) -> dict[str, object]:
+    return {"name": "sharding_indexed", "configuration": {
+        "chunk_shape": [1], "codecs": [{"name": codec, "configuration": {}}], "index_codecs": [
+            {"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]}}
+
+
+@pytest.mark.parametrize(("kind", "codec", "sharded"), [
+    ("string", "vlen-bytes", False), ("bytes", "vlen-utf8", False), ("string", "bytes", False),
+    ("bytes", "bytes", False), ("string", "vlen-bytes", True), ("bytes", "vlen-utf8", True),
+])
+def test_serialiser_of_the_other_type_is_refused_at_open(tmp_path, kind, codec, sharded):
+    """Both types read as objects: a string array stored with vlen-bytes would decode as bytes
+    (or, with the plain bytes codec, as pointers); dz.read refuses it before any chunk is read."""
+    url = str(tmp_path / "a.zarr")
+    shards = (2,) if sharded else None
+    zarr_create(url, kind, shape=(3,), chunks=(1,) if sharded else (2,), shards=shards)[:] = data(kind, (3,))
+    doc = json.loads((tmp_path / "a.zarr" / "zarr.json").read_text())
+    doc["codecs"] = [_sharded(codec)] if sharded else [{"name": codec, "configuration": {"endian": "little"} if codec == "bytes" else {}}]
+    (tmp_path / "a.zarr" / "zarr.json").write_text(json.dumps(doc))
+    where = r"codecs\[0\]\.configuration\.codecs\[0\]" if sharded else r"codecs\[0\]"
+    with pytest.raises(MetadataError, match=rf"{where} is '{codec}', but data_type '{kind}' is stored with 'vlen-"):
+        dz.read(url)
+
+
+@pytest.mark.parametrize("make", [
+    lambda a: a, lambda a: a.astype(np.dtypes.StringDType()), lambda a: da.from_array(a.astype(np.dtypes.StringDType()), chunks=2),
+], ids=["object", "StringDType", "dask-StringDType"])
+def test_v2_strings_written_as_zarr_python_writes_them(tmp_path, make):
+    """v2 string data becomes |O + vlen-utf8 with fill value '', read back as objects both ways."""
+    arr = data("string", (5,))
+    url = str(tmp_path / "a.zarr")
+    dz.write(make(arr), url, zarr_format=2, chunks=(2,))
+    doc = json.loads((tmp_path / "a.zarr" / ".zarray").read_text())
+    assert (doc["dtype"], doc["filters"], doc["fill_value"]) == ("|O", [{"id": "vlen-utf8"}], "")
+    same(as_object(zarr.open_array(url, mode="r")[...]), arr)
+    theirs = str(tmp_path / "theirs.zarr")
+    zarr.create_array(theirs, shape=(5,), chunks=(2,), dtype=str, zarr_format=2)[:] = arr
+    same(dz.read(theirs).compute(), arr)

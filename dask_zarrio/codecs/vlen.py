@@ -14,6 +14,7 @@ numpy object array, what zarr-python and ``xr.open_zarr`` give for these types;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import prod
 from typing import Any, ClassVar
 
@@ -25,7 +26,7 @@ from ..errors import MetadataError, ZarrioError
 from .base import ArrayBytesCodec, Buffer
 from .bounded import decode_filter
 
-__all__ = ["VLenBytesCodec", "VLenUTF8Codec"]
+__all__ = ["VLenBytesCodec", "VLenUTF8Codec", "check_variable_serialiser"]
 
 
 class _VLen(ArrayBytesCodec):
@@ -56,6 +57,10 @@ class _VLen(ArrayBytesCodec):
         flat = np.ascontiguousarray(arr).reshape(-1)
         if flat.dtype.kind != "O":
             flat = flat.astype(object)  # numpy StringDType, "U" or "S" blocks
+        try:  # numcodecs checks each element's type in C: no Python pass unless one is wrong
+            return self.codec.encode(flat)
+        except (TypeError, ValueError):
+            pass
         # None is stored as an empty item, as numcodecs and zarr-python do.
         wrong = next((v for v in flat if v is not None and not isinstance(v, self.element)), _NONE)
         if wrong is not _NONE:
@@ -107,3 +112,40 @@ class VLenBytesCodec(_VLen):
     data_type = "bytes"
     other = "str ('') for a 'string' array"
     _numcodecs = VLenBytes
+
+
+#: The array→bytes codec each variable-length data type is stored with (zarr-python 3).
+_SERIALISER = {"string": "vlen-utf8", "bytes": "vlen-bytes"}
+
+
+def check_variable_serialiser(data_type: str | None, codecs: Sequence[Any], where: str = "codecs") -> None:
+    """Refuse a ``string``/``bytes`` array whose array→bytes codec stores the other type.
+
+    Both data types read as numpy object arrays, so the chunk's dtype cannot tell
+    them apart: a ``string`` array with ``vlen-bytes`` (or the plain ``bytes`` codec)
+    would decode to the wrong element type, or to garbage, chunk by chunk. Checked
+    when the array is opened; ``sharding_indexed`` is looked into.
+
+    Examples
+    --------
+    >>> check_variable_serialiser("string", [VLenUTF8Codec()])
+    >>> check_variable_serialiser("string", [VLenBytesCodec()])
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.MetadataError: codecs[0] is 'vlen-bytes', but data_type 'string' is stored with 'vlen-utf8'; ...
+    """
+    if data_type is None:
+        return
+    for i, codec in enumerate(codecs):
+        if not isinstance(codec, ArrayBytesCodec):
+            continue
+        name = getattr(codec, "name", type(codec).__name__)
+        if name == "sharding_indexed":
+            check_variable_serialiser(data_type, getattr(codec, "codecs", ()), f"{where}[{i}].configuration.codecs")
+        elif name != _SERIALISER[data_type]:
+            raise MetadataError(
+                f"{where}[{i}] is {name!r}, but data_type {data_type!r} is stored with "
+                f"{_SERIALISER[data_type]!r}; the chunks would not decode as {data_type} elements. "
+                f"Fix the array's zarr.json: use {{'name': {_SERIALISER[data_type]!r}}}, or the data_type "
+                "that matches its codec"
+            )

@@ -22,7 +22,7 @@ from .fill import encode_variable_fill, parse_fill_value, parse_variable_fill
 from .n5 import N5_DTYPES, ArrayMetadataN5
 from .rectilinear import AxisEdges
 from .structs import packed
-from .v2 import ArrayMetadataV2
+from .v2 import OBJECT_CODECS, ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
 __all__ = ["NO_FILL", "default_fill_value", "grid_lengths", "new_array_metadata", "variable_kind"]
@@ -104,6 +104,36 @@ def _endian(dtype: np.dtype[Any]) -> str | None:
     return None if dtype.itemsize == 1 or dtype.kind in "SV" else "little"
 
 
+def _v2_variable(dtype: np.dtype[Any], fill_value: Any, filters: Any) -> tuple[str | None, Any]:
+    """``string``/``bytes`` for a new v2 array of strings, and its filters with the object codec.
+
+    As zarr-python 3 writes them: ``StringDType``, ``np.dtype(str)`` and object data
+    are ``|O`` with a ``vlen-utf8`` filter (``vlen-bytes`` for ``np.dtype(bytes)``, a
+    ``b""`` fill value, or a given ``vlen-bytes`` filter) and fill value ``""``. Object
+    arrays whose filters hold another object codec (``json2``, ``vlen-array``, ...) are
+    left as they are.
+
+    Examples
+    --------
+    >>> _v2_variable(np.dtype("T"), None, None)
+    ('string', [VLenUTF8()])
+    >>> _v2_variable(np.dtype("O"), None, [numcodecs.VLenBytes()])
+    ('bytes', [VLenBytes()])
+    >>> _v2_variable(np.dtype("U3"), None, None)
+    (None, None)
+    """
+    kind = variable_kind(dtype, fill_value)
+    if kind is None:
+        return None, filters
+    given = [to_numcodecs(f, "filters") for f in _as_list(filters)]
+    ids = [f.codec_id for f in given]
+    if "vlen-utf8" in ids or "vlen-bytes" in ids:
+        return ("bytes" if "vlen-bytes" in ids else "string"), given
+    if any(i in OBJECT_CODECS for i in ids):
+        return None, given
+    return kind, [numcodecs.VLenUTF8() if kind == "string" else numcodecs.VLenBytes(), *given]
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -152,6 +182,8 @@ def new_array_metadata(
         )
     attributes = dict(attributes or {})
     kind = variable_kind(dtype, fill_value) if zarr_format == 3 else None
+    if zarr_format == 2:
+        kind, filters = _v2_variable(dtype, fill_value, filters)
     if kind is not None:
         dtype = np.dtype(object)
     if kind is not None and fill_value is not NO_FILL:

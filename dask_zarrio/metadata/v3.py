@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..codecs import Codec, CodecPipeline, codec_from_json
+from ..codecs.vlen import check_variable_serialiser
 from ..errors import MetadataError, ZarrioError
 from ..grid import ChunkKeyEncoding
 from .dtypes import parse_v3_data_type, v3_data_type_to_json, v3_variable_kind
@@ -270,6 +271,7 @@ class ArrayMetadataV3:
             c.for_decoding(allow_pickle=allow_pickle, where=f"codecs[{i}]")
             for i, c in enumerate(self.codecs)
         ]
+        check_variable_serialiser(self.variable_kind, codecs)
         shape = self.chunk_shape if chunk_shape is None else chunk_shape
         return CodecPipeline.from_codecs(codecs, shape, self.dtype, self.fill_value)
 

@@ -241,7 +241,8 @@ def write_node(store: Store, meta: ArrayMetadata | GroupMetadata) -> None:
         _write_group(store, meta)
     else:
         store.set(metadata_key(meta), document_bytes(meta))
-        if not isinstance(meta, (ArrayMetadataN5, ArrayMetadataV3)) and meta.attributes:
+        if not isinstance(meta, (ArrayMetadataN5, ArrayMetadataV3)):
+            # Also when empty: zarr-python 3 writes ``{}``, and stores should not depend on the writer.
             store.set(".zattrs", _dump(meta.attributes))
 
 
@@ -283,8 +284,7 @@ def _write_group(store: Store, meta: GroupMetadata) -> None:
         store.set("zarr.json", _dump(meta.to_v3()))
         return
     store.set(".zgroup", _dump({"zarr_format": 2}))
-    if meta.attributes:
-        store.set(".zattrs", _dump(meta.attributes))
+    store.set(".zattrs", _dump(meta.attributes))  # ``{}`` too, as zarr-python 3 writes it
     if meta.consolidated is not None:
         store.set(".zmetadata", _dump(meta.to_v2_consolidated()))
 
