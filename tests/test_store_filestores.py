@@ -5,19 +5,17 @@ these stores do: URL forms, pickling without handles, refusals and corrupt files
 from __future__ import annotations
 
 import os
-import pickle
 import sqlite3
 import zipfile
 
 import lmdb
 import pytest
 
-from dask_zarrio.errors import StoreError
 from dask_zarrio.store import Store, open_store
 from dask_zarrio.store.base import join_key
 from dask_zarrio.store.lmdb_store import LMDBStore
 from dask_zarrio.store.sqlite import SQLiteStore
-from dask_zarrio.store.zip_store import ZipStore, pack
+from dask_zarrio.store.zip_store import ZipStore
 from dask_zarrio.testing.store_tests import StoreTests
 
 

@@ -168,3 +168,18 @@ def test_zip_is_not_confused_with_fsspecs_chained_zip_urls(tmp_path):
             if p.is_file():
                 zf.write(p, p.relative_to(tmp_path).as_posix())
     np.testing.assert_array_equal(dz.read(f"zip://a.zarr::file://{tmp_path}/outer.zip").compute(), x)
+
+
+def test_lmdb_grows_its_map_when_a_write_fills_it(tmp_path):
+    url = f"lmdb://{tmp_path}/env?map_size=65536"
+    x = np.random.default_rng(0).random((200, 200))  # 320 kB: five times the first map
+    dz.write(da.from_array(x, chunks=50), url, chunks=(50, 50), compressors=None)
+    np.testing.assert_array_equal(dz.read(url).compute(), x)
+
+
+def test_lmdb_needs_its_package_and_says_how_to_install_it(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "lmdb", None)
+    with pytest.raises(ImportError, match=r"pip install 'dask_zarrio\[lmdb\]'"):
+        open_store(f"lmdb://{tmp_path}/env")

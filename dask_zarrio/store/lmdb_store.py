@@ -181,8 +181,7 @@ class LMDBStore(KeyValueStore):
                         raise
             with holder.exclusive():
                 if isinstance(cause, lmdb.MapFullError):
-                    size = holder.env.info()["map_size"] * 2
-                    self._call("RESIZE", full, lambda: holder.env.set_mapsize(size))
+                    self._call("RESIZE", full, lambda: holder.env.set_mapsize(holder.env.info()["map_size"] * 2))
                 else:
                     self._call("RESIZE", full, lambda: holder.env.set_mapsize(0))
 
@@ -225,8 +224,8 @@ class LMDBStore(KeyValueStore):
             return
 
         def write(txn: Any) -> None:
-            for key in gone:
-                txn.delete(key)
+            for gone_key in gone:
+                txn.delete(gone_key)
             for key, value in puts.items():
                 txn.put(key.encode(), value)
 

@@ -242,13 +242,13 @@ class ZipStore(KeyValueStore):
         with zipfile.ZipFile(self.path, "a", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             dropped = [info for info in zf.filelist if info.filename in gone]
             if not dropped and not puts:
-                zf._didModify = False  # nothing to do: leave the file untouched
+                zf._didModify = False  # type: ignore[attr-defined]  # nothing to do: leave the file untouched
                 return
             for info in dropped:
                 zf.filelist.remove(info)
                 del zf.NameToInfo[info.filename]
             if dropped:
-                zf._didModify = True  # the directory changes even if nothing is appended
+                zf._didModify = True  # type: ignore[attr-defined]  # the directory changes even if nothing is appended
             for key, value in puts.items():
                 info = zipfile.ZipInfo(key, date_time=time.localtime(time.time())[:6])
                 info.compress_type = zipfile.ZIP_STORED
@@ -289,7 +289,6 @@ def pack(source: Any, zip_path: str | os.PathLike[str]) -> ZipStore:
     >>> import tempfile, os, numpy as np, dask_zarrio as dz
     >>> d = tempfile.mkdtemp()
     >>> dz.write(np.arange(6), os.path.join(d, "a.zarr"), chunks=(2,))
-    3
     >>> z = pack(os.path.join(d, "a.zarr"), os.path.join(d, "a.zip"))
     >>> dz.read(f"zip://{d}/a.zip").compute().tolist()
     [0, 1, 2, 3, 4, 5]
