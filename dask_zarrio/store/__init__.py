@@ -13,7 +13,9 @@ Retries and requests in flight are set by config keys, read when a request is ma
 
 from __future__ import annotations
 
+import importlib
 import os
+import zipfile
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -26,6 +28,51 @@ from .mapping import MappingStore
 
 __all__ = ["Buffer", "FsspecStore", "MappingStore", "Store", "open_store"]
 
+#: URL schemes served by dask_zarrio's own stores, before fsspec sees the URL: scheme →
+#: ("module:Class" below this package, what marks an existing store at a path prefix).
+#: Imported on first use, so an optional dependency (lmdb) is needed only when used.
+SCHEMES: dict[str, tuple[str, str]] = {
+    "sqlite": ("sqlite:SQLiteStore", "file"),
+    "zip": ("zip_store:ZipStore", "file"),
+    "lmdb": ("lmdb_store:LMDBStore", "data.mdb"),
+}
+
+
+def _scheme_store(url: str, storage_options: dict[str, Any]) -> Store | None:
+    """The store of a ``sqlite://``, ``zip://`` or ``lmdb://`` URL, else ``None``.
+
+    fsspec's own ``zip://member::outer-url`` (a chained URL reading an archive anywhere)
+    keeps its meaning; plain ``zip:///path/data.zip`` is dask_zarrio's writable ZipStore.
+    """
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in SCHEMES or "::" in url:
+        return None
+    target, marker = SCHEMES[scheme]
+    module, _, name = target.partition(":")
+    cls = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+    def exists(path: str) -> bool:
+        return os.path.isfile(path) if marker == "file" else os.path.isfile(os.path.join(path, marker))
+
+    from .keyvalue import parse_file_url
+
+    path, node, options = parse_file_url(url, scheme, exists)
+    store: Store = cls(path, node, **{**options, **storage_options})
+    return store
+
+
+def _zip_file(url: Any) -> Store | None:
+    """A zarr-python ``ZipStore`` object, or the plain path of an existing ZIP archive."""
+    if type(url).__name__ == "ZipStore" and type(url).__module__.startswith("zarr."):
+        from .zip_store import ZipStore
+
+        return ZipStore(os.fspath(url.path))
+    if isinstance(url, str) and "://" not in url and os.path.isfile(url) and zipfile.is_zipfile(url):
+        from .zip_store import ZipStore
+
+        return ZipStore(url)
+    return None
+
 
 def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store:
     """The store for a URL, path, ``fsspec.FSMap`` or mutable mapping.
@@ -34,9 +81,13 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store
     ----------
     url
         A local path, ``file://``, ``memory://``, ``s3://…`` or chained fsspec URL;
-        an ``fsspec.FSMap``; or any ``MutableMapping`` of keys to bytes.
+        ``sqlite:///path/data.db``, ``zip:///path/data.zip``, ``lmdb:///path/folder``
+        (optionally ``?path=group/array``; the path of an existing ZIP archive, or
+        zarr-python's ``ZipStore``, opens it too); an ``fsspec.FSMap``; or any
+        ``MutableMapping`` of keys to bytes.
     storage_options
-        Passed to the fsspec filesystem (credentials, endpoint, ...).
+        Passed to the fsspec filesystem (credentials, endpoint, ...), or to the
+        store of a ``sqlite://``/``zip://``/``lmdb://`` URL (``table``, ``map_size``).
 
     Returns
     -------
@@ -54,14 +105,20 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store
         return FsspecStore(url.fs, url.root)
     if isinstance(url, Store):
         return url
-    if isinstance(url, MutableMapping):
-        return MappingStore(url)
     if isinstance(url, os.PathLike):
         url = os.fspath(url)
+    archive = _zip_file(url)
+    if archive is not None:
+        return archive
+    if isinstance(url, MutableMapping):
+        return MappingStore(url)
     if not isinstance(url, str):
         raise TypeError(
             f"url={redact_url(repr(url))} must be a path or URL string, an fsspec.FSMap or a MutableMapping"
         )
+    own = _scheme_store(url, storage_options or {})
+    if own is not None:
+        return own
     try:
         fs, path = url_to_fs(url, **(storage_options or {}))
     except Exception as exc:  # noqa: BLE001 (fsspec's errors quote the URL, password and all)
