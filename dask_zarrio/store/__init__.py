@@ -2,7 +2,9 @@
 
 :class:`Store` (``base``) is the contract; :class:`FsspecStore` (``fsspec_store``)
 serves any fsspec URL and :class:`MappingStore` (``mapping``) any mutable mapping;
-:func:`open_store` picks one for what users pass as ``url``. This package sits at
+database servers have their own (``redis_store``, ``mongodb_store``, found by URL
+scheme in :data:`SCHEMES` and imported only when used); :func:`open_store` picks one
+for what users pass as ``url``. This package sits at
 the bottom of the house: it imports only :mod:`dask_zarrio.retry`,
 :mod:`dask_zarrio.errors`, :mod:`dask_zarrio.config` and :mod:`dask_zarrio.buffers`.
 
@@ -13,6 +15,7 @@ Retries and requests in flight are set by config keys, read when a request is ma
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import MutableMapping
 from typing import Any
@@ -24,7 +27,26 @@ from .base import Buffer, Store, redact_url, secret_values, store_error
 from .fsspec_store import FsspecStore
 from .mapping import MappingStore
 
-__all__ = ["Buffer", "FsspecStore", "MappingStore", "Store", "open_store"]
+__all__ = ["SCHEMES", "Buffer", "FsspecStore", "MappingStore", "Store", "open_store"]
+
+#: URL scheme -> ``"module:Class"`` whose ``from_url(url, storage_options)`` opens it; one
+#: line per scheme, imported on first use (the module imports its client package lazily
+#: too, failing with the ``pip install`` hint). Other schemes go to fsspec.
+SCHEMES: dict[str, str] = {
+    "redis": "dask_zarrio.store.redis_store:RedisStore",
+    "rediss": "dask_zarrio.store.redis_store:RedisStore",
+    "mongodb": "dask_zarrio.store.mongodb_store:MongoDBStore",
+}
+
+
+def _scheme_store(url: str, storage_options: dict[str, Any] | None) -> Store | None:
+    """The store of a scheme in :data:`SCHEMES`, ``None`` for the others."""
+    entry = SCHEMES.get(url.partition("://")[0].lower()) if "://" in url else None
+    if entry is None:
+        return None
+    module, _, name = entry.partition(":")
+    store: Store = getattr(importlib.import_module(module), name).from_url(url, storage_options)
+    return store
 
 
 def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store:
@@ -49,6 +71,8 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store
     FsspecStore('memory://x/a.zarr')
     >>> open_store({})
     MappingStore('<dict>/')
+    >>> open_store("redis://localhost:6379/0/a.zarr", storage_options={"password": "s3cret"})
+    RedisStore('redis://localhost:6379/0/a.zarr')
     """
     if isinstance(url, FSMap):
         return FsspecStore(url.fs, url.root)
@@ -62,6 +86,9 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store
         raise TypeError(
             f"url={redact_url(repr(url))} must be a path or URL string, an fsspec.FSMap or a MutableMapping"
         )
+    server = _scheme_store(url, storage_options)
+    if server is not None:
+        return server
     try:
         fs, path = url_to_fs(url, **(storage_options or {}))
     except Exception as exc:  # noqa: BLE001 (fsspec's errors quote the URL, password and all)
