@@ -66,7 +66,11 @@ async def acat_range(fs: Any, path: str, start: int, length: int | None) -> byte
 
 async def _set_if_unchanged(fs: Any, path: str, data: bytes, expected: bytes | None) -> bool:
     from azure.core import MatchConditions
-    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+    from azure.core.exceptions import (
+        ResourceExistsError,
+        ResourceModifiedError,
+        ResourceNotFoundError,
+    )
 
     container, blob, _ = fs.split_path(path)
     try:

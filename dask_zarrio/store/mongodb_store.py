@@ -43,7 +43,7 @@ class MongoDBStore(ServerStore):
     --------
     >>> s = MongoDBStore.from_url("mongodb://me:hunter2@localhost:27017/science/g.zarr?collection=arrays")
     >>> s, s.options
-    (MongoDBStore('mongodb://localhost:27017/science.arrays/g.zarr'), Credentials({'username': 'me', 'password': '***'}))
+    (MongoDBStore('mongodb://localhost:27017/science.arrays/g.zarr'), Credentials({'password': '***', 'username': 'me'}))
     """
 
     @classmethod

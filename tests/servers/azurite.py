@@ -43,8 +43,11 @@ def azurite(timeout: float = 60.0) -> Iterator[str]:
 
     Examples
     --------
-    >>> with azurite() as endpoint:  # doctest: +SKIP
-    ...     print(endpoint)
+    >>> import fsspec
+    >>> with azurite() as endpoint:
+    ...     fs = fsspec.filesystem("az", **azure_options(endpoint))
+    ...     fs.mkdir("doc"); _ = fs.pipe_file("doc/k", b"v"); fs.cat_file("doc/k")
+    b'v'
     """
     binary = azurite_binary()
     if binary is None:

@@ -32,8 +32,10 @@ def redis_server(password: str | None = None, timeout: float = 20.0) -> Iterator
 
     Examples
     --------
-    >>> with redis_server() as port:  # doctest: +SKIP
-    ...     print(port)
+    >>> import redis
+    >>> with redis_server() as port:
+    ...     redis.Redis(port=port).ping()
+    True
     """
     binary = redis_server_binary()
     if binary is None:
