@@ -20,6 +20,7 @@ __all__ = [
     "IncompleteWriteError",
     "MetadataError",
     "MisalignedWriteError",
+    "MissingDependencyError",
     "StoreError",
     "StorePermissionError",
     "UnknownCodecError",
@@ -119,4 +120,11 @@ class ConcurrentWriteError(ZarrioError):
     """Another writer changed the array's metadata first (e.g. two appends at once).
 
     Nothing was written by the losing call; re-run it.
+    """
+
+
+class MissingDependencyError(ZarrioError, ImportError):
+    """An optional package a store needs is not installed; the message gives the ``pip`` line.
+
+    Also an :class:`ImportError`, so ``except ImportError`` around optional features works.
     """

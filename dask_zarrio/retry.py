@@ -37,6 +37,7 @@ _TRANSIENT_NAMES = {
     "ClientOSError", "ServerTimeoutError", "IncompleteReadError", "ResponseStreamingError",
     "ReadTimeoutError", "ConnectTimeoutError", "EndpointConnectionError", "ConnectionClosedError",
     "ProtocolError", "IncompleteRead", "FSTimeoutError", "ThrottlingException", "SlowDown",
+    "ServiceRequestError", "ServiceResponseError",  # azure-core: no answer, or a broken one
 }
 
 
@@ -57,6 +58,10 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (ConnectionError, TimeoutError, asyncio.TimeoutError)):
         return True
     if any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__):
+        return True
+    # azure-core's HttpResponseError carries the status: 5xx and 429 (throttled) pass.
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and (status >= 500 or status == 429):
         return True
     # s3fs and gcsfs turn 5xx responses into plain OSError (errno EIO and friends).
     return type(exc) is OSError

@@ -73,3 +73,57 @@ def bucket(s3_endpoint, request):
     name = f"{stem}-{uuid.uuid4().hex[:8]}"
     create_bucket(s3_endpoint, name)
     return name
+
+
+@pytest.fixture(scope="session")
+def redis_port():
+    """A real redis-server on 127.0.0.1 for the session (scripts/install-test-servers.sh installs it)."""
+    from tests.servers.redis import redis_server, redis_server_binary
+
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not installed; run scripts/install-test-servers.sh (needs apt-get as root)")
+    with redis_server() as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def azurite_endpoint():
+    """The Azurite Blob emulator on 127.0.0.1 for the session (npm package, see the install script)."""
+    from tests.servers.azurite import azurite, azurite_binary
+
+    if azurite_binary() is None:
+        pytest.skip("azurite (or Node.js) is not installed; run scripts/install-test-servers.sh (needs npm)")
+    with azurite() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def container(azurite_endpoint, request):
+    """A fresh blob container per test; returns its name."""
+    import re
+    import uuid
+
+    import fsspec
+
+    from tests.servers.azurite import azure_options
+
+    stem = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") or "c"
+    name = re.sub("-+", "-", f"{stem}-{uuid.uuid4().hex[:8]}")
+    fsspec.filesystem("az", **azure_options(azurite_endpoint)).mkdir(name)
+    return name
+
+
+@pytest.fixture
+def mongomock_client(monkeypatch):
+    """MongoDBStore's clients replaced by one shared mongomock client (no MongoDB server can be
+    installed here), GridFS included."""
+    import mongomock
+    import mongomock.gridfs
+
+    from dask_zarrio.store import mongodb_store, server
+
+    mongomock.gridfs.enable_gridfs_integration()
+    client = mongomock.MongoClient()
+    monkeypatch.setattr(mongodb_store.MongoDBStore, "_connect", lambda self: client)
+    monkeypatch.setattr(server, "_CLIENTS", {})
+    return client

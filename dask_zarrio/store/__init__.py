@@ -2,7 +2,9 @@
 
 :class:`Store` (``base``) is the contract; :class:`FsspecStore` (``fsspec_store``)
 serves any fsspec URL and :class:`MappingStore` (``mapping``) any mutable mapping;
-:func:`open_store` picks one for what users pass as ``url``. This package sits at
+database servers have their own (``redis_store``, ``mongodb_store``, found by URL
+scheme in :data:`SCHEMES` and imported only when used); :func:`open_store` picks one
+for what users pass as ``url``. This package sits at
 the bottom of the house: it imports only :mod:`dask_zarrio.retry`,
 :mod:`dask_zarrio.errors`, :mod:`dask_zarrio.config` and :mod:`dask_zarrio.buffers`.
 
@@ -26,38 +28,33 @@ from .base import Buffer, Store, redact_url, secret_values, store_error
 from .fsspec_store import FsspecStore
 from .mapping import MappingStore
 
-__all__ = ["Buffer", "FsspecStore", "MappingStore", "Store", "open_store"]
+__all__ = ["SCHEMES", "Buffer", "FsspecStore", "MappingStore", "Store", "open_store"]
 
-#: URL schemes served by dask_zarrio's own stores, before fsspec sees the URL: scheme →
-#: ("module:Class" below this package, what marks an existing store at a path prefix).
-#: Imported on first use, so an optional dependency (lmdb) is needed only when used.
-SCHEMES: dict[str, tuple[str, str]] = {
-    "sqlite": ("sqlite:SQLiteStore", "file"),
-    "zip": ("zip_store:ZipStore", "file"),
-    "lmdb": ("lmdb_store:LMDBStore", "data.mdb"),
+#: URL scheme -> ``"module:Class"`` whose ``from_url(url, storage_options)`` opens it,
+#: before fsspec sees the URL; one line per scheme, imported on first use (the module
+#: imports its client package lazily too, failing with the ``pip install`` hint).
+SCHEMES: dict[str, str] = {
+    "sqlite": "dask_zarrio.store.sqlite:SQLiteStore",
+    "zip": "dask_zarrio.store.zip_store:ZipStore",
+    "lmdb": "dask_zarrio.store.lmdb_store:LMDBStore",
+    "redis": "dask_zarrio.store.redis_store:RedisStore",
+    "rediss": "dask_zarrio.store.redis_store:RedisStore",
+    "mongodb": "dask_zarrio.store.mongodb_store:MongoDBStore",
 }
 
 
-def _scheme_store(url: str, storage_options: dict[str, Any]) -> Store | None:
-    """The store of a ``sqlite://``, ``zip://`` or ``lmdb://`` URL, else ``None``.
+def _scheme_store(url: str, storage_options: dict[str, Any] | None) -> Store | None:
+    """The store of a scheme in :data:`SCHEMES`, ``None`` for the others.
 
     fsspec's own ``zip://member::outer-url`` (a chained URL reading an archive anywhere)
     keeps its meaning; plain ``zip:///path/data.zip`` is dask_zarrio's writable ZipStore.
     """
     scheme, sep, _ = url.partition("://")
-    if not sep or scheme not in SCHEMES or "::" in url:
+    entry = SCHEMES.get(scheme.lower()) if sep and "::" not in url else None
+    if entry is None:
         return None
-    target, marker = SCHEMES[scheme]
-    module, _, name = target.partition(":")
-    cls = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-    def exists(path: str) -> bool:
-        return os.path.isfile(path) if marker == "file" else os.path.isfile(os.path.join(path, marker))
-
-    from .keyvalue import parse_file_url
-
-    path, node, options = parse_file_url(url, scheme, exists)
-    store: Store = cls(path, node, **{**options, **storage_options})
+    module, _, name = entry.partition(":")
+    store: Store = getattr(importlib.import_module(module), name).from_url(url, storage_options)
     return store
 
 
@@ -100,6 +97,8 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store
     FsspecStore('memory://x/a.zarr')
     >>> open_store({})
     MappingStore('<dict>/')
+    >>> open_store("redis://localhost:6379/0/a.zarr", storage_options={"password": "s3cret"})
+    RedisStore('redis://localhost:6379/0/a.zarr')
     """
     if isinstance(url, FSMap):
         return FsspecStore(url.fs, url.root)
@@ -116,7 +115,7 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store
         raise TypeError(
             f"url={redact_url(repr(url))} must be a path or URL string, an fsspec.FSMap or a MutableMapping"
         )
-    own = _scheme_store(url, storage_options or {})
+    own = _scheme_store(url, storage_options)
     if own is not None:
         return own
     try:

@@ -248,8 +248,9 @@ _OPERATIONS = {"OPEN": "open", "GET": "read", "HEAD": "read", "PUT": "write", "D
 
 
 #: storage_options entries whose values are credentials (s3fs ``key``/``secret``/``token``,
-#: botocore's ``aws_secret_access_key``, gcsfs ``token``, adlfs ``sas_token``/``account_key``).
-_SECRET_OPTION = re.compile(r"key|secret|token|password|credential|sas|signature", re.IGNORECASE)
+#: botocore's ``aws_secret_access_key``, gcsfs ``token``, adlfs ``sas_token``/``account_key``/
+#: ``connection_string``, which holds the account key).
+_SECRET_OPTION = re.compile(r"key|secret|token|password|credential|sas|signature|connection_string", re.IGNORECASE)
 
 
 def secret_values(options: Any) -> Iterator[str]:

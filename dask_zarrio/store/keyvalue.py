@@ -125,6 +125,26 @@ class KeyValueStore(Store):
     """
 
     scheme: str = ""
+    #: What marks an existing store at a path: ``"file"`` (the path is a file) or the
+    #: name of a file inside the folder (LMDB's ``data.mdb``).
+    marker: str = "file"
+
+    @classmethod
+    def from_url(cls, url: str, storage_options: dict[str, Any] | None = None) -> KeyValueStore:
+        """The store of ``scheme:///path/file?path=node`` (or the node after the file's path).
+
+        Examples
+        --------
+        >>> from dask_zarrio.store.sqlite import SQLiteStore
+        >>> SQLiteStore.from_url("sqlite:///tmp/never-created.db?path=g/a").root
+        'g/a'
+        """
+
+        def exists(path: str) -> bool:
+            return os.path.isfile(path) if cls.marker == "file" else os.path.isfile(os.path.join(path, cls.marker))
+
+        path, node, options = parse_file_url(url, cls.scheme, exists)
+        return cls(path, node, **{**options, **(storage_options or {})})
 
     def __init__(self, path: str, root: str = "", **options: Any) -> None:
         self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))

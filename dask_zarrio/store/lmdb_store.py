@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from ..errors import StoreError
+from ..errors import MissingDependencyError, StoreError
 from .base import Buffer, same_bytes, slice_bytes
 from .keyvalue import KeyValueStore, PerProcess
 
@@ -37,7 +37,7 @@ def _lmdb() -> Any:
     try:
         import lmdb
     except ImportError as e:
-        raise ImportError(f"lmdb:// stores need the lmdb package: {INSTALL_HINT}") from e
+        raise MissingDependencyError(f"lmdb:// stores need the lmdb package: {INSTALL_HINT}") from e
     return lmdb
 
 
@@ -108,6 +108,7 @@ class LMDBStore(KeyValueStore):
     """
 
     scheme = "lmdb"
+    marker = "data.mdb"
 
     def __init__(self, path: str, root: str = "", map_size: int = DEFAULT_MAP_SIZE) -> None:
         if isinstance(map_size, str) and map_size.isdigit():
