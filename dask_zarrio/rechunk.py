@@ -128,7 +128,8 @@ def _compute(total: Any, progress: bool) -> Any:
     if not progress:
         return total.compute()
     if _on_distributed():
-        from distributed import default_client, progress as show
+        from distributed import default_client
+        from distributed import progress as show
 
         future = default_client().compute(total)
         show(future)

@@ -55,7 +55,7 @@ def task_memory(block: Shape, source: Shape, unit: Shape, itemsize: int, fetch: 
     Examples
     --------
     >>> task_memory((100, 10), (10, 100), (10, 10), 4)
-    8800
+    12800
     """
     return itemsize * (prod(block) + prod(source) + 2 * prod(unit) + fetch * prod(source))
 
@@ -115,7 +115,7 @@ def choose_block(shape: Shape, source: Shape, unit: Shape, itemsize: int, max_me
     >>> choose_block((100, 100), (1, 100), (100, 1), 4, 2**20)  # whole rows decode once
     (100, 100)
     >>> choose_block((100, 100), (1, 100), (100, 1), 4, 4000)
-    (100, 2)
+    (100, 6)
     """
     block = tuple(min(u, n) for u, n in zip(unit, shape))
     need = task_memory(block, source, unit, itemsize, fetch)

@@ -31,7 +31,7 @@ KEEP = "keep"
 
 def _stored_chunks(meta: ArrayMetadata) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
     """(chunks, shards) of an array: a sharded array's inner chunks and its shards."""
-    codecs = getattr(meta, "codecs", ())
+    codecs: tuple[Any, ...] = tuple(getattr(meta, "codecs", ()))
     if len(codecs) == 1 and isinstance(codecs[0], ShardingCodec):
         return codecs[0].chunk_shape, meta.chunk_shape
     return meta.chunk_shape, None

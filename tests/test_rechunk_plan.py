@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dask_zarrio as dz
-from dask_zarrio.rechunk_plan import choose_block, decoded_elements, plan_copy, plan_rechunk, task_memory
+from dask_zarrio.rechunk_plan import (
+    choose_block,
+    decoded_elements,
+    plan_copy,
+    plan_rechunk,
+    task_memory,
+)
 
 
 @st.composite
