@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,scale,tiny,memory,strings")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,scale,tiny,memory,strings,rechunk")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
     args = parser.parse_args(argv)
@@ -243,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         notes += scale.graph_preparation()
     if "tiny" not in skip:
         notes += scale.tiny_chunks(scratch)
+    if "rechunk" not in skip:
+        from benchmarks import rechunk
+
+        notes += rechunk.run(Path(scratch), max(8, int(args.size * 2**30 / (192 * 384 * 4))), args.rounds, interleaved)
     if "memory" not in skip:
         notes += scale.peak_memory(url, threads, int(np.prod(dz.read(url).chunksize)) * 4)  # the dask block
 

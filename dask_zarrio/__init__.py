@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import config  # registers the dask_zarrio.* defaults with dask.config
 from .api import init, read, write
+from .copying import copy, rechunk_dataset
 from .errors import (
     ArrayNotFoundError,
     ChunkDecodeError,
@@ -27,6 +28,7 @@ from .errors import (
     ZarrioError,
 )
 from .hierarchy import Group, consolidate, create_group, open_group, tree
+from .rechunk import Rechunk, rechunk
 from .xarray_backend import write_dataset
 
 __all__ = [
@@ -47,8 +49,12 @@ __all__ = [
     "UnknownCodecError",
     "UnsafeCodecError",
     "ZarrioError",
+    "copy",
     "init",
     "read",
+    "Rechunk",
+    "rechunk",
+    "rechunk_dataset",
     "write",
     "write_dataset",
     "config",

@@ -37,10 +37,15 @@ ARROWS: dict[str, set[str]] = {
     "destination": {"metadata", "planner", "store", "errors", "typing"},
     "resume": {"grid", "metadata", "store"},
     "api": {"config", "destination", "resume", "consolidated", "hierarchy", "graph", "planner", "metadata", "store", "errors", "typing"},
+    "rechunk_plan": {"errors"},
+    "rechunk_target": {"codecs", "destination", "metadata", "errors"},
+    "rechunk_tasks": {"codecs", "grid", "metadata", "store", "tasks", "worker_memory"},
+    "rechunk": {"_compat", "api", "destination", "errors", "graph", "metadata", "planner", "rechunk_plan", "rechunk_target", "rechunk_tasks", "resume", "store", "typing"},
+    "copying": {"rechunk", "rechunk_target", "hierarchy", "metadata", "store", "errors", "typing"},
     "xarray_backend": {"api", "hierarchy", "graph", "metadata", "store", "errors", "_compat", "typing"},
     "demo": {"api"},
     "testing": {"store", "errors", "codecs", "metadata", "grid"},
-    "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config"},
+    "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config", "rechunk", "copying"},
 }
 
 

@@ -1,0 +1,308 @@
+"""``dz.rechunk``: store to store, in one or two passes, memory bounded by ``max_mem``.
+
+The plan comes from :mod:`dask_zarrio.rechunk_plan` (pure), the target's
+description from :mod:`dask_zarrio.rechunk_target`, the tasks from
+:mod:`dask_zarrio.rechunk_tasks`. Each pass is written as ``dz.write`` writes an
+array (its metadata committed after its data, a journal until then, so
+``resume=True`` continues it): the graph is one Blockwise layer of tasks, one per
+block, built in O(1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from dask.array.core import normalize_chunks
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+from dask.utils import parse_bytes
+
+from ._compat import ArraySliceDep, core_blockwise
+from .api import _commit_metadata, _finish, _on_distributed, _staging
+from .destination import NewArray, resolve_destination
+from .errors import ZarrioError
+from .graph import sum_of_blocks
+from .metadata import ArrayMetadata, ArraySpec
+from .metadata.node import read_array_metadata
+from .metadata.writer import check_mode, check_replaceable, prepare_node
+from .planner import WritePlan
+from .rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
+from .rechunk_target import KEEP, target_array, undecoded_kind
+from .rechunk_tasks import assemble_shards, copy_chunks, rechunk_block
+from .resume import blocks_to_write
+from .store import Store, open_store
+from .store.base import same_place
+from .typing import StoreLike
+
+__all__ = ["Rechunk", "parse_max_mem", "rechunk"]
+
+logger = logging.getLogger("dask_zarrio")
+
+TASKS: dict[str, Callable[..., np.ndarray]] = {"decode": rechunk_block, "copy": copy_chunks, "shards": assemble_shards}
+#: The intermediate array's codec: fast to encode and decode, it lives for one rechunk.
+TEMP_COMPRESSOR = {"name": "zstd", "configuration": {"level": 1, "checksum": False}}
+
+
+def parse_max_mem(value: int | str) -> int:
+    """``max_mem`` in bytes, from an int or a string such as ``"256MiB"``.
+
+    Examples
+    --------
+    >>> parse_max_mem("64MiB"), parse_max_mem(1000)
+    (67108864, 1000)
+    """
+    try:
+        n = parse_bytes(value) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError) as e:
+        raise ZarrioError(f"max_mem={value!r} must be a number of bytes or a string such as '256MiB'") from e
+    if n <= 0:
+        raise ZarrioError(f"max_mem={value!r} must be positive, e.g. '256MiB'")
+    return n
+
+
+@dataclass
+class _Step:
+    """One pass to run: read ``source`` (its metadata read when the pass starts), write ``new``."""
+
+    pass_: Pass
+    source: Store
+    store: Store
+    new: NewArray
+    dtype: np.dtype[Any]
+    mode: str
+    resume: bool
+
+
+@dataclass
+class Rechunk:
+    """A planned rechunk: ``.plan`` says what it will do, ``.compute()`` does it.
+
+    Examples
+    --------
+    >>> import dask.array as da, dask_zarrio as dz
+    >>> dz.write(da.arange(12, chunks=12).reshape(3, 4), "memory://doc/rc-src.zarr", mode="w", chunks=(1, 4))
+    >>> job = dz.rechunk("memory://doc/rc-src.zarr", "memory://doc/rc-dst.zarr", (3, 1), mode="w", compute=False)
+    >>> len(job.plan.passes), job.plan.passes[0].kind
+    (1, 'decode')
+    >>> job.compute()
+    >>> dz.read("memory://doc/rc-dst.zarr").chunksize
+    (3, 1)
+    """
+
+    plan: RechunkPlan
+    steps: list[_Step]
+    progress: bool = False
+    cleanup: list[Store] = field(default_factory=list)
+
+    def compute(self) -> None:
+        """Run the passes in order, then delete the intermediate array (if any)."""
+        for step in self.steps:
+            _run_pass(step, self.progress)
+        for store in self.cleanup:
+            store.clear()
+
+    def __repr__(self) -> str:
+        return f"Rechunk(\n{self.plan}\n)"
+
+
+def _layer(kind: str, src: ArraySpec, src_store: Store, dst: ArraySpec, sink: Store, blocks: tuple[tuple[int, ...], ...], fetch: int, name: str) -> da.Array:
+    """One Blockwise layer: a task per block, its region from an ArraySliceDep (O(1) to build)."""
+    out_ind = tuple(range(len(blocks)))
+    layer = core_blockwise(
+        TASKS[kind], name, out_ind, src, None, src_store, None, dst, None, sink, None,
+        ArraySliceDep(blocks), out_ind, fetch, None, numblocks={},
+    )
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[])
+    return da.Array(graph, name, tuple((1,) * len(c) for c in blocks), meta=np.empty((0,) * len(blocks), dtype=np.int64))
+
+
+def _compute(total: Any, progress: bool) -> Any:
+    """Compute with a progress bar: distributed's on a client, dask's ProgressBar on threads."""
+    if not progress:
+        return total.compute()
+    if _on_distributed():
+        from distributed import default_client
+        from distributed import progress as show
+
+        future = default_client().compute(total)
+        show(future)
+        return future.result()
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar():
+        return total.compute()
+
+
+def _run_pass(step: _Step, progress: bool) -> None:
+    """Write one pass as ``dz.write`` writes an array: journal, data tasks, then metadata."""
+    src_meta = read_array_metadata(step.source)
+    src = ArraySpec.from_metadata(src_meta)
+    staged = _staging(step.store, step.mode, step.resume)
+    if staged is not None:
+        check_replaceable(step.store)
+    sink = staged or step.store
+    placeholder = da.empty(src_meta.shape, dtype=step.dtype, chunks=-1)
+    dest = resolve_destination(placeholder, sink, step.mode, None, None, step.new, 1, resume=step.resume)
+    dst = ArraySpec.from_metadata(dest.meta)
+    shape = src_meta.shape
+    blocks = normalize_chunks(step.pass_.block, shape) if shape else ()
+    name = f"rechunk-{step.pass_.kind}-" + tokenize(
+        step.source.token(), json.dumps(src_meta.to_dict(), default=str), sink.token(),
+        json.dumps(dest.meta.to_dict(), default=str), blocks,
+    )
+    counts = _layer(step.pass_.kind, src, step.source, dst, sink, blocks, step.pass_.fetch, name)
+    total: Any = counts
+    if dest.resuming:
+        full = tuple(slice(0, n) for n in shape)
+        todo, done = blocks_to_write(dst, sink, WritePlan(blocks, dst.chunk_shape, full, shape))
+        logger.info("%s: resuming: %d stored objects kept, %d of %d tasks left", sink.describe(), done, len(todo), prod(counts.numblocks))
+        total = sum_of_blocks(counts, todo)
+    _commit_metadata(step.store, dest, step.mode, sink)
+    _finish(_compute(total, progress), step.store, dest, sink)
+
+
+def _read_unit(spec: ArraySpec, store: Store) -> tuple[int, ...]:
+    """What a task decodes at a time: a shard's inner chunk where it can read them alone."""
+    if spec.pipeline.supports_partial_decode and store.supports_partial_reads:
+        return spec.pipeline.partial_chunk_shape
+    return spec.chunk_shape
+
+
+def _temp_store(temp: StoreLike | None, target: Store, options: dict[str, Any] | None) -> Store:
+    """Where the intermediate array goes: ``temp``, or a ``.dz-rechunk-*`` folder beside a local target."""
+    if temp is not None:
+        return open_store(temp, options)
+    parent = target.parent()
+    if not target.supports_node_replace or parent is None:
+        raise ZarrioError(
+            f"rechunking to {target.describe()} needs an intermediate array (see the plan from "
+            "compute=False), and the target is not a local folder to put it beside: pass temp= "
+            "(a store URL with room for a copy of the array), or a larger max_mem"
+        )
+    return parent.child(".dz-rechunk-" + target.name)
+
+
+def plan_for(
+    meta: ArrayMetadata, source: Store, new: NewArray, dtype: np.dtype[Any], max_mem: int,
+) -> RechunkPlan:
+    """The plan to write ``meta``'s array (at ``source``) as ``new``: undecoded where it can.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> m = new_array_metadata(shape=(8,), dtype=np.dtype("i2"), chunk_shape=(2,), zarr_format=2)
+    >>> new = NewArray((2,), None, [m.compressor], None, None, 3, "C", None, None)
+    >>> plan_for(m, MappingStore({}), new, m.dtype, 2**20).passes[0].kind
+    'copy'
+    """
+    src = ArraySpec.from_metadata(meta)
+    dst = ArraySpec.from_metadata(new.metadata(meta.shape, dtype, (), max_mem))
+    itemsize = max(meta.dtype.itemsize, dtype.itemsize)
+    kind = undecoded_kind(src, dst) if dtype == meta.dtype else None
+    if kind is not None:
+        return RechunkPlan(meta.shape, itemsize, max_mem, (plan_copy(meta.shape, src.chunk_shape, dst.chunk_shape, itemsize, max_mem, kind),))
+    return plan_rechunk(meta.shape, itemsize, _read_unit(src, source), dst.chunk_shape, max_mem)
+
+
+def rechunk(
+    source: StoreLike,
+    target: StoreLike,
+    chunks: Any,
+    *,
+    max_mem: int | str = "256MiB",
+    shards: Any = None,
+    compressors: Any = KEEP,
+    filters: Any = KEEP,
+    zarr_format: int | str | None = None,
+    fill_value: Any = KEEP,
+    dtype: Any = None,
+    temp: StoreLike | None = None,
+    mode: str = "w-",
+    resume: bool = False,
+    storage_options: dict[str, Any] | None = None,
+    target_options: dict[str, Any] | None = None,
+    progress: bool = False,
+    compute: bool = True,
+) -> Rechunk | None:
+    """Copy the array at ``source`` to ``target`` in new chunks, no task holding more than
+    ``max_mem`` of decoded data.
+
+    Each task writes a block of whole target chunks (or shards) and decodes the
+    source chunks it overlaps, one at a time; where that would decode the source
+    many times over, the plan goes through an intermediate array in ``temp``
+    (rechunking and copying: docs/rechunking.md). Format, codecs, sharding, fill
+    value and dtype may change in the same pass; when only the container changes
+    (same grid, codecs that read the same bytes, or chunks regrouped into shards)
+    the stored bytes are copied without decoding.
+
+    Parameters
+    ----------
+    source, target
+        Array locations (see :func:`dask_zarrio.read`).
+    chunks
+        The target's chunks: a tuple, a dict by axis number or dimension name (axes
+        left out keep the source's), ``-1`` (whole array), ``"auto"`` or ``"keep"``.
+    max_mem
+        The most decoded bytes one task may hold (an int or ``"256MiB"``).
+    shards
+        The target's shard shape (Zarr v3), in the same forms as ``chunks``.
+    compressors, filters, zarr_format, fill_value
+        As in :func:`dask_zarrio.write`; ``"keep"`` (``None`` for ``zarr_format``) takes the source's.
+    dtype
+        Cast to this dtype (``None``: the source's).
+    temp
+        Where the intermediate array goes when the plan needs one; default: a
+        ``.dz-rechunk-*`` folder beside a local target (refused for remote ones).
+    mode, resume, target_options, storage_options
+        As in :func:`dask_zarrio.write`; ``storage_options`` opens the source,
+        ``target_options`` the target and ``temp``.
+    progress
+        Show a progress bar (distributed's on a client, else dask's).
+    compute
+        ``False`` returns a :class:`Rechunk`: its ``.plan`` prints passes, tasks,
+        bytes read and written and peak memory per task; ``.compute()`` runs it.
+
+    Examples
+    --------
+    >>> import dask.array as da, dask_zarrio as dz
+    >>> dz.write(da.arange(16, chunks=16).reshape(4, 4), "memory://doc/rk.zarr", mode="w", chunks=(1, 4))
+    >>> dz.rechunk("memory://doc/rk.zarr", "memory://doc/rk2.zarr", {1: 1}, max_mem="1MiB", mode="w")
+    >>> dz.read("memory://doc/rk2.zarr").chunksize, int(dz.read("memory://doc/rk2.zarr").sum().compute())
+    ((1, 1), 120)
+    """
+    mode = check_mode(mode, ("w-", "w"), "dz.rechunk")
+    limit = parse_max_mem(max_mem)
+    src_store = open_store(source, storage_options)
+    meta = read_array_metadata(src_store)
+    store = open_store(target, target_options)
+    if same_place(src_store, store):
+        raise ZarrioError(f"dz.rechunk cannot write {store.describe()} over its own source; write to another path")
+    if mode == "w-" and not resume:
+        prepare_node(store, mode)  # refuse now, not after a first pass
+    out_dtype = meta.dtype if dtype is None else np.dtype(dtype)
+    new = target_array(meta, chunks, shards, compressors, filters, zarr_format, fill_value, limit)
+    plan = plan_for(meta, src_store, new, out_dtype, limit)
+    steps, cleanup = [], []
+    if len(plan.passes) == 1:
+        steps.append(_Step(plan.passes[0], src_store, store, new, out_dtype, mode, resume))
+    else:
+        first, last = plan.passes
+        temp_store = _temp_store(temp, store, target_options)
+        middle = NewArray(first.unit, None, TEMP_COMPRESSOR, None, meta.fill_value, 3, "C", None, None)
+        steps.append(_Step(first, src_store, temp_store, middle, meta.dtype, "w", resume))
+        steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume))
+        cleanup.append(temp_store)
+    job = Rechunk(plan, steps, progress, cleanup)
+    logger.info("%s", plan)
+    if not compute:
+        return job
+    job.compute()
+    return None

@@ -1,0 +1,194 @@
+"""What runs on the workers during a rechunk or copy: one task writes one block.
+
+Each function takes the two arrays' :class:`~dask_zarrio.metadata.ArraySpec` and
+stores and its block's region (a union of whole target units), and returns how
+many objects it stored. Memory is what :mod:`dask_zarrio.rechunk_plan` counts:
+the block, one decoded source chunk, one target unit being encoded, and at most
+``fetch`` fetched source chunks; target units are stored as soon as they are
+encoded, never collected.
+"""
+
+from __future__ import annotations
+
+from itertools import islice, product
+from typing import Any
+
+import numpy as np
+
+from .codecs.sharding import EMPTY, ShardingCodec
+from .grid import covers, overlap
+from .metadata import ArraySpec
+from .store import Store
+from .tasks import decode_chunk, decode_chunk_into
+from .worker_memory import task
+
+__all__ = ["assemble_shards", "copy_chunks", "read_into", "rechunk_block"]
+
+Region = tuple[slice, ...]
+
+
+def _batches(items: list[Any], size: int) -> list[list[Any]]:
+    it = iter(items)
+    out = []
+    while batch := list(islice(it, max(1, size))):
+        out.append(batch)
+    return out
+
+
+def read_into(spec: ArraySpec, store: Store, region: Region, out: np.ndarray, fetch: int) -> None:
+    """Decode the source chunks overlapping ``region`` into ``out`` (already the fill value
+    where nothing is stored), at most ``fetch`` fetched at a time, one decoded at a time.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,)))
+    >>> out = np.zeros(3, "i1")
+    >>> read_into(spec, MappingStore({"c/1": spec.pipeline.encode(np.array([5, 6], "i1"))}), (slice(1, 4),), out, 1)
+    >>> out
+    array([0, 5, 6], dtype=int8)
+    """
+    grid, pipeline = spec.grid, spec.pipeline
+    by_ranges = pipeline.supports_partial_decode and store.supports_partial_reads
+    whole: list[tuple[int, ...]] = []
+    for index in grid.chunks_in(region):
+        chunk_region = grid.chunk_region(index)
+        if by_ranges and not covers(region, chunk_region):
+            src, dst = overlap(chunk_region, region)
+            key = spec.chunk_key(index)
+            pipeline.decode_partial(store, key, src, out[dst], where=store.describe(key))
+        else:
+            whole.append(index)
+    for batch in _batches(whole, fetch):
+        keys = [spec.chunk_key(i) for i in batch]
+        for index, key, blob in zip(batch, keys, store.get_many(keys)):
+            if blob is None:
+                continue
+            chunk_region = grid.chunk_region(index)
+            src, dst = overlap(chunk_region, region)
+            if covers(region, chunk_region) and decode_chunk_into(spec, store, key, blob, out[dst]):
+                continue
+            out[dst] = decode_chunk(spec, store, key, blob)[src]
+
+
+@task
+def rechunk_block(
+    src: ArraySpec, src_store: Store, dst: ArraySpec, dst_store: Store, region: Region, fetch: int
+) -> np.ndarray:
+    """Write the target units of ``region``: decode the source chunks it overlaps into one
+    block, then encode and store its units one at a time (those holding only the fill
+    value are not stored). Casts to the target's dtype unit by unit.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> a = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(4,)))
+    >>> b = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,)))
+    >>> m = {}
+    >>> rechunk_block(a, MappingStore({"c/0": a.pipeline.encode(np.array([0, 0, 1, 2], "i1"))}), b, MappingStore(m), (slice(0, 4),), 1)
+    array([1])
+    >>> sorted(m)
+    ['c/1']
+    """
+    shape = tuple(r.stop - r.start for r in region)
+    block = src.fill_chunk(shape)
+    read_into(src, src_store, region, block, fetch)
+    stored = 0
+    grid = dst.grid
+    for index in grid.chunks_in(region):
+        chunk_region = grid.chunk_region(index)
+        part = block[overlap(chunk_region, region)[1]]
+        if part.dtype != dst.dtype:
+            part = part.astype(dst.dtype)
+        if dst.is_fill(part):
+            continue
+        if part.shape != dst.chunk_shape:
+            full = dst.fill_chunk(dst.chunk_shape)  # edge units are stored full size
+            full[tuple(slice(0, s) for s in part.shape)] = part
+            part = full
+        dst_store.set(dst.chunk_key(index), dst.pipeline.encode(np.ascontiguousarray(part)))
+        stored += 1
+    return np.full((1,) * len(region), stored)
+
+
+@task
+def copy_chunks(
+    src: ArraySpec, src_store: Store, dst: ArraySpec, dst_store: Store, region: Region, fetch: int
+) -> np.ndarray:
+    """Copy the stored bytes of the chunks of ``region`` undecoded (same grid, codecs that
+    read the same bytes); only the keys change (``0.0`` → ``c/0/0``).
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> a = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), zarr_format=2))
+    >>> b = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,)))
+    >>> m = {}
+    >>> copy_chunks(a, MappingStore({"1": b"xy"}), b, MappingStore(m), (slice(0, 4),), 4)
+    array([1])
+    >>> m
+    {'c/1': b'xy'}
+    """
+    stored = 0
+    for batch in _batches(list(src.grid.chunks_in(region)), fetch):
+        blobs = src_store.get_many([src.chunk_key(i) for i in batch])
+        found = {dst.chunk_key(i): b for i, b in zip(batch, blobs) if b is not None}
+        dst_store.set_many(found)
+        stored += len(found)
+    return np.full((1,) * len(region), stored)
+
+
+@task
+def assemble_shards(
+    src: ArraySpec, src_store: Store, dst: ArraySpec, dst_store: Store, region: Region, fetch: int
+) -> np.ndarray:
+    """Build each shard of ``region`` from the source's stored chunks (its inner chunks,
+    byte for byte) and their index, without decoding; shards with no stored chunk are
+    not stored.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> a = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,)))
+    >>> b = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), shard_shape=(4,)))
+    >>> chunk = a.pipeline.encode(np.array([1, 2], "i1"))
+    >>> m = {}
+    >>> assemble_shards(a, MappingStore({"c/1": chunk}), b, MappingStore(m), (slice(0, 4),), 4)
+    array([1])
+    >>> b.pipeline.decode(m["c/0"])
+    array([0, 0, 1, 2], dtype=int8)
+    """
+    codec = dst.pipeline.array_bytes  # type: ignore[attr-defined]
+    assert isinstance(codec, ShardingCodec)  # the planner chose this path for sharded targets only
+    layout = codec.layout(dst.chunk_shape, dst.dtype)
+    stored = 0
+    for shard in dst.grid.chunks_in(region):
+        inner_indices = list(product(*(range(n) for n in layout.chunks_per_shard)))
+        origin = tuple(s * c for s, c in zip(shard, dst.chunk_shape))
+        index = np.full((*layout.chunks_per_shard, 2), EMPTY, np.uint64)
+        parts: list[bytes] = []
+        pos = layout.index_nbytes if layout.index_at_start else 0
+        for batch in _batches(inner_indices, fetch):
+            source = [tuple(o // c + i for o, c, i in zip(origin, layout.chunk_shape, inner)) for inner in batch]
+            inside = [all(s * c < n for s, c, n in zip(idx, layout.chunk_shape, src.shape)) for idx in source]
+            keys = [src.chunk_key(idx) for idx, ok in zip(source, inside) if ok]
+            blobs = iter(src_store.get_many(keys) if keys else [])
+            for inner, ok in zip(batch, inside):
+                blob = next(blobs) if ok else None
+                if blob is None:
+                    continue
+                data = bytes(memoryview(blob).cast("B"))
+                index[inner] = (pos, len(data))
+                parts.append(data)
+                pos += len(data)
+        if not parts:
+            continue
+        encoded_index = bytes(memoryview(layout.index.encode(index)).cast("B"))
+        body = b"".join(parts)
+        dst_store.set(dst.chunk_key(shard), encoded_index + body if layout.index_at_start else body + encoded_index)
+        stored += 1
+    return np.full((1,) * len(region), stored)

@@ -1,0 +1,85 @@
+"""The rechunk planner: every task fits max_mem, blocks are whole target units, and
+the plan decodes the source no more than it must (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+from math import prod
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dask_zarrio as dz
+from dask_zarrio.rechunk_plan import (
+    choose_block,
+    decoded_elements,
+    plan_copy,
+    plan_rechunk,
+    task_memory,
+)
+
+
+@st.composite
+def layouts(draw):
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(draw(st.integers(1, 400)) for _ in range(ndim))
+    source = tuple(draw(st.integers(1, n)) for n in shape)
+    target = tuple(draw(st.integers(1, n)) for n in shape)
+    itemsize = draw(st.sampled_from([1, 4, 8]))
+    need = task_memory(target, source, target, itemsize, 1)
+    max_mem = need + draw(st.integers(0, 4 * itemsize * prod(shape)))
+    return shape, source, target, itemsize, max_mem
+
+
+@settings(max_examples=300, deadline=None)
+@given(layouts())
+def test_every_task_fits_max_mem_and_writes_whole_units(layout):
+    shape, source, target, itemsize, max_mem = layout
+    plan = plan_rechunk(shape, itemsize, source, target, max_mem)
+    assert plan.peak_memory <= max_mem
+    assert plan.passes[-1].unit == target and plan.passes[0].source == source
+    for p in plan.passes:
+        assert p.task_memory <= max_mem
+        for b, u, n in zip(p.block, p.unit, shape):
+            assert b % u == 0 or b == n  # whole units, or the whole axis
+        assert p.bytes_read >= itemsize * prod(shape)
+    if len(plan.passes) == 2:  # taken only when it decodes and encodes less
+        one = plan_rechunk(shape, itemsize, source, target, max_mem, intermediate=False).passes[0]
+        assert sum(p.bytes_read + p.bytes_written for p in plan.passes) < one.bytes_read + one.bytes_written
+
+
+@settings(max_examples=200, deadline=None)
+@given(layouts())
+def test_decoded_elements_counts_the_chunks_each_block_overlaps(layout):
+    shape, source, target, _, _ = layout
+    block = target
+    expected = 1
+    for n, b, s in zip(shape, block, source):
+        expected *= sum(((min(lo + b, n) - 1) // s - lo // s + 1) * s for lo in range(0, n, b))
+    assert decoded_elements(shape, block, source) == expected
+
+
+def test_maps_to_time_series_take_an_intermediate_pass_within_64mib():
+    """The issue's case: (1, 192, 384) float32 maps to (2920, 24, 24) series."""
+    plan = plan_rechunk((2920, 192, 384), 4, (1, 192, 384), (2920, 24, 24), 64 * 2**20)
+    single = plan_rechunk((2920, 192, 384), 4, (1, 192, 384), (2920, 24, 24), 64 * 2**20, intermediate=False)
+    assert len(plan.passes) == 2 and plan.peak_memory <= 64 * 2**20
+    nbytes = 4 * 2920 * 192 * 384
+    assert single.passes[0].bytes_read > 10 * nbytes  # one pass decodes the maps over and over
+    assert all(p.bytes_read < 1.05 * nbytes for p in plan.passes)  # each pass decodes them once
+    assert "pass 2" in str(plan) and "peak" in str(plan)
+
+
+def test_blocks_grow_to_decode_each_source_chunk_once_when_memory_allows():
+    assert choose_block((100, 100), (1, 100), (100, 1), 4, 2**20) == (100, 100)
+    assert plan_rechunk((100, 100), 4, (1, 100), (100, 1), 2**20).passes[0].bytes_read == 40000
+
+
+def test_a_target_unit_that_cannot_fit_is_refused_with_the_memory_it_needs():
+    with pytest.raises(dz.ZarrioError, match="raise max_mem to at least"):
+        plan_rechunk((1000, 1000), 8, (10, 10), (1000, 1000), 2**20)
+
+
+def test_undecoded_passes_hold_whole_units_within_max_mem():
+    p = plan_copy((1000, 1000), (10, 1000), (10, 1000), 8, 2**20, "copy")
+    assert p.block[0] % 10 == 0 and p.task_memory <= 2**20 and p.tasks == -(-1000 // p.block[0])
