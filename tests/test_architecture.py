@@ -36,11 +36,16 @@ ARROWS: dict[str, set[str]] = {
     "typing": {"codecs", "store"},
     "destination": {"metadata", "planner", "store", "errors", "typing"},
     "resume": {"grid", "metadata", "store"},
-    "api": {"config", "destination", "resume", "consolidated", "hierarchy", "graph", "planner", "metadata", "store", "errors", "typing"},
+    "api": {"progress", "config", "destination", "resume", "consolidated", "hierarchy", "graph", "planner", "metadata", "store", "errors", "typing"},
     "xarray_backend": {"api", "hierarchy", "graph", "metadata", "store", "errors", "_compat", "typing"},
     "demo": {"api"},
+    "progress": set(),
+    "inspection": {"codecs", "errors", "grid", "hierarchy", "metadata", "store", "typing"},
+    "verification": {"inspection", "codecs", "errors", "graph", "grid", "hierarchy", "metadata", "progress", "store", "typing"},
+    "advice": {"inspection", "codecs", "errors", "metadata", "store", "typing"},
+    "cli": {"inspection", "verification", "advice", "progress", "hierarchy", "api", "errors", "store"},
     "testing": {"store", "errors", "codecs", "metadata", "grid"},
-    "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config"},
+    "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config", "inspection", "verification", "advice"},
 }
 
 
