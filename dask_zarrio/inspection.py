@@ -106,7 +106,7 @@ def _codecs(meta: ArrayMetadata) -> list[dict[str, Any]]:
     return [*(doc["filters"] or []), *([doc["compressor"]] if doc["compressor"] else [])]
 
 
-def _layout(meta: ArrayMetadata) -> tuple[list[int], list[int] | None]:
+def layout(meta: ArrayMetadata) -> tuple[list[int], list[int] | None]:
     """(chunks, shards): the read/write unit inside a shard, and the shard; no shards: ``None``."""
     if isinstance(meta, ArrayMetadataV3) and meta.codecs and isinstance(meta.codecs[0], ShardingCodec):
         return list(meta.codecs[0].chunk_shape), list(meta.chunk_shape)
@@ -127,7 +127,7 @@ def array_info(store: Store, meta: ArrayMetadata, sizes: dict[str, int | None] |
     """
     sizes = store.list_sizes() if sizes is None else sizes
     classes = classify_keys(meta, list(sizes))
-    chunks, shards = _layout(meta)
+    chunks, shards = layout(meta)
     unit_bytes = prod(meta.chunk_shape) * meta.dtype.itemsize
     chunk_bytes = [sizes[k] for k in classes.chunks]
     known = None if any(b is None for b in sizes.values()) else sum(b or 0 for b in sizes.values())

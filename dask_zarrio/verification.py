@@ -200,7 +200,8 @@ def _stale_consolidated(store: Store, group: GroupMetadata, nodes: dict[str, Arr
         else:
             listed = consolidated_member(store.child(path), cons[path], group.zarr_format)
             real = nodes[path]
-            if type(listed) is type(real) and listed == real and listed.attributes == real.attributes:
+            same = isinstance(real, GroupMetadata) or listed == real  # groups: attributes only
+            if type(listed) is type(real) and same and listed.attributes == real.attributes:
                 continue
             message = f"{path}: the consolidated metadata differ from the member's own documents"
         problems.append(Problem("stale_consolidated", path, None, f"{message}; run `dz consolidate {store.describe()}`"))
@@ -285,7 +286,7 @@ def verify(
         arrays = {p: (store.child(p), m) for p, m in nodes.items() if not isinstance(m, GroupMetadata)}
     else:
         arrays = {"/": (store, root)}
-    tasks = []
+    tasks: list[Any] = []
     for path, (child, meta) in arrays.items():
         sizes = child.list_sizes()
         classes = classify_keys(meta, list(sizes))

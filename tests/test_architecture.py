@@ -43,7 +43,7 @@ ARROWS: dict[str, set[str]] = {
     "inspection": {"codecs", "errors", "grid", "hierarchy", "metadata", "store", "typing"},
     "verification": {"inspection", "codecs", "errors", "graph", "grid", "hierarchy", "metadata", "progress", "store", "typing"},
     "advice": {"inspection", "codecs", "errors", "metadata", "store", "typing"},
-    "cli": {"inspection", "verification", "advice", "progress", "hierarchy", "api", "errors", "store"},
+    "cli": {"inspection", "verification", "advice", "progress", "hierarchy", "api", "errors", "metadata", "store"},
     "testing": {"store", "errors", "codecs", "metadata", "grid"},
     "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config", "inspection", "verification", "advice"},
 }
