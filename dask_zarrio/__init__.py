@@ -11,6 +11,7 @@ array([0, 1, 2, 3, 4, 5])
 from __future__ import annotations
 
 from . import config  # registers the dask_zarrio.* defaults with dask.config
+from .advice import advise
 from .api import init, read, write
 from .copying import copy, rechunk_dataset
 from .errors import (
@@ -28,12 +29,17 @@ from .errors import (
     ZarrioError,
 )
 from .hierarchy import Group, consolidate, create_group, open_group, tree
+from .inspection import info
 from .rechunk import Rechunk, rechunk
+from .verification import verify
 from .xarray_backend import write_dataset
 
 __all__ = [
     "ArrayNotFoundError",
     "Group",
+    "advise",
+    "info",
+    "verify",
     "StoreError",
     "StorePermissionError",
     "consolidate",

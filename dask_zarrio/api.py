@@ -40,6 +40,7 @@ from .metadata.writer import (
     write_node,
 )
 from .planner import WritePlan, check_aligned, plan_write
+from .progress import compute as compute_with_progress
 from .resume import blocks_to_write
 from .store import Store, open_store
 from .typing import ChunksLike, CodecsLike, DTypeLike, RegionLike, ShapeLike, StoreLike
@@ -219,6 +220,7 @@ def write(
     storage_options: dict[str, Any] | None = None,
     compute: bool = True,
     resume: bool = False,
+    progress: bool = False,
 ) -> Delayed | None:
     """Write a dask (or numpy) array to Zarr, one task per block, no locks.
 
@@ -290,6 +292,10 @@ def write(
         arguments must describe the same array (shape, dtype, chunks, codecs),
         else it refuses. Where nothing is there it writes as usual, and an array
         already complete with the same metadata is completed in place.
+    progress
+        Show a progress bar while writing (with ``compute=True``): dask's
+        ``ProgressBar`` on the local schedulers, ``distributed.progress`` when a
+        distributed client is active.
 
     Examples
     --------
@@ -337,7 +343,7 @@ def write(
     logger.debug("writing %s: %d blocks", store.describe(), int(np.prod(data.numblocks)))
     total: Any = counts if todo is None else sum_of_blocks(counts, todo)
     if compute:
-        _finish(total.compute(), store, dest, sink)
+        _finish(compute_with_progress(total, progress=progress)[0], store, dest, sink)
         return None
     return dask.delayed(_finish)(total, store, dest, sink)
 

@@ -25,7 +25,7 @@ from dask.highlevelgraph import HighLevelGraph
 from dask.utils import parse_bytes
 
 from ._compat import ArraySliceDep, core_blockwise
-from .api import _commit_metadata, _finish, _on_distributed, _staging
+from .api import _commit_metadata, _finish, _staging
 from .destination import NewArray, resolve_destination
 from .errors import ZarrioError
 from .graph import sum_of_blocks
@@ -33,6 +33,7 @@ from .metadata import ArrayMetadata, ArraySpec
 from .metadata.node import read_array_metadata
 from .metadata.writer import check_mode, check_replaceable, prepare_node
 from .planner import WritePlan
+from .progress import compute as compute_with_progress
 from .rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
 from .rechunk_target import KEEP, target_array, undecoded_kind
 from .rechunk_tasks import assemble_shards, copy_chunks, rechunk_block
@@ -123,21 +124,9 @@ def _layer(kind: str, src: ArraySpec, src_store: Store, dst: ArraySpec, sink: St
     return da.Array(graph, name, tuple((1,) * len(c) for c in blocks), meta=np.empty((0,) * len(blocks), dtype=np.int64))
 
 
-def _compute(total: Any, progress: bool) -> Any:
-    """Compute with a progress bar: distributed's on a client, dask's ProgressBar on threads."""
-    if not progress:
-        return total.compute()
-    if _on_distributed():
-        from distributed import default_client
-        from distributed import progress as show
-
-        future = default_client().compute(total)
-        show(future)
-        return future.result()
-    from dask.diagnostics import ProgressBar
-
-    with ProgressBar():
-        return total.compute()
+def _compute(total: Any, progress: bool | str) -> Any:
+    """Compute with a progress bar: distributed's on a client, dask's (or rich's) on threads."""
+    return compute_with_progress(total, progress=progress)[0]
 
 
 def _run_pass(step: _Step, progress: bool) -> None:

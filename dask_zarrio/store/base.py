@@ -206,6 +206,14 @@ class Store(ABC):
             keys.extend(f"{name}/{k}" for k in self.child(name).list_keys())
         return sorted(keys)
 
+    def list_sizes(self) -> dict[str, int | None]:
+        """Every object below this node with its size in bytes (``None``: not known), by key.
+
+        From the listing alone, never by reading objects. The default knows no sizes;
+        stores whose listing carries them (folders, object stores, mappings) override it.
+        """
+        return dict.fromkeys(self.list_keys())
+
     @abstractmethod
     def child(self, path: str) -> Store:
         """The store rooted at ``path`` below this node.

@@ -293,20 +293,23 @@ class FsspecStore(Store):
         return self._call("LIST", "", listing)
 
     def list_keys(self) -> list[str]:
-        if self._local:
-            return list(self._call("LIST (recursive)", "", lambda: local.list_keys(self.root)))
+        return sorted(self.list_sizes())
 
-        def listing() -> list[str]:
+    def list_sizes(self) -> dict[str, int | None]:
+        if self._local:
+            return dict(self._call("LIST (recursive)", "", lambda: local.list_sizes(self.root)))
+
+        def listing() -> dict[str, int | None]:
             self.fs.invalidate_cache(self.root)
             try:
-                found = self.fs.find(self.root)
+                found = self.fs.find(self.root, detail=True)
             except (FileNotFoundError, NotADirectoryError):
-                return []
-            root = self.fs._strip_protocol(self.root).rstrip("/")
+                return {}
+            root = self.fs._strip_protocol(self.root).rstrip("/") + "/"
             # find() of a file gives the file itself: no key below the node.
-            return sorted(str(p)[len(root) + 1 :] for p in found if str(p).startswith(root + "/"))
+            return {str(p)[len(root):]: info.get("size") for p, info in sorted(found.items()) if str(p).startswith(root)}
 
-        return list(self._call("LIST (recursive)", "", listing))
+        return dict(self._call("LIST (recursive)", "", listing))
 
     def is_empty(self) -> bool:
         names = self._ls()

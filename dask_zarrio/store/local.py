@@ -125,13 +125,18 @@ def _acquire(lock: str) -> None:
 
 def list_keys(root: str) -> list[str]:
     """Every file below the folder ``root`` as ``/``-joined keys relative to it, sorted."""
+    return sorted(list_sizes(root))
+
+
+def list_sizes(root: str) -> dict[str, int]:
+    """Every file below the folder ``root`` (``/``-joined keys relative to it) with its size."""
     try:
         # os.stat, not os.path.isdir: a folder that cannot be reached must raise, not read as empty.
         if not stat.S_ISDIR(os.stat(root).st_mode):
-            return []  # a file: no key below the node
+            return {}  # a file: no key below the node
     except (FileNotFoundError, NotADirectoryError):
-        return []
-    keys = []
+        return {}
+    keys: dict[str, int] = {}
 
     def fail(exc: OSError) -> None:
         # os.walk skips folders it cannot read unless told otherwise: a listing that
@@ -142,8 +147,11 @@ def list_keys(root: str) -> list[str]:
         rel = os.path.relpath(folder, root)
         for name in files:
             key = name if rel == "." else f"{rel}/{name}"
-            keys.append(key.replace(os.sep, "/"))
-    return sorted(keys)
+            try:
+                keys[key.replace(os.sep, "/")] = os.stat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                continue  # removed since the folder was listed (a lock file, a staged node)
+    return dict(sorted(keys.items()))
 
 
 def replace_folder(target: str, staged: str) -> None:

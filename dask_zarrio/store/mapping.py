@@ -99,6 +99,10 @@ class MappingStore(Store):
         prefix = f"{self.root}/" if self.root else ""
         return sorted(k[len(prefix):] for k in list(self.mapping) if k.startswith(prefix))
 
+    def list_sizes(self) -> dict[str, int | None]:
+        prefix = f"{self.root}/" if self.root else ""
+        return {k[len(prefix):]: _size(v) for k, v in sorted(self.mapping.items()) if k.startswith(prefix)}
+
     def list_dir(self) -> list[str]:
         prefix = f"{self.root}/" if self.root else ""
         return sorted({k[len(prefix):].split("/", 1)[0] for k in list(self.mapping) if k.startswith(prefix)})
@@ -120,3 +124,11 @@ class MappingStore(Store):
 
     def token(self) -> str:
         return tokenize(type(self.mapping).__name__, id(self.mapping), self.root)
+
+
+def _size(value: Any) -> int | None:
+    """Bytes in a stored value; ``None`` for what the mapping holds in another form."""
+    try:
+        return memoryview(value).nbytes
+    except TypeError:
+        return None

@@ -1,0 +1,125 @@
+"""The ``dz`` command: look inside Zarr stores, check them, choose codecs.
+
+Every command is a thin layer over a public library function (``dz.info``,
+``dz.verify``, ``dz.advise``, ``dz.tree``, ``dz.consolidate``, ``dz.read``) and shares
+the conventions set up here: ``--storage-option key=value`` (repeatable, values
+parsed as JSON when they parse), ``--scheduler`` on commands that compute, ``--json``
+on read-only ones, ``--debug`` for tracebacks. dz's errors print as one line with
+their hint and exit with status 2; no message shows a credential. New commands
+(``copy``, ``rechunk``, ``plan``) register on :data:`main` with the decorators below.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from ..store.base import redact_url, secret_values
+
+__all__ = ["main", "scheduler_option", "storage_options", "url_argument"]
+
+
+def _parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} must be key=value, e.g. --storage-option anon=true", param=param)
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw  # a plain string: a region name, a profile
+    ctx.meta["dz.secrets"] = list(secret_values(options))
+    return options
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta["dz.debug"] = True
+
+
+def storage_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--storage-option key=value`` (repeatable) -> ``storage_options`` dict; and ``--debug``."""
+    fn = click.option(
+        "--storage-option", "storage_options", multiple=True, callback=_parse_options, metavar="KEY=VALUE",
+        help="fsspec storage option (repeatable); the value is parsed as JSON when it parses.",
+    )(fn)
+    return click.option(
+        "--debug", is_flag=True, expose_value=False, callback=_set_debug, is_eager=True,
+        help="Show the full traceback of an error.",
+    )(fn)
+
+
+def url_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``URL`` argument: any path or URL ``dz.read`` takes."""
+    return click.argument("url")(fn)
+
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json``: machine-readable output (schemas in the "Command line" docs page)."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(fn)
+
+
+def scheduler_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--scheduler ADDRESS|threads|processes|sync`` and ``--quiet`` for computing commands."""
+    fn = click.option(
+        "--scheduler", default=None, metavar="ADDRESS|threads|processes|sync",
+        help="Where the work runs: a local scheduler, or a dask.distributed scheduler's address.",
+    )(fn)
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(fn)
+
+
+@contextmanager
+def scheduler(address: str | None) -> Iterator[str | None]:
+    """The ``scheduler=`` to pass on: a local name, or ``None`` inside a client of ``address``."""
+    if address is None or address in ("threads", "processes", "sync", "synchronous", "single-threaded"):
+        yield address
+        return
+    from distributed import Client
+
+    with Client(address):
+        yield None
+
+
+def progress_mode(quiet: bool) -> bool | str:
+    """A rich progress bar on a terminal, unless ``--quiet``; nothing when piped."""
+    return "rich" if not quiet and sys.stderr.isatty() else False
+
+
+def echo_json(doc: Any) -> None:
+    """Print ``doc`` as indented JSON."""
+    click.echo(json.dumps(doc, indent=2, default=str))
+
+
+class DzGroup(click.Group):
+    """Turns dz's errors (and any other) into one line and exit status 2, unless ``--debug``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as e:  # noqa: BLE001 (every failure ends as one line, status 2)
+            sub = ctx.meta
+            if sub.get("dz.debug") or ctx.params.get("debug"):
+                raise
+            secrets = sub.get("dz.secrets", [])
+            text = redact_url(str(e), secrets) or type(e).__name__
+            kind = "" if isinstance(e, ValueError) and type(e).__module__.startswith("dask_zarrio") else f"{type(e).__name__}: "
+            click.echo(f"dz: error: {kind}{text}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=DzGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.version_option(package_name="dask_zarrio", prog_name="dz")
+def main(debug: bool) -> None:
+    """dz: look inside Zarr (v2, v3) and N5 stores, check them, choose codecs."""
+
+
+from . import commands  # noqa: E402,F401  (registers the commands on main)
