@@ -50,7 +50,7 @@ ARROWS: dict[str, set[str]] = {
     "advice": {"inspection", "codecs", "errors", "metadata", "store", "typing"},
     "cli": {"inspection", "verification", "advice", "progress", "hierarchy", "api", "errors", "metadata", "store"},
     "testing": {"store", "errors", "codecs", "metadata", "grid"},
-    "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config", "rechunk", "copying"},
+    "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config", "rechunk", "copying", "inspection", "verification", "advice"},
 }
 
 
