@@ -31,7 +31,18 @@ __all__ = [
 
 
 class ZarrioError(ValueError):
-    """Base class of every error raised by dask_zarrio."""
+    """Base class of every error raised by dask_zarrio.
+
+    Errors pickle by constructor arguments (the house's ``__reduce__`` habit), so one raised
+    on a distributed worker reaches the client as its own class with its message. Without
+    it, tblib (which distributed uses for worker errors) rebuilds an error through the
+    first base's ``__new__``, and ``ValueError.__new__`` refuses a class that is also an
+    :class:`OSError` (``StoreError``, ``ArrayNotFoundError``): the client got a plain
+    ``Exception`` instead.
+    """
+
+    def __reduce__(self) -> tuple[type[ZarrioError], tuple[object, ...], dict[str, object] | None]:
+        return type(self), self.args, (self.__dict__ or None)
 
 
 class ArrayNotFoundError(ZarrioError, FileNotFoundError):

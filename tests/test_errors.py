@@ -261,3 +261,26 @@ def test_bad_write_arguments(url):
     with pytest.raises(MetadataError, match="Zarr v2 allows one compressor"):
         dz.write(da.ones(4, chunks=2), url, zarr_format=2, compressors=[numcodecs.Zlib(), numcodecs.GZip()])
     assert not os.path.exists(url)
+
+
+def _error_classes() -> list[type[ZarrioError]]:
+    from dask_zarrio import errors
+
+    found = [getattr(errors, name) for name in errors.__all__]
+    return [cls for cls in found if isinstance(cls, type) and issubclass(cls, ZarrioError)]
+
+
+@pytest.mark.parametrize("cls", _error_classes(), ids=lambda cls: cls.__name__)
+def test_every_error_pickles_to_its_own_class(cls):
+    """Plain pickle and distributed's (tblib) pickle, which a worker's error goes through:
+    tblib used to rebuild a ValueError+OSError class through ValueError.__new__ and fail."""
+    from distributed.protocol import pickle as distributed_pickle
+
+    try:
+        raise cls(f"the key 'a/c/0' failed; fix it ({cls.__name__})")
+    except ZarrioError as e:
+        e.note = "kept"
+        for module in (pickle, distributed_pickle):
+            back = module.loads(module.dumps(e))
+            assert type(back) is cls
+            assert str(back) == str(e) and back.args == e.args and back.note == "kept"
