@@ -24,7 +24,7 @@ from dask.utils import parse_bytes
 from . import config
 from .consolidated import drop_consolidated, update_consolidated
 from .destination import Destination, NewArray, block_lengths, parse_new_shape, resolve_destination
-from .errors import ConcurrentWriteError, MisalignedWriteError, ZarrioError
+from .errors import ConcurrentWriteError, MisalignedWriteError, StoreError, ZarrioError
 from .graph import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
 from .hierarchy import ensure_parent_groups
 from .metadata import ArraySpec
@@ -41,6 +41,7 @@ from .metadata.writer import (
 )
 from .planner import WritePlan, check_aligned, plan_write
 from .progress import compute as compute_with_progress
+from .progress import runs_in_this_process
 from .resume import blocks_to_write
 from .store import Store, open_store
 from .typing import ChunksLike, CodecsLike, DTypeLike, RegionLike, ShapeLike, StoreLike
@@ -103,6 +104,22 @@ def _on_distributed() -> bool:
     except (ImportError, ValueError):
         return False
     return dask.config.get("scheduler", None) in (None, "dask.distributed", "distributed")
+
+
+def _refuse_other_process_writers(store: Store) -> None:
+    """Refuse, before anything is written, a scheduler whose tasks cannot write ``store``.
+
+    Checked against the scheduler in effect when ``dz.write`` is called (also for
+    ``compute=False``); the store still refuses a write from another process itself.
+    """
+    if store.supports_multiprocess_writes or runs_in_this_process():
+        return
+    raise StoreError(
+        f"{store.describe()} is written by one process only, and the active dask scheduler "
+        f"({dask.config.get('scheduler', None) or 'a distributed client'!r}) runs tasks in other "
+        "processes; nothing was written. Write with dask.config.set(scheduler='threads'), or "
+        "(a ZIP archive) write a folder in parallel and pack it: dask_zarrio.store.zip_store.pack('data.zarr', 'data.zip')"
+    )
 
 
 def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.Array:
@@ -319,6 +336,7 @@ def write(
     cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
     new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
     store = open_store(url, storage_options)
+    _refuse_other_process_writers(store)
     if mode == "w":
         refuse_reading_from(data, store)
     staged = _staging(store, mode, resume)

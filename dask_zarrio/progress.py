@@ -17,7 +17,7 @@ import dask
 from dask.callbacks import Callback
 from dask.diagnostics import ProgressBar
 
-__all__ = ["RichProgress", "active_client", "compute"]
+__all__ = ["RichProgress", "active_client", "compute", "runs_in_this_process"]
 
 
 def active_client() -> Any | None:
@@ -30,6 +30,46 @@ def active_client() -> Any | None:
         return default_client()
     except ValueError:
         return None
+
+
+def _host_and_pid() -> tuple[str, int]:
+    import os
+    import socket
+
+    return socket.gethostname(), os.getpid()
+
+
+def runs_in_this_process() -> bool:
+    """Whether ``dask.compute`` would run tasks in this process (threads, sync, a threads-only cluster).
+
+    Decided as ``dask.compute`` decides: the configured scheduler, else an active
+    distributed client (asked where its workers run: a ``LocalCluster(processes=False)``
+    runs here), else the threads a dask array computes with by default.
+
+    Examples
+    --------
+    >>> with dask.config.set(scheduler="threads"):
+    ...     runs_in_this_process()
+    True
+    >>> with dask.config.set(scheduler="processes"):
+    ...     runs_in_this_process()
+    False
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import dask.local
+    import dask.threaded
+
+    configured = dask.config.get("scheduler", None)
+    if isinstance(configured, ThreadPoolExecutor):
+        return True
+    get = dask.base.get_scheduler()
+    if get is None or get in (dask.threaded.get, dask.local.get_sync):
+        return True
+    client = getattr(get, "__self__", None)
+    if client is None or not hasattr(client, "run"):
+        return False  # "processes", a process pool, or a scheduler we cannot ask
+    return set(client.run(_host_and_pid).values()) <= {_host_and_pid()}
 
 
 class RichProgress(Callback):

@@ -4,13 +4,22 @@ them with advice (dask_zarrio/store/sqlite.py, lmdb_store.py, zip_store.py)."""
 
 from __future__ import annotations
 
+import os
+
+import dask
 import dask.array as da
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
 import dask_zarrio as dz
-from dask_zarrio.errors import StoreError
+from dask_zarrio.errors import (
+    ArrayNotFoundError,
+    ChunkDecodeError,
+    StoreError,
+    StorePermissionError,
+)
+from dask_zarrio.store.zip_store import ZipStore
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +41,35 @@ def test_worker_processes_write_and_read_one_file(tmp_path, client, kind, name):
     assert (dz.read(url).sum().compute()) == np.arange(20_000).sum()
 
 
-def test_worker_processes_may_read_a_zip_but_not_write_it(tmp_path, client):
+def test_worker_processes_may_read_a_zip_but_dz_write_refuses_them_up_front(tmp_path, client):
     x = np.arange(100).reshape(10, 10)
-    with __import__("dask").config.set(scheduler="threads"):
+    with dask.config.set(scheduler="threads"):
         dz.write(da.from_array(x, chunks=5), f"zip://{tmp_path}/a.zip", chunks=(5, 5))
     np.testing.assert_array_equal(dz.read(f"zip://{tmp_path}/a.zip").compute(), x)
-    # The worker's StoreError reaches the client as a plain Exception with the same text:
-    # tblib cannot rebuild a ValueError+OSError subclass (a project-wide limitation).
-    with pytest.raises((StoreError, Exception), match="one process only.*pack"):
-        dz.write(da.from_array(x, chunks=5), f"zip://{tmp_path}/b.zip", chunks=(5, 5))
+    for compute in (True, False):
+        with pytest.raises(StoreError, match="one process only.*nothing was written.*pack"):
+            dz.write(da.from_array(x, chunks=5), f"zip://{tmp_path}/b.zip", chunks=(5, 5), compute=compute)
+    assert not os.path.exists(tmp_path / "b.zip")  # not even the write journal
+
+
+def _write_member(store: ZipStore) -> None:
+    store.set("c/0", b"x")
+
+
+def test_a_zip_written_from_a_worker_process_refuses_with_its_own_error_class(tmp_path, client):
+    """Past dz.write's check (a store used directly): the worker's StoreError reaches the
+    client as a StoreError, not a plain Exception (errors pickle by constructor arguments)."""
+    with pytest.raises(StoreError, match="one process only.*pack") as caught:
+        client.submit(_write_member, ZipStore(str(tmp_path / "c.zip"))).result()
+    assert type(caught.value) is StoreError
+
+
+@pytest.mark.parametrize("cls", [StoreError, ArrayNotFoundError, StorePermissionError, ChunkDecodeError])
+def test_errors_raised_on_worker_processes_reach_the_client_as_their_class(client, cls):
+    with pytest.raises(cls, match="'a/c/0'") as caught:
+        client.submit(_raise, cls, "'a/c/0' failed; fix it", pure=False).result()
+    assert type(caught.value) is cls
+
+
+def _raise(cls: type[Exception], message: str) -> None:
+    raise cls(message)

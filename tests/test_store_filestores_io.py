@@ -183,3 +183,19 @@ def test_lmdb_needs_its_package_and_says_how_to_install_it(monkeypatch, tmp_path
     monkeypatch.setitem(sys.modules, "lmdb", None)
     with pytest.raises(ImportError, match=r"pip install 'dask_zarrio\[lmdb\]'"):
         open_store(f"lmdb://{tmp_path}/env")
+
+
+@pytest.mark.parametrize("scheduler,refused", [("processes", True), ("threads", False), ("sync", False)])
+def test_dz_write_checks_the_scheduler_before_writing_a_zip(tmp_path, scheduler, refused):
+    """ZipStore declares supports_multiprocess_writes=False; SQLite/LMDB take any scheduler."""
+    url = f"zip://{tmp_path}/a.zip"
+    with dask.config.set(scheduler=scheduler):
+        if refused:
+            with pytest.raises(StoreError, match=r"one process only.*'processes'.*nothing was written"):
+                dz.write(np.arange(4), url, chunks=(2,))
+            assert not (tmp_path / "a.zip").exists()
+        else:
+            dz.write(np.arange(4), url, chunks=(2,))
+            np.testing.assert_array_equal(dz.read(url).compute(), np.arange(4))
+    assert not ZipStore(str(tmp_path / "a.zip")).supports_multiprocess_writes
+    assert SQLiteStore(str(tmp_path / "a.db")).supports_multiprocess_writes

@@ -99,6 +99,17 @@ class Store(ABC):
         raise NotImplementedError(f"{type(self).__name__} cannot rename nodes (supports_node_replace is False)")
 
     @property
+    def supports_multiprocess_writes(self) -> bool:
+        """Whether tasks in several processes (worker processes, other hosts) may write it at once.
+
+        Default: yes. Unlike the other capabilities, the cautious answer would refuse
+        every distributed write; folders, object stores and databases take writers from
+        anywhere, so a store that cannot (one ZIP archive has one central directory)
+        must declare ``False``, and ``dz.write`` then refuses such a scheduler up front.
+        """
+        return True
+
+    @property
     def supports_conditional_writes(self) -> bool:
         """Whether :meth:`set_if_unchanged` compares and stores in one atomic step.
 

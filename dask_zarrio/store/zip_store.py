@@ -125,6 +125,11 @@ class ZipStore(KeyValueStore):
         super().__init__(path, root, writer=writer or _this_process())
         self.writer = self.options["writer"]
 
+    @property
+    def supports_multiprocess_writes(self) -> bool:
+        """No: every write rewrites the archive's one central directory (see the module notes)."""
+        return False
+
     def token(self) -> str:
         # Which process may write does not change what the location holds.
         from dask.base import tokenize

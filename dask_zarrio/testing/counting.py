@@ -61,6 +61,10 @@ class CountingStore(Store):
         return self.inner.supports_conditional_writes
 
     @property
+    def supports_multiprocess_writes(self) -> bool:
+        return self.inner.supports_multiprocess_writes
+
+    @property
     def gets(self) -> Counter[str]:
         return self.counters["get"]
 

@@ -117,7 +117,7 @@ class StoreTests:
         "capability",
         [
             "supports_partial_reads", "supports_concurrent_requests", "supports_listing", "supports_deletes",
-            "supports_conditional_writes", "supports_node_replace",
+            "supports_conditional_writes", "supports_node_replace", "supports_multiprocess_writes",
         ],
     )
     def test_capabilities_are_declared_as_bools(self, store: Store, capability: str) -> None:
