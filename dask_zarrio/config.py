@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     },
     # Requests a task keeps in flight when it fetches or writes several chunks.
     "requests-in-flight": 16,
+    # S3 objects of at least two parts of this size (shards) go up as multipart uploads,
+    # requests-in-flight parts at a time (S3's minimum part is 5 MiB).
+    "s3-multipart-part-size": "8MiB",
     # Free read/encode buffers a process keeps for reuse (bytes or "256MiB"; 0 disables).
     "buffer-pool": "256MiB",
     # glibc malloc thresholds in dask.distributed workers (dask_zarrio.worker_memory):

@@ -210,3 +210,25 @@ def test_distributed_read_from_s3(s3_endpoint, bucket):
         dz.write(_src() * 2, f"s3://{bucket}/b.zarr", chunks=(20, 25), storage_options=opts)
     with dask.config.set(scheduler="threads"):
         assert_same(dz.read(f"s3://{bucket}/b.zarr", storage_options=opts).compute(), DATA * 2)
+
+
+@pytest.mark.parametrize("dask_rows", [1536, 3072])  # one shard per task (set), two (set_many)
+def test_large_shards_are_uploaded_multipart(proxy, bucket, dask_rows):
+    """12 MiB shards with 5 MiB parts: one CreateMultipartUpload and three parts each;
+    the small metadata documents stay single PUTs. zarr-python reads the result."""
+    opts = s3_options(proxy.endpoint)
+    url = f"s3://{bucket}/a.zarr"
+    data = np.arange(3072 * 1024, dtype="f8").reshape(3072, 1024)
+    with dask.config.set({"dask_zarrio.s3-multipart-part-size": "5MiB"}):
+        dz.write(da.from_array(data, chunks=(dask_rows, 1024)), url, chunks=(256, 1024), shards=(1536, 1024),
+                 compressors=None, storage_options=opts)
+    assert dict(proxy.multipart) == {"CreateMultipartUpload": 2, "UploadPart": 6, "CompleteMultipartUpload": 2}
+    np.testing.assert_array_equal(zarr.open_array(url, mode="r", storage_options=opts)[...], data)
+    np.testing.assert_array_equal(dz.read(url, storage_options=opts).compute(), data)
+
+
+def test_a_multipart_part_size_under_s3s_minimum_is_refused(proxy, bucket):
+    opts = s3_options(proxy.endpoint)
+    with dask.config.set({"dask_zarrio.s3-multipart-part-size": "1MiB"}), \
+            pytest.raises(dz.ZarrioError, match=r"s3-multipart-part-size' is '1MiB'.*at least 5 MiB"):
+        dz.write(np.zeros(4), f"s3://{bucket}/a.zarr", chunks=(2,), storage_options=opts)

@@ -13,7 +13,7 @@ from dask_zarrio import config
 
 @pytest.mark.parametrize("key,default", [
     ("retry.attempts", 6), ("retry.base-delay", 0.05), ("retry.max-delay", 2.0),
-    ("requests-in-flight", 16), ("buffer-pool", "256MiB"),
+    ("requests-in-flight", 16), ("buffer-pool", "256MiB"), ("s3-multipart-part-size", "8MiB"),
 ])
 def test_defaults_are_registered_and_overridable(key, default):
     assert config.get(key) == default

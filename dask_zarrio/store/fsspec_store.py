@@ -230,15 +230,16 @@ class FsspecStore(Store):
         else:
             data = bytes(memoryview(value).cast("B"))
             # One PUT of the whole object: it lands whole or not at all, so a retry is safe.
-            self._call("PUT", key, lambda: self.fs.pipe_file(path, data))
+            self._call("PUT", key, lambda: self.fs.pipe_file(path, data, **s3.put_options(self.fs, len(data))))
 
     def set_many(self, items: dict[str, Buffer]) -> None:
         if len(items) <= 1 or not self._async:
             super().set_many(items)
             return
+        blobs = {k: bytes(memoryview(v).cast("B")) for k, v in items.items()}
         calls = [
-            (f"PUT {self.describe(k)}", partial(self.fs._pipe_file, self._path(k), bytes(memoryview(v).cast("B"))))
-            for k, v in items.items()
+            (f"PUT {self.describe(k)}", partial(self.fs._pipe_file, self._path(k), b, **s3.put_options(self.fs, len(b))))
+            for k, b in blobs.items()
         ]
         self._batch(calls)
 

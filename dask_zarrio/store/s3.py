@@ -1,10 +1,20 @@
-"""Conditional writes on S3: ``PUT`` with ``If-None-Match: *`` or ``If-Match: <ETag>``.
+"""S3 specifics: conditional writes, and multipart uploads of large objects.
+
+Conditional writes are a ``PUT`` with ``If-None-Match: *`` or ``If-Match: <ETag>``.
 
 S3 (since 2024), MinIO and moto evaluate these preconditions on the server, so a
 compare-and-swap of a metadata document is atomic across machines: of several
 writers that read the same version, exactly one ``PUT`` lands, the others get
 ``412 Precondition Failed`` (or ``409 ConditionalRequestConflict`` when two race
 at the same instant). s3fs passes the headers through to ``put_object``.
+
+Large objects (shards) go up as multipart uploads, their parts in parallel: s3fs
+does so only from 100 MiB (two of its 50 MiB parts), one part at a time, so one big
+shard would be one long single-stream ``PUT``. :func:`put_options` asks s3fs for
+parts of ``dask_zarrio.s3-multipart-part-size`` (default 8 MiB, boto3's default too),
+uploaded ``dask_zarrio.requests-in-flight`` at a time, for every object of at least
+two parts. A multipart upload becomes visible only at its completion, so readers
+still see an object whole or not at all.
 """
 
 from __future__ import annotations
@@ -13,10 +23,17 @@ from typing import Any
 
 import fsspec
 import fsspec.asyn
+from dask.utils import parse_bytes
 
+from .. import config
+from ..errors import ZarrioError
+from ..retry import config_number
 from .base import same_bytes
 
-__all__ = ["is_s3", "set_if_unchanged"]
+__all__ = ["MIN_PART_SIZE", "is_s3", "put_options", "set_if_unchanged"]
+
+#: S3's smallest part of a multipart upload (all but the last part).
+MIN_PART_SIZE = 5 * 2**20
 
 #: Error codes and HTTP statuses meaning "another writer changed the object first".
 _LOST_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
@@ -89,3 +106,38 @@ def set_if_unchanged(fs: fsspec.AbstractFileSystem, path: str, data: bytes, expe
     False
     """
     return bool(fsspec.asyn.sync(fs.loop, _set_if_unchanged, fs, path, data, expected))
+
+
+def _part_size() -> int:
+    value = config.get("s3-multipart-part-size")
+    try:
+        size = parse_bytes(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else -1
+    except (TypeError, ValueError):
+        size = -1
+    if size < MIN_PART_SIZE:
+        raise ZarrioError(
+            f"config key 'dask_zarrio.s3-multipart-part-size' is {value!r}; S3 parts must be at least "
+            "5 MiB: set it to '5MiB' or more with dask.config.set({'dask_zarrio.s3-multipart-part-size': '8MiB'})"
+        )
+    return int(size)
+
+
+def put_options(fs: fsspec.AbstractFileSystem, size: int) -> dict[str, Any]:
+    """Keyword arguments for ``fs.pipe_file`` of ``size`` bytes: multipart parts for S3.
+
+    s3fs uploads an object of at least two ``chunksize`` parts as a multipart upload,
+    ``max_concurrency`` parts at a time; other filesystems get no options.
+
+    Examples
+    --------
+    >>> import fsspec
+    >>> put_options(fsspec.filesystem("memory"), 2**30)
+    {}
+    """
+    if not is_s3(fs):
+        return {}
+    part = _part_size()
+    if size < 2 * part:
+        return {}
+    limit = int(config_number("requests-in-flight", integer=True, minimum=1))
+    return {"chunksize": part, "max_concurrency": max(1, min(limit, -(-size // part)))}

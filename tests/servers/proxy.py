@@ -44,6 +44,8 @@ class FaultyProxy:
         self.upstream = (host, int(port))
         self.latency, self.fail_rate, self.truncate_rate, self.reset_rate = latency, fail_rate, truncate_rate, reset_rate
         self.counts: Counter[str] = Counter()
+        #: S3 multipart requests by operation (CreateMultipartUpload, UploadPart, ...).
+        self.multipart: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
         self._rng = random.Random(seed)
@@ -89,6 +91,10 @@ class FaultyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 proxy._count(self.command)
+                operation = _multipart_operation(self.command, self.path)
+                if operation:
+                    with proxy._lock:
+                        proxy.multipart[operation] += 1
                 if proxy.latency:
                     time.sleep(proxy.latency)
                 fate = proxy._draw()
@@ -143,3 +149,14 @@ class FaultyProxy:
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _tracked
 
         return Handler
+
+
+def _multipart_operation(command: str, path: str) -> str | None:
+    """The S3 multipart operation a request is (``None`` for any other request)."""
+    query = path.partition("?")[2]
+    params = {p.partition("=")[0] for p in query.split("&") if p}
+    if command == "POST" and "uploads" in params:
+        return "CreateMultipartUpload"
+    if "uploadId" not in params:
+        return None
+    return {"PUT": "UploadPart", "POST": "CompleteMultipartUpload", "DELETE": "AbortMultipartUpload"}.get(command)
