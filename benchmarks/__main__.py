@@ -32,7 +32,7 @@ import dask.array as da
 import numpy as np
 
 import dask_zarrio as dz
-from benchmarks import scale, strings
+from benchmarks import scale, stores, strings
 from dask_zarrio.buffers import empty
 from dask_zarrio.codecs.blosc import BloscCodec
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,scale,tiny,memory,strings,rechunk")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,strings,rechunk")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
     args = parser.parse_args(argv)
@@ -241,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         notes += str_notes
     if "scale" not in skip:
         notes += scale.graph_preparation()
+    if "s3write" not in skip:  # a quarter of --size, as the S3 read case
+        w_rows, w_bytes = stores.s3_write_rows(args.size * 256, args.rounds, interleaved)
+        tables += [("S3 write (local server)", w_rows, "dz.write", w_bytes)] if w_rows else []
+        notes += stores.s3_write_notes(w_rows)
+    if "stores" not in skip:
+        notes += stores.store_table(scratch, args.size * 256, args.rounds, interleaved)
     if "tiny" not in skip:
         notes += scale.tiny_chunks(scratch)
     if "rechunk" not in skip:

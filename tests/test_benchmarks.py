@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_runs_and_prints_every_table(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
-         "--skip", "distributed,s3,scale,tiny,strings,rechunk", "--latency-ms", "0", "--dir", str(tmp_path)],
+         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk", "--latency-ms", "0", "--dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
     for title in ("read", "write", "misaligned write", "sharded read", "sharded write"):
@@ -31,3 +31,17 @@ def test_string_benchmark_rows(tmp_path):
     assert list(reads)[0] == "dz.read(url) == '' .sum()" and len(reads) == 3
     assert list(writes) == ["dz.write", "da.to_zarr (StringDType blocks)", "zarr.create_array(dtype=str) + da.store"]
     assert "2000 short strings" in notes[0] and nbytes > 2_000 * 4
+
+
+def test_store_sections_at_a_tiny_size(tmp_path):
+    """The per-store table (the file stores; servers start in the real run) and the S3
+    write section against moto, at 1 MiB, one round: rows and ratios print."""
+    from benchmarks.__main__ import interleaved
+    from benchmarks.stores import s3_write_notes, s3_write_rows, store_table
+
+    lines = store_table(tmp_path, 1, 1, interleaved, stores=("local folder", "SQLite", "ZIP", "LMDB"))
+    assert [line.split()[0] for line in lines[2:]] == ["local", "SQLite", "ZIP", "LMDB"]
+    assert all(float(v) > 0 for line in lines[2:] for v in line.split()[-2:])
+    rows, nbytes = s3_write_rows(1, 1, interleaved)
+    assert list(rows) == ["limit: encode + PUT, thread pool", "dz.write", "da.to_zarr"] and nbytes >= 2**20 * 0.9
+    assert "x the PUT limit" in s3_write_notes(rows)[0]
