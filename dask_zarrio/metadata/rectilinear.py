@@ -16,8 +16,8 @@ from ..errors import MetadataError
 from ..grid import AxisUnit, Edges
 
 __all__ = [
-    "AxisEdges", "MAX_EDGES_PER_AXIS", "compress_rle", "edges_from_blocks", "edges_to_json", "edges_to_units",
-    "extend_edges",
+    "AxisEdges", "MAX_EDGES_PER_AXIS", "check_shard_edges", "compress_rle", "edges_from_blocks", "edges_to_json",
+    "edges_to_units", "extend_edges",
     "parse_rectilinear",
 ]
 
@@ -95,6 +95,31 @@ def parse_rectilinear(config: dict[str, Any], shape: tuple[int, ...]) -> tuple[A
             )
         out.append(edges)
     return tuple(out)
+
+
+def check_shard_edges(edges: Sequence[AxisEdges], inner: Sequence[int]) -> None:
+    """Refuse a sharded rectilinear grid whose shard edges do not hold whole inner chunks.
+
+    Each shard is cut into inner chunks of ``inner`` (the ``sharding_indexed`` codec's
+    ``chunk_shape``), so every edge length must be a multiple of it along its axis, as
+    zarr-python's sharding codec checks: otherwise chunks would fail only when written.
+
+    Examples
+    --------
+    >>> check_shard_edges(((4, 8), 3), (4, 3))
+    >>> check_shard_edges(((4, 6),), (4,))
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.MetadataError: chunk_grid.configuration.chunk_shapes[0] has edge length 6, not a multiple of ...
+    """
+    for axis, (axis_edges, step) in enumerate(zip(edges, inner)):
+        bad = sorted(e for e in ({axis_edges} if isinstance(axis_edges, int) else set(axis_edges)) if e % step)
+        if bad:
+            raise MetadataError(
+                f"{_WHERE}[{axis}] has edge length {bad[0]}, not a multiple of the sharding_indexed codec's "
+                f"inner chunk_shape[{axis}]={step}: each shard must hold whole inner chunks. Make every shard "
+                f"edge along axis {axis} a multiple of {step}, or pick inner chunks that divide them all"
+            )
 
 
 def compress_rle(sizes: Sequence[int]) -> list[int | list[int]]:
