@@ -23,6 +23,7 @@ from .graph import array_from_metadata, refuse_reading_from
 from .hierarchy import Group, consolidate, create_group, open_group
 from .metadata import ArrayMetadataV2, ArrayMetadataV3
 from .metadata.create import NO_FILL
+from .metadata.rectilinear import preferred_chunks
 from .metadata.writer import check_mode, default_mode
 from .store import open_store
 from .store.base import member_path, redact_url
@@ -57,9 +58,13 @@ def _variables(group: Group) -> dict[str, Any]:
         elif "_FillValue" in attrs:
             attrs["_FillValue"] = xarray_fill_value_coder().decode(attrs["_FillValue"], meta.dtype)
         data = array_from_metadata(store, meta, allow_pickle=group.allow_pickle)
+        # Irregular axes of a rectilinear grid give their chunk lengths, as xarray's zarr backend does,
+        # so that chunks={} makes one dask block per stored chunk.
+        edges = meta.chunk_edges if isinstance(meta, ArrayMetadataV3) else None
+        chunks = meta.chunk_shape if edges is None else preferred_chunks(edges, meta.shape)
         encoding = {
-            "chunks": meta.chunk_shape,
-            "preferred_chunks": dict(zip(dims, meta.chunk_shape)),
+            "chunks": chunks,
+            "preferred_chunks": dict(zip(dims, chunks)),
             "dtype": meta.dtype,
         }
         out[name] = xr.Variable(dims, data, attrs, encoding)
