@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import dask
 import dask.array as da
@@ -44,7 +44,16 @@ from .progress import compute as compute_with_progress
 from .progress import runs_in_this_process
 from .resume import blocks_to_write
 from .store import Store, open_store
-from .typing import ChunksLike, CodecsLike, DTypeLike, RegionLike, ShapeLike, StoreLike
+from .typing import (
+    ChunkKeyEncodingLike,
+    ChunksLike,
+    CodecLike,
+    CodecsLike,
+    DTypeLike,
+    RegionLike,
+    ShapeLike,
+    StoreLike,
+)
 
 __all__ = ["init", "read", "write"]
 
@@ -224,9 +233,11 @@ def write(
     shards: ShapeLike | None = None,
     compressors: CodecsLike = "auto",
     filters: CodecsLike = None,
+    serializer: CodecLike | Literal["auto"] = "auto",
     fill_value: Any = None,
     zarr_format: int | str = 3,
     order: str = "C",
+    chunk_key_encoding: ChunkKeyEncodingLike | None = None,
     mode: str | None = None,
     region: RegionLike = None,
     append_dim: int | str | None = None,
@@ -270,12 +281,24 @@ def write(
     compressors, filters
         numcodecs codec objects, v3 codec dicts (``{"name": "zstd", "configuration":
         {"level": 3}}``) or lists of them. ``"auto"`` is zstd, zarr-python 3's default.
+    serializer
+        The array→bytes codec of a new Zarr v3 array, as zarr-python 3's
+        ``create_array`` takes it: ``"auto"`` (``bytes``, little-endian; ``vlen-utf8``
+        or ``vlen-bytes`` for strings), ``{"name": "bytes", "configuration": {"endian":
+        "big"}}``, or a codec that serialises arrays itself such as
+        ``{"name": "numcodecs.pcodec", "configuration": {"level": 8}}`` (then usually
+        ``compressors=None``). Zarr v2 arrays have none.
     fill_value
         Value of unwritten chunks; ``None`` takes the dtype's zero.
     zarr_format
         3 (default), 2 or ``"n5"``.
     order
         "C" or "F" element order inside chunks (v2 ``order``; v3 ``transpose`` codec).
+    chunk_key_encoding
+        How chunk indices become store keys, as zarr-python's ``create_array``:
+        ``None`` (v3 ``c/0/1``, v2 ``0.1``), ``"default"``, ``"v2"`` or a dict such as
+        ``{"name": "default", "separator": "."}``; Zarr v2 takes only ``"v2"``
+        (``{"name": "v2", "separator": "/"}`` is v2's ``dimension_separator="/"``).
     mode
         ``"w-"`` create, fail if anything exists (nothing is changed); ``"w"`` replace
         whatever is there; ``"r+"`` write into an existing array (``region``); ``"a"``
@@ -334,7 +357,8 @@ def write(
         raise ZarrioError(f"append_dim={append_dim!r} needs mode='a' (not {mode!r}) and an axis number or name")
     data = arr if isinstance(arr, da.Array) else _wrapped(np.asarray(arr), chunks)
     cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
-    new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
+    new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names,
+                   serializer, chunk_key_encoding)
     store = open_store(url, storage_options)
     _refuse_other_process_writers(store)
     if mode == "w":
@@ -375,9 +399,11 @@ def init(
     shards: ShapeLike | None = None,
     compressors: CodecsLike = "auto",
     filters: CodecsLike = None,
+    serializer: CodecLike | Literal["auto"] = "auto",
     fill_value: Any = None,
     zarr_format: int | str = 3,
     order: str = "C",
+    chunk_key_encoding: ChunkKeyEncodingLike | None = None,
     mode: str = "w-",
     attributes: dict[str, Any] | None = None,
     dimension_names: Sequence[str | None] | None = None,
@@ -388,7 +414,7 @@ def init(
     Independent jobs then each call ``dz.write(part, url, mode="r+", region=...)``;
     regions aligned to ``chunks`` never share a stored chunk, so they need no
     coordination (a region that cuts chunks is reported: see :func:`write`).
-    ``shards`` works as in :func:`write`.
+    ``shards``, ``serializer`` and ``chunk_key_encoding`` work as in :func:`write`.
 
     Examples
     --------
@@ -399,7 +425,8 @@ def init(
     [0.0, 0.0, 1.0, 1.0]
     """
     check_mode(mode, ("w-", "w"), "dz.init")
-    new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names)
+    new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names,
+                   serializer, chunk_key_encoding)
     meta = new.metadata(parse_new_shape(shape), np.dtype(dtype), (), 0)
     store = open_store(url, storage_options)
     if mode == "w" and not store.is_empty():

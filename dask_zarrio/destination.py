@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from math import prod
-from typing import Any
+from typing import Any, Literal
 
 import dask.array as da
 import numpy as np
@@ -40,7 +40,7 @@ from .planner import (
     normalize_region,
 )
 from .store import Store
-from .typing import ChunksLike, CodecsLike, RegionLike, ShapeLike
+from .typing import ChunkKeyEncodingLike, ChunksLike, CodecLike, CodecsLike, RegionLike, ShapeLike
 
 __all__ = ["Destination", "NewArray", "as_lengths", "as_shape", "block_lengths", "parse_new_shape", "resolve_destination"]
 
@@ -65,6 +65,8 @@ class NewArray:
     order: str
     attributes: dict[str, Any] | None
     dimension_names: Sequence[str | None] | None
+    serializer: CodecLike | Literal["auto"] = "auto"
+    chunk_key_encoding: ChunkKeyEncodingLike | None = None
 
     def metadata(self, shape: tuple[int, ...], dtype: np.dtype[Any], dask_chunks: tuple[tuple[int, ...], ...], cap: int) -> ArrayMetadata:
         """The new array's metadata; chunks default to what makes ``dask_chunks`` align.
@@ -88,7 +90,8 @@ class NewArray:
             shape=shape, dtype=dtype, chunk_shape=chunk_shape, shard_shape=shard_shape,
             compressors=self.compressors, filters=self.filters, fill_value=self.fill_value,
             zarr_format=self.zarr_format, order=self.order, attributes=self.attributes,
-            dimension_names=self.dimension_names,
+            dimension_names=self.dimension_names, serializer=self.serializer,
+            chunk_key_encoding=self.chunk_key_encoding,
         )
 
 

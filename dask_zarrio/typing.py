@@ -22,7 +22,7 @@ from numcodecs.abc import Codec as NumcodecsCodec
 from .codecs.base import Codec
 from .store import Store
 
-__all__ = ["ChunksLike", "CodecLike", "CodecsLike", "DTypeLike", "RegionLike", "ShapeLike", "StoreLike"]
+__all__ = ["ChunkKeyEncodingLike", "ChunksLike", "CodecLike", "CodecsLike", "DTypeLike", "RegionLike", "ShapeLike", "StoreLike"]
 
 #: A path or URL (any fsspec protocol, chained too), an ``fsspec.FSMap``, a
 #: ``MutableMapping`` of keys to bytes, or a dask_zarrio store.
@@ -39,5 +39,8 @@ RegionLike: TypeAlias = slice | tuple[slice, ...] | None
 CodecLike: TypeAlias = NumcodecsCodec | dict[str, Any] | str | Codec
 #: Codecs as ``dz.write`` takes them: one, a list, ``"auto"`` (zstd) or ``None`` (none).
 CodecsLike: TypeAlias = CodecLike | Sequence[CodecLike] | Literal["auto"] | None
+#: A chunk key encoding as zarr-python's ``create_array`` takes it: ``"default"``/``"v2"``,
+#: ``{"name": "v2", "separator": "/"}`` or the ``zarr.json`` form with a ``configuration``.
+ChunkKeyEncodingLike: TypeAlias = Literal["default", "v2"] | dict[str, Any]
 #: Anything ``numpy.dtype`` accepts.
 DTypeLike: TypeAlias = np.dtype[Any] | type | str

@@ -23,12 +23,16 @@ from .graph import array_from_metadata, refuse_reading_from
 from .hierarchy import Group, consolidate, create_group, open_group
 from .metadata import ArrayMetadataV2, ArrayMetadataV3
 from .metadata.create import NO_FILL
+from .metadata.rectilinear import preferred_chunks
 from .metadata.writer import check_mode, default_mode
 from .store import open_store
 from .store.base import member_path, redact_url
 from .typing import StoreLike
 
 __all__ = ["DaskZarrioBackendEntrypoint", "open_groups_as_dict", "write_dataset"]
+
+#: numpy's variable-width text type (numpy 2+): what xr.open_zarr gives ``string``/``vlen-utf8`` arrays as.
+_TEXT: np.dtype[Any] | None = np.dtypes.StringDType() if hasattr(np.dtypes, "StringDType") else None
 
 
 def _xarray() -> Any:
@@ -57,22 +61,30 @@ def _variables(group: Group) -> dict[str, Any]:
         elif "_FillValue" in attrs:
             attrs["_FillValue"] = xarray_fill_value_coder().decode(attrs["_FillValue"], meta.dtype)
         data = array_from_metadata(store, meta, allow_pickle=group.allow_pickle)
+        if meta.variable_kind == "string" and _TEXT is not None:
+            data = data.astype(_TEXT)  # as xr.open_zarr gives text (zarr-python 3.1+, numpy 2), lazily
+        # Irregular axes of a rectilinear grid give their chunk lengths, as xarray's zarr backend does,
+        # so that chunks={} makes one dask block per stored chunk.
+        edges = meta.chunk_edges if isinstance(meta, ArrayMetadataV3) else None
+        chunks = meta.chunk_shape if edges is None else preferred_chunks(edges, meta.shape)
         encoding = {
-            "chunks": meta.chunk_shape,
-            "preferred_chunks": dict(zip(dims, meta.chunk_shape)),
-            "dtype": meta.dtype,
+            "chunks": chunks,
+            "preferred_chunks": dict(zip(dims, chunks)),
+            "dtype": data.dtype,
         }
         out[name] = xr.Variable(dims, data, attrs, encoding)
     return out
 
 
 def _dataset(group: Group, drop_variables: Iterable[str] | None, decode: dict[str, Any]) -> Any:
+    """Decoded before the Dataset is made, as xarray's own backends: an index built first, then
+    decoded, would lose its numpy StringDType."""
     xr = _xarray()
-    variables = _variables(group)
-    for name in drop_variables or ():
-        variables.pop(name, None)
-    ds = xr.Dataset(variables, attrs=dict(group.metadata.attributes))
-    return xr.decode_cf(ds, **decode)
+    variables, attrs, coord_names = xr.conventions.decode_cf_variables(
+        _variables(group), dict(group.metadata.attributes), drop_variables=drop_variables, **decode)
+    coords = {n: v for n, v in variables.items() if n in coord_names or v.dims == (n,)}
+    data_vars = {n: v for n, v in variables.items() if n not in coords}
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
 class DaskZarrioBackendEntrypoint:

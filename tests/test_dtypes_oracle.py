@@ -1,7 +1,8 @@
 """Every data type × v2/v3/sharded × edge chunks × missing chunks, against zarr-python 3.1 and tensorstore.
 
 zarr-python 3.1.6 (the oldest release claimed) is the oracle in both directions; the
-newest (3.4) is checked through the golden stores of ``tests/fixtures/zarr34/cases_dtypes.py``.
+newest (3.4) is checked through the golden stores of ``tests/fixtures/zarr34/cases_dtypes.py``
+(``tests/test_fixtures_zarr34.py``).
 Each array is 7×5 in 3×2 chunks (edge chunks on both axes) with its first chunk all fill
 value, which neither writer stores (a missing chunk).
 """
@@ -9,7 +10,6 @@ value, which neither writer stores (a missing chunk).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +22,6 @@ from dask_zarrio.metadata.create import default_fill_value
 from dask_zarrio.testing.strategies import TIME_UNITS, array_data
 
 ts = pytest.importorskip("tensorstore")
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "zarr34"
-sys.path.insert(0, str(FIXTURES))
-
-from cases_dtypes import CASES, V2_DZ_WRITE  # noqa: E402
 
 SHAPE, CHUNKS, SHARDS = (7, 5), (3, 2), (6, 4)
 STRUCT_FLAT = [("a", "<i4"), ("d", ">f4"), ("e", "U2"), ("f", "S3"), ("h", "c8")]
@@ -151,18 +146,6 @@ def test_dz_rewrites_zarr_31_structured_as_it_was(tmp_path: Path) -> None:
     after = json.loads((url / "zarr.json").read_text())
     assert (after["data_type"], after["fill_value"], after["shape"]) == (before["data_type"], before["fill_value"], [5])
     assert_same(zarr.open_array(str(url), mode="r")[...], dz.read(str(url)).compute())
-
-
-@pytest.mark.parametrize("name", sorted(V2_DZ_WRITE))
-def test_dz_writes_the_zarray_zarr_34_wrote(tmp_path: Path, name: str) -> None:
-    """The v2 golden stores: the same .zarray (zarr-python also writes an empty .zattrs) and chunks."""
-    case = next(c for c in CASES if c.name == name)
-    out = tmp_path / "a.zarr"
-    dz.write(case.data(), str(out), **V2_DZ_WRITE[name])
-    assert json.loads((out / ".zarray").read_text()) == json.loads((case.store / ".zarray").read_text())
-    for key in _chunk_keys(case.store):
-        assert (out / key).read_bytes() == (case.store / key).read_bytes(), key
-    assert _chunk_keys(out) == _chunk_keys(case.store)
 
 
 @pytest.mark.parametrize("fmt", ["v2", "v3"])

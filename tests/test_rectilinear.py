@@ -180,6 +180,49 @@ def test_malformed_rectilinear_grids_fail_as_metadata_errors(config, match):
         ArrayMetadataV3.from_dict(_meta({"name": "rectilinear", "configuration": config}, [5]))
 
 
+def _sharded(shapes: list, inner: list[int], shape: list[int]) -> dict:
+    doc = _meta({"name": "rectilinear", "configuration": {"kind": "inline", "chunk_shapes": shapes}}, shape)
+    doc["codecs"] = [{"name": "sharding_indexed", "configuration": {
+        "chunk_shape": inner, "codecs": [{"name": "bytes"}],
+        "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]}}]
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("shapes", "inner", "axis", "edge"),
+    [
+        ([[8, 6], 4], [4, 4], 0, 6),  # an explicit edge
+        ([[8, 8], [[4, 1], [6, 2]]], [4, 4], 1, 6),  # a run-length encoded edge
+        ([8, 6], [4, 4], 1, 6),  # a step axis
+        ([[8, 12], [4, 12]], [4, 8], 1, 4),  # the smallest bad edge is named
+    ],
+)
+def test_sharded_grids_whose_edges_split_inner_chunks_are_refused_when_parsed(tmp_path, shapes, inner, axis, edge):
+    doc = _sharded(shapes, inner, [14, 16])
+    match = rf"chunk_shapes\[{axis}\] has edge length {edge}, not a multiple of .* chunk_shape\[{axis}\]={inner[axis]}"
+    with pytest.raises(MetadataError, match=match):
+        ArrayMetadataV3.from_dict(doc)
+    (tmp_path / "a.zarr").mkdir()
+    (tmp_path / "a.zarr" / "zarr.json").write_text(json.dumps(doc))
+    with pytest.raises(MetadataError, match=match):
+        dz.read(str(tmp_path / "a.zarr"))
+
+
+def test_sharded_grids_of_whole_inner_chunks_parse():
+    meta = ArrayMetadataV3.from_dict(_sharded([[8, 4, 4], 8], [4, 4], [14, 16]))
+    assert meta.chunk_edges == ((8, 4, 4), 8)
+
+
+def test_an_append_that_would_split_inner_chunks_is_refused_before_writing(tmp_path):
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.arange(12, chunks=((4, 8),)), url, chunks=(4,), shards=((4, 8),))
+    before = sorted(p.name for p in (tmp_path / "a.zarr" / "c").iterdir())
+    with pytest.raises(MetadataError, match="edge length 6, not a multiple of"):
+        dz.write(da.arange(6, chunks=6), url, append_dim=0)
+    assert dz.read(url).shape == (12,)
+    assert sorted(p.name for p in (tmp_path / "a.zarr" / "c").iterdir()) == before
+
+
 @pytest.mark.parametrize(
     "shapes",
     [[[3, 5, 2], 4], [[[4, 2], 2], [[1, 3], 3]], [[[4, 3]], [8]], [1, [[2, 5]]]],

@@ -170,17 +170,37 @@ def test_write_empty_chunks_false_is_what_dz_does_and_true_is_refused(tmp_path):
             dz.write_dataset(ds, str(tmp_path / "refused.zarr"), **kwargs)
 
 
+@pytest.mark.parametrize("chunks", [None, {}], ids=["unchunked", "chunked"])
 @pytest.mark.parametrize("zarr_format", [2, 3])
 @pytest.mark.parametrize("writer", ["dz", "xarray"])
-def test_string_variables_read_as_objects_open_zarr_as_string_dtype(tmp_path, writer, zarr_format):
-    """The engine reads strings as numpy object arrays (as dz.read does); xr.open_zarr, on zarr-python
-    3.1+ and numpy 2, gives numpy StringDType: the same values, a known difference of dtype."""
-    ds = xr.Dataset({"s": (("x",), np.array(["a", "", "日本"], object))})
+def test_string_variables_read_as_open_zarr_reads_them(tmp_path, writer, zarr_format, chunks):
+    """Text (v3 ``string``, v2 ``vlen-utf8``) reads as numpy StringDType from the engine, lazily, as
+    xr.open_zarr gives it (zarr-python 3.1+, numpy 2): data variables and index coordinates alike;
+    bytes (``vlen-bytes``) decode to fixed-width ``S`` in both."""
+    ds = xr.Dataset(
+        {"s": (("x",), np.array(["a", "", "日本"], object)), "b": (("x",), np.array([b"a", b"", b"\x00z"], object))},
+        coords={"x": np.array(["p", "q", ""], object)},
+    )
     url = str(tmp_path / "s.zarr")
     if writer == "dz":
         dz.write_dataset(ds, url, zarr_format=zarr_format)
     else:
         ds.to_zarr(url, zarr_format=zarr_format)
-    ours, theirs = xr.open_dataset(url, engine="dask_zarrio").s, xr.open_zarr(url).s
-    assert ours.dtype == np.dtype(object) and theirs.dtype == np.dtypes.StringDType()
-    assert ours.values.tolist() == theirs.values.tolist() == ["a", "", "日本"]
+    ours, theirs = xr.open_dataset(url, engine="dask_zarrio", chunks=chunks), xr.open_zarr(url, chunks=chunks)
+    assert ours.s.dtype == ours.x.dtype == theirs.s.dtype == np.dtypes.StringDType()
+    assert ours.s.encoding["dtype"] == theirs.s.encoding["dtype"] == np.dtypes.StringDType()
+    if chunks is not None:
+        assert ours.s.chunks == theirs.s.chunks and ours.s.data._meta.dtype == np.dtypes.StringDType()
+    xr.testing.assert_identical(ours.compute(), theirs.compute())
+    assert ours.s.values.tolist() == ["a", "", "日本"]
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_strings_the_engine_read_write_back_as_to_zarr_writes_them(tmp_path, zarr_format):
+    ds = xr.Dataset({"s": (("x",), np.array(["a", "", "日本"], object))})
+    dz.write_dataset(ds, str(tmp_path / "a.zarr"), zarr_format=zarr_format)
+    read = xr.open_dataset(str(tmp_path / "a.zarr"), engine="dask_zarrio", chunks={})
+    dz.write_dataset(read, str(tmp_path / "ours.zarr"), zarr_format=zarr_format)
+    read.to_zarr(str(tmp_path / "theirs.zarr"), zarr_format=zarr_format)
+    xr.testing.assert_identical(xr.open_zarr(str(tmp_path / "ours.zarr")).compute(),
+                                xr.open_zarr(str(tmp_path / "theirs.zarr")).compute())

@@ -9,14 +9,12 @@ import numcodecs
 import numpy as np
 
 from ..codecs import ArrayArrayCodec, BytesBytesCodec, Codec
-from ..codecs.bytes import BytesCodec
 from ..codecs.conversions import n5_compression_from_codec, to_numcodecs, to_v3_codec
 from ..codecs.sharding import ShardingCodec
 from ..codecs.transpose import TransposeCodec
-from ..codecs.vlen import VLenBytesCodec, VLenUTF8Codec
 from ..codecs.zstd import ZstdCodec
 from ..errors import MetadataError
-from ..grid import ChunkKeyEncoding
+from .create_codecs import new_key_encoding, new_serializer, serializer_kind
 from .dtypes import V3_VARIABLE_NAMES, v3_data_type_to_json
 from .fill import encode_variable_fill, parse_fill_value, parse_variable_fill
 from .n5 import N5_DTYPES, ArrayMetadataN5
@@ -93,17 +91,6 @@ def _variable_fill(fill_value: Any, kind: str) -> np.ndarray:
     return parse_variable_fill(encode_variable_fill(np.array(value, object), kind), kind)
 
 
-def _endian(dtype: np.dtype[Any]) -> str | None:
-    """The ``bytes`` codec's byte order for ``dtype``, where zarr-python 3.4 writes one.
-
-    Structs get one when a field has several bytes (even text), other types when
-    they are numbers of several bytes.
-    """
-    if dtype.names is not None:
-        return "little" if any(dtype.fields[n][0].itemsize > 1 for n in dtype.names) else None  # type: ignore[index]
-    return None if dtype.itemsize == 1 or dtype.kind in "SV" else "little"
-
-
 def _v2_variable(dtype: np.dtype[Any], fill_value: Any, filters: Any) -> tuple[str | None, Any]:
     """``string``/``bytes`` for a new v2 array of strings, and its filters with the object codec.
 
@@ -155,11 +142,15 @@ def new_array_metadata(
     attributes: dict[str, Any] | None = None,
     dimension_names: Sequence[str | None] | None = None,
     shard_shape: Sequence[int | Sequence[int]] | None = None,
+    serializer: Any = "auto",
+    chunk_key_encoding: Any = None,
 ) -> ArrayMetadataV2 | ArrayMetadataV3 | ArrayMetadataN5:
     """Metadata of a new array, as zarr-python 3's ``create_array`` would write it.
 
     An entry of ``chunk_shape`` (or of ``shard_shape``) that is a sequence lists
     that axis's chunk edge lengths: a ``rectilinear`` grid (Zarr v3 only).
+    ``serializer`` and ``chunk_key_encoding`` are read as zarr-python reads them
+    (:mod:`.create_codecs`).
 
     Examples
     --------
@@ -181,7 +172,10 @@ def new_array_metadata(
             f"dimension_names={list(dimension_names)!r} must name each of the {len(shape)} dimensions"
         )
     attributes = dict(attributes or {})
+    keys = new_key_encoding(chunk_key_encoding, zarr_format)
     kind = variable_kind(dtype, fill_value) if zarr_format == 3 else None
+    if kind is not None and dtype.kind == "O":
+        kind = serializer_kind(serializer) or kind  # a vlen-bytes serializer: object data of bytes
     if zarr_format == 2:
         kind, filters = _v2_variable(dtype, fill_value, filters)
     if kind is not None:
@@ -202,6 +196,7 @@ def new_array_metadata(
         except (TypeError, ValueError, OverflowError) as e:
             raise MetadataError(f"fill_value={fill_value!r} cannot be cast to {dtype.str!r}") from e
     if zarr_format == "n5":
+        new_serializer(serializer, None, dtype, zarr_format)  # refuses one
         return _new_n5(shape, dtype, chunk_shape, compressors, filters, fill, order, attributes,
                        dimension_names, shard_shape)
     if shard_shape is not None:
@@ -220,6 +215,7 @@ def new_array_metadata(
                 f"chunks={chunk_shape!r} along every axis (each shard holds whole inner chunks)"
             )
     if zarr_format == 2:
+        new_serializer(serializer, None, dtype, zarr_format)  # refuses one
         comps = [numcodecs.Zstd(level=0)] if compressors == "auto" else _as_list(compressors)
         if len(comps) > 1:
             raise MetadataError(
@@ -236,7 +232,7 @@ def new_array_metadata(
             fill_value=fill,
             order=order,
             filters=tuple(to_numcodecs(f, "filters") for f in _as_list(filters)) or None,
-            dimension_separator=".",
+            dimension_separator=keys.separator if keys is not None else ".",
             attributes=attributes,
         )
     if zarr_format != 3:
@@ -262,12 +258,9 @@ def new_array_metadata(
         if not isinstance(codec, BytesBytesCodec):
             raise MetadataError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
         bb.append(codec)
-    endian = _endian(encoded)
-    # As zarr-python: variable-length elements go through vlen-utf8/vlen-bytes.
-    serializer: Codec = (
-        BytesCodec(endian) if kind is None else VLenUTF8Codec() if kind == "string" else VLenBytesCodec()
-    )
-    codecs: tuple[Codec, ...] = (*aa, serializer, *bb)
+    ab = new_serializer(serializer, kind, encoded, zarr_format)
+    assert ab is not None and keys is not None  # v3 arrays always have both
+    codecs: tuple[Codec, ...] = (*aa, ab, *bb)
     if shard_shape is not None:
         # As zarr-python writes it: every codec inside the shard, index at the end with crc32c.
         codecs = (ShardingCodec(chunk_shape=chunk_shape, codecs=codecs),)
@@ -276,7 +269,7 @@ def new_array_metadata(
         shape=shape,
         dtype=native,
         chunk_shape=chunk_shape,
-        chunk_key_encoding=ChunkKeyEncoding("c", "/"),
+        chunk_key_encoding=keys,
         fill_value=fill if kind is not None else None if fill is None else parse_fill_value_checked(fill, native),
         codecs=codecs,
         attributes=attributes,

@@ -90,6 +90,7 @@ class ArrayMetadataN5:
     fill_value = None
     chunk_key_encoding = N5KeyEncoding()
     dimension_names = None
+    variable_kind = None  # N5 has no variable-length data types
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> ArrayMetadataN5:

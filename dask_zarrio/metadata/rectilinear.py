@@ -13,11 +13,11 @@ from itertools import accumulate
 from typing import Any
 
 from ..errors import MetadataError
-from ..grid import AxisUnit, Edges
+from ..grid import AxisUnit, Edges, axis_chunk_sizes
 
 __all__ = [
-    "AxisEdges", "MAX_EDGES_PER_AXIS", "compress_rle", "edges_from_blocks", "edges_to_json", "edges_to_units",
-    "extend_edges",
+    "AxisEdges", "MAX_EDGES_PER_AXIS", "check_shard_edges", "compress_rle", "edges_from_blocks", "edges_to_json",
+    "edges_to_units", "extend_edges", "preferred_chunks",
     "parse_rectilinear",
 ]
 
@@ -97,6 +97,31 @@ def parse_rectilinear(config: dict[str, Any], shape: tuple[int, ...]) -> tuple[A
     return tuple(out)
 
 
+def check_shard_edges(edges: Sequence[AxisEdges], inner: Sequence[int]) -> None:
+    """Refuse a sharded rectilinear grid whose shard edges do not hold whole inner chunks.
+
+    Each shard is cut into inner chunks of ``inner`` (the ``sharding_indexed`` codec's
+    ``chunk_shape``), so every edge length must be a multiple of it along its axis, as
+    zarr-python's sharding codec checks: otherwise chunks would fail only when written.
+
+    Examples
+    --------
+    >>> check_shard_edges(((4, 8), 3), (4, 3))
+    >>> check_shard_edges(((4, 6),), (4,))
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.MetadataError: chunk_grid.configuration.chunk_shapes[0] has edge length 6, not a multiple of ...
+    """
+    for axis, (axis_edges, step) in enumerate(zip(edges, inner)):
+        bad = sorted(e for e in ({axis_edges} if isinstance(axis_edges, int) else set(axis_edges)) if e % step)
+        if bad:
+            raise MetadataError(
+                f"{_WHERE}[{axis}] has edge length {bad[0]}, not a multiple of the sharding_indexed codec's "
+                f"inner chunk_shape[{axis}]={step}: each shard must hold whole inner chunks. Make every shard "
+                f"edge along axis {axis} a multiple of {step}, or pick inner chunks that divide them all"
+            )
+
+
 def compress_rle(sizes: Sequence[int]) -> list[int | list[int]]:
     """Run-length encode edge lengths: runs longer than one become ``[size, count]``.
 
@@ -140,6 +165,25 @@ def edges_to_json(edges: Sequence[AxisEdges]) -> dict[str, Any]:
 def edges_to_units(edges: Sequence[AxisEdges]) -> tuple[AxisUnit, ...]:
     """The grid's units: a step stays an ``int``, explicit edges become :class:`~dask_zarrio.grid.Edges`."""
     return tuple(e if isinstance(e, int) else Edges(e) for e in edges)
+
+
+def preferred_chunks(edges: Sequence[AxisEdges], shape: Sequence[int]) -> tuple[int | tuple[int, ...], ...]:
+    """Each axis's chunks as xarray's zarr backend gives ``encoding["preferred_chunks"]``.
+
+    A length where the axis is regular (a step, or edges all equal but a shorter
+    last one), else the chunk lengths clipped to the array, in dask's form.
+
+    Examples
+    --------
+    >>> preferred_chunks((4, (3, 5, 4), (2, 2, 1)), (10, 10, 5))
+    (4, (3, 5, 2), 2)
+    """
+    out: list[int | tuple[int, ...]] = []
+    for axis_edges, n in zip(edges, shape):
+        sizes = axis_chunk_sizes(axis_edges if isinstance(axis_edges, int) else Edges(axis_edges), n)
+        regular = isinstance(axis_edges, int) or (len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0] and n > 0)
+        out.append(sizes[0] if regular and isinstance(axis_edges, tuple) else axis_edges if regular else sizes)
+    return tuple(out)
 
 
 def edges_from_blocks(blocks: Sequence[Sequence[int]]) -> tuple[AxisEdges, ...]:

@@ -161,6 +161,16 @@ class ArrayMetadataV2:
         names = self.attributes.get("_ARRAY_DIMENSIONS")
         return tuple(names) if isinstance(names, list) else None
 
+    @property
+    def variable_kind(self) -> str | None:
+        """``"string"``/``"bytes"`` for an object array whose first object codec is ``vlen-utf8``/``vlen-bytes``.
+
+        As :attr:`ArrayMetadataV3.variable_kind`; other object codecs (``json2``,
+        ``vlen-array``, ...) hold any Python objects: ``None``.
+        """
+        ids = [f.codec_id for f in self.filters or () if f.codec_id in OBJECT_CODECS] if self.dtype.kind == "O" else []
+        return {"vlen-utf8": "string", "vlen-bytes": "bytes"}.get(ids[0]) if ids else None
+
     def pipeline(self, *, allow_pickle: bool = False) -> V2Pipeline:
         """The filters + compressor chain; refuses pickle unless ``allow_pickle``."""
         filters = self.filters or ()

@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 
 from ..codecs import Codec, CodecPipeline, codec_from_json
+from ..codecs.sharding import ShardingCodec
 from ..codecs.vlen import check_variable_serialiser
 from ..errors import MetadataError, ZarrioError
 from ..grid import ChunkKeyEncoding
 from .dtypes import parse_v3_data_type, v3_data_type_to_json, v3_variable_kind
 from .fill import encode_fill_value, encode_variable_fill, parse_fill_value, parse_variable_fill
-from .rectilinear import AxisEdges, edges_to_json, parse_rectilinear
+from .rectilinear import AxisEdges, check_shard_edges, edges_to_json, parse_rectilinear
 from .structs import encode_struct_fill
 
 __all__ = ["ArrayMetadataV3", "parse_shape", "parse_chunk_grid", "parse_chunk_key_encoding"]
@@ -172,6 +173,11 @@ class ArrayMetadataV3:
     chunk_edges: tuple[AxisEdges, ...] | None = None
 
     zarr_format = 3
+
+    def __post_init__(self) -> None:
+        sharding = self.codecs[0] if self.codecs else None
+        if self.chunk_edges is not None and isinstance(sharding, ShardingCodec):
+            check_shard_edges(self.chunk_edges, sharding.chunk_shape)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArrayMetadataV3:
