@@ -32,6 +32,7 @@ from .destination import NewArray, resolve_destination
 from .errors import ZarrioError
 from .graph import sum_of_blocks
 from .metadata import ArrayMetadata, ArraySpec
+from .metadata.journal import pending_write
 from .metadata.node import read_array_metadata
 from .metadata.writer import check_mode, check_replaceable, prepare_node
 from .planner import WritePlan
@@ -188,7 +189,10 @@ def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetad
     total: Any = counts
     if dest.resuming:
         full = tuple(slice(0, n) for n in shape)
-        todo, done = blocks_to_write(dst, sink, WritePlan(blocks, dst.chunk_shape, full, shape))
+        if pending_write(sink) is None:  # complete already (metadata is committed last): nothing to redo
+            todo, done = [], 0
+        else:
+            todo, done = blocks_to_write(dst, sink, WritePlan(blocks, dst.chunk_shape, full, shape))
         logger.info("%s: resuming: %d stored objects kept, %d of %d tasks left", sink.describe(), done, len(todo), prod(counts.numblocks))
         total = sum_of_blocks(counts, todo)
     _commit_metadata(step.store, dest, step.mode, sink)
@@ -220,6 +224,17 @@ def temp_compressors(meta: ArrayMetadata, new: NewArray, dtype: np.dtype[Any], m
             if compressors:
                 return compressors
     return [TEMP_COMPRESSOR]
+
+
+def _complete(store: Store) -> bool:
+    """Whether ``store`` holds an array whose write finished (its metadata, no journal)."""
+    if pending_write(store) is not None:
+        return False
+    try:
+        read_array_metadata(store)
+    except ZarrioError:
+        return False
+    return True
 
 
 def _read_unit(spec: ArraySpec, store: Store) -> tuple[int, ...]:
@@ -351,9 +366,12 @@ def rechunk(
         first, last = plan.passes
         temp_store = _temp_store(temp, store, target_options)
         middle = NewArray(first.unit, None, temp_compressors(meta, new, out_dtype, limit), None, meta.fill_value, 3, "C", None, None)
-        steps.append(_Step(first, src_store, temp_store, middle, meta.dtype, "w", resume))
-        steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume))
-        cleanup.append(temp_store)
+        if resume and _complete(store):  # only the check that it is the same array is left
+            steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume, middle.metadata(meta.shape, meta.dtype, (), limit)))
+        else:
+            steps.append(_Step(first, src_store, temp_store, middle, meta.dtype, "w", resume))
+            steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume))
+            cleanup.append(temp_store)
     job = Rechunk(plan, steps, progress, cleanup)
     logger.info("%s", plan)
     if not compute:
