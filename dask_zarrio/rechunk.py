@@ -181,7 +181,7 @@ def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetad
     dst = ArraySpec.from_metadata(dest.meta)
     shape = src_meta.shape
     blocks = normalize_chunks(step.pass_.block, shape) if shape else ()
-    name = f"rechunk-{step.pass_.kind}-" + tokenize(
+    name = f"rechunk-{step.pass_.kind}-{step.pass_.into}-" + tokenize(
         step.source.token(), json.dumps(src_meta.to_dict(), default=str), sink.token(),
         json.dumps(dest.meta.to_dict(), default=str), blocks,
     )
@@ -190,10 +190,11 @@ def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetad
     if dest.resuming:
         full = tuple(slice(0, n) for n in shape)
         if pending_write(sink) is None:  # complete already (metadata is committed last): nothing to redo
-            todo, done = [], 0
+            todo: list[tuple[int, ...]] = []
+            logger.info("%s: resuming: complete already, nothing to redo", sink.describe())
         else:
             todo, done = blocks_to_write(dst, sink, WritePlan(blocks, dst.chunk_shape, full, shape))
-        logger.info("%s: resuming: %d stored objects kept, %d of %d tasks left", sink.describe(), done, len(todo), prod(counts.numblocks))
+            logger.info("%s: resuming: %d stored objects kept, %d of %d tasks left", sink.describe(), done, len(todo), prod(counts.numblocks))
         total = sum_of_blocks(counts, todo)
     _commit_metadata(step.store, dest, step.mode, sink)
     return dask.delayed(_finish, pure=False)(total, step.store, dest, sink), dest.meta

@@ -4,6 +4,8 @@ rechunk resumes to a correct array; peak memory stays within the contract."""
 
 from __future__ import annotations
 
+import logging
+import re
 import subprocess
 import sys
 import textwrap
@@ -273,3 +275,51 @@ def test_a_failed_group_copy_resumes_only_unfinished_members(tmp_path, monkeypat
     reads.clear()
     dz.copy(str(tmp_path / "g.zarr"), str(tmp_path / "c.zarr"), resume=True, **kw)
     assert reads == []  # every member finished: nothing decoded again
+
+
+def _kill_after(n, heal):
+    """A worker plugin: the worker process dies once it has finished ``n`` tasks of the
+    pass into the target (the second), unless the file ``heal`` exists (a crash mid-rechunk, as a machine lost or OOM-killed).
+    Made in a function so that cloudpickle sends the class by value to the workers."""
+    import distributed
+
+    class KillAfter(distributed.WorkerPlugin):
+        name = "kill-after"
+
+        def __init__(self):
+            self.done = 0
+
+        def transition(self, key, start, finish, **kwargs):
+            import os
+
+            name = key[0] if isinstance(key, tuple) else key
+            if finish == "memory" and str(name).startswith("rechunk-decode-target-"):
+                self.done += 1
+                if self.done >= n and not os.path.exists(heal):
+                    os._exit(1)
+
+    return KillAfter()
+
+
+def test_a_killed_worker_mid_rechunk_ends_in_a_correct_array_after_resume(tmp_path, caplog):
+    import distributed
+
+    data = np.random.default_rng(4).random((60, 12, 16)).astype("f4")
+    _source(str(tmp_path / "s.zarr"), data, (1, 12, 16))
+    kw = {"max_mem": 8000, "temp": str(tmp_path / "tmp.zarr")}
+    job = dz.rechunk(str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), (60, 2, 2), compute=False, **kw)
+    assert len(job.plan.passes) == 2
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        client.register_plugin(_kill_after(3, str(tmp_path / "heal")))
+        with pytest.raises(distributed.KilledWorker):
+            job.compute()
+        with pytest.raises(dz.IncompleteWriteError):
+            dz.read(str(tmp_path / "t.zarr"))
+        (tmp_path / "heal").touch()
+        with caplog.at_level(logging.INFO, logger="dask_zarrio"):
+            dz.rechunk(str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), (60, 2, 2), resume=True, **kw)
+    assert re.search(r"t\.zarr: resuming: [1-9]\d* stored objects kept", caplog.text)  # the second pass was under way
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t.zarr"), mode="r")[...], data)
+    assert not (tmp_path / "tmp.zarr").exists() or not any((tmp_path / "tmp.zarr").iterdir())
