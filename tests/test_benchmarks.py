@@ -31,3 +31,24 @@ def test_string_benchmark_rows(tmp_path):
     assert list(reads)[0] == "dz.read(url) == '' .sum()" and len(reads) == 3
     assert list(writes) == ["dz.write", "da.to_zarr (StringDType blocks)", "zarr.create_array(dtype=str) + da.store"]
     assert "2000 short strings" in notes[0] and nbytes > 2_000 * 4
+
+
+def test_rechunk_benchmark_rows(tmp_path):
+    """The rechunk case (16 maps here): every contender in its own process, the limit's
+    output is the rechunked array."""
+    import numpy as np
+    import zarr
+
+    import dask_zarrio as dz
+    from benchmarks import rechunk
+
+    lines = rechunk.run_size(tmp_path, 16, 1)
+    for name in rechunk.CASES.values():
+        assert any(line.startswith(name) for line in lines)
+    assert "x a plain file copy" in lines[-1]
+    src, out = str(tmp_path / "maps.zarr"), str(tmp_path / "limit.zarr")
+    rechunk.contender("limit", src, "", out, 16)()
+    assert zarr.open_array(out, mode="r").chunks == (16, 24, 24)
+    np.testing.assert_array_equal(dz.read(out).compute(), dz.read(src).compute())
+    seconds, peak = rechunk.measure(lambda: np.ones(2**22).sum())
+    assert seconds > 0 and peak >= 0
