@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,strings,rechunk")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
+    parser.add_argument("--rechunk-size", type=float, default=None, help="the rechunk case's size in GiB (default: --size)")
+    parser.add_argument("--rechunk-large", action="store_true", help="also run the rechunk case 4x larger")
     args = parser.parse_args(argv)
     threads = os.cpu_count() or 2
     scratch = Path(args.dir or tempfile.mkdtemp(prefix="dz-bench-"))
@@ -252,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     if "rechunk" not in skip:
         from benchmarks import rechunk
 
-        notes += rechunk.run(Path(scratch), max(8, int(args.size * 2**30 / (192 * 384 * 4))), args.rounds, interleaved)
+        days = max(8, int((args.rechunk_size or args.size) * 2**30 / (192 * 384 * 4)))
+        notes += rechunk.run(Path(scratch), days, args.rounds, large=args.rechunk_large)
     if "memory" not in skip:
         notes += scale.peak_memory(url, threads, int(np.prod(dz.read(url).chunksize)) * 4)  # the dask block
 

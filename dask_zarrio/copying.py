@@ -1,8 +1,10 @@
 """``dz.copy`` and ``dz.rechunk_dataset``: an array, or a whole group, through :func:`~dask_zarrio.rechunk`.
 
-A group is copied member by member: its subgroups with their attributes, each
-array by :func:`~dask_zarrio.rechunk.rechunk` (undecoded where only the container
-changes), and consolidated metadata written again at the end when the source had it.
+A group is copied as one dask graph: its subgroups are created with their
+attributes, every member array's :func:`~dask_zarrio.rechunk.rechunk` (undecoded
+where only the container changes) is planned and all their passes computed
+together, and consolidated metadata is written again at the end when the source
+had it.
 """
 
 from __future__ import annotations
@@ -10,13 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dask.delayed import Delayed
+
 from .errors import ZarrioError
 from .hierarchy import Group, consolidate, create_group
 from .metadata.group import GroupMetadata
 from .metadata.node import read_node
+from .progress import compute as compute_with_progress
 from .rechunk import rechunk
 from .rechunk_target import KEEP
 from .store import Store, open_store
+from .store.base import member_path
 from .typing import StoreLike
 
 __all__ = ["copy", "rechunk_dataset"]
@@ -36,20 +42,30 @@ def _array_chunks(chunks: Any, path: str, names: tuple[str | None, ...] | None) 
     return mine if mine else KEEP
 
 
-def _copy_group(group: Group, store: Store, prefix: str, options: dict[str, Any], fmt: Any) -> None:
+def _copy_group(group: Group, store: Store, prefix: str, options: dict[str, Any], fmt: Any, temp: Store | None) -> list[Delayed]:
+    """Create ``group``'s subgroups in ``store``; return every member array's rechunk, uncomputed.
+
+    With ``resume``, groups already there are kept and each array's rechunk resumes it:
+    a finished member costs a metadata comparison, an unfinished one writes only what is missing.
+    """
+    jobs: list[Delayed] = []
     for name in group.group_keys():
         sub = group.group(name)
         create_group(store.child(name), attributes=sub.attrs, zarr_format=fmt, mode="a" if options["resume"] else "w-")
-        _copy_group(sub, store.child(name), f"{prefix}{name}/", options, fmt)
+        jobs += _copy_group(sub, store.child(name), f"{prefix}{name}/", options, fmt, temp)
     for name in group.array_keys():
+        path = member_path(prefix + name)
         src, meta = group.array_node(name)
-        chunks = _array_chunks(options["chunks"], prefix + name, meta.dimension_names)
-        rechunk(
+        chunks = _array_chunks(options["chunks"], path, meta.dimension_names)
+        job = rechunk(
             src, store.child(name), chunks, shards=options["shards"],
             max_mem=options["max_mem"], compressors=options["compressors"], filters=options["filters"],
-            zarr_format=fmt, mode="w-" if not options["resume"] else "w", resume=options["resume"],
-            temp=None if options["temp"] is None else f"{options['temp']}/{prefix}{name}", progress=options["progress"],
+            zarr_format=fmt, mode="w-", resume=options["resume"],
+            temp=None if temp is None else temp.child(path), compute=False,
         )
+        assert job is not None  # compute=False returns the job
+        jobs.append(job.to_delayed())
+    return jobs
 
 
 def copy(
@@ -62,7 +78,7 @@ def copy(
     filters: Any = KEEP,
     zarr_format: int | str | None = None,
     max_mem: int | str = "256MiB",
-    temp: str | None = None,
+    temp: StoreLike | None = None,
     mode: str = "w-",
     resume: bool = False,
     storage_options: dict[str, Any] | None = None,
@@ -103,8 +119,10 @@ def copy(
     store = open_store(target, target_options)
     create_group(store, attributes=node.attributes, zarr_format=fmt, mode="a" if resume else mode)
     options = {"chunks": chunks, "shards": shards, "compressors": compressors, "filters": filters,
-               "max_mem": max_mem, "temp": temp, "resume": resume, "progress": progress}
-    _copy_group(Group(src_store, node), store, "", options, fmt)
+               "max_mem": max_mem, "resume": resume}
+    temp_store = None if temp is None else open_store(temp, target_options)
+    jobs = _copy_group(Group(src_store, node), store, "", options, fmt, temp_store)
+    compute_with_progress(*jobs, progress=progress)  # one graph: every member's passes together
     if node.consolidated is not None:
         consolidate(store)
 

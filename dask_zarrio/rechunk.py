@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import prod
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 from dask.array.core import normalize_chunks
 from dask.base import tokenize
+from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 from dask.utils import parse_bytes
 
@@ -30,24 +32,26 @@ from .destination import NewArray, resolve_destination
 from .errors import ZarrioError
 from .graph import sum_of_blocks
 from .metadata import ArrayMetadata, ArraySpec
+from .metadata.journal import pending_write
 from .metadata.node import read_array_metadata
 from .metadata.writer import check_mode, check_replaceable, prepare_node
 from .planner import WritePlan
 from .progress import compute as compute_with_progress
 from .rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
-from .rechunk_target import KEEP, target_array, undecoded_kind
+from .rechunk_target import KEEP, source_codecs, target_array, undecoded_kind
 from .rechunk_tasks import assemble_shards, copy_chunks, rechunk_block
 from .resume import blocks_to_write
 from .store import Store, open_store
 from .store.base import same_place
 from .typing import StoreLike
 
-__all__ = ["Rechunk", "parse_max_mem", "rechunk"]
+__all__ = ["Rechunk", "parse_max_mem", "rechunk", "temp_compressors"]
 
 logger = logging.getLogger("dask_zarrio")
 
 TASKS: dict[str, Callable[..., np.ndarray]] = {"decode": rechunk_block, "copy": copy_chunks, "shards": assemble_shards}
-#: The intermediate array's codec: fast to encode and decode, it lives for one rechunk.
+#: The intermediate array's codec when neither the target's nor the source's are Zarr v3
+#: compressors: fast to encode and decode, it lives for one rechunk.
 TEMP_COMPRESSOR = {"name": "zstd", "configuration": {"level": 1, "checksum": False}}
 
 
@@ -70,7 +74,8 @@ def parse_max_mem(value: int | str) -> int:
 
 @dataclass
 class _Step:
-    """One pass to run: read ``source`` (its metadata read when the pass starts), write ``new``."""
+    """One pass to run: read ``source`` (``meta``, else its metadata read when the pass is
+    built), write ``new``."""
 
     pass_: Pass
     source: Store
@@ -79,19 +84,28 @@ class _Step:
     dtype: np.dtype[Any]
     mode: str
     resume: bool
+    meta: ArrayMetadata | None = None
 
 
 @dataclass
 class Rechunk:
-    """A planned rechunk: ``.plan`` says what it will do, ``.compute()`` does it.
+    """A planned rechunk: ``.plan`` says what it will do, ``.compute()`` does it, and
+    ``.to_delayed()`` gives it as one dask ``Delayed`` to compute with others.
+
+    Attributes
+    ----------
+    plan
+        The :class:`~dask_zarrio.rechunk_plan.RechunkPlan`: its ``passes`` (each a
+        :class:`~dask_zarrio.rechunk_plan.Pass` with ``kind``, ``tasks``, ``bytes_read``,
+        ``bytes_written``, ``task_memory``), ``peak_memory`` and ``intermediate``.
 
     Examples
     --------
     >>> import dask.array as da, dask_zarrio as dz
     >>> dz.write(da.arange(12, chunks=12).reshape(3, 4), "memory://doc/rc-src.zarr", mode="w", chunks=(1, 4))
     >>> job = dz.rechunk("memory://doc/rc-src.zarr", "memory://doc/rc-dst.zarr", (3, 1), mode="w", compute=False)
-    >>> len(job.plan.passes), job.plan.passes[0].kind
-    (1, 'decode')
+    >>> len(job.plan.passes), job.plan.passes[0].kind, job.plan.passes[0].tasks
+    (1, 'decode', 1)
     >>> job.compute()
     >>> dz.read("memory://doc/rc-dst.zarr").chunksize
     (3, 1)
@@ -102,36 +116,61 @@ class Rechunk:
     progress: bool = False
     cleanup: list[Store] = field(default_factory=list)
 
-    def compute(self) -> None:
-        """Run the passes in order, then delete the intermediate array (if any)."""
+    def to_delayed(self) -> Delayed:
+        """Every pass as one ``Delayed``: a pass's tasks start once the previous pass's
+        metadata is committed, and the intermediate array is deleted at the end.
+
+        Building it writes each new array's journal (as ``dz.write(compute=False)``
+        does); computing it returns the number of objects stored.
+        """
+        after: Delayed | None = None
+        meta: ArrayMetadata | None = None
         for step in self.steps:
-            _run_pass(step, self.progress)
-        for store in self.cleanup:
-            store.clear()
+            after, meta = _pass_graph(step if meta is None else replace(step, meta=meta), after)
+        assert after is not None  # a plan has at least one pass
+        return dask.delayed(_clean)(after, self.cleanup) if self.cleanup else after
+
+    def compute(self) -> None:
+        """Run every pass (one dask computation), then delete the intermediate array."""
+        compute_with_progress(self.to_delayed(), progress=self.progress)
 
     def __repr__(self) -> str:
         return f"Rechunk(\n{self.plan}\n)"
 
 
-def _layer(kind: str, src: ArraySpec, src_store: Store, dst: ArraySpec, sink: Store, blocks: tuple[tuple[int, ...], ...], fetch: int, name: str) -> da.Array:
-    """One Blockwise layer: a task per block, its region from an ArraySliceDep (O(1) to build)."""
+def _clean(count: int, stores: list[Store]) -> int:
+    """After the last pass: delete the intermediate arrays."""
+    for store in stores:
+        store.clear()
+    return count
+
+
+def _then(kind: str, after: object, *args: Any) -> np.ndarray:
+    """A task of a later pass: ``after`` (the previous pass committed) only orders it."""
+    return TASKS[kind](*args)
+
+
+def _layer(
+    kind: str, src: ArraySpec, src_store: Store, dst: ArraySpec, sink: Store, blocks: tuple[tuple[int, ...], ...],
+    fetch: int, name: str, after: Delayed | None,
+) -> da.Array:
+    """One Blockwise layer: a task per block, its region from an ArraySliceDep (O(1) to build);
+    with ``after``, each task waits for it (a 0-d array every block reads)."""
     out_ind = tuple(range(len(blocks)))
+    barrier = da.from_delayed(after, (), np.int64) if after is not None else None
+    first: tuple[Any, ...] = (barrier.name, ()) if barrier is not None else (None, None)
     layer = core_blockwise(
-        TASKS[kind], name, out_ind, src, None, src_store, None, dst, None, sink, None,
-        ArraySliceDep(blocks), out_ind, fetch, None, numblocks={},
+        _then, name, out_ind, kind, None, *first, src, None, src_store, None, dst, None, sink, None,
+        ArraySliceDep(blocks), out_ind, fetch, None, numblocks={} if barrier is None else {barrier.name: ()},
     )
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[])
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[] if barrier is None else [barrier])
     return da.Array(graph, name, tuple((1,) * len(c) for c in blocks), meta=np.empty((0,) * len(blocks), dtype=np.int64))
 
 
-def _compute(total: Any, progress: bool | str) -> Any:
-    """Compute with a progress bar: distributed's on a client, dask's (or rich's) on threads."""
-    return compute_with_progress(total, progress=progress)[0]
-
-
-def _run_pass(step: _Step, progress: bool) -> None:
-    """Write one pass as ``dz.write`` writes an array: journal, data tasks, then metadata."""
-    src_meta = read_array_metadata(step.source)
+def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetadata]:
+    """One pass as ``dz.write(compute=False)`` builds an array: its journal written now, a
+    ``Delayed`` that runs its data tasks (after ``after``) and then commits its metadata."""
+    src_meta = step.meta or read_array_metadata(step.source)
     src = ArraySpec.from_metadata(src_meta)
     staged = _staging(step.store, step.mode, step.resume)
     if staged is not None:
@@ -142,19 +181,61 @@ def _run_pass(step: _Step, progress: bool) -> None:
     dst = ArraySpec.from_metadata(dest.meta)
     shape = src_meta.shape
     blocks = normalize_chunks(step.pass_.block, shape) if shape else ()
-    name = f"rechunk-{step.pass_.kind}-" + tokenize(
+    name = f"rechunk-{step.pass_.kind}-{step.pass_.into}-" + tokenize(
         step.source.token(), json.dumps(src_meta.to_dict(), default=str), sink.token(),
         json.dumps(dest.meta.to_dict(), default=str), blocks,
     )
-    counts = _layer(step.pass_.kind, src, step.source, dst, sink, blocks, step.pass_.fetch, name)
+    counts = _layer(step.pass_.kind, src, step.source, dst, sink, blocks, step.pass_.fetch, name, after)
     total: Any = counts
     if dest.resuming:
         full = tuple(slice(0, n) for n in shape)
-        todo, done = blocks_to_write(dst, sink, WritePlan(blocks, dst.chunk_shape, full, shape))
-        logger.info("%s: resuming: %d stored objects kept, %d of %d tasks left", sink.describe(), done, len(todo), prod(counts.numblocks))
+        if pending_write(sink) is None:  # complete already (metadata is committed last): nothing to redo
+            todo: list[tuple[int, ...]] = []
+            logger.info("%s: resuming: complete already, nothing to redo", sink.describe())
+        else:
+            todo, done = blocks_to_write(dst, sink, WritePlan(blocks, dst.chunk_shape, full, shape))
+            logger.info("%s: resuming: %d stored objects kept, %d of %d tasks left", sink.describe(), done, len(todo), prod(counts.numblocks))
         total = sum_of_blocks(counts, todo)
     _commit_metadata(step.store, dest, step.mode, sink)
-    _finish(_compute(total, progress), step.store, dest, sink)
+    return dask.delayed(_finish, pure=False)(total, step.store, dest, sink), dest.meta
+
+
+def temp_compressors(meta: ArrayMetadata, new: NewArray, dtype: np.dtype[Any], max_mem: int) -> list[Any]:
+    """The intermediate array's compressors: the target's (else the source's) where they are
+    Zarr v3 compressors for the source's dtype, so the temp costs what the target costs;
+    else :data:`TEMP_COMPRESSOR`.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> m = new_array_metadata(shape=(8,), dtype=np.dtype("i2"), chunk_shape=(2,), zarr_format=2)
+    >>> new = NewArray((4,), None, [{"name": "gzip", "configuration": {"level": 1}}], None, None, 3, "C", None, None)
+    >>> [c.to_dict()["name"] for c in temp_compressors(m, new, m.dtype, 2**20)]
+    ['gzip']
+    """
+    candidates: list[ArrayMetadata] = [meta]
+    if dtype == meta.dtype and new.zarr_format == 3:
+        try:
+            candidates.insert(0, new.metadata(meta.shape, dtype, (), max_mem))
+        except ZarrioError:
+            pass
+    for candidate in candidates:
+        if candidate.zarr_format == 3:
+            compressors = source_codecs(candidate)[0]
+            if compressors:
+                return compressors
+    return [TEMP_COMPRESSOR]
+
+
+def _complete(store: Store) -> bool:
+    """Whether ``store`` holds an array whose write finished (its metadata, no journal)."""
+    if pending_write(store) is not None:
+        return False
+    try:
+        read_array_metadata(store)
+    except ZarrioError:
+        return False
+    return True
 
 
 def _read_unit(spec: ArraySpec, store: Store) -> tuple[int, ...]:
@@ -285,10 +366,13 @@ def rechunk(
     else:
         first, last = plan.passes
         temp_store = _temp_store(temp, store, target_options)
-        middle = NewArray(first.unit, None, TEMP_COMPRESSOR, None, meta.fill_value, 3, "C", None, None)
-        steps.append(_Step(first, src_store, temp_store, middle, meta.dtype, "w", resume))
-        steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume))
-        cleanup.append(temp_store)
+        middle = NewArray(first.unit, None, temp_compressors(meta, new, out_dtype, limit), None, meta.fill_value, 3, "C", None, None)
+        if resume and _complete(store):  # only the check that it is the same array is left
+            steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume, middle.metadata(meta.shape, meta.dtype, (), limit)))
+        else:
+            steps.append(_Step(first, src_store, temp_store, middle, meta.dtype, "w", resume))
+            steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume))
+            cleanup.append(temp_store)
     job = Rechunk(plan, steps, progress, cleanup)
     logger.info("%s", plan)
     if not compute:

@@ -41,7 +41,7 @@ ARROWS: dict[str, set[str]] = {
     "rechunk_target": {"codecs", "destination", "metadata", "errors"},
     "rechunk_tasks": {"codecs", "grid", "metadata", "store", "tasks", "worker_memory"},
     "rechunk": {"progress", "_compat", "api", "destination", "errors", "graph", "metadata", "planner", "rechunk_plan", "rechunk_target", "rechunk_tasks", "resume", "store", "typing"},
-    "copying": {"rechunk", "rechunk_target", "hierarchy", "metadata", "store", "errors", "typing"},
+    "copying": {"progress", "rechunk", "rechunk_target", "hierarchy", "metadata", "store", "errors", "typing"},
     "xarray_backend": {"api", "hierarchy", "graph", "metadata", "store", "errors", "_compat", "typing"},
     "demo": {"api"},
     "progress": set(),

@@ -45,3 +45,24 @@ def test_store_sections_at_a_tiny_size(tmp_path):
     rows, nbytes = s3_write_rows(1, 1, interleaved)
     assert list(rows) == ["limit: encode + PUT, thread pool", "dz.write", "da.to_zarr"] and nbytes >= 2**20 * 0.9
     assert "x the PUT limit" in s3_write_notes(rows)[0]
+
+
+def test_rechunk_benchmark_rows(tmp_path):
+    """The rechunk case (16 maps here): every contender in its own process, the limit's
+    output is the rechunked array."""
+    import numpy as np
+    import zarr
+
+    import dask_zarrio as dz
+    from benchmarks import rechunk
+
+    lines = rechunk.run_size(tmp_path, 16, 1)
+    for name in rechunk.CASES.values():
+        assert any(line.startswith(name) for line in lines)
+    assert "x a plain file copy" in lines[-1]
+    src, out = str(tmp_path / "maps.zarr"), str(tmp_path / "limit.zarr")
+    rechunk.contender("limit", src, "", out, 16)()
+    assert zarr.open_array(out, mode="r").chunks == (16, 24, 24)
+    np.testing.assert_array_equal(dz.read(out).compute(), dz.read(src).compute())
+    seconds, peak = rechunk.measure(lambda: np.ones(2**22).sum())
+    assert seconds > 0 and peak >= 0

@@ -4,6 +4,8 @@ rechunk resumes to a correct array; peak memory stays within the contract."""
 
 from __future__ import annotations
 
+import logging
+import re
 import subprocess
 import sys
 import textwrap
@@ -205,3 +207,119 @@ def test_peak_memory_stays_within_max_mem_times_threads(tmp_path):
     assert grown <= 2 * 64 * 2**20 + 64 * 2**20, f"peak RSS grew by {grown / 2**20:.0f} MiB"
     z = zarr.open_array(str(tmp_path / "t.zarr"), mode="r")
     assert z.chunks == (800, 32, 32) and z.shape == (800, 256, 256)
+
+
+def _group_source(root, shapes):
+    """A v2 group with one (maps -> series) array per shape under ``sub/``."""
+    zg = zarr.open_group(root, mode="w", zarr_format=2, attributes={"title": "t"})
+    sub = zg.create_group("sub")
+    rng = np.random.default_rng(3)
+    data = {}
+    for name, shape in shapes.items():
+        data[f"sub/{name}"] = rng.random(shape).astype("f4")
+        sub.create_array(name, data=data[f"sub/{name}"], chunks=(1, *shape[1:]))
+    return data
+
+
+def test_a_group_copy_is_one_graph_with_temp_per_member(tmp_path, monkeypatch):
+    from dask_zarrio import copying
+
+    data = _group_source(str(tmp_path / "g.zarr"), {"a": (120, 24, 48), "b": (120, 24, 40)})
+    computed = []
+    real = copying.compute_with_progress
+    monkeypatch.setattr(copying, "compute_with_progress", lambda *c, **k: computed.append(len(c)) or real(*c, **k))
+    dz.copy(str(tmp_path / "g.zarr"), "memory://rk-group/c.zarr", chunks={"sub/a": (120, 4, 4), "sub/b": (120, 4, 4)},
+            max_mem="64KiB", zarr_format=3, temp="memory://rk-group/tmp")
+    assert computed == [2]  # both members' passes in one computation
+    for path, values in data.items():
+        np.testing.assert_array_equal(dz.read(f"memory://rk-group/c.zarr/{path}").compute(), values)
+    import fsspec
+    assert fsspec.filesystem("memory").find("/rk-group/tmp") == []  # each member's temp array deleted
+
+
+def test_rechunk_to_delayed_computes_with_other_work(tmp_path):
+    data = np.arange(400.0).reshape(20, 20)
+    _source(str(tmp_path / "s"), data, (1, 20))
+    job = dz.rechunk(str(tmp_path / "s"), str(tmp_path / "t"), (20, 1), max_mem=4000, compute=False)
+    stored, total = dask.compute(job.to_delayed(), da.ones(4, chunks=2).sum())
+    assert stored == 20 and total == 4
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t"), mode="r")[...], data)
+
+
+def test_a_failed_group_copy_resumes_only_unfinished_members(tmp_path, monkeypatch):
+    data = _group_source(str(tmp_path / "g.zarr"), {"a": (12, 6, 8), "b": (12, 6, 10)})
+    real, reads = rechunk_tasks.read_into, []
+
+    def failing(spec, store, region, out, fetch):
+        reads.append(spec.shape)
+        if spec.shape == (12, 6, 10):
+            raise RuntimeError("injected failure")
+        return real(spec, store, region, out, fetch)
+
+    monkeypatch.setattr(rechunk_tasks, "read_into", failing)
+    kw = {"chunks": {"sub/a": (12, 3, 4), "sub/b": (12, 3, 5)}, "zarr_format": 3, "max_mem": 4000}
+    with dask.config.set(scheduler="sync"), pytest.raises(RuntimeError):
+        dz.copy(str(tmp_path / "g.zarr"), str(tmp_path / "c.zarr"), **kw)
+    with pytest.raises(dz.IncompleteWriteError):
+        dz.read(str(tmp_path / "c.zarr/sub/b"))
+    try:
+        a_finished = dz.read(str(tmp_path / "c.zarr/sub/a")) is not None
+    except dz.IncompleteWriteError:
+        a_finished = False
+    monkeypatch.setattr(rechunk_tasks, "read_into", lambda *a: reads.append(a[0].shape) or real(*a))
+    reads.clear()
+    dz.copy(str(tmp_path / "g.zarr"), str(tmp_path / "c.zarr"), resume=True, **kw)
+    assert (12, 6, 10) in reads and ((12, 6, 8) not in reads if a_finished else True)
+    for path, values in data.items():
+        np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "c.zarr" / path), mode="r")[...], values)
+    reads.clear()
+    dz.copy(str(tmp_path / "g.zarr"), str(tmp_path / "c.zarr"), resume=True, **kw)
+    assert reads == []  # every member finished: nothing decoded again
+
+
+def _kill_after(n, heal):
+    """A worker plugin: the worker process dies once it has finished ``n`` tasks of the
+    pass into the target (the second), unless the file ``heal`` exists (a crash mid-rechunk, as a machine lost or OOM-killed).
+    Made in a function so that cloudpickle sends the class by value to the workers."""
+    import distributed
+
+    class KillAfter(distributed.WorkerPlugin):
+        name = "kill-after"
+
+        def __init__(self):
+            self.done = 0
+
+        def transition(self, key, start, finish, **kwargs):
+            import os
+
+            name = key[0] if isinstance(key, tuple) else key
+            if finish == "memory" and str(name).startswith("rechunk-decode-target-"):
+                self.done += 1
+                if self.done >= n and not os.path.exists(heal):
+                    os._exit(1)
+
+    return KillAfter()
+
+
+def test_a_killed_worker_mid_rechunk_ends_in_a_correct_array_after_resume(tmp_path, caplog):
+    import distributed
+
+    data = np.random.default_rng(4).random((60, 12, 16)).astype("f4")
+    _source(str(tmp_path / "s.zarr"), data, (1, 12, 16))
+    kw = {"max_mem": 8000, "temp": str(tmp_path / "tmp.zarr")}
+    job = dz.rechunk(str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), (60, 2, 2), compute=False, **kw)
+    assert len(job.plan.passes) == 2
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        client.register_plugin(_kill_after(3, str(tmp_path / "heal")))
+        with pytest.raises(distributed.KilledWorker):
+            job.compute()
+        with pytest.raises(dz.IncompleteWriteError):
+            dz.read(str(tmp_path / "t.zarr"))
+        (tmp_path / "heal").touch()
+        with caplog.at_level(logging.INFO, logger="dask_zarrio"):
+            dz.rechunk(str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), (60, 2, 2), resume=True, **kw)
+    assert re.search(r"t\.zarr: resuming: [1-9]\d* stored objects kept", caplog.text)  # the second pass was under way
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t.zarr"), mode="r")[...], data)
+    assert not (tmp_path / "tmp.zarr").exists() or not any((tmp_path / "tmp.zarr").iterdir())

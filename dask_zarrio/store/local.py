@@ -42,11 +42,17 @@ def read_local(path: str) -> Buffer | None:
 def atomic_write(path: str, value: Buffer) -> None:
     """Write via a temporary file and rename, so readers never see a half-written object."""
     folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
     # Not tempfile.mkstemp: it creates files 0600, readable by their owner only; a
     # shared array must get the permissions the umask gives any new file (0644 usually).
     tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o666)
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except FileNotFoundError:
+        # The folder is made only when missing: an mkdir that finds it there costs as
+        # much as the write of a small chunk (it was half of an undecoded copy's time).
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(memoryview(value).cast("B"))
