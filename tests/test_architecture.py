@@ -49,8 +49,9 @@ ARROWS: dict[str, set[str]] = {
     "verification": {"inspection", "codecs", "errors", "graph", "grid", "hierarchy", "metadata", "progress", "store", "typing"},
     "advice": {"inspection", "codecs", "errors", "metadata", "store", "typing"},
     "cli": {"inspection", "verification", "advice", "progress", "hierarchy", "api", "errors", "metadata", "store"},
+    "planning": {"api", "copying", "destination", "errors", "hierarchy", "metadata", "planner", "rechunk", "rechunk_plan", "rechunk_target", "store", "typing"},
     "testing": {"store", "errors", "codecs", "metadata", "grid"},
-    "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config", "rechunk", "copying", "inspection", "verification", "advice"},
+    "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config", "rechunk", "copying", "inspection", "verification", "advice", "planning"},
 }
 
 
