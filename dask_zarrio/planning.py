@@ -42,9 +42,10 @@ __all__ = ["OPERATIONS", "S3_STANDARD_PRICES", "ArrayPlan", "Plan", "plan", "pri
 OPERATIONS = ("copy", "rechunk", "write")
 #: US dollars per 1000 requests, AWS S3 Standard (us-east-1): GET $0.0004, PUT and LIST $0.005.
 S3_STANDARD_PRICES: dict[str, float] = {"get": 0.0004, "put": 0.005, "list": 0.005}
-#: Metadata requests per pass: the source's document read twice (plan, pass) and the journal
-#: once; the journal and the target's document written (v2: ``.zattrs`` too).
-_META_GETS, _META_PUTS = 3, 2
+#: Metadata requests of a pass: the source's document read twice (plan, pass) and the journal
+#: once (a second pass reads the intermediate's document once); the journal and the target's
+#: document written (v2: ``.zattrs`` too).
+_META_GETS, _META_GETS_LATER, _META_PUTS = 3, 1, 2
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ def _rechunk_plan(
     gets = puts = 0
     for i, p in enumerate(rplan.passes):
         g, u = _pass_requests(p, meta.shape, ranged if i == 0 else None)
-        gets, puts = gets + g + _META_GETS, puts + u + _META_PUTS + int(new.zarr_format == 2)
+        gets, puts = gets + g + (_META_GETS if i == 0 else _META_GETS_LATER), puts + u + _META_PUTS + int(new.zarr_format == 2)
     temp = None
     lists = (1 + int(options["resume"])) * len(rplan.passes) + 1  # emptiness checks, resume's listing
     if len(rplan.passes) > 1:

@@ -23,7 +23,15 @@ from ..metadata.node import read_node
 from ..planning import OPERATIONS, S3_STANDARD_PRICES, plan, price_per_1000
 from ..rechunk import rechunk
 from ..store import open_store
-from . import echo_json, json_option, main, progress_mode, scheduler_option, storage_options, target_options
+from . import (
+    echo_json,
+    json_option,
+    main,
+    progress_mode,
+    scheduler_option,
+    storage_options,
+    target_options,
+)
 from . import scheduler as _scheduler
 
 KEEP = "keep"
