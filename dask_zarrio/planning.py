@@ -243,7 +243,7 @@ def _check_absent(store: Store, mode: str, resume: bool) -> None:
     """What the operation would refuse first: a target that exists with ``mode="w-"``."""
     if mode == "w-" and not resume and not store.is_empty():
         raise ContainsArrayError(
-            f"{store.describe()} already exists; pass mode='w' to replace it, or choose another path"
+            f"{store.describe()} already exists; pass mode='w' (dz: --overwrite) to replace it, or choose another path"
         )
 
 
