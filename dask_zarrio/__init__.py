@@ -30,6 +30,7 @@ from .errors import (
 )
 from .hierarchy import Group, consolidate, create_group, open_group, tree
 from .inspection import info
+from .planning import Plan, plan
 from .rechunk import Rechunk, rechunk
 from .verification import verify
 from .xarray_backend import write_dataset
@@ -39,6 +40,8 @@ __all__ = [
     "Group",
     "advise",
     "info",
+    "Plan",
+    "plan",
     "verify",
     "StoreError",
     "StorePermissionError",

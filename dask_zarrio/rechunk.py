@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from math import prod
-from typing import Any
+from typing import Any, cast
 
 import dask
 import dask.array as da
@@ -33,7 +33,7 @@ from .errors import ZarrioError
 from .graph import sum_of_blocks
 from .metadata import ArrayMetadata, ArraySpec
 from .metadata.journal import pending_write
-from .metadata.node import read_array_metadata
+from .metadata.node import read_array_metadata, with_v2_attributes
 from .metadata.writer import check_mode, check_replaceable, prepare_node
 from .planner import WritePlan
 from .progress import compute as compute_with_progress
@@ -351,7 +351,8 @@ def rechunk(
     mode = check_mode(mode, ("w-", "w"), "dz.rechunk")
     limit = parse_max_mem(max_mem)
     src_store = open_store(source, storage_options)
-    meta = read_array_metadata(src_store)
+    # v2 keeps attributes and dimension names in .zattrs: the target gets them, chunks may name them
+    meta = cast(ArrayMetadata, with_v2_attributes(src_store, read_array_metadata(src_store)))
     store = open_store(target, target_options)
     if same_place(src_store, store):
         raise ZarrioError(f"dz.rechunk cannot write {store.describe()} over its own source; write to another path")

@@ -48,9 +48,10 @@ ARROWS: dict[str, set[str]] = {
     "inspection": {"codecs", "errors", "grid", "hierarchy", "metadata", "store", "typing"},
     "verification": {"inspection", "codecs", "errors", "graph", "grid", "hierarchy", "metadata", "progress", "store", "typing"},
     "advice": {"inspection", "codecs", "errors", "metadata", "store", "typing"},
-    "cli": {"inspection", "verification", "advice", "progress", "hierarchy", "api", "errors", "metadata", "store"},
+    "cli": {"inspection", "verification", "advice", "progress", "hierarchy", "api", "errors", "metadata", "store", "planning", "copying", "rechunk"},
+    "planning": {"api", "copying", "destination", "errors", "hierarchy", "metadata", "planner", "rechunk", "rechunk_plan", "rechunk_target", "store", "typing"},
     "testing": {"store", "errors", "codecs", "metadata", "grid"},
-    "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config", "rechunk", "copying", "inspection", "verification", "advice"},
+    "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config", "rechunk", "copying", "inspection", "verification", "advice", "planning"},
 }
 
 

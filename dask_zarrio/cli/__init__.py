@@ -6,7 +6,8 @@ the conventions set up here: ``--storage-option key=value`` (repeatable, values
 parsed as JSON when they parse), ``--scheduler`` on commands that compute, ``--json``
 on read-only ones, ``--debug`` for tracebacks. dz's errors print as one line with
 their hint and exit with status 2; no message shows a credential. New commands
-(``copy``, ``rechunk``, ``plan``) register on :data:`main` with the decorators below.
+register on :data:`main` with the decorators below; ``copy``, ``rechunk`` and ``plan``
+(:mod:`.moving`) add ``--target-option`` for the destination.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import click
 
 from ..store.base import redact_url, secret_values
 
-__all__ = ["main", "scheduler_option", "storage_options", "url_argument"]
+__all__ = ["main", "scheduler_option", "storage_options", "target_options", "url_argument"]
 
 
 def _parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
@@ -34,7 +35,8 @@ def _parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str
             options[key] = json.loads(raw)
         except ValueError:
             options[key] = raw  # a plain string: a region name, a profile
-    ctx.meta["dz.secrets"] = list(secret_values(options))
+    # --storage-option and --target-option both add theirs: no message may show either.
+    ctx.meta["dz.secrets"] = [*ctx.meta.get("dz.secrets", []), *secret_values(options)]
     return options
 
 
@@ -52,6 +54,14 @@ def storage_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--debug", is_flag=True, expose_value=False, callback=_set_debug, is_eager=True,
         help="Show the full traceback of an error.",
+    )(fn)
+
+
+def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--target-option key=value`` (repeatable) -> ``target_options``: the destination's filesystem."""
+    return click.option(
+        "--target-option", "target_options", multiple=True, callback=_parse_options, metavar="KEY=VALUE",
+        help="fsspec option for DST (repeatable), as --storage-option is for SRC.",
     )(fn)
 
 
@@ -119,7 +129,7 @@ class DzGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
 @click.version_option(package_name="dask_zarrio", prog_name="dz")
 def main(debug: bool) -> None:
-    """dz: look inside Zarr (v2, v3) and N5 stores, check them, choose codecs."""
+    """dz: look inside Zarr (v2, v3) and N5 stores, check them, choose codecs, copy and rechunk."""
 
 
-from . import commands  # noqa: E402,F401  (registers the commands on main)
+from . import commands, moving  # noqa: E402,F401  (register the commands on main)
