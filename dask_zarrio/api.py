@@ -98,7 +98,7 @@ def read(
     >>> dz.read("memory://doc/read.zarr").sum().compute()
     np.int64(45)
     """
-    versions = {"branch": branch, "tag": tag, "snapshot": snapshot}
+    versions: dict[str, Any] = {"branch": branch, "tag": tag, "snapshot": snapshot}
     store = readonly_store(url, **versions, storage_options=storage_options) if is_icechunk(url) else open_store(url, storage_options)
     meta = read_array_metadata(store)
     return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
