@@ -83,6 +83,8 @@ def _restore(base: bytes, fork: Any, path: str, message: str | None, rebase: boo
 def _writable_session(target: Any, branch: str | None, storage_options: dict[str, Any] | None) -> tuple[Any, str, bool]:
     """The session to write through, the node path, and whether dz made it (then dz commits)."""
     path = ""
+    if isinstance(target, tuple):
+        target, path = target
     if isinstance(target, str):
         target, query = open_repository(target, storage_options)
         branch, path = branch or query.get("branch"), query.get("path", "")
