@@ -8,7 +8,9 @@ workers (icechunk#964), so each task writes through its own fork.
 
 from __future__ import annotations
 
+import os
 import pickle
+import time
 
 import dask
 import dask.array as da
@@ -222,3 +224,46 @@ def test_store_missing_and_foreign_keys_are_none(chunk_store):
 def test_store_pickles_read_only_and_fork_sessions_only(chunk_store):
     with pytest.raises(dz.ZarrioError, match="cannot be sent to other processes"):
         pickle.dumps(chunk_store)
+
+
+def _killing(calls_dir, fail_at: tuple[int, int]) -> da.Array:
+    """SOURCE * 2 in 16 blocks; the worker computing ``fail_at`` dies (os._exit) mid-task."""
+
+    def double(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        if tuple(block_info[0]["chunk-location"]) == fail_at and not (calls_dir / "heal").exists():  # type: ignore[index]
+            time.sleep(0.5)  # let the other workers write their blocks into their forks first
+            os._exit(1)
+        return block * 2
+
+    return da.from_array(SOURCE, chunks=10).map_blocks(double, dtype=SOURCE.dtype)
+
+
+def test_distributed_write_and_killed_worker(local_repo, tmp_path):
+    """On a 2-process LocalCluster each task's fork travels back and is merged; a worker
+    killed mid-write fails the graph and the branch's head does not move."""
+    distributed = pytest.importorskip("distributed")
+    repo = local_repo
+    dz.write(SOURCE, (repo, "a"), chunks=(10, 10), commit="v1")
+    head = repo.lookup_branch("main")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster):
+        with pytest.raises(distributed.KilledWorker):
+            dz.write(_killing(tmp_path, (3, 3)), (repo, "a"), mode="r+", region=(slice(0, 40),), commit="killed")
+        assert repo.lookup_branch("main") == head
+        (tmp_path / "heal").touch()
+        dz.write(_killing(tmp_path, (3, 3)), (repo, "b"), chunks=(10, 10), commit="on the cluster")
+        job = dz.write(SOURCE + 1, (repo, "c"), chunks=(20, 20), commit="delayed on the cluster", compute=False)
+        job.compute()
+    assert _messages(repo)[:3] == ["delayed on the cluster", "on the cluster", "v1"]
+    np.testing.assert_array_equal(_zarr(repo, "a"), SOURCE)
+    np.testing.assert_array_equal(_zarr(repo, "b"), SOURCE * 2)
+    np.testing.assert_array_equal(dz.read((repo, "c")).compute(), SOURCE + 1)
+
+
+def test_in_memory_repository_refuses_a_cluster():
+    distributed = pytest.importorskip("distributed")
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    with distributed.Client(processes=False, n_workers=1, dashboard_address=None):
+        with pytest.raises(dz.ZarrioError, match="cannot be forked"):
+            dz.write(SOURCE, (repo, "a"), chunks=(10, 10), commit="no")
