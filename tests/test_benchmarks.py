@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_runs_and_prints_every_table(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
-         "--skip", "distributed,s3,scale,tiny,strings,rechunk", "--latency-ms", "0", "--dir", str(tmp_path)],
+         "--skip", "distributed,s3,scale,tiny,strings,rechunk,icechunk", "--latency-ms", "0", "--dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
     for title in ("read", "write", "misaligned write", "sharded read", "sharded write"):
@@ -31,3 +31,17 @@ def test_string_benchmark_rows(tmp_path):
     assert list(reads)[0] == "dz.read(url) == '' .sum()" and len(reads) == 3
     assert list(writes) == ["dz.write", "da.to_zarr (StringDType blocks)", "zarr.create_array(dtype=str) + da.store"]
     assert "2000 short strings" in notes[0] and nbytes > 2_000 * 4
+
+
+def test_icechunk_benchmark_rows(tmp_path):
+    """The icechunk case (tiny here) times dz into icechunk, dz's plain write and store_dask, and
+    checks that both committed the same data."""
+    import dask.array as da
+
+    from benchmarks.__main__ import interleaved
+    from benchmarks.icechunk import icechunk_rows
+
+    source = da.random.default_rng(0).random((64, 64), chunks=16)
+    rows, notes = icechunk_rows(tmp_path, source, (16, 16), 1, interleaved)
+    assert list(rows) == ["dz.write (plain folder)", "dz.write (icechunk, one commit)", "icechunk.dask.store_dask + commit"]
+    assert "16 blocks" in notes[0]

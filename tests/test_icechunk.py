@@ -20,7 +20,7 @@ import pytest
 import zarr
 
 import dask_zarrio as dz
-from dask_zarrio.store.icechunk_store import IcechunkStore, readonly_store
+from dask_zarrio.store.icechunk_store import IcechunkStore
 from dask_zarrio.testing.store_tests import DATA, RANGES, _cut
 
 SOURCE = np.arange(1600.0).reshape(40, 40)
