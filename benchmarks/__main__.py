@@ -32,6 +32,7 @@ import dask.array as da
 import numpy as np
 
 import dask_zarrio as dz
+from benchmarks import icechunk as icechunk_bench
 from benchmarks import scale, stores, strings
 from dask_zarrio.buffers import empty
 from dask_zarrio.codecs.blosc import BloscCodec
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,strings,rechunk")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,strings,rechunk,icechunk")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
     parser.add_argument("--rechunk-size", type=float, default=None, help="the rechunk case's size in GiB (default: --size)")
@@ -241,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         tables += [("strings read (1 M, 10 % '')", str_reads, "dz.read(url) == '' .sum()", str_bytes),
                    ("strings write (1 M, 10 % '')", str_writes, "dz.write", str_bytes)]
         notes += str_notes
+    if "icechunk" not in skip:
+        ic_rows, ic_notes = icechunk_bench.icechunk_rows(Path(scratch), source, chunks, args.rounds, interleaved)
+        if ic_rows:
+            tables.append(("icechunk write (local filesystem)", ic_rows, "dz.write (plain folder)", nbytes))
+        notes += ic_notes
     if "scale" not in skip:
         notes += scale.graph_preparation()
     if "s3write" not in skip:  # a quarter of --size, as the S3 read case

@@ -44,6 +44,8 @@ from .progress import compute as compute_with_progress
 from .progress import runs_in_this_process
 from .resume import blocks_to_write
 from .store import Store, open_store
+from .store.icechunk_store import is_icechunk, readonly_store
+from .transactions import write_transaction
 from .typing import (
     ChunkKeyEncodingLike,
     ChunksLike,
@@ -66,6 +68,9 @@ def read(
     chunks: ChunksLike = None,
     storage_options: dict[str, Any] | None = None,
     allow_pickle: bool = False,
+    branch: str | None = None,
+    tag: str | None = None,
+    snapshot: str | None = None,
 ) -> da.Array:
     """Open a Zarr v2, v3 or N5 array as a lazy dask array.
 
@@ -74,7 +79,8 @@ def read(
     url
         Local path, ``file://``, ``memory://``, ``s3://…`` or any (chained) fsspec URL,
         an ``fsspec.FSMap``, or a ``MutableMapping``; it may point at an array inside a
-        hierarchy (``root.zarr/group/array``).
+        hierarchy (``root.zarr/group/array``). Or an Icechunk ``Repository``, ``Session``,
+        its store, or an ``icechunk://folder?path=array`` URL (see :ref:`icechunk`).
     chunks
         Dask chunks: ``None`` (whole stored chunks grouped to about 64 MiB, at least
         16 blocks: :func:`dask_zarrio.planner.default_read_chunks`), a tuple, a dict,
@@ -86,6 +92,8 @@ def read(
     allow_pickle
         Decode arrays whose codecs unpickle data. This runs code from the store:
         only for stores you trust.
+    branch, tag, snapshot
+        With an Icechunk repository: the version to read (default the tip of ``"main"``).
 
     Returns
     -------
@@ -100,7 +108,8 @@ def read(
     >>> dz.read("memory://doc/read.zarr").sum().compute()
     np.int64(45)
     """
-    store = open_store(url, storage_options)
+    versions: dict[str, Any] = {"branch": branch, "tag": tag, "snapshot": snapshot}
+    store = readonly_store(url, **versions, storage_options=storage_options) if is_icechunk(url) else open_store(url, storage_options)
     meta = read_array_metadata(store)
     return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
 
@@ -249,6 +258,9 @@ def write(
     compute: bool = True,
     resume: bool = False,
     progress: bool = False,
+    branch: str | None = None,
+    commit: str | None = None,
+    rebase: bool = False,
 ) -> Delayed | None:
     """Write a dask (or numpy) array to Zarr, one task per block, no locks.
 
@@ -336,6 +348,12 @@ def write(
         Show a progress bar while writing (with ``compute=True``): dask's
         ``ProgressBar`` on the local schedulers, ``distributed.progress`` when a
         distributed client is active.
+    branch, commit, rebase
+        With an Icechunk ``url`` (a Repository, a writable Session, ``icechunk://``): the
+        branch (default ``"main"``), the commit message (a Repository's write is always
+        committed, once, after all its data; a Session's is merged into it, and committed
+        only with a message) and whether a concurrent commit is rebased onto
+        (:class:`ConcurrentWriteError` otherwise). See :mod:`dask_zarrio.transactions`.
 
     Examples
     --------
@@ -359,6 +377,12 @@ def write(
     cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
     new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names,
                    serializer, chunk_key_encoding)
+    if is_icechunk(url):
+        return write_transaction(
+            data, url, new, mode=mode, region=region, append_dim=append_dim, cap=cap, branch=branch, message=commit,
+            rebase=rebase, compute=compute, progress=progress, storage_options=storage_options,
+            follow=lambda d, p: _follow_plan(d, p, "icechunk", align), resume=resume,
+        )
     store = open_store(url, storage_options)
     _refuse_other_process_writers(store)
     if mode == "w":

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_runs_and_prints_every_table(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
-         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk", "--latency-ms", "0", "--dir", str(tmp_path)],
+         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk", "--latency-ms", "0", "--dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
     for title in ("read", "write", "misaligned write", "sharded read", "sharded write"):
@@ -66,3 +66,17 @@ def test_rechunk_benchmark_rows(tmp_path):
     np.testing.assert_array_equal(dz.read(out).compute(), dz.read(src).compute())
     seconds, peak = rechunk.measure(lambda: np.ones(2**22).sum())
     assert seconds > 0 and peak >= 0
+
+
+def test_icechunk_benchmark_rows(tmp_path):
+    """The icechunk case (tiny here) times dz into icechunk, dz's plain write and store_dask, and
+    checks that both committed the same data."""
+    import dask.array as da
+
+    from benchmarks.__main__ import interleaved
+    from benchmarks.icechunk import icechunk_rows
+
+    source = da.random.default_rng(0).random((64, 64), chunks=16)
+    rows, notes = icechunk_rows(tmp_path, source, (16, 16), 1, interleaved)
+    assert list(rows) == ["dz.write (plain folder)", "dz.write (icechunk, one commit)", "icechunk.dask.store_dask + commit"]
+    assert "16 blocks" in notes[0]

@@ -26,6 +26,7 @@ from fsspec.core import url_to_fs
 
 from .base import Buffer, Store, redact_url, secret_values, store_error
 from .fsspec_store import FsspecStore
+from .icechunk_store import is_icechunk, readonly_store
 from .mapping import MappingStore
 
 __all__ = ["SCHEMES", "Buffer", "FsspecStore", "MappingStore", "Store", "open_store"]
@@ -104,6 +105,8 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store
         return FsspecStore(url.fs, url.root)
     if isinstance(url, Store):
         return url
+    if is_icechunk(url):  # a Repository (its "main" branch), a session, or an icechunk:// URL
+        return readonly_store(url, storage_options=storage_options)
     if isinstance(url, os.PathLike):
         url = os.fspath(url)
     archive = _zip_file(url)
