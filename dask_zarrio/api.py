@@ -56,6 +56,7 @@ def read(
     chunks: ChunksLike = None,
     storage_options: dict[str, Any] | None = None,
     allow_pickle: bool = False,
+    format: str | None = None,
 ) -> da.Array:
     """Open a Zarr v2, v3 or N5 array as a lazy dask array.
 
@@ -76,6 +77,11 @@ def read(
     allow_pickle
         Decode arrays whose codecs unpickle data. This runs code from the store:
         only for stores you trust.
+    format
+        ``"kerchunk"``: ``url`` is a kerchunk JSON file or Parquet reference folder whose
+        root is an array (``storage_options={"remote_options": ...}`` for the files it
+        points into), read by byte ranges of those files. An array inside the references:
+        ``dz.read("reference://group/array", storage_options={"fo": url})``.
 
     Returns
     -------
@@ -90,7 +96,7 @@ def read(
     >>> dz.read("memory://doc/read.zarr").sum().compute()
     np.int64(45)
     """
-    store = open_store(url, storage_options)
+    store = open_store(url, storage_options, format=format)
     meta = read_array_metadata(store)
     return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
 
