@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,scale,tiny,memory,strings,rechunk")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,scale,tiny,memory,strings,rechunk,references")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
     args = parser.parse_args(argv)
@@ -239,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
         tables += [("strings read (1 M, 10 % '')", str_reads, "dz.read(url) == '' .sum()", str_bytes),
                    ("strings write (1 M, 10 % '')", str_writes, "dz.write", str_bytes)]
         notes += str_notes
+    if "references" not in skip:
+        from benchmarks import references
+
+        ref_rows, ref_notes, ref_bytes = references.run(Path(scratch), args.rounds, interleaved)
+        if ref_rows:
+            tables.append(("read through kerchunk references", ref_rows, "dz.read(reference://).sum()", ref_bytes))
+        notes += ref_notes
     if "scale" not in skip:
         notes += scale.graph_preparation()
     if "tiny" not in skip:

@@ -199,7 +199,6 @@ def test_parquet_references_read_only_the_records_a_block_needs(files, tmp_path)
     before = store.references().record_reads  # type: ignore[attr-defined]
     with dask.config.set(scheduler="sync"):
         part = dz.read(store, chunks=(3, 8))[3:6].compute()  # chunks 2 and 3: record 1 only
-    np.testing.assert_array_equal(part, expected(path).temp.values[3:6] * 0 + part)  # shape check
     with h5py.File(path) as f:
         np.testing.assert_array_equal(part, f["temp"][3:6])
     assert store.references().record_reads - before == 1  # type: ignore[attr-defined]
