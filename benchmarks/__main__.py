@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,strings,rechunk,icechunk")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,strings,rechunk,icechunk,references")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
     parser.add_argument("--rechunk-size", type=float, default=None, help="the rechunk case's size in GiB (default: --size)")
@@ -247,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         if ic_rows:
             tables.append(("icechunk write (local filesystem)", ic_rows, "dz.write (plain folder)", nbytes))
         notes += ic_notes
+    if "references" not in skip:
+        from benchmarks import references
+
+        ref_rows, ref_notes, ref_bytes = references.run(Path(scratch), args.rounds, interleaved)
+        if ref_rows:
+            tables.append(("read through kerchunk references", ref_rows, "dz.read(reference://).sum()", ref_bytes))
+        notes += ref_notes
     if "scale" not in skip:
         notes += scale.graph_preparation()
     if "s3write" not in skip:  # a quarter of --size, as the S3 read case

@@ -71,6 +71,7 @@ def read(
     branch: str | None = None,
     tag: str | None = None,
     snapshot: str | None = None,
+    format: str | None = None,
 ) -> da.Array:
     """Open a Zarr v2, v3 or N5 array as a lazy dask array.
 
@@ -94,6 +95,11 @@ def read(
         only for stores you trust.
     branch, tag, snapshot
         With an Icechunk repository: the version to read (default the tip of ``"main"``).
+    format
+        ``"kerchunk"``: ``url`` is a kerchunk JSON file or Parquet reference folder whose
+        root is an array (``storage_options={"remote_options": ...}`` for the files it
+        points into), read by byte ranges of those files. An array inside the references:
+        ``dz.read("reference://group/array", storage_options={"fo": url})``.
 
     Returns
     -------
@@ -109,7 +115,7 @@ def read(
     np.int64(45)
     """
     versions: dict[str, Any] = {"branch": branch, "tag": tag, "snapshot": snapshot}
-    store = readonly_store(url, **versions, storage_options=storage_options) if is_icechunk(url) else open_store(url, storage_options)
+    store = readonly_store(url, **versions, storage_options=storage_options) if is_icechunk(url) else open_store(url, storage_options, format=format)
     meta = read_array_metadata(store)
     return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
 

@@ -49,6 +49,13 @@ DEFAULTS: dict[str, Any] = {
     # array beside the old one and rename it in when complete, so the old one stays
     # readable until then (costs holding both on disk while writing; False: in place).
     "staged-replace": True,
+    "references": {
+        # Byte ranges of one source file that a task reads through kerchunk references are
+        # fetched as one request when the gap between them is at most this (bytes or "1MiB";
+        # 0: only touching ranges merge; -1: never merge). A GET costs about as much as
+        # reading a MiB more from an object store, so small gaps are cheaper read than skipped.
+        "coalesce-gap": "1MiB",
+    },
 }
 
 dask.config.update_defaults({"dask_zarrio": DEFAULTS})

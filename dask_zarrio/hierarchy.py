@@ -255,8 +255,11 @@ def ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
         return
 
 
-def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False) -> Group:
+def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False,
+               format: str | None = None) -> Group:
     """Open the group at ``url`` (its consolidated metadata, when present, in the same request).
+
+    ``format="kerchunk"``: ``url`` is a kerchunk JSON file or Parquet reference folder.
 
     Examples
     --------
@@ -265,7 +268,7 @@ def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None,
     >>> dz.open_group("memory://doc/og.zarr")
     <dask_zarrio.Group memory://doc/og.zarr (v3)>
     """
-    store = open_store(url, storage_options)
+    store = open_store(url, storage_options, format=format)
     meta = read_node(store, expect_group=True)
     if not isinstance(meta, GroupMetadata):
         raise ArrayNotFoundError(

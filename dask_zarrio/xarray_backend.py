@@ -103,7 +103,7 @@ class DaskZarrioBackendEntrypoint:
     url = "https://github.com/dask-zarrio/dask_zarrio"
     open_dataset_parameters = (
         "filename_or_obj", "drop_variables", "mask_and_scale", "decode_times", "concat_characters",
-        "decode_coords", "use_cftime", "decode_timedelta", "storage_options", "group", "allow_pickle",
+        "decode_coords", "use_cftime", "decode_timedelta", "storage_options", "group", "allow_pickle", "format",
     )
 
     def __repr__(self) -> str:
@@ -123,9 +123,12 @@ class DaskZarrioBackendEntrypoint:
         storage_options: dict[str, Any] | None = None,
         group: str | None = None,
         allow_pickle: bool = False,
+        format: str | None = None,
     ) -> Any:
-        """The group at ``filename_or_obj`` (or its sub-``group``) as an xarray Dataset."""
-        root = open_group(_path(filename_or_obj), storage_options=storage_options, allow_pickle=allow_pickle)
+        """The group at ``filename_or_obj`` (or its sub-``group``) as an xarray Dataset
+        (``format="kerchunk"``: a kerchunk JSON file or Parquet reference folder)."""
+        root = open_group(_path(filename_or_obj), storage_options=storage_options, allow_pickle=allow_pickle,
+                          format=format)
         grp = root if not group else root.group(group)
         decode = dict(mask_and_scale=mask_and_scale, decode_times=decode_times, concat_characters=concat_characters,
                       decode_coords=decode_coords, use_cftime=use_cftime, decode_timedelta=decode_timedelta)

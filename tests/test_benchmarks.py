@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_runs_and_prints_every_table(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
-         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk", "--latency-ms", "0", "--dir", str(tmp_path)],
+         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references", "--latency-ms", "0", "--dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
     for title in ("read", "write", "misaligned write", "sharded read", "sharded write"):
@@ -80,3 +80,13 @@ def test_icechunk_benchmark_rows(tmp_path):
     rows, notes = icechunk_rows(tmp_path, source, (16, 16), 1, interleaved)
     assert list(rows) == ["dz.write (plain folder)", "dz.write (icechunk, one commit)", "icechunk.dask.store_dask + commit"]
     assert "16 blocks" in notes[0]
+
+
+def test_references_benchmark_rows(tmp_path):
+    """The references case (tiny here) reads both ways and counts one request per file per block."""
+    from benchmarks.__main__ import interleaved
+    from benchmarks.references import run
+
+    rows, notes, nbytes = run(tmp_path, 1, interleaved, rows=64, cols=64, chunk=16)
+    assert list(rows) == ["dz.read(reference://).sum()", "dz.read(native copy).sum()"]
+    assert "4 requests for 2 blocks" in notes[1] and nbytes == 2 * 64 * 64 * 4

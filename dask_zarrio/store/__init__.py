@@ -24,6 +24,7 @@ from typing import Any
 from fsspec import FSMap
 from fsspec.core import url_to_fs
 
+from ..errors import ZarrioError
 from .base import Buffer, Store, redact_url, secret_values, store_error
 from .fsspec_store import FsspecStore
 from .icechunk_store import is_icechunk, readonly_store
@@ -41,7 +42,11 @@ SCHEMES: dict[str, str] = {
     "redis": "dask_zarrio.store.redis_store:RedisStore",
     "rediss": "dask_zarrio.store.redis_store:RedisStore",
     "mongodb": "dask_zarrio.store.mongodb_store:MongoDBStore",
+    "reference": "dask_zarrio.store.references:ReferenceStore",
 }
+
+#: ``format=`` values of :func:`open_store` that read ``url`` as the location of references.
+REFERENCE_FORMATS = ("kerchunk", "reference")
 
 
 def _scheme_store(url: str, storage_options: dict[str, Any] | None) -> Store | None:
@@ -72,7 +77,18 @@ def _zip_file(url: Any) -> Store | None:
     return None
 
 
-def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store:
+def _reference_store(url: Any, storage_options: dict[str, Any] | None, format: str) -> Store:
+    """The virtual store of the references at ``url`` (``format="kerchunk"``)."""
+    if format not in REFERENCE_FORMATS:
+        raise ZarrioError(f"format={format!r} is not known: use None (Zarr, N5) or 'kerchunk' (references)")
+    from .references import ReferenceStore
+
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
+    return ReferenceStore.from_url("reference://", {**(storage_options or {}), "fo": url})
+
+
+def open_store(url: Any, storage_options: dict[str, Any] | None = None, format: str | None = None) -> Store:
     """The store for a URL, path, ``fsspec.FSMap`` or mutable mapping.
 
     Parameters
@@ -85,7 +101,13 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store
         ``MutableMapping`` of keys to bytes.
     storage_options
         Passed to the fsspec filesystem (credentials, endpoint, ...), or to the
-        store of a ``sqlite://``/``zip://``/``lmdb://`` URL (``table``, ``map_size``).
+        store of a ``sqlite://``/``zip://``/``lmdb://`` URL (``table``, ``map_size``); for
+        ``reference://`` URLs and ``format="kerchunk"``, fsspec's ``ReferenceFileSystem``
+        options (``fo``, ``remote_options``, ``remote_protocol``, ``target_options``).
+    format
+        ``None`` (Zarr or N5 at ``url``) or ``"kerchunk"``: ``url`` is a kerchunk JSON file
+        or Parquet reference folder, read as a virtual Zarr store
+        (:class:`~dask_zarrio.store.references.ReferenceStore`).
 
     Returns
     -------
@@ -101,6 +123,8 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None) -> Store
     >>> open_store("redis://localhost:6379/0/a.zarr", storage_options={"password": "s3cret"})
     RedisStore('redis://localhost:6379/0/a.zarr')
     """
+    if format is not None:
+        return _reference_store(url, storage_options, format)
     if isinstance(url, FSMap):
         return FsspecStore(url.fs, url.root)
     if isinstance(url, Store):
