@@ -21,21 +21,17 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
-from . import config
-from .consolidated import drop_consolidated, update_consolidated
-from .destination import Destination, NewArray, block_lengths, parse_new_shape, resolve_destination
-from .errors import ConcurrentWriteError, MisalignedWriteError, StoreError, ZarrioError
+from .consolidated import drop_consolidated
+from .destination import NewArray, block_lengths, parse_new_shape, resolve_destination
+from .errors import MisalignedWriteError, StoreError, ZarrioError
 from .graph import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
 from .hierarchy import ensure_parent_groups
 from .metadata import ArraySpec
-from .metadata.journal import begin_write, end_write, pending_write
 from .metadata.node import read_array_metadata
 from .metadata.writer import (
     check_mode,
     check_replaceable,
     default_mode,
-    document_bytes,
-    metadata_key,
     prepare_node,
     write_node,
 )
@@ -43,6 +39,7 @@ from .planner import WritePlan, check_aligned, plan_write
 from .progress import compute as compute_with_progress
 from .progress import runs_in_this_process
 from .resume import blocks_to_write
+from .staging import begin_node, finish_node, staged_node
 from .store import Store, open_store
 from .store.icechunk_store import is_icechunk, readonly_store
 from .transactions import write_transaction
@@ -181,63 +178,6 @@ def _wrapped(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
     if chunks is None or (isinstance(chunks, str) and chunks == "dask"):
         chunks = normalize_chunks("auto", arr.shape, dtype=np.dtype("f8") if arr.dtype.kind in "OT" else arr.dtype)
     return da.from_array(arr, chunks=block_lengths(chunks, arr.shape), name=False)
-
-
-def _staging(store: Store, mode: str, resume: bool) -> Store | None:
-    """Where ``mode="w"`` writes a replacement beside the old node, or ``None`` (in place).
-
-    Where the store renames nodes cheaply (local folders), the old array stays
-    readable and unchanged until the new one is complete, then the new one is renamed
-    over it; a failed write leaves both as they were (the staged one for resume).
-    ``dask_zarrio.staged-replace = False`` writes in place instead.
-    """
-    staged_replace = config.get("staged-replace")
-    if not isinstance(staged_replace, bool):
-        raise ZarrioError(f"dask_zarrio.staged-replace={staged_replace!r} must be true or false")
-    if mode != "w" or not staged_replace or not store.supports_node_replace or store.is_empty():
-        return None
-    parent = store.parent()
-    if parent is None:
-        return None
-    staged = parent.child(".dz-staging-" + store.name)
-    if resume and pending_write(staged) is None:
-        return None  # nothing staged: resume (or complete) the node in place
-    return staged
-
-
-def _commit_metadata(store: Store, dest: Destination, mode: str, sink: Store) -> None:
-    """Before any data task: a new array's journal, or an append's grown shape (conditionally).
-
-    A new array's metadata is written by :func:`_finish`, after its data, so that a
-    failed write never looks like an array; the journal says what is under way.
-    ``sink`` is where the data goes: ``store``, or a staged node replacing it.
-    """
-    if not dest.existed:
-        if not dest.resuming:
-            if sink is store and mode == "w" and not store.is_empty():
-                drop_consolidated(store)  # no group may describe the data being replaced
-            prepare_node(sink, mode)
-        ensure_parent_groups(store, dest.meta.zarr_format)
-        begin_write(sink, dest.meta)
-    elif dest.resized:
-        key = metadata_key(dest.meta)
-        if not store.set_if_unchanged(key, document_bytes(dest.meta), dest.before):
-            raise ConcurrentWriteError(
-                f"{store.describe(key)} changed after this append read it (another append or "
-                "write got there first); nothing was written: re-run the append"
-            )
-
-
-def _finish(count: Any, store: Store, dest: Destination, sink: Store) -> int:
-    """After the data tasks: commit a new array's metadata (and swap a staged node in)."""
-    if not dest.existed:
-        write_node(sink, dest.meta)
-        end_write(sink)
-        if sink is not store:
-            store.replace_node(sink)
-    if not dest.existed or dest.resized:
-        update_consolidated(store, dest.meta)
-    return int(np.sum(count))
 
 
 def write(
@@ -393,7 +333,7 @@ def write(
     _refuse_other_process_writers(store)
     if mode == "w":
         refuse_reading_from(data, store)
-    staged = _staging(store, mode, resume)
+    staged = staged_node(store, mode, resume)
     if staged is not None:
         check_replaceable(store)  # replaced at the end: refused now if it is not all Zarr
     sink = staged or store
@@ -409,15 +349,15 @@ def write(
             sink.describe(), done, "/shards" if spec.pipeline.partial_chunk_shape != spec.chunk_shape else "",
             len(todo), int(np.prod(data.numblocks)),
         )
-    _commit_metadata(store, dest, mode, sink)
+    begin_node(store, dest, mode, sink)
     name = "write-zarr-" + tokenize(data.name, sink.token(), json.dumps(dest.meta.to_dict(), default=str), plan.offset)
     counts = write_array(data, spec, sink, plan, name, delete_empty=dest.existed)
     logger.debug("writing %s: %d blocks", store.describe(), int(np.prod(data.numblocks)))
     total: Any = counts if todo is None else sum_of_blocks(counts, todo)
     if compute:
-        _finish(compute_with_progress(total, progress=progress)[0], store, dest, sink)
+        finish_node(compute_with_progress(total, progress=progress)[0], store, dest, sink)
         return None
-    return dask.delayed(_finish)(total, store, dest, sink)
+    return dask.delayed(finish_node)(total, store, dest, sink)
 
 
 def init(

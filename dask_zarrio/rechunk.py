@@ -27,7 +27,6 @@ from dask.highlevelgraph import HighLevelGraph
 from dask.utils import parse_bytes
 
 from ._compat import ArraySliceDep, core_blockwise
-from .api import _commit_metadata, _finish, _staging
 from .destination import NewArray, resolve_destination
 from .errors import ZarrioError
 from .graph import sum_of_blocks
@@ -41,6 +40,7 @@ from .rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
 from .rechunk_target import KEEP, source_codecs, target_array, undecoded_kind
 from .rechunk_tasks import assemble_shards, copy_chunks, rechunk_block
 from .resume import blocks_to_write
+from .staging import begin_node, finish_node, staged_node
 from .store import Store, open_store
 from .store.base import same_place
 from .typing import StoreLike
@@ -172,7 +172,7 @@ def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetad
     ``Delayed`` that runs its data tasks (after ``after``) and then commits its metadata."""
     src_meta = step.meta or read_array_metadata(step.source)
     src = ArraySpec.from_metadata(src_meta)
-    staged = _staging(step.store, step.mode, step.resume)
+    staged = staged_node(step.store, step.mode, step.resume)
     if staged is not None:
         check_replaceable(step.store)
     sink = staged or step.store
@@ -196,8 +196,8 @@ def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetad
             todo, done = blocks_to_write(dst, sink, WritePlan(blocks, dst.chunk_shape, full, shape))
             logger.info("%s: resuming: %d stored objects kept, %d of %d tasks left", sink.describe(), done, len(todo), prod(counts.numblocks))
         total = sum_of_blocks(counts, todo)
-    _commit_metadata(step.store, dest, step.mode, sink)
-    return dask.delayed(_finish, pure=False)(total, step.store, dest, sink), dest.meta
+    begin_node(step.store, dest, step.mode, sink)
+    return dask.delayed(finish_node, pure=False)(total, step.store, dest, sink), dest.meta
 
 
 def temp_compressors(meta: ArrayMetadata, new: NewArray, dtype: np.dtype[Any], max_mem: int) -> list[Any]:

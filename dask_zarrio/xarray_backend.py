@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._compat import xarray_encode_variable, xarray_fill_value_coder
+from ._compat import xarray_fill_value_coder
 from .api import write
 from .errors import ZarrioError
 from .graph import array_from_metadata, refuse_reading_from
@@ -28,6 +28,15 @@ from .metadata.writer import check_mode, default_mode
 from .store import open_store
 from .store.base import member_path, redact_url
 from .typing import StoreLike
+from .xarray_encoding import (
+    CF_ENCODING,
+    ENCODING_ATTRS,
+    check_encoding,
+    encode_variable,
+    json_attrs,
+    layout_arguments,
+    numpy_variable,
+)
 
 __all__ = ["DaskZarrioBackendEntrypoint", "open_groups_as_dict", "write_dataset"]
 
@@ -169,23 +178,6 @@ def _path(filename_or_obj: Any) -> Any:
     return os.fspath(filename_or_obj) if isinstance(filename_or_obj, os.PathLike) else filename_or_obj
 
 
-def _encode(var: Any, name: str, zarr_format: int) -> Any:
-    return xarray_encode_variable()(var, name=name, zarr_format=2 if zarr_format == 2 else 3)
-
-
-_ENCODING_ATTRS = ("units", "calendar", "scale_factor", "add_offset")
-#: ``encoding`` keys, as xarray's ``to_zarr`` takes them: CF encodings applied by xarray's
-#: own coder, the storage layout, and read-side hints that a write has no use for.
-_CF_ENCODING = ("dtype", "_FillValue", *_ENCODING_ATTRS)
-_LAYOUT_ENCODING = ("chunks", "shards", "compressors", "compressor", "filters", "fill_value")
-_IGNORED_ENCODING = ("preferred_chunks", "cache_metadata", "write_empty_chunks")
-#: ``to_zarr`` encoding keys that dz does not honour, and why.
-_REFUSED_ENCODING = {
-    "serializer": "dz picks it from the data type (bytes, vlen-utf8 or vlen-bytes)",
-    "chunk_key_encoding": "dz writes the default chunk keys ('/' in v3, '.' in v2)",
-}
-
-
 def _auto_region(region: Any, ds: Any, root: Group) -> dict[str, slice]:
     """``region`` with every ``"auto"`` (or ``region="auto"``) found as xarray's ``to_zarr`` finds it.
 
@@ -221,53 +213,6 @@ def _auto_region(region: Any, ds: Any, root: Group) -> dict[str, slice]:
                 "stored ones (some are missing or out of order); give the region as a slice"
             )
         out[dim] = slice(int(positions[0]), int(positions[-1]) + 1)
-    return out
-
-
-def _object_filters(data: Any, zarr_format: int) -> list[Any] | None:
-    """v2 object variables need an object codec, as xarray gives them: vlen-utf8 for strings,
-    vlen-bytes for bytes (told by the first element: one block computed at most)."""
-    if zarr_format != 2 or data.dtype.kind != "O" or not data.size:
-        return None
-    import numcodecs
-
-    first = np.asarray(data[(0,) * data.ndim]).item()
-    return [numcodecs.VLenBytes() if isinstance(first, bytes) else numcodecs.VLenUTF8()]
-
-
-def _json_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """Attributes as JSON takes them: numpy arrays as lists, numpy scalars as Python ones (as to_zarr)."""
-    return {k: v.tolist() if isinstance(v, np.ndarray) else v.item() if isinstance(v, np.generic) else v
-            for k, v in attrs.items()}
-
-
-def _check_encoding(encoding: Mapping[str, Any], names: Any, zarr_format: int) -> dict[str, dict[str, Any]]:
-    """``encoding`` per variable, every key one that ``to_zarr`` documents and dz honours."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, enc in encoding.items():
-        if name not in names:
-            raise ZarrioError(f"encoding names variable {name!r}, which the dataset does not have; drop it")
-        if not isinstance(enc, Mapping):
-            raise ZarrioError(f"encoding[{name!r}]={enc!r} must be a dict of encoding keys")
-        if enc.get("write_empty_chunks"):
-            raise ZarrioError(
-                f"encoding[{name!r}]['write_empty_chunks']=True: dask_zarrio never stores chunks that "
-                "hold only the fill value (they read as the fill value anyway); drop the option"
-            )
-        for key in sorted(set(enc) & set(_REFUSED_ENCODING)):
-            raise ZarrioError(f"encoding[{name!r}][{key!r}] is not taken: {_REFUSED_ENCODING[key]}; drop it")
-        if "fill_value" in enc and zarr_format == 2:
-            raise ZarrioError(
-                f"encoding[{name!r}]['fill_value'] is a Zarr v3 key (as in xarray's to_zarr); "
-                "use '_FillValue' to set a v2 array's fill_value"
-            )
-        unknown = sorted(set(enc) - {*_CF_ENCODING, *_LAYOUT_ENCODING, *_IGNORED_ENCODING})
-        if unknown:
-            raise ZarrioError(
-                f"encoding[{name!r}] has keys {unknown!r} that write_dataset does not take; it takes "
-                f"{sorted((*_CF_ENCODING, *_LAYOUT_ENCODING))!r} (as xarray's to_zarr)"
-            )
-        out[name] = dict(enc)
     return out
 
 
@@ -314,11 +259,12 @@ def write_dataset(
         Write consolidated metadata afterwards.
     encoding
         Per variable, as xarray's ``to_zarr``: the layout (``chunks``, ``shards``,
-        ``compressors`` or ``compressor``, ``filters``, v3 ``fill_value``) and CF
-        encodings (``dtype``, ``_FillValue``, ``scale_factor``, ``add_offset``, ``units``,
-        ``calendar``); read-side hints (``preferred_chunks``) are ignored. Unknown keys,
-        ``serializer``, ``chunk_key_encoding`` and ``write_empty_chunks=True`` (fill-only
-        chunks are never stored) are refused, each with the reason.
+        ``compressors`` or ``compressor``, ``filters``, ``serializer``, ``chunk_key_encoding``,
+        v3 ``fill_value``: as :func:`dask_zarrio.write` takes them) and CF encodings
+        (``dtype``, ``_FillValue``, ``scale_factor``, ``add_offset``, ``units``,
+        ``calendar``); read-side hints (``preferred_chunks``) are ignored. Unknown keys
+        and ``write_empty_chunks=True`` (fill-only chunks are never stored) are refused,
+        each with the reason.
     safe_chunks, align_chunks
         xarray's names for what dz's planner does: dask chunks that would split stored
         chunks are rechunked so that no two tasks write one chunk (``align_chunks=True``,
@@ -350,22 +296,18 @@ def write_dataset(
     align = "raise" if align_chunks is False and safe_chunks else "auto"
     # Non-index coordinates are listed in a "coordinates" attribute (CF), here or per variable.
     variables, attrs = xr.conventions.encode_dataset_coordinates(ds)
-    encodings = _check_encoding(encoding or {}, variables, zarr_format)
+    encodings = check_encoding(encoding or {}, variables, zarr_format)
     # Every name is checked before anything is written or cleared: a variable named
     # ".." must not send a mode="w" write to the dataset's parent folder.
     root_store = open_store(url, storage_options)
-    for name, var in variables.items():
+    for name, var in list(variables.items()):
         member_path(name)
-        if not isinstance(var.dtype, np.dtype):  # pandas extension arrays (categoricals)
-            raise ZarrioError(
-                f"variable {name!r} holds pandas {var.dtype!r}, which Zarr cannot store (xarray's to_zarr "
-                "cannot either); write .astype(str) of it, or its codes with CF flag_values/flag_meanings"
-            )
+        variables[name] = var = numpy_variable(var, name)
         if mode == "w":  # the group is cleared first: no variable may read from it
             refuse_reading_from(var.data, root_store)
     regions: dict[str, slice] | None = None
     if mode in ("w-", "w"):
-        create_group(url, attributes=_json_attrs(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options)
+        create_group(url, attributes=json_attrs(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options)
         existing: set[str] = set()
     else:
         root = open_group(url, storage_options=storage_options)
@@ -377,13 +319,13 @@ def write_dataset(
             # New data must be encoded as the stored data was (time units, scale, dtype).
             _, stored = root.array_node(name)
             var = var.copy(deep=False)
-            var.encoding.update({k: stored.attributes[k] for k in _ENCODING_ATTRS if k in stored.attributes})
+            var.encoding.update({k: stored.attributes[k] for k in ENCODING_ATTRS if k in stored.attributes})
             var.encoding["dtype"] = stored.dtype
         enc = encodings.get(name, {})
-        if any(k in enc for k in _CF_ENCODING):  # applied by xarray's CF coder, as to_zarr does
+        if any(k in enc for k in CF_ENCODING):  # applied by xarray's CF coder, as to_zarr does
             var = var.copy(deep=False)
-            var.encoding.update({k: enc[k] for k in _CF_ENCODING if k in enc})
-        var = _encode(var, name, zarr_format)
+            var.encoding.update({k: enc[k] for k in CF_ENCODING if k in enc})
+        var = encode_variable(var, name, zarr_format)
         var_attrs = dict(var.attrs)
         if zarr_format == 2:
             fill = var_attrs.pop("_FillValue", None)
@@ -413,9 +355,8 @@ def write_dataset(
         else:
             write(
                 data, target, mode="w-" if mode != "w" else "w", zarr_format=zarr_format,
-                chunks=enc.get("chunks"), shards=enc.get("shards"), compressors=enc.get("compressors", enc.get("compressor", "auto")),
-                filters=enc.get("filters", _object_filters(data, zarr_format)), fill_value=fill, attributes=_json_attrs(var_attrs),
-                dimension_names=list(var.dims), **common,
+                fill_value=fill, attributes=json_attrs(var_attrs), dimension_names=list(var.dims),
+                **layout_arguments(enc, data, zarr_format), **common,
             )
     if consolidated:
         consolidate(url, storage_options=storage_options)

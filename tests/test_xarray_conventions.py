@@ -79,13 +79,35 @@ def test_numpy_enum_dtype_is_stored_as_to_zarr_stores_it(tmp_path, zarr_format):
 def test_pandas_categoricals_are_refused_naming_the_variable(tmp_path):
     ds = xr.Dataset.from_dataframe(pd.DataFrame({"k": pd.Categorical(["a", "b", "a"]), "v": [1.0, 2.0, 3.0]}))
     url = str(tmp_path / "c.zarr")
-    with pytest.raises(dz.ZarrioError, match=r"variable 'k' holds pandas CategoricalDtype.*astype\(str\)"):
+    with pytest.raises(dz.ZarrioError, match=r"variable 'k' holds pandas CategoricalDtype.*astype\(object\)"):
         dz.write_dataset(ds, url)
     assert not os.path.exists(url)
     with pytest.raises(TypeError):  # xarray's own to_zarr cannot store it either
         ds.to_zarr(str(tmp_path / "theirs.zarr"))
-    ds["k"] = ds.k.astype(str)  # the fix the message gives
+    ds["k"] = ds.k.astype(object)  # the fix the message gives
     _both_ways(ds, tmp_path / "fixed", 3)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_pandas_text_arrays_are_stored_as_strings(tmp_path, zarr_format):
+    """``.astype(str)`` of a categorical is a pandas StringDtype array with pandas 3: stored as
+    the strings it holds (xarray's to_zarr raises a TypeError from numpy on it)."""
+    ds = xr.Dataset.from_dataframe(pd.DataFrame({"k": pd.Categorical(["a", "bb", "a"]), "v": [1.0, 2.0, 3.0]}))
+    ds["k"] = ds.k.astype(str)
+    url = str(tmp_path / "s.zarr")
+    dz.write_dataset(ds, url, zarr_format=zarr_format)
+    assert xr.open_zarr(url).k.values.tolist() == ["a", "bb", "a"]
+    assert xr.open_dataset(url, engine="dask_zarrio").k.values.tolist() == ["a", "bb", "a"]
+
+
+def test_pandas_text_with_missing_values_is_refused_naming_the_fix(tmp_path):
+    ds = xr.Dataset({"k": (("x",), pd.array(["a", None, "c"], dtype="string"))})
+    if isinstance(ds.k.dtype, np.dtype):
+        pytest.skip("this xarray turns pandas text into numpy objects itself")
+    url = str(tmp_path / "na.zarr")
+    with pytest.raises(dz.ZarrioError, match=r"variable 'k' holds pandas text with missing values.*fillna"):
+        dz.write_dataset(ds, url)
+    assert not os.path.exists(url)
 
 
 def test_encoding_fill_value_sets_the_v3_fill_value_as_to_zarr_does(tmp_path):
@@ -101,14 +123,30 @@ def test_encoding_fill_value_sets_the_v3_fill_value_as_to_zarr_does(tmp_path):
 
 @pytest.mark.parametrize(("zarr_format", "encoding", "match"), [
     (2, {"fill_value": -1}, r"'fill_value'\] is a Zarr v3 key .*use '_FillValue'"),
-    (3, {"serializer": {"name": "bytes"}}, r"\['serializer'\] is not taken: dz picks it from the data type"),
-    (3, {"chunk_key_encoding": {"name": "v2"}}, r"\['chunk_key_encoding'\] is not taken: dz writes the default"),
+    (3, {"write_empty_chunks": True}, r"'write_empty_chunks'\]=True: dask_zarrio never stores"),
+    (3, {"compression": "zlib"}, r"keys \['compression'\] that write_dataset does not take"),
 ])
 def test_encodings_dz_does_not_honour_are_refused_with_the_reason(tmp_path, zarr_format, encoding, match):
     url = str(tmp_path / "e.zarr")
     with pytest.raises(dz.ZarrioError, match=match):
         dz.write_dataset(xr.Dataset({"v": (("x",), np.arange(4))}), url, zarr_format=zarr_format, encoding={"v": encoding})
     assert not os.path.exists(url)
+
+
+def test_serializer_and_chunk_key_encoding_as_to_zarr(tmp_path):
+    """``serializer`` and ``chunk_key_encoding`` land in zarr.json as to_zarr puts them; both read back."""
+    ds = xr.Dataset({"v": (("x",), np.arange(8, dtype="i4"))})
+    enc = {"v": {"chunks": (4,), "serializer": {"name": "bytes", "configuration": {"endian": "big"}},
+                 "chunk_key_encoding": {"name": "v2", "separator": "."}, "compressors": []}}
+    ours, theirs = str(tmp_path / "ours.zarr"), str(tmp_path / "theirs.zarr")
+    dz.write_dataset(ds, ours, encoding=enc)
+    ds.to_zarr(theirs, zarr_format=3, encoding=enc)
+    doc = {u: json.loads(open(os.path.join(u, "v", "zarr.json")).read()) for u in (ours, theirs)}
+    for field in ("codecs", "chunk_key_encoding"):
+        assert doc[ours][field] == doc[theirs][field], field
+    assert sorted(os.listdir(os.path.join(ours, "v"))) == sorted(os.listdir(os.path.join(theirs, "v"))) == ["0", "1", "zarr.json"]
+    xr.testing.assert_identical(xr.open_zarr(ours).compute(), ds)
+    xr.testing.assert_identical(xr.open_dataset(theirs, engine="dask_zarrio").compute(), ds)
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])
