@@ -42,7 +42,7 @@ from .resume import blocks_to_write
 from .staging import begin_node, finish_node, staged_node
 from .store import Store, open_store
 from .store.icechunk_store import is_icechunk, readonly_store
-from .transactions import write_transaction
+from .transactions import Member, write_transaction
 from .typing import (
     ChunkKeyEncodingLike,
     ChunksLike,
@@ -323,7 +323,7 @@ def write(
     cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
     new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names,
                    serializer, chunk_key_encoding)
-    if is_icechunk(url):
+    if is_icechunk(url) or isinstance(url, Member):
         return write_transaction(
             data, url, new, mode=mode, region=region, append_dim=append_dim, cap=cap, branch=branch, message=commit,
             rebase=rebase, compute=compute, progress=progress, storage_options=storage_options,

@@ -43,8 +43,9 @@ OPERATIONS = ("copy", "rechunk", "write")
 #: US dollars per 1000 requests, AWS S3 Standard (us-east-1): GET $0.0004, PUT and LIST $0.005.
 S3_STANDARD_PRICES: dict[str, float] = {"get": 0.0004, "put": 0.005, "list": 0.005}
 #: Metadata requests of a pass: the source's document read twice (plan, pass) and the journal
-#: once (a second pass reads the intermediate's document once); the journal and the target's
-#: document written (v2: ``.zattrs`` too).
+#: once; with an intermediate, one more: the check that nothing but Zarr sits where it is
+#: written (a HEAD, priced as a GET; its metadata is known from the first pass); the journal
+#: and the target's document written (v2: ``.zattrs`` too).
 _META_GETS, _META_GETS_LATER, _META_PUTS = 3, 1, 2
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import dask
 import dask.array as da
@@ -44,7 +44,7 @@ from .progress import compute as compute_with_progress
 from .store.icechunk_store import IcechunkStore, icechunk_module, open_repository, run, session_of
 from .tasks import write_region
 
-__all__ = ["Transaction", "begin", "write_transaction"]
+__all__ = ["Member", "Transaction", "begin", "commit_parts", "write_transaction"]
 
 logger = logging.getLogger("dask_zarrio")
 
@@ -73,6 +73,33 @@ class Transaction:
 
     def __repr__(self) -> str:
         return f"Transaction({self.store.describe()!r}, forked={self.fork is not None})"
+
+
+class Member(NamedTuple):
+    """A node inside an open :class:`Transaction`: ``dz.write(arr, Member(tx, "var"))`` adds
+    the array's writes to the transaction and returns them (a dask array of the merged
+    fork) uncomputed; :func:`commit_parts` computes them all and commits once. This is how
+    :func:`dask_zarrio.write_dataset` writes a whole Dataset into Icechunk as one commit.
+    """
+
+    tx: Transaction
+    path: str
+
+
+def commit_parts(parts: list[Any], tx: Transaction, *, progress: bool | str = False) -> str | None:
+    """Compute the writes of several :class:`Member` targets in one graph and commit them once.
+
+    Examples
+    --------
+    >>> import icechunk, numpy as np, dask_zarrio as dz
+    >>> repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    >>> tx = begin(repo, message="two arrays")
+    >>> parts = [dz.write(np.arange(4), Member(tx, name), chunks=(2,)) for name in ("a", "b")]
+    >>> commit_parts(parts, tx) is not None
+    True
+    """
+    forks = compute_with_progress(*parts, progress=progress) if parts else ()
+    return commit(merge_forks(list(forks)), tx)
 
 
 def _restore(base: bytes, fork: Any, path: str, message: str | None, rebase: bool) -> Transaction:
@@ -248,19 +275,24 @@ def write_transaction(
     follow: Callable[[da.Array, WritePlan], da.Array], branch: str | None, message: str | None,
     rebase: bool, compute: bool, progress: bool, storage_options: dict[str, Any] | None, resume: bool = False,
 ) -> Delayed | None:
-    """``dz.write`` into Icechunk: metadata into the fork, blocks through copies, one commit."""
+    """``dz.write`` into Icechunk: metadata into the fork, blocks through copies, one commit.
+
+    With a :class:`Member` target the writes join that member's transaction: the merged
+    fork comes back as a dask array, for :func:`commit_parts`.
+    """
     if resume:
         raise ZarrioError(
             "resume=True has nothing to resume in icechunk: a failed write committed nothing; re-run it without resume"
         )
-    tx = begin(target, branch=branch, message=message, rebase=rebase, storage_options=storage_options)
+    member = isinstance(target, Member)
+    tx = target.tx if member else begin(target, branch=branch, message=message, rebase=rebase, storage_options=storage_options)
     if tx.fork is None and _distributed():
         raise ZarrioError(
             f"{tx.store.describe()}: this session cannot be forked (in-memory storage, or "
             "uncommitted changes), so its writes cannot travel to a distributed cluster; use "
             "file or object storage and a session without uncommitted changes"
         )
-    store = tx.store
+    store = tx.store.child(target.path) if member else tx.store
     if mode == "w":
         refuse_reading_from(data, store)
     dest = resolve_destination(data, store, mode, region, append_dim, new, cap, resume=False)
@@ -270,6 +302,8 @@ def write_transaction(
     write_metadata(store, dest, mode)
     name = "write-icechunk-" + tokenize(data.name, store.token(), str(dest.meta.to_dict()), plan.offset)
     merged = write_forks(data, spec, store, plan, name, delete_empty=dest.existed)
+    if member:
+        return merged  # type: ignore[return-value]  # committed by commit_parts, with its siblings
     if compute:
         commit(compute_with_progress(merged, progress=progress)[0], tx)
         return None

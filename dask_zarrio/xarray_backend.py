@@ -27,6 +27,8 @@ from .metadata.rectilinear import preferred_chunks
 from .metadata.writer import check_mode, default_mode
 from .store import open_store
 from .store.base import member_path, redact_url
+from .store.icechunk_store import is_icechunk
+from .transactions import Member, begin, commit_parts
 from .typing import StoreLike
 from .xarray_encoding import (
     CF_ENCODING,
@@ -230,6 +232,9 @@ def write_dataset(
     safe_chunks: bool = True,
     align_chunks: bool | None = None,
     write_empty_chunks: bool | None = None,
+    branch: str | None = None,
+    commit: str | None = None,
+    rebase: bool = False,
 ) -> None:
     """Write an xarray Dataset as a Zarr group that ``xr.open_zarr`` reads back identically.
 
@@ -273,6 +278,12 @@ def write_dataset(
         ``safe_chunks=False`` cannot make a write unsafe: it is rechunked all the same.
     write_empty_chunks
         ``True`` is refused: dz never stores chunks that hold only the fill value.
+    branch, commit, rebase
+        With an Icechunk ``url`` (a Repository, a writable Session, ``(repo, "group")``,
+        ``icechunk://``), as in :func:`dask_zarrio.write`: every variable is written in one
+        graph and the whole Dataset is **one commit** (a Session's changes are merged into
+        it, committed only with ``commit=``); a failed write commits nothing. Icechunk
+        needs no consolidated metadata: ``consolidated`` has no effect there.
 
     Examples
     --------
@@ -294,6 +305,15 @@ def write_dataset(
             "(they read as the fill value anyway); drop the option"
         )
     align = "raise" if align_chunks is False and safe_chunks else "auto"
+    tx = None
+    if is_icechunk(url):
+        if zarr_format != 3:
+            raise ZarrioError(f"icechunk stores Zarr v3 only, not zarr_format={zarr_format!r}; pass zarr_format=3")
+        tx = begin(url, branch=branch, message=commit, rebase=rebase, storage_options=storage_options)
+        url, storage_options, consolidated = tx.store, None, False
+    elif branch is not None or commit is not None or rebase:
+        raise ZarrioError("branch=, commit= and rebase= apply to Icechunk targets only; drop them")
+    parts: list[Any] = []
     # Non-index coordinates are listed in a "coordinates" attribute (CF), here or per variable.
     variables, attrs = xr.conventions.encode_dataset_coordinates(ds)
     encodings = check_encoding(encoding or {}, variables, zarr_format)
@@ -335,14 +355,14 @@ def write_dataset(
             if var_attrs.get("_FillValue") is not None:
                 var_attrs["_FillValue"] = xarray_fill_value_coder().encode(var_attrs["_FillValue"], var.dtype)
         data = var.data
-        target = root_store.child(name)
+        target: Any = Member(tx, name) if tx is not None else root_store.child(name)
         common: dict[str, Any] = dict(storage_options=storage_options, align=align)
         if name in existing and mode == "a" and append_dim is None:
             continue  # already there; "a" without append_dim only adds new variables
         if name in existing and mode == "a":
             if append_dim not in var.dims:
                 continue
-            write(data, target, mode="a", append_dim=var.dims.index(append_dim), **common)
+            parts.append(write(data, target, mode="a", append_dim=var.dims.index(append_dim), **common))
         elif mode == "r+":
             if name not in existing:
                 raise ZarrioError(
@@ -351,13 +371,15 @@ def write_dataset(
             if not regions or not set(regions) & set(var.dims):
                 continue
             sel = tuple(regions.get(d, slice(None)) for d in var.dims)
-            write(data, target, mode="r+", region=sel, **common)
+            parts.append(write(data, target, mode="r+", region=sel, **common))
         else:
-            write(
+            parts.append(write(
                 data, target, mode="w-" if mode != "w" else "w", zarr_format=zarr_format,
                 fill_value=fill, attributes=json_attrs(var_attrs), dimension_names=list(var.dims),
                 **layout_arguments(enc, data, zarr_format), **common,
-            )
+            ))
+    if tx is not None:
+        commit_parts(parts, tx)
     if consolidated:
         consolidate(url, storage_options=storage_options)
 

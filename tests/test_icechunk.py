@@ -267,3 +267,111 @@ def test_in_memory_repository_refuses_a_cluster():
     with distributed.Client(processes=False, n_workers=1, dashboard_address=None):
         with pytest.raises(dz.ZarrioError, match="cannot be forked"):
             dz.write(SOURCE, (repo, "a"), chunks=(10, 10), commit="no")
+
+
+def _dataset(times: range = range(8)):
+    xr = pytest.importorskip("xarray")
+    t = np.arange(len(times) * 6.0).reshape(len(times), 6) + times.start
+    return xr.Dataset(
+        {"t": (("time", "x"), da.from_array(t, chunks=(4, 3))), "name": (("x",), np.array(list("abcdef"), dtype=object))},
+        coords={"time": np.array(times), "x": np.arange(6) * 10}, attrs={"title": "one commit"},
+    )
+
+
+def test_write_dataset_is_one_commit_that_xarray_reads(repo):
+    xr = pytest.importorskip("xarray")
+    ds = _dataset()
+    dz.write_dataset(ds, (repo, "grp/ds"), commit="dataset")
+    assert _messages(repo) == ["dataset", "Repository initialized"]
+    session = repo.readonly_session("main")
+    xr.testing.assert_identical(xr.open_zarr(session.store, group="grp/ds", consolidated=False).compute(), ds.compute())
+    xr.testing.assert_identical(xr.open_dataset((repo, "grp/ds"), engine="dask_zarrio").compute(), ds.compute())
+
+
+def test_write_dataset_append_and_region_are_one_commit_each(local_repo):
+    xr = pytest.importorskip("xarray")
+    repo = local_repo
+    dz.write_dataset(_dataset(), repo, commit="create")
+    dz.write_dataset(_dataset(range(8, 12))[["t"]], repo, append_dim="time", commit="append")
+    dz.write_dataset(_dataset(range(100, 104))[["t"]].assign_coords(time=np.arange(4)), repo, region="auto", commit="region")
+    assert _messages(repo)[:3] == ["region", "append", "create"]
+    got = xr.open_dataset(repo, engine="dask_zarrio").t.values
+    expected = np.concatenate([np.arange(8 * 6.0).reshape(8, 6), np.arange(4 * 6.0).reshape(4, 6) + 8])
+    expected[:4] = np.arange(4 * 6.0).reshape(4, 6) + 100
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(xr.open_zarr(repo.readonly_session("main").store, consolidated=False).t.values, expected)
+
+
+def test_write_dataset_that_fails_commits_nothing(local_repo):
+    xr = pytest.importorskip("xarray")
+    repo = local_repo
+    dz.write_dataset(_dataset(), repo, commit="create")
+    head = repo.lookup_branch("main")
+
+    def fail(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        if block_info[0]["chunk-location"] == (1, 1):  # type: ignore[index]
+            raise RuntimeError("injected failure")
+        return block * 0
+
+    ds = _dataset()
+    ds["t"] = ds.t.copy(data=ds.t.data.map_blocks(fail, dtype=float))
+    with pytest.raises(RuntimeError, match="injected"):
+        dz.write_dataset(ds, repo, mode="w", commit="never")
+    assert repo.lookup_branch("main") == head
+    xr.testing.assert_identical(xr.open_dataset(repo, engine="dask_zarrio").compute(), _dataset().compute())
+
+
+def test_write_dataset_into_a_session_merges_without_committing(local_repo):
+    xr = pytest.importorskip("xarray")
+    repo = local_repo
+    session = repo.writable_session("main")
+    dz.write_dataset(_dataset(), session)
+    assert session.has_uncommitted_changes and _messages(repo) == ["Repository initialized"]
+    session.commit("by the caller")
+    xr.testing.assert_identical(xr.open_dataset(repo, engine="dask_zarrio").compute(), _dataset().compute())
+
+
+@pytest.mark.parametrize(("target", "kwargs", "match"), [
+    ("repo", {"zarr_format": 2}, "Zarr v3 only"),
+    ("folder", {"commit": "m"}, "apply to Icechunk targets only"),
+])
+def test_write_dataset_refusals(local_repo, tmp_path, target, kwargs, match):
+    pytest.importorskip("xarray")
+    url = local_repo if target == "repo" else str(tmp_path / "plain.zarr")
+    with pytest.raises(dz.ZarrioError, match=match):
+        dz.write_dataset(_dataset(), url, **kwargs)
+    assert _messages(local_repo) == ["Repository initialized"]
+    assert not os.path.exists(tmp_path / "plain.zarr")
+
+
+def _virtual_repo(tmp_path, authorize: bool) -> tuple[icechunk.Repository, np.ndarray]:
+    """A repository whose array "v" has two virtual chunks: byte ranges of a plain file
+    (what VirtualiZarr writes into Icechunk), after a 6-byte header."""
+    raw = np.arange(100, dtype="<i4")
+    (tmp_path / "data.bin").write_bytes(b"HEADER" + raw.tobytes())
+    prefix = f"file://{tmp_path}/"
+    config = icechunk.RepositoryConfig.default()
+    config.set_virtual_chunk_container(icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(tmp_path))))
+    creds = icechunk.containers_credentials({prefix: None})
+    storage = icechunk.local_filesystem_storage(str(tmp_path / "repo"))
+    repo = icechunk.Repository.create(storage, config, authorize_virtual_chunk_access=creds)
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="v", shape=(120,), chunks=(50,), dtype="<i4", compressors=None, fill_value=-1)
+    session.store.set_virtual_ref("v/c/0", prefix + "data.bin", offset=6, length=200)
+    session.store.set_virtual_ref("v/c/1", prefix + "data.bin", offset=206, length=200)
+    session.commit("virtual chunks")
+    if not authorize:
+        repo = icechunk.Repository.open(storage)
+    return repo, np.concatenate([raw, np.full(20, -1, "<i4")])  # chunk 2 was never written: fill
+
+
+def test_virtual_chunks_read_through_the_repository(tmp_path):
+    repo, expected = _virtual_repo(tmp_path, authorize=True)
+    np.testing.assert_array_equal(dz.read((repo, "v"), chunks=(50,)).compute(), expected)
+    np.testing.assert_array_equal(_zarr(repo, "v"), expected)
+
+
+def test_unauthorised_virtual_chunks_name_the_key_and_the_fix(tmp_path):
+    repo, _ = _virtual_repo(tmp_path, authorize=False)
+    with pytest.raises(dz.StoreError, match=r"v/c/[01]: its virtual chunk lives under 'file://.*authorize_virtual_chunk_access="):
+        dz.read((repo, "v")).compute()

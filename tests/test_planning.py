@@ -20,7 +20,8 @@ def _source(url: str, shape: tuple[int, ...], chunks: tuple[int, ...], fmt: int 
 
 
 def _totals(*stores: CountingStore) -> tuple[int, int]:
-    gets = sum(sum(s.counters[k].values()) for s in stores for k in ("get", "get_range"))
+    # exists() is a HEAD on object stores, priced as a GET
+    gets = sum(sum(s.counters[k].values()) for s in stores for k in ("get", "get_range", "exists"))
     return gets, sum(sum(s.sets.values()) for s in stores)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import posixpath
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -170,6 +171,14 @@ class IcechunkStore(Store):
 
     def _error(self, error: BaseException, what: str, key: str) -> BaseException:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        container = re.search(r"resolves to the url prefix (\S+?),", text)
+        if container is not None and "authorize" in text:
+            prefix = container.group(1)
+            return StoreError(
+                f"{what} {self.describe(key)}: its virtual chunk lives under {prefix!r}, which this "
+                "repository was not opened to read; open it with icechunk.Repository.open(storage, "
+                f"authorize_virtual_chunk_access=icechunk.containers_credentials({{{prefix!r}: credentials}}))"
+            )
         return StoreError(f"{what} {self.describe(key)} failed: {type(error).__name__}: {text.strip(' x')}")
 
     def get(self, key: str) -> bytes | None:
@@ -243,13 +252,24 @@ class IcechunkStore(Store):
         py, root = self._py, self.root
         return bool(run(lambda: py.is_empty(root)))
 
-    def list_dir(self) -> list[str]:
+    def _listed(self, list_call: Callable[[Any, str], Any]) -> tuple[str, list[str]]:
+        """The keys a listing call gives below this node: none where no node is (icechunk
+        refuses to list a prefix that is not a group or array)."""
         py, prefix = self._py, f"{self.root}/" if self.root else ""
-        return sorted({n.strip("/") for n in run(lambda: _collect(lambda: py.list_dir(prefix)))})
+        try:
+            return prefix, run(lambda: _collect(lambda: list_call(py, prefix)))
+        except Exception as e:  # noqa: BLE001 (icechunk raises one error type for everything)
+            if "bad key prefix" in str(e):
+                return prefix, []
+            raise
+
+    def list_dir(self) -> list[str]:
+        _, names = self._listed(lambda py, prefix: py.list_dir(prefix))
+        return sorted({n.strip("/") for n in names})
 
     def list_keys(self) -> list[str]:
-        py, prefix = self._py, f"{self.root}/" if self.root else ""
-        return sorted(k[len(prefix):] for k in run(lambda: _collect(lambda: py.list_prefix(prefix))) if k.startswith(prefix))
+        prefix, keys = self._listed(lambda py, prefix: py.list_prefix(prefix))
+        return sorted(k[len(prefix):] for k in keys if k.startswith(prefix))
 
     def child(self, path: str) -> IcechunkStore:
         return IcechunkStore(self.session, self._path(member_path(path)))
