@@ -52,6 +52,16 @@ def test_write_then_regions_appends_and_shards_read_back(tmp_path, kind, zarr_fo
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_an_array_at_the_root_of_the_file_is_replaced_with_mode_w(tmp_path, kind):
+    """The store's root is the whole database: replacing it first asks whether the root is one
+    object (never, here; LMDB refused the empty key with MDB_BAD_VALSIZE)."""
+    url = _url(tmp_path, kind)
+    dz.write(da.zeros((4, 4), chunks=2), url, chunks=(2, 2))
+    dz.write(da.ones((6, 2), chunks=2), url, mode="w", chunks=(2, 2))
+    np.testing.assert_array_equal(dz.read(url).compute(), np.ones((6, 2)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_groups_consolidated_metadata_and_the_xarray_engine(tmp_path, kind):
     url = _url(tmp_path, kind)
     ds = xr.Dataset(

@@ -205,7 +205,10 @@ class KeyValueStore(Store):
         return join_key(self.root, key)
 
     def get(self, key: str) -> bytes | None:
-        data = self._get(self._full(key))
+        full = self._full(key)
+        if not full:  # the root of the database itself is never an object (LMDB refuses the empty key)
+            return None
+        data = self._get(full)
         return None if data is None else to_bytes(data)
 
     def get_many(self, keys: list[str]) -> list[Buffer | None]:
