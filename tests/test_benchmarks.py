@@ -89,4 +89,5 @@ def test_references_benchmark_rows(tmp_path):
 
     rows, notes, nbytes = run(tmp_path, 1, interleaved, rows=64, cols=64, chunk=16)
     assert list(rows) == ["dz.read(reference://).sum()", "dz.read(native copy).sum()"]
-    assert "4 requests for 2 blocks" in notes[1] and nbytes == 2 * 64 * 64 * 4
+    assert "6 requests for 5 blocks touching 6 (block, file) pairs" in notes[1] and nbytes == 2 * 64 * 64 * 4
+    assert "4 requests for 4 (block, file) pairs" in notes[2]  # small chunks: the gaps are coalesced
