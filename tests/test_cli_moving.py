@@ -116,6 +116,7 @@ def test_plan_prints_parses_and_writes_nothing(dataset, tmp_path):
         (["rechunk", "{src}", "{dst}", "--chunks", "1"], "no array"),
         (["copy", "{src}", "{dst}", "--compressor", "{{not json"], "is not JSON"),
         (["plan", "copy", "{src}", "{src}"], "already exists"),
+        (["copy", "{src}", "{src}"], "already exists; pass --overwrite to replace it"),
         (["plan", "rechunk", "{src}/temp", "{dst}", "--chunks", "40,12,16", "--max-mem", "1KiB"], "max_mem"),
         (["plan", "copy", "{src}", "{dst}", "--get-price", "free"], "US dollars"),
     ],

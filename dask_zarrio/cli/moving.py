@@ -8,6 +8,7 @@ options, printing what they would do and what its requests would cost.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +17,7 @@ import click
 import dask
 
 from ..copying import copy
-from ..errors import ZarrioError
+from ..errors import ContainsArrayError, ZarrioError
 from ..hierarchy import consolidate
 from ..metadata.group import GroupMetadata
 from ..metadata.node import read_node
@@ -138,10 +139,19 @@ def _arguments(chunks: str | None, shards: str | None, compressor: str | None, f
 
 @contextmanager
 def _running(address: str | None) -> Iterator[None]:
-    """Run the computation on ``--scheduler``: a local one by name, or a client of an address."""
+    """Run the computation on ``--scheduler``: a local one by name, or a client of an address.
+
+    The library's advice to pass ``mode='w'`` is ``--overwrite`` here (the command has no
+    ``mode``), and the error keeps its class.
+    """
     with _scheduler(address) as where:
         with dask.config.set(scheduler=where) if where else dask.config.set({}):
-            yield
+            try:
+                yield
+            except ContainsArrayError as e:
+                text = re.sub(r"pass mode='w' to replace it, mode='r\+' \(or 'a'\) to write into it,",
+                              "pass --overwrite to replace it (--resume to finish an interrupted run into it),", str(e))
+                raise type(e)(text) from e
 
 
 def _is_group(url: str, options: dict[str, Any]) -> bool:
