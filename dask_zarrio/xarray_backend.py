@@ -66,8 +66,9 @@ def _variables(group: Group) -> dict[str, Any]:
         else:
             dims = tuple(attrs.pop("_ARRAY_DIMENSIONS", [f"dim_{i}" for i in range(len(meta.shape))]))
         if isinstance(meta, ArrayMetadataV2):
-            # zarr v2's fill_value is the missing-value marker, as xarray's zarr backend reads it.
-            if meta.fill_value is not None and "_FillValue" not in attrs:
+            # zarr v2's fill_value is the missing-value marker, as xarray's zarr backend reads it:
+            # it wins over a stored _FillValue attribute (VirtualiZarr stores one base64-encoded).
+            if meta.fill_value is not None:
                 attrs["_FillValue"] = meta.fill_value[()]
         elif "_FillValue" in attrs:
             attrs["_FillValue"] = xarray_fill_value_coder().decode(attrs["_FillValue"], meta.dtype)

@@ -292,3 +292,43 @@ def test_s3_without_coalescing_sends_one_request_per_chunk(proxy, bucket, files)
     with dask.config.set({"dask_zarrio.references.coalesce-gap": -1}):
         x.compute()
     assert dict(proxy.counts) == {"GET": 8}
+
+
+@pytest.fixture(scope="module")
+def virtual(files):
+    """VirtualiZarr's manifests of file a, written the three ways it writes them."""
+    vz = pytest.importorskip("virtualizarr")
+    icechunk = pytest.importorskip("icechunk")
+    from obspec_utils.registry import ObjectStoreRegistry
+    from obstore.store import LocalStore
+    from virtualizarr.parsers import HDFParser
+
+    root, made = files
+    path = made["a"][0]
+    vds = vz.open_virtual_dataset(f"file://{path}", registry=ObjectStoreRegistry({"file://": LocalStore()}), parser=HDFParser())
+    vds.vz.to_kerchunk(str(root / "vz.json"), format="json")
+    vds.vz.to_kerchunk(str(root / "vz.parq"), format="parquet")
+    prefix = f"file://{root}/"
+    config = icechunk.RepositoryConfig.default()
+    config.set_virtual_chunk_container(icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(root))))
+    repo = icechunk.Repository.create(icechunk.local_filesystem_storage(str(root / "vz-repo")), config,
+                                      authorize_virtual_chunk_access=icechunk.containers_credentials({prefix: None}))
+    session = repo.writable_session("main")
+    vds.vz.to_icechunk(session.store)
+    session.commit("virtual dataset")
+    return path, root, repo
+
+
+@pytest.mark.parametrize("how", ["json", "parquet", "icechunk"])
+def test_virtualizarr_manifests_read_like_the_original_file(virtual, how):
+    """What VirtualiZarr writes (kerchunk JSON, Parquet, Icechunk virtual chunks) reads like the
+    file itself; the masked element and the scale/offset decode as h5netcdf decodes them."""
+    path, root, repo = virtual
+    if how == "icechunk":
+        ds = xr.open_dataset(repo, engine="dask_zarrio")
+    else:
+        ds = xr.open_dataset(str(root / ("vz.json" if how == "json" else "vz.parq")), engine="dask_zarrio", format="kerchunk")
+    oracle = expected(path)
+    for name in ("temp", "count", "flag"):
+        np.testing.assert_array_equal(ds[name].values, oracle[name].values, err_msg=name)
+    assert np.isnan(ds.temp.values[2, 3]) and ds.temp.attrs["units"] == "K"
