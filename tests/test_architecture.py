@@ -45,7 +45,7 @@ ARROWS: dict[str, set[str]] = {
     "rechunk": {"progress", "_compat", "staging", "destination", "errors", "graph", "metadata", "planner", "rechunk_plan", "rechunk_target", "rechunk_tasks", "resume", "store", "typing"},
     "copying": {"progress", "rechunk", "rechunk_target", "hierarchy", "metadata", "store", "errors", "typing"},
     "xarray_encoding": {"_compat", "errors"},
-    "xarray_backend": {"xarray_encoding", "api", "hierarchy", "graph", "metadata", "store", "errors", "_compat", "typing"},
+    "xarray_backend": {"xarray_encoding", "transactions", "api", "hierarchy", "graph", "metadata", "store", "errors", "_compat", "typing"},
     "demo": {"api"},
     "progress": set(),
     "inspection": {"codecs", "errors", "grid", "hierarchy", "metadata", "store", "typing"},
