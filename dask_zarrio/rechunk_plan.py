@@ -318,6 +318,15 @@ def plan_rechunk(
         last = plan_pass(shape, middle, target, itemsize, max_mem)
     except ZarrioError:
         return RechunkPlan(shape, itemsize, max_mem, (single,))
+    # A first-pass task writes its whole block anyway: intermediate chunks as long as the block
+    # (within the second pass's blocks) mean fewer, larger objects, decoded whole by the second.
+    longer = tuple(max(m, min(b, w)) for m, b, w in zip(middle, first.block, second))
+    if longer != middle and itemsize * prod(longer) <= room:
+        try:
+            first, last = (plan_pass(shape, source, longer, itemsize, max_mem, into="temp"),
+                           plan_pass(shape, longer, target, itemsize, max_mem))
+        except ZarrioError:
+            pass
     two = first.bytes_read + first.bytes_written + last.bytes_read + last.bytes_written
     if two < single.bytes_read + single.bytes_written:
         return RechunkPlan(shape, itemsize, max_mem, (first, last))
