@@ -44,6 +44,12 @@ MAX_AMPLIFICATION = 2.0
 #: Blocks grow (without decoding more) until they hold this many bytes: fewer, larger
 #: tasks cost less scheduling, and the memory is there to use.
 MIN_TASK_BYTES = 16 * 2**20
+#: ``max_mem`` is a cap, not a size to fill: a pass is planned with at most
+#: max(array / MIN_TASKS, SPREAD_FLOOR) per task where ``max_mem`` is larger, so that a
+#: large ``max_mem`` still leaves tasks for every thread (one 839 MiB task of the issue's
+#: case ran 6.6 s on one thread, against 4.2-4.9 s for 64 MiB tasks).
+MIN_TASKS = 16
+SPREAD_FLOOR = 64 * 2**20
 #: Most source chunks one task fetches at once (their encoded bytes are held together).
 MAX_FETCH = 16
 
@@ -289,35 +295,53 @@ def plan_rechunk(
     """One pass, or two through an intermediate array where that decodes and encodes less.
 
     ``source`` is what a task decodes at a time (a chunk, or a shard's inner chunk);
-    ``target`` is what it writes whole (a chunk, or a shard).
+    ``target`` is what it writes whole (a chunk, or a shard). Tasks are planned within
+    max(array / :data:`MIN_TASKS`, :data:`SPREAD_FLOOR`) where ``max_mem`` is larger
+    (and within ``max_mem`` where a target unit needs more).
 
     Examples
     --------
     >>> p = plan_rechunk((2920, 192, 384), 4, (1, 192, 384), (2920, 24, 24), 64 * 2**20)
     >>> len(p.passes), p.peak_memory <= 64 * 2**20
     (2, True)
+    >>> plan_rechunk((2920, 192, 384), 4, (1, 192, 384), (2920, 24, 24), 2**30).passes[-1].tasks >= 16
+    True
     """
+    shape = tuple(shape)
+    spread = min(max_mem, max(itemsize * prod(shape) // MIN_TASKS, SPREAD_FLOOR))
+    if spread < max_mem:
+        try:
+            return RechunkPlan(shape, itemsize, max_mem, _passes(shape, itemsize, source, target, spread, intermediate))
+        except ZarrioError:
+            pass  # a target unit needs more than the spread: plan within max_mem
+    return RechunkPlan(shape, itemsize, max_mem, _passes(shape, itemsize, source, target, max_mem, intermediate))
+
+
+def _passes(
+    shape: Shape, itemsize: int, source: Sequence[int], target: Sequence[int], max_mem: int, intermediate: bool,
+) -> tuple[Pass, ...]:
+    """The passes of :func:`plan_rechunk`, every task within ``max_mem``."""
     shape, source, target = tuple(shape), tuple(source), tuple(target)
     if itemsize * prod(shape) == 0:
-        return RechunkPlan(shape, itemsize, max_mem, (plan_pass(shape, source, target, itemsize, max_mem),))
+        return (plan_pass(shape, source, target, itemsize, max_mem),)
     single = plan_pass(shape, source, target, itemsize, max_mem)
     nbytes = itemsize * prod(shape)
     if not intermediate or single.bytes_read <= MAX_AMPLIFICATION * nbytes:
-        return RechunkPlan(shape, itemsize, max_mem, (single,))
+        return (single,)
     # The second pass's blocks, leaving room for intermediate chunks of up to max_mem/8
     # (a task holds one decoded and one fetched).
     room = max_mem // 8
     try:
         second = choose_block(shape, source, target, itemsize, max_mem - 2 * room)
     except ZarrioError:
-        return RechunkPlan(shape, itemsize, max_mem, (single,))
+        return (single,)
     reads = _consolidated(source, target, shape, itemsize, room)
     middle = tuple(min(r, w) for r, w in zip(reads, second))
     try:
         first = plan_pass(shape, source, middle, itemsize, max_mem, into="temp")
         last = plan_pass(shape, middle, target, itemsize, max_mem)
     except ZarrioError:
-        return RechunkPlan(shape, itemsize, max_mem, (single,))
+        return (single,)
     # A first-pass task writes its whole block anyway: intermediate chunks as long as the block
     # (within the second pass's blocks) mean fewer, larger objects, decoded whole by the second.
     longer = tuple(max(m, min(b, w)) for m, b, w in zip(middle, first.block, second))
@@ -329,5 +353,5 @@ def plan_rechunk(
             pass
     two = first.bytes_read + first.bytes_written + last.bytes_read + last.bytes_written
     if two < single.bytes_read + single.bytes_written:
-        return RechunkPlan(shape, itemsize, max_mem, (first, last))
-    return RechunkPlan(shape, itemsize, max_mem, (single,))
+        return (first, last)
+    return (single,)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dask_zarrio as dz
+from dask_zarrio.rechunk import parse_max_mem
 from dask_zarrio.rechunk_plan import (
     choose_block,
     decoded_elements,
@@ -83,3 +84,19 @@ def test_a_target_unit_that_cannot_fit_is_refused_with_the_memory_it_needs():
 def test_undecoded_passes_hold_whole_units_within_max_mem():
     p = plan_copy((1000, 1000), (10, 1000), (10, 1000), 8, 2**20, "copy")
     assert p.block[0] % 10 == 0 and p.task_memory <= 2**20 and p.tasks == -(-1000 // p.block[0])
+
+
+@pytest.mark.parametrize("max_mem", ["256MiB", "1GiB", "64GiB"])
+def test_a_large_max_mem_is_a_cap_that_still_leaves_tasks_for_every_thread(max_mem):
+    """max_mem larger than the array once planned one task (one thread busy); now every pass of
+    the issue's case keeps at least 16 tasks, each within max(array / 16, 64 MiB)."""
+    limit = parse_max_mem(max_mem)
+    p = plan_rechunk((2920, 192, 384), 4, (1, 192, 384), (2920, 24, 24), limit)
+    assert p.max_mem == limit and p.peak_memory <= 64 * 2**20
+    assert all(q.tasks >= 16 for q in p.passes), [q.tasks for q in p.passes]
+
+
+def test_a_target_unit_larger_than_the_spread_is_planned_within_max_mem():
+    """A 128 MiB target chunk does not fit the 64 MiB spread: the plan uses max_mem instead."""
+    p = plan_rechunk((64, 1024, 1024), 4, (1, 1024, 1024), (32, 1024, 1024), 2**30)
+    assert [q.unit for q in p.passes] == [(32, 1024, 1024)] and p.peak_memory > 128 * 2**20
