@@ -37,7 +37,7 @@ from .metadata.writer import (
 )
 from .planner import WritePlan, check_aligned, plan_write
 from .progress import compute as compute_with_progress
-from .progress import runs_in_this_process
+from .progress import on_distributed, runs_in_this_process
 from .resume import blocks_to_write
 from .staging import begin_node, finish_node, staged_node
 from .store import Store, open_store
@@ -117,16 +117,6 @@ def read(
     return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
 
 
-def _on_distributed() -> bool:
-    try:
-        from distributed import default_client
-
-        default_client()
-    except (ImportError, ValueError):
-        return False
-    return dask.config.get("scheduler", None) in (None, "dask.distributed", "distributed")
-
-
 def _refuse_other_process_writers(store: Store) -> None:
     """Refuse, before anything is written, a scheduler whose tasks cannot write ``store``.
 
@@ -166,7 +156,7 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
         "%s: rechunking the dask blocks so that every stored chunk has exactly one writer "
         "(from block shape %s to %s)", where, arr.chunksize, tuple(max(c) for c in plan.chunks),
     )
-    return arr.rechunk(plan.chunks, method="p2p" if _on_distributed() else None)
+    return arr.rechunk(plan.chunks, method="p2p" if on_distributed() else None)
 
 
 def _wrapped(arr: np.ndarray, chunks: ChunksLike) -> da.Array:

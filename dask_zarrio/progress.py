@@ -17,7 +17,7 @@ import dask
 from dask.callbacks import Callback
 from dask.diagnostics import ProgressBar
 
-__all__ = ["RichProgress", "active_client", "compute", "runs_in_this_process"]
+__all__ = ["RichProgress", "active_client", "compute", "on_distributed", "runs_in_this_process"]
 
 
 def active_client() -> Any | None:
@@ -30,6 +30,19 @@ def active_client() -> Any | None:
         return default_client()
     except ValueError:
         return None
+
+
+def on_distributed() -> bool:
+    """Whether ``dask.compute`` would run on a ``dask.distributed`` client: one is active and
+    no other scheduler is configured.
+
+    Examples
+    --------
+    >>> with dask.config.set(scheduler="threads"):
+    ...     on_distributed()
+    False
+    """
+    return active_client() is not None and dask.config.get("scheduler", None) in (None, "dask.distributed", "distributed")
 
 
 def _host_and_pid() -> tuple[str, int]:

@@ -41,6 +41,7 @@ from .metadata.node import read_node
 from .metadata.writer import document_bytes, metadata_key, prepare_node, write_node
 from .planner import WritePlan, plan_write
 from .progress import compute as compute_with_progress
+from .progress import on_distributed
 from .store.icechunk_store import IcechunkStore, icechunk_module, open_repository, run, session_of
 from .tasks import write_region
 
@@ -286,7 +287,7 @@ def write_transaction(
         )
     member = isinstance(target, Member)
     tx = target.tx if member else begin(target, branch=branch, message=message, rebase=rebase, storage_options=storage_options)
-    if tx.fork is None and _distributed():
+    if tx.fork is None and on_distributed():
         raise ZarrioError(
             f"{tx.store.describe()}: this session cannot be forked (in-memory storage, or "
             "uncommitted changes), so its writes cannot travel to a distributed cluster; use "
@@ -310,11 +311,3 @@ def write_transaction(
     return dask.delayed(commit)(merged, tx)
 
 
-def _distributed() -> bool:
-    try:
-        from distributed import default_client
-
-        default_client()
-    except (ImportError, ValueError):
-        return False
-    return dask.config.get("scheduler", None) in (None, "dask.distributed", "distributed")
