@@ -20,8 +20,8 @@ from dask_zarrio.store.base import join_key
 from dask_zarrio.store.redis_store import RedisStore
 from dask_zarrio.testing.store_tests import StoreTests
 from tests.conftest import assert_same
+from tests.servers.process import free_port
 from tests.servers.redis import CuttingProxy, redis_server
-from tests.servers.s3 import free_port
 
 PASSWORD = "hunter2-very-secret"
 

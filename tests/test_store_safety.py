@@ -30,7 +30,8 @@ import dask_zarrio as dz
 from dask_zarrio.errors import StoreError, StorePermissionError, ZarrioError, redact_url
 from dask_zarrio.retry import RetryPolicy
 from dask_zarrio.store import FsspecStore, open_store
-from tests.servers.s3 import free_port, s3_options
+from tests.servers.process import free_port
+from tests.servers.s3 import s3_options
 
 PASSWORD = "hunter2-not-for-logs"
 KEY, SECRET = "AKIASAFETYTESTKEY", "SAFETYTESTSECRETVALUE"

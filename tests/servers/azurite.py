@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.servers.s3 import free_port
+from tests.servers.process import free_port, serving
 
 __all__ = ["ACCOUNT", "ACCOUNT_KEY", "azure_options", "azurite", "azurite_binary", "connection_string"]
 
@@ -53,35 +51,19 @@ def azurite(timeout: float = 60.0) -> Iterator[str]:
     if binary is None:
         raise RuntimeError("azurite is not installed: run scripts/install-test-servers.sh")
     port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
-         "--skipApiVersionCheck", "--loose", "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"azurite exited with code {proc.returncode} before answering")
-            try:
-                urllib.request.urlopen(f"{endpoint}?comp=list", timeout=1).close()
-                break
-            except urllib.error.HTTPError:
-                break  # it answers (403 without a signature): up
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"azurite did not answer on {endpoint} within {timeout} s") from None
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        proc.terminate()
+
+    def answers() -> bool:
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+            urllib.request.urlopen(f"{endpoint}?comp=list", timeout=1).close()
+        except urllib.error.HTTPError:
+            pass  # it answers (403 without a signature): up
+        return True
+
+    args = [binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
+            "--skipApiVersionCheck", "--loose", "--silent"]
+    with serving("azurite", args, answers, endpoint, timeout):
+        yield endpoint
 
 
 def connection_string(endpoint: str) -> str:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-from tests.servers.s3 import free_port
+from tests.servers.process import free_port, serving
 
 __all__ = ["CuttingProxy", "redis_server", "redis_server_binary"]
 
@@ -44,29 +42,14 @@ def redis_server(password: str | None = None, timeout: float = 20.0) -> Iterator
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
     if password:
         args += ["--requirepass", password]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with code {proc.returncode} before answering")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(64):  # +PONG, or -NOAUTH: either way it answers
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not answer on port {port} within {timeout} s") from None
-                time.sleep(0.05)
+
+    def answers() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return bool(s.recv(64))  # +PONG, or -NOAUTH: either way it answers
+
+    with serving("redis-server", args, answers, f"port {port}", timeout, poll=0.05):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 class CuttingProxy:

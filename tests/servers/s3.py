@@ -6,22 +6,14 @@ Started as a child process on a free port, stopped by its own process id.
 from __future__ import annotations
 
 import contextlib
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+from tests.servers.process import free_port, serving
+
 __all__ = ["create_bucket", "free_port", "moto_server", "s3_options"]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -38,32 +30,14 @@ def moto_server(timeout: float = 30.0) -> Iterator[str]:
     4
     """
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited with code {proc.returncode} before answering")
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not answer on {endpoint} within {timeout} s") from None
-                time.sleep(0.1)
+
+    def answers() -> bool:
+        urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+        return True
+
+    with serving("moto_server", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], answers, endpoint, timeout):
         yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def s3_options(endpoint: str, **extra: Any) -> dict[str, Any]:
