@@ -72,6 +72,15 @@ class Transaction:
             )
         return (_restore, (self.base._session.as_bytes(), self.fork, self.store.root, self.message, self.rebase))
 
+    def abandon(self) -> None:
+        """Give the session back as it was before :func:`begin`: the fork's changes (the node's
+        metadata) dropped and the empty fork merged back, since a session with a fork out
+        cannot commit cleanly (icechunk warns, then loses the fork's changes). Nothing else
+        reached the session: the tasks' copies are merged only by :func:`commit`."""
+        if self.fork is not None:
+            self.fork.discard_changes()
+            self.base.merge(self.fork)
+
     def __repr__(self) -> str:
         return f"Transaction({self.store.describe()!r}, forked={self.fork is not None})"
 
@@ -99,7 +108,11 @@ def commit_parts(parts: list[Any], tx: Transaction, *, progress: bool | str = Fa
     >>> commit_parts(parts, tx) is not None
     True
     """
-    forks = compute_with_progress(*parts, progress=progress) if parts else ()
+    try:
+        forks = compute_with_progress(*parts, progress=progress) if parts else ()
+    except BaseException:
+        tx.abandon()
+        raise
     return commit(merge_forks(list(forks)), tx)
 
 
@@ -294,19 +307,25 @@ def write_transaction(
             "file or object storage and a session without uncommitted changes"
         )
     store = tx.store.child(target.path) if member else tx.store
-    if mode == "w":
-        refuse_reading_from(data, store)
-    dest = resolve_destination(data, store, mode, region, append_dim, new, cap, resume=False)
-    spec = ArraySpec.from_metadata(dest.meta)
-    plan = plan_write(data.chunks, spec.grid.units, data.dtype.itemsize, target=dest.region, shape=dest.meta.shape, max_task_bytes=cap)
-    data = follow(data, plan)
-    write_metadata(store, dest, mode)
-    name = "write-icechunk-" + tokenize(data.name, store.token(), str(dest.meta.to_dict()), plan.offset)
-    merged = write_forks(data, spec, store, plan, name, delete_empty=dest.existed)
-    if member:
-        return merged  # type: ignore[return-value]  # committed by commit_parts, with its siblings
+    try:
+        if mode == "w":
+            refuse_reading_from(data, store)
+        dest = resolve_destination(data, store, mode, region, append_dim, new, cap, resume=False)
+        spec = ArraySpec.from_metadata(dest.meta)
+        plan = plan_write(data.chunks, spec.grid.units, data.dtype.itemsize, target=dest.region, shape=dest.meta.shape, max_task_bytes=cap)
+        data = follow(data, plan)
+        write_metadata(store, dest, mode)
+        name = "write-icechunk-" + tokenize(data.name, store.token(), str(dest.meta.to_dict()), plan.offset)
+        merged = write_forks(data, spec, store, plan, name, delete_empty=dest.existed)
+        if member:
+            return merged  # type: ignore[return-value]  # committed by commit_parts, with its siblings
+        forks = compute_with_progress(merged, progress=progress)[0] if compute else None
+    except BaseException:
+        if not member:  # a member's transaction is abandoned by whoever began it
+            tx.abandon()
+        raise
     if compute:
-        commit(compute_with_progress(merged, progress=progress)[0], tx)
+        commit(forks, tx)
         return None
     return dask.delayed(commit)(merged, tx)
 

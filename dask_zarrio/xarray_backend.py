@@ -314,71 +314,76 @@ def write_dataset(
         url, storage_options, consolidated = tx.store, None, False
     elif branch is not None or commit is not None or rebase:
         raise ZarrioError("branch=, commit= and rebase= apply to Icechunk targets only; drop them")
-    parts: list[Any] = []
-    # Non-index coordinates are listed in a "coordinates" attribute (CF), here or per variable.
-    variables, attrs = xr.conventions.encode_dataset_coordinates(ds)
-    encodings = check_encoding(encoding or {}, variables, zarr_format)
-    # Every name is checked before anything is written or cleared: a variable named
-    # ".." must not send a mode="w" write to the dataset's parent folder.
-    root_store = open_store(url, storage_options)
-    for name, var in list(variables.items()):
-        member_path(name)
-        variables[name] = var = numpy_variable(var, name)
-        if mode == "w":  # the group is cleared first: no variable may read from it
-            refuse_reading_from(var.data, root_store)
-    regions: dict[str, slice] | None = None
-    if mode in ("w-", "w"):
-        create_group(url, attributes=json_attrs(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options)
-        existing: set[str] = set()
-    else:
-        root = open_group(url, storage_options=storage_options)
-        zarr_format = int(root.zarr_format)
-        existing = set(root.array_keys())
-        regions = None if region is None else _auto_region(region, ds, root)
-    for name, var in variables.items():
-        if name in existing:
-            # New data must be encoded as the stored data was (time units, scale, dtype).
-            _, stored = root.array_node(name)
-            var = var.copy(deep=False)
-            var.encoding.update({k: stored.attributes[k] for k in ENCODING_ATTRS if k in stored.attributes})
-            var.encoding["dtype"] = stored.dtype
-        enc = encodings.get(name, {})
-        if any(k in enc for k in CF_ENCODING):  # applied by xarray's CF coder, as to_zarr does
-            var = var.copy(deep=False)
-            var.encoding.update({k: enc[k] for k in CF_ENCODING if k in enc})
-        var = encode_variable(var, name, zarr_format)
-        var_attrs = dict(var.attrs)
-        if zarr_format == 2:
-            fill = var_attrs.pop("_FillValue", None)
-            fill = NO_FILL if fill is None else fill  # v2: null, so that 0 stays a value
+    parts: list[Any] = []  # Icechunk: each write's merged fork, committed together
+    try:
+        # Non-index coordinates are listed in a "coordinates" attribute (CF), here or per variable.
+        variables, attrs = xr.conventions.encode_dataset_coordinates(ds)
+        encodings = check_encoding(encoding or {}, variables, zarr_format)
+        # Every name is checked before anything is written or cleared: a variable named
+        # ".." must not send a mode="w" write to the dataset's parent folder.
+        root_store = open_store(url, storage_options)
+        for name, var in list(variables.items()):
+            member_path(name)
+            variables[name] = var = numpy_variable(var, name)
+            if mode == "w":  # the group is cleared first: no variable may read from it
+                refuse_reading_from(var.data, root_store)
+        regions: dict[str, slice] | None = None
+        if mode in ("w-", "w"):
+            create_group(url, attributes=json_attrs(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options)
+            existing: set[str] = set()
         else:
-            fill = enc.get("fill_value", np.nan if var.dtype.kind == "f" else None)
-            if var_attrs.get("_FillValue") is not None:
-                var_attrs["_FillValue"] = xarray_fill_value_coder().encode(var_attrs["_FillValue"], var.dtype)
-        data = var.data
-        target: Any = Member(tx, name) if tx is not None else root_store.child(name)
-        common: dict[str, Any] = dict(storage_options=storage_options, align=align)
-        if name in existing and mode == "a" and append_dim is None:
-            continue  # already there; "a" without append_dim only adds new variables
-        if name in existing and mode == "a":
-            if append_dim not in var.dims:
-                continue
-            parts.append(write(data, target, mode="a", append_dim=var.dims.index(append_dim), **common))
-        elif mode == "r+":
-            if name not in existing:
-                raise ZarrioError(
-                    f"variable {name!r} does not exist at {redact_url(repr(url))}; mode='r+' only writes into existing ones"
-                )
-            if not regions or not set(regions) & set(var.dims):
-                continue
-            sel = tuple(regions.get(d, slice(None)) for d in var.dims)
-            parts.append(write(data, target, mode="r+", region=sel, **common))
-        else:
-            parts.append(write(
-                data, target, mode="w-" if mode != "w" else "w", zarr_format=zarr_format,
-                fill_value=fill, attributes=json_attrs(var_attrs), dimension_names=list(var.dims),
-                **layout_arguments(enc, data, zarr_format), **common,
-            ))
+            root = open_group(url, storage_options=storage_options)
+            zarr_format = int(root.zarr_format)
+            existing = set(root.array_keys())
+            regions = None if region is None else _auto_region(region, ds, root)
+        for name, var in variables.items():
+            if name in existing:
+                # New data must be encoded as the stored data was (time units, scale, dtype).
+                _, stored = root.array_node(name)
+                var = var.copy(deep=False)
+                var.encoding.update({k: stored.attributes[k] for k in ENCODING_ATTRS if k in stored.attributes})
+                var.encoding["dtype"] = stored.dtype
+            enc = encodings.get(name, {})
+            if any(k in enc for k in CF_ENCODING):  # applied by xarray's CF coder, as to_zarr does
+                var = var.copy(deep=False)
+                var.encoding.update({k: enc[k] for k in CF_ENCODING if k in enc})
+            var = encode_variable(var, name, zarr_format)
+            var_attrs = dict(var.attrs)
+            if zarr_format == 2:
+                fill = var_attrs.pop("_FillValue", None)
+                fill = NO_FILL if fill is None else fill  # v2: null, so that 0 stays a value
+            else:
+                fill = enc.get("fill_value", np.nan if var.dtype.kind == "f" else None)
+                if var_attrs.get("_FillValue") is not None:
+                    var_attrs["_FillValue"] = xarray_fill_value_coder().encode(var_attrs["_FillValue"], var.dtype)
+            data = var.data
+            target: Any = Member(tx, name) if tx is not None else root_store.child(name)
+            common: dict[str, Any] = dict(storage_options=storage_options, align=align)
+            if name in existing and mode == "a" and append_dim is None:
+                continue  # already there; "a" without append_dim only adds new variables
+            if name in existing and mode == "a":
+                if append_dim not in var.dims:
+                    continue
+                parts.append(write(data, target, mode="a", append_dim=var.dims.index(append_dim), **common))
+            elif mode == "r+":
+                if name not in existing:
+                    raise ZarrioError(
+                        f"variable {name!r} does not exist at {redact_url(repr(url))}; mode='r+' only writes into existing ones"
+                    )
+                if not regions or not set(regions) & set(var.dims):
+                    continue
+                sel = tuple(regions.get(d, slice(None)) for d in var.dims)
+                parts.append(write(data, target, mode="r+", region=sel, **common))
+            else:
+                parts.append(write(
+                    data, target, mode="w-" if mode != "w" else "w", zarr_format=zarr_format,
+                    fill_value=fill, attributes=json_attrs(var_attrs), dimension_names=list(var.dims),
+                    **layout_arguments(enc, data, zarr_format), **common,
+                ))
+    except BaseException:
+        if tx is not None:
+            tx.abandon()  # nothing of this Dataset reaches the caller's session
+        raise
     if tx is not None:
         commit_parts(parts, tx)
     if consolidated:

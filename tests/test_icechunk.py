@@ -375,3 +375,29 @@ def test_unauthorised_virtual_chunks_name_the_key_and_the_fix(tmp_path):
     repo, _ = _virtual_repo(tmp_path, authorize=False)
     with pytest.raises(dz.StoreError, match=r"v/c/[01]: its virtual chunk lives under 'file://.*authorize_virtual_chunk_access="):
         dz.read((repo, "v")).compute()
+
+
+@pytest.mark.parametrize("how", ["refused dataset", "failed graph"])
+def test_a_failed_write_gives_the_session_back_as_it_was(local_repo, how):
+    """A Session target is forked for the tasks; a write that fails (refused before any data,
+    or a task raising) drops the fork's metadata and merges it back empty, so the caller's own
+    changes still commit, cleanly (icechunk warns on a session committed with a fork out)."""
+    xr = pytest.importorskip("xarray")
+    import warnings
+
+    repo = local_repo
+    session = repo.writable_session("main")
+    if how == "refused dataset":
+        with pytest.raises(dz.ZarrioError, match="bogus"):
+            dz.write_dataset(xr.Dataset({"v": (("x",), np.arange(4))}), session, encoding={"v": {"bogus": 1}})
+    else:
+        def fail(block: np.ndarray) -> np.ndarray:
+            raise RuntimeError("injected failure")
+
+        with pytest.raises(RuntimeError, match="injected"):
+            dz.write(da.from_array(SOURCE, chunks=10).map_blocks(fail, dtype=SOURCE.dtype), (session, "a"), chunks=(10, 10))
+    zarr.create_array(session.store, name="mine", shape=(2,), dtype="i4", fill_value=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        session.commit("the caller's own change")
+    assert sorted(zarr.open_group(repo.readonly_session("main").store, mode="r").array_keys()) == ["mine"]
