@@ -21,8 +21,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +30,7 @@ import dask.array as da
 import numpy as np
 
 import dask_zarrio as dz
+from benchmarks.memory import measure
 from dask_zarrio.codecs.blosc import BloscCodec
 
 CODEC = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
@@ -53,32 +52,6 @@ CASES = {
     "copy": "dz.copy v2 -> v3 (undecoded)",
     "file copy": "plain file copy of the v2 array",
 }
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def measure(fn: Callable[[], object]) -> tuple[float, int]:
-    """Seconds ``fn`` took and the bytes the resident set grew by at its peak (sampled every 2 ms)."""
-    base, peak, done = _rss(), [0], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss())
-            done.wait(0.002)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    t = time.perf_counter()
-    try:
-        fn()
-    finally:
-        seconds = time.perf_counter() - t
-        done.set()
-        sampler.join()
-    return seconds, max(0, max(peak[0], _rss()) - base)
 
 
 def _limit(src: str, dst: str, days: int) -> None:

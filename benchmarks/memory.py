@@ -1,0 +1,63 @@
+"""Time a call and sample resident memory while it runs (Linux ``/proc``), standard library only.
+
+Kept apart from the benchmarks that import ``dask_zarrio`` so that a child running under
+another interpreter (``benchmarks/rechunker_child.py``, in the zarr 2 venv of
+``scripts/bench-rechunker-venv.sh``, where ``dask_zarrio`` is not installed) measures itself
+exactly as the other contenders do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+
+def _rss(pid: int | str = "self") -> int:
+    """Resident bytes of process ``pid`` (default: this one)."""
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure(fn: Callable[[], object], pids: Sequence[int] = ()) -> tuple[float, int]:
+    """Seconds ``fn`` took and the bytes the resident set grew by at its peak (sampled every 2 ms).
+
+    Parameters
+    ----------
+    fn
+        The work; only its call is timed.
+    pids
+        Other processes doing the work (a cluster's workers): each is sampled alongside this
+        one and its own peak growth over its size before ``fn`` started is added. Summing each
+        process's peak overstates a peak they never reached together, if anything: a bound,
+        not an underestimate. A process that has gone counts with its last sample.
+    """
+    procs: list[int | str] = ["self", *pids]
+    base = {p: _rss(p) for p in procs}
+    peak, done = dict(base), threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            for p in procs:
+                try:
+                    peak[p] = max(peak[p], _rss(p))
+                except OSError:  # exited (a worker restarted): keep what it reached
+                    pass
+            done.wait(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t = time.perf_counter()
+    try:
+        fn()
+    finally:
+        seconds = time.perf_counter() - t
+        done.set()
+        sampler.join()
+    for p in procs:  # the last word: work shorter than one sampling interval
+        try:
+            peak[p] = max(peak[p], _rss(p))
+        except OSError:
+            pass
+    return seconds, sum(max(0, peak[p] - base[p]) for p in procs)
