@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,strings,rechunk,icechunk,references")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,strings,rechunk,icechunk,references; "
+                        "and rechunk contenders: rechunker,rechunk-cluster")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
     parser.add_argument("--rechunk-size", type=float, default=None, help="the rechunk case's size in GiB (default: --size)")
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import rechunk
 
         days = max(8, int((args.rechunk_size or args.size) * 2**30 / (192 * 384 * 4)))
-        notes += rechunk.run(Path(scratch), days, args.rounds, large=args.rechunk_large)
+        notes += rechunk.run(Path(scratch), days, args.rounds, large=args.rechunk_large, skip=skip)
     if "memory" not in skip:
         notes += scale.peak_memory(url, threads, int(np.prod(dz.read(url).chunksize)) * 4)  # the dask block
 
