@@ -57,10 +57,12 @@ def is_fill(block: np.ndarray, fill: np.ndarray | None) -> bool:
         return bool(all(v == value for v in block.flat))
     want = fill_bytes(fill, dtype)
     size = dtype.itemsize
-    flat = np.ascontiguousarray(block).reshape(-1)
-    if flat[:1].tobytes() != want:
-        return False  # real data usually differs at once: skip the full pass
+    # The first element alone, not a contiguous copy of the block: real data usually differs
+    # at once, and a strided part of a larger block would otherwise be copied whole first.
+    if block[(slice(0, 1),) * block.ndim].tobytes() != want:
+        return False
     if size in (1, 2, 4, 8):
-        return bool((flat.view(f"u{size}") == np.frombuffer(want, f"u{size}")[0]).all())
-    rows = flat.view(np.uint8).reshape(-1, size)
+        # A view with the same item size works on any strides: no copy either.
+        return bool((block.view(f"u{size}") == np.frombuffer(want, f"u{size}")[0]).all())
+    rows = np.ascontiguousarray(block).reshape(-1).view(np.uint8).reshape(-1, size)
     return bool((rows == np.frombuffer(want, np.uint8)).all())

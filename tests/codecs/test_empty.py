@@ -27,3 +27,17 @@ def test_fill_block(dtype, fill, expected):
 ])
 def test_is_fill_compares_bits(block, fill, expected):
     assert is_fill(block, fill) is expected
+
+
+@pytest.mark.parametrize("dtype", ["<f4", "<i8", "|S3", "<c16", "|b1", "<M8[s]", [("a", "<i2"), ("b", "<f4")]])
+@pytest.mark.parametrize("where", [None, (0, 0, 0), (1, 2, 3), (2, 3, 4)])
+def test_is_fill_on_strided_parts_is_what_a_contiguous_copy_gives(dtype, where):
+    # Target units are strided parts of a task's block: is_fill reads them in place.
+    dtype = np.dtype(dtype)
+    block = fill_block((3, 4, 6), dtype, None)
+    if where is not None:
+        block[where] = np.frombuffer(b"\x01" * dtype.itemsize, dtype)[0]
+    for part in (block[:, 1:, ::2], block[1:, :, 2:5], block[::2, ::3, 1:], block[2, 3, 4:5], block[2, 3, 4]):
+        part = np.asarray(part)
+        assert not part.flags.c_contiguous or part.ndim < 2
+        assert is_fill(part, None) is is_fill(np.ascontiguousarray(part), None) is (not np.ascontiguousarray(part).view(np.uint8).any())
