@@ -60,7 +60,7 @@ def _copy_group(group: Group, store: Store, prefix: str, options: dict[str, Any]
         job = rechunk(
             src, store.child(name), chunks, shards=options["shards"],
             max_mem=options["max_mem"], compressors=options["compressors"], filters=options["filters"],
-            zarr_format=fmt, mode="w-", resume=options["resume"],
+            zarr_format=fmt, chunk_key_encoding=options["chunk_key_encoding"], mode="w-", resume=options["resume"],
             temp=None if temp is None else temp.child(path), compute=False,
         )
         assert job is not None  # compute=False returns the job
@@ -77,6 +77,7 @@ def copy(
     compressors: Any = KEEP,
     filters: Any = KEEP,
     zarr_format: int | str | None = None,
+    chunk_key_encoding: Any = KEEP,
     max_mem: int | str = "256MiB",
     temp: StoreLike | None = None,
     mode: str = "w-",
@@ -89,7 +90,8 @@ def copy(
 
     An array goes through :func:`dask_zarrio.rechunk` (``chunks="keep"`` by default:
     with the same grid and codecs the stored bytes are copied undecoded, also from
-    v2 to v3). A group keeps its attributes and those of its subgroups, and its
+    v2 to v3, where the chunks keep their keys unless ``chunk_key_encoding`` says
+    otherwise: see :func:`dask_zarrio.rechunk`). A group keeps its attributes and those of its subgroups, and its
     consolidated metadata when it had some. For a group, ``chunks`` may be a dict by
     member array path (``{"a/b": (10, 10)}``), or by dimension name, applied to
     every array with those dimensions.
@@ -109,7 +111,7 @@ def copy(
     if not isinstance(node, GroupMetadata):
         rechunk(
             src_store, target, chunks, shards=shards, compressors=compressors, filters=filters,
-            zarr_format=zarr_format, max_mem=max_mem, temp=temp, mode=mode, resume=resume,
+            zarr_format=zarr_format, chunk_key_encoding=chunk_key_encoding, max_mem=max_mem, temp=temp, mode=mode, resume=resume,
             target_options=target_options, progress=progress,
         )
         return
@@ -119,7 +121,7 @@ def copy(
     store = open_store(target, target_options)
     create_group(store, attributes=node.attributes, zarr_format=fmt, mode="a" if resume else mode)
     options = {"chunks": chunks, "shards": shards, "compressors": compressors, "filters": filters,
-               "max_mem": max_mem, "resume": resume}
+               "max_mem": max_mem, "resume": resume, "chunk_key_encoding": chunk_key_encoding}
     temp_store = None if temp is None else open_store(temp, target_options)
     jobs = _copy_group(Group(src_store, node), store, "", options, fmt, temp_store)
     compute_with_progress(*jobs, progress=progress)  # one graph: every member's passes together

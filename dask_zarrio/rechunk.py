@@ -27,10 +27,11 @@ from dask.highlevelgraph import HighLevelGraph
 from dask.utils import parse_bytes
 
 from ._compat import ArraySliceDep, core_blockwise
+from .codecs.blosc import BloscCodec
 from .destination import NewArray, resolve_destination
 from .errors import ZarrioError
 from .graph import sum_of_blocks
-from .metadata import ArrayMetadata, ArraySpec
+from .metadata import ArrayMetadata, ArrayMetadataV3, ArraySpec
 from .metadata.journal import pending_write
 from .metadata.node import read_array_metadata, with_v2_attributes
 from .metadata.writer import check_mode, check_replaceable, prepare_node
@@ -45,7 +46,7 @@ from .store import Store, open_store
 from .store.base import same_place
 from .typing import StoreLike
 
-__all__ = ["Rechunk", "parse_max_mem", "rechunk", "temp_compressors"]
+__all__ = ["Rechunk", "parse_max_mem", "plain_variant", "rechunk", "temp_compressors"]
 
 logger = logging.getLogger("dask_zarrio")
 
@@ -86,6 +87,8 @@ class _Step:
     mode: str
     resume: bool
     meta: ArrayMetadata | None = None
+    #: Into the intermediate array: its chunks are stored uncompressed where compression saves little.
+    adaptive: bool = False
 
 
 @dataclass
@@ -153,16 +156,18 @@ def _then(kind: str, after: object, *args: Any) -> np.ndarray:
 
 def _layer(
     kind: str, src: ArraySpec, src_store: Store, dst: ArraySpec, sink: Store, blocks: tuple[tuple[int, ...], ...],
-    fetch: int, name: str, after: Delayed | None,
+    fetch: int, name: str, after: Delayed | None, plain: ArraySpec | None = None,
 ) -> da.Array:
     """One Blockwise layer: a task per block, its region from an ArraySliceDep (O(1) to build);
-    with ``after``, each task waits for it (a 0-d array every block reads)."""
+    with ``after``, each task waits for it (a 0-d array every block reads); ``plain`` goes
+    to :func:`~dask_zarrio.rechunk_tasks.rechunk_block`."""
     out_ind = tuple(range(len(blocks)))
     barrier = da.from_delayed(after, (), np.int64) if after is not None else None
     first: tuple[Any, ...] = (barrier.name, ()) if barrier is not None else (None, None)
+    last: tuple[Any, ...] = (plain, None) if plain is not None else ()
     layer = core_blockwise(
         _then, name, out_ind, kind, None, *first, src, None, src_store, None, dst, None, sink, None,
-        ArraySliceDep(blocks), out_ind, fetch, None, numblocks={} if barrier is None else {barrier.name: ()},
+        ArraySliceDep(blocks), out_ind, fetch, None, *last, numblocks={} if barrier is None else {barrier.name: ()},
     )
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[] if barrier is None else [barrier])
     return da.Array(graph, name, tuple((1,) * len(c) for c in blocks), meta=np.empty((0,) * len(blocks), dtype=np.int64))
@@ -186,7 +191,8 @@ def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetad
         step.source.token(), json.dumps(src_meta.to_dict(), default=str), sink.token(),
         json.dumps(dest.meta.to_dict(), default=str), blocks,
     )
-    counts = _layer(step.pass_.kind, src, step.source, dst, sink, blocks, step.pass_.fetch, name, after)
+    plain = ArraySpec.from_metadata(plain_variant(dest.meta)) if step.adaptive and step.pass_.kind == "decode" else None
+    counts = _layer(step.pass_.kind, src, step.source, dst, sink, blocks, step.pass_.fetch, name, after, plain)
     total: Any = counts
     if dest.resuming:
         full = tuple(slice(0, n) for n in shape)
@@ -220,6 +226,23 @@ def temp_compressors(dtype: np.dtype[Any]) -> list[Any]:
     config = dict(TEMP_CODEC["configuration"], typesize=dtype.itemsize if numeric else 1,
                   shuffle="shuffle" if numeric else "noshuffle")
     return [{"name": TEMP_CODEC["name"], "configuration": config}]
+
+
+def plain_variant(meta: ArrayMetadata) -> ArrayMetadata:
+    """``meta`` with its blosc codecs at level 0: chunks stored as they are, in blosc frames
+    that ``meta``'s own codecs decode (a blosc header records how its frame was made).
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> meta = new_array_metadata(shape=(4,), dtype=np.dtype("f4"), chunk_shape=(2,), compressors=temp_compressors(np.dtype("f4")))
+    >>> [c.to_dict()["configuration"]["clevel"] for c in plain_variant(meta).codecs[1:]]
+    [0]
+    """
+    if not isinstance(meta, ArrayMetadataV3):
+        return meta
+    codecs = tuple(BloscCodec(c.cname, 0, c.shuffle, c.typesize, c.blocksize) if isinstance(c, BloscCodec) else c for c in meta.codecs)
+    return replace(meta, codecs=codecs)
 
 
 def _complete(store: Store) -> bool:
@@ -289,6 +312,7 @@ def rechunk(
     zarr_format: int | str | None = None,
     fill_value: Any = KEEP,
     dtype: Any = None,
+    chunk_key_encoding: Any = KEEP,
     temp: StoreLike | None = None,
     mode: str = "w-",
     resume: bool = False,
@@ -323,6 +347,11 @@ def rechunk(
         As in :func:`dask_zarrio.write`; ``"keep"`` (``None`` for ``zarr_format``) takes the source's.
     dtype
         Cast to this dtype (``None``: the source's).
+    chunk_key_encoding
+        As in :func:`dask_zarrio.write`. ``"keep"`` keeps the source's chunk keys where
+        the target's format can: a v2 array copied to v3 gets the ``v2`` encoding with
+        its separator, as zarr-python's ``migrate_to_v3`` gives it, so an undecoded copy
+        is a copy of files. Pass ``"default"`` for v3's ``c/0/0`` keys.
     temp
         Where the intermediate array goes when the plan needs one; default: a
         ``.dz-rechunk-*`` folder beside a local target (refused for remote ones).
@@ -354,7 +383,7 @@ def rechunk(
     if mode == "w-" and not resume:
         prepare_node(store, mode)  # refuse now, not after a first pass
     out_dtype = meta.dtype if dtype is None else np.dtype(dtype)
-    new = target_array(meta, chunks, shards, compressors, filters, zarr_format, fill_value, limit)
+    new = target_array(meta, chunks, shards, compressors, filters, zarr_format, fill_value, limit, chunk_key_encoding)
     plan = plan_for(meta, src_store, new, out_dtype, limit)
     steps, cleanup = [], []
     if len(plan.passes) == 1:
@@ -362,11 +391,13 @@ def rechunk(
     else:
         first, last = plan.passes
         temp_store = _temp_store(temp, store, target_options)
-        middle = NewArray(first.unit, None, temp_compressors(meta.dtype), None, meta.fill_value, 3, "C", None, None)
+        # flat keys: the intermediate's objects need no folders made for them
+        middle = NewArray(first.unit, None, temp_compressors(meta.dtype), None, meta.fill_value, 3, "C", None, None,
+                          chunk_key_encoding={"name": "v2", "separator": "."})
         if resume and _complete(store):  # only the check that it is the same array is left
             steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume, middle.metadata(meta.shape, meta.dtype, (), limit)))
         else:
-            steps.append(_Step(first, src_store, temp_store, middle, meta.dtype, "w", resume))
+            steps.append(_Step(first, src_store, temp_store, middle, meta.dtype, "w", resume, adaptive=True))
             steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume))
             cleanup.append(temp_store)
     job = Rechunk(plan, steps, progress, cleanup)

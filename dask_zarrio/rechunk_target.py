@@ -22,9 +22,9 @@ from .codecs.sharding import ShardingCodec
 from .codecs.transpose import TransposeCodec
 from .destination import NewArray, as_shape
 from .errors import ZarrioError
-from .metadata import ArrayMetadata, ArrayMetadataN5, ArrayMetadataV2, ArraySpec
+from .metadata import ArrayMetadata, ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3, ArraySpec
 
-__all__ = ["KEEP", "bytes_compatible", "source_codecs", "target_array", "target_chunks", "undecoded_kind"]
+__all__ = ["KEEP", "bytes_compatible", "kept_key_encoding", "source_codecs", "target_array", "target_chunks", "undecoded_kind"]
 
 KEEP = "keep"
 
@@ -112,11 +112,39 @@ def _for_format(codecs: list[Any], zarr_format: int | str) -> list[Any]:
     return [c.to_dict() if hasattr(c, "to_dict") else c for c in codecs]
 
 
+def kept_key_encoding(meta: ArrayMetadata, zarr_format: int | str) -> dict[str, Any] | None:
+    """The chunk key encoding of ``meta`` for a ``zarr_format`` target (as ``dz.write`` takes
+    it): the same keys where that format can say so; ``None`` (the format's default) for N5.
+
+    A v2 array becomes a v3 one with the ``v2`` encoding and its separator, as zarr-python's
+    ``migrate_to_v3`` does: the chunks keep their keys (a copy writes no ``c/`` folders). A
+    v3 array with ``c/`` keys becomes a v2 one with its separator.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> kept_key_encoding(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), zarr_format=2), 3)
+    {'name': 'v2', 'separator': '.'}
+    >>> kept_key_encoding(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,)), 2)
+    {'name': 'v2', 'separator': '/'}
+    """
+    if zarr_format == "n5":
+        return None
+    if isinstance(meta, ArrayMetadataV2):
+        return {"name": "v2", "separator": meta.dimension_separator}
+    if isinstance(meta, ArrayMetadataV3):
+        keys = meta.chunk_key_encoding
+        name = "default" if keys.prefix is not None and zarr_format == 3 else "v2"
+        return {"name": name, "separator": keys.separator}
+    return None
+
+
 def target_array(
     meta: ArrayMetadata, chunks: Any, shards: Any, compressors: Any, filters: Any, zarr_format: Any,
-    fill_value: Any, max_mem: int,
+    fill_value: Any, max_mem: int, chunk_key_encoding: Any = KEEP,
 ) -> NewArray:
-    """The :class:`NewArray` a rechunk writes; ``"keep"`` values come from ``meta``.
+    """The :class:`NewArray` a rechunk writes; ``"keep"`` values come from ``meta``
+    (the chunk key encoding: :func:`kept_key_encoding`).
 
     Examples
     --------
@@ -144,6 +172,7 @@ def target_array(
         _for_format(kept_filters, fmt) if isinstance(filters, str) and filters == KEEP else filters,
         meta.fill_value if isinstance(fill_value, str) and fill_value == KEEP else fill_value,
         fmt, order if fmt != "n5" else "C", attributes, names,
+        chunk_key_encoding=kept_key_encoding(meta, fmt) if isinstance(chunk_key_encoding, str) and chunk_key_encoding == KEEP else chunk_key_encoding,
     )
 
 

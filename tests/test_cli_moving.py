@@ -45,6 +45,21 @@ def test_copy_converts_a_v2_group_to_v3_that_zarr_python_reads_identically(datas
     assert "copied" in done.stdout and dz_cli("copy", dataset, out, "--quiet").returncode == 2  # exists: refused
 
 
+@pytest.mark.parametrize(("option", "files", "encoding"), [
+    ([], ["0.0.0", "1.0.0"], {"name": "v2", "configuration": {"separator": "."}}),  # v2 keys kept by default
+    (["--chunk-key-encoding", "default"], ["c/0/0/0", "c/1/0/0"], {"name": "default", "configuration": {"separator": "/"}}),
+    (["--chunk-key-encoding", "default:."], ["c.0.0.0", "c.1.0.0"], {"name": "default", "configuration": {"separator": "."}}),
+])
+def test_copy_to_v3_keeps_or_changes_the_chunk_keys(dataset, tmp_path, option, files, encoding):
+    out = tmp_path / "v3.zarr"
+    done = dz_cli("copy", f"{dataset}/temp", str(out), "--zarr-format", "3", *option)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "zarr.json").read_text())["chunk_key_encoding"] == encoding
+    stored = sorted(str(f.relative_to(out)) for f in out.rglob("*") if f.is_file() and f.name != "zarr.json")
+    assert len(stored) == 40 and stored[:2] == files
+    np.testing.assert_array_equal(zarr.open_array(str(out), mode="r")[...], DATA)
+
+
 @pytest.mark.parametrize(
     ("chunks", "max_mem", "expected"),
     [("time=-1,lat=6", "64KiB", (40, 6, 16)), ("20,4,-1", "64KiB", (20, 4, 16)), ("-1", "1MiB", (40, 12, 16))],
@@ -119,6 +134,7 @@ def test_plan_prints_parses_and_writes_nothing(dataset, tmp_path):
         (["copy", "{src}", "{src}"], "already exists; pass --overwrite to replace it"),
         (["plan", "rechunk", "{src}/temp", "{dst}", "--chunks", "40,12,16", "--max-mem", "1KiB"], "max_mem"),
         (["plan", "copy", "{src}", "{dst}", "--get-price", "free"], "US dollars"),
+        (["copy", "{src}", "{dst}", "--chunk-key-encoding", "v2:|"], "must be keep, default or v2"),
     ],
 )
 def test_errors_are_one_line_with_status_2(dataset, tmp_path, args, message):

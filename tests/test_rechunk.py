@@ -4,6 +4,7 @@ rechunk resumes to a correct array; peak memory stays within the contract."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import subprocess
@@ -14,6 +15,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+import tensorstore
 import zarr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -80,6 +82,51 @@ def test_two_passes_through_a_temporary_array_beside_the_target(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr", "t.zarr"]  # the temp array is gone
 
 
+def _blosc_memcpyed(frame) -> bool:
+    return bool(bytes(frame)[2] & 0x02)  # the blosc header's flags: BLOSC_MEMCPYED
+
+
+@pytest.mark.parametrize(("data", "memcpyed"), [
+    (np.random.default_rng(0).random((96, 16, 32)).astype("f4"), True),  # lz4 would save ~10 %: not worth its time
+    (np.broadcast_to(np.arange(96, dtype="f4")[:, None, None], (96, 16, 32)).copy(), False),  # smooth: compressed
+])
+def test_the_intermediate_is_compressed_only_where_it_saves_bytes(tmp_path, monkeypatch, data, memcpyed):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("dask_zarrio.rechunk"), "_clean", lambda count, stores: count)  # keep the temp to look at it
+    _source(str(tmp_path / "s.zarr"), data, (1, 16, 32))
+    job = dz.rechunk(str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), (96, 2, 2), max_mem=40_000,
+                     temp=str(tmp_path / "tmp.zarr"), compute=False)
+    assert job.plan.intermediate is not None
+    job.compute()
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t.zarr"), mode="r")[...], data)
+    frames = [f.read_bytes() for f in (tmp_path / "tmp.zarr").iterdir() if f.name != "zarr.json"]  # flat keys
+    tasks = job.plan.passes[0].tasks
+    assert len(frames) > 2 * tasks
+    plain = sum(map(_blosc_memcpyed, frames))
+    # each task decides by its first stored unit, which is compressed whatever the outcome
+    assert plain >= len(frames) - tasks if memcpyed else plain == 0
+    # the intermediate's own metadata (blosc-lz4) reads it, as zarr-python does
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "tmp.zarr"), mode="r")[...], data)
+
+
+class _KeepsWhatItIsGiven(dz.store.MappingStore):
+    """A store that holds the buffers it is given until later, as a batching uploader would."""
+
+    def set(self, key, value):
+        self.mapping[key] = value
+
+
+def test_uncompressed_units_from_one_block_are_stored_apart(tmp_path):
+    # A task copies each strided unit into one reused buffer, and an encoding without
+    # compressors views it: each unit stored must be its own bytes all the same.
+    data = np.arange(24 * 16, dtype="i4").reshape(24, 16)
+    _source(str(tmp_path / "s.zarr"), data, (1, 16))
+    target = _KeepsWhatItIsGiven({})
+    dz.rechunk(str(tmp_path / "s.zarr"), target, (24, 2), compressors=None)
+    np.testing.assert_array_equal(dz.read(target).compute(), data)
+
+
 def test_an_intermediate_for_a_remote_target_needs_temp(tmp_path):
     data = np.zeros((365, 48, 96), "f4") + 1
     _source("memory://rk/s.zarr", data, (1, 48, 96))
@@ -95,6 +142,34 @@ def _count_decodes(monkeypatch):
         real = getattr(rechunk_tasks, name)
         monkeypatch.setattr(rechunk_tasks, name, lambda *a, _r=real, **k: calls.append(1) or _r(*a, **k))
     return calls
+
+
+def _chunk_files(root):
+    return sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file() and not f.name.startswith((".z", "zarr.json")))
+
+
+@pytest.mark.parametrize(("src_fmt", "src_keys", "kw", "fmt", "files", "encoding"), [
+    # v2 -> v3 keeps the chunks' keys, as zarr-python's migrate_to_v3 writes them: a copy of files
+    (2, None, {}, 3, ["0.0", "0.1", "1.0", "1.1"], {"name": "v2", "configuration": {"separator": "."}}),
+    (2, {"name": "v2", "separator": "/"}, {}, 3, ["0/0", "0/1", "1/0", "1/1"], {"name": "v2", "configuration": {"separator": "/"}}),
+    (2, None, {"chunk_key_encoding": "default"}, 3, ["c/0/0", "c/0/1", "c/1/0", "c/1/1"], {"name": "default", "configuration": {"separator": "/"}}),
+    (2, None, {"chunks": (8, 2)}, 3, ["0.0", "0.1", "0.2", "0.3"], {"name": "v2", "configuration": {"separator": "."}}),  # decoded, same keys
+    (3, {"name": "default", "separator": "."}, {}, 3, ["c.0.0", "c.0.1", "c.1.0", "c.1.1"], {"name": "default", "configuration": {"separator": "."}}),
+    (3, None, {}, 2, ["0/0", "0/1", "1/0", "1/1"], "/"),  # v2 cannot say c/: the separator stays
+])
+def test_a_copy_keeps_the_chunk_keys_unless_told(tmp_path, src_fmt, src_keys, kw, fmt, files, encoding):
+    data = np.arange(64, dtype="i4").reshape(8, 8) + 1
+    dz.write(da.from_array(data, chunks=4), str(tmp_path / "s"), chunks=(4, 4), zarr_format=src_fmt, chunk_key_encoding=src_keys)
+    dz.copy(str(tmp_path / "s"), str(tmp_path / "t"), zarr_format=fmt, **kw)
+    assert _chunk_files(tmp_path / "t") == files
+    if fmt == 3:
+        assert json.loads((tmp_path / "t" / "zarr.json").read_text())["chunk_key_encoding"] == encoding
+    else:
+        assert json.loads((tmp_path / "t" / ".zarray").read_text())["dimension_separator"] == encoding
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t"), mode="r")[...], data)
+    driver = {2: "zarr", 3: "zarr3"}[fmt]
+    ts = tensorstore.open({"driver": driver, "kvstore": {"driver": "file", "path": str(tmp_path / "t")}}, read=True).result()
+    np.testing.assert_array_equal(ts.read().result(), data)
 
 
 @pytest.mark.parametrize(("kw", "kind"), [({"zarr_format": 3}, "copy"), ({"shards": (8, 8)}, "shards")])

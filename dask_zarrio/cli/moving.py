@@ -127,6 +127,33 @@ def layout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def parse_key_encoding(text: str) -> Any:
+    """``--chunk-key-encoding``: ``keep``, or a name with an optional separator (``default``,
+    ``v2``, ``default:.``, ``v2:/``), as ``dz.copy``/``dz.rechunk`` take it.
+
+    Examples
+    --------
+    >>> parse_key_encoding("keep"), parse_key_encoding("v2:/")
+    ('keep', {'name': 'v2', 'separator': '/'})
+    """
+    if text == KEEP:
+        return KEEP
+    name, _, separator = text.partition(":")
+    if name not in ("default", "v2") or separator not in ("", ".", "/"):
+        raise ZarrioError(
+            f"--chunk-key-encoding {text!r} must be keep, default or v2, optionally with a separator "
+            "after a colon: 'default:.' or 'v2:/'"
+        )
+    return {"name": name, "separator": separator} if separator else name
+
+
+key_encoding_option = click.option(
+    "--chunk-key-encoding", "chunk_key_encoding", default=KEEP, show_default=True,
+    help="The target's chunk keys: keep (the source's, where the format can say so; v2 -> v3 keeps v2 keys, "
+         "as zarr migrate v3 does), default (v3's c/0/0), v2, or either with a separator: default:. or v2:/.",
+)
+
+
 def _arguments(chunks: str | None, shards: str | None, compressor: str | None, filters: str | None, zarr_format: str | None) -> dict[str, Any]:
     return {
         "chunks": KEEP if chunks is None else parse_chunks(chunks),
@@ -163,13 +190,15 @@ def _is_group(url: str, options: dict[str, Any]) -> bool:
 @click.argument("dst")
 @click.option("--chunks", default=None, help='Target chunks: "100,24,24", "time=-1,lat=24", -1 or auto. Default: the source\'s.')
 @layout_options
+@key_encoding_option
 @click.option("--consolidate", "consolidated", is_flag=True, help="Write consolidated metadata at DST (a group) afterwards.")
 @scheduler_option
 @storage_options
 @target_options
 def copy_command(src: str, dst: str, chunks: str | None, shards: str | None, compressor: str | None, filters: str | None,
-                 zarr_format: str | None, max_mem: str, temp: str | None, resume: bool, overwrite: bool, consolidated: bool,
-                 scheduler: str | None, quiet: bool, storage_options: dict[str, Any], target_options: dict[str, Any]) -> None:
+                 zarr_format: str | None, max_mem: str, temp: str | None, resume: bool, overwrite: bool, chunk_key_encoding: str,
+                 consolidated: bool, scheduler: str | None, quiet: bool, storage_options: dict[str, Any],
+                 target_options: dict[str, Any]) -> None:
     """Copy an array or a whole group, converting format, chunks, shards or codecs.
 
     With the same grid and codecs the stored bytes are copied undecoded (also v2 to v3).
@@ -177,7 +206,8 @@ def copy_command(src: str, dst: str, chunks: str | None, shards: str | None, com
     args = _arguments(chunks, shards, compressor, filters, zarr_format)
     progress: Any = progress_mode(quiet)  # "rich" on a terminal: progress.compute draws it
     with _running(scheduler):
-        copy(src, dst, **args, max_mem=max_mem, temp=temp, mode="w" if overwrite else "w-", resume=resume,
+        copy(src, dst, **args, chunk_key_encoding=parse_key_encoding(chunk_key_encoding), max_mem=max_mem, temp=temp,
+             mode="w" if overwrite else "w-", resume=resume,
              storage_options=storage_options, target_options=target_options, progress=progress)
     target = open_store(dst, target_options)
     if consolidated and _is_group(dst, target_options):
@@ -191,12 +221,14 @@ def copy_command(src: str, dst: str, chunks: str | None, shards: str | None, com
 @click.argument("dst")
 @click.option("--chunks", required=True, help='Target chunks: "100,24,24", "time=-1,lat=24", -1 or auto.')
 @layout_options
+@key_encoding_option
 @scheduler_option
 @storage_options
 @target_options
 def rechunk_command(src: str, dst: str, chunks: str, shards: str | None, compressor: str | None, filters: str | None,
                     zarr_format: str | None, max_mem: str, temp: str | None, resume: bool, overwrite: bool,
-                    scheduler: str | None, quiet: bool, storage_options: dict[str, Any], target_options: dict[str, Any]) -> None:
+                    chunk_key_encoding: str, scheduler: str | None, quiet: bool, storage_options: dict[str, Any],
+                    target_options: dict[str, Any]) -> None:
     """Rewrite an array in new chunks, no task holding more than --max-mem of decoded data."""
     args = _arguments(chunks, shards, compressor, filters, zarr_format)
     if args["shards"] == KEEP:
@@ -204,6 +236,7 @@ def rechunk_command(src: str, dst: str, chunks: str, shards: str | None, compres
     progress: Any = progress_mode(quiet)
     with _running(scheduler):
         rechunk(src, dst, max_mem=max_mem, temp=temp, mode="w" if overwrite else "w-", resume=resume,
+                chunk_key_encoding=parse_key_encoding(chunk_key_encoding),
                 storage_options=storage_options, target_options=target_options, progress=progress, **args)
     if not quiet:
         click.echo(f"rechunked {open_store(src, storage_options).describe()} to {open_store(dst, target_options).describe()}")
