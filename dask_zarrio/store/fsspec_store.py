@@ -15,7 +15,6 @@ so each worker follows its own dask config.
 from __future__ import annotations
 
 import asyncio
-import errno
 import inspect
 import os
 import posixpath
@@ -40,6 +39,7 @@ from .base import (
     secret_values,
     store_error,
 )
+from .remote_ranges import acat_range, range_not_satisfiable, remote_range
 
 __all__ = ["FsspecStore"]
 
@@ -185,11 +185,11 @@ class FsspecStore(Store):
                 if length == 0:
                     # fsspec reads end == start as "to the end": only existence is asked.
                     return b"" if self.fs.isfile(path) else None
-                first, end, keep = _remote_range(start, length)
+                first, end, keep = remote_range(start, length)
                 try:
                     data = self.fs.cat_file(path, start=first, end=end)
                 except Exception as exc:  # noqa: BLE001 (only "range not satisfiable" is kept)
-                    if not _range_not_satisfiable(exc):
+                    if not range_not_satisfiable(exc):
                         raise
                     return b""
                 return data if keep is None else data[:keep]
@@ -203,7 +203,7 @@ class FsspecStore(Store):
             return super().get_ranges(key, ranges)
         path = self._path(key)
         calls = [
-            (f"GET (range) {self.describe(key)}", partial(_acat_range, self.fs, path, s, n))
+            (f"GET (range) {self.describe(key)}", partial(acat_range, self.fs, path, s, n))
             for s, n in ranges
         ]
         parts = self._batch(calls)
@@ -231,6 +231,27 @@ class FsspecStore(Store):
             data = bytes(memoryview(value).cast("B"))
             # One PUT of the whole object: it lands whole or not at all, so a retry is safe.
             self._call("PUT", key, lambda: self.fs.pipe_file(path, data, **s3.put_options(self.fs, len(data))))
+
+    def copy_object(self, source: Store, source_key: str, key: str) -> bool:
+        """Store ``source``'s object ``source_key`` here as ``key``, its bytes unchanged;
+        ``False`` when there is none. Between local folders the kernel copies the file
+        (:func:`~dask_zarrio.store.local.atomic_copy`); otherwise a GET and a PUT.
+
+        Examples
+        --------
+        >>> import fsspec
+        >>> a, b = (FsspecStore(fsspec.filesystem("memory"), f"/doc/cp{i}") for i in (1, 2))
+        >>> a.set("k", b"v"); b.copy_object(a, "k", "c/k"), b.get("c/k"), b.copy_object(a, "gone", "x")
+        (True, b'v', False)
+        """
+        if self._local and isinstance(source, FsspecStore) and source._local:
+            src, path = source._path(source_key), self._path(key)
+            return bool(self._call("COPY", key, lambda: local.atomic_copy(src, path)))
+        blob = source.get(source_key)
+        if blob is None:
+            return False
+        self.set(key, blob)
+        return True
 
     def set_many(self, items: dict[str, Buffer]) -> None:
         if len(items) <= 1 or not self._async:
@@ -351,47 +372,6 @@ class FsspecStore(Store):
 def _protocol(fs: fsspec.AbstractFileSystem) -> str:
     """The filesystem's main protocol name (``"s3"`` for ``("s3", "s3a")``)."""
     return fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-
-
-def _remote_range(start: int, length: int | None) -> tuple[int, int | None, int | None]:
-    """``(start, end, keep)`` for fsspec's ``cat_file``, then keep the first ``keep`` bytes.
-
-    A negative start is sent as a suffix request (``bytes=-n``) and cut here: fsspec
-    filesystems take ``start=-3, end=0`` for an empty range (memory) or for no range
-    at all (s3fs), where Python slicing means the last three bytes.
-    """
-    if start < 0:
-        return start, None, length
-    return start, None if length is None else start + length, None
-
-
-def _range_not_satisfiable(exc: BaseException) -> bool:
-    """Whether a ranged read failed because it starts at or after the end of the object.
-
-    S3 answers ``416 InvalidRange`` there (s3fs raises ``OSError(EINVAL)``), so do HTTP
-    servers (aiohttp's ``status``); Python slicing gives ``b""``, and so do we.
-    """
-    if getattr(exc, "status", None) == 416 or getattr(exc, "code", None) == 416:
-        return True
-    return isinstance(exc, OSError) and exc.errno == errno.EINVAL and "range" in str(exc).lower()
-
-
-async def _acat_range(fs: fsspec.AbstractFileSystem, path: str, start: int, length: int | None) -> bytes:
-    """One ranged read on the async API, cut like :meth:`FsspecStore.get_range`."""
-    if azure.is_azure(fs):
-        return await azure.acat_range(fs, path, start, length)
-    if length == 0:
-        if not await fs._isfile(path):
-            raise FileNotFoundError(path)
-        return b""
-    first, end, keep = _remote_range(start, length)
-    try:
-        data = await fs._cat_file(path, start=first, end=end)
-    except Exception as exc:  # noqa: BLE001 (only "range not satisfiable" is kept)
-        if not _range_not_satisfiable(exc):
-            raise
-        return b""
-    return data if keep is None else data[:keep]
 
 
 async def _gather(calls: list[tuple[str, Any]], retry: RetryPolicy, limit: int, secrets: list[str]) -> list[Any]:

@@ -36,8 +36,9 @@ from .. import config
 from ..errors import StoreError, StorePermissionError, ZarrioError
 from ..retry import RetryPolicy, config_number
 from .base import Buffer, Store, join_key, member_path, redact_url, secret_values
-from .fsspec_store import _acat_range, _gather
+from .fsspec_store import _gather
 from .reference_sets import JsonReferences, ParquetReferences, Reference, ReferenceSet
+from .remote_ranges import acat_range
 
 __all__ = ["ReferenceStore", "coalesce_ranges"]
 
@@ -238,7 +239,7 @@ class ReferenceStore(Store):
             length = None if end is None else end - start
             what = f"GET (range) {redact_url(url, secrets)}"
             if getattr(fs, "async_impl", False):
-                by_loop.setdefault(fs.loop, []).append((n, (what, partial(_acat_range, fs, path, start, length))))
+                by_loop.setdefault(fs.loop, []).append((n, (what, partial(acat_range, fs, path, start, length))))
             else:
                 out[n] = _read_sync(fs, path, start, end, retry, what)
         limit = int(config_number("requests-in-flight", integer=True, minimum=1))
