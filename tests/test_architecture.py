@@ -42,7 +42,7 @@ ARROWS: dict[str, set[str]] = {
     "rechunk_plan": {"errors"},
     "rechunk_target": {"codecs", "destination", "metadata", "errors"},
     "rechunk_tasks": {"codecs", "grid", "metadata", "store", "tasks", "worker_memory"},
-    "rechunk": {"progress", "_compat", "staging", "destination", "errors", "graph", "metadata", "planner", "rechunk_plan", "rechunk_target", "rechunk_tasks", "resume", "store", "typing"},
+    "rechunk": {"codecs", "progress", "_compat", "staging", "destination", "errors", "graph", "metadata", "planner", "rechunk_plan", "rechunk_target", "rechunk_tasks", "resume", "store", "typing"},
     "copying": {"progress", "rechunk", "rechunk_target", "hierarchy", "metadata", "store", "errors", "typing"},
     "xarray_encoding": {"_compat", "errors"},
     "xarray_backend": {"xarray_encoding", "transactions", "api", "hierarchy", "graph", "metadata", "store", "errors", "_compat", "typing"},

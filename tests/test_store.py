@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import dask
 import dask.array as da
 import fsspec
 import numpy as np
@@ -80,3 +81,47 @@ def test_the_store_package_imports_nothing_above_it():
                 assert not node.module.startswith("dask_zarrio"), (path.name, node.module)
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith("dask_zarrio") for a in node.names), path.name
+
+
+def test_a_local_copy_goes_file_to_file_in_the_kernel(tmp_path, monkeypatch):
+    # An undecoded copy between local folders never reads an object into Python.
+    src, dst = open_store(str(tmp_path / "a")), open_store(str(tmp_path / "b"))
+    src.set("c/0", b"x" * 100_000)
+    monkeypatch.setattr(type(src), "get", lambda self, key: pytest.fail(f"read {key} into Python"))
+    assert dst.copy_object(src, "c/0", "0.0") is True and dst.copy_object(src, "c/9", "9.0") is False
+    assert (tmp_path / "b" / "0.0").read_bytes() == b"x" * 100_000 and not (tmp_path / "b" / "9.0").exists()
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["0.0"]  # no temporary file left
+
+
+@pytest.mark.parametrize("refusal", ["EXDEV", "ENOSYS", "missing"])
+def test_a_local_copy_the_kernel_refuses_goes_through_memory(tmp_path, monkeypatch, refusal):
+    import errno
+    import os
+
+    def refuse(*args):
+        raise OSError(getattr(errno, refusal), "refused")
+
+    if refusal == "missing":
+        monkeypatch.delattr(os, "copy_file_range")  # macOS has none
+    else:
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    src, dst = open_store(str(tmp_path / "a")), open_store(str(tmp_path / "b"))
+    data = bytes(range(256)) * 100_000  # more than one 16 MiB read
+    src.set("k", data)
+    assert dst.copy_object(src, "k", "k") and (tmp_path / "b" / "k").read_bytes() == data
+
+
+def test_a_local_copy_that_fails_leaves_nothing_half_written(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "copy_file_range", full)
+    src, dst = open_store(str(tmp_path / "a")), open_store(str(tmp_path / "b"))
+    src.set("k", b"v")
+    dst.set("k", b"old")
+    with dask.config.set({"dask_zarrio.retry.attempts": 1}), pytest.raises(OSError, match="No space left"):
+        dst.copy_object(src, "k", "k")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["k"] and (tmp_path / "b" / "k").read_bytes() == b"old"

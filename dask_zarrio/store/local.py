@@ -9,6 +9,7 @@ atomic: NFSv3 and later) never both win.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -19,7 +20,7 @@ from ..buffers import read_file
 from ..errors import StoreError
 from .base import Buffer, same_bytes
 
-__all__ = ["LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_write", "list_keys", "read_local", "replace_folder", "set_if_unchanged"]
+__all__ = ["LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_copy", "atomic_write", "list_keys", "read_local", "replace_folder", "set_if_unchanged"]
 
 #: Lock files are named ``.dz-lock-<key's name>`` beside the key: the ``.dz-`` prefix marks
 #: dask_zarrio's own objects, which ``mode="w"`` may delete with the node.
@@ -63,6 +64,72 @@ def atomic_write(path: str, value: Buffer) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+#: errno values of a kernel copy that this pair of files or this kernel cannot do: copy
+#: through user space instead (as shutil falls back from sendfile).
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF, errno.EPERM}
+
+
+def _copy_fd(src: int, dst: int) -> None:
+    """Everything from ``src`` to ``dst`` in the kernel (no pass through Python's memory)."""
+    copied = 0
+    try:
+        while n := os.copy_file_range(src, dst, 1 << 30):
+            copied += n
+        return
+    except (AttributeError, OSError) as e:  # no copy_file_range (macOS), or not for these files
+        if isinstance(e, OSError) and (e.errno not in _NO_KERNEL_COPY or copied):
+            raise
+    while block := os.read(src, 1 << 24):
+        os.write(dst, block)
+
+
+def atomic_copy(source: str, path: str) -> bool:
+    """Copy the file ``source`` to ``path`` in the kernel, via a temporary file and a rename
+    as :func:`atomic_write`; ``False`` (nothing written) when ``source`` does not exist.
+
+    An undecoded copy of an array between local folders moves each object's bytes from
+    file to file: reading them into Python and writing them out again took 3x the CPU of
+    a plain file copy.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> atomic_write(f"{d}/a", b"xyz"); atomic_copy(f"{d}/a", f"{d}/b/c"), open(f"{d}/b/c", "rb").read()
+    (True, b'xyz')
+    >>> atomic_copy(f"{d}/missing", f"{d}/d")
+    False
+    """
+    try:
+        src = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return False
+    try:
+        folder = os.path.dirname(path)
+        tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
+        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
+        try:
+            dst = os.open(tmp, flags, 0o666)
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+            dst = os.open(tmp, flags, 0o666)
+        try:
+            try:
+                _copy_fd(src, dst)
+            finally:
+                os.close(dst)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+    finally:
+        os.close(src)
+    return True
 
 
 def _read(path: str) -> bytes | None:
