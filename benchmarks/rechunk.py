@@ -161,6 +161,7 @@ def run_size(scratch: Path, days: int, rounds: int, skip: Collection[str] = ()) 
     for _ in range(rounds):
         for case in cases:
             shutil.rmtree(out, ignore_errors=True)
+            os.sync()  # each contender starts with no dirty pages of the one before to write back
             try:
                 got = _child(case, src, v2, out, days)
             finally:
