@@ -16,7 +16,8 @@ leaves out the cluster.
 Each run of each contender is a fresh subprocess (``python -m benchmarks.rechunk CASE ...``,
 ``benchmarks/rechunker_child.py`` for rechunker) that times the work alone and samples its own
 resident memory every 2 ms: no contender inherits another's heap, caches or imported modules'
-buffers. Seconds are medians of interleaved rounds; peak memory is the largest growth of the
+buffers. Modules are imported before the clock, including what dask imports at a process's
+first array compute (:func:`benchmarks.memory.warm_imports`). Seconds are medians of interleaved rounds; peak memory is the largest growth of the
 resident set over the process's size before the work started (on the cluster: that of the
 process plus each worker's, see :func:`_on_cluster`).
 """
@@ -39,7 +40,7 @@ import dask.array as da
 import numpy as np
 
 import dask_zarrio as dz
-from benchmarks.memory import measure
+from benchmarks.memory import measure, warm_imports
 from dask_zarrio.codecs.blosc import BloscCodec
 
 CODEC = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
@@ -223,6 +224,7 @@ def _on_cluster(src: str, out: str, days: int) -> tuple[float, int]:
 def main(argv: list[str]) -> None:
     """Child entry point: ``CASE SRC V2 OUT DAYS``; prints one JSON line (seconds, peak bytes)."""
     case, src, v2, out, days = argv
+    warm_imports()
     if case == "cluster":  # the client is the scheduler there, not threads
         seconds, peak = _on_cluster(src, out, int(days))
     else:

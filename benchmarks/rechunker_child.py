@@ -23,7 +23,7 @@ import numcodecs
 import zarr
 from rechunker import rechunk
 
-from benchmarks.memory import measure
+from benchmarks.memory import measure, warm_imports
 
 MAX_MEM = "256MB"
 THREADS = 2
@@ -33,6 +33,7 @@ SERIES = (24, 24)
 def main(argv: list[str]) -> None:
     """``V2 OUT DAYS``: time the plan and its execution, print seconds and peak growth."""
     v2, out, days = argv[0], argv[1], int(argv[2])
+    warm_imports()
     temp = out + ".tmp"  # beside the target, as dz.rechunk puts its intermediate
     shutil.rmtree(temp, ignore_errors=True)
     source = zarr.open_array(v2, mode="r")

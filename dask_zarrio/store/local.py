@@ -15,6 +15,8 @@ import shutil
 import stat
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ..buffers import read_file
 from ..errors import StoreError
@@ -40,8 +42,10 @@ def read_local(path: str) -> Buffer | None:
         return None
 
 
-def atomic_write(path: str, value: Buffer) -> None:
-    """Write via a temporary file and rename, so readers never see a half-written object."""
+@contextmanager
+def _replacing(path: str) -> Iterator[int]:
+    """A new temporary file beside ``path`` (its descriptor), renamed to ``path`` when the
+    block ends and deleted when it raises: readers never see a half-written object."""
     folder = os.path.dirname(path)
     # Not tempfile.mkstemp: it creates files 0600, readable by their owner only; a
     # shared array must get the permissions the umask gives any new file (0644 usually).
@@ -55,8 +59,10 @@ def atomic_write(path: str, value: Buffer) -> None:
         os.makedirs(folder, exist_ok=True)
         fd = os.open(tmp, flags, 0o666)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(memoryview(value).cast("B"))
+        try:
+            yield fd
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -64,6 +70,12 @@ def atomic_write(path: str, value: Buffer) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def atomic_write(path: str, value: Buffer) -> None:
+    """Write via a temporary file and rename, so readers never see a half-written object."""
+    with _replacing(path) as fd, open(fd, "wb", closefd=False) as f:
+        f.write(memoryview(value).cast("B"))
 
 
 #: errno values of a kernel copy that this pair of files or this kernel cannot do: copy
@@ -107,26 +119,8 @@ def atomic_copy(source: str, path: str) -> bool:
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return False
     try:
-        folder = os.path.dirname(path)
-        tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
-        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
-        try:
-            dst = os.open(tmp, flags, 0o666)
-        except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
-            dst = os.open(tmp, flags, 0o666)
-        try:
-            try:
-                _copy_fd(src, dst)
-            finally:
-                os.close(dst)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with _replacing(path) as dst:
+            _copy_fd(src, dst)
     finally:
         os.close(src)
     return True
