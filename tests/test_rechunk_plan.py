@@ -100,3 +100,16 @@ def test_a_target_unit_larger_than_the_spread_is_planned_within_max_mem():
     """A 128 MiB target chunk does not fit the 64 MiB spread: the plan uses max_mem instead."""
     p = plan_rechunk((64, 1024, 1024), 4, (1, 1024, 1024), (32, 1024, 1024), 2**30)
     assert [q.unit for q in p.passes] == [(32, 1024, 1024)] and p.peak_memory > 128 * 2**20
+
+
+@pytest.mark.parametrize(("days", "max_mem"), [(2920, 64 * 2**20), (11680, 256 * 2**20)])
+def test_the_intermediate_is_cut_to_the_second_pass_without_ragged_padding(days, max_mem):
+    # The room kept for intermediate chunks (max_mem / 8 each) is a bound: with their real size
+    # known, the second pass's blocks take the rest. With 11680 days they stopped at 72 of 192
+    # rows, and the third row of intermediate chunks was stored padded to 72: 12.5 % more written.
+    shape = (days, 192, 384)
+    p = plan_rechunk(shape, 4, (1, 192, 384), (days, 24, 24), max_mem)
+    first, last = p.passes
+    assert first.unit[1:] == last.block[1:] and shape[1] % first.unit[1] == 0 and shape[2] % first.unit[2] == 0
+    assert first.bytes_written <= 1.01 * 4 * prod(shape)  # only the time axis' last chunk is padded
+    assert p.peak_memory <= max_mem
