@@ -132,10 +132,10 @@ def rechunk_block(
         data = encoder.pipeline.encode(part)
         if unit is not None and np.may_share_memory(np.frombuffer(data, np.uint8), unit):
             data = bytes(memoryview(data).cast("B"))  # an uncompressed encoding views the reused unit
-        if plain is not None and encoder is dst:
+        if plain is not None:  # the block's first stored unit decides for the others
             if len(memoryview(data).cast("B")) > (1 - MIN_SAVING) * part.nbytes:
                 encoder = plain
-            plain = None  # decided by the block's first stored unit
+            plain = None
         dst_store.set(dst.chunk_key(index), data)
         stored += 1
     return np.full((1,) * len(region), stored)
