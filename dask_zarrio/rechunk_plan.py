@@ -342,14 +342,10 @@ def _passes(
         # The room kept was a bound; the intermediate chunks now known take less, and the second
         # pass's blocks may grow into the rest. On 11680 maps with 205 MiB they could not hold
         # 96 of 192 rows, and the 72-row chunks left a ragged third row padded to full size:
-        # 12.5 % more of the intermediate written, read and decoded.
-        try:
-            wider = choose_block(shape, source, target, itemsize, max_mem - held)
-        except ZarrioError:  # pragma: no cover  (second fitted in less)
-            wider = second
-        if wider != second:
-            second = wider
-            middle = tuple(min(r, w) for r, w in zip(reads, second))
+        # 12.5 % more of the intermediate written, read and decoded. (More memory than ``second``
+        # was chosen in: cannot be refused.)
+        second = choose_block(shape, source, target, itemsize, max_mem - held)
+        middle = tuple(min(r, w) for r, w in zip(reads, second))
     try:
         first = plan_pass(shape, source, middle, itemsize, max_mem, into="temp")
         last = plan_pass(shape, middle, target, itemsize, max_mem)
