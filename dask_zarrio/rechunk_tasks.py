@@ -19,7 +19,7 @@ import numpy as np
 from .codecs.sharding import EMPTY, ShardingCodec
 from .grid import covers, overlap
 from .metadata import ArraySpec
-from .store import FsspecStore, Store
+from .store import Store
 from .tasks import decode_chunk, decode_chunk_into
 from .worker_memory import task
 
@@ -178,13 +178,7 @@ def _copy_threaded(src: ArraySpec, src_store: Store, dst: ArraySpec, dst_store: 
     these wait in the kernel without the GIL, so they overlap."""
 
     def one(index: tuple[int, ...]) -> int:
-        if isinstance(dst_store, FsspecStore):  # file to file in the kernel where both are local
-            return int(dst_store.copy_object(src_store, src.chunk_key(index), dst.chunk_key(index)))
-        blob = src_store.get(src.chunk_key(index))
-        if blob is None:
-            return 0
-        dst_store.set(dst.chunk_key(index), blob)
-        return 1
+        return int(dst_store.copy_object(src_store, src.chunk_key(index), dst.chunk_key(index)))
 
     if fetch <= 1 or len(indices) <= 1:
         return sum(map(one, indices))

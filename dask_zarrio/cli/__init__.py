@@ -20,7 +20,8 @@ from typing import Any
 
 import click
 
-from ..store.base import redact_url, secret_values
+from ..store.base import redact_url
+from ..store.failures import secret_values
 
 __all__ = ["main", "scheduler_option", "storage_options", "target_options", "url_argument"]
 

@@ -25,7 +25,8 @@ from fsspec import FSMap
 from fsspec.core import url_to_fs
 
 from ..errors import ZarrioError
-from .base import Buffer, Store, redact_url, secret_values, store_error
+from .base import Buffer, Store, redact_url
+from .failures import secret_values, store_error
 from .fsspec_store import FsspecStore
 from .icechunk_store import is_icechunk, readonly_store
 from .mapping import MappingStore

@@ -14,15 +14,13 @@ only slower, never wrong. Every store must pass the contract in
 
 from __future__ import annotations
 
-import errno
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import StoreError, StorePermissionError, ZarrioError, redact_url
+from ..errors import ZarrioError, redact_url
 
-__all__ = ["Buffer", "Store", "join_key", "member_path", "redact_url", "same_place", "secret_values", "slice_bytes", "store_error"]
+__all__ = ["Buffer", "Store", "join_key", "member_path", "redact_url", "same_place", "slice_bytes"]
 
 #: A bytes-like object: ``bytes``, ``bytearray``, ``memoryview`` or a contiguous numpy
 #: array (a local store hands out big files as page-aligned ``uint8`` arrays). ``Any``
@@ -164,6 +162,16 @@ class Store(ABC):
         for key, value in items.items():
             self.set(key, value)
 
+    def copy_object(self, source: Store, source_key: str, key: str) -> bool:
+        """Store ``source``'s object ``source_key`` here as ``key``, its bytes unchanged;
+        ``False`` when there is none. A GET and a PUT here; stores that can copy without
+        passing the bytes through Python (local folders: the kernel) do so."""
+        blob = source.get(source_key)
+        if blob is None:
+            return False
+        self.set(key, blob)
+        return True
+
     def set_if_unchanged(self, key: str, value: Buffer, expected: bytes | None) -> bool:
         """Store ``value`` under ``key`` only if the object there still equals ``expected``
         (``None``: no object there). ``True`` if stored, ``False`` if another writer changed it
@@ -260,72 +268,6 @@ def same_bytes(current: Buffer | None, expected: Buffer | None) -> bool:
     if current is None or expected is None:
         return current is None and expected is None
     return bytes(memoryview(current).cast("B")) == bytes(memoryview(expected).cast("B"))
-
-
-#: What each request name of the stores' messages does, for permission errors.
-_OPERATIONS = {"OPEN": "open", "GET": "read", "HEAD": "read", "PUT": "write", "DELETE": "delete", "LIST": "list"}
-
-
-#: storage_options entries whose values are credentials (s3fs ``key``/``secret``/``token``,
-#: botocore's ``aws_secret_access_key``, gcsfs ``token``, adlfs ``sas_token``/``account_key``/
-#: ``connection_string``, which holds the account key).
-_SECRET_OPTION = re.compile(r"key|secret|token|password|credential|sas|signature|connection_string", re.IGNORECASE)
-
-
-def secret_values(options: Any) -> Iterator[str]:
-    """String values under credential-like keys of ``options`` (storage_options), nested too.
-
-    Examples
-    --------
-    >>> list(secret_values({"key": "AKIA", "client_kwargs": {"aws_secret_access_key": "s"}, "anon": False}))
-    ['AKIA', 's']
-    """
-    if isinstance(options, dict):
-        for name, value in options.items():
-            if isinstance(value, str) and _SECRET_OPTION.search(str(name)):
-                yield value
-            else:
-                yield from secret_values(value)
-
-
-def store_error(exc: BaseException, what: str, secrets: Iterable[str] = ()) -> BaseException | None:
-    """The error to raise instead of ``exc`` from request ``what`` (``"GET s3://b/a/c/0"``).
-
-    A refusal (``PermissionError``, ``EACCES``/``EPERM``, HTTP 403) becomes a
-    :class:`~dask_zarrio.errors.StorePermissionError` naming the operation, the key and
-    what to check; an error whose text shows a credential (URL password, one of
-    ``secrets``) becomes a :class:`~dask_zarrio.errors.StoreError` with it redacted.
-    ``None``: raise ``exc`` itself.
-
-    Examples
-    --------
-    >>> print(store_error(PermissionError(13, "Permission denied"), "PUT file:///data/a.zarr/zarr.json"))
-    permission denied: cannot write file:///data/a.zarr/zarr.json (PermissionError: [Errno 13] ...
-    """
-    text = str(exc)
-    if isinstance(exc, ZarrioError):
-        # Already ours (retries given up, ...): only a credential in its text is changed.
-        clean = redact_url(text, secrets)
-        return None if clean == text else type(exc)(clean)
-    status = getattr(exc, "status", None) or getattr(exc, "code", None)
-    refused = isinstance(exc, PermissionError) or status == 403 or (
-        isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM)
-    )
-    if refused:
-        # "GET (range) s3://b/a.zarr/c/0": the verb names the operation, the rest the key.
-        verb, _, where = what.partition(" ")
-        if where.startswith("("):
-            where = where.partition(") ")[2]
-        operation = _OPERATIONS.get(verb, verb.lower())
-        return StorePermissionError(
-            f"permission denied: cannot {operation} {redact_url(where, secrets)} "
-            f"({type(exc).__name__}: {redact_url(text, secrets)}). Check the credentials "
-            "(storage_options, environment, instance role) and the access rights of this "
-            "key's folder or bucket for this operation",
-        )
-    if redact_url(text, secrets) != text:
-        return StoreError(f"{redact_url(what, secrets)} failed: {type(exc).__name__}: {redact_url(text, secrets)}")
-    return None
 
 
 def join_key(root: str, key: str) -> str:

@@ -36,9 +36,8 @@ from .base import (
     member_path,
     redact_url,
     same_bytes,
-    secret_values,
-    store_error,
 )
+from .failures import secret_values, store_error
 from .remote_ranges import acat_range, range_not_satisfiable, remote_range
 
 __all__ = ["FsspecStore"]
@@ -247,11 +246,7 @@ class FsspecStore(Store):
         if self._local and isinstance(source, FsspecStore) and source._local:
             src, path = source._path(source_key), self._path(key)
             return bool(self._call("COPY", key, lambda: local.atomic_copy(src, path)))
-        blob = source.get(source_key)
-        if blob is None:
-            return False
-        self.set(key, blob)
-        return True
+        return super().copy_object(source, source_key, key)
 
     def set_many(self, items: dict[str, Buffer]) -> None:
         if len(items) <= 1 or not self._async:

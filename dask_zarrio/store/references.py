@@ -35,7 +35,8 @@ from fsspec.utils import infer_compression
 from .. import config
 from ..errors import StoreError, StorePermissionError, ZarrioError
 from ..retry import RetryPolicy, config_number
-from .base import Buffer, Store, join_key, member_path, redact_url, secret_values
+from .base import Buffer, Store, join_key, member_path, redact_url
+from .failures import secret_values
 from .fsspec_store import _gather
 from .reference_sets import JsonReferences, ParquetReferences, Reference, ReferenceSet
 from .remote_ranges import acat_range

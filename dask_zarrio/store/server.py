@@ -26,7 +26,8 @@ from dask.base import tokenize
 
 from ..errors import MissingDependencyError
 from ..retry import RetryPolicy
-from .base import Store, join_key, member_path, redact_url, secret_values, store_error
+from .base import Store, join_key, member_path, redact_url
+from .failures import secret_values, store_error
 
 __all__ = ["Credentials", "ServerStore", "require"]
 
