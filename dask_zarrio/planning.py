@@ -31,9 +31,10 @@ from .metadata import ArrayMetadata, ArraySpec
 from .metadata.group import GroupMetadata
 from .metadata.node import read_array_metadata, read_node, with_v2_attributes
 from .planner import plan_write
-from .rechunk import _read_unit, _temp_store, parse_max_mem, plan_for
+from .rechunk import _read_unit, parse_max_mem, plan_for
 from .rechunk_plan import Pass, _size
 from .rechunk_target import KEEP, target_array
+from .rechunk_temp import temp_store
 from .store import Store, open_store
 from .typing import StoreLike
 
@@ -202,6 +203,27 @@ def _pass_requests(p: Pass, shape: tuple[int, ...], stored: tuple[int, ...] | No
     return gets, _objects(shape, p.unit)
 
 
+def _owners(p: Pass, shape: tuple[int, ...]) -> int:
+    """Tasks of a pass out of an intermediate array that own chunks of it (wholly inside
+    their block): each checks for and stores its :func:`~dask_zarrio.rechunk_tasks.consumed_key`.
+
+    Examples
+    --------
+    >>> _owners(Pass("decode", (2, 3), (4, 1), (4, 3), 2, 0, 0, 0, 1), (4, 6))
+    2
+    """
+    total = 1
+    for b, c in zip(normalize_chunks(p.block, shape), normalize_chunks(p.source, shape)):
+        starts, stops = np.cumsum((0, *c))[:-1], np.cumsum(c)
+        lo = np.cumsum((0, *b))[:-1]
+        hi = lo + np.asarray(b)
+        # a block owns a chunk along this axis when one starts and stops inside it
+        first = np.searchsorted(starts, lo, side="left")
+        last = np.searchsorted(stops, hi, side="right")
+        total *= int((last > first).sum())
+    return total
+
+
 def _rechunk_plan(
     path: str, src_store: Store, meta: ArrayMetadata, store: Store, chunks: Any, options: dict[str, Any], limit: int,
 ) -> ArrayPlan:
@@ -218,8 +240,12 @@ def _rechunk_plan(
     lists = (1 + int(options["resume"])) * len(rplan.passes) + 1  # emptiness checks, resume's listing
     if len(rplan.passes) > 1:
         t = options["temp"]
-        temp = _temp_store(None if t is None else f"{t}/{path}" if path else t, store, options["target_options"]).describe()
-        lists += 1  # the intermediate array is listed to delete it
+        middle = temp_store(None if t is None else f"{t}/{path}" if path else t, store, options["target_options"])
+        temp = middle.describe()
+        lists += 1 + int(options["resume"])  # the intermediate array is listed to delete it (and to resume)
+        if middle.supports_deletes:  # second-pass tasks check for their key and store it
+            owners = _owners(rplan.passes[1], meta.shape)
+            gets, puts = gets + owners, puts + owners
     return ArrayPlan(path, src_store.describe(), store.describe(), rplan.passes, gets, puts, lists, temp)
 
 

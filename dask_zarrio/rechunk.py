@@ -27,11 +27,10 @@ from dask.highlevelgraph import HighLevelGraph
 from dask.utils import parse_bytes
 
 from ._compat import ArraySliceDep, core_blockwise
-from .codecs.blosc import BloscCodec
 from .destination import NewArray, resolve_destination
 from .errors import ZarrioError
 from .graph import sum_of_blocks
-from .metadata import ArrayMetadata, ArrayMetadataV3, ArraySpec
+from .metadata import ArrayMetadata, ArraySpec
 from .metadata.journal import pending_write
 from .metadata.node import read_array_metadata, with_v2_attributes
 from .metadata.writer import check_mode, check_replaceable, prepare_node
@@ -40,22 +39,18 @@ from .progress import compute as compute_with_progress
 from .rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
 from .rechunk_target import KEEP, target_array, undecoded_kind
 from .rechunk_tasks import assemble_shards, copy_chunks, rechunk_block
+from .rechunk_temp import complete, intermediate_array, plain_variant, reusable, temp_store
 from .resume import blocks_to_write
 from .staging import begin_node, finish_node, staged_node
 from .store import Store, open_store
 from .store.base import same_place
 from .typing import StoreLike
 
-__all__ = ["Rechunk", "parse_max_mem", "plain_variant", "rechunk", "temp_compressors"]
+__all__ = ["Rechunk", "parse_max_mem", "rechunk"]
 
 logger = logging.getLogger("dask_zarrio")
 
 TASKS: dict[str, Callable[..., np.ndarray]] = {"decode": rechunk_block, "copy": copy_chunks, "shards": assemble_shards}
-#: The intermediate array lives for one rechunk and is encoded once and decoded once: blosc-lz4
-#: (byte-shuffled for numbers) encodes about 6x and decodes about 6x faster than blosc-zstd
-#: level 3 on the benchmark's float32 maps, at half its compression ratio (1.5 against 2.75).
-TEMP_CODEC: dict[str, Any] = {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
-
 
 def parse_max_mem(value: int | str) -> int:
     """``max_mem`` in bytes, from an int or a string such as ``"256MiB"``.
@@ -89,6 +84,8 @@ class _Step:
     meta: ArrayMetadata | None = None
     #: Into the intermediate array: its chunks are stored uncompressed where compression saves little.
     adaptive: bool = False
+    #: Out of the intermediate array: each task deletes the chunks it read for the last time.
+    consume: bool = False
 
 
 @dataclass
@@ -156,15 +153,15 @@ def _then(kind: str, after: object, *args: Any) -> np.ndarray:
 
 def _layer(
     kind: str, src: ArraySpec, src_store: Store, dst: ArraySpec, sink: Store, blocks: tuple[tuple[int, ...], ...],
-    fetch: int, name: str, after: Delayed | None, plain: ArraySpec | None = None,
+    fetch: int, name: str, after: Delayed | None, extra: tuple[Any, ...] = (),
 ) -> da.Array:
     """One Blockwise layer: a task per block, its region from an ArraySliceDep (O(1) to build);
-    with ``after``, each task waits for it (a 0-d array every block reads); ``plain`` goes
-    to :func:`~dask_zarrio.rechunk_tasks.rechunk_block`."""
+    with ``after``, each task waits for it (a 0-d array every block reads); ``extra``
+    arguments go to the task after ``fetch``."""
     out_ind = tuple(range(len(blocks)))
     barrier = da.from_delayed(after, (), np.int64) if after is not None else None
     first: tuple[Any, ...] = (barrier.name, ()) if barrier is not None else (None, None)
-    last: tuple[Any, ...] = (plain, None) if plain is not None else ()
+    last = tuple(x for arg in extra for x in (arg, None))
     layer = core_blockwise(
         _then, name, out_ind, kind, None, *first, src, None, src_store, None, dst, None, sink, None,
         ArraySliceDep(blocks), out_ind, fetch, None, *last, numblocks={} if barrier is None else {barrier.name: ()},
@@ -191,8 +188,12 @@ def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetad
         step.source.token(), json.dumps(src_meta.to_dict(), default=str), sink.token(),
         json.dumps(dest.meta.to_dict(), default=str), blocks,
     )
-    plain = ArraySpec.from_metadata(plain_variant(dest.meta)) if step.adaptive and step.pass_.kind == "decode" else None
-    counts = _layer(step.pass_.kind, src, step.source, dst, sink, blocks, step.pass_.fetch, name, after, plain)
+    extra: tuple[Any, ...] = ()
+    if step.pass_.kind == "decode" and step.adaptive:
+        extra = (ArraySpec.from_metadata(plain_variant(dest.meta)),)
+    elif step.pass_.kind == "decode" and step.consume and step.source.supports_deletes:
+        extra = (None, True)
+    counts = _layer(step.pass_.kind, src, step.source, dst, sink, blocks, step.pass_.fetch, name, after, extra)
     total: Any = counts
     if dest.resuming:
         full = tuple(slice(0, n) for n in shape)
@@ -207,74 +208,11 @@ def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetad
     return dask.delayed(finish_node, pure=False)(total, step.store, dest, sink), dest.meta
 
 
-def temp_compressors(dtype: np.dtype[Any]) -> list[Any]:
-    """The intermediate array's compressors: :data:`TEMP_CODEC`, shuffled by element for
-    fixed-size numbers, unshuffled for anything else.
-
-    The target's codec would be paid twice more (encoded into the intermediate, decoded out of
-    it); on the issue's rechunk case blosc-zstd there made the two passes 7.2 s against 4.1 s
-    for the one-pass limit.
-
-    Examples
-    --------
-    >>> temp_compressors(np.dtype("f8"))[0]["configuration"]["typesize"]
-    8
-    >>> temp_compressors(np.dtype("O"))[0]["configuration"]["shuffle"]
-    'noshuffle'
-    """
-    numeric = dtype.kind in "biufcmM" and dtype.itemsize > 1
-    config = dict(TEMP_CODEC["configuration"], typesize=dtype.itemsize if numeric else 1,
-                  shuffle="shuffle" if numeric else "noshuffle")
-    return [{"name": TEMP_CODEC["name"], "configuration": config}]
-
-
-def plain_variant(meta: ArrayMetadata) -> ArrayMetadata:
-    """``meta`` with its blosc codecs at level 0: chunks stored as they are, in blosc frames
-    that ``meta``'s own codecs decode (a blosc header records how its frame was made).
-
-    Examples
-    --------
-    >>> from dask_zarrio.metadata.create import new_array_metadata
-    >>> meta = new_array_metadata(shape=(4,), dtype=np.dtype("f4"), chunk_shape=(2,), compressors=temp_compressors(np.dtype("f4")))
-    >>> [c.to_dict()["configuration"]["clevel"] for c in plain_variant(meta).codecs[1:]]
-    [0]
-    """
-    if not isinstance(meta, ArrayMetadataV3):
-        return meta
-    codecs = tuple(BloscCodec(c.cname, 0, c.shuffle, c.typesize, c.blocksize) if isinstance(c, BloscCodec) else c for c in meta.codecs)
-    return replace(meta, codecs=codecs)
-
-
-def _complete(store: Store) -> bool:
-    """Whether ``store`` holds an array whose write finished (its metadata, no journal)."""
-    if pending_write(store) is not None:
-        return False
-    try:
-        read_array_metadata(store)
-    except ZarrioError:
-        return False
-    return True
-
-
 def _read_unit(spec: ArraySpec, store: Store) -> tuple[int, ...]:
     """What a task decodes at a time: a shard's inner chunk where it can read them alone."""
     if spec.pipeline.supports_partial_decode and store.supports_partial_reads:
         return spec.pipeline.partial_chunk_shape
     return spec.chunk_shape
-
-
-def _temp_store(temp: StoreLike | None, target: Store, options: dict[str, Any] | None) -> Store:
-    """Where the intermediate array goes: ``temp``, or a ``.dz-rechunk-*`` folder beside a local target."""
-    if temp is not None:
-        return open_store(temp, options)
-    parent = target.parent()
-    if not target.supports_node_replace or parent is None:
-        raise ZarrioError(
-            f"rechunking to {target.describe()} needs an intermediate array (see the plan from "
-            "compute=False), and the target is not a local folder to put it beside: pass temp= "
-            "(a store URL with room for a copy of the array), or a larger max_mem"
-        )
-    return parent.child(".dz-rechunk-" + target.name)
 
 
 def plan_for(
@@ -390,16 +328,15 @@ def rechunk(
         steps.append(_Step(plan.passes[0], src_store, store, new, out_dtype, mode, resume))
     else:
         first, last = plan.passes
-        temp_store = _temp_store(temp, store, target_options)
-        # flat keys: the intermediate's objects need no folders made for them
-        middle = NewArray(first.unit, None, temp_compressors(meta.dtype), None, meta.fill_value, 3, "C", None, None,
-                          chunk_key_encoding={"name": "v2", "separator": "."})
-        if resume and _complete(store):  # only the check that it is the same array is left
-            steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume, middle.metadata(meta.shape, meta.dtype, (), limit)))
+        middle_store = temp_store(temp, store, target_options)
+        middle = intermediate_array(first.unit, meta)
+        if resume and complete(store):  # only the check that it is the same array is left
+            steps.append(_Step(last, middle_store, store, new, out_dtype, mode, resume, middle.metadata(meta.shape, meta.dtype, (), limit)))
         else:
-            steps.append(_Step(first, src_store, temp_store, middle, meta.dtype, "w", resume, adaptive=True))
-            steps.append(_Step(last, temp_store, store, new, out_dtype, mode, resume))
-            cleanup.append(temp_store)
+            again = resume and reusable(middle_store, store, mode)  # else the first pass starts afresh
+            steps.append(_Step(first, src_store, middle_store, middle, meta.dtype, "w", again, adaptive=True))
+            steps.append(_Step(last, middle_store, store, new, out_dtype, mode, resume, consume=True))
+            cleanup.append(middle_store)
     job = Rechunk(plan, steps, progress, cleanup)
     logger.info("%s", plan)
     if not compute:

@@ -23,7 +23,7 @@ from .store import Store
 from .tasks import decode_chunk, decode_chunk_into
 from .worker_memory import task
 
-__all__ = ["assemble_shards", "copy_chunks", "read_into", "rechunk_block"]
+__all__ = ["CONSUMED", "assemble_shards", "consumed_key", "copy_chunks", "read_into", "rechunk_block"]
 
 Region = tuple[slice, ...]
 #: Threads of one undecoded copy task on stores without concurrent requests (local files).
@@ -35,6 +35,9 @@ COPY_THREADS = 2
 #: which pays on a network store or to save disk, not on a local disk for 12 % (the issue's
 #: float32 maps compress 1.13x with it: 0.9 s of a thread per GB for 12 % of the bytes).
 MIN_SAVING = 0.2
+#: Keys a second-pass task stores in the intermediate array when it has read its chunks there
+#: for the last time (:func:`consumed_key`); dask_zarrio's own (``.dz-``), deleted with it.
+CONSUMED = ".dz-consumed-"
 
 
 def _batches(items: list[Any], size: int) -> list[list[Any]]:
@@ -82,10 +85,27 @@ def read_into(spec: ArraySpec, store: Store, region: Region, out: np.ndarray, fe
             out[dst] = decode_chunk(spec, store, key, blob)[src]
 
 
+def consumed_key(region: Region) -> str:
+    """The key a second-pass task stores in the intermediate array once it has stored its
+    units, before it deletes the intermediate chunks it has read.
+
+    Examples
+    --------
+    >>> consumed_key((slice(0, 10), slice(96, 192)))
+    '.dz-consumed-0.96'
+    """
+    return CONSUMED + ".".join(str(r.start) for r in region)
+
+
+def _inside(spec: ArraySpec, region: Region) -> list[str]:
+    """The keys of the chunks wholly inside ``region``: no other block of a pass reads them."""
+    return [spec.chunk_key(i) for i in spec.grid.chunks_in(region) if covers(region, spec.grid.chunk_region(i))]
+
+
 @task
 def rechunk_block(
     src: ArraySpec, src_store: Store, dst: ArraySpec, dst_store: Store, region: Region, fetch: int,
-    plain: ArraySpec | None = None,
+    plain: ArraySpec | None = None, consume: bool = False,
 ) -> np.ndarray:
     """Write the target units of ``region``: decode the source chunks it overlaps into one
     block, then encode and store its units one at a time (those holding only the fill
@@ -94,6 +114,12 @@ def rechunk_block(
     ``plain`` (the intermediate array's) stores the same values in bytes ``dst`` reads,
     encoded at no cost: where ``dst``'s first encoded unit saves less than
     :data:`MIN_SAVING` of its bytes, the block's other units are stored with it.
+
+    ``consume`` (reading the intermediate array): once its units are stored, the task
+    stores :func:`consumed_key` and deletes the source chunks wholly inside its block,
+    which no other task reads. A local disk then reuses their memory for the target and
+    never writes them back. A run that finds its key there (the task ran before, on a
+    worker that was lost, or before a resume) only finishes the deleting.
 
     Examples
     --------
@@ -107,6 +133,10 @@ def rechunk_block(
     >>> sorted(m)
     ['c/1']
     """
+    owned = _inside(src, region) if consume else []
+    if owned and src_store.exists(consumed_key(region)):
+        _delete(src_store, owned)
+        return np.zeros((1,) * len(region), np.int64)
     shape = tuple(r.stop - r.start for r in region)
     block = src.fill_chunk(shape)
     read_into(src, src_store, region, block, fetch)
@@ -138,7 +168,15 @@ def rechunk_block(
             plain = None
         dst_store.set(dst.chunk_key(index), data)
         stored += 1
+    if owned:
+        src_store.set(consumed_key(region), b"")  # first: a rerun must not take deleted chunks for fill
+        _delete(src_store, owned)
     return np.full((1,) * len(region), stored)
+
+
+def _delete(store: Store, keys: list[str]) -> None:
+    for key in keys:
+        store.delete(key)
 
 
 @task

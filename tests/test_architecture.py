@@ -42,7 +42,8 @@ ARROWS: dict[str, set[str]] = {
     "rechunk_plan": {"errors"},
     "rechunk_target": {"codecs", "destination", "metadata", "errors"},
     "rechunk_tasks": {"codecs", "grid", "metadata", "store", "tasks", "worker_memory"},
-    "rechunk": {"codecs", "progress", "_compat", "staging", "destination", "errors", "graph", "metadata", "planner", "rechunk_plan", "rechunk_target", "rechunk_tasks", "resume", "store", "typing"},
+    "rechunk_temp": {"codecs", "destination", "errors", "metadata", "rechunk_tasks", "staging", "store", "typing"},
+    "rechunk": {"progress", "_compat", "staging", "destination", "errors", "graph", "metadata", "planner", "rechunk_plan", "rechunk_target", "rechunk_tasks", "rechunk_temp", "resume", "store", "typing"},
     "copying": {"progress", "rechunk", "rechunk_target", "hierarchy", "metadata", "store", "errors", "typing"},
     "xarray_encoding": {"_compat", "errors"},
     "xarray_backend": {"xarray_encoding", "transactions", "api", "hierarchy", "graph", "metadata", "store", "errors", "_compat", "typing"},
@@ -52,7 +53,7 @@ ARROWS: dict[str, set[str]] = {
     "verification": {"inspection", "codecs", "errors", "graph", "grid", "hierarchy", "metadata", "progress", "store", "typing"},
     "advice": {"inspection", "codecs", "errors", "metadata", "store", "typing"},
     "cli": {"inspection", "verification", "advice", "progress", "hierarchy", "api", "errors", "metadata", "store", "planning", "copying", "rechunk"},
-    "planning": {"api", "copying", "destination", "errors", "hierarchy", "metadata", "planner", "rechunk", "rechunk_plan", "rechunk_target", "store", "typing"},
+    "planning": {"api", "copying", "destination", "errors", "hierarchy", "metadata", "planner", "rechunk", "rechunk_plan", "rechunk_target", "rechunk_temp", "store", "typing"},
     "testing": {"store", "errors", "codecs", "metadata", "grid"},
     "__init__": {"api", "errors", "hierarchy", "xarray_backend", "config", "rechunk", "copying", "inspection", "verification", "advice", "planning"},
 }

@@ -86,21 +86,24 @@ def _blosc_memcpyed(frame) -> bool:
     return bool(bytes(frame)[2] & 0x02)  # the blosc header's flags: BLOSC_MEMCPYED
 
 
+# 90 days: the intermediate's chunks (9 days) leave no ragged edge, whose fill padding would compress
 @pytest.mark.parametrize(("data", "memcpyed"), [
-    (np.random.default_rng(0).random((96, 16, 32)).astype("f4"), True),  # lz4 would save ~10 %: not worth its time
-    (np.broadcast_to(np.arange(96, dtype="f4")[:, None, None], (96, 16, 32)).copy(), False),  # smooth: compressed
+    (np.random.default_rng(0).random((90, 16, 32)).astype("f4"), True),  # lz4 would save ~10 %: not worth its time
+    (np.broadcast_to(np.arange(90, dtype="f4")[:, None, None], (90, 16, 32)).copy(), False),  # smooth: compressed
 ])
 def test_the_intermediate_is_compressed_only_where_it_saves_bytes(tmp_path, monkeypatch, data, memcpyed):
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("dask_zarrio.rechunk"), "_clean", lambda count, stores: count)  # keep the temp to look at it
+    # keep the temp to look at it: not deleted at the end, nor chunk by chunk by the second pass
+    monkeypatch.setattr(importlib.import_module("dask_zarrio.rechunk"), "_clean", lambda count, stores: count)
+    monkeypatch.setattr(rechunk_tasks, "_delete", lambda store, keys: None)
     _source(str(tmp_path / "s.zarr"), data, (1, 16, 32))
-    job = dz.rechunk(str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), (96, 2, 2), max_mem=40_000,
+    job = dz.rechunk(str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), (90, 2, 2), max_mem=40_000,
                      temp=str(tmp_path / "tmp.zarr"), compute=False)
     assert job.plan.intermediate is not None
     job.compute()
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t.zarr"), mode="r")[...], data)
-    frames = [f.read_bytes() for f in (tmp_path / "tmp.zarr").iterdir() if f.name != "zarr.json"]  # flat keys
+    frames = [f.read_bytes() for f in (tmp_path / "tmp.zarr").iterdir() if f.name != "zarr.json" and not f.name.startswith(".dz-")]  # flat keys
     tasks = job.plan.passes[0].tasks
     assert len(frames) > 2 * tasks
     plain = sum(map(_blosc_memcpyed, frames))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import dask_zarrio as dz
 from dask_zarrio.rechunk import parse_max_mem
 from dask_zarrio.rechunk_plan import (
+    FIRST_PASS_SHARE,
     choose_block,
     decoded_elements,
     plan_copy,
@@ -113,3 +114,15 @@ def test_the_intermediate_is_cut_to_the_second_pass_without_ragged_padding(days,
     assert first.unit[1:] == last.block[1:] and shape[1] % first.unit[1] == 0 and shape[2] % first.unit[2] == 0
     assert first.bytes_written <= 1.01 * 4 * prod(shape)  # only the time axis' last chunk is padded
     assert p.peak_memory <= max_mem
+
+
+@pytest.mark.parametrize(("days", "max_mem", "objects"), [(2920, 64 * 2**20, 26 * 32), (11680, 256 * 2**20, 32 * 32)])
+def test_first_pass_blocks_take_a_share_of_max_mem_for_fewer_larger_intermediate_objects(days, max_mem, objects):
+    # Each intermediate object is a file created, written back and deleted (a PUT and a DELETE on
+    # an object store). First-pass blocks of max_mem / 8 made 1120 objects of 2920 maps and 4128
+    # of 11680, where their intermediate chunks needed a thirtieth of the room kept for them.
+    shape = (days, 192, 384)
+    first, last = plan_rechunk(shape, 4, (1, 192, 384), (days, 24, 24), max_mem).passes
+    assert prod(-(-n // u) for n, u in zip(shape, first.unit)) <= objects
+    assert 4 * prod(first.block) <= FIRST_PASS_SHARE * max_mem and max(first.task_memory, last.task_memory) <= max_mem
+    assert first.unit[1:] == last.block[1:]  # each intermediate chunk is read by one second-pass task
