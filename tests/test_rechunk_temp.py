@@ -7,6 +7,7 @@ import shutil
 
 import dask
 import dask.array as da
+import fsspec
 import numpy as np
 import pytest
 import zarr
@@ -98,3 +99,24 @@ def test_an_intermediate_is_reusable_unless_consumed_without_a_write_to_resume()
     writing = MappingStore({})
     begin_write(writing, new_array_metadata(shape=(4,), dtype=np.dtype("f4"), chunk_shape=(2,)))
     assert reusable(consumed, writing, "w-")  # the second pass resumes: its finished blocks are skipped
+
+
+@pytest.mark.parametrize("cleaned", [True, False], ids=["at the end", "before the end"])
+def test_an_intermediate_in_a_bucket_is_consumed_by_the_second_pass(s3_endpoint, bucket, source, monkeypatch, cleaned):
+    import importlib
+
+    from tests.servers.s3 import s3_options
+
+    if not cleaned:  # what the second pass left before the intermediate is deleted
+        monkeypatch.setattr(importlib.import_module("dask_zarrio.rechunk"), "_clean", lambda count, stores: count)
+    opts = s3_options(s3_endpoint)
+    target, temp = f"s3://{bucket}/t.zarr", f"s3://{bucket}/tmp.zarr"
+    dz.rechunk(source, target, (60, 2, 2), temp=temp, target_options=opts, **KW)
+    np.testing.assert_array_equal(zarr.open_array(target, mode="r", storage_options=opts)[...], DATA)
+    fs = fsspec.filesystem("s3", **opts)
+    fs.invalidate_cache()
+    left = sorted(p.rsplit("/", 1)[1] for p in fs.find(temp)) if fs.exists(temp) else []
+    if cleaned:
+        assert left == []
+    else:  # every chunk deleted by the task that read it: its metadata and the tasks' keys are left
+        assert "zarr.json" in left and all(k == "zarr.json" or k.startswith(".dz-consumed-") for k in left), left
