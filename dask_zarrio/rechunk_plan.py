@@ -56,7 +56,8 @@ MAX_FETCH = 16
 #: ``max_mem``; the intermediate's chunks are as long as they are. Each intermediate object
 #: costs a file created, written back and deleted on a disk (a PUT and a DELETE on an object
 #: store): on 11680 maps with 256 MiB, 1024 objects of 3.4 MB in blocks of 102 MiB took
-#: 14.8-17.5 s where 4128 objects of 0.84 MB in blocks of 26 MiB took 19.5-21.8 s.
+#: 14.8-17.5 s where 4128 objects of 0.84 MB in blocks of 26 MiB took 17.7-19.5 s (both
+#: with the second pass deleting the chunks it has read).
 FIRST_PASS_SHARE = 0.5
 
 
