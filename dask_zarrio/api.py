@@ -25,16 +25,11 @@ from .consolidated import drop_consolidated
 from .destination import NewArray, block_lengths, parse_new_shape, resolve_destination
 from .errors import MisalignedWriteError, StoreError, ZarrioError
 from .graph import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
-from .hierarchy import ensure_parent_groups
 from .metadata import ArraySpec
 from .metadata.node import read_array_metadata
-from .metadata.writer import (
-    check_mode,
-    check_replaceable,
-    default_mode,
-    prepare_node,
-    write_node,
-)
+from .metadata.writer import write_node
+from .modes import check_mode, check_replaceable, default_mode, prepare_node
+from .parents import ensure_parent_groups
 from .planner import WritePlan, check_aligned, plan_write
 from .progress import compute as compute_with_progress
 from .progress import on_distributed, runs_in_this_process

@@ -13,15 +13,16 @@ from .errors import ArrayNotFoundError, ContainsArrayError, IncompleteWriteError
 from .graph import array_from_metadata
 from .metadata import ArrayMetadataN5, ArrayMetadataV3
 from .metadata.group import ConsolidatedNode, GroupMetadata
-from .metadata.n5 import N5_VERSION
-from .metadata.node import consolidated_member, load_json, read_node, with_v2_attributes
+from .metadata.node import consolidated_member, read_node, with_v2_attributes
 from .metadata.spec import ArrayMetadata
-from .metadata.writer import check_mode, consolidated_entry, prepare_node, write_node
+from .metadata.writer import consolidated_entry, write_node
+from .modes import check_mode, prepare_node
+from .parents import ensure_parent_groups
 from .store import Store, open_store
 from .store.base import member_path
 from .typing import StoreLike
 
-__all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "ensure_parent_groups", "open_group", "tree", "update_consolidated"]
+__all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "open_group", "tree", "update_consolidated"]
 
 logger = logging.getLogger("dask_zarrio")
 _METADATA_KEYS = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}
@@ -207,52 +208,6 @@ def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
             lines.append(f"{indent}{branch}{name} {_array_note(arr, meta)}")
 
 
-
-
-def _ensure_n5_root(store: Store) -> None:
-    """Record the N5 version in the container root's attributes.json (the ``.n5`` folder)."""
-    node: Store | None = store
-    while node is not None and not node.name.endswith(".n5"):
-        node = node.parent()
-    if node is None or node is store:
-        return  # a dataset at the root records the version in its own attributes
-    raw = node.get("attributes.json")
-    if raw is None or "n5" not in load_json(node, "attributes.json", raw):
-        write_node(node, GroupMetadata("n5", {"n5": N5_VERSION}))
-
-
-def ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
-    """Create group metadata above the array, up to the hierarchy's root.
-
-    The root is the nearest ancestor that is already a group, or whose name ends
-    in ``.zarr``; without either, the array is a root of its own and nothing is
-    created (a plain folder above an array is not made a group by surprise).
-    In N5 every folder is a group; only the root's version is recorded.
-    """
-    if zarr_format == "n5":
-        _ensure_n5_root(store)
-        return
-    chain: list[Store] = []
-    node = store.parent()
-    while node is not None:
-        chain.append(node)
-        if node.name.endswith(ROOT_SUFFIXES):
-            break
-        node = node.parent()
-    else:
-        return
-    for parent in chain:
-        try:
-            node_meta = read_node(parent)
-        except ArrayNotFoundError:
-            write_node(parent, GroupMetadata(zarr_format, {}))
-            continue
-        if not isinstance(node_meta, GroupMetadata):
-            raise ContainsArrayError(
-                f"cannot create an array inside the array at {parent.describe()}; choose a "
-                "path outside it"
-            )
-        return
 
 
 def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False,

@@ -33,7 +33,7 @@ from .graph import sum_of_blocks
 from .metadata import ArrayMetadata, ArraySpec
 from .metadata.journal import pending_write
 from .metadata.node import read_array_metadata, with_v2_attributes
-from .metadata.writer import check_mode, check_replaceable, prepare_node
+from .modes import check_mode, check_replaceable, prepare_node
 from .planner import WritePlan
 from .progress import compute as compute_with_progress
 from .rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk

@@ -16,9 +16,10 @@ import numpy as np
 from . import config
 from .consolidated import drop_consolidated, update_consolidated
 from .errors import ConcurrentWriteError, ZarrioError
-from .hierarchy import ensure_parent_groups
 from .metadata.journal import begin_write, end_write, pending_write
-from .metadata.writer import document_bytes, metadata_key, prepare_node, write_node
+from .metadata.writer import document_bytes, metadata_key, write_node
+from .modes import prepare_node
+from .parents import ensure_parent_groups
 from .store import Store
 
 if TYPE_CHECKING:

@@ -38,7 +38,8 @@ from .graph import refuse_reading_from
 from .metadata import ArraySpec
 from .metadata.group import GroupMetadata
 from .metadata.node import read_node
-from .metadata.writer import document_bytes, metadata_key, prepare_node, write_node
+from .metadata.writer import document_bytes, metadata_key, write_node
+from .modes import prepare_node
 from .planner import WritePlan, plan_write
 from .progress import compute as compute_with_progress
 from .progress import on_distributed

@@ -24,7 +24,7 @@ from .hierarchy import Group, consolidate, create_group, open_group
 from .metadata import ArrayMetadataV2, ArrayMetadataV3
 from .metadata.create import NO_FILL
 from .metadata.rectilinear import preferred_chunks
-from .metadata.writer import check_mode, default_mode
+from .modes import check_mode, default_mode
 from .store import open_store
 from .store.base import member_path, redact_url
 from .store.icechunk_store import is_icechunk

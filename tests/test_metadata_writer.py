@@ -12,13 +12,8 @@ from dask_zarrio.errors import ContainsArrayError, ZarrioError
 from dask_zarrio.metadata.create import new_array_metadata
 from dask_zarrio.metadata.group import ConsolidatedNode, GroupMetadata
 from dask_zarrio.metadata.node import read_node
-from dask_zarrio.metadata.writer import (
-    check_mode,
-    consolidated_entry,
-    foreign_keys,
-    prepare_node,
-    write_node,
-)
+from dask_zarrio.metadata.writer import consolidated_entry, write_node
+from dask_zarrio.modes import check_mode, foreign_keys, prepare_node
 from dask_zarrio.store import MappingStore
 
 
