@@ -34,8 +34,8 @@ import numpy as np
 import dask_zarrio as dz
 from benchmarks import icechunk as icechunk_bench
 from benchmarks import scale, stores, strings
-from dask_zarrio.buffers import empty
 from dask_zarrio.codecs.blosc import BloscCodec
+from dask_zarrio.memory.buffers import empty
 
 CODEC = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
 

@@ -20,7 +20,7 @@ import dask
 import numpy as np
 
 import dask_zarrio as dz
-from dask_zarrio.store.references import ReferenceStore
+from dask_zarrio.store.backends.references import ReferenceStore
 
 Cases = dict[str, tuple[Callable[[], object], Callable[[], object] | None]]
 

@@ -169,7 +169,7 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
                      interleaved: Any, limits: tuple[Callable[[], object], Callable[[], object]]) -> list[tuple[str, dict[str, float], str]]:
     """Read + sum and write on ``LocalCluster(2 workers x 1 thread)``, as started, beside the
     same cluster started with ``dask_zarrio.worker-memory: off``, then with
-    :class:`dask_zarrio.worker_memory.MallocTuning` registered (peers measured too).
+    :class:`dask_zarrio.memory.allocator.MallocTuning` registered (peers measured too).
 
     The thread-pool limits (``limits``: read, write) are measured again here, their rounds
     taken in turn with the clusters', while the idle clusters run beside them.
@@ -180,7 +180,7 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
     import dask
     from distributed import Client, LocalCluster, wait
 
-    from dask_zarrio.worker_memory import MallocTuning
+    from dask_zarrio.memory.allocator import MallocTuning
 
     read_limit, write_limit = limits
     tables: list[tuple[str, dict[str, float], str]] = []

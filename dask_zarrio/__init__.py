@@ -11,9 +11,7 @@ array([0, 1, 2, 3, 4, 5])
 from __future__ import annotations
 
 from . import config  # registers the dask_zarrio.* defaults with dask.config
-from .advice import advise
 from .api import init, read, write
-from .copying import copy, rechunk_dataset
 from .errors import (
     ArrayNotFoundError,
     ChunkDecodeError,
@@ -29,11 +27,13 @@ from .errors import (
     ZarrioError,
 )
 from .hierarchy import Group, consolidate, create_group, open_group, tree
-from .inspection import info
-from .planning import Plan, plan
-from .rechunk import Rechunk, rechunk
-from .verification import verify
-from .xarray_backend import write_dataset
+from .rechunking.copy import copy, rechunk_dataset
+from .rechunking.rechunk import Rechunk, rechunk
+from .tools.advise import advise
+from .tools.info import info
+from .tools.plan import Plan, plan
+from .tools.verify import verify
+from .xarray.backend import write_dataset
 
 __all__ = [
     "ArrayNotFoundError",

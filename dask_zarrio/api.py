@@ -21,23 +21,16 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
-from .consolidated import drop_consolidated
-from .destination import NewArray, block_lengths, parse_new_shape, resolve_destination
 from .errors import MisalignedWriteError, StoreError, ZarrioError
-from .graph import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
+from .graph.builder import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
+from .graph.progress import compute as compute_with_progress
+from .graph.progress import on_distributed, runs_in_this_process
+from .layout.write_plan import WritePlan, check_aligned, plan_write
 from .metadata import ArraySpec
 from .metadata.node import read_array_metadata
 from .metadata.writer import write_node
-from .modes import check_mode, check_replaceable, default_mode, prepare_node
-from .parents import ensure_parent_groups
-from .planner import WritePlan, check_aligned, plan_write
-from .progress import compute as compute_with_progress
-from .progress import on_distributed, runs_in_this_process
-from .resume import blocks_to_write
-from .staging import begin_node, finish_node, staged_node
 from .store import Store, open_store
-from .store.icechunk_store import is_icechunk, readonly_store
-from .transactions import Member, write_transaction
+from .store.backends.icechunk_store import is_icechunk, readonly_store
 from .typing import (
     ChunkKeyEncodingLike,
     ChunksLike,
@@ -48,6 +41,13 @@ from .typing import (
     ShapeLike,
     StoreLike,
 )
+from .writing.consolidated import drop_consolidated
+from .writing.destination import NewArray, block_lengths, parse_new_shape, resolve_destination
+from .writing.modes import check_mode, check_replaceable, default_mode, prepare_node
+from .writing.parents import ensure_parent_groups
+from .writing.resume import blocks_to_write
+from .writing.staging import begin_node, finish_node, staged_node
+from .writing.transactions import Member, write_transaction
 
 __all__ = ["init", "read", "write"]
 
@@ -76,7 +76,7 @@ def read(
         its store, or an ``icechunk://folder?path=array`` URL (see :ref:`icechunk`).
     chunks
         Dask chunks: ``None`` (whole stored chunks grouped to about 64 MiB, at least
-        16 blocks: :func:`dask_zarrio.planner.default_read_chunks`), a tuple, a dict,
+        16 blocks: :func:`dask_zarrio.layout.write_plan.default_read_chunks`), a tuple, a dict,
         ``"auto"`` (whole stored chunks grouped to about dask's ``array.chunk-size``)
         or ``-1``. Chunks that split stored chunks are read whole and split, so each
         stored chunk is decoded once.
@@ -124,7 +124,7 @@ def _refuse_other_process_writers(store: Store) -> None:
         f"{store.describe()} is written by one process only, and the active dask scheduler "
         f"({dask.config.get('scheduler', None) or 'a distributed client'!r}) runs tasks in other "
         "processes; nothing was written. Write with dask.config.set(scheduler='threads'), or "
-        "(a ZIP archive) write a folder in parallel and pack it: dask_zarrio.store.zip_store.pack('data.zarr', 'data.zip')"
+        "(a ZIP archive) write a folder in parallel and pack it: dask_zarrio.store.backends.zip_store.pack('data.zarr', 'data.zip')"
     )
 
 
@@ -196,7 +196,7 @@ def write(
     """Write a dask (or numpy) array to Zarr, one task per block, no locks.
 
     Argument names follow zarr-python 3's ``create_array``. The chunk-alignment
-    planner (:func:`dask_zarrio.planner.plan_write`) makes every stored chunk owned by
+    planner (:func:`dask_zarrio.layout.write_plan.plan_write`) makes every stored chunk owned by
     exactly one task: dask blocks that would split a chunk are rechunked to the
     nearest chunk boundary first (logged at INFO; ``align="raise"`` refuses instead).
 
@@ -284,7 +284,7 @@ def write(
         branch (default ``"main"``), the commit message (a Repository's write is always
         committed, once, after all its data; a Session's is merged into it, and committed
         only with a message) and whether a concurrent commit is rebased onto
-        (:class:`ConcurrentWriteError` otherwise). See :mod:`dask_zarrio.transactions`.
+        (:class:`ConcurrentWriteError` otherwise). See :mod:`dask_zarrio.writing.transactions`.
 
     Examples
     --------

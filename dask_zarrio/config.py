@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "s3-multipart-part-size": "8MiB",
     # Free read/encode buffers a process keeps for reuse (bytes or "256MiB"; 0 disables).
     "buffer-pool": "256MiB",
-    # glibc malloc thresholds in dask.distributed workers (dask_zarrio.worker_memory):
+    # glibc malloc thresholds in dask.distributed workers (dask_zarrio.memory.allocator):
     # "auto": raised while dask_zarrio's tasks run in a worker started with distributed's
     #         low trim threshold, put back 2 s after the last one (logged once at INFO);
     # "off":  never touched; "on": raised at a worker's first dask_zarrio task, for good.

@@ -8,19 +8,19 @@ from typing import Any
 
 import dask.array as da
 
-from .consolidated import ROOT_SUFFIXES, drop_consolidated, update_consolidated
 from .errors import ArrayNotFoundError, ContainsArrayError, IncompleteWriteError, ZarrioError
-from .graph import array_from_metadata
+from .graph.builder import array_from_metadata
 from .metadata import ArrayMetadataN5, ArrayMetadataV3
 from .metadata.group import ConsolidatedNode, GroupMetadata
 from .metadata.node import consolidated_member, read_node, with_v2_attributes
 from .metadata.spec import ArrayMetadata
 from .metadata.writer import consolidated_entry, write_node
-from .modes import check_mode, prepare_node
-from .parents import ensure_parent_groups
 from .store import Store, open_store
 from .store.base import member_path
 from .typing import StoreLike
+from .writing.consolidated import ROOT_SUFFIXES, drop_consolidated, update_consolidated
+from .writing.modes import check_mode, prepare_node
+from .writing.parents import ensure_parent_groups
 
 __all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "open_group", "tree", "update_consolidated"]
 

@@ -120,7 +120,8 @@ def mongomock_client(monkeypatch):
     import mongomock
     import mongomock.gridfs
 
-    from dask_zarrio.store import mongodb_store, server
+    from dask_zarrio.store.backends import mongodb_store
+    from dask_zarrio.store.support import server
 
     mongomock.gridfs.enable_gridfs_integration()
     client = mongomock.MongoClient()

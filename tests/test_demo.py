@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dask_zarrio.demo import main
+from dask_zarrio.demo.__main__ import main
 
 
 def test_demo_writes_and_reads_back(tmp_path, capsys):

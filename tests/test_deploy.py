@@ -118,8 +118,8 @@ def test_jobqueue_example_compiles():
 
 
 def test_workers_get_the_malloc_settings_everywhere():
-    """deploy/ sets dask_zarrio.worker_memory.WORKER_ENV for workers on Kubernetes (both ways) and HPC."""
-    from dask_zarrio.worker_memory import WORKER_ENV
+    """deploy/ sets dask_zarrio.memory.allocator.WORKER_ENV for workers on Kubernetes (both ways) and HPC."""
+    from dask_zarrio.memory.allocator import WORKER_ENV
 
     doc = yaml.safe_load((DEPLOY / "kubernetes" / "daskcluster.yaml").read_text())
     env = {e["name"]: e.get("value") for e in _containers(doc["spec"]["worker"])[0]["env"]}

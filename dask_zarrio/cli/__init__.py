@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from ..store.base import redact_url
-from ..store.failures import secret_values
+from ..store.support.failures import secret_values
 
 __all__ = ["main", "scheduler_option", "storage_options", "target_options", "url_argument"]
 

@@ -9,13 +9,13 @@ import click
 import numpy as np
 from dask.utils import format_bytes
 
-from ..advice import OBJECTIVES, advise
 from ..api import read
 from ..errors import ZarrioError
 from ..hierarchy import Group, consolidate
-from ..inspection import format_label, info, layout, open_node, walk
 from ..metadata.group import GroupMetadata
-from ..verification import verify
+from ..tools.advise import OBJECTIVES, advise
+from ..tools.info import format_label, info, layout, open_node, walk
+from ..tools.verify import verify
 from . import (
     echo_json,
     json_option,

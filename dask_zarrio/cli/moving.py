@@ -16,14 +16,14 @@ from typing import Any
 import click
 import dask
 
-from ..copying import copy
 from ..errors import ContainsArrayError, ZarrioError
 from ..hierarchy import consolidate
 from ..metadata.group import GroupMetadata
 from ..metadata.node import read_node
-from ..planning import OPERATIONS, S3_STANDARD_PRICES, plan, price_per_1000
-from ..rechunk import rechunk
+from ..rechunking.copy import copy
+from ..rechunking.rechunk import rechunk
 from ..store import open_store
+from ..tools.plan import OPERATIONS, S3_STANDARD_PRICES, plan, price_per_1000
 from . import (
     echo_json,
     json_option,

@@ -1,7 +1,7 @@
 """Codecs: Zarr v3 codec classes, their registry, and the per-format chunk pipelines.
 
 This package imports nothing of dask_zarrio but :mod:`dask_zarrio.errors` and
-:mod:`dask_zarrio.buffers`. A built-in codec's module is imported when metadata
+:mod:`dask_zarrio.memory.buffers`. A built-in codec's module is imported when metadata
 first names the codec (see :mod:`dask_zarrio.codecs.registry`).
 """
 

@@ -44,7 +44,7 @@ from numcodecs import zstd as numcodecs_zstd
 from numcodecs.abc import Codec as NumcodecsCodec
 from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_text
 
-from ..buffers import empty
+from ..memory.buffers import empty
 from .base import Buffer
 from .sizes import zstd_decoded_size
 

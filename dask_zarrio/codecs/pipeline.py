@@ -15,8 +15,8 @@ import numpy as np
 from numcodecs.abc import Codec as NumcodecsCodec
 from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_ndarray_like
 
-from ..buffers import empty
 from ..errors import MetadataError
+from ..memory.buffers import empty
 from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, ByteRangeReader, BytesBytesCodec, Codec
 from .bounded import decode_filter, filtered_limit
 from .numcodecs_adapter import NumcodecsBytesBytes

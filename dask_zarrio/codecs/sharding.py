@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ChunkDecodeError, MetadataError
-from ..grid import overlap
+from ..layout.grid import overlap
 from .base import ArrayBytesCodec, Buffer, ByteRangeReader, Codec
 from .empty import fill_block, is_fill
 from .pipeline import CodecPipeline

@@ -17,7 +17,7 @@ from ..codecs.bytes import BytesCodec
 from ..codecs.conversions import to_v3_codec
 from ..codecs.vlen import VLenBytesCodec, VLenUTF8Codec
 from ..errors import MetadataError
-from ..grid import ChunkKeyEncoding
+from ..layout.grid import ChunkKeyEncoding
 from .v3 import parse_chunk_key_encoding
 
 __all__ = ["default_endian", "new_key_encoding", "new_serializer", "serializer_kind"]

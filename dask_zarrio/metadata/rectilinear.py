@@ -13,7 +13,7 @@ from itertools import accumulate
 from typing import Any
 
 from ..errors import MetadataError
-from ..grid import AxisUnit, Edges, axis_chunk_sizes
+from ..layout.grid import AxisUnit, Edges, axis_chunk_sizes
 
 __all__ = [
     "AxisEdges", "MAX_EDGES_PER_AXIS", "check_shard_edges", "compress_rle", "edges_from_blocks", "edges_to_json",
@@ -163,7 +163,7 @@ def edges_to_json(edges: Sequence[AxisEdges]) -> dict[str, Any]:
 
 
 def edges_to_units(edges: Sequence[AxisEdges]) -> tuple[AxisUnit, ...]:
-    """The grid's units: a step stays an ``int``, explicit edges become :class:`~dask_zarrio.grid.Edges`."""
+    """The grid's units: a step stays an ``int``, explicit edges become :class:`~dask_zarrio.layout.grid.Edges`."""
     return tuple(e if isinstance(e, int) else Edges(e) for e in edges)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..codecs import ChunkPipeline
 from ..codecs.empty import fill_block, is_fill
-from ..grid import ChunkGrid, ChunkKeyEncoding
+from ..layout.grid import ChunkGrid, ChunkKeyEncoding
 from .n5 import ArrayMetadataN5, N5KeyEncoding
 from .rectilinear import edges_to_units
 from .v2 import ArrayMetadataV2

@@ -12,7 +12,7 @@ from ..codecs import V2Pipeline
 from ..codecs.conversions import parse_numcodecs
 from ..codecs.numcodecs_adapter import check_safe_codec_id, opt_in
 from ..errors import MetadataError, ZarrioError
-from ..grid import ChunkKeyEncoding
+from ..layout.grid import ChunkKeyEncoding
 from .dtypes import parse_v2_dtype, v2_dtype_to_json
 from .fill import encode_fill_value, encode_variable_fill, parse_fill_value, parse_variable_fill
 from .v3 import parse_shape

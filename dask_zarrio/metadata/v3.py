@@ -12,7 +12,7 @@ from ..codecs import Codec, CodecPipeline, codec_from_json
 from ..codecs.sharding import ShardingCodec
 from ..codecs.vlen import check_variable_serialiser
 from ..errors import MetadataError, ZarrioError
-from ..grid import ChunkKeyEncoding
+from ..layout.grid import ChunkKeyEncoding
 from .dtypes import parse_v3_data_type, v3_data_type_to_json, v3_variable_kind
 from .fill import encode_fill_value, encode_variable_fill, parse_fill_value, parse_variable_fill
 from .rectilinear import AxisEdges, check_shard_edges, edges_to_json, parse_rectilinear

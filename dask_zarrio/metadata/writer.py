@@ -1,7 +1,7 @@
 """Writing metadata documents: the one writer behind write, init, groups and consolidation.
 
 Every document dask_zarrio stores goes through :func:`write_node`; the mode checks of
-the calls that create or replace a node live in :mod:`dask_zarrio.modes`.
+the calls that create or replace a node live in :mod:`dask_zarrio.writing.modes`.
 """
 
 from __future__ import annotations

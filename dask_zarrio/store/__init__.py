@@ -5,8 +5,8 @@ serves any fsspec URL and :class:`MappingStore` (``mapping``) any mutable mappin
 database servers have their own (``redis_store``, ``mongodb_store``, found by URL
 scheme in :data:`SCHEMES` and imported only when used); :func:`open_store` picks one
 for what users pass as ``url``. This package sits at
-the bottom of the house: it imports only :mod:`dask_zarrio.retry`,
-:mod:`dask_zarrio.errors`, :mod:`dask_zarrio.config` and :mod:`dask_zarrio.buffers`.
+the bottom of the house: it imports only :mod:`dask_zarrio.store.support.retry`,
+:mod:`dask_zarrio.errors`, :mod:`dask_zarrio.config` and :mod:`dask_zarrio.memory.buffers`.
 
 Retries and requests in flight are set by config keys, read when a request is made::
 
@@ -25,11 +25,11 @@ from fsspec import FSMap
 from fsspec.core import url_to_fs
 
 from ..errors import ZarrioError
+from .backends.fsspec_store import FsspecStore
+from .backends.icechunk_store import is_icechunk, readonly_store
+from .backends.mapping import MappingStore
 from .base import Buffer, Store, redact_url
-from .failures import secret_values, store_error
-from .fsspec_store import FsspecStore
-from .icechunk_store import is_icechunk, readonly_store
-from .mapping import MappingStore
+from .support.failures import secret_values, store_error
 
 __all__ = ["SCHEMES", "Buffer", "FsspecStore", "MappingStore", "Store", "open_store"]
 
@@ -37,13 +37,13 @@ __all__ = ["SCHEMES", "Buffer", "FsspecStore", "MappingStore", "Store", "open_st
 #: before fsspec sees the URL; one line per scheme, imported on first use (the module
 #: imports its client package lazily too, failing with the ``pip install`` hint).
 SCHEMES: dict[str, str] = {
-    "sqlite": "dask_zarrio.store.sqlite:SQLiteStore",
-    "zip": "dask_zarrio.store.zip_store:ZipStore",
-    "lmdb": "dask_zarrio.store.lmdb_store:LMDBStore",
-    "redis": "dask_zarrio.store.redis_store:RedisStore",
-    "rediss": "dask_zarrio.store.redis_store:RedisStore",
-    "mongodb": "dask_zarrio.store.mongodb_store:MongoDBStore",
-    "reference": "dask_zarrio.store.references:ReferenceStore",
+    "sqlite": "dask_zarrio.store.backends.sqlite:SQLiteStore",
+    "zip": "dask_zarrio.store.backends.zip_store:ZipStore",
+    "lmdb": "dask_zarrio.store.backends.lmdb_store:LMDBStore",
+    "redis": "dask_zarrio.store.backends.redis_store:RedisStore",
+    "rediss": "dask_zarrio.store.backends.redis_store:RedisStore",
+    "mongodb": "dask_zarrio.store.backends.mongodb_store:MongoDBStore",
+    "reference": "dask_zarrio.store.backends.references:ReferenceStore",
 }
 
 #: ``format=`` values of :func:`open_store` that read ``url`` as the location of references.
@@ -68,11 +68,11 @@ def _scheme_store(url: str, storage_options: dict[str, Any] | None) -> Store | N
 def _zip_file(url: Any) -> Store | None:
     """A zarr-python ``ZipStore`` object, or the plain path of an existing ZIP archive."""
     if type(url).__name__ == "ZipStore" and type(url).__module__.startswith("zarr."):
-        from .zip_store import ZipStore
+        from .backends.zip_store import ZipStore
 
         return ZipStore(os.fspath(url.path))
     if isinstance(url, str) and "://" not in url and os.path.isfile(url) and zipfile.is_zipfile(url):
-        from .zip_store import ZipStore
+        from .backends.zip_store import ZipStore
 
         return ZipStore(url)
     return None
@@ -82,7 +82,7 @@ def _reference_store(url: Any, storage_options: dict[str, Any] | None, format: s
     """The virtual store of the references at ``url`` (``format="kerchunk"``)."""
     if format not in REFERENCE_FORMATS:
         raise ZarrioError(f"format={format!r} is not known: use None (Zarr, N5) or 'kerchunk' (references)")
-    from .references import ReferenceStore
+    from .backends.references import ReferenceStore
 
     if isinstance(url, os.PathLike):
         url = os.fspath(url)
@@ -108,7 +108,7 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None, format: 
     format
         ``None`` (Zarr or N5 at ``url``) or ``"kerchunk"``: ``url`` is a kerchunk JSON file
         or Parquet reference folder, read as a virtual Zarr store
-        (:class:`~dask_zarrio.store.references.ReferenceStore`).
+        (:class:`~dask_zarrio.store.backends.references.ReferenceStore`).
 
     Returns
     -------

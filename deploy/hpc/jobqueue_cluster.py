@@ -16,14 +16,14 @@ import dask.array as da
 from distributed import Client
 
 import dask_zarrio as dz
-from dask_zarrio.worker_memory import WORKER_ENV
+from dask_zarrio.memory.allocator import WORKER_ENV
 
 
 def make_cluster(kind: str, jobs: int):  # type: ignore[no-untyped-def]
     """A SLURMCluster or PBSCluster with the settings this example documents."""
     from dask_jobqueue import PBSCluster, SLURMCluster
 
-    # Workers reuse freed chunk-sized buffers (dask_zarrio.worker_memory; deploy/README.md).
+    # Workers reuse freed chunk-sized buffers (dask_zarrio.memory.allocator; deploy/README.md).
     malloc = [f"export {k}={v}" for k, v in WORKER_ENV.items()]
     common = dict(cores=2, processes=1, memory="8GiB", walltime="01:00:00",
                   local_directory="$TMPDIR", job_extra_directives=[], job_script_prologue=malloc)

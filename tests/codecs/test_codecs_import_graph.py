@@ -1,7 +1,7 @@
 """dask_zarrio.codecs sits at the bottom of the package: no upward import, no import cycle.
 
-codecs may import only the leaves :mod:`dask_zarrio.errors`, :mod:`dask_zarrio.buffers` (and so
-:mod:`dask_zarrio.config`, where buffers reads its pool size) and :mod:`dask_zarrio.grid` (region
+codecs may import only the leaves :mod:`dask_zarrio.errors`, :mod:`dask_zarrio.memory.buffers` (and so
+:mod:`dask_zarrio.config`, where buffers reads its pool size) and :mod:`dask_zarrio.layout.grid` (region
 maths) of dask_zarrio; its own modules import each other without a cycle, at module level
 (an import inside a function is how a cycle used to be papered over).
 """
@@ -19,7 +19,7 @@ import dask_zarrio
 
 PACKAGE = Path(dask_zarrio.__file__).parent
 CODECS = PACKAGE / "codecs"
-ALLOWED_OUTSIDE = {"dask_zarrio.errors", "dask_zarrio.buffers", "dask_zarrio.config", "dask_zarrio.grid"}
+ALLOWED_OUTSIDE = {"dask_zarrio.errors", "dask_zarrio.memory.buffers", "dask_zarrio.config", "dask_zarrio.layout.grid"}
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:

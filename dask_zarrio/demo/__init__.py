@@ -1,0 +1,1 @@
+"""The main job's demo: ``python -m dask_zarrio.demo``."""

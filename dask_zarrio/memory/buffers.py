@@ -1,0 +1,203 @@
+"""Big byte buffers placed so that the kernel can back them with huge pages, and reused.
+
+A chunk decoded into freshly mapped memory costs a page fault (each zeroes a 4 KiB
+page) per 4 KiB when the process gives freed memory back to the OS after every task,
+as ``dask.distributed`` workers do (they set ``MALLOC_TRIM_THRESHOLD_=65536``, which
+also stops glibc from raising its mmap threshold, so every big buffer is a new
+mapping). numpy asks for transparent huge pages on allocations of 4 MiB and more, but
+only the 2 MiB-aligned middle of a mapping can get them. Starting big buffers on a
+2 MiB boundary makes the whole buffer eligible: a 16 MiB buffer takes 8 faults instead
+of 4096. Pages before the aligned start are never touched, so they cost address
+space, not memory.
+
+Huge pages still have to be zeroed when first touched, and memory above glibc's mmap
+threshold is mapped afresh on every allocation. So big buffers come from a
+per-process :class:`BufferPool` and return to it when the last array viewing them is
+gone: a read block or a compressed chunk reuses memory that is already mapped and
+touched. This is memory reuse inside dask_zarrio, not a process-wide setting; the
+dask config key ``dask_zarrio.buffer-pool`` bounds it (docs/performance.md has the
+measurements).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+from dask.utils import parse_bytes
+
+from .. import config
+
+__all__ = ["HUGE_PAGE", "MIN_ALIGNED", "POOL", "BufferPool", "empty", "empty_array", "read_file"]
+
+#: The x86-64 and arm64 (4 KiB base page) transparent huge page size.
+HUGE_PAGE = 2 * 2**20
+#: Below this numpy does not ask for huge pages, so aligning would gain nothing.
+MIN_ALIGNED = 4 * 2**20
+
+
+class BufferPool:
+    """Big aligned buffers handed out as arrays and taken back when the last view dies.
+
+    Zeroing fresh memory is a large part of reading: the kernel clears every page a
+    new mapping touches, and glibc maps anything above 32 MiB afresh each time (above
+    128 KiB on ``dask.distributed`` workers).
+
+    :meth:`take` returns an array whose ``base`` is a small lease object; every view,
+    slice or reshape of it keeps that lease alive (numpy points views at the first
+    base that is not an array). When the last one is gone the lease gives the memory
+    back here, and a later :meth:`take` of a similar size reuses it. At most
+    ``max_bytes`` of free buffers are kept (oldest dropped first); 0 keeps none.
+    ``max_bytes=None`` follows the dask config key ``dask_zarrio.buffer-pool`` (bytes,
+    or a string such as ``"256MiB"``), read whenever a buffer comes back.
+
+    Examples
+    --------
+    >>> pool = BufferPool(max_bytes=64 * 2**20)
+    >>> a = pool.take(8 * 2**20); address = a.ctypes.data
+    >>> del a                      # the last reference: the buffer is free again
+    >>> pool.free_bytes
+    8388608
+    >>> b = pool.take(7 * 2**20)   # a similar size reuses it
+    >>> b.ctypes.data == address, pool.free_bytes
+    (True, 0)
+    """
+
+    def __init__(self, max_bytes: int | str | None = None) -> None:
+        self._max_bytes = None if max_bytes is None else parse_bytes(max_bytes)
+        self._free: list[np.ndarray] = []  # oldest first
+        # Re-entrant: a garbage collection inside ``take`` may free a lease, which puts.
+        self._lock = threading.RLock()
+
+    @property
+    def max_bytes(self) -> int:
+        """The most bytes of free buffers kept: fixed, or ``dask_zarrio.buffer-pool`` now."""
+        if self._max_bytes is not None:
+            return self._max_bytes
+        return parse_bytes(config.get("buffer-pool"))
+
+    @property
+    def free_bytes(self) -> int:
+        """Bytes held for reuse, not handed out."""
+        with self._lock:
+            return sum(b.nbytes for b in self._free)
+
+    def take(self, nbytes: int) -> np.ndarray:
+        """A writable, uninitialised ``uint8`` array of ``nbytes`` starting on a huge page."""
+        capacity = _round_up(nbytes)
+        with self._lock:
+            fits = [i for i, b in enumerate(self._free) if capacity <= b.nbytes <= capacity + capacity // 4]
+            owner = self._free.pop(min(fits, key=lambda i: self._free[i].nbytes)) if fits else None
+        if owner is None:
+            owner = _aligned(capacity)
+        return np.asarray(_Lease(owner, nbytes, self))
+
+    def clear(self) -> None:
+        """Drop every free buffer (memory goes back to the C library)."""
+        with self._lock:
+            self._free.clear()
+
+    def _put(self, owner: np.ndarray) -> None:
+        limit = self.max_bytes  # the config may change between puts
+        with self._lock:
+            if owner.nbytes > limit:
+                return
+            self._free.append(owner)
+            held = sum(b.nbytes for b in self._free)
+            while held > limit:
+                held -= self._free.pop(0).nbytes
+
+
+class _Lease:
+    """Lends ``owner`` to the arrays made from it; gives it back to the pool when they are gone."""
+
+    def __init__(self, owner: np.ndarray, nbytes: int, pool: BufferPool) -> None:
+        self._owner, self._pool = owner, pool
+        self.__array_interface__ = {
+            "version": 3, "shape": (nbytes,), "typestr": "|u1", "data": (owner.ctypes.data, False)}
+
+    def __del__(self) -> None:
+        try:
+            self._pool._put(self._owner)
+        except Exception:  # noqa: BLE001  (interpreter shutdown: nothing left to reuse it)
+            pass
+
+
+def _round_up(nbytes: int) -> int:
+    return -(-nbytes // HUGE_PAGE) * HUGE_PAGE
+
+
+def _aligned(capacity: int) -> np.ndarray:
+    raw = np.empty(capacity + HUGE_PAGE, np.uint8)
+    start = -raw.ctypes.data % HUGE_PAGE
+    return raw[start : start + capacity]
+
+
+#: The process's pool. Its budget, the dask config key ``dask_zarrio.buffer-pool``
+#: (default 256 MiB: a few 64 MiB read blocks per thread and their compressed inputs),
+#: is read whenever a buffer comes back, so ``dask.config.set`` changes it at once.
+POOL = BufferPool()
+
+
+def empty(nbytes: int) -> np.ndarray:
+    """A writable, uninitialised ``uint8`` array of ``nbytes``; big ones start on a huge page.
+
+    Big ones come from :data:`POOL` and go back to it when no view of them is left.
+
+    Examples
+    --------
+    >>> buf = empty(8 * 2**20)
+    >>> buf.nbytes, buf.ctypes.data % HUGE_PAGE, buf.flags.writeable
+    (8388608, 0, True)
+    >>> empty(10).nbytes
+    10
+    """
+    if nbytes < MIN_ALIGNED:
+        return np.empty(nbytes, np.uint8)
+    return POOL.take(nbytes)
+
+
+def empty_array(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """:func:`empty` shaped as a C-contiguous array of ``shape`` and ``dtype``.
+
+    Examples
+    --------
+    >>> empty_array((1024, 1024), "f8").ctypes.data % HUGE_PAGE
+    0
+    """
+    dt = np.dtype(dtype)
+    if dt.hasobject:
+        return np.empty(shape, dt)
+    n = int(np.prod(shape, dtype=np.int64))
+    return empty(n * dt.itemsize).view(dt).reshape(shape)
+
+
+def read_file(path: str) -> Any:
+    """The bytes of the file at ``path``: ``bytes`` when small, else an aligned array.
+
+    Reads with one ``readinto`` and no intermediate copy. Raises the ``OSError``
+    subclasses of :func:`open` (``FileNotFoundError`` when there is no such file).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     _ = f.write(b"abc"); f.flush()
+    ...     read_file(f.name)
+    b'abc'
+    """
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < MIN_ALIGNED:
+            return f.readall()
+        buf = empty(size)
+        view, got = memoryview(buf.data), 0
+        while got < size:  # one read(2) moves at most ~2 GiB
+            n = f.readinto(view[got:])
+            if not n:  # the file shrank under us: hand out what was there
+                return buf[:got]
+            got += n
+        extra = f.readall()  # or grew: keep every byte, as ``f.read()`` would
+        return np.concatenate([buf, np.frombuffer(extra, np.uint8)]) if extra else buf

@@ -1,0 +1,345 @@
+"""``dz.rechunk``: store to store, in one or two passes, memory bounded by ``max_mem``.
+
+The plan comes from :mod:`dask_zarrio.layout.rechunk_plan` (pure), the target's
+description from :mod:`dask_zarrio.rechunking.target`, the tasks from
+:mod:`dask_zarrio.rechunking.tasks`. Each pass is written as ``dz.write`` writes an
+array (its metadata committed after its data, a journal until then, so
+``resume=True`` continues it): the graph is one Blockwise layer of tasks, one per
+block, built in O(1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from math import prod
+from typing import Any, cast
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.array.core import normalize_chunks
+from dask.base import tokenize
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
+from dask.utils import parse_bytes
+
+from .._compat import ArraySliceDep, core_blockwise
+from ..errors import ZarrioError
+from ..graph.builder import sum_of_blocks
+from ..graph.progress import compute as compute_with_progress
+from ..layout.rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
+from ..layout.write_plan import WritePlan
+from ..metadata import ArrayMetadata, ArraySpec
+from ..metadata.journal import pending_write
+from ..metadata.node import read_array_metadata, with_v2_attributes
+from ..store import Store, open_store
+from ..store.base import same_place
+from ..typing import StoreLike
+from ..writing.destination import NewArray, resolve_destination
+from ..writing.modes import check_mode, check_replaceable, prepare_node
+from ..writing.resume import blocks_to_write
+from ..writing.staging import begin_node, finish_node, staged_node
+from .target import KEEP, target_array, undecoded_kind
+from .tasks import assemble_shards, copy_chunks, rechunk_block
+from .temp import complete, intermediate_array, plain_variant, reusable, temp_store
+
+__all__ = ["Rechunk", "parse_max_mem", "rechunk"]
+
+logger = logging.getLogger("dask_zarrio")
+
+TASKS: dict[str, Callable[..., np.ndarray]] = {"decode": rechunk_block, "copy": copy_chunks, "shards": assemble_shards}
+
+def parse_max_mem(value: int | str) -> int:
+    """``max_mem`` in bytes, from an int or a string such as ``"256MiB"``.
+
+    Examples
+    --------
+    >>> parse_max_mem("64MiB"), parse_max_mem(1000)
+    (67108864, 1000)
+    """
+    try:
+        n = parse_bytes(value) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError) as e:
+        raise ZarrioError(f"max_mem={value!r} must be a number of bytes or a string such as '256MiB'") from e
+    if n <= 0:
+        raise ZarrioError(f"max_mem={value!r} must be positive, e.g. '256MiB'")
+    return n
+
+
+@dataclass
+class _Step:
+    """One pass to run: read ``source`` (``meta``, else its metadata read when the pass is
+    built), write ``new``."""
+
+    pass_: Pass
+    source: Store
+    store: Store
+    new: NewArray
+    dtype: np.dtype[Any]
+    mode: str
+    resume: bool
+    meta: ArrayMetadata | None = None
+    #: Into the intermediate array: its chunks are stored uncompressed where compression saves little.
+    adaptive: bool = False
+    #: Out of the intermediate array: each task deletes the chunks it read for the last time.
+    consume: bool = False
+
+
+@dataclass
+class Rechunk:
+    """A planned rechunk: ``.plan`` says what it will do, ``.compute()`` does it, and
+    ``.to_delayed()`` gives it as one dask ``Delayed`` to compute with others.
+
+    Attributes
+    ----------
+    plan
+        The :class:`~dask_zarrio.layout.rechunk_plan.RechunkPlan`: its ``passes`` (each a
+        :class:`~dask_zarrio.layout.rechunk_plan.Pass` with ``kind``, ``tasks``, ``bytes_read``,
+        ``bytes_written``, ``task_memory``), ``peak_memory`` and ``intermediate``.
+
+    Examples
+    --------
+    >>> import dask.array as da, dask_zarrio as dz
+    >>> dz.write(da.arange(12, chunks=12).reshape(3, 4), "memory://doc/rc-src.zarr", mode="w", chunks=(1, 4))
+    >>> job = dz.rechunk("memory://doc/rc-src.zarr", "memory://doc/rc-dst.zarr", (3, 1), mode="w", compute=False)
+    >>> len(job.plan.passes), job.plan.passes[0].kind, job.plan.passes[0].tasks
+    (1, 'decode', 1)
+    >>> job.compute()
+    >>> dz.read("memory://doc/rc-dst.zarr").chunksize
+    (3, 1)
+    """
+
+    plan: RechunkPlan
+    steps: list[_Step]
+    progress: bool = False
+    cleanup: list[Store] = field(default_factory=list)
+
+    def to_delayed(self) -> Delayed:
+        """Every pass as one ``Delayed``: a pass's tasks start once the previous pass's
+        metadata is committed, and the intermediate array is deleted at the end.
+
+        Building it writes each new array's journal (as ``dz.write(compute=False)``
+        does); computing it returns the number of objects stored.
+        """
+        after: Delayed | None = None
+        meta: ArrayMetadata | None = None
+        for step in self.steps:
+            after, meta = _pass_graph(step if meta is None else replace(step, meta=meta), after)
+        assert after is not None  # a plan has at least one pass
+        return dask.delayed(_clean)(after, self.cleanup) if self.cleanup else after
+
+    def compute(self) -> None:
+        """Run every pass (one dask computation), then delete the intermediate array."""
+        compute_with_progress(self.to_delayed(), progress=self.progress)
+
+    def __repr__(self) -> str:
+        return f"Rechunk(\n{self.plan}\n)"
+
+
+def _clean(count: int, stores: list[Store]) -> int:
+    """After the last pass: delete the intermediate arrays."""
+    for store in stores:
+        store.clear()
+    return count
+
+
+def _then(kind: str, after: object, *args: Any) -> np.ndarray:
+    """A task of a later pass: ``after`` (the previous pass committed) only orders it."""
+    return TASKS[kind](*args)
+
+
+def _layer(
+    kind: str, src: ArraySpec, src_store: Store, dst: ArraySpec, sink: Store, blocks: tuple[tuple[int, ...], ...],
+    fetch: int, name: str, after: Delayed | None, extra: tuple[Any, ...] = (),
+) -> da.Array:
+    """One Blockwise layer: a task per block, its region from an ArraySliceDep (O(1) to build);
+    with ``after``, each task waits for it (a 0-d array every block reads); ``extra``
+    arguments go to the task after ``fetch``."""
+    out_ind = tuple(range(len(blocks)))
+    barrier = da.from_delayed(after, (), np.int64) if after is not None else None
+    first: tuple[Any, ...] = (barrier.name, ()) if barrier is not None else (None, None)
+    last = tuple(x for arg in extra for x in (arg, None))
+    layer = core_blockwise(
+        _then, name, out_ind, kind, None, *first, src, None, src_store, None, dst, None, sink, None,
+        ArraySliceDep(blocks), out_ind, fetch, None, *last, numblocks={} if barrier is None else {barrier.name: ()},
+    )
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[] if barrier is None else [barrier])
+    return da.Array(graph, name, tuple((1,) * len(c) for c in blocks), meta=np.empty((0,) * len(blocks), dtype=np.int64))
+
+
+def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetadata]:
+    """One pass as ``dz.write(compute=False)`` builds an array: its journal written now, a
+    ``Delayed`` that runs its data tasks (after ``after``) and then commits its metadata."""
+    src_meta = step.meta or read_array_metadata(step.source)
+    src = ArraySpec.from_metadata(src_meta)
+    staged = staged_node(step.store, step.mode, step.resume)
+    if staged is not None:
+        check_replaceable(step.store)
+    sink = staged or step.store
+    placeholder = da.empty(src_meta.shape, dtype=step.dtype, chunks=-1)
+    dest = resolve_destination(placeholder, sink, step.mode, None, None, step.new, 1, resume=step.resume)
+    dst = ArraySpec.from_metadata(dest.meta)
+    shape = src_meta.shape
+    blocks = normalize_chunks(step.pass_.block, shape) if shape else ()
+    name = f"rechunk-{step.pass_.kind}-{step.pass_.into}-" + tokenize(
+        step.source.token(), json.dumps(src_meta.to_dict(), default=str), sink.token(),
+        json.dumps(dest.meta.to_dict(), default=str), blocks,
+    )
+    extra: tuple[Any, ...] = ()
+    if step.pass_.kind == "decode" and step.adaptive:
+        extra = (ArraySpec.from_metadata(plain_variant(dest.meta)),)
+    elif step.pass_.kind == "decode" and step.consume and step.source.supports_deletes:
+        extra = (None, True)
+    counts = _layer(step.pass_.kind, src, step.source, dst, sink, blocks, step.pass_.fetch, name, after, extra)
+    total: Any = counts
+    if dest.resuming:
+        full = tuple(slice(0, n) for n in shape)
+        if pending_write(sink) is None:  # complete already (metadata is committed last): nothing to redo
+            todo: list[tuple[int, ...]] = []
+            logger.info("%s: resuming: complete already, nothing to redo", sink.describe())
+        else:
+            todo, done = blocks_to_write(dst, sink, WritePlan(blocks, dst.chunk_shape, full, shape))
+            logger.info("%s: resuming: %d stored objects kept, %d of %d tasks left", sink.describe(), done, len(todo), prod(counts.numblocks))
+        total = sum_of_blocks(counts, todo)
+    begin_node(step.store, dest, step.mode, sink)
+    return dask.delayed(finish_node, pure=False)(total, step.store, dest, sink), dest.meta
+
+
+def _read_unit(spec: ArraySpec, store: Store) -> tuple[int, ...]:
+    """What a task decodes at a time: a shard's inner chunk where it can read them alone."""
+    if spec.pipeline.supports_partial_decode and store.supports_partial_reads:
+        return spec.pipeline.partial_chunk_shape
+    return spec.chunk_shape
+
+
+def plan_for(
+    meta: ArrayMetadata, source: Store, new: NewArray, dtype: np.dtype[Any], max_mem: int,
+) -> RechunkPlan:
+    """The plan to write ``meta``'s array (at ``source``) as ``new``: undecoded where it can.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> m = new_array_metadata(shape=(8,), dtype=np.dtype("i2"), chunk_shape=(2,), zarr_format=2)
+    >>> new = NewArray((2,), None, [m.compressor], None, None, 3, "C", None, None)
+    >>> plan_for(m, MappingStore({}), new, m.dtype, 2**20).passes[0].kind
+    'copy'
+    """
+    src = ArraySpec.from_metadata(meta)
+    dst = ArraySpec.from_metadata(new.metadata(meta.shape, dtype, (), max_mem))
+    itemsize = max(meta.dtype.itemsize, dtype.itemsize)
+    kind = undecoded_kind(src, dst) if dtype == meta.dtype else None
+    if kind is not None:
+        return RechunkPlan(meta.shape, itemsize, max_mem, (plan_copy(meta.shape, src.chunk_shape, dst.chunk_shape, itemsize, max_mem, kind),))
+    return plan_rechunk(meta.shape, itemsize, _read_unit(src, source), dst.chunk_shape, max_mem)
+
+
+def rechunk(
+    source: StoreLike,
+    target: StoreLike,
+    chunks: Any,
+    *,
+    max_mem: int | str = "256MiB",
+    shards: Any = None,
+    compressors: Any = KEEP,
+    filters: Any = KEEP,
+    zarr_format: int | str | None = None,
+    fill_value: Any = KEEP,
+    dtype: Any = None,
+    chunk_key_encoding: Any = KEEP,
+    temp: StoreLike | None = None,
+    mode: str = "w-",
+    resume: bool = False,
+    storage_options: dict[str, Any] | None = None,
+    target_options: dict[str, Any] | None = None,
+    progress: bool = False,
+    compute: bool = True,
+) -> Rechunk | None:
+    """Copy the array at ``source`` to ``target`` in new chunks, no task holding more than
+    ``max_mem`` of decoded data.
+
+    Each task writes a block of whole target chunks (or shards) and decodes the
+    source chunks it overlaps, one at a time; where that would decode the source
+    many times over, the plan goes through an intermediate array in ``temp``
+    (rechunking and copying: docs/rechunking.md). Format, codecs, sharding, fill
+    value and dtype may change in the same pass; when only the container changes
+    (same grid, codecs that read the same bytes, or chunks regrouped into shards)
+    the stored bytes are copied without decoding.
+
+    Parameters
+    ----------
+    source, target
+        Array locations (see :func:`dask_zarrio.read`).
+    chunks
+        The target's chunks: a tuple, a dict by axis number or dimension name (axes
+        left out keep the source's), ``-1`` (whole array), ``"auto"`` or ``"keep"``.
+    max_mem
+        The most decoded bytes one task may hold (an int or ``"256MiB"``).
+    shards
+        The target's shard shape (Zarr v3), in the same forms as ``chunks``.
+    compressors, filters, zarr_format, fill_value
+        As in :func:`dask_zarrio.write`; ``"keep"`` (``None`` for ``zarr_format``) takes the source's.
+    dtype
+        Cast to this dtype (``None``: the source's).
+    chunk_key_encoding
+        As in :func:`dask_zarrio.write`. ``"keep"`` keeps the source's chunk keys where
+        the target's format can: a v2 array copied to v3 gets the ``v2`` encoding with
+        its separator, as zarr-python's ``migrate_to_v3`` gives it, so an undecoded copy
+        is a copy of files. Pass ``"default"`` for v3's ``c/0/0`` keys.
+    temp
+        Where the intermediate array goes when the plan needs one; default: a
+        ``.dz-rechunk-*`` folder beside a local target (refused for remote ones).
+    mode, resume, target_options, storage_options
+        As in :func:`dask_zarrio.write`; ``storage_options`` opens the source,
+        ``target_options`` the target and ``temp``.
+    progress
+        Show a progress bar (distributed's on a client, else dask's).
+    compute
+        ``False`` returns a :class:`Rechunk`: its ``.plan`` prints passes, tasks,
+        bytes read and written and peak memory per task; ``.compute()`` runs it.
+
+    Examples
+    --------
+    >>> import dask.array as da, dask_zarrio as dz
+    >>> dz.write(da.arange(16, chunks=16).reshape(4, 4), "memory://doc/rk.zarr", mode="w", chunks=(1, 4))
+    >>> dz.rechunk("memory://doc/rk.zarr", "memory://doc/rk2.zarr", {1: 1}, max_mem="1MiB", mode="w")
+    >>> dz.read("memory://doc/rk2.zarr").chunksize, int(dz.read("memory://doc/rk2.zarr").sum().compute())
+    ((1, 1), 120)
+    """
+    mode = check_mode(mode, ("w-", "w"), "dz.rechunk")
+    limit = parse_max_mem(max_mem)
+    src_store = open_store(source, storage_options)
+    # v2 keeps attributes and dimension names in .zattrs: the target gets them, chunks may name them
+    meta = cast(ArrayMetadata, with_v2_attributes(src_store, read_array_metadata(src_store)))
+    store = open_store(target, target_options)
+    if same_place(src_store, store):
+        raise ZarrioError(f"dz.rechunk cannot write {store.describe()} over its own source; write to another path")
+    if mode == "w-" and not resume:
+        prepare_node(store, mode)  # refuse now, not after a first pass
+    out_dtype = meta.dtype if dtype is None else np.dtype(dtype)
+    new = target_array(meta, chunks, shards, compressors, filters, zarr_format, fill_value, limit, chunk_key_encoding)
+    plan = plan_for(meta, src_store, new, out_dtype, limit)
+    steps, cleanup = [], []
+    if len(plan.passes) == 1:
+        steps.append(_Step(plan.passes[0], src_store, store, new, out_dtype, mode, resume))
+    else:
+        first, last = plan.passes
+        middle_store = temp_store(temp, store, target_options)
+        middle = intermediate_array(first.unit, meta)
+        if resume and complete(store):  # only the check that it is the same array is left
+            steps.append(_Step(last, middle_store, store, new, out_dtype, mode, resume, middle.metadata(meta.shape, meta.dtype, (), limit)))
+        else:
+            again = resume and reusable(middle_store, store, mode)  # else the first pass starts afresh
+            steps.append(_Step(first, src_store, middle_store, middle, meta.dtype, "w", again, adaptive=True))
+            steps.append(_Step(last, middle_store, store, new, out_dtype, mode, resume, consume=True))
+            cleanup.append(middle_store)
+    job = Rechunk(plan, steps, progress, cleanup)
+    logger.info("%s", plan)
+    if not compute:
+        return job
+    job.compute()
+    return None

@@ -1,0 +1,394 @@
+"""FsspecStore: a folder of any fsspec filesystem (local, memory, S3, GCS, HTTP, chained).
+
+Local folders skip fsspec on the hot paths: chunks are read with plain file I/O
+(big ones into huge-page-aligned buffers, :func:`dask_zarrio.memory.buffers.read_file`)
+and written through a temporary file and a rename, so readers never see half a
+chunk. Remote filesystems with an async API fetch and write the objects of one
+task concurrently; every request is retried on transient errors.
+
+How many attempts and how many requests in flight are read from the config keys
+``dask_zarrio.retry.*`` and ``dask_zarrio.requests-in-flight`` when a request is
+made, not when the store is made: a pickled store carries no policy of its own,
+so each worker follows its own dask config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import posixpath
+import threading
+from functools import partial
+from typing import Any
+
+import fsspec
+import fsspec.asyn
+from dask.base import tokenize
+from fsspec.implementations.local import LocalFileSystem
+
+from ..base import (
+    Buffer,
+    Store,
+    join_key,
+    member_path,
+    redact_url,
+    same_bytes,
+)
+from ..support import azure
+from ..support import local_files as local
+from ..support import s3_requests as s3
+from ..support.failures import secret_values, store_error
+from ..support.remote_ranges import acat_range, range_not_satisfiable, remote_range
+from ..support.retry import RetryPolicy, config_number
+
+__all__ = ["FsspecStore"]
+
+#: Conditional writes to ``memory://``: the filesystem is one dict per process, so one
+#: lock per process makes compare-and-set atomic there.
+_MEMORY_LOCK = threading.Lock()
+
+
+class FsspecStore(Store):
+    """A folder of an fsspec filesystem (local, memory, S3, GCS, HTTP, chained, ...).
+
+    Requests that fail transiently are retried (:mod:`dask_zarrio.store.support.retry`) as the
+    ``dask_zarrio.retry.*`` config keys say, unless ``retry`` is given; several
+    objects of one task are fetched or written concurrently through the async API
+    of filesystems that have one, at most ``dask_zarrio.requests-in-flight`` at a time.
+
+    Examples
+    --------
+    >>> import fsspec
+    >>> s = FsspecStore(fsspec.filesystem("memory"), "/doc/a.zarr")
+    >>> s.set("k", b"v"); s.get("k"), s.get("missing")
+    (b'v', None)
+    """
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, root: str, retry: RetryPolicy | None = None) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/") if root not in ("/", "") else root
+        # None: read the config keys at each request (see the retry property).
+        self._retry = retry
+        self._local = isinstance(fs, LocalFileSystem)
+        self._async = bool(getattr(fs, "async_impl", False)) and not self._local
+        self._http = _protocol(fs) in ("http", "https")
+        # s3fs first asks for the size of each whole object it reads unless
+        # max_concurrency is 1 (fsspec/s3fs#1027): one request per chunk is the target.
+        cat = getattr(fs, "_cat_file", None) if self._async else None
+        self._cat_kwargs = {"max_concurrency": 1} if cat is not None and "max_concurrency" in inspect.signature(cat).parameters else {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.fs, self.root, self._retry))
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The policy given to this store, else the one the config keys set right now."""
+        return self._retry if self._retry is not None else RetryPolicy.from_config()
+
+    @property
+    def supports_partial_reads(self) -> bool:
+        # Local files seek; remote filesystems send ranged GETs.
+        return True
+
+    @property
+    def supports_concurrent_requests(self) -> bool:
+        # Only the async API overlaps requests; sync filesystems (and local files,
+        # which the page cache serves) answer one after the other.
+        return self._async
+
+    @property
+    def supports_listing(self) -> bool:
+        # HTTP servers can only be asked for keys, not enumerated.
+        return not self._http
+
+    @property
+    def supports_deletes(self) -> bool:
+        # fsspec's HTTP filesystem only reads.
+        return not self._http
+
+    @property
+    def supports_node_replace(self) -> bool:
+        # A local folder renames in O(1); object stores would copy every object.
+        return self._local
+
+    def replace_node(self, staged: Store) -> None:
+        if not self._local or not isinstance(staged, FsspecStore):
+            return super().replace_node(staged)
+        source = staged.root
+        self._call("RENAME", "", lambda: local.replace_folder(self.root, source))
+
+    def _path(self, key: str) -> str:
+        return join_key(self.root, key)
+
+    @property
+    def supports_conditional_writes(self) -> bool:
+        # Local folders: an O_EXCL lock file; memory: a process-wide lock (memory:// lives
+        # in one process); S3: PUT preconditions checked by the server. Others compare
+        # then set, with a race window.
+        return self._local or _protocol(self.fs) == "memory" or s3.is_s3(self.fs) or azure.is_azure(self.fs)
+
+    def _secrets(self) -> list[str]:
+        """Credential values among the filesystem's storage_options: scrubbed from messages."""
+        return list(secret_values(getattr(self.fs, "storage_options", {}) or {}))
+
+    def _call(self, what: str, key: str, fn: Any, retry: RetryPolicy | None = None) -> Any:
+        request = f"{what} {self.describe(key)}"
+        try:
+            return (retry or self.retry).call(fn, request)
+        except Exception as exc:  # noqa: BLE001 (translated where it would mislead or leak)
+            error = store_error(exc, request, self._secrets())
+            if error is None:
+                raise
+            raise error from (exc if redact_url(exc, self._secrets()) == str(exc) else None)
+
+    def _batch(self, calls: list[tuple[str, Any]]) -> list[Any]:
+        """Run request factories on the filesystem's event loop (see :func:`_gather`)."""
+        limit = int(config_number("requests-in-flight", integer=True, minimum=1))
+        return fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, limit, self._secrets())
+
+    def get(self, key: str) -> bytes | None:
+        path = self._path(key)
+
+        def fetch() -> bytes | None:
+            try:
+                if self._local:
+                    # Plain file I/O: fsspec's local layer adds nothing here but cost.
+                    with open(path, "rb") as f:
+                        return f.read()
+                return self.fs.cat_file(path, **self._cat_kwargs)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return None
+
+        return self._call("GET", key, fetch)
+
+    def exists(self, key: str) -> bool:
+        path = self._path(key)
+        if self._local:
+            return os.path.isfile(path)
+        return bool(self._call("HEAD", key, lambda: self.fs.isfile(path)))
+
+    def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
+        path = self._path(key)
+
+        def fetch() -> bytes | None:
+            try:
+                if self._local:
+                    with open(path, "rb") as f:
+                        if start < 0:
+                            size = f.seek(0, os.SEEK_END)
+                            f.seek(max(0, size + start))
+                        else:
+                            f.seek(start)
+                        return f.read() if length is None else f.read(length)
+                if azure.is_azure(self.fs):  # no suffix ranges, 416 past the end
+                    return fsspec.asyn.sync(self.fs.loop, azure.acat_range, self.fs, path, start, length)
+                if length == 0:
+                    # fsspec reads end == start as "to the end": only existence is asked.
+                    return b"" if self.fs.isfile(path) else None
+                first, end, keep = remote_range(start, length)
+                try:
+                    data = self.fs.cat_file(path, start=first, end=end)
+                except Exception as exc:  # noqa: BLE001 (only "range not satisfiable" is kept)
+                    if not range_not_satisfiable(exc):
+                        raise
+                    return b""
+                return data if keep is None else data[:keep]
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return None
+
+        return self._call("GET (range)", key, fetch)
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes] | None:
+        if not self._async or len(ranges) <= 1:
+            return super().get_ranges(key, ranges)
+        path = self._path(key)
+        calls = [
+            (f"GET (range) {self.describe(key)}", partial(acat_range, self.fs, path, s, n))
+            for s, n in ranges
+        ]
+        parts = self._batch(calls)
+        return None if any(p is None for p in parts) else parts
+
+    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+        if self._local:
+            # Chunk data: big files land in huge-page-aligned buffers (dask_zarrio.memory.buffers).
+            # One policy for the batch: the config is read once, not once per chunk.
+            retry = self.retry
+            return [self._call("GET", k, partial(local.read_local, self._path(k)), retry) for k in keys]
+        if len(keys) <= 1 or not self._async:
+            return [self.get(k) for k in keys]
+        calls = [
+            (f"GET {self.describe(k)}", partial(self.fs._cat_file, self._path(k), **self._cat_kwargs))
+            for k in keys
+        ]
+        return self._batch(calls)
+
+    def set(self, key: str, value: Buffer) -> None:
+        path = self._path(key)
+        if self._local:
+            self._call("PUT", key, lambda: local.atomic_write(path, value))
+        else:
+            data = bytes(memoryview(value).cast("B"))
+            # One PUT of the whole object: it lands whole or not at all, so a retry is safe.
+            self._call("PUT", key, lambda: self.fs.pipe_file(path, data, **s3.put_options(self.fs, len(data))))
+
+    def copy_object(self, source: Store, source_key: str, key: str) -> bool:
+        """Store ``source``'s object ``source_key`` here as ``key``, its bytes unchanged;
+        ``False`` when there is none. Between local folders the kernel copies the file
+        (:func:`~dask_zarrio.store.support.local_files.atomic_copy`); otherwise a GET and a PUT.
+
+        Examples
+        --------
+        >>> import fsspec
+        >>> a, b = (FsspecStore(fsspec.filesystem("memory"), f"/doc/cp{i}") for i in (1, 2))
+        >>> a.set("k", b"v"); b.copy_object(a, "k", "c/k"), b.get("c/k"), b.copy_object(a, "gone", "x")
+        (True, b'v', False)
+        """
+        if self._local and isinstance(source, FsspecStore) and source._local:
+            src, path = source._path(source_key), self._path(key)
+            return bool(self._call("COPY", key, lambda: local.atomic_copy(src, path)))
+        return super().copy_object(source, source_key, key)
+
+    def set_many(self, items: dict[str, Buffer]) -> None:
+        if len(items) <= 1 or not self._async:
+            super().set_many(items)
+            return
+        blobs = {k: bytes(memoryview(v).cast("B")) for k, v in items.items()}
+        calls = [
+            (f"PUT {self.describe(k)}", partial(self.fs._pipe_file, self._path(k), b, **s3.put_options(self.fs, len(b))))
+            for k, b in blobs.items()
+        ]
+        self._batch(calls)
+
+    def set_if_unchanged(self, key: str, value: Buffer, expected: bytes | None) -> bool:
+        path = self._path(key)
+        if self._local:
+            return bool(self._call("PUT (conditional)", key, lambda: local.set_if_unchanged(path, value, expected)))
+        data = bytes(memoryview(value).cast("B"))
+        # S3 and Azure check the precondition on the server (If-None-Match / If-Match).
+        backend: Any = s3 if s3.is_s3(self.fs) else azure if azure.is_azure(self.fs) else None
+        if backend is not None:
+            return bool(self._call("PUT (conditional)", key, lambda: backend.set_if_unchanged(self.fs, path, data, expected)))
+        if _protocol(self.fs) == "memory":
+            with _MEMORY_LOCK:
+                if not same_bytes(self.get(key), expected):
+                    return False
+                self.set(key, data)
+                return True
+        return super().set_if_unchanged(key, data, expected)
+
+    def delete(self, key: str) -> None:
+        def remove() -> None:
+            try:
+                self.fs.rm_file(self._path(key))
+            except FileNotFoundError:
+                pass
+
+        self._call("DELETE", key, remove)
+
+    def clear(self) -> None:
+        def remove() -> None:
+            self.fs.invalidate_cache(self.root)
+            try:
+                self.fs.rm(self.root, recursive=True)
+            except FileNotFoundError:
+                pass
+
+        self._call("DELETE (recursive)", "", remove)
+
+    def _ls(self) -> list[str] | None:
+        """Names below the root, ``None`` when it is no folder (one LIST request, retried)."""
+
+        def listing() -> list[str] | None:
+            # Listings may be cached by the filesystem; another process may have written since.
+            self.fs.invalidate_cache(self.root)
+            try:
+                entries = self.fs.ls(self.root, detail=False)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            return sorted(posixpath.basename(str(e).rstrip("/")) for e in entries)
+
+        return self._call("LIST", "", listing)
+
+    def list_keys(self) -> list[str]:
+        return sorted(self.list_sizes())
+
+    def list_sizes(self) -> dict[str, int | None]:
+        if self._local:
+            return dict(self._call("LIST (recursive)", "", lambda: local.list_sizes(self.root)))
+
+        def listing() -> dict[str, int | None]:
+            self.fs.invalidate_cache(self.root)
+            try:
+                found = self.fs.find(self.root, detail=True)
+            except (FileNotFoundError, NotADirectoryError):
+                return {}
+            root = self.fs._strip_protocol(self.root).rstrip("/") + "/"
+            # find() of a file gives the file itself: no key below the node.
+            return {str(p)[len(root):]: info.get("size") for p, info in sorted(found.items()) if str(p).startswith(root)}
+
+        return dict(self._call("LIST (recursive)", "", listing))
+
+    def is_empty(self) -> bool:
+        names = self._ls()
+        if names is None:
+            return not self._call("HEAD", "", lambda: self.fs.exists(self.root))
+        return not names
+
+    def list_dir(self) -> list[str]:
+        return self._ls() or []
+
+    def child(self, path: str) -> FsspecStore:
+        return FsspecStore(self.fs, self._path(member_path(path)), self._retry)
+
+    def parent(self) -> FsspecStore | None:
+        up = posixpath.dirname(self.root)
+        if up == self.root or not self.root:
+            return None
+        return FsspecStore(self.fs, up, self._retry)
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.root)
+
+    def describe(self, key: str = "") -> str:
+        # HTTP roots are whole URLs, which may carry a password (user:pass@host).
+        path = redact_url(self._path(key), self._secrets())
+        if "://" in path:
+            return path
+        protocol = _protocol(self.fs)
+        return f"{protocol}://{path.lstrip('/') if protocol != 'file' else path}"
+
+    def token(self) -> str:
+        # tokenize(fs) goes through fsspec's __dask_tokenize__, a hash of the class and
+        # storage options: credentials never appear in clear.
+        return tokenize(type(self.fs).__name__, self.fs, self.root)
+
+
+def _protocol(fs: fsspec.AbstractFileSystem) -> str:
+    """The filesystem's main protocol name (``"s3"`` for ``("s3", "s3a")``)."""
+    return fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+
+
+async def _gather(calls: list[tuple[str, Any]], retry: RetryPolicy, limit: int, secrets: list[str]) -> list[Any]:
+    """Run request factories concurrently, ``limit`` at a time, each retried on its own.
+
+    A missing object gives ``None``; any other final failure propagates, translated like
+    :meth:`FsspecStore._call` (permission errors, credentials in the text).
+    """
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(what: str, factory: Any) -> Any:
+        async with semaphore:
+            try:
+                return await retry.acall(factory, what)
+            except FileNotFoundError:
+                return None
+            except Exception as exc:  # noqa: BLE001
+                error = store_error(exc, what, secrets)
+                if error is None:
+                    raise
+                raise error from (exc if redact_url(exc, secrets) == str(exc) else None)
+
+    return list(await asyncio.gather(*(one(w, f) for w, f in calls)))

@@ -1,0 +1,143 @@
+"""S3 specifics: conditional writes, and multipart uploads of large objects.
+
+Conditional writes are a ``PUT`` with ``If-None-Match: *`` or ``If-Match: <ETag>``.
+
+S3 (since 2024), MinIO and moto evaluate these preconditions on the server, so a
+compare-and-swap of a metadata document is atomic across machines: of several
+writers that read the same version, exactly one ``PUT`` lands, the others get
+``412 Precondition Failed`` (or ``409 ConditionalRequestConflict`` when two race
+at the same instant). s3fs passes the headers through to ``put_object``.
+
+Large objects (shards) go up as multipart uploads, their parts in parallel: s3fs
+does so only from 100 MiB (two of its 50 MiB parts), one part at a time, so one big
+shard would be one long single-stream ``PUT``. :func:`put_options` asks s3fs for
+parts of ``dask_zarrio.s3-multipart-part-size`` (default 8 MiB, boto3's default too),
+uploaded ``dask_zarrio.requests-in-flight`` at a time, for every object of at least
+two parts. A multipart upload becomes visible only at its completion, so readers
+still see an object whole or not at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fsspec
+import fsspec.asyn
+from dask.utils import parse_bytes
+
+from ... import config
+from ...errors import ZarrioError
+from ..base import same_bytes
+from .retry import config_number
+
+__all__ = ["MIN_PART_SIZE", "is_s3", "put_options", "set_if_unchanged"]
+
+#: S3's smallest part of a multipart upload (all but the last part).
+MIN_PART_SIZE = 5 * 2**20
+
+#: Error codes and HTTP statuses meaning "another writer changed the object first".
+_LOST_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
+_LOST_STATUSES = {409, 412}
+
+
+def is_s3(fs: fsspec.AbstractFileSystem) -> bool:
+    """Whether ``fs`` is s3fs (whose ``put_object`` takes the precondition headers)."""
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    return "s3" in protocols and hasattr(fs, "_call_s3") and hasattr(fs, "split_path")
+
+
+def _lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the botocore error s3fs wrapped in it) is a failed precondition."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response: Any = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _LOST_CODES or status in _LOST_STATUSES:
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def _set_if_unchanged(fs: Any, path: str, data: bytes, expected: bytes | None) -> bool:
+    bucket, key, _ = fs.split_path(path)
+    if expected is None:
+        condition = {"IfNoneMatch": "*"}
+    else:
+        # Body and ETag from one GET: the ETag then names exactly the bytes compared.
+        try:
+            response = await fs._call_s3("get_object", Bucket=bucket, Key=key)
+        except FileNotFoundError:
+            return False
+        body = response["Body"]
+        try:
+            current = await body.read()
+        finally:
+            body.close()
+        if not same_bytes(current, expected):
+            return False
+        condition = {"IfMatch": response["ETag"]}
+    try:
+        await fs._call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
+    except FileNotFoundError:
+        return False  # If-Match on an object deleted meanwhile
+    except Exception as exc:  # noqa: BLE001 (only a failed precondition is an answer)
+        if isinstance(exc, FileExistsError) or _lost(exc):
+            return False
+        raise
+    finally:
+        fs.invalidate_cache(path)
+    return True
+
+
+def set_if_unchanged(fs: fsspec.AbstractFileSystem, path: str, data: bytes, expected: bytes | None) -> bool:
+    """Store ``data`` at ``path`` only if the object still equals ``expected`` (``None``: absent).
+
+    One GET (body and ETag), then one conditional PUT; ``False`` when the object differs
+    or the server refuses the precondition. A transient error retried by the caller
+    after a PUT that did land reads as lost (the retry's precondition fails): the caller
+    then rereads and finds its own document, as after any lost race.
+
+    Examples
+    --------
+    >>> import fsspec
+    >>> is_s3(fsspec.filesystem("memory"))
+    False
+    """
+    return bool(fsspec.asyn.sync(fs.loop, _set_if_unchanged, fs, path, data, expected))
+
+
+def _part_size() -> int:
+    value = config.get("s3-multipart-part-size")
+    try:
+        size = parse_bytes(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else -1
+    except (TypeError, ValueError):
+        size = -1
+    if size < MIN_PART_SIZE:
+        raise ZarrioError(
+            f"config key 'dask_zarrio.s3-multipart-part-size' is {value!r}; S3 parts must be at least "
+            "5 MiB: set it to '5MiB' or more with dask.config.set({'dask_zarrio.s3-multipart-part-size': '8MiB'})"
+        )
+    return int(size)
+
+
+def put_options(fs: fsspec.AbstractFileSystem, size: int) -> dict[str, Any]:
+    """Keyword arguments for ``fs.pipe_file`` of ``size`` bytes: multipart parts for S3.
+
+    s3fs uploads an object of at least two ``chunksize`` parts as a multipart upload,
+    ``max_concurrency`` parts at a time; other filesystems get no options.
+
+    Examples
+    --------
+    >>> import fsspec
+    >>> put_options(fsspec.filesystem("memory"), 2**30)
+    {}
+    """
+    if not is_s3(fs):
+        return {}
+    part = _part_size()
+    if size < 2 * part:
+        return {}
+    limit = int(config_number("requests-in-flight", integer=True, minimum=1))
+    return {"chunksize": part, "max_concurrency": max(1, min(limit, -(-size // part)))}

@@ -1,0 +1,192 @@
+"""What the database-backed stores (Redis, MongoDB) share: one URL, a key prefix, a lazy client.
+
+A :class:`ServerStore` is rooted at a node path that prefixes every key it stores
+(``grp/a.zarr/c/0``), like :class:`~dask_zarrio.store.MappingStore` over a dict. It
+pickles by constructor arguments (URL, node path, ``storage_options``, retry policy):
+a worker opens its own client on first use (one per process and server, cached
+here), so no socket or connection pool ever travels in a task. Every request goes
+through :meth:`ServerStore._call`: the subclass's client errors are translated into
+built-in ``ConnectionError``/``PermissionError`` (which :mod:`dask_zarrio.store.support.retry`
+retries or refuses), and what is left after the retries becomes a
+:class:`~dask_zarrio.errors.StoreError` naming the request's URL with no password.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import posixpath
+import threading
+from abc import abstractmethod
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, TypeVar
+
+from dask.base import tokenize
+
+from ...errors import MissingDependencyError
+from ..base import Store, join_key, member_path, redact_url
+from .failures import secret_values, store_error
+from .retry import RetryPolicy
+
+__all__ = ["Credentials", "ServerStore", "require"]
+
+T = TypeVar("T")
+
+#: One client per (process, store class, URL, options): children and pickled copies of a
+#: store reuse it; a forked worker (another pid) opens its own.
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import an optional package, or raise an error giving the ``pip install`` line.
+
+    Examples
+    --------
+    >>> require("json", "redis").__name__
+    'json'
+    >>> require("no_such_package_xyz", "redis")
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.MissingDependencyError: this store needs the package 'no_such_package_xyz', ...
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"this store needs the package {module!r}, which is not installed: "
+            f"pip install 'dask_zarrio[{extra}]'"
+        ) from exc
+
+
+class Credentials(dict):  # type: ignore[type-arg]
+    """``storage_options`` whose ``repr`` hides credential values (a pickled store's arguments
+    show in debuggers, dask dashboards and error reports).
+
+    Examples
+    --------
+    >>> Credentials({"password": "hunter2", "socket_timeout": 5})
+    Credentials({'password': '***', 'socket_timeout': 5})
+    """
+
+    def __repr__(self) -> str:
+        secrets = list(secret_values(dict(self)))
+        shown = {k: ("***" if isinstance(v, str) and v in secrets else v) for k, v in self.items()}
+        return f"Credentials({shown!r})"
+
+
+class ServerStore(Store):
+    """Keys under a node path of a database server; subclasses supply the requests.
+
+    Subclasses implement :meth:`_connect` (a client from ``self.url`` and
+    ``self.options``), :meth:`_translate` (their client's errors to built-in ones) and
+    the :class:`~dask_zarrio.store.Store` methods on full keys (:meth:`_path`).
+    """
+
+    def __init__(
+        self, url: str, root: str = "", storage_options: dict[str, Any] | None = None, retry: RetryPolicy | None = None
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.root = root.strip("/")
+        self.options = Credentials(storage_options or {})
+        self._retry = retry
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.url, self.root, self.options, self._retry))
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The policy given to this store, else the one the config keys set right now."""
+        return self._retry if self._retry is not None else RetryPolicy.from_config()
+
+    @property
+    def supports_listing(self) -> bool:
+        # Keys are enumerated by prefix on the server (SCAN, a regex on _id).
+        return True
+
+    @property
+    def supports_deletes(self) -> bool:
+        return True
+
+    @property
+    def supports_conditional_writes(self) -> bool:
+        # Both servers compare and set in one server-side step (a Lua script, an update
+        # filtered on the old value).
+        return True
+
+    @abstractmethod
+    def _connect(self) -> Any:
+        """A new client for ``self.url`` (called once per process)."""
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        """The built-in error meaning what the client's ``exc`` means (``exc`` if none)."""
+        return exc
+
+    def client(self) -> Any:
+        """This process's client for the store's server (opened on first use)."""
+        key = (os.getpid(), type(self).__name__, self.url, tokenize(dict(self.options)))
+        with _CLIENTS_LOCK:
+            if key not in _CLIENTS:
+                _CLIENTS[key] = self._connect()
+            return _CLIENTS[key]
+
+    def _secrets(self) -> list[str]:
+        return list(secret_values(dict(self.options)))
+
+    def _call(self, what: str, key: str, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(client)`` with retries; errors named ``what <url of key>``, no password."""
+        request = f"{what} {self.describe(key)}"
+
+        def attempt() -> T:
+            try:
+                return fn(self.client())
+            except Exception as exc:  # noqa: BLE001 (translated for the retry policy)
+                translated = self._translate(exc)
+                if translated is exc:
+                    raise
+                raise translated from exc
+
+        try:
+            return self.retry.call(attempt, request)
+        except Exception as exc:  # noqa: BLE001
+            error = store_error(exc, request, self._secrets())
+            if error is None:
+                raise
+            raise error from None
+
+    def _path(self, key: str) -> str:
+        return join_key(self.root, key)
+
+    def _prefix(self) -> str:
+        return f"{self.root}/" if self.root else ""
+
+    def list_dir(self) -> list[str]:
+        return sorted({k.split("/", 1)[0] for k in self.list_keys()})
+
+    def is_empty(self) -> bool:
+        return not self.list_keys()
+
+    def child(self, path: str) -> ServerStore:
+        return type(self)(self.url, self._path(member_path(path)), self.options, self._retry)
+
+    def parent(self) -> ServerStore | None:
+        if not self.root:
+            return None
+        return type(self)(self.url, posixpath.dirname(self.root), self.options, self._retry)
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.root)
+
+    def _location(self) -> str:
+        """The URL that :meth:`describe` puts the node path after."""
+        return self.url
+
+    def describe(self, key: str = "") -> str:
+        path = self._path(key)
+        return redact_url(f"{self._location()}/{path}" if path else self._location(), self._secrets())
+
+    def token(self) -> str:
+        # The URL holds no password (it is moved to the options); options are hashed.
+        return tokenize(type(self).__name__, self.url, self.root, dict(self.options))

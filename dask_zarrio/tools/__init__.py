@@ -1,0 +1,1 @@
+"""The inspecting verbs: ``dz.info``, ``dz.verify``, ``dz.advise``, ``dz.plan`` (a file each)."""
