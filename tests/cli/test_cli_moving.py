@@ -11,10 +11,10 @@ import dask.array as da
 import numpy as np
 import pytest
 import zarr
-from tests.test_cli import dz_cli, dz_json
 
 import dask_zarrio as dz
 from dask_zarrio.rechunking import tasks as rechunk_tasks
+from tests.cli.test_cli import dz_cli, dz_json
 from tests.servers.s3 import s3_options
 
 DATA = np.arange(40 * 12 * 16, dtype="f4").reshape(40, 12, 16)

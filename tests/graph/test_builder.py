@@ -153,7 +153,7 @@ def test_default_blocks_group_whole_chunks_leading_axis_first(tmp_path):
 
 
 def test_sum_of_blocks_computes_only_the_chosen_blocks():
-    from dask_zarrio.graph.builder.builder import sum_of_blocks
+    from dask_zarrio.graph.builder import sum_of_blocks
 
     ran = []
 
@@ -167,7 +167,7 @@ def test_sum_of_blocks_computes_only_the_chosen_blocks():
 
 
 def test_stores_read_by_finds_sources_through_operations_and_wrappers(tmp_path):
-    from dask_zarrio.graph.builder.builder import stores_read_by
+    from dask_zarrio.graph.builder import stores_read_by
 
     dz.write(da.ones(8, chunks=4), str(tmp_path / "a.zarr"))
     dz.write(da.ones(8, chunks=4), str(tmp_path / "b.zarr"))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
-from dask_zarrio.graph.builder.tasks import ArrayReader, bounding_box
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dask_zarrio as dz
+from dask_zarrio.graph.tasks import ArrayReader, bounding_box
 from dask_zarrio.metadata.node import read_array_metadata
 from dask_zarrio.metadata.spec import ArraySpec
 from dask_zarrio.store import MappingStore

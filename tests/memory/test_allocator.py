@@ -178,7 +178,7 @@ def test_scope_leaves_a_permanently_tuned_process_alone(monkeypatch):
 def test_task_decorator_keeps_the_function_picklable():
     import pickle
 
-    from dask_zarrio.graph.builder.tasks import write_region
+    from dask_zarrio.graph.tasks import write_region
 
     assert pickle.loads(pickle.dumps(write_region)) is write_region
     assert write_region.__doc__ and write_region.__name__ == "write_region"
