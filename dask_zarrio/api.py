@@ -21,14 +21,11 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
-from .errors import MisalignedWriteError, StoreError, ZarrioError
-from .graph.builder import array_from_metadata, refuse_reading_from, sum_of_blocks, write_array
-from .graph.progress import compute as compute_with_progress
-from .graph.progress import on_distributed, runs_in_this_process
+from .errors import MisalignedWriteError, ZarrioError
+from .graph.builder import array_from_metadata, write_block
+from .graph.progress import on_distributed
 from .layout.write_plan import WritePlan, check_aligned, plan_write
-from .metadata import ArraySpec
 from .metadata.node import read_array_metadata
-from .metadata.writer import write_node
 from .store import Store, open_store
 from .store.backends.icechunk_store import is_icechunk, readonly_store
 from .typing import (
@@ -41,13 +38,9 @@ from .typing import (
     ShapeLike,
     StoreLike,
 )
-from .writing.consolidated import drop_consolidated
-from .writing.destination import NewArray, block_lengths, parse_new_shape, resolve_destination
-from .writing.modes import check_mode, check_replaceable, default_mode, prepare_node
-from .writing.parents import ensure_parent_groups
-from .writing.resume import blocks_to_write
-from .writing.staging import begin_node, finish_node, staged_node
-from .writing.transactions import Member, write_transaction
+from .writing.destination import Incoming, NewArray, block_lengths, parse_new_shape
+from .writing.modes import check_mode, default_mode
+from .writing.target import open_target, refuse_options
 
 __all__ = ["init", "read", "write"]
 
@@ -107,25 +100,14 @@ def read(
     np.int64(45)
     """
     versions: dict[str, Any] = {"branch": branch, "tag": tag, "snapshot": snapshot}
-    store = readonly_store(url, **versions, storage_options=storage_options) if is_icechunk(url) else open_store(url, storage_options, format=format)
+    store: Store
+    if is_icechunk(url):
+        store = readonly_store(url, **versions, storage_options=storage_options)
+    else:
+        store = open_store(url, storage_options, format=format)
+        refuse_options(store.describe(), "not an Icechunk repository", **versions)
     meta = read_array_metadata(store)
     return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
-
-
-def _refuse_other_process_writers(store: Store) -> None:
-    """Refuse, before anything is written, a scheduler whose tasks cannot write ``store``.
-
-    Checked against the scheduler in effect when ``dz.write`` is called (also for
-    ``compute=False``); the store still refuses a write from another process itself.
-    """
-    if store.supports_multiprocess_writes or runs_in_this_process():
-        return
-    raise StoreError(
-        f"{store.describe()} is written by one process only, and the active dask scheduler "
-        f"({dask.config.get('scheduler', None) or 'a distributed client'!r}) runs tasks in other "
-        "processes; nothing was written. Write with dask.config.set(scheduler='threads'), or "
-        "(a ZIP archive) write a folder in parallel and pack it: dask_zarrio.store.backends.zip_store.pack('data.zarr', 'data.zip')"
-    )
 
 
 def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.Array:
@@ -308,41 +290,22 @@ def write(
     cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
     new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names,
                    serializer, chunk_key_encoding)
-    if is_icechunk(url) or isinstance(url, Member):
-        return write_transaction(
-            data, url, new, mode=mode, region=region, append_dim=append_dim, cap=cap, branch=branch, message=commit,
-            rebase=rebase, compute=compute, progress=progress, storage_options=storage_options,
-            follow=lambda d, p: _follow_plan(d, p, "icechunk", align), resume=resume,
-        )
-    store = open_store(url, storage_options)
-    _refuse_other_process_writers(store)
-    if mode == "w":
-        refuse_reading_from(data, store)
-    staged = staged_node(store, mode, resume)
-    if staged is not None:
-        check_replaceable(store)  # replaced at the end: refused now if it is not all Zarr
-    sink = staged or store
-    dest = resolve_destination(data, sink, mode, region, append_dim, new, cap, resume=resume)
-    spec = ArraySpec.from_metadata(dest.meta)
-    plan = plan_write(data.chunks, spec.grid.units, data.dtype.itemsize, target=dest.region, shape=dest.meta.shape, max_task_bytes=cap)
-    data = _follow_plan(data, plan, store.describe(), align)
-    todo = None
-    if dest.resuming:
-        todo, done = blocks_to_write(spec, sink, plan)
-        logger.info(
-            "%s: resuming: %d stored chunks%s kept, %d of %d blocks left to write",
-            sink.describe(), done, "/shards" if spec.pipeline.partial_chunk_shape != spec.chunk_shape else "",
-            len(todo), int(np.prod(data.numblocks)),
-        )
-    begin_node(store, dest, mode, sink)
-    name = "write-zarr-" + tokenize(data.name, sink.token(), json.dumps(dest.meta.to_dict(), default=str), plan.offset)
-    counts = write_array(data, spec, sink, plan, name, delete_empty=dest.existed)
-    logger.debug("writing %s: %d blocks", store.describe(), int(np.prod(data.numblocks)))
-    total: Any = counts if todo is None else sum_of_blocks(counts, todo)
-    if compute:
-        finish_node(compute_with_progress(total, progress=progress)[0], store, dest, sink)
-        return None
-    return dask.delayed(finish_node)(total, store, dest, sink)
+    target = open_target(url, storage_options, branch=branch, commit=commit, rebase=rebase)
+    try:
+        w = target.prepare(data, mode, new=new, cap=cap, region=region, append_dim=append_dim, resume=resume)
+        plan = plan_write(data.chunks, w.spec.grid.units, data.dtype.itemsize, target=w.dest.region,
+                          shape=w.dest.meta.shape, max_task_bytes=cap)
+        data = _follow_plan(data, plan, target.store.describe(), align)
+        todo = target.blocks_left(w, plan)
+        target.begin(w)
+        name = "write-zarr-" + tokenize(data.name, w.sink.token(), json.dumps(w.dest.meta.to_dict(), default=str),
+                                        plan.offset)
+        logger.debug("writing %s: %d blocks", target.store.describe(), int(np.prod(data.numblocks)))
+        done = target.layer(w, write_block, name, data.chunks, (w.spec, plan, w.dest.existed), data=data, todo=todo)
+        return target.run(w, done, compute=compute, progress=progress)
+    except BaseException:
+        target.abandon()
+        raise
 
 
 def init(
@@ -382,10 +345,12 @@ def init(
     check_mode(mode, ("w-", "w"), "dz.init")
     new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names,
                    serializer, chunk_key_encoding)
-    meta = new.metadata(parse_new_shape(shape), np.dtype(dtype), (), 0)
-    store = open_store(url, storage_options)
-    if mode == "w" and not store.is_empty():
-        drop_consolidated(store)
-    prepare_node(store, mode)
-    ensure_parent_groups(store, meta.zarr_format)
-    write_node(store, meta)
+    shape = parse_new_shape(shape)
+    target = open_target(url, storage_options)
+    w = target.prepare(Incoming(shape, np.dtype(dtype), ()), mode, new=new, cap=0)
+    try:
+        target.begin(w)
+        target.finish(w, None)  # no data: the metadata alone is committed
+    except BaseException:
+        target.abandon()
+        raise

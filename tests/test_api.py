@@ -269,11 +269,11 @@ def test_concurrent_appends_lose_nothing(tmp_path, where):
 
 def test_an_append_that_lost_the_race_writes_nothing(tmp_path, monkeypatch):
     """The second of two appends that read the same shape is refused before any data."""
-    from dask_zarrio import api
+    from dask_zarrio.writing import target
 
     url = str(tmp_path / "a.zarr")
     dz.write(da.zeros(4, chunks=4, dtype="i2"), url, chunks=4)
-    real = api.resolve_destination
+    real = target.resolve_destination
     interleaved = []
 
     def resolve_then_let_another_append_in(*args, **kwargs):
@@ -283,7 +283,7 @@ def test_an_append_that_lost_the_race_writes_nothing(tmp_path, monkeypatch):
             dz.write(da.full(4, 7, chunks=4, dtype="i2"), url, mode="a", append_dim=0)
         return dest
 
-    monkeypatch.setattr(api, "resolve_destination", resolve_then_let_another_append_in)
+    monkeypatch.setattr(target, "resolve_destination", resolve_then_let_another_append_in)
     with pytest.raises(dz.ConcurrentWriteError, match="re-run the append"):
         dz.write(da.full(4, 9, chunks=4, dtype="i2"), url, mode="a", append_dim=0)
     np.testing.assert_array_equal(dz.read(url).compute(), [0] * 4 + [7] * 4)

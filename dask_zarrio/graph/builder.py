@@ -10,6 +10,7 @@ only for the blocks that survive culling). The layouts come from the planner.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from math import ceil, prod
 from typing import Any
 
@@ -37,7 +38,7 @@ from ..store import Store
 from ..store.base import same_place
 from .tasks import ArrayReader, write_region
 
-__all__ = ["array_from_metadata", "check_block_counts", "read_array", "refuse_reading_from", "stores_read_by", "sum_of_blocks", "write_array"]
+__all__ = ["array_from_metadata", "check_block_counts", "read_array", "refuse_reading_from", "stores_read_by", "sum_of_blocks", "block_layer", "write_block"]
 
 
 def array_from_metadata(
@@ -160,48 +161,60 @@ def _read_layer(spec: ArraySpec, store: Store, chunks: tuple[tuple[int, ...], ..
     )
 
 
-def write_array(
-    arr: da.Array, spec: ArraySpec, store: Store, plan: WritePlan, name: str, *, delete_empty: bool
+def block_layer(
+    task: Callable[..., np.ndarray], name: str, blocks: tuple[tuple[int, ...], ...], args: tuple[Any, ...] = (),
+    *, data: da.Array | None = None, after: Delayed | None = None, dtype: Any = np.int64,
 ) -> da.Array:
-    """A dask array of per-block chunk counts whose computation writes ``arr`` as ``plan`` says.
+    """The one builder of write layers: a task per block, ``task(region, block, *args)``.
 
-    ``arr``'s chunks must be ``plan.chunks``: no two blocks share a stored unit.
+    ``region`` (the block's slices) comes from an ``ArraySliceDep``, computed only when the
+    graph is materialised, so building it is O(1) in the number of blocks. ``block`` is the
+    block of ``data`` (whose chunks must be ``blocks``), or ``None`` for tasks that read
+    their input themselves (rechunk, copy). With ``after``, every task waits for it (a pass
+    that starts once the previous one is committed). Each task returns a ``(1,) * ndim``
+    array of ``dtype`` (stored-object counts, or Icechunk forks), so the result is a dask
+    array of one element per block.
 
     Examples
     --------
-    >>> from dask_zarrio.metadata.create import new_array_metadata
-    >>> from dask_zarrio.layout.write_plan import plan_write
-    >>> from dask_zarrio.store import MappingStore
-    >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,)))
-    >>> x = da.arange(1, 5, chunks=2, dtype="i1")
-    >>> plan = plan_write(x.chunks, (2,), 1, target=(slice(0, 4),), shape=(4,))
-    >>> m = {}
-    >>> int(write_array(x, spec, MappingStore(m), plan, "w", delete_empty=False).sum().compute())
-    2
+    >>> def count(region, block, scale):
+    ...     return np.full((1,), (region[0].stop - region[0].start) * scale)
+    >>> block_layer(count, "count", ((2, 3),), (10,)).compute()
+    array([20, 30])
     """
-    if arr.chunks != plan.chunks:
-        raise MisalignedWriteError(f"the data's chunks {arr.chunks} are not the plan's {plan.chunks}; rechunk to plan.chunks first")
-    out_ind = tuple(range(arr.ndim))
+    out_ind = tuple(range(len(blocks)))
+    numblocks: dict[str, tuple[int, ...]] = {}
+    dependencies: list[Any] = []
+    source: tuple[Any, Any] = (None, None)
+    if data is not None:
+        if data.chunks != blocks:
+            raise MisalignedWriteError(f"the data's chunks {data.chunks} are not the plan's {blocks}; rechunk first")
+        source, numblocks[data.name] = (data.name, out_ind), data.numblocks
+        dependencies.append(data)
+    barrier: tuple[Any, Any] = (None, None)
+    if after is not None:
+        wait = da.from_delayed(after, (), np.int64)
+        barrier, numblocks[wait.name] = (wait.name, ()), ()
+        dependencies.append(wait)
+    constants = tuple(x for arg in args for x in (arg, None))
     layer = core_blockwise(
-        write_region,
-        name,
-        out_ind,
-        spec,
-        None,
-        store,
-        None,
-        arr.name,
-        out_ind,
-        ArraySliceDep(arr.chunks),
-        out_ind,
-        plan,
-        None,
-        numblocks={arr.name: arr.numblocks},
-        delete_empty=delete_empty,
+        _run_block, name, out_ind, task, None, *barrier, ArraySliceDep(blocks), out_ind, *source, *constants,
+        numblocks=numblocks,
     )
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[arr])  # type: ignore[list-item]
-    counts = tuple((1,) * len(c) for c in arr.chunks)
-    return da.Array(graph, name, counts, meta=np.empty((0,) * arr.ndim, dtype=np.int64))
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=dependencies)
+    return da.Array(graph, name, tuple((1,) * len(c) for c in blocks), meta=np.empty((0,) * len(blocks), dtype=dtype))
+
+
+def _run_block(task: Callable[..., np.ndarray], after: object, region: tuple[slice, ...], block: Any,
+               *args: Any) -> np.ndarray:
+    """One task of :func:`block_layer`; ``after`` (a previous pass committed) only orders it."""
+    return task(region, block, *args)
+
+
+def write_block(region: tuple[slice, ...], block: np.ndarray, sink: Store, spec: ArraySpec, plan: WritePlan,
+                delete_empty: bool) -> np.ndarray:
+    """The task of ``dz.write``: :func:`~dask_zarrio.graph.tasks.write_region` in :func:`block_layer`'s order."""
+    return write_region(spec, sink, block, region, plan, delete_empty)
 
 
 def sum_of_blocks(counts: da.Array, blocks: list[tuple[int, ...]]) -> Delayed:

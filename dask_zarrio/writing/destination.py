@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from math import prod
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import dask.array as da
 import numpy as np
@@ -42,7 +42,25 @@ from ..metadata.writer import metadata_key
 from ..store import Store
 from ..typing import ChunkKeyEncodingLike, ChunksLike, CodecLike, CodecsLike, RegionLike, ShapeLike
 
-__all__ = ["Destination", "NewArray", "as_lengths", "as_shape", "block_lengths", "parse_new_shape", "resolve_destination"]
+__all__ = ["Destination", "Incoming", "NewArray", "as_lengths", "as_shape", "block_lengths", "parse_new_shape", "resolve_destination"]
+
+
+class Incoming(NamedTuple):
+    """What is about to be written, where no dask array carries it (a rechunk pass, ``dz.init``).
+
+    Examples
+    --------
+    >>> Incoming((4, 6), np.dtype("f4"), ((4,), (3, 3))).ndim
+    2
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    chunks: tuple[tuple[int, ...], ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
 
 
 @dataclass(frozen=True)
@@ -211,7 +229,7 @@ def _axis_index(append_dim: Any, meta: ArrayMetadata) -> int:
     return append_dim % len(meta.shape)
 
 
-def _into_existing(arr: da.Array, meta: ArrayMetadata, region: RegionLike, append_dim: Any, where: str) -> Destination:
+def _into_existing(arr: da.Array | Incoming, meta: ArrayMetadata, region: RegionLike, append_dim: Any, where: str) -> Destination:
     """The destination of a write into (or an append to) the array described by ``meta``."""
     if not np.can_cast(arr.dtype, meta.dtype, casting="same_kind"):
         raise ZarrioError(
@@ -300,7 +318,7 @@ def _resumed(store: Store, meta: ArrayMetadata, journal: WriteJournal | None) ->
 
 
 def resolve_destination(
-    arr: da.Array, store: Store, mode: str, region: RegionLike, append_dim: Any, new: NewArray, cap: int,
+    arr: da.Array | Incoming, store: Store, mode: str, region: RegionLike, append_dim: Any, new: NewArray, cap: int,
     *, resume: bool = False,
 ) -> Destination:
     """Resolve where the data goes: an existing array (r+/a) or a new one (w-/w/a).

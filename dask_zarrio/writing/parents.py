@@ -25,12 +25,14 @@ def _ensure_n5_root(store: Store) -> None:
         write_node(node, GroupMetadata("n5", {"n5": N5_VERSION}))
 
 
-def ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
+def ensure_parent_groups(store: Store, zarr_format: int | str, *, whole_path: bool = False) -> None:
     """Create group metadata above the array, up to the hierarchy's root.
 
     The root is the nearest ancestor that is already a group, or whose name ends
     in ``.zarr``; without either, the array is a root of its own and nothing is
     created (a plain folder above an array is not made a group by surprise).
+    With ``whole_path`` (an Icechunk repository, whose root is a group) every missing
+    ancestor up to the store's root is made a group.
     In N5 every folder is a group; only the root's version is recorded.
     """
     if zarr_format == "n5":
@@ -40,11 +42,12 @@ def ensure_parent_groups(store: Store, zarr_format: int | str) -> None:
     node = store.parent()
     while node is not None:
         chain.append(node)
-        if node.name.endswith(ROOT_SUFFIXES):
+        if not whole_path and node.name.endswith(ROOT_SUFFIXES):
             break
         node = node.parent()
     else:
-        return
+        if not whole_path:
+            return
     for parent in chain:
         try:
             node_meta = read_node(parent)

@@ -82,4 +82,4 @@ def finish_node(count: Any, store: Store, dest: Destination, sink: Store) -> int
             store.replace_node(sink)
     if not dest.existed or dest.resized:
         update_consolidated(store, dest.meta)
-    return int(np.sum(count))
+    return 0 if count is None else int(np.sum(count))

@@ -24,23 +24,15 @@ import pickle
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import dask
 import dask.array as da
 import numpy as np
-from dask.base import tokenize
 from dask.delayed import Delayed
-from dask.highlevelgraph import HighLevelGraph
 
-from .._compat import ArraySliceDep, core_blockwise
-from ..errors import ConcurrentWriteError, ContainsArrayError, ZarrioError
-from ..graph.builder import refuse_reading_from
+from ..errors import ConcurrentWriteError, ZarrioError
+from ..graph.builder import block_layer, refuse_reading_from
 from ..graph.progress import compute as compute_with_progress
 from ..graph.progress import on_distributed
-from ..graph.tasks import write_region
-from ..layout.write_plan import WritePlan, plan_write
 from ..metadata import ArraySpec
-from ..metadata.group import GroupMetadata
-from ..metadata.node import read_node
 from ..metadata.writer import document_bytes, metadata_key, write_node
 from ..store.backends.icechunk_store import (
     IcechunkStore,
@@ -49,10 +41,12 @@ from ..store.backends.icechunk_store import (
     run,
     session_of,
 )
-from .destination import Destination, NewArray, resolve_destination
+from .destination import NewArray, resolve_destination
 from .modes import prepare_node
+from .parents import ensure_parent_groups
+from .target import Incoming, NodeWrite, WriteTarget
 
-__all__ = ["Member", "Transaction", "begin", "commit_parts", "write_transaction"]
+__all__ = ["IcechunkTarget", "Member", "Transaction", "begin", "commit_parts"]
 
 logger = logging.getLogger("dask_zarrio")
 
@@ -175,37 +169,9 @@ def begin(target: Any, *, branch: str | None = None, path: str = "", message: st
     return Transaction(base, fork, path or where, message, rebase)
 
 
-def _ensure_groups(store: IcechunkStore) -> None:
-    """Zarr v3 group documents for every missing ancestor of the node (icechunk needs them)."""
-    node = store.parent()
-    while node is not None:
-        try:
-            meta = read_node(node)
-        except ZarrioError:
-            write_node(node, GroupMetadata(3, {}))
-        else:
-            if not isinstance(meta, GroupMetadata):
-                raise ContainsArrayError(f"cannot create an array inside the array at {node.describe()}")
-        node = node.parent()
-
-
-def write_metadata(store: IcechunkStore, dest: Destination, mode: str) -> None:
-    """The node's documents, into the transaction before any data (the commit publishes both)."""
-    if not dest.existed:
-        if dest.meta.zarr_format != 3:
-            raise ZarrioError(
-                f"icechunk stores Zarr v3 only, not zarr_format={dest.meta.zarr_format!r}; pass zarr_format=3"
-            )
-        prepare_node(store, mode)
-        _ensure_groups(store)
-        write_node(store, dest.meta)
-    elif dest.resized:
-        store.set(metadata_key(dest.meta), document_bytes(dest.meta))
-
-
-def write_block(spec: ArraySpec, store: IcechunkStore, block: np.ndarray, region: tuple[slice, ...],
-                plan: WritePlan, delete_empty: bool = False) -> np.ndarray:
-    """Write one block through a private copy of the transaction's fork; return the copy.
+def in_fork(region: tuple[slice, ...], block: Any, task: Callable[..., np.ndarray], store: IcechunkStore,
+            *args: Any) -> np.ndarray:
+    """Run a write task through a private copy of the transaction's fork; return the copy.
 
     A copy per task: tasks never share a session's change set, on threads or on
     workers; without a fork (in-memory storage) the task writes through the session.
@@ -213,8 +179,8 @@ def write_block(spec: ArraySpec, store: IcechunkStore, block: np.ndarray, region
     own = store
     if type(store.session).__name__ == "ForkSession":
         own = IcechunkStore(pickle.loads(pickle.dumps(store.session)), store.root)
-    write_region(spec, own, block, region, plan, delete_empty)
-    out = np.empty((1,) * np.ndim(block), dtype=object)
+    task(region, block, own, *args)
+    out = np.empty((1,) * len(region), dtype=object)
     out.flat[0] = own.session if own is not store else None
     return out
 
@@ -241,23 +207,6 @@ def merge_forks(parts: Any, axis: Any = None, keepdims: Any = None, computing_me
 
 def _keep(parts: Any, axis: Any = None, keepdims: Any = None, computing_meta: bool = False) -> Any:
     return np.array([object()], dtype=object) if computing_meta else parts
-
-
-def write_forks(data: da.Array, spec: ArraySpec, store: IcechunkStore, plan: WritePlan, name: str,
-                *, delete_empty: bool) -> da.Array:
-    """A 0-d object dask array: the merged fork of all the blocks' writes (``None`` without forks)."""
-    out_ind = tuple(range(data.ndim))
-    layer = core_blockwise(
-        write_block, name, out_ind, spec, None, store, None, data.name, out_ind,
-        ArraySliceDep(data.chunks), out_ind, plan, None, numblocks={data.name: data.numblocks},
-        delete_empty=delete_empty,
-    )
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[data])  # type: ignore[list-item]
-    forks = da.Array(graph, name, tuple((1,) * len(c) for c in data.chunks), meta=np.empty((0,) * data.ndim, dtype=object))
-    return da.reduction(  # type: ignore[no-untyped-call]
-        forks, chunk=_keep, aggregate=merge_forks, combine=merge_forks, concatenate=False,
-        dtype=object, meta=np.array([object()], dtype=object), name="merge-forks-" + name,
-    )
 
 
 def commit(merged: Any, tx: Transaction) -> str | None:
@@ -291,49 +240,67 @@ def commit(merged: Any, tx: Transaction) -> str | None:
         ) from None
 
 
-def write_transaction(
-    data: da.Array, target: Any, new: NewArray, *, mode: str, region: Any, append_dim: Any, cap: int,
-    follow: Callable[[da.Array, WritePlan], da.Array], branch: str | None, message: str | None,
-    rebase: bool, compute: bool, progress: bool, storage_options: dict[str, Any] | None, resume: bool = False,
-) -> Delayed | None:
-    """``dz.write`` into Icechunk: metadata into the fork, blocks through copies, one commit.
-
-    With a :class:`Member` target the writes join that member's transaction: the merged
-    fork comes back as a dask array, for :func:`commit_parts`.
+class IcechunkTarget(WriteTarget):
+    """A node inside an Icechunk transaction: metadata into the fork first, data through
+    copies of it, then the copies merged and **one commit** (or, for a :class:`Member`,
+    the merged fork handed back for :func:`commit_parts`).
     """
-    if resume:
-        raise ZarrioError(
-            "resume=True has nothing to resume in icechunk: a failed write committed nothing; re-run it without resume"
-        )
-    member = isinstance(target, Member)
-    tx = target.tx if member else begin(target, branch=branch, message=message, rebase=rebase, storage_options=storage_options)
-    if tx.fork is None and on_distributed():
-        raise ZarrioError(
-            f"{tx.store.describe()}: this session cannot be forked (in-memory storage, or "
-            "uncommitted changes), so its writes cannot travel to a distributed cluster; use "
-            "file or object storage and a session without uncommitted changes"
-        )
-    store = tx.store.child(target.path) if member else tx.store
-    try:
+
+    def __init__(self, tx: Transaction, path: str = "", *, member: bool = False) -> None:
+        self.tx, self.member = tx, member
+        self.store = tx.store.child(path) if path else tx.store
+
+    def prepare(self, data: da.Array | Incoming, mode: str, *, new: NewArray, cap: int, region: Any = None,
+                append_dim: Any = None, resume: bool = False) -> NodeWrite:
+        if resume:
+            raise ZarrioError(
+                "resume=True has nothing to resume in icechunk: a failed write committed nothing; re-run it without resume"
+            )
+        if self.tx.fork is None and on_distributed():
+            raise ZarrioError(
+                f"{self.tx.store.describe()}: this session cannot be forked (in-memory storage, or "
+                "uncommitted changes), so its writes cannot travel to a distributed cluster; use "
+                "file or object storage and a session without uncommitted changes"
+            )
         if mode == "w":
-            refuse_reading_from(data, store)
-        dest = resolve_destination(data, store, mode, region, append_dim, new, cap, resume=False)
-        spec = ArraySpec.from_metadata(dest.meta)
-        plan = plan_write(data.chunks, spec.grid.units, data.dtype.itemsize, target=dest.region, shape=dest.meta.shape, max_task_bytes=cap)
-        data = follow(data, plan)
-        write_metadata(store, dest, mode)
-        name = "write-icechunk-" + tokenize(data.name, store.token(), str(dest.meta.to_dict()), plan.offset)
-        merged = write_forks(data, spec, store, plan, name, delete_empty=dest.existed)
-        if member:
-            return merged  # type: ignore[return-value]  # committed by commit_parts, with its siblings
-        forks = compute_with_progress(merged, progress=progress)[0] if compute else None
-    except BaseException:
-        if not member:  # a member's transaction is abandoned by whoever began it
-            tx.abandon()
-        raise
-    if compute:
-        commit(forks, tx)
-        return None
-    return dask.delayed(commit)(merged, tx)
+            refuse_reading_from(data, self.store)
+        dest = resolve_destination(data, self.store, mode, region, append_dim, new, cap, resume=False)
+        if not dest.existed and dest.meta.zarr_format != 3:
+            raise ZarrioError(
+                f"icechunk stores Zarr v3 only, not zarr_format={dest.meta.zarr_format!r}; pass zarr_format=3"
+            )
+        return NodeWrite(mode, dest, ArraySpec.from_metadata(dest.meta), self.store)
 
+    def begin(self, w: NodeWrite) -> None:
+        """The node's documents, into the transaction before any data (the commit publishes both)."""
+        if not w.dest.existed:
+            prepare_node(self.store, w.mode)
+            ensure_parent_groups(self.store, 3, whole_path=True)
+            write_node(self.store, w.dest.meta)
+        elif w.dest.resized:
+            self.store.set(metadata_key(w.dest.meta), document_bytes(w.dest.meta))
 
+    def layer(self, w: NodeWrite, task: Callable[..., np.ndarray], name: str, blocks: tuple[tuple[int, ...], ...],
+              args: tuple[Any, ...], *, data: da.Array | None = None, after: Delayed | None = None,
+              todo: list[tuple[int, ...]] | None = None) -> Any:
+        """A 0-d object dask array: the merged fork of all the blocks' writes (``None`` without forks)."""
+        forks = block_layer(in_fork, name, blocks, (task, self.store, *args), data=data, after=after, dtype=object)
+        return da.reduction(  # type: ignore[no-untyped-call]
+            forks, chunk=_keep, aggregate=merge_forks, combine=merge_forks, concatenate=False,
+            dtype=object, meta=np.array([object()], dtype=object), name="merge-forks-" + name,
+        )
+
+    def finish(self, w: NodeWrite, gathered: Any) -> str | None:
+        return commit(gathered, self.tx)
+
+    def abandon(self) -> None:
+        if not self.member:  # a member's transaction is abandoned by whoever began it
+            self.tx.abandon()
+
+    def run(self, w: NodeWrite, gathered: Any, *, compute: bool, progress: bool | str = False) -> Any:
+        if self.member:
+            return gathered  # committed by commit_parts, with its siblings
+        return super().run(w, gathered, compute=compute, progress=progress)
+
+    def __repr__(self) -> str:
+        return f"IcechunkTarget({self.store.describe()!r}, member={self.member})"

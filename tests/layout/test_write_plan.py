@@ -160,15 +160,16 @@ def test_write_runs_the_plan_the_planner_made(tmp_path, monkeypatch):
         return plan
 
     monkeypatch.setattr(api, "plan_write", spy)
-    monkeypatch.setattr(api, "write_array", _checking(api.write_array, seen))
+    monkeypatch.setattr(api, "write_block", _checking(api.write_block, seen))
     dz.write(da.ones((100, 90), chunks=(25, 30)), str(tmp_path / "a.zarr"), chunks=(40, 45))
     assert seen and seen[0].chunks == ((40, 40, 20), (45, 45))
 
 
-def _checking(write_array, seen):
-    def wrapped(arr, spec, store, plan, name, **kwargs):
-        assert plan is seen[-1] and arr.chunks == plan.chunks
-        return write_array(arr, spec, store, plan, name, **kwargs)
+def _checking(write_block, seen):
+    def wrapped(region, block, sink, spec, plan, delete_empty):
+        assert plan is seen[-1] and block.shape == tuple(s.stop - s.start for s in region)
+        assert any(block.shape[0] == c for c in plan.chunks[0])
+        return write_block(region, block, sink, spec, plan, delete_empty)
 
     return wrapped
 

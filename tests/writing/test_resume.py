@@ -23,8 +23,10 @@ import zarr
 import dask_zarrio as dz
 from dask_zarrio.layout.write_plan import plan_write
 from dask_zarrio.metadata.create import new_array_metadata
+from dask_zarrio.metadata.journal import begin_write
+from dask_zarrio.metadata.node import read_array_metadata
 from dask_zarrio.metadata.spec import ArraySpec
-from dask_zarrio.store import MappingStore
+from dask_zarrio.store import MappingStore, open_store
 from dask_zarrio.writing.resume import blocks_to_write
 
 SOURCE = np.arange(1600.0).reshape(40, 40)
@@ -160,7 +162,14 @@ def test_resume_rewrites_blocks_whose_chunks_held_only_fill(tmp_path):
     dz.write(x, url)
     ran.clear()
     assert dz.write(x, url, mode="w", resume=True, compute=False).compute() == 0
+    assert ran == []  # complete already (its metadata is committed last): nothing to redo
+    store = open_store(url)
+    meta = read_array_metadata(store)
+    store.delete("zarr.json")
+    begin_write(store, meta)  # as if the write had stopped after its data
+    assert dz.write(x, url, mode="w", resume=True, compute=False).compute() == 0
     assert sorted(ran) == [0, 1]  # the two fill blocks ran (storing nothing); the others were skipped
+    np.testing.assert_array_equal(dz.read(url).compute(), [0] * 20 + [1] * 20)
 
 
 def test_a_killed_worker_leaves_an_incomplete_array_that_resume_completes(tmp_path):
