@@ -14,34 +14,27 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from math import prod
 from typing import Any, cast
 
 import dask
-import dask.array as da
 import numpy as np
 from dask.array.core import normalize_chunks
 from dask.base import tokenize
 from dask.delayed import Delayed
-from dask.highlevelgraph import HighLevelGraph
 from dask.utils import parse_bytes
 
-from .._compat import ArraySliceDep, core_blockwise
 from ..errors import ZarrioError
-from ..graph.builder import sum_of_blocks
 from ..graph.progress import compute as compute_with_progress
 from ..layout.rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
 from ..layout.write_plan import WritePlan
 from ..metadata import ArrayMetadata, ArraySpec
-from ..metadata.journal import pending_write
 from ..metadata.node import read_array_metadata, with_v2_attributes
 from ..store import Store, open_store
 from ..store.base import same_place
 from ..typing import StoreLike
-from ..writing.destination import NewArray, resolve_destination
-from ..writing.modes import check_mode, check_replaceable, prepare_node
-from ..writing.resume import blocks_to_write
-from ..writing.staging import begin_node, finish_node, staged_node
+from ..writing.destination import Incoming, NewArray
+from ..writing.modes import check_mode, prepare_node
+from ..writing.target import PlainTarget, WriteTarget, open_target
 from .target import KEEP, target_array, undecoded_kind
 from .tasks import assemble_shards, copy_chunks, rechunk_block
 from .temp import complete, intermediate_array, plain_variant, reusable, temp_store
@@ -76,7 +69,7 @@ class _Step:
 
     pass_: Pass
     source: Store
-    store: Store
+    target: WriteTarget
     new: NewArray
     dtype: np.dtype[Any]
     mode: str
@@ -133,7 +126,12 @@ class Rechunk:
 
     def compute(self) -> None:
         """Run every pass (one dask computation), then delete the intermediate array."""
-        compute_with_progress(self.to_delayed(), progress=self.progress)
+        try:
+            compute_with_progress(self.to_delayed(), progress=self.progress)
+        except BaseException:
+            for step in self.steps:
+                step.target.abandon()
+            raise
 
     def __repr__(self) -> str:
         return f"Rechunk(\n{self.plan}\n)"
@@ -146,66 +144,37 @@ def _clean(count: int, stores: list[Store]) -> int:
     return count
 
 
-def _then(kind: str, after: object, *args: Any) -> np.ndarray:
-    """A task of a later pass: ``after`` (the previous pass committed) only orders it."""
-    return TASKS[kind](*args)
-
-
-def _layer(
-    kind: str, src: ArraySpec, src_store: Store, dst: ArraySpec, sink: Store, blocks: tuple[tuple[int, ...], ...],
-    fetch: int, name: str, after: Delayed | None, extra: tuple[Any, ...] = (),
-) -> da.Array:
-    """One Blockwise layer: a task per block, its region from an ArraySliceDep (O(1) to build);
-    with ``after``, each task waits for it (a 0-d array every block reads); ``extra``
-    arguments go to the task after ``fetch``."""
-    out_ind = tuple(range(len(blocks)))
-    barrier = da.from_delayed(after, (), np.int64) if after is not None else None
-    first: tuple[Any, ...] = (barrier.name, ()) if barrier is not None else (None, None)
-    last = tuple(x for arg in extra for x in (arg, None))
-    layer = core_blockwise(
-        _then, name, out_ind, kind, None, *first, src, None, src_store, None, dst, None, sink, None,
-        ArraySliceDep(blocks), out_ind, fetch, None, *last, numblocks={} if barrier is None else {barrier.name: ()},
-    )
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[] if barrier is None else [barrier])
-    return da.Array(graph, name, tuple((1,) * len(c) for c in blocks), meta=np.empty((0,) * len(blocks), dtype=np.int64))
+def _rechunk_task(region: tuple[slice, ...], block: None, sink: Store, kind: str, src: ArraySpec, src_store: Store,
+                  dst: ArraySpec, fetch: int, *extra: Any) -> np.ndarray:
+    """A rechunk task in :func:`~dask_zarrio.graph.builder.block_layer`'s order (it reads its own input)."""
+    return TASKS[kind](src, src_store, dst, sink, region, fetch, *extra)
 
 
 def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetadata]:
-    """One pass as ``dz.write(compute=False)`` builds an array: its journal written now, a
-    ``Delayed`` that runs its data tasks (after ``after``) and then commits its metadata."""
+    """One pass through the write lifecycle, as ``dz.write(compute=False)`` writes an array: its
+    journal written now, a ``Delayed`` that runs its data tasks (after ``after``) and then
+    commits its metadata."""
     src_meta = step.meta or read_array_metadata(step.source)
     src = ArraySpec.from_metadata(src_meta)
-    staged = staged_node(step.store, step.mode, step.resume)
-    if staged is not None:
-        check_replaceable(step.store)
-    sink = staged or step.store
-    placeholder = da.empty(src_meta.shape, dtype=step.dtype, chunks=-1)
-    dest = resolve_destination(placeholder, sink, step.mode, None, None, step.new, 1, resume=step.resume)
-    dst = ArraySpec.from_metadata(dest.meta)
     shape = src_meta.shape
     blocks = normalize_chunks(step.pass_.block, shape) if shape else ()
+    target = step.target
+    w = target.prepare(Incoming(shape, step.dtype, blocks), step.mode, new=step.new, cap=1, resume=step.resume)
     name = f"rechunk-{step.pass_.kind}-{step.pass_.into}-" + tokenize(
-        step.source.token(), json.dumps(src_meta.to_dict(), default=str), sink.token(),
-        json.dumps(dest.meta.to_dict(), default=str), blocks,
+        step.source.token(), json.dumps(src_meta.to_dict(), default=str), w.sink.token(),
+        json.dumps(w.dest.meta.to_dict(), default=str), blocks,
     )
     extra: tuple[Any, ...] = ()
     if step.pass_.kind == "decode" and step.adaptive:
-        extra = (ArraySpec.from_metadata(plain_variant(dest.meta)),)
+        extra = (ArraySpec.from_metadata(plain_variant(w.dest.meta)),)
     elif step.pass_.kind == "decode" and step.consume and step.source.supports_deletes:
         extra = (None, True)
-    counts = _layer(step.pass_.kind, src, step.source, dst, sink, blocks, step.pass_.fetch, name, after, extra)
-    total: Any = counts
-    if dest.resuming:
-        full = tuple(slice(0, n) for n in shape)
-        if pending_write(sink) is None:  # complete already (metadata is committed last): nothing to redo
-            todo: list[tuple[int, ...]] = []
-            logger.info("%s: resuming: complete already, nothing to redo", sink.describe())
-        else:
-            todo, done = blocks_to_write(dst, sink, WritePlan(blocks, dst.chunk_shape, full, shape))
-            logger.info("%s: resuming: %d stored objects kept, %d of %d tasks left", sink.describe(), done, len(todo), prod(counts.numblocks))
-        total = sum_of_blocks(counts, todo)
-    begin_node(step.store, dest, step.mode, sink)
-    return dask.delayed(finish_node, pure=False)(total, step.store, dest, sink), dest.meta
+    full = tuple(slice(0, n) for n in shape)
+    todo = target.blocks_left(w, WritePlan(blocks, w.spec.chunk_shape, full, shape))
+    target.begin(w)
+    args = (step.pass_.kind, src, step.source, w.spec, step.pass_.fetch, *extra)
+    done = target.layer(w, _rechunk_task, name, blocks, args, after=after, todo=todo)
+    return dask.delayed(target.finish, pure=False)(w, done), w.dest.meta
 
 
 def _read_unit(spec: ArraySpec, store: Store) -> tuple[int, ...]:
@@ -315,7 +284,8 @@ def rechunk(
     src_store = open_store(source, storage_options)
     # v2 keeps attributes and dimension names in .zattrs: the target gets them, chunks may name them
     meta = cast(ArrayMetadata, with_v2_attributes(src_store, read_array_metadata(src_store)))
-    store = open_store(target, target_options)
+    out = open_target(target, target_options)
+    store = out.store
     if same_place(src_store, store):
         raise ZarrioError(f"dz.rechunk cannot write {store.describe()} over its own source; write to another path")
     if mode == "w-" and not resume:
@@ -325,17 +295,18 @@ def rechunk(
     plan = plan_for(meta, src_store, new, out_dtype, limit)
     steps, cleanup = [], []
     if len(plan.passes) == 1:
-        steps.append(_Step(plan.passes[0], src_store, store, new, out_dtype, mode, resume))
+        steps.append(_Step(plan.passes[0], src_store, out, new, out_dtype, mode, resume))
     else:
         first, last = plan.passes
         middle_store = temp_store(temp, store, target_options)
         middle = intermediate_array(first.unit, meta)
         if resume and complete(store):  # only the check that it is the same array is left
-            steps.append(_Step(last, middle_store, store, new, out_dtype, mode, resume, middle.metadata(meta.shape, meta.dtype, (), limit)))
+            steps.append(_Step(last, middle_store, out, new, out_dtype, mode, resume,
+                               middle.metadata(meta.shape, meta.dtype, (), limit)))
         else:
             again = resume and reusable(middle_store, store, mode)  # else the first pass starts afresh
-            steps.append(_Step(first, src_store, middle_store, middle, meta.dtype, "w", again, adaptive=True))
-            steps.append(_Step(last, middle_store, store, new, out_dtype, mode, resume, consume=True))
+            steps.append(_Step(first, src_store, PlainTarget(middle_store), middle, meta.dtype, "w", again, adaptive=True))
+            steps.append(_Step(last, middle_store, out, new, out_dtype, mode, resume, consume=True))
             cleanup.append(middle_store)
     job = Rechunk(plan, steps, progress, cleanup)
     logger.info("%s", plan)

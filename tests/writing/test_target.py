@@ -77,3 +77,20 @@ def test_init_into_icechunk_commits_the_metadata_once():
     np.testing.assert_array_equal(dz.read((repo, "t")).compute(), np.zeros(6, "f4"))
     dz.write(da.ones(3, chunks=3, dtype="f4"), (repo, "t"), mode="r+", region=(slice(3, 6),))
     np.testing.assert_array_equal(dz.read((repo, "t")).compute(), [0, 0, 0, 1, 1, 1])
+
+
+@pytest.mark.parametrize("call", ["rechunk", "copy"])
+def test_rechunk_and_copy_into_icechunk_commit_once_through_the_same_lifecycle(call):
+    icechunk = pytest.importorskip("icechunk")
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    src = f"memory://target-{call}/src.zarr"
+    dz.write(da.arange(64, chunks=8).reshape(8, 8), src, mode="w", chunks=(1, 8))
+    before = len(list(repo.ancestry(branch="main")))
+    if call == "rechunk":
+        dz.rechunk(src, (repo, "out"), (8, 1), max_mem="1MiB")
+    else:
+        dz.copy(src, (repo, "out"))
+    assert len(list(repo.ancestry(branch="main"))) == before + 1
+    out = dz.read((repo, "out"))
+    assert out.chunksize == ((8, 1) if call == "rechunk" else (1, 8))
+    np.testing.assert_array_equal(out.compute(), np.arange(64).reshape(8, 8))
