@@ -80,6 +80,7 @@ def read(
         only for stores you trust.
     branch, tag, snapshot
         With an Icechunk repository: the version to read (default the tip of ``"main"``).
+        Refused on any other store, where they would mean nothing.
     format
         ``"kerchunk"``: ``url`` is a kerchunk JSON file or Parquet reference folder whose
         root is an array (``storage_options={"remote_options": ...}`` for the files it
@@ -267,6 +268,7 @@ def write(
         committed, once, after all its data; a Session's is merged into it, and committed
         only with a message) and whether a concurrent commit is rebased onto
         (:class:`ConcurrentWriteError` otherwise). See :mod:`dask_zarrio.writing.transactions`.
+        Refused on any other store: nothing there would be committed or versioned.
 
     Examples
     --------
