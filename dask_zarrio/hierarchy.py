@@ -12,7 +12,7 @@ from .errors import ArrayNotFoundError, ContainsArrayError, IncompleteWriteError
 from .graph.builder import array_from_metadata
 from .metadata import ArrayMetadataN5, ArrayMetadataV3
 from .metadata.group import ConsolidatedNode, GroupMetadata
-from .metadata.node import consolidated_member, read_node, with_v2_attributes
+from .metadata.node import consolidated_member, read_node
 from .metadata.spec import ArrayMetadata
 from .metadata.writer import consolidated_entry, write_node
 from .store import Store, open_store
@@ -73,7 +73,7 @@ class Group:
                 meta = GroupMetadata(meta.zarr_format, meta.attributes, sub)
             return child, meta
         try:
-            return child, with_v2_attributes(child, read_node(child))
+            return child, read_node(child)
         except ArrayNotFoundError:
             # In N5 every folder is a group, attributes.json or not.
             if self.zarr_format == "n5" and child.list_dir():
@@ -282,7 +282,7 @@ def _walk(group: Group, prefix: str, out: dict[str, ConsolidatedNode]) -> None:
             out[path] = consolidated_entry(meta)
             _walk(Group(store, GroupMetadata(meta.zarr_format, meta.attributes)), f"{path}/", out)
         else:
-            out[path] = consolidated_entry(with_v2_attributes(store, read_node(store)))
+            out[path] = consolidated_entry(read_node(store))
 
 
 def consolidate(url: StoreLike, *, storage_options: dict[str, Any] | None = None) -> Group:

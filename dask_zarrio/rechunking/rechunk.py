@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from math import prod
-from typing import Any, cast
+from typing import Any
 
 import dask
 import dask.array as da
@@ -34,7 +34,7 @@ from ..layout.rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
 from ..layout.write_plan import WritePlan
 from ..metadata import ArrayMetadata, ArraySpec
 from ..metadata.journal import pending_write
-from ..metadata.node import read_array_metadata, with_v2_attributes
+from ..metadata.node import read_array_metadata
 from ..store import Store, open_store
 from ..store.base import same_place
 from ..typing import StoreLike
@@ -313,8 +313,7 @@ def rechunk(
     mode = check_mode(mode, ("w-", "w"), "dz.rechunk")
     limit = parse_max_mem(max_mem)
     src_store = open_store(source, storage_options)
-    # v2 keeps attributes and dimension names in .zattrs: the target gets them, chunks may name them
-    meta = cast(ArrayMetadata, with_v2_attributes(src_store, read_array_metadata(src_store)))
+    meta = read_array_metadata(src_store)
     store = open_store(target, target_options)
     if same_place(src_store, store):
         raise ZarrioError(f"dz.rechunk cannot write {store.describe()} over its own source; write to another path")
