@@ -159,3 +159,15 @@ def test_rechunk_and_copy_keep_dimension_names_and_attributes(tmp_path, how):
     info = dz.info(dst)
     assert info["dimension_names"] == ["time", "x"] and info["attributes"] == {"units": "K"}
     assert info["chunks"] == ([4, 3] if how == "rechunk" else [2, 3])
+
+
+def test_a_copy_to_v3_keeps_dimension_names_out_of_the_attributes(tmp_path):
+    """xarray reads a v3 array's attributes as they are: _ARRAY_DIMENSIONS became a variable attribute."""
+    xr = pytest.importorskip("xarray")
+    root, dst = str(tmp_path / "g.zarr"), str(tmp_path / "g3.zarr")
+    dz.create_group(root, zarr_format=2, mode="w")
+    _write_v2(f"{root}/t")
+    dz.copy(root, dst, zarr_format=3)
+    meta = read_array_metadata(open_store(f"{dst}/t"))
+    assert meta.dimension_names == ("time", "x") and meta.attributes == {"units": "K"}
+    assert xr.open_zarr(dst, consolidated=False)["t"].attrs == {"units": "K"}
