@@ -11,6 +11,7 @@ import dask.array as da
 from .errors import ArrayNotFoundError, ContainsArrayError, IncompleteWriteError, ZarrioError
 from .graph.builder import array_from_metadata
 from .metadata import ArrayMetadataN5, ArrayMetadataV3
+from .metadata.arguments import check_attributes
 from .metadata.group import ConsolidatedNode, GroupMetadata
 from .metadata.node import consolidated_member, read_node
 from .metadata.spec import ArrayMetadata
@@ -254,6 +255,7 @@ def create_group(
     check_mode(mode, ("w-", "w", "a"), "dz.create_group")
     if zarr_format not in (2, 3):
         raise ZarrioError(f"zarr_format={zarr_format!r} must be 2 or 3")
+    attributes = check_attributes(attributes)  # before mode="w" clears what is there
     store = open_store(url, storage_options)
     if mode == "a":
         try:
@@ -267,7 +269,7 @@ def create_group(
     else:
         prepare_node(store, mode)
     ensure_parent_groups(store, zarr_format)
-    meta = GroupMetadata(zarr_format, dict(attributes or {}))
+    meta = GroupMetadata(zarr_format, attributes)
     write_node(store, meta)
     update_consolidated(store, meta)
     return Group(store, meta)

@@ -340,6 +340,18 @@ def test_rechunk_arguments_are_the_callers_mistakes(tmp_path, url, kwargs, match
     assert type(info.value) is ZarrioError
 
 
+@pytest.mark.parametrize("attributes,cls", [("x", ArgumentTypeError), ({"a": np.arange(2)}, ArgumentTypeError),
+                                             ({"a": float("inf")}, ZarrioError)])
+def test_create_group_refuses_attributes_before_it_replaces_anything(tmp_path, attributes, cls):
+    """mode="w" used to clear the group, then fail to write the new attributes: nothing was left."""
+    url = str(tmp_path / "g.zarr")
+    dz.create_group(url, attributes={"keep": 1})
+    with pytest.raises(ZarrioError, match="attributes=") as info:
+        dz.create_group(url, attributes=attributes, mode="w")
+    assert type(info.value) is cls
+    assert dz.open_group(url).attrs == {"keep": 1}
+
+
 def _set(key: str, value: object):
     return lambda url: open(os.path.join(url, key), "w").write(value if isinstance(value, str) else json.dumps(value))
 
