@@ -38,7 +38,8 @@ def test_error_hierarchy():
     assert issubclass(ArrayNotFoundError, FileNotFoundError)
     assert issubclass(ContainsArrayError, FileExistsError)
     assert issubclass(ArgumentTypeError, TypeError) and dz.ArgumentTypeError is ArgumentTypeError
-    for cls in (MetadataError, UnknownCodecError, ChunkDecodeError, MisalignedWriteError, UnsafeCodecError, ArgumentTypeError):
+    classes = (MetadataError, UnknownCodecError, ChunkDecodeError, MisalignedWriteError, UnsafeCodecError, ArgumentTypeError)
+    for cls in classes:
         assert issubclass(cls, ZarrioError)
 
 
@@ -297,7 +298,8 @@ USER_MISTAKES = [
     ({"compressors": 5}, ZarrioError, "codec 5 must be"),
     ({"compressors": [{"name": "snappy9"}]}, ZarrioError, "unknown codec 'snappy9'"),
     ({"compressors": [{"name": "zstd", "configuration": {"level": "x"}}]}, ZarrioError, "level='x'"),
-    ({"compressors": [{"name": "transpose", "configuration": {"order": [1, 0]}}]}, ZarrioError, "is not a bytes→bytes codec"),
+    ({"compressors": [{"name": "transpose", "configuration": {"order": [1, 0]}}]}, ZarrioError,
+     "is not a bytes→bytes codec"),
     ({"filters": ["zstd"]}, ZarrioError, "is not an array→array codec"),
     ({"zarr_format": 2, "compressors": {"id": "snappy9"}}, ZarrioError, "numcodecs has no codec 'snappy9'"),
     ({"zarr_format": 2, "compressors": [numcodecs.Zlib(), numcodecs.GZip()]}, ZarrioError, "allows one compressor"),
@@ -309,7 +311,7 @@ USER_MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("kwargs,cls,match", USER_MISTAKES, ids=[str(sorted(k.items()))[:60] for k, _, _ in USER_MISTAKES])
+@pytest.mark.parametrize("kwargs,cls,match", USER_MISTAKES, ids=[str(sorted(k.items()))[:60] for k, *_ in USER_MISTAKES])
 def test_each_user_mistake_is_filed_under_its_class(url, kwargs, cls, match):
     with pytest.raises(ZarrioError, match=match) as info:
         dz.write(da.ones((4, 4), chunks=2), url, **kwargs)
@@ -363,7 +365,8 @@ STORED = [
     (3, lambda u: _edit(u, "zarr.json", lambda d: d.update(dimension_names=[1])), MetadataError, "dimension_names"),
     (3, lambda u: _edit(u, "zarr.json", lambda d: d.update(codecs=[{"name": "bytes"}, {"name": "snappy9"}])),
      UnknownCodecError, "zarr.json: .*unknown codec 'snappy9'"),
-    (3, lambda u: _edit(u, "zarr.json", lambda d: d["codecs"][1]["configuration"].update(level="x")), MetadataError, "level='x'"),
+    (3, lambda u: _edit(u, "zarr.json", lambda d: d["codecs"][1]["configuration"].update(level="x")),
+     MetadataError, "level='x'"),
     (2, lambda u: _edit(u, ".zarray", lambda d: d.update(dtype="<q9")), MetadataError, r"\.zarray: .*dtype"),
     (2, lambda u: _edit(u, ".zarray", lambda d: d.update(chunks=[2, 2, 2])), MetadataError, r"\.zarray: chunks="),
     (2, lambda u: _edit(u, ".zarray", lambda d: d.update(compressor={"id": "snappy9"})), UnknownCodecError, "snappy9"),
@@ -390,7 +393,8 @@ def test_a_stored_journal_or_consolidated_document_is_a_metadata_error(tmp_path,
         dz.write(da.ones(4, chunks=2), url)
     root = str(tmp_path / "g.zarr")
     dz.create_group(root, zarr_format=2)
-    _set(".zmetadata", {"zarr_consolidated_format": 1, "metadata": {".zgroup": {"zarr_format": 2}, "a/.zarray": 3}})(root)
+    entries = {".zgroup": {"zarr_format": 2}, "a/.zarray": 3}
+    _set(".zmetadata", {"zarr_consolidated_format": 1, "metadata": entries})(root)
     with pytest.raises(MetadataError, match=r"\.zmetadata"):
         dz.open_group(root)["a"]
 

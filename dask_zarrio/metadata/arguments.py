@@ -129,5 +129,7 @@ def new_fill_value(fill_value: object, dtype: np.dtype[Any]) -> np.ndarray:
     except (ValueError, OverflowError) as e:
         raise ZarrioError(f"fill_value={fill_value!r} cannot be cast to {dtype.str!r} ({e})") from e
     if fill.shape != ():
-        raise ArgumentTypeError(f"fill_value={fill_value!r} must be one value of {dtype.str!r}, not an array of shape {fill.shape}")
+        raise ArgumentTypeError(
+            f"fill_value={fill_value!r} must be one value of {dtype.str!r}, not an array of shape {fill.shape}"
+        )
     return fill

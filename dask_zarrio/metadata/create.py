@@ -317,7 +317,9 @@ def grid_lengths(
     """
     where = f"{field}={list(value)!r}"
     if len(value) != len(shape):
-        raise ZarrioError(f"{where} must give a positive chunk length for each of the {len(shape)} dimensions of shape={shape!r}")
+        raise ZarrioError(
+            f"{where} must give a positive chunk length for each of the {len(shape)} dimensions of shape={shape!r}"
+        )
     out: list[AxisEdges] = []
     for axis, (v, n) in enumerate(zip(value, shape)):
         if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1:

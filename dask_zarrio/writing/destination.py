@@ -126,7 +126,9 @@ def as_shape(value: Any, ndim: int, field: str) -> tuple[int, ...]:
     elif isinstance(value, (list, tuple)):
         values = tuple(value)
     else:
-        raise ArgumentTypeError(f"{field}={value!r} must be a positive integer or one per dimension, e.g. {(8,) * ndim!r}")
+        raise ArgumentTypeError(
+            f"{field}={value!r} must be a positive integer or one per dimension, e.g. {(8,) * ndim!r}"
+        )
     if len(values) != ndim:
         raise ZarrioError(
             f"{field}={value!r} has {len(values)} entries but the array has {ndim} "
