@@ -38,8 +38,8 @@ def test_error_hierarchy():
     assert issubclass(ArrayNotFoundError, FileNotFoundError)
     assert issubclass(ContainsArrayError, FileExistsError)
     assert issubclass(ArgumentTypeError, TypeError) and dz.ArgumentTypeError is ArgumentTypeError
-    classes = (MetadataError, UnknownCodecError, ChunkDecodeError, MisalignedWriteError, UnsafeCodecError, ArgumentTypeError)
-    for cls in classes:
+    for cls in (MetadataError, UnknownCodecError, ChunkDecodeError, MisalignedWriteError, UnsafeCodecError,
+                ArgumentTypeError):
         assert issubclass(cls, ZarrioError)
 
 
@@ -311,7 +311,8 @@ USER_MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("kwargs,cls,match", USER_MISTAKES, ids=[str(sorted(k.items()))[:60] for k, *_ in USER_MISTAKES])
+@pytest.mark.parametrize("kwargs,cls,match", USER_MISTAKES,
+                         ids=[str(sorted(k.items()))[:50] for k, *_ in USER_MISTAKES])
 def test_each_user_mistake_is_filed_under_its_class(url, kwargs, cls, match):
     with pytest.raises(ZarrioError, match=match) as info:
         dz.write(da.ones((4, 4), chunks=2), url, **kwargs)
