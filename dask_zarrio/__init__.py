@@ -13,6 +13,7 @@ from __future__ import annotations
 from . import config  # registers the dask_zarrio.* defaults with dask.config
 from .api import init, read, write
 from .errors import (
+    ArgumentTypeError,
     ArrayNotFoundError,
     ChunkDecodeError,
     ConcurrentWriteError,
@@ -36,6 +37,7 @@ from .tools.verify import verify
 from .xarray.backend import write_dataset
 
 __all__ = [
+    "ArgumentTypeError",
     "ArrayNotFoundError",
     "Group",
     "advise",

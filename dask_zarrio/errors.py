@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 
 __all__ = [
+    "ArgumentTypeError",
     "ArrayNotFoundError",
     "ChunkDecodeError",
     "ConcurrentWriteError",
@@ -49,12 +50,24 @@ class ArrayNotFoundError(ZarrioError, FileNotFoundError):
     """No array metadata at the URL; the message says what is there instead."""
 
 
+class ArgumentTypeError(ZarrioError, TypeError):
+    """An argument of a dask_zarrio call has a type it cannot take (``attributes="x"``).
+
+    Also a :class:`TypeError`, what Python raises for a wrong type. A wrong *value* of the
+    right type is a plain :class:`ZarrioError`.
+    """
+
+
 class MetadataError(ZarrioError):
-    """Array or group metadata is not valid JSON or has an invalid field."""
+    """A stored metadata document is not valid JSON or has an invalid field.
+
+    Only for documents read from a store; a mistake in the arguments that describe a new
+    array (``dz.write``, ``dz.init``) is a :class:`ZarrioError` (or :class:`ArgumentTypeError`).
+    """
 
 
 class UnknownCodecError(MetadataError):
-    """The metadata names a codec that dask_zarrio does not know."""
+    """A stored metadata document names a codec that dask_zarrio does not know."""
 
 
 class UnsafeCodecError(ZarrioError, PermissionError):
@@ -70,7 +83,10 @@ class ContainsArrayError(ZarrioError, FileExistsError):
 
 
 class MisalignedWriteError(ZarrioError):
-    """Dask blocks do not cover whole storage chunks, so a write would race."""
+    """Dask blocks or a region do not cover whole storage chunks (or shards), so a write would race.
+
+    Only for alignment; arguments of the wrong length or type are a :class:`ZarrioError`.
+    """
 
 
 class StoreError(ZarrioError, OSError):

@@ -11,8 +11,9 @@ import dask.array as da
 from .errors import ArrayNotFoundError, ContainsArrayError, IncompleteWriteError, ZarrioError
 from .graph.builder import array_from_metadata
 from .metadata import ArrayMetadataN5, ArrayMetadataV3
+from .metadata.arguments import check_attributes
 from .metadata.group import ConsolidatedNode, GroupMetadata
-from .metadata.node import consolidated_member, read_node, with_v2_attributes
+from .metadata.node import consolidated_member, read_node
 from .metadata.spec import ArrayMetadata
 from .metadata.writer import consolidated_entry, write_node
 from .store import Store, open_store
@@ -73,7 +74,7 @@ class Group:
                 meta = GroupMetadata(meta.zarr_format, meta.attributes, sub)
             return child, meta
         try:
-            return child, with_v2_attributes(child, read_node(child))
+            return child, read_node(child)
         except ArrayNotFoundError:
             # In N5 every folder is a group, attributes.json or not.
             if self.zarr_format == "n5" and child.list_dir():
@@ -254,6 +255,7 @@ def create_group(
     check_mode(mode, ("w-", "w", "a"), "dz.create_group")
     if zarr_format not in (2, 3):
         raise ZarrioError(f"zarr_format={zarr_format!r} must be 2 or 3")
+    attributes = check_attributes(attributes)  # before mode="w" clears what is there
     store = open_store(url, storage_options)
     if mode == "a":
         try:
@@ -267,7 +269,7 @@ def create_group(
     else:
         prepare_node(store, mode)
     ensure_parent_groups(store, zarr_format)
-    meta = GroupMetadata(zarr_format, dict(attributes or {}))
+    meta = GroupMetadata(zarr_format, attributes)
     write_node(store, meta)
     update_consolidated(store, meta)
     return Group(store, meta)
@@ -282,7 +284,7 @@ def _walk(group: Group, prefix: str, out: dict[str, ConsolidatedNode]) -> None:
             out[path] = consolidated_entry(meta)
             _walk(Group(store, GroupMetadata(meta.zarr_format, meta.attributes)), f"{path}/", out)
         else:
-            out[path] = consolidated_entry(with_v2_attributes(store, read_node(store)))
+            out[path] = consolidated_entry(read_node(store))
 
 
 def consolidate(url: StoreLike, *, storage_options: dict[str, Any] | None = None) -> Group:

@@ -14,6 +14,7 @@ import zarr
 
 import dask_zarrio as dz
 from dask_zarrio.errors import (
+    ArgumentTypeError,
     ArrayNotFoundError,
     ChunkDecodeError,
     ContainsArrayError,
@@ -36,7 +37,9 @@ def test_error_hierarchy():
     assert issubclass(ZarrioError, ValueError)
     assert issubclass(ArrayNotFoundError, FileNotFoundError)
     assert issubclass(ContainsArrayError, FileExistsError)
-    for cls in (MetadataError, UnknownCodecError, ChunkDecodeError, MisalignedWriteError, UnsafeCodecError):
+    assert issubclass(ArgumentTypeError, TypeError) and dz.ArgumentTypeError is ArgumentTypeError
+    for cls in (MetadataError, UnknownCodecError, ChunkDecodeError, MisalignedWriteError, UnsafeCodecError,
+                ArgumentTypeError):
         assert issubclass(cls, ZarrioError)
 
 
@@ -254,13 +257,147 @@ def test_unknown_mode_and_align(url):
 
 
 def test_bad_write_arguments(url):
-    with pytest.raises(MisalignedWriteError, match="give one length per dimension"):
-        dz.write(da.ones((4, 4), chunks=2), url, chunks=(2,))
-    with pytest.raises(MetadataError, match="fill_value='x'"):
-        dz.write(da.ones(4, chunks=2), url, fill_value="x")
-    with pytest.raises(MetadataError, match="Zarr v2 allows one compressor"):
-        dz.write(da.ones(4, chunks=2), url, zarr_format=2, compressors=[numcodecs.Zlib(), numcodecs.GZip()])
+    """The caller's mistakes: neither MetadataError (stored documents) nor MisalignedWriteError (alignment)."""
+    for kwargs, match in [
+        ({"chunks": (2,)}, "give one length per dimension"),
+        ({"fill_value": "x"}, "fill_value='x'"),
+        ({"zarr_format": 2, "compressors": [numcodecs.Zlib(), numcodecs.GZip()]}, "Zarr v2 allows one compressor"),
+    ]:
+        with pytest.raises(ZarrioError, match=match) as info:
+            dz.write(da.ones((4, 4), chunks=2), url, **kwargs)
+        assert not isinstance(info.value, (MetadataError, MisalignedWriteError))
     assert not os.path.exists(url)
+
+
+NO_FILL = dz.metadata.create.NO_FILL
+
+#: A caller's mistake in the arguments of a new array, and the class it is filed under: never
+#: MetadataError (a stored document is invalid) nor MisalignedWriteError (blocks cut chunks).
+USER_MISTAKES = [
+    ({"chunks": (2,)}, ZarrioError, "give one length per dimension"),
+    ({"chunks": ((2, 2), 2, 2)}, ZarrioError, "has 3 entries but the array has 2 dimensions"),
+    ({"chunks": "x"}, ArgumentTypeError, "chunks='x' must be a positive integer"),
+    ({"chunks": (2, 0)}, ZarrioError, "must hold positive integers"),
+    ({"chunks": ((1, 3), 2), "zarr_format": 2}, ZarrioError, "irregular chunk lengths need zarr_format=3"),
+    ({"shards": (2, 2, 2)}, ZarrioError, "shards=.* has 3 entries"),
+    ({"chunks": (3, 3), "shards": (4, 4)}, ZarrioError, "must be a positive multiple of chunks"),
+    ({"shards": (4, 4), "zarr_format": 2}, ZarrioError, "sharding needs zarr_format=3"),
+    ({"fill_value": "x"}, ZarrioError, "fill_value='x' cannot be cast to '<f8'"),
+    ({"fill_value": {"a": 1}}, ArgumentTypeError, "fill_value=.* cannot be cast to '<f8'"),
+    ({"fill_value": [1, 2]}, ArgumentTypeError, "must be one value"),
+    ({"fill_value": NO_FILL}, ZarrioError, "Zarr v3 arrays always have a fill value"),
+    ({"fill_value": 3, "zarr_format": "n5"}, ZarrioError, "N5 has no fill value"),
+    ({"order": "Z"}, ZarrioError, "order='Z' must be 'C' or 'F'"),
+    ({"zarr_format": 4}, ZarrioError, "zarr_format=4 must be 2, 3 or 'n5'"),
+    ({"attributes": "x"}, ArgumentTypeError, "attributes='x' must be a dict"),
+    ({"attributes": {"a": np.arange(2)}}, ArgumentTypeError, "cannot be stored as JSON"),
+    ({"attributes": {"a": float("nan")}}, ZarrioError, "JSON has no number for"),
+    ({"dimension_names": "xy"}, ArgumentTypeError, "must be a list of names"),
+    ({"dimension_names": [1, 2]}, ArgumentTypeError, "must hold strings"),
+    ({"dimension_names": ["x"]}, ZarrioError, "must name each of the 2 dimensions"),
+    ({"compressors": 5}, ZarrioError, "codec 5 must be"),
+    ({"compressors": [{"name": "snappy9"}]}, ZarrioError, "unknown codec 'snappy9'"),
+    ({"compressors": [{"name": "zstd", "configuration": {"level": "x"}}]}, ZarrioError, "level='x'"),
+    ({"compressors": [{"name": "transpose", "configuration": {"order": [1, 0]}}]}, ZarrioError,
+     "is not a bytes→bytes codec"),
+    ({"filters": ["zstd"]}, ZarrioError, "is not an array→array codec"),
+    ({"zarr_format": 2, "compressors": {"id": "snappy9"}}, ZarrioError, "numcodecs has no codec 'snappy9'"),
+    ({"zarr_format": 2, "compressors": [numcodecs.Zlib(), numcodecs.GZip()]}, ZarrioError, "allows one compressor"),
+    ({"serializer": "vlen-utf8"}, ZarrioError, "serialises variable-length"),
+    ({"serializer": "zstd"}, ZarrioError, "is not an array→bytes codec"),
+    ({"chunk_key_encoding": 7}, ArgumentTypeError, "chunk_key_encoding=7 must be a name"),
+    ({"chunk_key_encoding": {"name": "v3"}}, ZarrioError, "must be 'default' or 'v2'"),
+    ({"zarr_format": "n5", "dimension_names": ["a", "b"]}, ZarrioError, "N5 has none"),
+]
+
+
+@pytest.mark.parametrize("kwargs,cls,match", USER_MISTAKES,
+                         ids=[str(sorted(k.items()))[:50] for k, *_ in USER_MISTAKES])
+def test_each_user_mistake_is_filed_under_its_class(url, kwargs, cls, match):
+    with pytest.raises(ZarrioError, match=match) as info:
+        dz.write(da.ones((4, 4), chunks=2), url, **kwargs)
+    assert type(info.value) is cls
+    assert not os.path.exists(url)  # refused before anything is written
+
+
+@pytest.mark.parametrize("kwargs,cls,match", [
+    ({"chunks": (2, 2)}, ZarrioError, "has 2 entries but the array has 1 dimensions"),
+    ({"chunks": (2,), "dtype": "c8", "zarr_format": "n5"}, ZarrioError, "dtype '<c8'"),
+    ({"chunks": (2,), "attributes": ["a"]}, ArgumentTypeError, "must be a dict"),
+])
+def test_init_files_mistakes_as_write_does(url, kwargs, cls, match):
+    with pytest.raises(ZarrioError, match=match) as info:
+        dz.init(url, shape=(4,), **{"dtype": "f4", **kwargs})
+    assert type(info.value) is cls
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"chunks": (2, 2, 2)}, "has 3 entries"),
+    ({"chunks": 2, "compressors": [{"name": "snappy9"}]}, "unknown codec 'snappy9'"),
+    ({"chunks": 2, "zarr_format": 2, "shards": (4, 4)}, "sharding needs zarr_format=3"),
+])
+def test_rechunk_arguments_are_the_callers_mistakes(tmp_path, url, kwargs, match):
+    dz.write(da.ones((4, 4), chunks=2), url)
+    with pytest.raises(ZarrioError, match=match) as info:
+        dz.rechunk(url, str(tmp_path / "b.zarr"), **kwargs)
+    assert type(info.value) is ZarrioError
+
+
+@pytest.mark.parametrize("attributes,cls", [("x", ArgumentTypeError), ({"a": np.arange(2)}, ArgumentTypeError),
+                                             ({"a": float("inf")}, ZarrioError)])
+def test_create_group_refuses_attributes_before_it_replaces_anything(tmp_path, attributes, cls):
+    """mode="w" used to clear the group, then fail to write the new attributes: nothing was left."""
+    url = str(tmp_path / "g.zarr")
+    dz.create_group(url, attributes={"keep": 1})
+    with pytest.raises(ZarrioError, match="attributes=") as info:
+        dz.create_group(url, attributes=attributes, mode="w")
+    assert type(info.value) is cls
+    assert dz.open_group(url).attrs == {"keep": 1}
+
+
+def _set(key: str, value: object):
+    return lambda url: open(os.path.join(url, key), "w").write(value if isinstance(value, str) else json.dumps(value))
+
+
+#: An invalid stored document, and its class: MetadataError (or UnknownCodecError), naming the key.
+STORED = [
+    (3, _set("zarr.json", "{"), MetadataError, "zarr.json is not valid JSON"),
+    (3, lambda u: _edit(u, "zarr.json", lambda d: d.update(fill_value="x")), MetadataError, "fill_value='x'"),
+    (3, lambda u: _edit(u, "zarr.json", lambda d: d.update(dimension_names=[1])), MetadataError, "dimension_names"),
+    (3, lambda u: _edit(u, "zarr.json", lambda d: d.update(codecs=[{"name": "bytes"}, {"name": "snappy9"}])),
+     UnknownCodecError, "zarr.json: .*unknown codec 'snappy9'"),
+    (3, lambda u: _edit(u, "zarr.json", lambda d: d["codecs"][1]["configuration"].update(level="x")),
+     MetadataError, "level='x'"),
+    (2, lambda u: _edit(u, ".zarray", lambda d: d.update(dtype="<q9")), MetadataError, r"\.zarray: .*dtype"),
+    (2, lambda u: _edit(u, ".zarray", lambda d: d.update(chunks=[2, 2, 2])), MetadataError, r"\.zarray: chunks="),
+    (2, lambda u: _edit(u, ".zarray", lambda d: d.update(compressor={"id": "snappy9"})), UnknownCodecError, "snappy9"),
+    (2, _set(".zattrs", "[1]"), MetadataError, r"\.zattrs must hold a JSON object"),
+    (2, _set(".zattrs", "{"), MetadataError, r"\.zattrs is not valid JSON"),
+    ("n5", lambda u: _edit(u, "attributes.json", lambda d: d.update(blockSize=[2])), MetadataError, "blockSize"),
+]
+
+
+@pytest.mark.parametrize("fmt,spoil,cls,match", STORED)
+def test_each_invalid_stored_document_is_a_metadata_error(tmp_path, fmt, spoil, cls, match):
+    url = str(tmp_path / ("a.n5" if fmt == "n5" else "a.zarr"))
+    dz.write(da.ones((4, 4), chunks=2), url, zarr_format=fmt)
+    spoil(url)
+    with pytest.raises(MetadataError, match=match) as info:
+        dz.read(url).compute()
+    assert type(info.value) is cls
+
+
+def test_a_stored_journal_or_consolidated_document_is_a_metadata_error(tmp_path, url):
+    os.makedirs(url)
+    open(os.path.join(url, ".dz-write.json"), "w").write("{")
+    with pytest.raises(MetadataError, match=r"\.dz-write\.json is not valid JSON"):
+        dz.write(da.ones(4, chunks=2), url)
+    root = str(tmp_path / "g.zarr")
+    dz.create_group(root, zarr_format=2)
+    entries = {".zgroup": {"zarr_format": 2}, "a/.zarray": 3}
+    _set(".zmetadata", {"zarr_consolidated_format": 1, "metadata": entries})(root)
+    with pytest.raises(MetadataError, match=r"\.zmetadata"):
+        dz.open_group(root)["a"]
 
 
 def _error_classes() -> list[type[ZarrioError]]:

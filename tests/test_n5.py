@@ -150,9 +150,10 @@ def test_n5_groups_and_errors(tmp_path):
     with pytest.raises(dz.ArrayNotFoundError, match="group"):
         dz.read(str(root))
     assert "b (4, 4) float64 chunks=(2, 2) codecs=[n5 gzip]" in str(dz.tree(str(root)))
-    with pytest.raises(dz.MetadataError, match="dtype '<c8'"):
-        dz.write(da.ones(4, dtype="c8", chunks=2), str(root / "c"), zarr_format="n5")
-    with pytest.raises(dz.MetadataError, match="fill_value"):
-        dz.write(da.ones(4, chunks=2), str(root / "c"), zarr_format="n5", fill_value=3)
-    with pytest.raises(dz.MetadataError, match="no N5 equivalent"):
-        dz.write(da.ones(4, chunks=2), str(root / "c"), zarr_format="n5", compressors=numcodecs.LZ4())
+    # The caller's arguments: ZarrioError, never MetadataError (for stored documents).
+    for kwargs, match in [({"dtype": "c8"}, "dtype '<c8'"), ({"fill_value": 3}, "fill_value"),
+                          ({"compressors": numcodecs.LZ4()}, "no N5 equivalent")]:
+        data = da.ones(4, dtype=kwargs.pop("dtype", "f8"), chunks=2)
+        with pytest.raises(dz.ZarrioError, match=match) as info:
+            dz.write(data, str(root / "c"), zarr_format="n5", **kwargs)
+        assert not isinstance(info.value, dz.MetadataError)

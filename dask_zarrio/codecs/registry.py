@@ -139,7 +139,7 @@ def codec_class(name: str) -> type[Codec]:
     >>> codec_class("snappy9")
     Traceback (most recent call last):
     ...
-    dask_zarrio.errors.UnknownCodecError: unknown codec 'snappy9' in the array metadata; ...
+    dask_zarrio.errors.UnknownCodecError: unknown codec 'snappy9'; dask_zarrio knows ...
     """
     registered = _REGISTERED.get(name)
     if registered is not None:
@@ -150,10 +150,11 @@ def codec_class(name: str) -> type[Codec]:
     found = _from_entry_point(name)
     if found is not None:
         return found
+    # Also reached from a new array's arguments (dz.write(compressors=...)): the wording fits both.
     raise UnknownCodecError(
-        f"unknown codec {name!r} in the array metadata; dask_zarrio knows "
-        f"{registered_codecs()} and numcodecs.<id>. Re-encode the array with a known codec, "
-        "register one with dask_zarrio.codecs.register_codec, or install a package that "
+        f"unknown codec {name!r}; dask_zarrio knows {registered_codecs()} and numcodecs.<id>. "
+        "Use (or re-encode a stored array with) a known codec, register one with "
+        "dask_zarrio.codecs.register_codec, or install a package that "
         f"declares it in the {ENTRY_POINT_GROUP!r} entry-point group"
     )
 

@@ -13,7 +13,9 @@ from ..codecs.conversions import n5_compression_from_codec, to_numcodecs, to_v3_
 from ..codecs.sharding import ShardingCodec
 from ..codecs.transpose import TransposeCodec
 from ..codecs.zstd import ZstdCodec
-from ..errors import MetadataError
+from ..errors import ZarrioError
+from ..layout.grid import ChunkKeyEncoding
+from .arguments import check_attributes, check_dimension_names, new_fill_value, user_arguments
 from .create_codecs import new_key_encoding, new_serializer, serializer_kind
 from .dtypes import V3_VARIABLE_NAMES, v3_data_type_to_json
 from .fill import encode_variable_fill, parse_fill_value, parse_variable_fill
@@ -129,6 +131,7 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+@user_arguments()  # what a parser shared with stored documents refuses here is the caller's mistake
 def new_array_metadata(
     *,
     shape: Sequence[int],
@@ -150,7 +153,9 @@ def new_array_metadata(
     An entry of ``chunk_shape`` (or of ``shard_shape``) that is a sequence lists
     that axis's chunk edge lengths: a ``rectilinear`` grid (Zarr v3 only).
     ``serializer`` and ``chunk_key_encoding`` are read as zarr-python reads them
-    (:mod:`.create_codecs`).
+    (:mod:`.create_codecs`). Every mistake in the arguments is a :class:`ZarrioError`
+    (an :class:`~dask_zarrio.errors.ArgumentTypeError` for a wrong type), raised before
+    anything is written; never a MetadataError, which is for stored documents.
 
     Examples
     --------
@@ -166,13 +171,74 @@ def new_array_metadata(
     shape = tuple(int(s) for s in shape)
     chunk_shape, edges = grid_lengths(chunk_shape, shape, "chunks", zarr_format)
     if order not in ("C", "F"):
-        raise MetadataError(f"order={order!r} must be 'C' or 'F'")
-    if dimension_names is not None and len(dimension_names) != len(shape):
-        raise MetadataError(
-            f"dimension_names={list(dimension_names)!r} must name each of the {len(shape)} dimensions"
-        )
-    attributes = dict(attributes or {})
+        raise ZarrioError(f"order={order!r} must be 'C' or 'F'")
+    dimension_names = check_dimension_names(dimension_names, len(shape))
+    attributes = check_attributes(attributes)
     keys = new_key_encoding(chunk_key_encoding, zarr_format)
+    kind, dtype, filters, fill = _data_and_fill(dtype, fill_value, filters, serializer, zarr_format)
+    meta: ArrayMetadataV2 | ArrayMetadataV3 | ArrayMetadataN5
+    if zarr_format == "n5":
+        new_serializer(serializer, None, dtype, zarr_format)  # refuses one
+        meta = _new_n5(shape, dtype, chunk_shape, compressors, filters, fill, order, attributes,
+                       dimension_names, shard_shape)
+    elif shard_shape is not None and zarr_format != 3:
+        raise ZarrioError(f"shards={shard_shape!r}: sharding needs zarr_format=3")
+    elif zarr_format == 2:
+        new_serializer(serializer, None, dtype, zarr_format)  # refuses one
+        if dimension_names is not None:
+            attributes["_ARRAY_DIMENSIONS"] = list(dimension_names)
+        meta = _new_v2(shape, chunk_shape, dtype, fill, order, filters, compressors, keys, attributes)
+    elif zarr_format != 3:
+        raise ZarrioError(f"zarr_format={zarr_format!r} must be 2, 3 or 'n5'")
+    else:
+        # v3 data types have no byte order (the bytes codec has) and structs no padding.
+        native = packed(dtype)
+        if kind is None:
+            v3_data_type_to_json(native)  # refuses what v3 cannot store, before anything is written
+        codecs = _v3_codecs(len(shape), chunk_shape, native, kind, order, filters, compressors, serializer)
+        if shard_shape is not None:
+            shard_shape, edges = _shard_lengths(shard_shape, chunk_shape, edges, shape)
+            # As zarr-python writes it: every codec inside the shard, index at the end with crc32c.
+            codecs, chunk_shape = (ShardingCodec(chunk_shape=chunk_shape, codecs=codecs),), shard_shape
+        assert keys is not None  # v3 arrays always have one
+        meta = ArrayMetadataV3(
+            shape=shape, dtype=native, chunk_shape=chunk_shape, chunk_key_encoding=keys,
+            fill_value=fill if kind is not None else None if fill is None else parse_fill_value_checked(fill, native),
+            codecs=codecs, attributes=attributes, dimension_names=dimension_names,
+            data_type_json=None if kind is None else V3_VARIABLE_NAMES[kind], chunk_edges=edges,
+        )
+    meta.pipeline(allow_pickle=True)  # a codec that cannot take the data type is refused now, not at the first chunk
+    return meta
+
+
+def _new_v2(
+    shape: tuple[int, ...], chunk_shape: tuple[int, ...], dtype: np.dtype[Any], fill: np.ndarray | None, order: str,
+    filters: Any, compressors: Any, keys: ChunkKeyEncoding | None, attributes: dict[str, Any],
+) -> ArrayMetadataV2:
+    """A new v2 array: one compressor (numcodecs), numcodecs filters, keys joined by the separator."""
+    comps = [numcodecs.Zstd(level=0)] if compressors == "auto" else _as_list(compressors)
+    if len(comps) > 1:
+        raise ZarrioError(
+            f"compressors={compressors!r}: Zarr v2 allows one compressor; put the others "
+            "in filters or use zarr_format=3"
+        )
+    return ArrayMetadataV2(
+        shape=shape,
+        chunk_shape=chunk_shape,
+        dtype=dtype,
+        compressor=to_numcodecs(comps[0], "compressors") if comps else None,
+        fill_value=fill,
+        order=order,
+        filters=tuple(to_numcodecs(f, "filters") for f in _as_list(filters)) or None,
+        dimension_separator=keys.separator if keys is not None else ".",
+        attributes=attributes,
+    )
+
+
+def _data_and_fill(
+    dtype: np.dtype[Any], fill_value: Any, filters: Any, serializer: Any, zarr_format: int | str
+) -> tuple[str | None, np.dtype[Any], Any, np.ndarray | None]:
+    """The variable-length kind (``string``/``bytes``/``None``), the stored dtype, the filters and the fill value."""
     kind = variable_kind(dtype, fill_value) if zarr_format == 3 else None
     if kind is not None and dtype.kind == "O":
         kind = serializer_kind(serializer) or kind  # a vlen-bytes serializer: object data of bytes
@@ -181,74 +247,46 @@ def new_array_metadata(
     if kind is not None:
         dtype = np.dtype(object)
     if kind is not None and fill_value is not NO_FILL:
-        fill: np.ndarray | None = _variable_fill(fill_value, kind)
-    elif fill_value is NO_FILL:
+        return kind, dtype, filters, _variable_fill(fill_value, kind)
+    if fill_value is NO_FILL:
         if zarr_format == 3:
-            raise MetadataError("fill_value=NO_FILL: Zarr v3 arrays always have a fill value")
-        fill = None
-    elif fill_value is None:
-        fill = default_fill_value(dtype)
-    elif isinstance(fill_value, np.ndarray) and fill_value.shape == () and fill_value.dtype == dtype:
-        fill = fill_value
-    else:
-        try:
-            fill = np.array(fill_value, dtype)
-        except (TypeError, ValueError, OverflowError) as e:
-            raise MetadataError(f"fill_value={fill_value!r} cannot be cast to {dtype.str!r}") from e
-    if zarr_format == "n5":
-        new_serializer(serializer, None, dtype, zarr_format)  # refuses one
-        return _new_n5(shape, dtype, chunk_shape, compressors, filters, fill, order, attributes,
-                       dimension_names, shard_shape)
-    if shard_shape is not None:
-        if zarr_format != 3:
-            raise MetadataError(f"shards={shard_shape!r}: sharding needs zarr_format=3")
-        if edges is not None:
-            raise MetadataError(
-                f"chunks={chunk_shape!r}: the inner chunks of shards must be regular; give "
-                "irregular lengths to shards= instead"
-            )
-        shard_shape, edges = grid_lengths(shard_shape, shape, "shards", zarr_format)
-        lengths = edges or shard_shape
-        if any(e % c for a, c in zip(lengths, chunk_shape) for e in ((a,) if isinstance(a, int) else set(a))):
-            raise MetadataError(
-                f"shards={shard_shape if edges is None else edges!r} must be a positive multiple of "
-                f"chunks={chunk_shape!r} along every axis (each shard holds whole inner chunks)"
-            )
-    if zarr_format == 2:
-        new_serializer(serializer, None, dtype, zarr_format)  # refuses one
-        comps = [numcodecs.Zstd(level=0)] if compressors == "auto" else _as_list(compressors)
-        if len(comps) > 1:
-            raise MetadataError(
-                f"compressors={compressors!r}: Zarr v2 allows one compressor; put the others "
-                "in filters or use zarr_format=3"
-            )
-        if dimension_names is not None:
-            attributes["_ARRAY_DIMENSIONS"] = list(dimension_names)
-        return ArrayMetadataV2(
-            shape=shape,
-            chunk_shape=chunk_shape,
-            dtype=dtype,
-            compressor=to_numcodecs(comps[0], "compressors") if comps else None,
-            fill_value=fill,
-            order=order,
-            filters=tuple(to_numcodecs(f, "filters") for f in _as_list(filters)) or None,
-            dimension_separator=keys.separator if keys is not None else ".",
-            attributes=attributes,
+            raise ZarrioError("fill_value=NO_FILL: Zarr v3 arrays always have a fill value; leave fill_value out")
+        return kind, dtype, filters, None
+    return kind, dtype, filters, default_fill_value(dtype) if fill_value is None else new_fill_value(fill_value, dtype)
+
+
+def _shard_lengths(
+    shards: Any, chunk_shape: tuple[int, ...], edges: tuple[AxisEdges, ...] | None, shape: tuple[int, ...]
+) -> tuple[tuple[int, ...], tuple[AxisEdges, ...] | None]:
+    """The shard shape (and edges of irregular shards): whole inner chunks along every axis."""
+    if edges is not None:
+        raise ZarrioError(
+            f"chunks={chunk_shape!r}: the inner chunks of shards must be regular; give "
+            "irregular lengths to shards= instead"
         )
-    if zarr_format != 3:
-        raise MetadataError(f"zarr_format={zarr_format!r} must be 2 or 3")
-    # v3 data types have no byte order (the bytes codec has) and structs no padding.
-    native = packed(dtype)
-    if kind is None:
-        v3_data_type_to_json(native)  # refuses what v3 cannot store, before anything is written
-    aa: list[Codec] = [TransposeCodec(list(reversed(range(len(shape)))))] if order == "F" and len(shape) > 1 else []
+    shard_shape, edges = grid_lengths(shards, shape, "shards", 3)
+    lengths = edges or shard_shape
+    if any(e % c for a, c in zip(lengths, chunk_shape) for e in ((a,) if isinstance(a, int) else set(a))):
+        raise ZarrioError(
+            f"shards={shard_shape if edges is None else edges!r} must be a positive multiple of "
+            f"chunks={chunk_shape!r} along every axis (each shard holds whole inner chunks)"
+        )
+    return shard_shape, edges
+
+
+def _v3_codecs(
+    ndim: int, chunk_shape: tuple[int, ...], native: np.dtype[Any], kind: str | None, order: str,
+    filters: Any, compressors: Any, serializer: Any,
+) -> tuple[Codec, ...]:
+    """A new v3 array's codecs: array→array filters, the serializer, bytes→bytes compressors."""
+    aa: list[Codec] = [TransposeCodec(list(reversed(range(ndim))))] if order == "F" and ndim > 1 else []
     # Each codec is completed for the chunks it sees, as zarr-python does: filters such
     # as cast_value or packbits change the data type the serializer and compressors get.
     inner_shape, encoded = chunk_shape, native
     for f in _as_list(filters):
         codec = to_v3_codec(f, encoded)
         if not isinstance(codec, ArrayArrayCodec):
-            raise MetadataError(f"filters: {codec.to_dict()!r} is not an array→array codec")
+            raise ZarrioError(f"filters: {codec.to_dict()!r} is not an array→array codec")
         aa.append(codec)
         inner_shape, encoded = codec.resolve(inner_shape, encoded)
     bb: list[Codec] = []
@@ -256,27 +294,11 @@ def new_array_metadata(
     for c in comps:
         codec = to_v3_codec(c, encoded)
         if not isinstance(codec, BytesBytesCodec):
-            raise MetadataError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
+            raise ZarrioError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
         bb.append(codec)
-    ab = new_serializer(serializer, kind, encoded, zarr_format)
-    assert ab is not None and keys is not None  # v3 arrays always have both
-    codecs: tuple[Codec, ...] = (*aa, ab, *bb)
-    if shard_shape is not None:
-        # As zarr-python writes it: every codec inside the shard, index at the end with crc32c.
-        codecs = (ShardingCodec(chunk_shape=chunk_shape, codecs=codecs),)
-        chunk_shape = shard_shape
-    return ArrayMetadataV3(
-        shape=shape,
-        dtype=native,
-        chunk_shape=chunk_shape,
-        chunk_key_encoding=keys,
-        fill_value=fill if kind is not None else None if fill is None else parse_fill_value_checked(fill, native),
-        codecs=codecs,
-        attributes=attributes,
-        dimension_names=None if dimension_names is None else tuple(dimension_names),
-        data_type_json=None if kind is None else V3_VARIABLE_NAMES[kind],
-        chunk_edges=edges,
-    )
+    ab = new_serializer(serializer, kind, encoded, 3)
+    assert ab is not None  # v3 arrays always have one
+    return (*aa, ab, *bb)
 
 
 def grid_lengths(
@@ -291,11 +313,13 @@ def grid_lengths(
     >>> grid_lengths([(3, 5, 2)], (10,), "chunks", 2)
     Traceback (most recent call last):
     ...
-    dask_zarrio.errors.MetadataError: chunks=[(3, 5, 2)]: irregular chunk lengths need zarr_format=3 ...
+    dask_zarrio.errors.ZarrioError: chunks=[(3, 5, 2)]: irregular chunk lengths need zarr_format=3 ...
     """
     where = f"{field}={list(value)!r}"
     if len(value) != len(shape):
-        raise MetadataError(f"{where} must give a positive chunk length for each of the {len(shape)} dimensions of shape={shape!r}")
+        raise ZarrioError(
+            f"{where} must give a positive chunk length for each of the {len(shape)} dimensions of shape={shape!r}"
+        )
     out: list[AxisEdges] = []
     for axis, (v, n) in enumerate(zip(value, shape)):
         if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1:
@@ -305,7 +329,7 @@ def grid_lengths(
         ) and sum(v) >= n:
             out.append(tuple(int(e) for e in v))
         else:
-            raise MetadataError(
+            raise ZarrioError(
                 f"{where}: entry {axis} ({v!r}) must be a positive chunk length, or positive chunk "
                 f"lengths that add up to at least the array's length {n} along axis {axis}"
             )
@@ -313,7 +337,7 @@ def grid_lengths(
     if len(regular) == len(out):
         return regular, None
     if zarr_format != 3:
-        raise MetadataError(
+        raise ZarrioError(
             f"{where}: irregular chunk lengths need zarr_format=3 (the rectilinear chunk grid); "
             f"zarr_format={zarr_format!r} stores only regular chunks, so give one length per axis"
         )
@@ -349,12 +373,12 @@ def _new_n5(
     if not shape:
         problems.append("a 0-d array (N5 datasets have at least one dimension)")
     if problems:
-        raise MetadataError(f"zarr_format='n5' cannot store: {'; '.join(problems)}")
+        raise ZarrioError(f"zarr_format='n5' cannot store: {'; '.join(problems)}")
     comps = _as_list(compressors)
     if compressors == "auto":
         compression: dict[str, Any] = {"type": "gzip", "level": -1, "useZlib": False}
     elif len(comps) > 1:
-        raise MetadataError(f"compressors={compressors!r}: N5 takes one compression")
+        raise ZarrioError(f"compressors={compressors!r}: N5 takes one compression")
     else:
         compression = n5_compression_from_codec(comps[0] if comps else None)
     return ArrayMetadataN5(
@@ -373,5 +397,5 @@ def parse_fill_value_checked(fill: np.ndarray, dtype: np.dtype[Any]) -> np.ndarr
 
     parsed = parse_fill_value(encode_fill_value(fill, dtype, 3), dtype, 3)
     if parsed is None:
-        raise MetadataError(f"fill_value={fill!r}: Zarr v3 arrays need a fill value")
+        raise ZarrioError(f"fill_value={fill!r}: Zarr v3 arrays need a fill value")
     return parsed

@@ -16,8 +16,9 @@ from ..codecs import ArrayBytesCodec, Codec
 from ..codecs.bytes import BytesCodec
 from ..codecs.conversions import to_v3_codec
 from ..codecs.vlen import VLenBytesCodec, VLenUTF8Codec
-from ..errors import MetadataError
+from ..errors import ArgumentTypeError, ZarrioError
 from ..layout.grid import ChunkKeyEncoding
+from .arguments import user_arguments
 from .v3 import parse_chunk_key_encoding
 
 __all__ = ["default_endian", "new_key_encoding", "new_serializer", "serializer_kind"]
@@ -39,6 +40,7 @@ def default_endian(dtype: np.dtype[Any]) -> str | None:
     return None if dtype.itemsize == 1 or dtype.kind in "SV" else "little"
 
 
+@user_arguments()
 def new_serializer(serializer: Any, kind: str | None, dtype: np.dtype[Any], zarr_format: int | str) -> Codec | None:
     """The array→bytes codec of a new array (``None`` for v2 and N5, which have none).
 
@@ -57,7 +59,7 @@ def new_serializer(serializer: Any, kind: str | None, dtype: np.dtype[Any], zarr
     >>> new_serializer({"name": "zstd"}, None, np.dtype("<f4"), 3)
     Traceback (most recent call last):
     ...
-    dask_zarrio.errors.MetadataError: serializer={'name': 'zstd'} is not an array→bytes codec ...
+    dask_zarrio.errors.ZarrioError: serializer={'name': 'zstd'} is not an array→bytes codec ...
     """
     if isinstance(serializer, str) and serializer == "auto":
         if zarr_format != 3:
@@ -66,13 +68,13 @@ def new_serializer(serializer: Any, kind: str | None, dtype: np.dtype[Any], zarr
             return BytesCodec(default_endian(dtype))
         return VLenUTF8Codec() if kind == "string" else VLenBytesCodec()
     if zarr_format != 3:
-        raise MetadataError(
+        raise ZarrioError(
             f"serializer={serializer!r}: Zarr {'v2' if zarr_format == 2 else zarr_format} arrays have no "
             "array→bytes codec; leave serializer='auto' (put codecs in filters/compressors) or use zarr_format=3"
         )
     codec = to_v3_codec(serializer, dtype)
     if not isinstance(codec, ArrayBytesCodec):
-        raise MetadataError(
+        raise ZarrioError(
             f"serializer={serializer!r} is not an array→bytes codec (such as 'bytes', 'vlen-utf8' or "
             "'numcodecs.pcodec'); put bytes→bytes codecs in compressors= and array→array codecs in filters="
         )
@@ -96,6 +98,7 @@ def serializer_kind(serializer: Any) -> str | None:
     return {"vlen-utf8": "string", "vlen-bytes": "bytes"}.get(name) if isinstance(name, str) else None
 
 
+@user_arguments()
 def new_key_encoding(value: Any, zarr_format: int | str) -> ChunkKeyEncoding | None:
     """A new array's chunk key encoding, as zarr-python's ``create_array`` reads ``chunk_key_encoding``.
 
@@ -114,11 +117,11 @@ def new_key_encoding(value: Any, zarr_format: int | str) -> ChunkKeyEncoding | N
     >>> new_key_encoding("default", 2)
     Traceback (most recent call last):
     ...
-    dask_zarrio.errors.MetadataError: chunk_key_encoding='default': Zarr v2 arrays take only the 'v2' encoding...
+    dask_zarrio.errors.ZarrioError: chunk_key_encoding='default': Zarr v2 arrays take only the 'v2' encoding...
     """
     if zarr_format == "n5":
         if value is not None:
-            raise MetadataError(f"chunk_key_encoding={value!r}: N5 datasets have their own keys; leave it None")
+            raise ZarrioError(f"chunk_key_encoding={value!r}: N5 datasets have their own keys; leave it None")
         return None
     if value is None:
         return ChunkKeyEncoding("c", "/") if zarr_format == 3 else ChunkKeyEncoding(None, ".")
@@ -126,9 +129,14 @@ def new_key_encoding(value: Any, zarr_format: int | str) -> ChunkKeyEncoding | N
         encoding = value
     elif isinstance(value, str):
         encoding = parse_chunk_key_encoding({"name": value})
-    elif isinstance(value, dict) and "separator" in value and "configuration" not in value:
+    elif not isinstance(value, dict):
+        raise ArgumentTypeError(
+            f"chunk_key_encoding={value!r} must be a name ('default', 'v2') or a dict such as "
+            "{'name': 'v2', 'separator': '/'}"
+        )
+    elif "separator" in value and "configuration" not in value:
         if set(value) - {"name", "separator"}:
-            raise MetadataError(
+            raise ZarrioError(
                 f"chunk_key_encoding={value!r} has keys {sorted(set(value) - {'name', 'separator'})!r}; "
                 "give only 'name' and 'separator'"
             )
@@ -136,7 +144,7 @@ def new_key_encoding(value: Any, zarr_format: int | str) -> ChunkKeyEncoding | N
     else:
         encoding = parse_chunk_key_encoding(value)
     if zarr_format == 2 and encoding.prefix is not None:
-        raise MetadataError(
+        raise ZarrioError(
             f"chunk_key_encoding={value!r}: Zarr v2 arrays take only the 'v2' encoding, e.g. "
             "{'name': 'v2', 'separator': '/'}"
         )

@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ArrayNotFoundError, MetadataError
 from ..store import Store
+from ..store.base import Buffer
 from .group import ConsolidatedNode, GroupMetadata, parse_v2_consolidated
 from .journal import incomplete
 from .n5 import ArrayMetadataN5, is_n5_dataset
@@ -16,18 +19,19 @@ from .spec import ArrayMetadata
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
-__all__ = ["consolidated_member", "load_json", "read_array_metadata", "read_node", "resolve_v2_separator", "with_v2_attributes"]
+__all__ = ["consolidated_member", "load_json", "read_array_metadata", "read_node", "resolve_v2_separator"]
 
 logger = logging.getLogger("dask_zarrio")
 
 
-def load_json(store: Store, key: str, data: bytes) -> dict[str, Any]:
+def load_json(store: Store, key: str, data: Buffer) -> dict[str, Any]:
     """Parse a metadata document; invalid or truncated JSON names the key.
 
     A bare ``NaN`` token is accepted (peers have written it), never written.
     """
     try:
-        doc = json.loads(data)
+        # get_many may hand out any bytes-like buffer (a local store: numpy arrays).
+        doc = json.loads(data if isinstance(data, (bytes, bytearray)) else bytes(memoryview(data).cast("B")))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise MetadataError(
             f"{store.describe(key)} is not valid JSON ({e}); the file is truncated or "
@@ -38,61 +42,81 @@ def load_json(store: Store, key: str, data: bytes) -> dict[str, Any]:
     return doc
 
 
+class _Documents:
+    """A node's metadata documents, each requested at most once.
+
+    ``get(key, *also)`` fetches ``also`` in the same batch where the store overlaps
+    requests (one round trip for ``.zarray`` and ``.zattrs``); elsewhere they wait
+    until asked for, so a node that is no v2 array costs no ``.zattrs`` request.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.seen: dict[str, Buffer | None] = {}
+
+    def get(self, key: str, *also: str) -> Buffer | None:
+        wanted = [k for k in (key, *also) if k not in self.seen]
+        if len(wanted) > 1 and self.store.supports_concurrent_requests:
+            self.seen.update(zip(wanted, self.store.get_many(wanted)))
+        elif key not in self.seen:
+            self.seen[key] = self.store.get(key)
+        return self.seen[key]
+
+    def json(self, key: str, *also: str) -> dict[str, Any] | None:
+        """The document under ``key`` parsed (``None`` when there is none), as :meth:`get` fetches it."""
+        raw = self.get(key, *also)
+        return None if raw is None else load_json(self.store, key, raw)
+
+
 def read_node(store: Store, *, expect_group: bool = False) -> ArrayMetadata | GroupMetadata:
     """The array or group at ``store``'s root: ``zarr.json`` first, then v2 documents.
 
-    A v2 array whose ``.zarray`` has no ``dimension_separator`` comes back with the
-    separator its chunks are actually stored under (:func:`resolve_v2_separator`),
-    so every way of opening it (``dz.read``, a group, the xarray engine) agrees.
+    Read in one step: a v2 node comes with its ``.zattrs`` (attributes and xarray's
+    ``_ARRAY_DIMENSIONS``, hence ``dimension_names``), fetched in the same batch as
+    ``.zarray`` where the store overlaps requests; a missing ``.zattrs`` is no
+    attributes, a malformed one a :class:`MetadataError` naming it. A v2 array whose
+    ``.zarray`` has no ``dimension_separator`` comes back with the separator its
+    chunks are actually stored under (:func:`resolve_v2_separator`), so every way of
+    opening it (``dz.read``, a group, the xarray engine) agrees.
 
     No v2 document is requested when ``zarr.json`` exists, so opening a v3 node
     costs one request (its consolidated metadata included). With ``expect_group``,
     a v2 ``.zmetadata`` is looked for next: it holds the group's own documents
     too, so a consolidated v2 group opens in two requests.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> zarray = (b'{"zarr_format": 2, "shape": [2], "chunks": [2], "dtype": "<i1", '
+    ...           b'"compressor": null, "fill_value": 0, "order": "C", "filters": null}')
+    >>> meta = read_node(MappingStore({".zarray": zarray, ".zattrs": b'{"_ARRAY_DIMENSIONS": ["x"]}'}))
+    >>> meta.dimension_names
+    ('x',)
     """
     if any(part.endswith(".n5") for part in store.describe().split("/")):
         # Inside an N5 container: attributes.json first, no Zarr probes.
         n5 = _read_n5(store)
         if n5 is not None:
             return n5
-    raw = store.get("zarr.json")
-    if raw is not None:
-        doc = load_json(store, "zarr.json", raw)
-        try:
-            if doc.get("node_type") == "group":
-                return GroupMetadata.v3(doc)
-            return ArrayMetadataV3.from_dict(doc)
-        except MetadataError as e:
-            raise type(e)(f"{store.describe('zarr.json')}: {e}") from e
-    if expect_group:
-        raw_cons = store.get(".zmetadata")
-        if raw_cons is not None:
-            cons_doc = load_json(store, ".zmetadata", raw_cons)
-            entries = cons_doc.get("metadata")
-            if isinstance(entries, dict) and ".zgroup" in entries:
-                try:
-                    return GroupMetadata(2, entries.get(".zattrs") or {}, parse_v2_consolidated(cons_doc))
-                except MetadataError as e:
-                    raise type(e)(f"{store.describe('.zmetadata')}: {e}") from e
-    raw = store.get(".zarray")
-    if raw is not None:
-        doc = load_json(store, ".zarray", raw)
-        try:
-            meta = ArrayMetadataV2.from_dict(doc)
-        except MetadataError as e:
-            raise type(e)(f"{store.describe('.zarray')}: {e}") from e
+    docs = _Documents(store)
+    doc = docs.json("zarr.json")
+    if doc is not None:
+        with _naming(store, "zarr.json"):
+            return GroupMetadata.v3(doc) if doc.get("node_type") == "group" else ArrayMetadataV3.from_dict(doc)
+    cons_doc = docs.json(".zmetadata") if expect_group else None
+    if cons_doc is not None and isinstance(cons_doc.get("metadata"), dict) and ".zgroup" in cons_doc["metadata"]:
+        with _naming(store, ".zmetadata"):
+            return GroupMetadata(2, cons_doc["metadata"].get(".zattrs") or {}, parse_v2_consolidated(cons_doc))
+    doc = docs.json(".zarray", ".zattrs")
+    if doc is not None:
+        attrs = docs.json(".zattrs")
+        with _naming(store, ".zarray"):
+            meta = ArrayMetadataV2.from_dict(doc, attrs)
         return resolve_v2_separator(store, meta)
-    if store.get(".zgroup") is not None:
-        raw_attrs = store.get(".zattrs")
-        attrs = load_json(store, ".zattrs", raw_attrs) if raw_attrs is not None else {}
-        raw_cons = store.get(".zmetadata")
-        cons = None
-        if raw_cons is not None:
-            try:
-                cons = parse_v2_consolidated(load_json(store, ".zmetadata", raw_cons))
-            except MetadataError as e:
-                raise type(e)(f"{store.describe('.zmetadata')}: {e}") from e
-        return GroupMetadata(2, attrs, cons)
+    if docs.get(".zgroup", ".zmetadata") is not None:
+        attrs, cons_doc = docs.json(".zattrs"), docs.json(".zmetadata")
+        with _naming(store, ".zmetadata"):
+            return GroupMetadata(2, attrs or {}, None if cons_doc is None else parse_v2_consolidated(cons_doc))
     n5 = _read_n5(store)
     if n5 is not None:
         return n5
@@ -104,6 +128,15 @@ def read_node(store: Store, *, expect_group: bool = False) -> ArrayMetadata | Gr
     else:
         what = "there are objects there but no zarr.json, .zarray or .zgroup; point the URL at an array or group"
     raise ArrayNotFoundError(f"no array at {store.describe()}: {what}")
+
+
+@contextmanager
+def _naming(store: Store, key: str) -> Iterator[None]:
+    """A :class:`MetadataError` raised while parsing ``key``'s document names where it lives."""
+    try:
+        yield
+    except MetadataError as e:
+        raise type(e)(f"{store.describe(key)}: {e}") from e
 
 
 def consolidated_member(
@@ -191,12 +224,3 @@ def _read_n5(store: Store) -> ArrayMetadataN5 | GroupMetadata | None:
         return ArrayMetadataN5.from_dict(doc)
     except MetadataError as e:
         raise type(e)(f"{store.describe('attributes.json')}: {e}") from e
-
-
-def with_v2_attributes(store: Store, meta: ArrayMetadata | GroupMetadata) -> ArrayMetadata | GroupMetadata:
-    """``meta`` with its v2 ``.zattrs`` read: dz.read never needs them; groups and xarray do."""
-    if isinstance(meta, ArrayMetadataV2) and not meta.attributes:
-        raw = store.get(".zattrs")
-        if raw is not None:
-            return dataclasses.replace(meta, attributes=load_json(store, ".zattrs", raw))
-    return meta

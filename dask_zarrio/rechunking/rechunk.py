@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import Any
 
 import dask
 import numpy as np
@@ -28,7 +28,7 @@ from ..graph.progress import compute as compute_with_progress
 from ..layout.rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
 from ..layout.write_plan import WritePlan
 from ..metadata import ArrayMetadata, ArraySpec
-from ..metadata.node import read_array_metadata, with_v2_attributes
+from ..metadata.node import read_array_metadata
 from ..store import Store, open_store
 from ..store.base import same_place
 from ..typing import StoreLike
@@ -282,8 +282,7 @@ def rechunk(
     mode = check_mode(mode, ("w-", "w"), "dz.rechunk")
     limit = parse_max_mem(max_mem)
     src_store = open_store(source, storage_options)
-    # v2 keeps attributes and dimension names in .zattrs: the target gets them, chunks may name them
-    meta = cast(ArrayMetadata, with_v2_attributes(src_store, read_array_metadata(src_store)))
+    meta = read_array_metadata(src_store)
     out = open_target(target, target_options)
     store = out.store
     if same_place(src_store, store):

@@ -164,8 +164,10 @@ def target_array(
         shards = target_chunks(shards, meta.shape, meta.dtype, outer or chunk_shape, meta.dimension_names, max_mem)
     attributes = dict(getattr(meta, "attributes", {}) or {})
     names = meta.dimension_names if fmt != "n5" else None
-    if fmt == 2 and names is not None:
-        attributes.pop("_ARRAY_DIMENSIONS", None)  # written again from dimension_names
+    if names is not None:
+        # v2 writes it again from dimension_names; v3 keeps them in dimension_names, where a
+        # leftover _ARRAY_DIMENSIONS would reach xarray as a variable attribute.
+        attributes.pop("_ARRAY_DIMENSIONS", None)
     return NewArray(
         chunk_shape, shards,
         _for_format(kept_compressors, fmt) if isinstance(compressors, str) and compressors == KEEP else compressors,

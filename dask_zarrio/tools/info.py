@@ -18,7 +18,7 @@ from ..hierarchy import Group
 from ..layout.grid import ChunkKeyEncoding
 from ..metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
 from ..metadata.group import GroupMetadata
-from ..metadata.node import read_node, with_v2_attributes
+from ..metadata.node import read_node
 from ..metadata.spec import ArrayMetadata
 from ..store import Store, open_store
 from ..typing import StoreLike
@@ -182,9 +182,9 @@ def walk(group: Group, depth: int | None = None, prefix: str = "") -> list[tuple
 
 
 def open_node(url: StoreLike, storage_options: dict[str, Any] | None = None) -> tuple[Store, ArrayMetadata | GroupMetadata]:
-    """The store at ``url`` and the array or group there (v2 attributes included)."""
+    """The store at ``url`` and the array or group there."""
     store = open_store(url, storage_options)
-    return store, with_v2_attributes(store, read_node(store, expect_group=True))
+    return store, read_node(store, expect_group=True)
 
 
 def info(url: StoreLike, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:

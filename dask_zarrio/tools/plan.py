@@ -29,7 +29,7 @@ from ..layout.rechunk_plan import Pass, _size
 from ..layout.write_plan import plan_write
 from ..metadata import ArrayMetadata, ArraySpec
 from ..metadata.group import GroupMetadata
-from ..metadata.node import read_array_metadata, read_node, with_v2_attributes
+from ..metadata.node import read_array_metadata, read_node
 from ..rechunking.copy import _array_chunks
 from ..rechunking.rechunk import _read_unit, parse_max_mem, plan_for
 from ..rechunking.target import KEEP, target_array
@@ -363,7 +363,7 @@ def plan(
     if not isinstance(source, (str, Store)) and not hasattr(source, "__fspath__") and not isinstance(source, Mapping):
         raise ZarrioError(f"dz.plan({operation!r}) takes a source URL or store, not {type(source).__name__}; write a dask array with operation='write'")
     src_store = open_store(source, storage_options)
-    node = with_v2_attributes(src_store, read_node(src_store))
+    node = read_node(src_store)
     if isinstance(node, GroupMetadata):
         if operation == "rechunk":
             raise ZarrioError(f"{src_store.describe()} is a group: dz.rechunk takes an array; plan 'copy' for a group")

@@ -31,7 +31,7 @@ from ..graph.progress import compute
 from ..hierarchy import Group
 from ..metadata import ArraySpec
 from ..metadata.group import GroupMetadata
-from ..metadata.node import consolidated_member, read_node, with_v2_attributes
+from ..metadata.node import consolidated_member, read_node
 from ..metadata.spec import ArrayMetadata
 from ..store import Store
 from ..typing import StoreLike
@@ -214,7 +214,7 @@ def _members(group: Group, prefix: str, nodes: dict[str, Any], problems: list[Pr
         path = f"{prefix}{name}"
         child = group.store.child(name)
         try:
-            meta = with_v2_attributes(child, read_node(child))
+            meta = read_node(child)
         except ZarrioError as e:
             problems.append(Problem("metadata", path, None, str(e)))
             continue

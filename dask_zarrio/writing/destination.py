@@ -19,10 +19,10 @@ import dask.array as da
 import numpy as np
 
 from ..errors import (
+    ArgumentTypeError,
     ArrayNotFoundError,
     ConcurrentWriteError,
     IncompleteWriteError,
-    MisalignedWriteError,
     ZarrioError,
 )
 from ..layout.write_plan import (
@@ -144,9 +144,11 @@ def as_shape(value: Any, ndim: int, field: str) -> tuple[int, ...]:
     elif isinstance(value, (list, tuple)):
         values = tuple(value)
     else:
-        raise ZarrioError(f"{field}={value!r} must be a positive integer or one per dimension, e.g. {(8,) * ndim!r}")
+        raise ArgumentTypeError(
+            f"{field}={value!r} must be a positive integer or one per dimension, e.g. {(8,) * ndim!r}"
+        )
     if len(values) != ndim:
-        raise MisalignedWriteError(
+        raise ZarrioError(
             f"{field}={value!r} has {len(values)} entries but the array has {ndim} "
             "dimensions; give one length per dimension"
         )
@@ -165,7 +167,7 @@ def as_lengths(value: Any, ndim: int, field: str) -> tuple[int | tuple[int, ...]
     """
     if isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple)) for v in value):
         if len(value) != ndim:
-            raise MisalignedWriteError(f"{field}={value!r} has {len(value)} entries but the array has {ndim} dimensions")
+            raise ZarrioError(f"{field}={value!r} has {len(value)} entries but the array has {ndim} dimensions")
         return tuple(tuple(v) if isinstance(v, (list, tuple)) else v for v in value)  # create.grid_lengths checks them
     return as_shape(value, ndim, field)
 

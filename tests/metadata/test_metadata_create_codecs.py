@@ -131,8 +131,10 @@ def test_init_takes_both(tmp_path: Path) -> None:
     ],
 )
 def test_refused_before_anything_is_written(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(MetadataError, match=message.replace("[", r"\[").replace("(", r"\(")):
+    """The caller's mistake: a ZarrioError, not a MetadataError (that is for stored documents)."""
+    with pytest.raises(dz.ZarrioError, match=message.replace("[", r"\[").replace("(", r"\(")) as info:
         dz.write(np.arange(4, dtype="<f4"), str(tmp_path / "a"), chunks=(2,), **kwargs)
+    assert not isinstance(info.value, MetadataError)
     assert not (tmp_path / "a").exists()
 
 

@@ -170,9 +170,11 @@ class IcechunkStore(Store):
         return join_key(self.root, key)
 
     def _error(self, error: BaseException, what: str, key: str) -> BaseException:
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        container = re.search(r"resolves to the url prefix (\S+?),", text)
-        if container is not None and "authorize" in text:
+        full = str(error).strip()
+        text = full.splitlines()[0] if full else type(error).__name__
+        # icechunk wraps its message: with a long prefix, "authorize" is on a later line
+        container = re.search(r"resolves to the url prefix (\S+?),", full)
+        if container is not None and "authorize" in full:
             prefix = container.group(1)
             return StoreError(
                 f"{what} {self.describe(key)}: its virtual chunk lives under {prefix!r}, which this "
