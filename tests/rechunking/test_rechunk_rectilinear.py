@@ -1,0 +1,46 @@
+"""dz.copy and dz.rechunk of arrays on a rectilinear chunk grid (issue 27): the target
+reads back as the source, and a copy keeps the grid."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+
+import dask_zarrio as dz
+
+DATA = np.arange(80, dtype="i4").reshape(10, 8)
+BLOCKS = ((3, 5, 2), (4, 4))
+
+
+@pytest.fixture
+def source(tmp_path):
+    url = str(tmp_path / "s.zarr")
+    dz.write(da.from_array(DATA, chunks=BLOCKS), url, chunks="dask")
+    assert dz.read(url).chunks == BLOCKS
+    return url
+
+
+@pytest.mark.parametrize("kw", [{}, {"compressors": None}], ids=["undecoded", "decoded"])
+def test_a_copy_keeps_the_grid_and_reads_back(tmp_path, source, kw):
+    dz.copy(source, str(tmp_path / "t.zarr"), **kw)
+    back = dz.read(str(tmp_path / "t.zarr"))
+    assert back.chunks == BLOCKS
+    np.testing.assert_array_equal(back.compute(), DATA)
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t.zarr"), mode="r")[...], DATA)
+
+
+@pytest.mark.parametrize("chunks", [(4, 4), (10, 1), ((2, 8), 8)])
+def test_a_rechunk_reads_every_chunk_at_its_own_shape(tmp_path, source, chunks):
+    dz.rechunk(source, str(tmp_path / "t.zarr"), chunks)
+    np.testing.assert_array_equal(dz.read(str(tmp_path / "t.zarr")).compute(), DATA)
+
+
+def test_a_rechunk_from_a_regular_array_into_a_rectilinear_grid(tmp_path):
+    url = str(tmp_path / "s.zarr")
+    dz.write(da.from_array(DATA, chunks=(4, 4)), url)
+    dz.rechunk(url, str(tmp_path / "t.zarr"), ((3, 5, 2), (1, 7)), max_mem=400)
+    back = dz.read(str(tmp_path / "t.zarr"))
+    assert back.chunks == ((3, 5, 2), (1, 7))
+    np.testing.assert_array_equal(back.compute(), DATA)
