@@ -24,19 +24,23 @@ fewer bytes in total.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import lcm, prod
+from typing import cast
 
 import numpy as np
 
 from ..errors import ZarrioError
+from .grid import AxisUnit, axis_chunk_sizes
 
 __all__ = [
-    "FIRST_PASS_SHARE", "MAX_AMPLIFICATION", "MIN_TASK_BYTES", "Pass", "RechunkPlan", "choose_block", "decoded_elements",
-    "plan_copy", "plan_pass", "plan_rechunk", "task_memory",
+    "FIRST_PASS_SHARE", "MAX_AMPLIFICATION", "MIN_TASK_BYTES", "Pass", "RechunkPlan", "align_pass", "choose_block",
+    "decoded_elements", "plan_copy", "plan_pass", "plan_rechunk", "task_memory",
 ]
 
 Shape = tuple[int, ...]
+#: A pass's blocks: one length per axis, or (aligned to a rectilinear grid) each axis's block lengths.
+Blocks = Shape | tuple[tuple[int, ...], ...]
 
 #: A single pass that decodes the source more than this many times over is compared
 #: with two passes through an intermediate array (each reads and writes it once).
@@ -183,7 +187,7 @@ class Pass:
     kind: str
     source: Shape
     unit: Shape
-    block: Shape
+    block: Blocks
     tasks: int
     bytes_read: int
     bytes_written: int
@@ -281,6 +285,36 @@ def plan_copy(shape: Shape, source: Shape, unit: Shape, itemsize: int, max_mem: 
     return Pass(kind, source, unit, tuple(block), _tasks(shape, tuple(block)), nbytes, nbytes, held, MAX_FETCH)
 
 
+def _grouped(sizes: Sequence[int], most: int) -> tuple[int, ...]:
+    """Consecutive ``sizes`` summed into groups of at most ``most`` (a longer size stays alone)."""
+    out: list[int] = []
+    for size in sizes:
+        if out and out[-1] + size <= most:
+            out[-1] += size
+        else:
+            out.append(size)
+    return tuple(out)
+
+
+def align_pass(p: Pass, units: Sequence[AxisUnit], shape: Shape) -> Pass:
+    """``p`` with blocks of whole chunks of ``units`` (a rectilinear target's grid), none longer
+    than ``p.block`` along an axis, so that no two tasks write one chunk and none holds more.
+
+    ``p`` was planned with each axis's largest chunk as its unit: every chunk fits a block.
+
+    Examples
+    --------
+    >>> from .grid import Edges
+    >>> p = plan_pass((10,), (4,), (5,), 1, 10**6)
+    >>> align_pass(replace(p, block=(5,)), (Edges((3, 5, 2)),), (10,)).block
+    ((3, 5, 2),)
+    """
+    most = [b for b in p.block if isinstance(b, int)]
+    assert len(most) == len(shape)  # planned on the largest chunks, aligned once
+    blocks = tuple(_grouped(axis_chunk_sizes(u, n), b) for u, n, b in zip(units, shape, most))
+    return replace(p, block=blocks, tasks=prod(len(b) for b in blocks) if 0 not in shape else 0)
+
+
 def _consolidated(source: Shape, target: Shape, shape: Shape, itemsize: int, budget: int, cut: Shape, room: int) -> Shape:
     """Source chunks merged towards the target's extent, by whole chunks, within ``budget``,
     while the intermediate chunks they make (cut to the second pass's blocks ``cut``) fit ``room``."""
@@ -363,7 +397,7 @@ def _passes(
         return (single,)
     # A first-pass task writes its whole block anyway: intermediate chunks as long as the block
     # (within the second pass's blocks) mean fewer, larger objects, decoded whole by the second.
-    longer = tuple(max(m, min(b, w)) for m, b, w in zip(middle, first.block, second))
+    longer = tuple(max(m, min(b, w)) for m, b, w in zip(middle, cast(Shape, first.block), second))  # plan_pass: a shape
     if longer != middle and itemsize * prod(longer) <= room:
         try:
             first, last = (plan_pass(shape, source, longer, itemsize, max_mem, into="temp"),

@@ -19,7 +19,7 @@ from ..layout.grid import ChunkKeyEncoding
 from ..metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
 from ..metadata.group import GroupMetadata
 from ..metadata.node import read_node, with_v2_attributes
-from ..metadata.spec import ArrayMetadata
+from ..metadata.spec import ArrayMetadata, chunk_grid
 from ..store import Store, open_store
 from ..typing import StoreLike
 
@@ -75,7 +75,7 @@ def classify_keys(meta: ArrayMetadata, keys: list[str]) -> KeyClasses:
     ({'0': (0,), '2': (2,)}, ['3'], ['.zarray'], ['notes.txt'])
     """
     out = KeyClasses()
-    grid = tuple(-(-s // c) for s, c in zip(meta.shape, meta.chunk_shape))
+    grid = chunk_grid(meta).grid_shape  # a rectilinear grid's too: its chunks differ in length
     ndim = len(meta.shape)
     for key in keys:
         name = key.rsplit("/", 1)[-1]
@@ -152,7 +152,7 @@ def array_info(store: Store, meta: ArrayMetadata, sizes: dict[str, int | None] |
             round(len(chunk_bytes) * unit_bytes / stored_chunk_bytes, 3)
             if stored_chunk_bytes and meta.dtype.kind != "O" else None
         ),
-        "chunks_expected": prod(-(-s // c) for s, c in zip(meta.shape, meta.chunk_shape)),
+        "chunks_expected": chunk_grid(meta).nchunks,
         "chunks_present": len(classes.chunks),
         "keys_outside_grid": len(classes.outside),
     }
