@@ -45,3 +45,16 @@ def test_a_rechunk_from_a_regular_array_into_a_rectilinear_grid(tmp_path):
     back = dz.read(str(tmp_path / "t.zarr"))
     assert back.chunks == ((3, 5, 2), (1, 7))
     np.testing.assert_array_equal(back.compute(), DATA)
+
+
+def test_chunks_regroup_undecoded_into_a_rectilinear_grid_of_shards(tmp_path):
+    data = np.arange(256, dtype="i4").reshape(16, 16)
+    url = str(tmp_path / "s.zarr")
+    dz.write(data, url, chunks=(2, 8))
+    shards = ((2, 4, 2, 6, 2), 16)
+    job = dz.rechunk(url, str(tmp_path / "t.zarr"), (2, 8), shards=shards, max_mem=1024, compute=False)
+    assert [p.kind for p in job.plan.passes] == ["shards"] and job.plan.passes[0].tasks > 1
+    job.compute()
+    back = dz.read(str(tmp_path / "t.zarr"), chunks=-1)
+    np.testing.assert_array_equal(back.compute(), data)
+    assert dz.read(str(tmp_path / "t.zarr")).chunks[0] == shards[0]
