@@ -196,11 +196,20 @@ class Pass:
     into: str = "target"
 
     def describe(self) -> str:
-        """One line of the printed plan."""
+        """One line of the printed plan (blocks aligned to a rectilinear grid: their largest).
+
+        Examples
+        --------
+        >>> Pass("decode", (2,), (5,), ((3, 5, 2),), 3, 10, 10, 40, 1).describe()
+        'decode: (2,) -> (5,) into target, 3 tasks of up to (5,), read 10 B, write 10 B, peak 40 B per task'
+        """
+        block = self.block
+        if not all(isinstance(b, int) for b in block):  # one line, however many chunks an axis has
+            block = tuple(b if isinstance(b, int) else max(b) for b in block)
         return (
             f"{self.kind:>6}: {self.source} -> {self.unit} into {self.into}, {self.tasks} tasks of "
-            f"{self.block}, read {_size(self.bytes_read)}, write {_size(self.bytes_written)}, "
-            f"peak {_size(self.task_memory)} per task"
+            f"{'' if block is self.block else 'up to '}{block}, read {_size(self.bytes_read)}, "
+            f"write {_size(self.bytes_written)}, peak {_size(self.task_memory)} per task"
         )
 
 
