@@ -3,11 +3,13 @@ reads back as the source, and a copy keeps the grid."""
 
 from __future__ import annotations
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
 
 import dask_zarrio as dz
+from dask_zarrio.rechunking import tasks as rechunk_tasks
 
 DATA = np.arange(80, dtype="i4").reshape(10, 8)
 BLOCKS = ((3, 5, 2), (4, 4))
@@ -58,3 +60,26 @@ def test_chunks_regroup_undecoded_into_a_rectilinear_grid_of_shards(tmp_path):
     back = dz.read(str(tmp_path / "t.zarr"), chunks=-1)
     np.testing.assert_array_equal(back.compute(), data)
     assert dz.read(str(tmp_path / "t.zarr")).chunks[0] == shards[0]
+
+
+def test_a_failed_rechunk_into_a_rectilinear_grid_resumes(tmp_path, monkeypatch):
+    url, target = str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr")
+    dz.write(DATA, url, chunks=(10, 1))
+    real, seen = rechunk_tasks.read_into, []
+
+    def failing(spec, store, region, out, fetch):
+        seen.append(region)
+        if region[0].start == 3:
+            raise RuntimeError("injected failure")
+        return real(spec, store, region, out, fetch)
+
+    monkeypatch.setattr(rechunk_tasks, "read_into", failing)
+    with dask.config.set(scheduler="sync"), pytest.raises(RuntimeError):
+        dz.rechunk(url, target, ((3, 5, 2), 8), max_mem=600)
+    monkeypatch.setattr(rechunk_tasks, "read_into", lambda *a: seen.append(a[2]) or real(*a))
+    done = len(seen)
+    dz.rechunk(url, target, ((3, 5, 2), 8), max_mem=600, resume=True)
+    assert all(r[0].start >= 3 for r in seen[done:])  # the block stored before the failure is kept
+    back = dz.read(target)
+    assert back.chunks == ((3, 5, 2), (8,))
+    np.testing.assert_array_equal(back.compute(), DATA)
