@@ -28,8 +28,9 @@ __all__ = ["ChunkKeyEncodingLike", "ChunksLike", "CodecLike", "CodecsLike", "DTy
 #: ``MutableMapping`` of keys to bytes, or a dask_zarrio store.
 StoreLike: TypeAlias = str | os.PathLike[str] | fsspec.FSMap | MutableMapping[str, Any] | Store
 #: One length per axis (or one for all), dask's explicit ``((..), (..))`` form, a
-#: ``{axis: length}`` dict, ``"auto"`` or ``-1``, as ``dask.array`` accepts.
-ChunksLike: TypeAlias = int | str | Sequence[int] | Sequence[Sequence[int]] | dict[int, Any] | None
+#: ``{axis: length}`` dict, ``"auto"`` or ``-1``, as ``dask.array`` accepts; an axis may
+#: also list its chunk lengths alone (``((3, 5, 2), 4)``: a rectilinear grid).
+ChunksLike: TypeAlias = int | str | Sequence[int | Sequence[int]] | dict[int, Any] | None
 #: A shape: one length per axis.
 ShapeLike: TypeAlias = int | Sequence[int]
 #: Where in an existing array the data goes: one step-1 slice per leading axis.

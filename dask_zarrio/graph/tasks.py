@@ -3,10 +3,17 @@
 Plain module-level functions with small picklable arguments: the array's
 :class:`~dask_zarrio.metadata.ArraySpec`, its :class:`~dask_zarrio.store.Store`,
 and the block's region. Chunk keys are computed here, not stored in the graph.
+
+A chunk is decoded and encoded by its grid index in one place each
+(:func:`decode_chunk_at`, :func:`encode_chunk_at`), and a block is read by one loop
+(:func:`read_into`): read, write, rechunk, copy and verify all go through them, so a
+chunk grid or data type the :class:`~dask_zarrio.metadata.ArraySpec` describes works
+in every operation.
 """
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,26 +28,38 @@ from ..store import Store
 if TYPE_CHECKING:  # the plan arrives as an argument: tasks never import the planner
     from ..layout.write_plan import WritePlan
 
-__all__ = ["ArrayReader", "bounding_box", "decode_chunk", "decode_chunk_into", "read_region", "write_region"]
+__all__ = [
+    "ArrayReader", "batches", "bounding_box", "decode_chunk_at", "decode_chunk_into_at", "encode_chunk_at",
+    "read_chunk_at", "read_into", "read_region", "write_region",
+]
+
+Region = tuple[slice, ...]
 
 
-def decode_chunk(spec: ArraySpec, store: Store, key: str, data: Any, index: tuple[int, ...] | None = None) -> np.ndarray:
-    """Decode the bytes of the chunk at ``key`` (grid ``index``: its shape); any failure names the key.
+def decode_chunk_at(spec: ArraySpec, store: Store, index: tuple[int, ...], data: Any) -> np.ndarray:
+    """Decode ``data``, the stored bytes of chunk ``index``, at that chunk's own shape.
+
+    The one decode of a chunk (read, write, rechunk, copy and verify call it): the
+    grid gives the chunk's shape and codecs, so any grid or data type works alike.
+    Any failure names the chunk's key (:class:`~dask_zarrio.errors.ChunkDecodeError`,
+    the codec's own error as its ``__cause__``).
 
     Examples
     --------
     >>> from dask_zarrio.metadata.create import new_array_metadata
     >>> from dask_zarrio.store import MappingStore
-    >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(2,), dtype=np.dtype("u1"), chunk_shape=(2,)))
-    >>> decode_chunk(spec, MappingStore({}), "c/0", b"junk")
+    >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(5,), dtype=np.dtype("u1"), chunk_shape=((3, 2),)))
+    >>> decode_chunk_at(spec, MappingStore({}), (1,), spec.pipeline_at((1,)).encode(np.array([7, 8], "u1")))
+    array([7, 8], dtype=uint8)
+    >>> decode_chunk_at(spec, MappingStore({}), (0,), b"junk")
     Traceback (most recent call last):
     ...
     dask_zarrio.errors.ChunkDecodeError: chunk <dict>/c/0 does not decode: ...
     """
     try:
-        return (spec.pipeline if index is None else spec.pipeline_at(index)).decode(data)
+        return spec.pipeline_at(index).decode(data)
     except Exception as e:  # noqa: BLE001  (codecs raise many types; all mean corrupt bytes)
-        raise _decode_error(store, key, e) from e
+        raise _decode_error(store, spec.chunk_key(index), e) from e
 
 
 def _decode_error(store: Store, key: str, e: Exception) -> ChunkDecodeError:
@@ -51,12 +70,11 @@ def _decode_error(store: Store, key: str, e: Exception) -> ChunkDecodeError:
     )
 
 
-def decode_chunk_into(
-    spec: ArraySpec, store: Store, key: str, data: Any, out: np.ndarray, index: tuple[int, ...] | None = None
-) -> bool:
-    """Decode the chunk at ``key`` straight into ``out`` where the codecs allow.
+def decode_chunk_into_at(spec: ArraySpec, store: Store, index: tuple[int, ...], data: Any, out: np.ndarray) -> bool:
+    """Decode chunk ``index`` straight into ``out`` where the codecs allow.
 
-    ``False`` when they do not (the caller decodes and copies); failures name the key.
+    ``False`` when they do not (the caller decodes with :func:`decode_chunk_at` and
+    copies); failures name the key.
 
     Examples
     --------
@@ -64,70 +82,159 @@ def decode_chunk_into(
     >>> from dask_zarrio.store import MappingStore
     >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("<u2"), chunk_shape=(2,)))
     >>> block = np.zeros(4, "<u2")
-    >>> decode_chunk_into(spec, MappingStore({}), "c/1", spec.pipeline.encode(np.array([7, 8], "<u2")), block[2:])
+    >>> decode_chunk_into_at(spec, MappingStore({}), (1,), spec.pipeline.encode(np.array([7, 8], "<u2")), block[2:])
     True
     >>> block
     array([0, 0, 7, 8], dtype=uint16)
     """
     try:
-        return (spec.pipeline if index is None else spec.pipeline_at(index)).decode_into(data, out)
+        return spec.pipeline_at(index).decode_into(data, out)
     except Exception as e:  # noqa: BLE001
-        raise _decode_error(store, key, e) from e
+        raise _decode_error(store, spec.chunk_key(index), e) from e
 
 
-def read_region(spec: ArraySpec, store: Store, region: tuple[slice, ...]) -> np.ndarray:
-    """Fetch and decode every stored chunk that ``region`` touches; return the block.
-
-    Missing chunks read as the fill value. Chunks are fetched together (concurrently
-    where the store supports it) and each is decoded once. A chunk that the block
-    needs only part of is read by ranges where the codecs support partial decoding
-    (a shard: its index, then the inner chunks needed).
+def read_chunk_at(spec: ArraySpec, store: Store, index: tuple[int, ...]) -> np.ndarray:
+    """Chunk ``index`` decoded (a writable array of its stored shape), the fill value when not stored.
 
     Examples
     --------
     >>> from dask_zarrio.metadata.create import new_array_metadata
     >>> from dask_zarrio.store import MappingStore
-    >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), fill_value=7))
-    >>> read_region(spec, MappingStore({}), (slice(1, 4),))
-    array([7, 7, 7], dtype=int8)
+    >>> meta = new_array_metadata(shape=(5,), dtype=np.dtype("i1"), chunk_shape=((3, 2),), fill_value=4)
+    >>> spec = ArraySpec.from_metadata(meta)
+    >>> read_chunk_at(spec, MappingStore({}), (1,))
+    array([4, 4], dtype=int8)
     """
-    grid = spec.grid
-    pipeline = spec.pipeline
+    blob = store.get(spec.chunk_key(index))
+    if blob is None:
+        return spec.fill_chunk(spec.chunk_shape_at(index))
+    chunk = decode_chunk_at(spec, store, index, blob)
+    return chunk if chunk.flags.writeable else chunk.copy()
+
+
+def encode_chunk_at(
+    spec: ArraySpec, index: tuple[int, ...], part: np.ndarray, scratch: np.ndarray | None = None
+) -> Any:
+    """The stored bytes of chunk ``index`` holding ``part``; ``None`` when it holds only the fill value.
+
+    The one encode of a chunk (write, rechunk and copy call it). ``part`` is the
+    chunk's part inside the array (its :meth:`~dask_zarrio.metadata.ArraySpec.chunk_region`,
+    or the whole stored chunk); it is cast to the array's dtype, and an edge chunk is
+    stored full size, the rest filled. ``scratch``, a C-ordered array of the chunk's
+    shape, takes a copy of a strided ``part`` instead of new memory (page faults).
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> meta = new_array_metadata(shape=(5,), dtype=np.dtype("i1"), chunk_shape=((3, 4),), compressors=None)
+    >>> spec = ArraySpec.from_metadata(meta)
+    >>> bytes(encode_chunk_at(spec, (1,), np.array([1, 2]))), encode_chunk_at(spec, (0,), np.zeros(3, "i1"))
+    (b'\\x01\\x02\\x00\\x00', None)
+    """
+    if part.dtype != spec.dtype:
+        part = part.astype(spec.dtype)
+    if spec.is_fill(part):
+        return None
+    shape = spec.chunk_shape_at(index)
+    if part.shape != shape:
+        full = spec.fill_chunk(shape)
+        full[tuple(slice(0, s) for s in part.shape)] = part
+        part = full
+    elif scratch is not None and not part.flags.c_contiguous and scratch.shape == shape and scratch.dtype == part.dtype:
+        np.copyto(scratch, part)
+        part = scratch
+    data = spec.pipeline_at(index).encode(part)
+    if part is scratch and np.may_share_memory(np.frombuffer(data, np.uint8), scratch):
+        data = bytes(memoryview(data).cast("B"))  # an uncompressed encoding views the reused scratch
+    return data
+
+
+def batches(items: list[Any], size: int) -> list[list[Any]]:
+    """``items`` in lists of ``size`` (at least one each): what a task fetches at once.
+
+    Examples
+    --------
+    >>> batches([1, 2, 3], 2), batches([], 2)
+    ([[1, 2], [3]], [])
+    """
+    it = iter(items)
+    out = []
+    while batch := list(islice(it, max(1, size))):
+        out.append(batch)
+    return out
+
+
+def read_into(spec: ArraySpec, store: Store, region: Region, out: np.ndarray, fetch: int | None = None) -> None:
+    """Decode the stored chunks that ``region`` touches into ``out``; the fill value where none is stored.
+
+    The one chunk read loop (dask reads and rechunk tasks): every element of ``out``
+    is written. Whole chunks are fetched together (concurrently where the store
+    supports it), at most ``fetch`` at a time (``None``: all at once), and each is
+    decoded once, straight into ``out`` where the codecs allow. A chunk that
+    ``region`` needs only part of is read by ranges where the codecs support partial
+    decoding (a shard: its index, then the inner chunks needed).
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> meta = new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), fill_value=9)
+    >>> spec = ArraySpec.from_metadata(meta)
+    >>> out = np.empty(3, "i1")
+    >>> read_into(spec, MappingStore({"c/1": spec.pipeline.encode(np.array([5, 6], "i1"))}), (slice(1, 4),), out, 1)
+    >>> out
+    array([9, 5, 6], dtype=int8)
+    """
     # Part of a shard is read by byte ranges only where both sides declare they can:
     # a store that serves a range by fetching the whole object would fetch it again
     # for the index and for every run of inner chunks.
-    by_ranges = pipeline.supports_partial_decode and store.supports_partial_reads
-    whole, partial = [], []
-    for index in grid.chunks_in(region):
-        if by_ranges and not covers(region, grid.chunk_region(index)):
-            partial.append(index)
-        else:
+    by_ranges = spec.pipeline.supports_partial_decode and store.supports_partial_reads
+    fill = spec.fill_chunk(())
+    whole: list[tuple[int, ...]] = []
+    for index in spec.grid.chunks_in(region):
+        chunk_region = spec.chunk_region(index)
+        if not by_ranges or covers(region, chunk_region):
             whole.append(index)
-    keys = [spec.chunk_key(i) for i in whole]
-    blobs = store.get_many(keys) if keys else []
-    block_shape = tuple(r.stop - r.start for r in region)
-    if len(whole) == 1 and not partial and blobs[0] is not None:
-        if grid.chunk_region(whole[0]) == region and block_shape == grid.chunk_shape_at(whole[0]):
-            # The block is exactly one whole chunk: hand out the decoded array itself.
-            arr = decode_chunk(spec, store, keys[0], blobs[0], whole[0])
-            return arr if arr.flags.writeable else arr.copy()
-    if partial or any(b is None for b in blobs):
-        out = spec.fill_chunk(block_shape)
-    else:
-        out = empty_array(block_shape, spec.dtype)
-    for index, key, blob in zip(whole, keys, blobs):
-        if blob is None:
             continue
-        chunk_region = grid.chunk_region(index)
         src, dst = overlap(chunk_region, region)
-        if covers(region, chunk_region) and decode_chunk_into(spec, store, key, blob, out[dst], index):
-            continue
-        chunk = decode_chunk(spec, store, key, blob, index)
-        out[dst] = chunk[src]
-    for index in partial:
+        out[dst] = fill  # what the inner chunks not stored leave
         key = spec.chunk_key(index)
-        src, dst = overlap(grid.chunk_region(index), region)
         spec.pipeline_at(index).decode_partial(store, key, src, out[dst], where=store.describe(key))
+    for batch in batches(whole, fetch or len(whole)):
+        for index, blob in zip(batch, store.get_many([spec.chunk_key(i) for i in batch])):
+            chunk_region = spec.chunk_region(index)
+            src, dst = overlap(chunk_region, region)
+            if blob is None:
+                out[dst] = fill
+            elif not (covers(region, chunk_region) and decode_chunk_into_at(spec, store, index, blob, out[dst])):
+                out[dst] = decode_chunk_at(spec, store, index, blob)[src]
+
+
+def read_region(spec: ArraySpec, store: Store, region: Region) -> np.ndarray:
+    """Fetch and decode every stored chunk that ``region`` touches; return the block.
+
+    Missing chunks read as the fill value (:func:`read_into`). A block that is exactly
+    one stored chunk is that chunk's decoded array itself, not a copy.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> from dask_zarrio.store import MappingStore
+    >>> meta = new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), fill_value=7)
+    >>> spec = ArraySpec.from_metadata(meta)
+    >>> read_region(spec, MappingStore({}), (slice(1, 4),))
+    array([7, 7, 7], dtype=int8)
+    """
+    block_shape = tuple(r.stop - r.start for r in region)
+    indices = list(islice(spec.grid.chunks_in(region), 2))
+    if len(indices) == 1 and spec.chunk_region(indices[0]) == region and spec.chunk_shape_at(indices[0]) == block_shape:
+        blob = store.get(spec.chunk_key(indices[0]))
+        if blob is None:
+            return spec.fill_chunk(block_shape)
+        arr = decode_chunk_at(spec, store, indices[0], blob)
+        return arr if arr.flags.writeable else arr.copy()
+    out = empty_array(block_shape, spec.dtype)
+    read_into(spec, store, region, out)
     return out
 
 
@@ -215,24 +322,6 @@ def bounding_box(index: Any, shape: tuple[int, ...]) -> tuple[tuple[slice, ...],
     return tuple(box), (None if trivial else tuple(local))
 
 
-def _pad_to_chunk(spec: ArraySpec, part: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
-    """Edge chunks are stored full size, the part outside the array filled."""
-    shape = spec.chunk_shape_at(index)
-    if part.shape == shape:
-        return part
-    full = spec.fill_chunk(shape)
-    full[tuple(slice(0, s) for s in part.shape)] = part
-    return full
-
-
-def _read_chunk_or_fill(spec: ArraySpec, store: Store, key: str, index: tuple[int, ...]) -> np.ndarray:
-    blob = store.get(key)
-    if blob is None:
-        return spec.fill_chunk(spec.chunk_shape_at(index))
-    chunk = decode_chunk(spec, store, key, blob, index)
-    return chunk if chunk.flags.writeable else chunk.copy()
-
-
 @task
 def write_region(
     spec: ArraySpec,
@@ -273,26 +362,23 @@ def write_region(
     if block.dtype != spec.dtype:
         block = block.astype(spec.dtype)
     region = plan.block_region(region)
-    grid = spec.grid
     encoded: dict[str, Any] = {}
-    for index in grid.chunks_in(region):
-        chunk_region = grid.chunk_region(index)
+    for index in spec.grid.chunks_in(region):
+        chunk_region = spec.chunk_region(index)
         in_block, in_chunk = overlap(region, chunk_region)
-        key = spec.chunk_key(index)
         if plan.covers_unit(chunk_region):
             # A 0-d block is its own single chunk: block[()] would be a scalar, and
             # np.asarray of a bytes scalar shrinks its dtype.
             part = block[in_block] if in_block else block
-            full = _pad_to_chunk(spec, part, index)
         else:
-            full = _read_chunk_or_fill(spec, store, key, index)
+            full = read_chunk_at(spec, store, index)
             full[in_chunk] = block[in_block]
             part = full[tuple(slice(0, c.stop - c.start) for c in chunk_region)]
-        if spec.is_fill(part):
-            if delete_empty:
-                store.delete(key)
-            continue
-        encoded[key] = spec.pipeline_at(index).encode(full)
+        data = encode_chunk_at(spec, index, part)
+        if data is not None:
+            encoded[spec.chunk_key(index)] = data
+        elif delete_empty:
+            store.delete(spec.chunk_key(index))
     # Several chunks of one block go out together (concurrently on object stores).
     store.set_many(encoded)
     return np.full((1,) * block.ndim, len(encoded))

@@ -24,19 +24,23 @@ fewer bytes in total.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import lcm, prod
+from typing import cast
 
 import numpy as np
 
 from ..errors import ZarrioError
+from .grid import AxisUnit, axis_chunk_sizes
 
 __all__ = [
-    "FIRST_PASS_SHARE", "MAX_AMPLIFICATION", "MIN_TASK_BYTES", "Pass", "RechunkPlan", "choose_block", "decoded_elements",
-    "plan_copy", "plan_pass", "plan_rechunk", "task_memory",
+    "FIRST_PASS_SHARE", "MAX_AMPLIFICATION", "MIN_TASK_BYTES", "Pass", "RechunkPlan", "align_pass", "choose_block",
+    "decoded_elements", "plan_copy", "plan_pass", "plan_rechunk", "task_memory",
 ]
 
 Shape = tuple[int, ...]
+#: A pass's blocks: one length per axis, or (aligned to a rectilinear grid) each axis's block lengths.
+Blocks = Shape | tuple[tuple[int, ...], ...]
 
 #: A single pass that decodes the source more than this many times over is compared
 #: with two passes through an intermediate array (each reads and writes it once).
@@ -183,7 +187,7 @@ class Pass:
     kind: str
     source: Shape
     unit: Shape
-    block: Shape
+    block: Blocks
     tasks: int
     bytes_read: int
     bytes_written: int
@@ -192,11 +196,20 @@ class Pass:
     into: str = "target"
 
     def describe(self) -> str:
-        """One line of the printed plan."""
+        """One line of the printed plan (blocks aligned to a rectilinear grid: their largest).
+
+        Examples
+        --------
+        >>> Pass("decode", (2,), (5,), ((3, 5, 2),), 3, 10, 10, 40, 1).describe()
+        'decode: (2,) -> (5,) into target, 3 tasks of up to (5,), read 10 B, write 10 B, peak 40 B per task'
+        """
+        block = self.block
+        if not all(isinstance(b, int) for b in block):  # one line, however many chunks an axis has
+            block = tuple(b if isinstance(b, int) else max(b) for b in block)
         return (
             f"{self.kind:>6}: {self.source} -> {self.unit} into {self.into}, {self.tasks} tasks of "
-            f"{self.block}, read {_size(self.bytes_read)}, write {_size(self.bytes_written)}, "
-            f"peak {_size(self.task_memory)} per task"
+            f"{'' if block is self.block else 'up to '}{block}, read {_size(self.bytes_read)}, "
+            f"write {_size(self.bytes_written)}, peak {_size(self.task_memory)} per task"
         )
 
 
@@ -281,6 +294,36 @@ def plan_copy(shape: Shape, source: Shape, unit: Shape, itemsize: int, max_mem: 
     return Pass(kind, source, unit, tuple(block), _tasks(shape, tuple(block)), nbytes, nbytes, held, MAX_FETCH)
 
 
+def _grouped(sizes: Sequence[int], most: int) -> tuple[int, ...]:
+    """Consecutive ``sizes`` summed into groups of at most ``most`` (a longer size stays alone)."""
+    out: list[int] = []
+    for size in sizes:
+        if out and out[-1] + size <= most:
+            out[-1] += size
+        else:
+            out.append(size)
+    return tuple(out)
+
+
+def align_pass(p: Pass, units: Sequence[AxisUnit], shape: Shape) -> Pass:
+    """``p`` with blocks of whole chunks of ``units`` (a rectilinear target's grid), none longer
+    than ``p.block`` along an axis, so that no two tasks write one chunk and none holds more.
+
+    ``p`` was planned with each axis's largest chunk as its unit: every chunk fits a block.
+
+    Examples
+    --------
+    >>> from .grid import Edges
+    >>> p = plan_pass((10,), (4,), (5,), 1, 10**6)
+    >>> align_pass(replace(p, block=(5,)), (Edges((3, 5, 2)),), (10,)).block
+    ((3, 5, 2),)
+    """
+    most = [b for b in p.block if isinstance(b, int)]
+    assert len(most) == len(shape)  # planned on the largest chunks, aligned once
+    blocks = tuple(_grouped(axis_chunk_sizes(u, n), b) for u, n, b in zip(units, shape, most))
+    return replace(p, block=blocks, tasks=prod(len(b) for b in blocks) if 0 not in shape else 0)
+
+
 def _consolidated(source: Shape, target: Shape, shape: Shape, itemsize: int, budget: int, cut: Shape, room: int) -> Shape:
     """Source chunks merged towards the target's extent, by whole chunks, within ``budget``,
     while the intermediate chunks they make (cut to the second pass's blocks ``cut``) fit ``room``."""
@@ -363,7 +406,7 @@ def _passes(
         return (single,)
     # A first-pass task writes its whole block anyway: intermediate chunks as long as the block
     # (within the second pass's blocks) mean fewer, larger objects, decoded whole by the second.
-    longer = tuple(max(m, min(b, w)) for m, b, w in zip(middle, first.block, second))
+    longer = tuple(max(m, min(b, w)) for m, b, w in zip(middle, cast(Shape, first.block), second))  # plan_pass: a shape
     if longer != middle and itemsize * prod(longer) <= room:
         try:
             first, last = (plan_pass(shape, source, longer, itemsize, max_mem, into="temp"),

@@ -21,9 +21,23 @@ from .rectilinear import edges_to_units
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
 
-__all__ = ["ArrayMetadata", "ArraySpec"]
+__all__ = ["ArrayMetadata", "ArraySpec", "chunk_grid"]
 
 ArrayMetadata = ArrayMetadataV2 | ArrayMetadataV3 | ArrayMetadataN5
+
+
+def chunk_grid(meta: ArrayMetadata) -> ChunkGrid:
+    """The chunk grid ``meta`` describes: regular, or rectilinear (per-axis edges).
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> chunk_grid(new_array_metadata(shape=(10,), dtype=np.dtype("i1"), chunk_shape=((3, 5, 2),))).axis_chunks()
+    ((3, 5, 2),)
+    """
+    if isinstance(meta, ArrayMetadataV3) and meta.chunk_edges is not None:
+        return ChunkGrid.from_units(meta.shape, edges_to_units(meta.chunk_edges))
+    return ChunkGrid(meta.shape, meta.chunk_shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,10 +67,9 @@ class ArraySpec:
     @classmethod
     def from_metadata(cls, meta: ArrayMetadata, *, allow_pickle: bool = False) -> ArraySpec:
         """Build the description of ``meta``; refuses pickle codecs unless ``allow_pickle``."""
-        grid = ChunkGrid(meta.shape, meta.chunk_shape)
+        grid = chunk_grid(meta)
         shaped = None
-        if isinstance(meta, ArrayMetadataV3) and meta.chunk_edges is not None:
-            grid = ChunkGrid.from_units(meta.shape, edges_to_units(meta.chunk_edges))
+        if isinstance(meta, ArrayMetadataV3) and not grid.is_regular:  # chunks of several shapes
             shaped = partial(_shaped_pipeline, meta, allow_pickle)
         return cls(
             shape=meta.shape,
@@ -66,7 +79,7 @@ class ArraySpec:
             fill_value=meta.fill_value,
             pipeline=meta.pipeline(allow_pickle=allow_pickle),
             zarr_format=meta.zarr_format,
-            shaped=shaped if not grid.is_regular else None,
+            shaped=shaped,
         )
 
     @property
@@ -87,8 +100,12 @@ class ArraySpec:
         return found
 
     def chunk_shape_at(self, index: tuple[int, ...]) -> tuple[int, ...]:
-        """The stored shape of chunk ``index``."""
+        """The stored shape of chunk ``index`` (an edge chunk's too: stored full size)."""
         return self.grid.chunk_shape_at(index)
+
+    def chunk_region(self, index: tuple[int, ...]) -> tuple[slice, ...]:
+        """The part of the array chunk ``index`` holds (clipped at the array's edge)."""
+        return self.grid.chunk_region(index)
 
     def chunk_key(self, index: tuple[int, ...]) -> str:
         """The store key of chunk ``index``, relative to the array's folder."""

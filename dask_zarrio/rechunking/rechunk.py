@@ -25,7 +25,7 @@ from dask.utils import parse_bytes
 
 from ..errors import ZarrioError
 from ..graph.progress import compute as compute_with_progress
-from ..layout.rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
+from ..layout.rechunk_plan import Pass, RechunkPlan, align_pass, plan_copy, plan_rechunk
 from ..layout.write_plan import WritePlan
 from ..metadata import ArrayMetadata, ArraySpec
 from ..metadata.node import read_array_metadata
@@ -203,8 +203,14 @@ def plan_for(
     itemsize = max(meta.dtype.itemsize, dtype.itemsize)
     kind = undecoded_kind(src, dst) if dtype == meta.dtype else None
     if kind is not None:
-        return RechunkPlan(meta.shape, itemsize, max_mem, (plan_copy(meta.shape, src.chunk_shape, dst.chunk_shape, itemsize, max_mem, kind),))
-    return plan_rechunk(meta.shape, itemsize, _read_unit(src, source), dst.chunk_shape, max_mem)
+        plan = RechunkPlan(meta.shape, itemsize, max_mem, (plan_copy(meta.shape, src.chunk_shape, dst.chunk_shape, itemsize, max_mem, kind),))
+    else:
+        # A rectilinear source is planned on its largest chunks: what a task may have to decode at once
+        plan = plan_rechunk(meta.shape, itemsize, _read_unit(src, source), dst.chunk_shape, max_mem)
+    if dst.grid.is_regular:
+        return plan
+    # A rectilinear target's units differ in length: the last pass's blocks follow its edges
+    return replace(plan, passes=(*plan.passes[:-1], align_pass(plan.passes[-1], dst.grid.units, meta.shape)))
 
 
 def rechunk(

@@ -22,35 +22,44 @@ from ..codecs.sharding import ShardingCodec
 from ..codecs.transpose import TransposeCodec
 from ..errors import ZarrioError
 from ..metadata import ArrayMetadata, ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3, ArraySpec
-from ..writing.destination import NewArray, as_shape
+from ..writing.destination import NewArray, as_lengths, as_shape
 
 __all__ = ["KEEP", "bytes_compatible", "kept_key_encoding", "source_codecs", "target_array", "target_chunks", "undecoded_kind"]
 
 KEEP = "keep"
+#: Chunk lengths per axis as ``dz.write`` takes them: a length, or (rectilinear grids) an axis's edges.
+Lengths = tuple[int | tuple[int, ...], ...]
 
 
-def _stored_chunks(meta: ArrayMetadata) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-    """(chunks, shards) of an array: a sharded array's inner chunks and its shards."""
+def _stored_chunks(meta: ArrayMetadata) -> tuple[Lengths, Lengths | None]:
+    """(chunks, shards) of an array: a sharded array's inner chunks and its shards; a
+    rectilinear grid's axes as their edge lengths (what ``"keep"`` keeps)."""
+    grid: Lengths = meta.chunk_shape
+    if isinstance(meta, ArrayMetadataV3) and meta.chunk_edges is not None:
+        grid = meta.chunk_edges
     codecs: tuple[Any, ...] = tuple(getattr(meta, "codecs", ()))
     if len(codecs) == 1 and isinstance(codecs[0], ShardingCodec):
-        return codecs[0].chunk_shape, meta.chunk_shape
-    return meta.chunk_shape, None
+        return codecs[0].chunk_shape, grid
+    return grid, None
 
 
 def target_chunks(
-    chunks: Any, shape: tuple[int, ...], dtype: np.dtype[Any], source: tuple[int, ...],
+    chunks: Any, shape: tuple[int, ...], dtype: np.dtype[Any], source: Lengths,
     dimension_names: tuple[str | None, ...] | None, max_mem: int,
-) -> tuple[int, ...]:
+) -> Lengths:
     """The target chunk shape from ``chunks``: a tuple (``-1``/``None`` entries: whole axis /
-    the source's), a dict by axis number or dimension name, ``-1``, ``"auto"`` (about a
-    quarter of ``max_mem``, grown from the source's chunks) or ``"keep"``.
+    the source's; a tuple entry: that axis's chunk lengths, a rectilinear grid), a dict by
+    axis number or dimension name, ``-1``, ``"auto"`` (about a quarter of ``max_mem``,
+    grown from the source's chunks) or ``"keep"``.
 
     Examples
     --------
     >>> target_chunks({"time": -1}, (10, 4), np.dtype("f4"), (1, 4), ("time", "x"), 2**20)
     (10, 4)
-    >>> target_chunks((5, None), (10, 4), np.dtype("f4"), (1, 2), None, 2**20)
+    >>> target_chunks((5, None), (10, 4), np.dtype("f4"), ((3, 7), 2), None, 2**20)
     (5, 2)
+    >>> target_chunks({1: -1}, (10, 4), np.dtype("f4"), ((3, 7), 2), None, 2**20)
+    ((3, 7), 4)
     """
     ndim = len(shape)
     if isinstance(chunks, str) and chunks == KEEP:
@@ -75,12 +84,15 @@ def target_chunks(
     if len(entries) != ndim:
         raise ZarrioError(f"chunks={chunks!r} has {len(entries)} entries for {ndim} dimensions; give one per dimension")
     entries = [s if e is None else e for e, s in zip(entries, source)]
-    if "auto" in entries:
+    if any(isinstance(e, str) and e == "auto" for e in entries):
+        # dask's "auto" takes one length per axis: an axis of edges counts as its largest chunk
+        widest = [max(e) if isinstance(e, (tuple, list)) else e for e in entries]
         limit = max(dtype.itemsize, max_mem // 4)
-        auto = normalize_chunks(tuple(entries), shape, limit=limit, dtype=dtype, previous_chunks=source)
-        entries = [c[0] if c else 1 for c in auto]
-    entries = [max(1, n) if e == -1 else e for e, n in zip(entries, shape)]
-    return as_shape(tuple(entries), ndim, "chunks")
+        previous = tuple(max(s) if isinstance(s, tuple) else s for s in source)
+        auto = normalize_chunks(tuple(widest), shape, limit=limit, dtype=dtype, previous_chunks=previous)
+        entries = [(c[0] if c else 1) if isinstance(e, str) and e == "auto" else e for e, c in zip(entries, auto)]
+    entries = [max(1, n) if not isinstance(e, (tuple, list)) and e == -1 else e for e, n in zip(entries, shape)]
+    return as_lengths(tuple(entries), ndim, "chunks")
 
 
 def source_codecs(meta: ArrayMetadata) -> tuple[list[Any], list[Any], str]:
@@ -212,8 +224,9 @@ def _same_fill(a: ArraySpec, b: ArraySpec) -> bool:
 
 
 def undecoded_kind(src: ArraySpec, dst: ArraySpec) -> str | None:
-    """``"copy"`` (same grid, compatible codecs), ``"shards"`` (the target's shards hold the
-    source's chunks as inner chunks, compatible codecs) or ``None`` (decode).
+    """``"copy"`` (the same grid, regular or rectilinear, compatible codecs), ``"shards"`` (the
+    target's shards hold the regular source's chunks as inner chunks, compatible codecs) or
+    ``None`` (decode).
 
     N5 stores edge blocks cut short, so it always decodes; so do different fill values
     (unwritten chunks would change meaning).
@@ -228,10 +241,12 @@ def undecoded_kind(src: ArraySpec, dst: ArraySpec) -> str | None:
     """
     if "n5" in (src.zarr_format, dst.zarr_format) or src.shape != dst.shape or not _same_fill(src, dst):
         return None
-    if src.chunk_shape == dst.chunk_shape and bytes_compatible(src.pipeline, dst.pipeline):
+    if src.grid == dst.grid and bytes_compatible(src.pipeline, dst.pipeline):
         return "copy"
     codec = getattr(dst.pipeline, "array_bytes", None)
-    if isinstance(codec, ShardingCodec) and dst.pipeline.supports_partial_decode and codec.chunk_shape == src.chunk_shape:
+    # A regular source's chunks are the inner chunks of shards that hold whole ones (any grid of shards)
+    if (isinstance(codec, ShardingCodec) and dst.pipeline.supports_partial_decode and src.grid.is_regular
+            and codec.chunk_shape == src.chunk_shape):
         inner = codec.layout(dst.chunk_shape, dst.dtype).inner
         if bytes_compatible(src.pipeline, inner):
             return "shards"

@@ -20,6 +20,7 @@ import numcodecs
 import numpy as np
 
 from ..errors import ZarrioError
+from ..graph.tasks import read_chunk_at
 from ..metadata import ArraySpec
 from .info import classify_keys, open_node, require_array
 
@@ -206,13 +207,14 @@ def advise(
     meta = require_array(node, store, "dz.advise")
     if meta.dtype.kind in "OUSV":
         raise ZarrioError(f"dz.advise measures numeric arrays; {store.describe()} holds {meta.dtype}: choose its codecs by hand")
-    keys = list(classify_keys(meta, store.list_keys()).chunks)
+    stored = classify_keys(meta, store.list_keys()).chunks
+    keys = list(stored)
     if not keys:
         raise ZarrioError(f"{store.describe()} has no stored chunks to sample; write data first")
     picked = [keys[round(i * (len(keys) - 1) / max(sample - 1, 1))] for i in range(min(sample, len(keys)))]
     picked = list(dict.fromkeys(picked))
     spec = ArraySpec.from_metadata(meta)
-    chunks = [np.ascontiguousarray(spec.pipeline.decode(store.get(k))) for k in picked]  # type: ignore[arg-type]
+    chunks = [np.ascontiguousarray(read_chunk_at(spec, store, stored[k])) for k in picked]
     max_abs = max(float(np.nanmax(np.abs(c))) if c.size else 0.0 for c in chunks) if meta.dtype.kind == "f" else 1.0
     rows = [measure(f, c, chunks) for f, c in candidates(meta.dtype, lossy_tolerance, max_abs)]
     limit = lossy_tolerance or 0.0

@@ -19,7 +19,7 @@ from ..layout.grid import ChunkKeyEncoding
 from ..metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
 from ..metadata.group import GroupMetadata
 from ..metadata.node import read_node
-from ..metadata.spec import ArrayMetadata
+from ..metadata.spec import ArrayMetadata, chunk_grid
 from ..store import Store, open_store
 from ..typing import StoreLike
 
@@ -75,7 +75,7 @@ def classify_keys(meta: ArrayMetadata, keys: list[str]) -> KeyClasses:
     ({'0': (0,), '2': (2,)}, ['3'], ['.zarray'], ['notes.txt'])
     """
     out = KeyClasses()
-    grid = tuple(-(-s // c) for s, c in zip(meta.shape, meta.chunk_shape))
+    grid = chunk_grid(meta).grid_shape  # a rectilinear grid's too: its chunks differ in length
     ndim = len(meta.shape)
     for key in keys:
         name = key.rsplit("/", 1)[-1]
@@ -128,7 +128,9 @@ def array_info(store: Store, meta: ArrayMetadata, sizes: dict[str, int | None] |
     sizes = store.list_sizes() if sizes is None else sizes
     classes = classify_keys(meta, list(sizes))
     chunks, shards = layout(meta)
-    unit_bytes = prod(meta.chunk_shape) * meta.dtype.itemsize
+    grid = chunk_grid(meta)
+    # Each stored chunk at its own shape (a rectilinear grid's differ), edge chunks stored full size
+    raw_bytes = sum(prod(grid.chunk_shape_at(i)) for i in classes.chunks.values()) * meta.dtype.itemsize
     chunk_bytes = [sizes[k] for k in classes.chunks]
     known = None if any(b is None for b in sizes.values()) else sum(b or 0 for b in sizes.values())
     stored_chunk_bytes = None if any(b is None for b in chunk_bytes) else sum(b or 0 for b in chunk_bytes)
@@ -149,10 +151,10 @@ def array_info(store: Store, meta: ArrayMetadata, sizes: dict[str, int | None] |
         "stored_bytes": known,
         "stored_chunk_bytes": stored_chunk_bytes,
         "compression_ratio": (
-            round(len(chunk_bytes) * unit_bytes / stored_chunk_bytes, 3)
+            round(raw_bytes / stored_chunk_bytes, 3)
             if stored_chunk_bytes and meta.dtype.kind != "O" else None
         ),
-        "chunks_expected": prod(-(-s // c) for s, c in zip(meta.shape, meta.chunk_shape)),
+        "chunks_expected": grid.nchunks,
         "chunks_present": len(classes.chunks),
         "keys_outside_grid": len(classes.outside),
     }

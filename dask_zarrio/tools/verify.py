@@ -19,15 +19,15 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from math import prod
 from typing import Any
 
 import dask
 import numpy as np
 
-from ..errors import ZarrioError
+from ..errors import ChunkDecodeError, ZarrioError
 from ..graph.builder import array_from_metadata
 from ..graph.progress import compute
+from ..graph.tasks import decode_chunk_at
 from ..hierarchy import Group
 from ..metadata import ArraySpec
 from ..metadata.group import GroupMetadata
@@ -82,17 +82,23 @@ def _classify_failure(exc: BaseException) -> str:
     return "shard_index" if "shard index" in str(exc) or "shorter than its" in str(exc) else "corrupt_chunk"
 
 
-def check_chunks(store: Store, spec: ArraySpec, path: str, keys: list[str]) -> list[Problem]:
-    """Fetch and decode ``keys`` of one array (a task); every failure becomes a :class:`Problem`."""
+def check_chunks(store: Store, spec: ArraySpec, path: str, chunks: dict[str, tuple[int, ...]]) -> list[Problem]:
+    """Fetch and decode ``chunks`` (key -> grid index) of one array (a task); every failure becomes a :class:`Problem`.
+
+    Each chunk is decoded as a read decodes it (:func:`~dask_zarrio.graph.tasks.decode_chunk_at`:
+    at its own shape, whatever the grid), so what reads is never reported.
+    """
     problems = []
+    keys = list(chunks)
     for key, data in zip(keys, store.get_many(keys)):
         if data is None:
             continue  # deleted since the listing
         try:
-            spec.pipeline.decode(data)
-        except Exception as e:  # noqa: BLE001 (any failure to decode is what is reported)
-            message = f"{store.describe(key)}: {type(e).__name__}: {e}"
-            problems.append(Problem(_classify_failure(e), path, key, message))
+            decode_chunk_at(spec, store, chunks[key], data)
+        except ChunkDecodeError as e:  # any failure to decode is what is reported, as the codec put it
+            cause = e.__cause__ if isinstance(e.__cause__, Exception) else e
+            message = f"{store.describe(key)}: {type(cause).__name__}: {cause}"
+            problems.append(Problem(_classify_failure(cause), path, key, message))
     return problems
 
 
@@ -294,9 +300,12 @@ def verify(
             Problem("outside_grid", path, key, f"{child.describe(key)}: a chunk key outside the chunk grid of shape {list(meta.shape)}")
             for key in classes.outside
         )
-        report.arrays[path] = {"chunks_checked": len(classes.chunks), "chunks_expected": prod(-(-s // c) for s, c in zip(meta.shape, meta.chunk_shape))}
         spec = ArraySpec.from_metadata(meta, allow_pickle=True)
-        tasks.extend(dask.delayed(check_chunks)(child, spec, path, batch) for batch in _batches(list(classes.chunks), sizes))
+        report.arrays[path] = {"chunks_checked": len(classes.chunks), "chunks_expected": spec.grid.nchunks}
+        tasks.extend(
+            dask.delayed(check_chunks)(child, spec, path, {k: classes.chunks[k] for k in batch})
+            for batch in _batches(list(classes.chunks), sizes)
+        )
     (found,) = compute(tasks, progress=progress, scheduler=scheduler)
     report.problems.extend(p for batch in found for p in batch)
     if checksum is not None:

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dask_zarrio as dz
-from dask_zarrio.graph.tasks import ArrayReader, bounding_box
+from dask_zarrio.graph.tasks import ArrayReader, bounding_box, read_into
 from dask_zarrio.metadata.node import read_array_metadata
 from dask_zarrio.metadata.spec import ArraySpec
-from dask_zarrio.store import MappingStore
+from dask_zarrio.store import MappingStore, open_store
 
 DATA = np.arange(13 * 11, dtype="i4").reshape(13, 11)
 _M: dict[str, bytes] = {}
@@ -73,3 +73,22 @@ def test_corrupt_chunk_decoded_in_place_names_its_key(tmp_path):
     (tmp_path / "a.zarr" / "c" / "2" / "0").write_bytes(b"\x02\x01garbage" * 4)
     with pytest.raises(dz.ChunkDecodeError, match=r"a\.zarr/c/2/0"):
         dz.read(url, chunks=(40, 5)).compute()
+
+
+@pytest.mark.parametrize("write", [
+    {"chunks": (4, 3)},
+    {"chunks": ((3, 6, 4), (2, 9))},  # rectilinear
+    {"chunks": (2, 3), "shards": (4, 6)},  # parts of shards read by ranges
+    {"chunks": (4, 3), "zarr_format": 2},
+])
+def test_read_into_writes_every_element_the_fill_value_where_nothing_is_stored(write, tmp_path):
+    data = DATA.copy()
+    data[4:9] = -1  # chunks (and shards) holding only the fill value are not stored
+    dz.write(data, str(tmp_path / "a.zarr"), fill_value=-1, **write)
+    store = open_store(str(tmp_path / "a.zarr"))
+    assert store.supports_partial_reads  # local files: the parts of shards are read by ranges
+    spec = ArraySpec.from_metadata(read_array_metadata(store))
+    for region in [(slice(1, 12), slice(2, 10)), (slice(0, 13), slice(0, 11)), (slice(5, 7), slice(4, 5))]:
+        out = np.full(tuple(r.stop - r.start for r in region), 12345, "i4")  # what an uninitialised buffer holds
+        read_into(spec, store, region, out, 2)
+        np.testing.assert_array_equal(out, data[region])

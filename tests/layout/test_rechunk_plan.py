@@ -10,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dask_zarrio as dz
+from dask_zarrio.layout.grid import Edges, axis_chunk_sizes
 from dask_zarrio.layout.rechunk_plan import (
     FIRST_PASS_SHARE,
+    align_pass,
     choose_block,
     decoded_elements,
     plan_copy,
@@ -126,3 +128,31 @@ def test_first_pass_blocks_take_a_share_of_max_mem_for_fewer_larger_intermediate
     assert prod(-(-n // u) for n, u in zip(shape, first.unit)) <= objects
     assert 4 * prod(first.block) <= FIRST_PASS_SHARE * max_mem and max(first.task_memory, last.task_memory) <= max_mem
     assert first.unit[1:] == last.block[1:]  # each intermediate chunk is read by one second-pass task
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    edges=st.lists(st.integers(1, 6), min_size=1, max_size=12),
+    source=st.integers(1, 8),
+    max_mem=st.integers(100, 2000),
+)
+def test_blocks_aligned_to_a_rectilinear_target_are_whole_chunks_within_the_plan(edges, source, max_mem):
+    n = sum(edges)
+    units = (Edges(tuple(edges)), 3)
+    shape = (n, 7)
+    try:
+        planned = plan_copy(shape, (source, 3), (max(edges), 3), 1, max_mem, "copy")
+    except dz.ZarrioError:
+        return
+    aligned = align_pass(planned, units, shape)
+    blocks = aligned.block
+    assert [sum(b) for b in blocks] == list(shape) and aligned.tasks == prod(len(b) for b in blocks)
+    for axis_blocks, unit, n_axis, most in zip(blocks, units, shape, planned.block):
+        bounds = {0}
+        for size in axis_chunk_sizes(unit, n_axis):
+            bounds.add(max(bounds) + size)
+        pos = 0
+        for b in axis_blocks:  # each block starts and ends on a chunk boundary, no longer than planned
+            assert pos in bounds and pos + b in bounds
+            assert b <= most or b in axis_chunk_sizes(unit, n_axis)
+            pos += b

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dask_zarrio as dz
+from dask_zarrio.graph import tasks as graph_tasks
 from dask_zarrio.rechunking import tasks as rechunk_tasks
 
 FORMATS = [2, 3, "n5"]
@@ -141,9 +142,9 @@ def test_an_intermediate_for_a_remote_target_needs_temp(tmp_path):
 
 def _count_decodes(monkeypatch):
     calls = []
-    for name in ("decode_chunk", "decode_chunk_into"):
-        real = getattr(rechunk_tasks, name)
-        monkeypatch.setattr(rechunk_tasks, name, lambda *a, _r=real, **k: calls.append(1) or _r(*a, **k))
+    for name in ("decode_chunk_at", "decode_chunk_into_at"):  # every chunk decode goes through these
+        real = getattr(graph_tasks, name)
+        monkeypatch.setattr(graph_tasks, name, lambda *a, _r=real, **k: calls.append(1) or _r(*a, **k))
     return calls
 
 
