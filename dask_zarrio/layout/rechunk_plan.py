@@ -32,8 +32,8 @@ import numpy as np
 from ..errors import ZarrioError
 
 __all__ = [
-    "FIRST_PASS_SHARE", "MAX_AMPLIFICATION", "MIN_TASK_BYTES", "Pass", "RechunkPlan", "choose_block", "decoded_elements",
-    "plan_copy", "plan_pass", "plan_rechunk", "task_memory",
+    "FIRST_PASS_SHARE", "MAX_AMPLIFICATION", "MIN_TASK_BYTES", "Pass", "RechunkPlan", "choose_block",
+    "decoded_elements", "plan_copy", "plan_pass", "plan_rechunk", "task_memory",
 ]
 
 Shape = tuple[int, ...]
@@ -163,7 +163,8 @@ def choose_block(shape: Shape, source: Shape, unit: Shape, itemsize: int, max_me
         step = max(0, -(-(min(shape[axis], want) - block[axis]) // stride))
         while step > 0:
             cand = _grown(block, axis, min(shape[axis], block[axis] + step * stride))
-            if task_memory(cand, source, unit, itemsize, fetch) <= max_mem and decoded_elements(shape, cand, source) <= reads:
+            fits = task_memory(cand, source, unit, itemsize, fetch) <= max_mem
+            if fits and decoded_elements(shape, cand, source) <= reads:
                 block = cand
                 break
             step //= 2
@@ -273,15 +274,18 @@ def plan_copy(shape: Shape, source: Shape, unit: Shape, itemsize: int, max_mem: 
     (50,)
     """
     block = list(min(u, n) for u, n in zip(unit, shape))
+    cap = min(max_mem, 4 * MIN_TASK_BYTES)
     for axis in range(len(shape)):
-        while block[axis] < shape[axis] and itemsize * prod(block) * (block[axis] + unit[axis]) // block[axis] <= min(max_mem, 4 * MIN_TASK_BYTES):
+        while block[axis] < shape[axis] and itemsize * prod(block) * (block[axis] + unit[axis]) // block[axis] <= cap:
             block[axis] = min(shape[axis], block[axis] + unit[axis])
     nbytes = itemsize * prod(-(-n // s) * s for n, s in zip(shape, source))
     held = itemsize * max(prod(block), prod(unit))
     return Pass(kind, source, unit, tuple(block), _tasks(shape, tuple(block)), nbytes, nbytes, held, MAX_FETCH)
 
 
-def _consolidated(source: Shape, target: Shape, shape: Shape, itemsize: int, budget: int, cut: Shape, room: int) -> Shape:
+def _consolidated(
+    source: Shape, target: Shape, shape: Shape, itemsize: int, budget: int, cut: Shape, room: int
+) -> Shape:
     """Source chunks merged towards the target's extent, by whole chunks, within ``budget``,
     while the intermediate chunks they make (cut to the second pass's blocks ``cut``) fit ``room``."""
     merged = source
@@ -290,7 +294,8 @@ def _consolidated(source: Shape, target: Shape, shape: Shape, itemsize: int, bud
         grew = False
         for a, (s, t, n) in enumerate(zip(source, target, shape)):
             grown = _grown(merged, a, min(n, merged[a] + s))
-            if merged[a] < min(t, n) and itemsize * prod(grown) <= budget and itemsize * prod(map(min, grown, cut)) <= room:
+            fits = itemsize * prod(grown) <= budget and itemsize * prod(map(min, grown, cut)) <= room
+            if merged[a] < min(t, n) and fits:
                 merged, grew = grown, True
     return merged
 

@@ -295,7 +295,9 @@ def grid_lengths(
     """
     where = f"{field}={list(value)!r}"
     if len(value) != len(shape):
-        raise MetadataError(f"{where} must give a positive chunk length for each of the {len(shape)} dimensions of shape={shape!r}")
+        raise MetadataError(
+            f"{where} must give a positive chunk length for each of the {len(shape)} dimensions of shape={shape!r}"
+        )
     out: list[AxisEdges] = []
     for axis, (v, n) in enumerate(zip(value, shape)):
         if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1:
@@ -358,7 +360,8 @@ def _new_n5(
     else:
         compression = n5_compression_from_codec(comps[0] if comps else None)
     return ArrayMetadataN5(
-        tuple(reversed(shape)), tuple(reversed(chunk_shape)), dtype.newbyteorder("=").name, compression, dict(attributes),
+        tuple(reversed(shape)), tuple(reversed(chunk_shape)), dtype.newbyteorder("=").name, compression,
+        dict(attributes),
     )
 
 

@@ -119,7 +119,8 @@ def _rechunk_plan(
     gets = puts = 0
     for i, p in enumerate(rplan.passes):
         g, u = _pass_requests(p, meta.shape, ranged if i == 0 else None)
-        gets, puts = gets + g + (_META_GETS if i == 0 else _META_GETS_LATER), puts + u + _META_PUTS + int(new.zarr_format == 2)
+        gets += g + (_META_GETS if i == 0 else _META_GETS_LATER)
+        puts += u + _META_PUTS + int(new.zarr_format == 2)
     temp = None
     lists = (1 + int(options["resume"])) * len(rplan.passes) + 1  # emptiness checks, resume's listing
     if len(rplan.passes) > 1:
@@ -139,13 +140,15 @@ def _write_plan(data: da.Array, source: str, store: Store, options: dict[str, An
     meta = new.metadata(data.shape, data.dtype, data.chunks, cap)
     spec = ArraySpec.from_metadata(meta)
     full = tuple(slice(0, n) for n in data.shape)
-    wplan = plan_write(data.chunks, spec.grid.units, data.dtype.itemsize, target=full, shape=data.shape, max_task_bytes=cap)
+    wplan = plan_write(
+        data.chunks, spec.grid.units, data.dtype.itemsize, target=full, shape=data.shape, max_task_bytes=cap
+    )
     itemsize = data.dtype.itemsize
     block = tuple(max(c, default=0) for c in wplan.chunks)
     unit = tuple(spec.grid.chunk_shape)
     written = itemsize * prod(len(c) * u for c, u in zip(spec.grid.axis_chunks(), unit))
-    p = Pass("write", tuple(int(c) for c in data.chunksize), unit, block, prod(len(c) for c in wplan.chunks), int(data.nbytes),
-             written, itemsize * (prod(block) + 2 * prod(unit)), 1)
+    p = Pass("write", tuple(int(c) for c in data.chunksize), unit, block, prod(len(c) for c in wplan.chunks),
+             int(data.nbytes), written, itemsize * (prod(block) + 2 * prod(unit)), 1)
     puts = spec.grid.nchunks + _META_PUTS + int(meta.zarr_format == 2)
     return ArrayPlan("", source, store.describe(), (p,), gets + 1, puts, 1)
 
@@ -240,12 +243,13 @@ def plan(
     store = open_store(target, target_options)
     _check_absent(store, mode, resume)
     workers = threads or dask.config.get("num_workers", None) or CPU_COUNT
-    options = {"chunks": chunks, "shards": shards, "compressors": compressors, "filters": filters, "zarr_format": zarr_format,
-               "temp": temp, "resume": resume, "target_options": target_options}
+    options = {"chunks": chunks, "shards": shards, "compressors": compressors, "filters": filters,
+               "zarr_format": zarr_format, "temp": temp, "resume": resume, "target_options": target_options}
     if operation == "write":
         return _plan_write(source, store, options, limit, storage_options, workers, price)
     if not isinstance(source, (str, Store)) and not hasattr(source, "__fspath__") and not isinstance(source, Mapping):
-        raise ZarrioError(f"dz.plan({operation!r}) takes a source URL or store, not {type(source).__name__}; write a dask array with operation='write'")
+        raise ZarrioError(f"dz.plan({operation!r}) takes a source URL or store, not {type(source).__name__}; "
+                          "write a dask array with operation='write'")
     src_store = open_store(source, storage_options)
     node = with_v2_attributes(src_store, read_node(src_store))
     if isinstance(node, GroupMetadata):
@@ -271,12 +275,15 @@ def _plan_write(
     opts = {k: defaults[k] if (isinstance(v, str) and v == KEEP) or (k == "zarr_format" and v is None) else v
             for k, v in options.items() if k in defaults}
     if isinstance(source, da.Array):
-        return Plan("write", f"dask array {source.name}", store.describe(), (_write_plan(source, "dask array", store, opts, limit, 0),), workers, price)
+        arrays = (_write_plan(source, "dask array", store, opts, limit, 0),)
+        return Plan("write", f"dask array {source.name}", store.describe(), arrays, workers, price)
     if isinstance(source, np.ndarray):
         data = da.from_array(source, chunks=opts["chunks"] or "auto", name=False)
-        return Plan("write", "numpy array", store.describe(), (_write_plan(data, "numpy array", store, opts, limit, 0),), workers, price)
+        arrays = (_write_plan(data, "numpy array", store, opts, limit, 0),)
+        return Plan("write", "numpy array", store.describe(), arrays, workers, price)
     src_store = open_store(source, storage_options)
     data = read(src_store)
     stored = ArraySpec.from_metadata(read_array_metadata(src_store)).grid.axis_chunks()
     gets = _overlaps(data.chunks, stored) + _META_GETS
-    return Plan("write", src_store.describe(), store.describe(), (_write_plan(data, src_store.describe(), store, opts, limit, gets),), workers, price)
+    arrays = (_write_plan(data, src_store.describe(), store, opts, limit, gets),)
+    return Plan("write", src_store.describe(), store.describe(), arrays, workers, price)

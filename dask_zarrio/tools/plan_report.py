@@ -130,7 +130,8 @@ class Plan:
             f"arrays {len(self.arrays)}, groups {self.groups}, passes {self.passes}, tasks {self.tasks}",
             f"requests: GET {r['get']}, PUT {r['put']}, LIST {r['list']}",
             f"bytes: read {_size(self.bytes_read)}, write {_size(self.bytes_written)} (decoded)",
-            f"peak memory: {_size(self.peak_task_memory)} per task, {_size(self.peak_worker_memory)} per worker of {self.threads} threads",
+            f"peak memory: {_size(self.peak_task_memory)} per task, "
+            f"{_size(self.peak_worker_memory)} per worker of {self.threads} threads",
             f"request cost: ${c['total']:.6f} (GET ${c['get']:.6f}, PUT ${c['put']:.6f}, LIST ${c['list']:.6f})",
         ]
         return "\n".join(lines)

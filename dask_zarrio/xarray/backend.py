@@ -208,7 +208,9 @@ def _auto_region(region: Any, ds: Any, root: Group) -> dict[str, slice]:
             continue
         stored = _dataset(root, None, {}) if stored is None else stored
         if dim not in stored.indexes:
-            raise ZarrioError(f"region[{dim!r}]='auto': the stored dataset has no {dim!r} index to find the data's place in")
+            raise ZarrioError(
+                f"region[{dim!r}]='auto': the stored dataset has no {dim!r} index to find the data's place in"
+            )
         positions = stored.indexes[dim].get_indexer(ds.indexes[dim])
         if (positions == -1).any() or (np.diff(positions) != 1).any():
             raise ZarrioError(
@@ -295,7 +297,9 @@ def write_dataset(
     [0.0, 1.0, 2.0, 3.0]
     """
     xr = _xarray()
-    mode = check_mode(default_mode(mode, append_dim=append_dim, region=region), ("w-", "w", "a", "r+"), "dz.write_dataset")
+    mode = check_mode(
+        default_mode(mode, append_dim=append_dim, region=region), ("w-", "w", "a", "r+"), "dz.write_dataset"
+    )
     if region is not None and mode != "r+":
         raise ZarrioError("region= needs mode='r+'")
     if append_dim is not None and mode != "a":
@@ -329,7 +333,9 @@ def write_dataset(
                 refuse_reading_from(var.data, root_store)
         regions: dict[str, slice] | None = None
         if mode in ("w-", "w"):
-            create_group(url, attributes=json_attrs(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options)
+            create_group(
+                url, attributes=json_attrs(attrs), zarr_format=zarr_format, mode=mode, storage_options=storage_options
+            )
             existing: set[str] = set()
         else:
             root = open_group(url, storage_options=storage_options)
@@ -368,7 +374,8 @@ def write_dataset(
             elif mode == "r+":
                 if name not in existing:
                     raise ZarrioError(
-                        f"variable {name!r} does not exist at {redact_url(repr(url))}; mode='r+' only writes into existing ones"
+                        f"variable {name!r} does not exist at {redact_url(repr(url))}; "
+                        "mode='r+' only writes into existing ones"
                     )
                 if not regions or not set(regions) & set(var.dims):
                     continue

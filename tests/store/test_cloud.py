@@ -149,7 +149,9 @@ def test_credentials_never_in_names_reprs_or_logs(s3_endpoint, bucket, caplog):
         dz.write(_src(chunks=(20, 25)), f"s3://{bucket}/a.zarr", chunks=(10, 25), storage_options=opts)
         x = dz.read(f"s3://{bucket}/a.zarr", storage_options=opts)
     store = open_store(f"s3://{bucket}/a.zarr", opts)
-    texts = [repr(store), store.describe("c/0/0"), str(x.__dask_keys__()), caplog.text, repr(x), str(dict(x.dask))[:100000]]
+    texts = [
+        repr(store), store.describe("c/0/0"), str(x.__dask_keys__()), caplog.text, repr(x), str(dict(x.dask))[:100000],
+    ]
     for text in texts:
         assert "VERYSECRET" not in text
     clone = pickle.loads(pickle.dumps(store))
@@ -205,7 +207,8 @@ def test_distributed_read_from_s3(s3_endpoint, bucket):
 
     opts = s3_options(s3_endpoint)
     dz.write(_src(), f"s3://{bucket}/a.zarr", storage_options=opts)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster):
         assert_same(dz.read(f"s3://{bucket}/a.zarr", storage_options=opts).compute(), DATA)
         dz.write(_src() * 2, f"s3://{bucket}/b.zarr", chunks=(20, 25), storage_options=opts)
     with dask.config.set(scheduler="threads"):
