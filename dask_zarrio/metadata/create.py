@@ -8,13 +8,11 @@ from typing import Any
 import numcodecs
 import numpy as np
 
-from ..codecs import ArrayArrayCodec, BytesBytesCodec, Codec
-from ..codecs.conversions import n5_compression_from_codec, to_numcodecs, to_v3_codec
+from ..codecs.conversions import n5_compression_from_codec, to_numcodecs
 from ..codecs.sharding import ShardingCodec
-from ..codecs.transpose import TransposeCodec
-from ..codecs.zstd import ZstdCodec
 from ..errors import MetadataError
-from .create_codecs import new_key_encoding, new_serializer, serializer_kind
+from ..layout.grid import ChunkKeyEncoding
+from .create_codecs import as_list, new_key_encoding, new_serializer, new_v2_codecs, new_v3_codecs, serializer_kind
 from .dtypes import V3_VARIABLE_NAMES, v3_data_type_to_json
 from .fill import encode_variable_fill, parse_fill_value, parse_variable_fill
 from .n5 import N5_DTYPES, ArrayMetadataN5
@@ -112,21 +110,13 @@ def _v2_variable(dtype: np.dtype[Any], fill_value: Any, filters: Any) -> tuple[s
     kind = variable_kind(dtype, fill_value)
     if kind is None:
         return None, filters
-    given = [to_numcodecs(f, "filters") for f in _as_list(filters)]
+    given = [to_numcodecs(f, "filters") for f in as_list(filters)]
     ids = [f.codec_id for f in given]
     if "vlen-utf8" in ids or "vlen-bytes" in ids:
         return ("bytes" if "vlen-bytes" in ids else "string"), given
     if any(i in OBJECT_CODECS for i in ids):
         return None, given
     return kind, [numcodecs.VLenUTF8() if kind == "string" else numcodecs.VLenBytes(), *given]
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
 
 
 def new_array_metadata(
@@ -173,97 +163,137 @@ def new_array_metadata(
         )
     attributes = dict(attributes or {})
     keys = new_key_encoding(chunk_key_encoding, zarr_format)
-    kind = variable_kind(dtype, fill_value) if zarr_format == 3 else None
-    if kind is not None and dtype.kind == "O":
-        kind = serializer_kind(serializer) or kind  # a vlen-bytes serializer: object data of bytes
-    if zarr_format == 2:
-        kind, filters = _v2_variable(dtype, fill_value, filters)
+    kind, filters = _new_kind(dtype, fill_value, filters, serializer, zarr_format)
     if kind is not None:
         dtype = np.dtype(object)
-    if kind is not None and fill_value is not NO_FILL:
-        fill: np.ndarray | None = _variable_fill(fill_value, kind)
-    elif fill_value is NO_FILL:
-        if zarr_format == 3:
-            raise MetadataError("fill_value=NO_FILL: Zarr v3 arrays always have a fill value")
-        fill = None
-    elif fill_value is None:
-        fill = default_fill_value(dtype)
-    elif isinstance(fill_value, np.ndarray) and fill_value.shape == () and fill_value.dtype == dtype:
-        fill = fill_value
-    else:
-        try:
-            fill = np.array(fill_value, dtype)
-        except (TypeError, ValueError, OverflowError) as e:
-            raise MetadataError(f"fill_value={fill_value!r} cannot be cast to {dtype.str!r}") from e
+    fill = _new_fill(fill_value, dtype, kind, zarr_format)
     if zarr_format == "n5":
         new_serializer(serializer, None, dtype, zarr_format)  # refuses one
         return _new_n5(shape, dtype, chunk_shape, compressors, filters, fill, order, attributes,
                        dimension_names, shard_shape)
     if shard_shape is not None:
-        if zarr_format != 3:
-            raise MetadataError(f"shards={shard_shape!r}: sharding needs zarr_format=3")
-        if edges is not None:
-            raise MetadataError(
-                f"chunks={chunk_shape!r}: the inner chunks of shards must be regular; give "
-                "irregular lengths to shards= instead"
-            )
-        shard_shape, edges = grid_lengths(shard_shape, shape, "shards", zarr_format)
-        lengths = edges or shard_shape
-        if any(e % c for a, c in zip(lengths, chunk_shape) for e in ((a,) if isinstance(a, int) else set(a))):
-            raise MetadataError(
-                f"shards={shard_shape if edges is None else edges!r} must be a positive multiple of "
-                f"chunks={chunk_shape!r} along every axis (each shard holds whole inner chunks)"
-            )
+        shard_shape, edges = _shard_grid(shard_shape, chunk_shape, edges, shape, zarr_format)
     if zarr_format == 2:
         new_serializer(serializer, None, dtype, zarr_format)  # refuses one
-        comps = [numcodecs.Zstd(level=0)] if compressors == "auto" else _as_list(compressors)
-        if len(comps) > 1:
-            raise MetadataError(
-                f"compressors={compressors!r}: Zarr v2 allows one compressor; put the others "
-                "in filters or use zarr_format=3"
-            )
+        compressor, v2_filters = new_v2_codecs(compressors, filters)
         if dimension_names is not None:
             attributes["_ARRAY_DIMENSIONS"] = list(dimension_names)
         return ArrayMetadataV2(
-            shape=shape,
-            chunk_shape=chunk_shape,
-            dtype=dtype,
-            compressor=to_numcodecs(comps[0], "compressors") if comps else None,
-            fill_value=fill,
-            order=order,
-            filters=tuple(to_numcodecs(f, "filters") for f in _as_list(filters)) or None,
-            dimension_separator=keys.separator if keys is not None else ".",
-            attributes=attributes,
+            shape=shape, chunk_shape=chunk_shape, dtype=dtype, compressor=compressor, fill_value=fill, order=order,
+            filters=v2_filters, dimension_separator=keys.separator if keys is not None else ".", attributes=attributes,
         )
     if zarr_format != 3:
         raise MetadataError(f"zarr_format={zarr_format!r} must be 2 or 3")
+    assert keys is not None  # v3 arrays always have one
+    return _new_v3(
+        shape, chunk_shape, shard_shape, edges, dtype, kind, fill, keys, attributes, dimension_names,
+        order=order, filters=filters, compressors=compressors, serializer=serializer,
+    )
+
+
+def _new_kind(
+    dtype: np.dtype[Any], fill_value: Any, filters: Any, serializer: Any, zarr_format: int | str
+) -> tuple[str | None, Any]:
+    """Which variable-length type (``string``/``bytes``) a new array holds, if any, and its filters.
+
+    Zarr v2 says it with an object codec among the filters (:func:`_v2_variable` adds
+    one); v3 with its data type, where a ``vlen-bytes`` serializer says that object
+    data holds bytes. N5 has no variable-length types.
+    """
+    if zarr_format == 2:
+        return _v2_variable(dtype, fill_value, filters)
+    kind = variable_kind(dtype, fill_value) if zarr_format == 3 else None
+    if kind is not None and dtype.kind == "O":
+        kind = serializer_kind(serializer) or kind  # a vlen-bytes serializer: object data of bytes
+    return kind, filters
+
+
+def _new_fill(fill_value: Any, dtype: np.dtype[Any], kind: str | None, zarr_format: int | str) -> np.ndarray | None:
+    """A new array's fill value as a 0-d array of ``dtype``; ``None`` for :data:`NO_FILL` (Zarr v2 only).
+
+    Examples
+    --------
+    >>> _new_fill(None, np.dtype("i2"), None, 3), _new_fill(7, np.dtype("u1"), None, 2)
+    (array(0, dtype=int16), array(7, dtype=uint8))
+    >>> _new_fill(NO_FILL, np.dtype("i2"), None, 3)
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.MetadataError: fill_value=NO_FILL: Zarr v3 arrays always have a fill value
+    """
+    if kind is not None and fill_value is not NO_FILL:
+        return _variable_fill(fill_value, kind)
+    if fill_value is NO_FILL:
+        if zarr_format == 3:
+            raise MetadataError("fill_value=NO_FILL: Zarr v3 arrays always have a fill value")
+        return None
+    if fill_value is None:
+        return default_fill_value(dtype)
+    if isinstance(fill_value, np.ndarray) and fill_value.shape == () and fill_value.dtype == dtype:
+        return fill_value
+    try:
+        return np.array(fill_value, dtype)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise MetadataError(f"fill_value={fill_value!r} cannot be cast to {dtype.str!r}") from e
+
+
+def _shard_grid(
+    shard_shape: Sequence[int | Sequence[int]],
+    chunk_shape: tuple[int, ...],
+    edges: tuple[AxisEdges, ...] | None,
+    shape: tuple[int, ...],
+    zarr_format: int | str,
+) -> tuple[tuple[int, ...], tuple[AxisEdges, ...] | None]:
+    """The shard shape and, for irregular shards, their edges: each shard holds whole inner chunks.
+
+    Examples
+    --------
+    >>> _shard_grid([(4, 6)], (2,), None, (10,), 3)
+    ((6,), ((4, 6),))
+    >>> _shard_grid([5], (2,), None, (10,), 3)
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.MetadataError: shards=(5,) must be a positive multiple of chunks=(2,) along every axis ...
+    """
+    if zarr_format != 3:
+        raise MetadataError(f"shards={shard_shape!r}: sharding needs zarr_format=3")
+    if edges is not None:
+        raise MetadataError(
+            f"chunks={chunk_shape!r}: the inner chunks of shards must be regular; give "
+            "irregular lengths to shards= instead"
+        )
+    shard_shape, edges = grid_lengths(shard_shape, shape, "shards", zarr_format)
+    lengths = edges or shard_shape
+    if any(e % c for a, c in zip(lengths, chunk_shape) for e in ((a,) if isinstance(a, int) else set(a))):
+        raise MetadataError(
+            f"shards={shard_shape if edges is None else edges!r} must be a positive multiple of "
+            f"chunks={chunk_shape!r} along every axis (each shard holds whole inner chunks)"
+        )
+    return shard_shape, edges
+
+
+def _new_v3(
+    shape: tuple[int, ...],
+    chunk_shape: tuple[int, ...],
+    shard_shape: tuple[int, ...] | None,
+    edges: tuple[AxisEdges, ...] | None,
+    dtype: np.dtype[Any],
+    kind: str | None,
+    fill: np.ndarray | None,
+    keys: ChunkKeyEncoding,
+    attributes: dict[str, Any],
+    dimension_names: Sequence[str | None] | None,
+    **codecs: Any,
+) -> ArrayMetadataV3:
+    """A Zarr v3 array: its data type without byte order, its codec chain (:func:`.new_v3_codecs`
+    of the ``order``, ``filters``, ``compressors`` and ``serializer`` in ``codecs``), shards around it."""
     # v3 data types have no byte order (the bytes codec has) and structs no padding.
     native = packed(dtype)
     if kind is None:
         v3_data_type_to_json(native)  # refuses what v3 cannot store, before anything is written
-    aa: list[Codec] = [TransposeCodec(list(reversed(range(len(shape)))))] if order == "F" and len(shape) > 1 else []
-    # Each codec is completed for the chunks it sees, as zarr-python does: filters such
-    # as cast_value or packbits change the data type the serializer and compressors get.
-    inner_shape, encoded = chunk_shape, native
-    for f in _as_list(filters):
-        codec = to_v3_codec(f, encoded)
-        if not isinstance(codec, ArrayArrayCodec):
-            raise MetadataError(f"filters: {codec.to_dict()!r} is not an array→array codec")
-        aa.append(codec)
-        inner_shape, encoded = codec.resolve(inner_shape, encoded)
-    bb: list[Codec] = []
-    comps = [ZstdCodec(level=0, checksum=False)] if compressors == "auto" else _as_list(compressors)
-    for c in comps:
-        codec = to_v3_codec(c, encoded)
-        if not isinstance(codec, BytesBytesCodec):
-            raise MetadataError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
-        bb.append(codec)
-    ab = new_serializer(serializer, kind, encoded, zarr_format)
-    assert ab is not None and keys is not None  # v3 arrays always have both
-    codecs: tuple[Codec, ...] = (*aa, ab, *bb)
+    chain = new_v3_codecs(len(shape), chunk_shape, native, kind, **codecs)
     if shard_shape is not None:
         # As zarr-python writes it: every codec inside the shard, index at the end with crc32c.
-        codecs = (ShardingCodec(chunk_shape=chunk_shape, codecs=codecs),)
+        chain = (ShardingCodec(chunk_shape=chunk_shape, codecs=chain),)
         chunk_shape = shard_shape
     return ArrayMetadataV3(
         shape=shape,
@@ -271,7 +301,7 @@ def new_array_metadata(
         chunk_shape=chunk_shape,
         chunk_key_encoding=keys,
         fill_value=fill if kind is not None else None if fill is None else parse_fill_value_checked(fill, native),
-        codecs=codecs,
+        codecs=chain,
         attributes=attributes,
         dimension_names=None if dimension_names is None else tuple(dimension_names),
         data_type_json=None if kind is None else V3_VARIABLE_NAMES[kind],
@@ -352,7 +382,7 @@ def _new_n5(
         problems.append("a 0-d array (N5 datasets have at least one dimension)")
     if problems:
         raise MetadataError(f"zarr_format='n5' cannot store: {'; '.join(problems)}")
-    comps = _as_list(compressors)
+    comps = as_list(compressors)
     if compressors == "auto":
         compression: dict[str, Any] = {"type": "gzip", "level": -1, "useZlib": False}
     elif len(comps) > 1:

@@ -1,26 +1,47 @@
-"""The serializer and chunk key encoding of a new array, from ``create_array`` style arguments.
+"""The codecs and chunk key encoding of a new array, from ``create_array`` style arguments.
 
 zarr-python 3's ``create_array`` takes ``serializer=`` (the array→bytes codec of a v3
 array: ``"auto"``, or a codec such as ``numcodecs.pcodec`` or ``bytes`` with an
 ``endian``) and ``chunk_key_encoding=`` (``{"name": "default" | "v2", "separator":
 "/" | "."}``); :func:`new_serializer` and :func:`new_key_encoding` read them the same way.
+:func:`new_v3_codecs` and :func:`new_v2_codecs` make the whole chain from ``filters=``,
+``serializer=`` and ``compressors=``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numcodecs
 import numpy as np
 
-from ..codecs import ArrayBytesCodec, Codec
+from ..codecs import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, Codec
 from ..codecs.bytes import BytesCodec
-from ..codecs.conversions import to_v3_codec
+from ..codecs.conversions import to_numcodecs, to_v3_codec
+from ..codecs.transpose import TransposeCodec
 from ..codecs.vlen import VLenBytesCodec, VLenUTF8Codec
+from ..codecs.zstd import ZstdCodec
 from ..errors import MetadataError
 from ..layout.grid import ChunkKeyEncoding
 from .v3 import parse_chunk_key_encoding
 
-__all__ = ["default_endian", "new_key_encoding", "new_serializer", "serializer_kind"]
+__all__ = ["as_list", "default_endian", "new_key_encoding", "new_serializer", "new_v2_codecs", "new_v3_codecs",
+           "serializer_kind"]
+
+
+def as_list(value: Any) -> list[Any]:
+    """``filters=``/``compressors=`` as a list: ``None`` is none, one codec a list of one.
+
+    Examples
+    --------
+    >>> as_list(None), as_list("zstd"), as_list(("zstd", "crc32c"))
+    ([], ['zstd'], ['zstd', 'crc32c'])
+    """
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
 
 
 def default_endian(dtype: np.dtype[Any]) -> str | None:
@@ -77,6 +98,73 @@ def new_serializer(serializer: Any, kind: str | None, dtype: np.dtype[Any], zarr
             "'numcodecs.pcodec'); put bytes→bytes codecs in compressors= and array→array codecs in filters="
         )
     return codec
+
+
+def new_v3_codecs(
+    ndim: int,
+    chunk_shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    kind: str | None,
+    *,
+    order: str,
+    filters: Any,
+    compressors: Any,
+    serializer: Any,
+) -> tuple[Codec, ...]:
+    """The codec chain of a new v3 array: array→array codecs, the serializer, the compressors.
+
+    ``order="F"`` is a ``transpose`` before the filters; ``compressors="auto"`` is
+    zstd at level 0. Each codec is completed for the chunks it sees, as zarr-python
+    does: filters such as cast_value or packbits change the data type the serializer
+    and compressors get.
+
+    Examples
+    --------
+    >>> chain = new_v3_codecs(2, (4, 4), np.dtype("<f4"), None, order="F", filters=None, compressors="auto",
+    ...                       serializer="auto")
+    >>> [c.to_dict()["name"] for c in chain]
+    ['transpose', 'bytes', 'zstd']
+    """
+    aa: list[Codec] = [TransposeCodec(list(reversed(range(ndim))))] if order == "F" and ndim > 1 else []
+    inner_shape, encoded = chunk_shape, dtype
+    for f in as_list(filters):
+        codec = to_v3_codec(f, encoded)
+        if not isinstance(codec, ArrayArrayCodec):
+            raise MetadataError(f"filters: {codec.to_dict()!r} is not an array→array codec")
+        aa.append(codec)
+        inner_shape, encoded = codec.resolve(inner_shape, encoded)
+    bb: list[Codec] = []
+    comps = [ZstdCodec(level=0, checksum=False)] if compressors == "auto" else as_list(compressors)
+    for c in comps:
+        codec = to_v3_codec(c, encoded)
+        if not isinstance(codec, BytesBytesCodec):
+            raise MetadataError(f"compressors: {codec.to_dict()!r} is not a bytes→bytes codec")
+        bb.append(codec)
+    ab = new_serializer(serializer, kind, encoded, 3)
+    assert ab is not None  # v3 arrays always have one
+    return (*aa, ab, *bb)
+
+
+def new_v2_codecs(compressors: Any, filters: Any) -> tuple[Any, tuple[Any, ...] | None]:
+    """The compressor (one at most; ``"auto"`` is zstd at level 0) and filters of a new v2 array, as numcodecs.
+
+    Examples
+    --------
+    >>> new_v2_codecs("auto", None)
+    (Zstd(level=0), None)
+    >>> new_v2_codecs(["zstd", "gzip"], None)
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.MetadataError: compressors=['zstd', 'gzip']: Zarr v2 allows one compressor; ...
+    """
+    comps = [numcodecs.Zstd(level=0)] if compressors == "auto" else as_list(compressors)
+    if len(comps) > 1:
+        raise MetadataError(
+            f"compressors={compressors!r}: Zarr v2 allows one compressor; put the others "
+            "in filters or use zarr_format=3"
+        )
+    compressor = to_numcodecs(comps[0], "compressors") if comps else None
+    return compressor, tuple(to_numcodecs(f, "filters") for f in as_list(filters)) or None
 
 
 def serializer_kind(serializer: Any) -> str | None:
