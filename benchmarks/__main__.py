@@ -37,7 +37,10 @@ from benchmarks import scale, stores, strings
 from dask_zarrio.codecs.blosc import BloscCodec
 from dask_zarrio.memory.buffers import empty
 
-CODEC = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
+CODEC = {
+    "name": "blosc",
+    "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0},
+}
 
 
 def make_source(gib: float, chunk_mib: int) -> tuple[da.Array, tuple[int, int]]:
@@ -59,7 +62,9 @@ def make_source(gib: float, chunk_mib: int) -> tuple[da.Array, tuple[int, int]]:
 def _blocks(fn: Callable[[tuple[int, int]], np.ndarray], shape: tuple[int, int], side: int) -> da.Array:
     rows = []
     for i in range(shape[0] // side):
-        rows.append([da.from_delayed(dask.delayed(fn)((i, j)), (side, side), np.float32) for j in range(shape[1] // side)])
+        rows.append(
+            [da.from_delayed(dask.delayed(fn)((i, j)), (side, side), np.float32) for j in range(shape[1] // side)]
+        )
     return da.block(rows)
 
 
@@ -68,7 +73,9 @@ def timed(fn: Callable[[], object], rounds: int, setup: Callable[[], object] | N
     return interleaved({"": (fn, setup)}, rounds)[""]
 
 
-def interleaved(cases: dict[str, tuple[Callable[[], object], Callable[[], object] | None]], rounds: int) -> dict[str, float]:
+def interleaved(
+    cases: dict[str, tuple[Callable[[], object], Callable[[], object] | None]], rounds: int
+) -> dict[str, float]:
     """Median seconds per case, the rounds taken in turn (A B C A B C ...).
 
     The machine drifts by +-20 % over minutes; taking every contender's rounds side by
@@ -126,11 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,strings,rechunk,icechunk,references; "
-                        "and rechunk contenders: rechunker,rechunk-cluster")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,"
+                        "strings,rechunk,icechunk,references; and rechunk contenders: rechunker,rechunk-cluster")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
-    parser.add_argument("--rechunk-size", type=float, default=None, help="the rechunk case's size in GiB (default: --size)")
+    parser.add_argument(
+        "--rechunk-size", type=float, default=None, help="the rechunk case's size in GiB (default: --size)"
+    )
     parser.add_argument("--rechunk-large", action="store_true", help="also run the rechunk case 4x larger")
     args = parser.parse_args(argv)
     threads = os.cpu_count() or 2
@@ -198,10 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         full = np.block([[blocks[i * ncols + j] for j in range(ncols)] for i in range(source.shape[0] // chunks[0])])
 
         def ts_write() -> None:
+            grid = {"name": "regular", "configuration": {"chunk_shape": list(chunks)}}
+            codecs = [{"name": "bytes", "configuration": {"endian": "little"}}, CODEC]
             arr = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": out}, "create": True,
                            "metadata": {"shape": list(source.shape), "data_type": "float32",
-                                        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
-                                        "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, CODEC]}}).result()
+                                        "chunk_grid": grid, "codecs": codecs}}).result()
             arr.write(full).result()
 
         writes["tensorstore write"] = (ts_write, clean)
@@ -211,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     # mode="w" serialises every write behind one lock to avoid corrupting the data.
     skewed = source.rechunk(tuple(c * 3 // 4 for c in chunks)).persist()
     mis: dict[str, tuple[Callable[[], object], Callable[[], object] | None]] = {
-        "dz.write (plan + rechunk)": (lambda: dz.write(skewed, out, mode="w", chunks=chunks, compressors=[CODEC]), clean)}
+        "dz.write (plan + rechunk)": (
+            lambda: dz.write(skewed, out, mode="w", chunks=chunks, compressors=[CODEC]), clean)}
     try:
         from zarr.codecs import BloscCodec as ZBlosc2
 
@@ -227,10 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     tables: list[tuple[str, dict[str, float], str, int]] = [
         ("read", read_rows, "dz.read(url).sum()", nbytes), ("write", write_rows, "dz.write", nbytes),
         ("misaligned write", mis_rows, "dz.write (plan + rechunk)", nbytes),
-        ("sharded read", shard_rows[0], "dz.read(url).sum()", nbytes), ("sharded write", shard_rows[1], "dz.write", nbytes)]
+        ("sharded read", shard_rows[0], "dz.read(url).sum()", nbytes),
+        ("sharded write", shard_rows[1], "dz.write", nbytes)]
     if "distributed" not in skip:
         limits = (lambda: raw_read_sum(url, threads, chunks), lambda: raw_encode_write(blocks, out, threads))
-        for title, drows, dz_name in scale.distributed_rows(url, out, generator, chunks, args.rounds, interleaved, limits):
+        for title, drows, dz_name in scale.distributed_rows(
+            url, out, generator, chunks, args.rounds, interleaved, limits
+        ):
             tables.append((title, drows, dz_name, nbytes))
     if "s3" not in skip:
         s3_rows, s3_bytes = scale.s3_throughput(args.rounds, interleaved)
@@ -302,7 +317,9 @@ def plot(tables: list[tuple[str, dict[str, float], str, int]], path: str) -> Non
     except ImportError:
         print("note: matplotlib not installed; no plot written")
         return
-    fig, axes = plt.subplots(len(tables), 1, figsize=(8, 1.2 + 0.9 * sum(len(t[1]) for t in tables) / len(tables) * len(tables) / 2))
+    fig, axes = plt.subplots(
+        len(tables), 1, figsize=(8, 1.2 + 0.9 * sum(len(t[1]) for t in tables) / len(tables) * len(tables) / 2)
+    )
     for ax, (title, rows, mine_name, size) in zip(axes, tables):
         names = list(rows)
         values = [size / rows[n] / 1e9 for n in names]
@@ -349,7 +366,9 @@ def s3_latency(latency: float, rounds: int) -> list[str]:
     ]
 
 
-def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: int, ts: object) -> tuple[tuple[dict[str, float], dict[str, float]], list[str]]:
+def sharded(
+    source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: int, ts: object
+) -> tuple[tuple[dict[str, float], dict[str, float]], list[str]]:
     """Shards of 4 x 4 stored chunks, inner chunks of 1/8 of a stored chunk per side."""
     from dask_zarrio.store import open_store
     from dask_zarrio.testing import CountingStore
@@ -369,10 +388,12 @@ def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: in
     store.reset()
     x.sum().compute()
     notes.append(f"sharded: {x.npartitions} shards of {shards} with inner chunks {inner}; dz.read(...).sum(): "
-                 f"{x.npartitions} tasks, {sum(store.gets.values())} GETs, {sum(store.counters['get_range'].values())} ranged GETs")
+                 f"{x.npartitions} tasks, {sum(store.gets.values())} GETs, "
+                 f"{sum(store.counters['get_range'].values())} ranged GETs")
     store.reset()
     x[7, 7].compute()
-    notes.append(f"sharded: dz.read(url)[7, 7]: {sum(store.gets.values())} GETs, {sum(store.counters['get_range'].values())} ranged GETs")
+    notes.append(f"sharded: dz.read(url)[7, 7]: {sum(store.gets.values())} GETs, "
+                 f"{sum(store.counters['get_range'].values())} ranged GETs")
     reads["dz.read(url).sum()"] = (lambda: dz.read(url).sum().compute(), None)
     try:
         y = da.from_zarr(url)
@@ -395,7 +416,9 @@ def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: in
     dz.write(source, wstore, mode="w", chunks=inner, shards=shards, compressors=codec)
     puts = sum(v for k, v in wstore.sets.items() if k.startswith("c/"))
     notes.append(f"sharded: dz.write: {puts} PUTs for {source.npartitions} shards")
-    writes["dz.write"] = (lambda: dz.write(source, out, mode="w", chunks=inner, shards=shards, compressors=codec), clean)
+    writes["dz.write"] = (
+        lambda: dz.write(source, out, mode="w", chunks=inner, shards=shards, compressors=codec), clean
+    )
     try:
         import zarr
         from zarr.codecs import BloscCodec as ZBlosc
@@ -412,12 +435,13 @@ def sharded(source: da.Array, chunks: tuple[int, int], scratch: Path, rounds: in
         full = source.compute()
 
         def ts_write() -> None:
+            grid = {"name": "regular", "configuration": {"chunk_shape": list(shards)}}
+            inner_codecs = [{"name": "bytes", "configuration": {"endian": "little"}}, CODEC]
+            sharding = {"name": "sharding_indexed",
+                        "configuration": {"chunk_shape": list(inner), "codecs": inner_codecs}}
             arr = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": out}, "create": True,  # type: ignore[attr-defined]
                            "metadata": {"shape": list(source.shape), "data_type": "float32",
-                                        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(shards)}},
-                                        "codecs": [{"name": "sharding_indexed", "configuration": {
-                                            "chunk_shape": list(inner),
-                                            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, CODEC]}}]}}).result()
+                                        "chunk_grid": grid, "codecs": [sharding]}}).result()
             arr.write(full).result()
 
         writes["tensorstore write"] = (ts_write, clean)

@@ -18,9 +18,9 @@ Each run of each contender is a fresh subprocess (``python -m benchmarks.rechunk
 ``benchmarks/rechunker_child.py`` for rechunker) that times the work alone and samples its own
 resident memory every 2 ms: no contender inherits another's heap, caches or imported modules'
 buffers. Modules are imported before the clock, including what dask imports at a process's
-first array compute (:func:`benchmarks.memory.warm_imports`). Seconds are medians of interleaved rounds; peak memory is the largest growth of the
-resident set over the process's size before the work started (on the cluster: that of the
-process plus each worker's, see :func:`_on_cluster`).
+first array compute (:func:`benchmarks.memory.warm_imports`). Seconds are medians of interleaved
+rounds; peak memory is the largest growth of the resident set over the process's size before the
+work started (on the cluster: that of the process plus each worker's, see :func:`_on_cluster`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ import dask_zarrio as dz
 from benchmarks.memory import measure, warm_imports
 from dask_zarrio.codecs.blosc import BloscCodec
 
-CODEC = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
+CODEC = {
+    "name": "blosc",
+    "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0},
+}
 V2_CODEC = {"id": "blosc", "cname": "zstd", "clevel": 3, "shuffle": 1}
 MAX_MEM = "64MiB"
 #: Days whose (days, 24, 24) series chunk still fits MAX_MEM with its buffers; longer
@@ -192,7 +195,8 @@ def run_size(scratch: Path, days: int, rounds: int, skip: Collection[str] = ()) 
         else:
             lines.append(f"{name:<64} {median[case]:7.2f} {limit / median[case]:8.2f} {peaks[case] / 2**20:9.0f}")
     budget = 2 * THREADS * max_mem(days)
-    lines.append(f"dz.rechunk peak {peaks['rechunk'] / 2**20:.0f} MiB (goal <= 2 x threads x max_mem = {budget / 2**20:.0f} MiB); "
+    lines.append(f"dz.rechunk peak {peaks['rechunk'] / 2**20:.0f} MiB "
+                 f"(goal <= 2 x threads x max_mem = {budget / 2**20:.0f} MiB); "
                  f"{median['dask'] / median['rechunk']:.2f} x dask's rechunk().to_zarr() "
                  f"({median['dask codec'] / median['rechunk']:.2f} x with the source's codec, as dz.rechunk writes)")
     if "rechunker" in median:
@@ -201,7 +205,8 @@ def run_size(scratch: Path, days: int, rounds: int, skip: Collection[str] = ()) 
         lines.append(f"rechunker {missing['rechunker']}")
     if "cluster" in median:
         lines.append(f"dz.rechunk on the cluster: {limit / median['cluster']:.2f} x the limit (goal >= 0.8), "
-                     f"{median['rechunk'] / median['cluster']:.2f} x its speed on threads; its peak counts this process and both workers")
+                     f"{median['rechunk'] / median['cluster']:.2f} x its speed on threads; "
+                     "its peak counts this process and both workers")
     lines.append(f"undecoded v2 -> v3 copy: {median['file copy'] / median['copy']:.2f} x a plain file copy")
     return lines
 

@@ -41,7 +41,9 @@ def main(argv: list[str]) -> None:
 
     def work() -> None:
         # Planning (which creates the target and the intermediate) counts, as dz.rechunk's does.
-        plan = rechunk(source, (days, *SERIES), MAX_MEM, out, target_options={"compressor": compressor}, temp_store=temp)
+        plan = rechunk(
+            source, (days, *SERIES), MAX_MEM, out, target_options={"compressor": compressor}, temp_store=temp
+        )
         plan.execute()
 
     with dask.config.set(scheduler="threads", num_workers=THREADS):

@@ -36,7 +36,9 @@ def make_files(scratch: Path, rows: int, cols: int, chunk: int) -> dict[str, Any
         rng = np.random.default_rng(n)
         data = np.round(280 + rng.normal(0, 0.5, (rows, cols)), 2).astype("f4")
         with h5py.File(path, "w") as f:
-            f.create_dataset("v", data=data, chunks=(chunk, chunk), shuffle=True, compression="gzip", compression_opts=1)
+            f.create_dataset(
+                "v", data=data, chunks=(chunk, chunk), shuffle=True, compression="gzip", compression_opts=1
+            )
         one = SingleHdf5ToZarr(str(path), inline_threshold=0).translate()["refs"]
         shift = n * (rows // chunk)
         for key, value in one.items():
@@ -69,7 +71,8 @@ def run(scratch: Path, rounds: int, interleaved: Callable[[Cases, int], dict[str
     bands = (chunk, *(2 * chunk,) * ((2 * rows - 2 * chunk) // (2 * chunk)), chunk)
     block: Any = (bands, cols)
     cases: Cases = {
-        "dz.read(reference://).sum()": (lambda: dz.read(url, chunks=block, storage_options=options).sum().compute(), None),
+        "dz.read(reference://).sum()": (
+            lambda: dz.read(url, chunks=block, storage_options=options).sum().compute(), None),
         "dz.read(native copy).sum()": (lambda: dz.read(native, chunks=block).sum().compute(), None),
     }
     seconds = interleaved(cases, rounds)

@@ -20,7 +20,10 @@ import numpy as np
 import dask_zarrio as dz
 from dask_zarrio.metadata.create import new_array_metadata
 
-CODEC = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
+CODEC = {
+    "name": "blosc",
+    "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0},
+}
 
 
 def _prepare(arr: da.Array) -> tuple[float, float, int]:
@@ -72,7 +75,9 @@ def tiny_chunks(scratch: Path, nchunks: int = 10**5, peer_chunks: int = 10**4) -
     def make(n: int) -> str:
         url = str(scratch / f"tiny-{n}.zarr")
         rows = n // 1000
-        z = zarr.create_array(url, shape=(rows * 10, 1000), chunks=(10, 1), dtype="f8", overwrite=True, compressors=None)
+        z = zarr.create_array(
+            url, shape=(rows * 10, 1000), chunks=(10, 1), dtype="f8", overwrite=True, compressors=None
+        )
         for k in range(0, n, 100):
             i, j = divmod(k, 1000)
             z[i * 10:(i + 1) * 10, j] = np.arange(10.0) + k
@@ -102,15 +107,19 @@ def tiny_chunks(scratch: Path, nchunks: int = 10**5, peer_chunks: int = 10**4) -
     assert fz_peer == dz_peer
     line = f"tiny chunks: .sum() over {nchunks:,} chunks of 80 B (1 % written): dz {timings['dz']:.2f} s"
     if "tensorstore" in timings:
-        line += f", tensorstore {timings['tensorstore']:.2f} s (dz = {timings['dz'] / timings['tensorstore']:.2f}x tensorstore's time)"
+        line += (f", tensorstore {timings['tensorstore']:.2f} s "
+                 f"(dz = {timings['dz'] / timings['tensorstore']:.2f}x tensorstore's time)")
     out.append(line)
-    out.append(f"tiny chunks: over {peer_chunks:,} chunks: dz {timings['dz-peer']:.2f} s, da.from_zarr {timings['from_zarr-peer']:.2f} s "
+    out.append(f"tiny chunks: over {peer_chunks:,} chunks: dz {timings['dz-peer']:.2f} s, "
+               f"da.from_zarr {timings['from_zarr-peer']:.2f} s "
                f"(dz {timings['from_zarr-peer'] / timings['dz-peer']:.0f}x faster)")
     out += _tiny_chunks_distributed(url, peer_url, dz_total, fz_peer, nchunks, peer_chunks)
     return out
 
 
-def _tiny_chunks_distributed(url: str, peer_url: str, dz_total: float, fz_peer: float, nchunks: int, peer_chunks: int) -> list[str]:
+def _tiny_chunks_distributed(
+    url: str, peer_url: str, dz_total: float, fz_peer: float, nchunks: int, peer_chunks: int
+) -> list[str]:
     """The same sums on ``LocalCluster(2 workers x 1 thread)``; from_zarr only over the smaller array
     (one task per chunk: ``nchunks`` of them would take minutes)."""
     from distributed import Client, LocalCluster
@@ -127,7 +136,8 @@ def _tiny_chunks_distributed(url: str, peer_url: str, dz_total: float, fz_peer: 
         t = time.perf_counter()
         assert float(da.from_zarr(peer_url).sum().compute()) == fz_peer
         fz_small = time.perf_counter() - t
-    return [f"tiny chunks, distributed 2x1: dz {dz_big:.2f} s over {nchunks:,} chunks; over {peer_chunks:,}: dz {dz_small:.2f} s, "
+    return [f"tiny chunks, distributed 2x1: dz {dz_big:.2f} s over {nchunks:,} chunks; "
+            f"over {peer_chunks:,}: dz {dz_small:.2f} s, "
             f"da.from_zarr {fz_small:.2f} s (dz {fz_small / dz_small:.0f}x faster)"]
 
 
@@ -165,8 +175,10 @@ def peak_memory(url: str, threads: int, chunk_bytes: int) -> list[str]:
             f"target 2 x {threads} threads x {chunk_bytes / 2**20:.0f} MiB dask blocks = {budget / 2**20:.0f} MiB"]
 
 
-def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int, int], rounds: int,
-                     interleaved: Any, limits: tuple[Callable[[], object], Callable[[], object]]) -> list[tuple[str, dict[str, float], str]]:
+def distributed_rows(
+    url: str, out_url: str, source: da.Array, chunks: tuple[int, int], rounds: int, interleaved: Any,
+    limits: tuple[Callable[[], object], Callable[[], object]],
+) -> list[tuple[str, dict[str, float], str]]:
     """Read + sum and write on ``LocalCluster(2 workers x 1 thread)``, as started, beside the
     same cluster started with ``dask_zarrio.worker-memory: off``, then with
     :class:`dask_zarrio.memory.allocator.MallocTuning` registered (peers measured too).
@@ -209,16 +221,19 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
         for suffix, note in ((", distributed", ""), (", distributed + MallocTuning", ", MallocTuning")):
             if note:
                 client.register_plugin(MallocTuning())
-            reads: dict[str, Any] = {"limit: read+decode+sum, thread pool": (read_limit, None),
-                                     "dz.read(url).sum()" + suffix: (on(client, lambda: dz.read(url).sum().compute()), None)}
+            reads: dict[str, Any] = {
+                "limit: read+decode+sum, thread pool": (read_limit, None),
+                "dz.read(url).sum()" + suffix: (on(client, lambda: dz.read(url).sum().compute()), None)}
             writes: dict[str, Any] = {
                 "limit: encode+write, thread pool": (write_limit, clean),
-                "dz.write" + suffix: (on(client, lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC])), clean)}
+                "dz.write" + suffix: (
+                    on(client, lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC])), clean)}
             if not note:  # the same cluster that leaves malloc alone
                 reads["dz.read(url).sum(), distributed, worker-memory off"] = (
                     on(client_off, lambda: dz.read(url).sum().compute()), None)
                 writes["dz.write, distributed, worker-memory off"] = (
-                    on(client_off, lambda: dz.write(src_off, out_url, mode="w", chunks=chunks, compressors=[CODEC])), clean)
+                    on(client_off, lambda: dz.write(src_off, out_url, mode="w", chunks=chunks, compressors=[CODEC])),
+                    clean)
             try:
                 import zarr
                 from zarr.codecs import BloscCodec
@@ -228,12 +243,14 @@ def distributed_rows(url: str, out_url: str, source: da.Array, chunks: tuple[int
                                           compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")])
                     da.to_zarr(src, z)
 
-                reads["da.from_zarr(url).sum()" + suffix] = (on(client, lambda: da.from_zarr(url).sum().compute()), None)
+                reads["da.from_zarr(url).sum()" + suffix] = (
+                    on(client, lambda: da.from_zarr(url).sum().compute()), None)
                 writes["da.to_zarr" + suffix] = (on(client, to_zarr), clean)
             except ImportError:
                 pass
-            tables.append((f"distributed read (2 workers x 1 thread{note})", interleaved(reads, rounds), "dz.read(url).sum()" + suffix))
-            tables.append((f"distributed write (2 workers x 1 thread{note})", interleaved(writes, rounds), "dz.write" + suffix))
+            where = f"(2 workers x 1 thread{note})"
+            tables.append((f"distributed read {where}", interleaved(reads, rounds), "dz.read(url).sum()" + suffix))
+            tables.append((f"distributed write {where}", interleaved(writes, rounds), "dz.write" + suffix))
     finally:
         for c in (client, client_off, cluster, cluster_off):
             c.close()

@@ -28,7 +28,10 @@ import dask_zarrio as dz
 
 __all__ = ["ALL_STORES", "s3_write_notes", "s3_write_rows", "store_table"]
 
-CODEC = {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
+CODEC = {
+    "name": "blosc",
+    "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "typesize": 4, "blocksize": 0},
+}
 ALL_STORES = ("local folder", "SQLite", "ZIP", "LMDB", "Redis", "S3 (moto)", "Azure (Azurite)")
 
 #: (url, storage_options) of a store, or None with the reason it is left out.
@@ -109,13 +112,17 @@ def store_table(scratch: Path, mib: float, rounds: int, interleaved: Interleaved
                 return float(dz.read(url, storage_options=opts).sum().compute())
 
             times = interleaved({"write": (write, None), "read": (read, None)}, rounds)
-            rows.append(f"{name:<18} {data.nbytes / times['write'] / 1e9:11.3f} {data.nbytes / times['read'] / 1e9:11.3f}")
+            rows.append(
+                f"{name:<18} {data.nbytes / times['write'] / 1e9:11.3f} {data.nbytes / times['read'] / 1e9:11.3f}"
+            )
     head = [f"\nstores ({data.nbytes / 2**20:.0f} MiB float32, chunks {chunks}, blosc-zstd; GB/s uncompressed, "
             f"median of {rounds})", f"{'store':<18} {'write GB/s':>11} {'read GB/s':>11}"]
     return head + rows + notes
 
 
-def s3_write_rows(mib: float, rounds: int, interleaved: Interleaved, in_flight: int = 16) -> tuple[dict[str, float], int]:
+def s3_write_rows(
+    mib: float, rounds: int, interleaved: Interleaved, in_flight: int = 16
+) -> tuple[dict[str, float], int]:
     """Seconds of the S3 write contenders on a local moto server (empty when it cannot start)."""
     try:
         import fsspec

@@ -55,7 +55,8 @@ def string_rows(scratch: Path, rounds: int, interleaved: Callable[[Cases, int], 
     try:
         import zarr
     except ImportError:
-        return interleaved(reads, rounds), interleaved(writes, rounds), [*notes, "note: zarr-python not installed"], nbytes
+        notes.append("note: zarr-python not installed")
+        return interleaved(reads, rounds), interleaved(writes, rounds), notes, nbytes
     as_string_dtype = source.astype(np.dtypes.StringDType()).persist()
 
     def create_and_store() -> None:

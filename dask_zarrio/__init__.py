@@ -34,7 +34,7 @@ from .tools.advise import advise
 from .tools.info import info
 from .tools.plan import Plan, plan
 from .tools.verify import verify
-from .xarray.backend import write_dataset
+from .xarray.writer import write_dataset
 
 __all__ = [
     "ArgumentTypeError",

@@ -23,7 +23,10 @@ from .writing.consolidated import ROOT_SUFFIXES, drop_consolidated, update_conso
 from .writing.modes import check_mode, prepare_node
 from .writing.parents import ensure_parent_groups
 
-__all__ = ["ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "open_group", "tree", "update_consolidated"]
+__all__ = [
+    "ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "open_group", "tree",
+    "update_consolidated",
+]
 
 logger = logging.getLogger("dask_zarrio")
 _METADATA_KEYS = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}

@@ -22,7 +22,10 @@ from numcodecs.abc import Codec as NumcodecsCodec
 from .codecs.base import Codec
 from .store import Store
 
-__all__ = ["ChunkKeyEncodingLike", "ChunksLike", "CodecLike", "CodecsLike", "DTypeLike", "RegionLike", "ShapeLike", "StoreLike"]
+__all__ = [
+    "ChunkKeyEncodingLike", "ChunksLike", "CodecLike", "CodecsLike", "DTypeLike", "RegionLike", "ShapeLike",
+    "StoreLike",
+]
 
 #: A path or URL (any fsspec protocol, chained too), an ``fsspec.FSMap``, a
 #: ``MutableMapping`` of keys to bytes, or a dask_zarrio store.

@@ -300,7 +300,9 @@ def test_init_refuses_bad_shapes_and_chunks_before_writing(shape, chunks):
     assert m == {}
 
 
-@pytest.mark.parametrize("kwargs", [{"chunks": 0}, {"chunks": -1}, {"chunks": (2,)}, {"shards": 0}, {"chunks": 1.5}, {"shards": "4"}])
+@pytest.mark.parametrize("kwargs", [
+    {"chunks": 0}, {"chunks": -1}, {"chunks": (2,)}, {"shards": 0}, {"chunks": 1.5}, {"shards": "4"},
+])
 def test_write_refuses_bad_chunks_before_writing(kwargs):
     m: dict = {}
     with pytest.raises(dz.ZarrioError):

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_runs_and_prints_every_table(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
-         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references", "--latency-ms", "0", "--dir", str(tmp_path)],
+         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references",
+         "--latency-ms", "0", "--dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
     for title in ("read", "write", "misaligned write", "sharded read", "sharded write"):
@@ -78,7 +79,9 @@ def test_icechunk_benchmark_rows(tmp_path):
 
     source = da.random.default_rng(0).random((64, 64), chunks=16)
     rows, notes = icechunk_rows(tmp_path, source, (16, 16), 1, interleaved)
-    assert list(rows) == ["dz.write (plain folder)", "dz.write (icechunk, one commit)", "icechunk.dask.store_dask + commit"]
+    assert list(rows) == [
+        "dz.write (plain folder)", "dz.write (icechunk, one commit)", "icechunk.dask.store_dask + commit",
+    ]
     assert "16 blocks" in notes[0]
 
 

@@ -33,7 +33,9 @@ def test_environment_variables_reach_the_setting():
     env = {"DASK_DASK_ZARRIO__REQUESTS_IN_FLIGHT": "3"}
     import os
 
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, **env})
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, **env}
+    )
     assert out.stdout.strip() == "3"
 
 

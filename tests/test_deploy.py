@@ -90,16 +90,18 @@ def test_batch_scripts(script):
 def test_hpc_job_runs_against_a_scheduler_file(tmp_path):
     """dz_job.py, as the batch scripts run it, on a scheduler and a worker started by scheduler file."""
     sched_file = tmp_path / "sched.json"
-    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--scheduler-file", str(sched_file),
-                               "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                               "--scheduler-file", str(sched_file), "--host", "127.0.0.1", "--port", "0",
+                               "--dashboard-address", "127.0.0.1:0"], **quiet)]
     try:
         deadline = time.monotonic() + 60
         while not sched_file.exists():
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(sched_file),
-                                       "--nthreads", "1", "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker",
+                                       "--scheduler-file", str(sched_file), "--nthreads", "1", "--no-dashboard"],
+                                      **quiet))
         out = subprocess.run([sys.executable, str(DEPLOY / "hpc" / "dz_job.py"), "--scheduler-file", str(sched_file),
                               "--url", str(tmp_path / "job.zarr"), "--gb", "0.02"],
                              capture_output=True, text=True, timeout=180)

@@ -20,8 +20,10 @@ BLOCKS = [
 def test_sphinx_builds_without_warnings(tmp_path):
     pytest.importorskip("sphinx")
     pytest.importorskip("myst_parser")
-    out = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "api.html").exists() and "dask_zarrio.write" in (tmp_path / "api.html").read_text()
 

@@ -96,7 +96,8 @@ def _native(dtype: np.dtype) -> np.dtype:
 
 
 def _chunk_keys(path: Path) -> set[str]:
-    return {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() and not p.name.startswith((".z", "zarr.json"))}
+    return {p.relative_to(path).as_posix() for p in path.rglob("*")
+            if p.is_file() and not p.name.startswith((".z", "zarr.json"))}
 
 
 @pytest.mark.parametrize("dtype,fmt", _cases(FIXED + TIMES + STRUCTS, dz_writes=True))

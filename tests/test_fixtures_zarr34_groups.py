@@ -98,7 +98,8 @@ def test_dz_writes_the_group_zarr_34_wrote(tmp_path, zarr_format):
 @pytest.mark.parametrize("name", ["v3-dimension-names-attributes", "v2-attributes", "v3-keys-v2-slash"])
 def test_dz_reads_attributes_and_dimension_names_as_written(name):
     store = open_store(str(STORES / name))
-    meta, doc = read_node(store), json.loads(_files(STORES / name).get("zarr.json") or _files(STORES / name)[".zattrs"])
+    meta = read_node(store)
+    doc = json.loads(_files(STORES / name).get("zarr.json") or _files(STORES / name)[".zattrs"])
     attrs = doc.get("attributes", {}) if "zarr_format" in doc else doc
     assert meta.attributes == attrs
     assert meta.dimension_names == (None if doc.get("dimension_names") is None else tuple(doc["dimension_names"]))

@@ -19,7 +19,9 @@ from tests.servers.netns import NetnsLab, netns_unavailable
 from tests.servers.s3 import create_bucket, s3_options
 
 REASON = netns_unavailable()
-pytestmark = [pytest.mark.multihost, pytest.mark.skipif(REASON is not None, reason=f"multi-host test skipped: {REASON}")]
+pytestmark = [
+    pytest.mark.multihost, pytest.mark.skipif(REASON is not None, reason=f"multi-host test skipped: {REASON}"),
+]
 
 
 def _wait_http(url: str, timeout: float = 60) -> None:

@@ -76,7 +76,9 @@ def test_lz4_round_trip_and_lz4_java_framing(tmp_path):
     xxhash = pytest.importorskip("xxhash")
     url = str(tmp_path / "v.n5" / "a")
     data = np.arange(50 * 40, dtype="i4").reshape(50, 40)
-    dz.write(da.from_array(data, chunks=(50, 40)), url, zarr_format="n5", compressors={"type": "lz4", "blockSize": 1024})
+    dz.write(
+        da.from_array(data, chunks=(50, 40)), url, zarr_format="n5", compressors={"type": "lz4", "blockSize": 1024}
+    )
     assert_same(dz.read(url).compute(), data)
     raw = open(os.path.join(url, "0", "0"), "rb").read()
     body = raw[4 + 4 * 2:]

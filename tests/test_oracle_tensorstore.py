@@ -16,7 +16,9 @@ SHAPE, CHUNKS = (9, 10), (4, 3)
 
 V3_CODECS = {
     "raw": [{"name": "bytes", "configuration": {"endian": "little"}}],
-    "big-zstd": [{"name": "bytes", "configuration": {"endian": "big"}}, {"name": "zstd", "configuration": {"level": 3}}],
+    "big-zstd": [
+        {"name": "bytes", "configuration": {"endian": "big"}}, {"name": "zstd", "configuration": {"level": 3}},
+    ],
     "transpose-gzip-crc": [
         {"name": "transpose", "configuration": {"order": [1, 0]}},
         {"name": "bytes", "configuration": {"endian": "little"}},
@@ -25,7 +27,8 @@ V3_CODECS = {
     ],
     "blosc": [
         {"name": "bytes", "configuration": {"endian": "little"}},
-        {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}},
+        {"name": "blosc",
+         "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}},
     ],
 }
 

@@ -254,7 +254,8 @@ def test_serialiser_of_the_other_type_is_refused_at_open(tmp_path, kind, codec, 
     shards = (2,) if sharded else None
     zarr_create(url, kind, shape=(3,), chunks=(1,) if sharded else (2,), shards=shards)[:] = data(kind, (3,))
     doc = json.loads((tmp_path / "a.zarr" / "zarr.json").read_text())
-    doc["codecs"] = [_sharded(codec)] if sharded else [{"name": codec, "configuration": {"endian": "little"} if codec == "bytes" else {}}]
+    plain = {"name": codec, "configuration": {"endian": "little"} if codec == "bytes" else {}}
+    doc["codecs"] = [_sharded(codec)] if sharded else [plain]
     (tmp_path / "a.zarr" / "zarr.json").write_text(json.dumps(doc))
     where = r"codecs\[0\]\.configuration\.codecs\[0\]" if sharded else r"codecs\[0\]"
     with pytest.raises(MetadataError, match=rf"{where} is '{codec}', but data_type '{kind}' is stored with 'vlen-"):
@@ -262,7 +263,8 @@ def test_serialiser_of_the_other_type_is_refused_at_open(tmp_path, kind, codec, 
 
 
 @pytest.mark.parametrize("make", [
-    lambda a: a, lambda a: a.astype(np.dtypes.StringDType()), lambda a: da.from_array(a.astype(np.dtypes.StringDType()), chunks=2),
+    lambda a: a, lambda a: a.astype(np.dtypes.StringDType()),
+    lambda a: da.from_array(a.astype(np.dtypes.StringDType()), chunks=2),
 ], ids=["object", "StringDType", "dask-StringDType"])
 def test_v2_strings_written_as_zarr_python_writes_them(tmp_path, make):
     """v2 string data becomes |O + vlen-utf8 with fill value '', read back as objects both ways."""

@@ -121,7 +121,8 @@ class DzGroup(click.Group):
                 raise
             secrets = sub.get("dz.secrets", [])
             text = redact_url(str(e), secrets) or type(e).__name__
-            kind = "" if isinstance(e, ValueError) and type(e).__module__.startswith("dask_zarrio") else f"{type(e).__name__}: "
+            ours = isinstance(e, ValueError) and type(e).__module__.startswith("dask_zarrio")
+            kind = "" if ours else f"{type(e).__name__}: "
             click.echo(f"dz: error: {kind}{text}", err=True)
             ctx.exit(2)
 

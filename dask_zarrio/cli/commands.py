@@ -89,18 +89,23 @@ def info_command(url: str, as_json: bool, storage_options: dict[str, Any]) -> No
     head = f"{doc['url']} (group, {format_label(doc['zarr_format'])}{', consolidated' if doc['consolidated'] else ''})"
     rows = [
         [p, _shape(a["shape"]), a["dtype"], _shape(a["chunks"]), _shape(a["shards"]), _size(a["stored_bytes"]),
-         "-" if a["compression_ratio"] is None else f"{a['compression_ratio']:g}", f"{a['chunks_present']}/{a['chunks_expected']}"]
+         "-" if a["compression_ratio"] is None else f"{a['compression_ratio']:g}",
+         f"{a['chunks_present']}/{a['chunks_expected']}"]
         for p, a in doc["arrays"].items()
     ]
     _table(head, ["array", "shape", "dtype", "chunks", "shards", "stored", "ratio", "chunks stored"], rows)
-    click.echo(f"{len(doc['arrays'])} arrays, {len(doc['groups'])} groups, {_size(doc['nbytes'])} decoded, {_size(doc['stored_bytes'])} stored")
+    click.echo(f"{len(doc['arrays'])} arrays, {len(doc['groups'])} groups, "
+               f"{_size(doc['nbytes'])} decoded, {_size(doc['stored_bytes'])} stored")
 
 
 def _node_doc(path: str, meta: Any) -> dict[str, Any]:
     if isinstance(meta, GroupMetadata):
         return {"path": path, "node_type": "group", "attributes": sorted(meta.attributes)}
     chunks, shards = layout(meta)
-    return {"path": path, "node_type": "array", "shape": list(meta.shape), "dtype": str(meta.dtype), "chunks": chunks, "shards": shards}
+    return {
+        "path": path, "node_type": "array", "shape": list(meta.shape), "dtype": str(meta.dtype), "chunks": chunks,
+        "shards": shards,
+    }
 
 
 def _nodes(url: str, storage_options: dict[str, Any], depth: int | None) -> tuple[str, list[dict[str, Any]], Any]:
@@ -131,7 +136,9 @@ def tree_command(url: str, depth: int | None, as_json: bool, storage_options: di
         indent = "".join("│   " if more else "    " for more in open_levels)
         open_levels.append(not last)
         name = n["path"].rsplit("/", 1)[-1]
-        note = "(group)" if n["node_type"] == "group" else f"{_shape(n['shape'])} {n['dtype']} chunks={_shape(n['chunks'])}"
+        note = "(group)"
+        if n["node_type"] != "group":
+            note = f"{_shape(n['shape'])} {n['dtype']} chunks={_shape(n['chunks'])}"
         if n.get("shards"):
             note += f" shards={_shape(n['shards'])}"
         click.echo(f"{indent}{'└── ' if last else '├── '}{name} {note}")
@@ -189,29 +196,39 @@ def parse_selection(text: str) -> tuple[Any, ...]:
             else:
                 out.append(int(part))
         except (TypeError, ValueError) as e:
-            raise ZarrioError(f"--slice {text!r}: {part!r} is not an index or start:stop[:step]; write e.g. \"0:2, :, 5\"") from e
+            raise ZarrioError(
+                f"--slice {text!r}: {part!r} is not an index or start:stop[:step]; write e.g. \"0:2, :, 5\""
+            ) from e
     return tuple(out)
 
 
 @main.command("cat")
 @url_argument
 @click.option("--slice", "selection", default="...", help='A numpy selection, e.g. "0:2, :, 5" (default: all).')
-@click.option("--max-items", type=click.IntRange(min=1), default=1000, show_default=True, help="Refuse selections with more elements.")
+@click.option(
+    "--max-items", type=click.IntRange(min=1), default=1000, show_default=True,
+    help="Refuse selections with more elements."
+)
 @click.option("--precision", type=int, default=None, help="numpy print option.")
 @click.option("--linewidth", type=int, default=None, help="numpy print option.")
 @click.option("--edgeitems", type=int, default=None, help="numpy print option.")
 @click.option("--threshold", type=int, default=None, help="numpy print option (elements before summarising).")
-@click.option("--suppress/--no-suppress", default=None, help="numpy print option (no scientific notation for small numbers).")
+@click.option(
+    "--suppress/--no-suppress", default=None, help="numpy print option (no scientific notation for small numbers)."
+)
 @json_option
 @scheduler_option
 @storage_options
-def cat_command(url: str, selection: str, max_items: int, as_json: bool, scheduler: str | None, quiet: bool, storage_options: dict[str, Any], **printopts: Any) -> None:
+def cat_command(
+    url: str, selection: str, max_items: int, as_json: bool, scheduler: str | None, quiet: bool,
+    storage_options: dict[str, Any], **printopts: Any
+) -> None:
     """Print a small selection of an array."""
     arr = read(url, storage_options=storage_options)[parse_selection(selection)]
     if arr.size > max_items:
         raise ZarrioError(
-            f"--slice {selection!r} selects {arr.size} elements (shape {arr.shape}), more than --max-items={max_items}; "
-            "narrow the slice, or raise --max-items"
+            f"--slice {selection!r} selects {arr.size} elements (shape {arr.shape}), "
+            f"more than --max-items={max_items}; narrow the slice, or raise --max-items"
         )
     with _scheduler(scheduler) as where:
         data = np.asarray(arr.compute(scheduler=where))
@@ -225,17 +242,24 @@ def cat_command(url: str, selection: str, max_items: int, as_json: bool, schedul
 
 @main.command("verify")
 @url_argument
-@click.option("--checksum", type=click.Path(dir_okay=False), default=None, help="Digest manifest: written if missing, else compared.")
+@click.option(
+    "--checksum", type=click.Path(dir_okay=False), default=None,
+    help="Digest manifest: written if missing, else compared."
+)
 @json_option
 @scheduler_option
 @storage_options
-def verify_command(url: str, checksum: str | None, as_json: bool, scheduler: str | None, quiet: bool, storage_options: dict[str, Any]) -> None:
+def verify_command(
+    url: str, checksum: str | None, as_json: bool, scheduler: str | None, quiet: bool, storage_options: dict[str, Any]
+) -> None:
     """Decode every stored chunk; report corrupt chunks and metadata problems.
 
     Exit status: 0 clean, 1 problems found, 2 could not run.
     """
     with _scheduler(scheduler) as where:
-        report = verify(url, checksum=checksum, scheduler=where, storage_options=storage_options, progress=progress_mode(quiet))
+        report = verify(
+            url, checksum=checksum, scheduler=where, storage_options=storage_options, progress=progress_mode(quiet)
+        )
     if as_json:
         echo_json(report.to_dict())
     else:
@@ -260,17 +284,29 @@ def consolidate_command(url: str, storage_options: dict[str, Any]) -> None:
 @main.command("advise")
 @url_argument
 @click.option("--sample", type=click.IntRange(min=1), default=8, show_default=True, help="Stored chunks to sample.")
-@click.option("--lossy-tolerance", type=float, default=None, help="Also try quantize/bitround within this absolute error (floats).")
-@click.option("--objective", type=click.Choice(OBJECTIVES), default="ratio", show_default=True, help="How to sort the table.")
+@click.option(
+    "--lossy-tolerance", type=float, default=None,
+    help="Also try quantize/bitround within this absolute error (floats)."
+)
+@click.option(
+    "--objective", type=click.Choice(OBJECTIVES), default="ratio", show_default=True, help="How to sort the table."
+)
 @json_option
 @storage_options
-def advise_command(url: str, sample: int, lossy_tolerance: float | None, objective: str, as_json: bool, storage_options: dict[str, Any]) -> None:
+def advise_command(
+    url: str, sample: int, lossy_tolerance: float | None, objective: str, as_json: bool, storage_options: dict[str, Any]
+) -> None:
     """Try codec pipelines on a sample of the array's chunks; print the table and a dz copy line."""
-    advice = advise(url, sample=sample, lossy_tolerance=lossy_tolerance, objective=objective, storage_options=storage_options)
+    advice = advise(
+        url, sample=sample, lossy_tolerance=lossy_tolerance, objective=objective, storage_options=storage_options
+    )
     if as_json:
         echo_json(advice.to_dict())
         return
-    rows = [[r["pipeline"], f"{r['ratio']:g}", f"{r['encode_mb_s']:g}", f"{r['decode_mb_s']:g}", f"{r['max_error']:.3g}"] for r in advice.rows]
+    rows = [
+        [r["pipeline"], f"{r['ratio']:g}", f"{r['encode_mb_s']:g}", f"{r['decode_mb_s']:g}", f"{r['max_error']:.3g}"]
+        for r in advice.rows
+    ]
     title = f"{advice.url}: {len(advice.sampled_chunks)} chunks, {_size(advice.sample_bytes)} sampled, by {objective}"
     _table(title, ["pipeline", "ratio", "encode MB/s", "decode MB/s", "max error"], rows)
     click.echo(f"best: {advice.command}")

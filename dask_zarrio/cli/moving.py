@@ -113,12 +113,16 @@ def _format(value: str | None) -> int | str | None:
 def layout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The target's layout and codecs, and the memory contract: shared by copy, rechunk, plan."""
     options = [
-        click.option("--zarr-format", type=click.Choice(["2", "3", "n5"]), default=None, help="The target's format (default: the source's)."),
+        click.option("--zarr-format", type=click.Choice(["2", "3", "n5"]), default=None,
+                     help="The target's format (default: the source's)."),
         click.option("--shards", default=None, help='Shard shape (Zarr v3), as --chunks; "none" for no sharding.'),
-        click.option("--compressor", default=None, help="JSON: a numcodecs config or Zarr v3 codec (or a list), a name, or none. Default: the source's."),
+        click.option("--compressor", default=None,
+                     help="JSON: a numcodecs config or Zarr v3 codec (or a list), a name, or none. "
+                     "Default: the source's."),
         click.option("--filters", default=None, help="JSON list of filter configs, or none. Default: the source's."),
         click.option("--max-mem", default="256MiB", show_default=True, help="Most decoded bytes one task may hold."),
-        click.option("--temp", default=None, metavar="URL", help="Where an intermediate array may go (default: beside a local target)."),
+        click.option("--temp", default=None, metavar="URL",
+                     help="Where an intermediate array may go (default: beside a local target)."),
         click.option("--resume", is_flag=True, help="Continue an interrupted copy/rechunk to the same target."),
         click.option("--overwrite", is_flag=True, help="Replace what is at DST (default: refuse)."),
     ]
@@ -154,7 +158,9 @@ key_encoding_option = click.option(
 )
 
 
-def _arguments(chunks: str | None, shards: str | None, compressor: str | None, filters: str | None, zarr_format: str | None) -> dict[str, Any]:
+def _arguments(
+    chunks: str | None, shards: str | None, compressor: str | None, filters: str | None, zarr_format: str | None
+) -> dict[str, Any]:
     return {
         "chunks": KEEP if chunks is None else parse_chunks(chunks),
         "shards": KEEP if shards is None else (None if shards.lower() == "none" else parse_chunks(shards, "--shards")),
@@ -188,17 +194,21 @@ def _is_group(url: str, options: dict[str, Any]) -> bool:
 @main.command("copy")
 @click.argument("src")
 @click.argument("dst")
-@click.option("--chunks", default=None, help='Target chunks: "100,24,24", "time=-1,lat=24", -1 or auto. Default: the source\'s.')
+@click.option(
+    "--chunks", default=None, help='Target chunks: "100,24,24", "time=-1,lat=24", -1 or auto. Default: the source\'s.'
+)
 @layout_options
 @key_encoding_option
-@click.option("--consolidate", "consolidated", is_flag=True, help="Write consolidated metadata at DST (a group) afterwards.")
+@click.option(
+    "--consolidate", "consolidated", is_flag=True, help="Write consolidated metadata at DST (a group) afterwards."
+)
 @scheduler_option
 @storage_options
 @target_options
-def copy_command(src: str, dst: str, chunks: str | None, shards: str | None, compressor: str | None, filters: str | None,
-                 zarr_format: str | None, max_mem: str, temp: str | None, resume: bool, overwrite: bool, chunk_key_encoding: str,
-                 consolidated: bool, scheduler: str | None, quiet: bool, storage_options: dict[str, Any],
-                 target_options: dict[str, Any]) -> None:
+def copy_command(src: str, dst: str, chunks: str | None, shards: str | None, compressor: str | None,
+                 filters: str | None, zarr_format: str | None, max_mem: str, temp: str | None, resume: bool,
+                 overwrite: bool, chunk_key_encoding: str, consolidated: bool, scheduler: str | None, quiet: bool,
+                 storage_options: dict[str, Any], target_options: dict[str, Any]) -> None:
     """Copy an array or a whole group, converting format, chunks, shards or codecs.
 
     With the same grid and codecs the stored bytes are copied undecoded (also v2 to v3).
@@ -239,7 +249,9 @@ def rechunk_command(src: str, dst: str, chunks: str, shards: str | None, compres
                 chunk_key_encoding=parse_key_encoding(chunk_key_encoding),
                 storage_options=storage_options, target_options=target_options, progress=progress, **args)
     if not quiet:
-        click.echo(f"rechunked {open_store(src, storage_options).describe()} to {open_store(dst, target_options).describe()}")
+        click.echo(
+            f"rechunked {open_store(src, storage_options).describe()} to {open_store(dst, target_options).describe()}"
+        )
 
 
 @main.command("plan")
@@ -248,16 +260,24 @@ def rechunk_command(src: str, dst: str, chunks: str, shards: str | None, compres
 @click.argument("dst")
 @click.option("--chunks", default=None, help="Target chunks, as dz copy/rechunk take them.")
 @layout_options
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads per worker (default: the CPU count).")
-@click.option("--get-price", default=str(S3_STANDARD_PRICES["get"]), show_default=True, help="US$ per 1000 GET requests.")
-@click.option("--put-price", default=str(S3_STANDARD_PRICES["put"]), show_default=True, help="US$ per 1000 PUT requests.")
-@click.option("--list-price", default=str(S3_STANDARD_PRICES["list"]), show_default=True, help="US$ per 1000 LIST requests.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="Threads per worker (default: the CPU count)."
+)
+@click.option(
+    "--get-price", default=str(S3_STANDARD_PRICES["get"]), show_default=True, help="US$ per 1000 GET requests."
+)
+@click.option(
+    "--put-price", default=str(S3_STANDARD_PRICES["put"]), show_default=True, help="US$ per 1000 PUT requests."
+)
+@click.option(
+    "--list-price", default=str(S3_STANDARD_PRICES["list"]), show_default=True, help="US$ per 1000 LIST requests."
+)
 @json_option
 @storage_options
 @target_options
 def plan_command(operation: str, src: str, dst: str, chunks: str | None, shards: str | None, compressor: str | None,
-                 filters: str | None, zarr_format: str | None, max_mem: str, temp: str | None, resume: bool, overwrite: bool,
-                 threads: int | None, get_price: str, put_price: str, list_price: str, as_json: bool,
+                 filters: str | None, zarr_format: str | None, max_mem: str, temp: str | None, resume: bool,
+                 overwrite: bool, threads: int | None, get_price: str, put_price: str, list_price: str, as_json: bool,
                  storage_options: dict[str, Any], target_options: dict[str, Any]) -> None:
     """A dry run of copy, rechunk or write (SRC read as an array): passes, tasks, requests, bytes,
     peak memory and request cost. Nothing is written."""

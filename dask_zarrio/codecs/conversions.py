@@ -120,7 +120,8 @@ def to_v3_codec(spec: Any, dtype: np.dtype[Any]) -> Codec:
 
     Examples
     --------
-    >>> to_v3_codec({"name": "blosc", "configuration": {"shuffle": "noshuffle"}}, np.dtype("f4")).to_dict()["configuration"]["typesize"]
+    >>> blosc = to_v3_codec({"name": "blosc", "configuration": {"shuffle": "noshuffle"}}, np.dtype("f4"))
+    >>> blosc.to_dict()["configuration"]["typesize"]
     4
     >>> to_v3_codec({"id": "gzip", "level": 2}, np.dtype("f4"))
     GzipCodec({'level': 2})
@@ -211,7 +212,10 @@ def n5_compression_from_codec(codec: Any) -> dict[str, Any]:
         return {"type": "xz", "preset": codec.preset if codec.preset is not None else 6}
     if cid == "blosc":
         # tensorstore refuses n5-blosc's optional "nthreads" member: leave it out.
-        return {"type": "blosc", "cname": codec.cname, "clevel": codec.clevel, "shuffle": codec.shuffle, "blocksize": codec.blocksize}
+        return {
+            "type": "blosc", "cname": codec.cname, "clevel": codec.clevel, "shuffle": codec.shuffle,
+            "blocksize": codec.blocksize,
+        }
     if cid == "zstd":
         return {"type": "zstd", "level": codec.level}
     if cid == "n5-lz4":

@@ -58,7 +58,8 @@ class LZ4BlockStream(NumcodecsCodec):
             block = data[start : start + self.block_size]
             packed = numcodecs_lz4.compress(block)[4:]  # numcodecs prefixes the size
             method, payload = (self._LZ4, packed) if len(packed) < len(block) else (self._RAW, block)
-            out.append(self._MAGIC + struct.pack("<BiiI", method | level, len(payload), len(block), self._checksum(block) or 0) + payload)
+            header = struct.pack("<BiiI", method | level, len(payload), len(block), self._checksum(block) or 0)
+            out.append(self._MAGIC + header + payload)
         out.append(self._MAGIC + struct.pack("<BiiI", self._RAW | level, 0, 0, 0))
         return b"".join(out)
 

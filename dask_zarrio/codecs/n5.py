@@ -86,7 +86,9 @@ class N5Pipeline(WholeChunksOnly):
         raw = decode_bytes(decoder, payload, nbytes) if decoder is not None else payload
         raw_view = memoryview(raw).cast("B")
         if len(raw_view) != nbytes:
-            raise ValueError(f"N5 block decoded to {len(raw_view)} bytes, expected {nbytes} for dimensions {list(dims)}")
+            raise ValueError(
+                f"N5 block decoded to {len(raw_view)} bytes, expected {nbytes} for dimensions {list(dims)}"
+            )
         arr = np.frombuffer(raw_view, stored).reshape(shape).astype(self.dtype)
         if shape == self.shape:
             return arr

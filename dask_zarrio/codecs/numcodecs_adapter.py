@@ -22,7 +22,10 @@ from .blosc import encode_blocksize
 from .bounded import BOUNDED_NUMCODECS
 from .sizes import blosc_decoded_size, gzip_decoded_size, zstd_decoded_size
 
-__all__ = ["NumcodecsArrayArray", "NumcodecsArrayBytes", "NumcodecsBytesBytes", "check_safe_codec_id", "opt_in", "wrap_numcodecs"]
+__all__ = [
+    "NumcodecsArrayArray", "NumcodecsArrayBytes", "NumcodecsBytesBytes", "check_safe_codec_id", "opt_in",
+    "wrap_numcodecs",
+]
 
 #: numcodecs ids of filters: array→array in a v3 chain (zarr-python's ``numcodecs.*``).
 _ARRAY_ARRAY = {"delta", "fixedscaleoffset", "quantize", "astype", "bitround", "packbits"}

@@ -79,7 +79,8 @@ def _bytes_target(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any])
 
     Never for objects (strings, bytes): their elements are references, not bytes.
     """
-    if dtype.kind == "O" or out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous or not out.flags.writeable:
+    if (dtype.kind == "O" or out.shape != shape or out.dtype != dtype
+            or not out.flags.c_contiguous or not out.flags.writeable):
         return None
     return out.reshape(-1).view(np.uint8)
 
@@ -281,7 +282,8 @@ class CodecPipeline:
         Examples
         --------
         >>> from dask_zarrio.codecs.registry import codec_from_json
-        >>> p = CodecPipeline.from_codecs([codec_from_json({"name": "sharding_indexed", "configuration": {"chunk_shape": [2]}})], (8,), np.dtype("u1"))
+        >>> sharding = codec_from_json({"name": "sharding_indexed", "configuration": {"chunk_shape": [2]}})
+        >>> p = CodecPipeline.from_codecs([sharding], (8,), np.dtype("u1"))
         >>> p.supports_partial_decode, p.partial_chunk_shape
         (True, (2,))
         >>> stored = {"c/0": bytes(p.encode(np.arange(8, dtype="u1")))}

@@ -42,7 +42,8 @@ def on_distributed() -> bool:
     ...     on_distributed()
     False
     """
-    return active_client() is not None and dask.config.get("scheduler", None) in (None, "dask.distributed", "distributed")
+    scheduler = dask.config.get("scheduler", None)
+    return active_client() is not None and scheduler in (None, "dask.distributed", "distributed")
 
 
 def _host_and_pid() -> tuple[str, int]:

@@ -24,17 +24,16 @@ fewer bytes in total.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from math import lcm, prod
 from typing import cast
 
 import numpy as np
 
 from ..errors import ZarrioError
-from .grid import AxisUnit, axis_chunk_sizes
 
 __all__ = [
-    "FIRST_PASS_SHARE", "MAX_AMPLIFICATION", "MIN_TASK_BYTES", "Pass", "RechunkPlan", "align_pass", "choose_block",
+    "FIRST_PASS_SHARE", "MAX_AMPLIFICATION", "MIN_TASK_BYTES", "Pass", "RechunkPlan", "choose_block",
     "decoded_elements", "plan_copy", "plan_pass", "plan_rechunk", "task_memory",
 ]
 
@@ -167,7 +166,8 @@ def choose_block(shape: Shape, source: Shape, unit: Shape, itemsize: int, max_me
         step = max(0, -(-(min(shape[axis], want) - block[axis]) // stride))
         while step > 0:
             cand = _grown(block, axis, min(shape[axis], block[axis] + step * stride))
-            if task_memory(cand, source, unit, itemsize, fetch) <= max_mem and decoded_elements(shape, cand, source) <= reads:
+            fits = task_memory(cand, source, unit, itemsize, fetch) <= max_mem
+            if fits and decoded_elements(shape, cand, source) <= reads:
                 block = cand
                 break
             step //= 2
@@ -286,45 +286,18 @@ def plan_copy(shape: Shape, source: Shape, unit: Shape, itemsize: int, max_mem: 
     (50,)
     """
     block = list(min(u, n) for u, n in zip(unit, shape))
+    cap = min(max_mem, 4 * MIN_TASK_BYTES)
     for axis in range(len(shape)):
-        while block[axis] < shape[axis] and itemsize * prod(block) * (block[axis] + unit[axis]) // block[axis] <= min(max_mem, 4 * MIN_TASK_BYTES):
+        while block[axis] < shape[axis] and itemsize * prod(block) * (block[axis] + unit[axis]) // block[axis] <= cap:
             block[axis] = min(shape[axis], block[axis] + unit[axis])
     nbytes = itemsize * prod(-(-n // s) * s for n, s in zip(shape, source))
     held = itemsize * max(prod(block), prod(unit))
     return Pass(kind, source, unit, tuple(block), _tasks(shape, tuple(block)), nbytes, nbytes, held, MAX_FETCH)
 
 
-def _grouped(sizes: Sequence[int], most: int) -> tuple[int, ...]:
-    """Consecutive ``sizes`` summed into groups of at most ``most`` (a longer size stays alone)."""
-    out: list[int] = []
-    for size in sizes:
-        if out and out[-1] + size <= most:
-            out[-1] += size
-        else:
-            out.append(size)
-    return tuple(out)
-
-
-def align_pass(p: Pass, units: Sequence[AxisUnit], shape: Shape) -> Pass:
-    """``p`` with blocks of whole chunks of ``units`` (a rectilinear target's grid), none longer
-    than ``p.block`` along an axis, so that no two tasks write one chunk and none holds more.
-
-    ``p`` was planned with each axis's largest chunk as its unit: every chunk fits a block.
-
-    Examples
-    --------
-    >>> from .grid import Edges
-    >>> p = plan_pass((10,), (4,), (5,), 1, 10**6)
-    >>> align_pass(replace(p, block=(5,)), (Edges((3, 5, 2)),), (10,)).block
-    ((3, 5, 2),)
-    """
-    most = [b for b in p.block if isinstance(b, int)]
-    assert len(most) == len(shape)  # planned on the largest chunks, aligned once
-    blocks = tuple(_grouped(axis_chunk_sizes(u, n), b) for u, n, b in zip(units, shape, most))
-    return replace(p, block=blocks, tasks=prod(len(b) for b in blocks) if 0 not in shape else 0)
-
-
-def _consolidated(source: Shape, target: Shape, shape: Shape, itemsize: int, budget: int, cut: Shape, room: int) -> Shape:
+def _consolidated(
+    source: Shape, target: Shape, shape: Shape, itemsize: int, budget: int, cut: Shape, room: int
+) -> Shape:
     """Source chunks merged towards the target's extent, by whole chunks, within ``budget``,
     while the intermediate chunks they make (cut to the second pass's blocks ``cut``) fit ``room``."""
     merged = source
@@ -333,7 +306,8 @@ def _consolidated(source: Shape, target: Shape, shape: Shape, itemsize: int, bud
         grew = False
         for a, (s, t, n) in enumerate(zip(source, target, shape)):
             grown = _grown(merged, a, min(n, merged[a] + s))
-            if merged[a] < min(t, n) and itemsize * prod(grown) <= budget and itemsize * prod(map(min, grown, cut)) <= room:
+            fits = itemsize * prod(grown) <= budget and itemsize * prod(map(min, grown, cut)) <= room
+            if merged[a] < min(t, n) and fits:
                 merged, grew = grown, True
     return merged
 

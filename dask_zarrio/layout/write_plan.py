@@ -260,7 +260,9 @@ def _split_largest(sizes: tuple[int, ...], unit: AxisUnit, offset: int) -> tuple
     return tuple(out) if changed else None
 
 
-def _cap_blocks(planned: list[tuple[int, ...]], unit: Sequence[AxisUnit], offset: Sequence[int], itemsize: int, cap: int) -> None:
+def _cap_blocks(
+    planned: list[tuple[int, ...]], unit: Sequence[AxisUnit], offset: Sequence[int], itemsize: int, cap: int
+) -> None:
     """Split the largest blocks at unit boundaries until one block fits in ``cap`` bytes."""
     while prod(max(c) for c in planned) * itemsize > cap:
         # Split along the axis whose largest block spans the most units.
@@ -275,7 +277,9 @@ def _cap_blocks(planned: list[tuple[int, ...]], unit: Sequence[AxisUnit], offset
         planned[best] = best_split
 
 
-def misalignments(dask_chunks: Chunks, unit: Sequence[AxisUnit], offset: Sequence[int] | None = None) -> Iterator[tuple[int, int]]:
+def misalignments(
+    dask_chunks: Chunks, unit: Sequence[AxisUnit], offset: Sequence[int] | None = None
+) -> Iterator[tuple[int, int]]:
     """(axis, absolute position) of each dask block boundary that falls inside a unit.
 
     Examples

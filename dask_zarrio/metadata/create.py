@@ -382,7 +382,8 @@ def _new_n5(
     else:
         compression = n5_compression_from_codec(comps[0] if comps else None)
     return ArrayMetadataN5(
-        tuple(reversed(shape)), tuple(reversed(chunk_shape)), dtype.newbyteorder("=").name, compression, dict(attributes),
+        tuple(reversed(shape)), tuple(reversed(chunk_shape)), dtype.newbyteorder("=").name, compression,
+        dict(attributes),
     )
 
 

@@ -92,7 +92,9 @@ def serializer_kind(serializer: Any) -> str | None:
     >>> serializer_kind("vlen-bytes"), serializer_kind({"name": "vlen-utf8"}), serializer_kind("auto")
     ('bytes', 'string', None)
     """
-    name = serializer if isinstance(serializer, str) else serializer.get("name") if isinstance(serializer, dict) else None
+    name = serializer if isinstance(serializer, str) else None
+    if isinstance(serializer, dict):
+        name = serializer.get("name")
     if isinstance(serializer, (VLenUTF8Codec, VLenBytesCodec)):
         name = serializer.to_dict()["name"]
     return {"vlen-utf8": "string", "vlen-bytes": "bytes"}.get(name) if isinstance(name, str) else None
@@ -140,7 +142,8 @@ def new_key_encoding(value: Any, zarr_format: int | str) -> ChunkKeyEncoding | N
                 f"chunk_key_encoding={value!r} has keys {sorted(set(value) - {'name', 'separator'})!r}; "
                 "give only 'name' and 'separator'"
             )
-        encoding = parse_chunk_key_encoding({"name": value.get("name"), "configuration": {"separator": value["separator"]}})
+        separator = {"separator": value["separator"]}
+        encoding = parse_chunk_key_encoding({"name": value.get("name"), "configuration": separator})
     else:
         encoding = parse_chunk_key_encoding(value)
     if zarr_format == 2 and encoding.prefix is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,99 @@ def _parse_b64(value: object, dtype: np.dtype[Any]) -> bytes:
     return raw.ljust(dtype.itemsize, b"\x00")
 
 
+def _parse_complex(value: object, dtype: np.dtype[Any]) -> np.ndarray:
+    """``[real, imag]``, each part as a float fill value."""
+    if not (isinstance(value, list) and len(value) == 2):
+        raise _bad(value, dtype, "complex fill values are [real, imag] pairs")
+    part = np.dtype(f"f{dtype.itemsize // 2}")
+    out = np.zeros((), dtype)
+    out.real = _parse_float(value[0], part)
+    out.imag = _parse_float(value[1], part)
+    return out
+
+
+def _parse_bool(value: object, dtype: np.dtype[Any]) -> np.ndarray:
+    """``true``/``false`` (or 0/1, as some writers store them)."""
+    if isinstance(value, bool) or value in (0, 1):
+        return np.array(bool(value), dtype)
+    raise _bad(value, dtype, "expected true or false")
+
+
+def _parse_int(value: object, dtype: np.dtype[Any]) -> np.ndarray:
+    """An integer (a float with no fraction too) within the dtype's range."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(value, dtype, "expected an integer")
+    info = np.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        raise _bad(value, dtype, f"outside [{info.min}, {info.max}]")
+    return np.array(value, dtype)
+
+
+def _parse_time(value: object, dtype: np.dtype[Any]) -> np.ndarray:
+    """A datetime or timedelta: an int64 count of the dtype's units, or ``"NaT"``."""
+    if value == "NaT":
+        return np.array("NaT", dtype)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(value, dtype, 'expected an integer count of units or "NaT"')
+    if not _INT64.min <= value <= _INT64.max:
+        raise _bad(value, dtype, f"outside the int64 range [{_INT64.min}, {_INT64.max}] of datetimes")
+    return np.array(value, "i8").view(dtype.newbyteorder("="))
+
+
+def _parse_bytes(value: object, dtype: np.dtype[Any]) -> np.ndarray:
+    """Fixed-width bytes, base64-encoded."""
+    return np.array(_parse_b64(value, dtype), dtype)
+
+
+def _parse_text(value: object, dtype: np.dtype[Any]) -> np.ndarray:
+    """Fixed-width text: a string of at most the dtype's length."""
+    if not isinstance(value, str):
+        raise _bad(value, dtype, "expected a string")
+    if len(value) > dtype.itemsize // 4:
+        raise _bad(value, dtype, f"longer than {dtype.itemsize // 4} characters")
+    return np.array(value, dtype)
+
+
+def _parse_object(value: object, dtype: np.dtype[Any]) -> np.ndarray:
+    """Any JSON value, held as it is."""
+    out = np.empty((), dtype)
+    out[()] = value
+    return out
+
+
+def _parse_void(value: object, dtype: np.dtype[Any], zarr_format: int) -> np.ndarray:
+    """A v3 struct field by field; raw bytes as a v3 list of bytes or base64 (v2, and v3 too)."""
+    if dtype.names is not None and zarr_format == 3:
+        return parse_struct_fill(value, dtype, lambda v, d: parse_fill_value(v, d, 3))
+    if zarr_format == 3 and isinstance(value, list):
+        try:
+            raw = bytes(value)
+        except (TypeError, ValueError) as e:
+            raise _bad(value, dtype, "raw fill values are lists of bytes 0-255") from e
+        if len(raw) != dtype.itemsize:
+            raise _bad(value, dtype, f"needs exactly {dtype.itemsize} bytes")
+    else:
+        raw = _parse_b64(value, dtype)
+    return np.frombuffer(raw, dtype)[0:1].reshape(())
+
+
+#: numpy dtype kind -> the parser of its JSON fill values (raw and struct ``V`` types apart: they depend on the format).
+_PARSERS: dict[str, Callable[[object, np.dtype[Any]], np.ndarray]] = {
+    "f": _parse_float,
+    "c": _parse_complex,
+    "b": _parse_bool,
+    "i": _parse_int,
+    "u": _parse_int,
+    "M": _parse_time,
+    "m": _parse_time,
+    "S": _parse_bytes,
+    "U": _parse_text,
+    "O": _parse_object,
+}
+
+
 def parse_fill_value(value: object, dtype: np.dtype[Any], zarr_format: int) -> np.ndarray | None:
     """Decode a JSON fill value into a 0-d array of ``dtype`` (``None`` stays ``None``).
 
@@ -108,64 +202,12 @@ def parse_fill_value(value: object, dtype: np.dtype[Any], zarr_format: int) -> n
     """
     if value is None:
         return None
-    kind = dtype.kind
-    if kind == "f":
-        return _parse_float(value, dtype)
-    if kind == "c":
-        if not (isinstance(value, list) and len(value) == 2):
-            raise _bad(value, dtype, "complex fill values are [real, imag] pairs")
-        part = np.dtype(f"f{dtype.itemsize // 2}")
-        out = np.zeros((), dtype)
-        out.real = _parse_float(value[0], part)
-        out.imag = _parse_float(value[1], part)
-        return out
-    if kind == "b":
-        if isinstance(value, bool) or value in (0, 1):
-            return np.array(bool(value), dtype)
-        raise _bad(value, dtype, "expected true or false")
-    if kind in "iu":
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _bad(value, dtype, "expected an integer")
-        info = np.iinfo(dtype)
-        if not info.min <= value <= info.max:
-            raise _bad(value, dtype, f"outside [{info.min}, {info.max}]")
-        return np.array(value, dtype)
-    if kind in "Mm":
-        if value == "NaT":
-            return np.array("NaT", dtype)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _bad(value, dtype, 'expected an integer count of units or "NaT"')
-        if not _INT64.min <= value <= _INT64.max:
-            raise _bad(value, dtype, f"outside the int64 range [{_INT64.min}, {_INT64.max}] of datetimes")
-        return np.array(value, "i8").view(dtype.newbyteorder("="))
-    if kind == "S":
-        return np.array(_parse_b64(value, dtype), dtype)
-    if kind == "U":
-        if not isinstance(value, str):
-            raise _bad(value, dtype, "expected a string")
-        if len(value) > dtype.itemsize // 4:
-            raise _bad(value, dtype, f"longer than {dtype.itemsize // 4} characters")
-        return np.array(value, dtype)
-    if kind == "V" and dtype.names is not None and zarr_format == 3:
-        return parse_struct_fill(value, dtype, lambda v, d: parse_fill_value(v, d, 3))
-    if kind == "V":
-        if zarr_format == 3 and isinstance(value, list):
-            try:
-                raw = bytes(value)
-            except (TypeError, ValueError) as e:
-                raise _bad(value, dtype, "raw fill values are lists of bytes 0-255") from e
-            if len(raw) != dtype.itemsize:
-                raise _bad(value, dtype, f"needs exactly {dtype.itemsize} bytes")
-        else:
-            raw = _parse_b64(value, dtype)
-        return np.frombuffer(raw, dtype)[0:1].reshape(())
-    if kind == "O":
-        out = np.empty((), dtype)
-        out[()] = value
-        return out
-    raise _bad(value, dtype, "dtype not supported")
+    if dtype.kind == "V":
+        return _parse_void(value, dtype, zarr_format)
+    parse = _PARSERS.get(dtype.kind)
+    if parse is None:
+        raise _bad(value, dtype, "dtype not supported")
+    return parse(value, dtype)
 
 
 def encode_fill_value(fill: np.ndarray | None, dtype: np.dtype[Any], zarr_format: int) -> Any:

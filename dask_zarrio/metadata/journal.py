@@ -42,7 +42,8 @@ class WriteJournal:
     @classmethod
     def from_dict(cls, doc: object) -> WriteJournal:
         """Parse a journal document; anything malformed is a :class:`MetadataError`."""
-        if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict) or not isinstance(doc.get("started"), str):
+        if (not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict)
+                or not isinstance(doc.get("started"), str)):
             raise MetadataError(
                 f"{JOURNAL_KEY} must be an object with 'started' (a string) and 'metadata' (an "
                 f"object), not {doc!r}; delete it and rewrite the array with mode='w'"
@@ -97,7 +98,9 @@ def pending_write(store: Store) -> WriteJournal | None:
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MetadataError(f"{store.describe(JOURNAL_KEY)} is not valid JSON ({e}); delete it and rewrite the array with mode='w'") from e
+        raise MetadataError(
+            f"{store.describe(JOURNAL_KEY)} is not valid JSON ({e}); delete it and rewrite the array with mode='w'"
+        ) from e
     return WriteJournal.from_dict(doc)
 
 

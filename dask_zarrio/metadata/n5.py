@@ -143,7 +143,9 @@ class ArrayMetadataN5:
 
     def resized(self, shape: tuple[int, ...]) -> ArrayMetadataN5:
         """The same dataset with C-order ``shape``."""
-        return ArrayMetadataN5(tuple(reversed(shape)), self.block_size, self.data_type, self.compression, self.attributes)
+        return ArrayMetadataN5(
+            tuple(reversed(shape)), self.block_size, self.data_type, self.compression, self.attributes
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ArrayMetadataN5) and self.to_dict() == other.to_dict()

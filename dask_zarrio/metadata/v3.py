@@ -76,7 +76,8 @@ def parse_chunk_grid(value: object, shape: tuple[int, ...]) -> tuple[tuple[int, 
     --------
     >>> parse_chunk_grid({"name": "regular", "configuration": {"chunk_shape": [2, 2]}}, (4, 4))
     ((2, 2), None)
-    >>> parse_chunk_grid({"name": "rectilinear", "configuration": {"kind": "inline", "chunk_shapes": [[1, 3], 2]}}, (4, 4))
+    >>> rectilinear = {"name": "rectilinear", "configuration": {"kind": "inline", "chunk_shapes": [[1, 3], 2]}}
+    >>> parse_chunk_grid(rectilinear, (4, 4))
     ((3, 2), ((1, 3), 2))
     """
     ndim = len(shape)
@@ -272,7 +273,10 @@ class ArrayMetadataV3:
         return encode_variable_fill(self.fill_value, kind)
 
     def pipeline(self, *, allow_pickle: bool = False, chunk_shape: tuple[int, ...] | None = None) -> CodecPipeline:
-        """The codec chain for chunks of ``chunk_shape`` (default: the largest); refuses pickle unless ``allow_pickle``."""
+        """The codec chain for chunks of ``chunk_shape`` (default: the largest).
+
+        Refuses pickle unless ``allow_pickle``.
+        """
         codecs = [
             c.for_decoding(allow_pickle=allow_pickle, where=f"codecs[{i}]")
             for i, c in enumerate(self.codecs)

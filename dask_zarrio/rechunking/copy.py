@@ -42,7 +42,9 @@ def _array_chunks(chunks: Any, path: str, names: tuple[str | None, ...] | None) 
     return mine if mine else KEEP
 
 
-def _copy_group(group: Group, store: Store, prefix: str, options: dict[str, Any], fmt: Any, temp: Store | None) -> list[Delayed]:
+def _copy_group(
+    group: Group, store: Store, prefix: str, options: dict[str, Any], fmt: Any, temp: Store | None
+) -> list[Delayed]:
     """Create ``group``'s subgroups in ``store``; return every member array's rechunk, uncomputed.
 
     With ``resume``, groups already there are kept and each array's rechunk resumes it:
@@ -111,8 +113,8 @@ def copy(
     if not isinstance(node, GroupMetadata):
         rechunk(
             src_store, target, chunks, shards=shards, compressors=compressors, filters=filters,
-            zarr_format=zarr_format, chunk_key_encoding=chunk_key_encoding, max_mem=max_mem, temp=temp, mode=mode, resume=resume,
-            target_options=target_options, progress=progress,
+            zarr_format=zarr_format, chunk_key_encoding=chunk_key_encoding, max_mem=max_mem, temp=temp, mode=mode,
+            resume=resume, target_options=target_options, progress=progress,
         )
         return
     fmt = node.zarr_format if zarr_format is None else zarr_format

@@ -25,7 +25,8 @@ from dask.utils import parse_bytes
 
 from ..errors import ZarrioError
 from ..graph.progress import compute as compute_with_progress
-from ..layout.rechunk_plan import Pass, RechunkPlan, align_pass, plan_copy, plan_rechunk
+from ..layout.align import align_pass
+from ..layout.rechunk_plan import Pass, RechunkPlan, plan_copy, plan_rechunk
 from ..layout.write_plan import WritePlan
 from ..metadata import ArrayMetadata, ArraySpec
 from ..metadata.node import read_array_metadata

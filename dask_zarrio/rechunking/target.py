@@ -24,7 +24,9 @@ from ..errors import ZarrioError
 from ..metadata import ArrayMetadata, ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3, ArraySpec
 from ..writing.destination import NewArray, as_lengths, as_shape
 
-__all__ = ["KEEP", "bytes_compatible", "kept_key_encoding", "source_codecs", "target_array", "target_chunks", "undecoded_kind"]
+__all__ = [
+    "KEEP", "bytes_compatible", "kept_key_encoding", "source_codecs", "target_array", "target_chunks", "undecoded_kind",
+]
 
 KEEP = "keep"
 #: Chunk lengths per axis as ``dz.write`` takes them: a length, or (rectilinear grids) an axis's edges.
@@ -180,13 +182,14 @@ def target_array(
         # v2 writes it again from dimension_names; v3 keeps them in dimension_names, where a
         # leftover _ARRAY_DIMENSIONS would reach xarray as a variable attribute.
         attributes.pop("_ARRAY_DIMENSIONS", None)
+    keep_encoding = isinstance(chunk_key_encoding, str) and chunk_key_encoding == KEEP
     return NewArray(
         chunk_shape, shards,
         _for_format(kept_compressors, fmt) if isinstance(compressors, str) and compressors == KEEP else compressors,
         _for_format(kept_filters, fmt) if isinstance(filters, str) and filters == KEEP else filters,
         meta.fill_value if isinstance(fill_value, str) and fill_value == KEEP else fill_value,
         fmt, order if fmt != "n5" else "C", attributes, names,
-        chunk_key_encoding=kept_key_encoding(meta, fmt) if isinstance(chunk_key_encoding, str) and chunk_key_encoding == KEEP else chunk_key_encoding,
+        chunk_key_encoding=kept_key_encoding(meta, fmt) if keep_encoding else chunk_key_encoding,
     )
 
 
@@ -214,7 +217,7 @@ def bytes_compatible(src: ChunkPipeline, dst: ChunkPipeline) -> bool:
     except Exception:  # noqa: BLE001  (any codec refusing the other's bytes: not compatible)
         return False
     same = probe.view(np.uint8)
-    return bool(np.array_equal(np.ascontiguousarray(one).view(np.uint8), same) and np.array_equal(np.ascontiguousarray(two).view(np.uint8), same))
+    return all(np.array_equal(np.ascontiguousarray(back).view(np.uint8), same) for back in (one, two))
 
 
 def _same_fill(a: ArraySpec, b: ArraySpec) -> bool:
@@ -234,8 +237,9 @@ def undecoded_kind(src: ArraySpec, dst: ArraySpec) -> str | None:
     Examples
     --------
     >>> from dask_zarrio.metadata.create import new_array_metadata
-    >>> a = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), zarr_format=2))
-    >>> b = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), shard_shape=(4,)))
+    >>> small = {"shape": (4,), "dtype": np.dtype("i1"), "chunk_shape": (2,)}
+    >>> a = ArraySpec.from_metadata(new_array_metadata(**small, zarr_format=2))
+    >>> b = ArraySpec.from_metadata(new_array_metadata(**small, shard_shape=(4,)))
     >>> undecoded_kind(a, a), undecoded_kind(a, b)
     ('copy', 'shards')
     """

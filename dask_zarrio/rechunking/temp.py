@@ -25,12 +25,17 @@ from ..writing.destination import NewArray
 from ..writing.staging import staged_node
 from .tasks import CONSUMED
 
-__all__ = ["TEMP_CODEC", "complete", "intermediate_array", "plain_variant", "reusable", "temp_compressors", "temp_store"]
+__all__ = [
+    "TEMP_CODEC", "complete", "intermediate_array", "plain_variant", "reusable", "temp_compressors", "temp_store",
+]
 
 #: The intermediate array lives for one rechunk and is encoded once and decoded once: blosc-lz4
 #: (byte-shuffled for numbers) encodes about 6x and decodes about 6x faster than blosc-zstd
 #: level 3 on the benchmark's float32 maps, at half its compression ratio (1.5 against 2.75).
-TEMP_CODEC: dict[str, Any] = {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "typesize": 4, "blocksize": 0}}
+TEMP_CODEC: dict[str, Any] = {
+    "name": "blosc",
+    "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "typesize": 4, "blocksize": 0},
+}
 
 
 def temp_compressors(dtype: np.dtype[Any]) -> list[Any]:
@@ -78,13 +83,17 @@ def plain_variant(meta: ArrayMetadata) -> ArrayMetadata:
     Examples
     --------
     >>> from dask_zarrio.metadata.create import new_array_metadata
-    >>> meta = new_array_metadata(shape=(4,), dtype=np.dtype("f4"), chunk_shape=(2,), compressors=temp_compressors(np.dtype("f4")))
+    >>> f4 = np.dtype("f4")
+    >>> meta = new_array_metadata(shape=(4,), dtype=f4, chunk_shape=(2,), compressors=temp_compressors(f4))
     >>> [c.to_dict()["configuration"]["clevel"] for c in plain_variant(meta).codecs[1:]]
     [0]
     """
     if not isinstance(meta, ArrayMetadataV3):
         return meta
-    codecs = tuple(BloscCodec(c.cname, 0, c.shuffle, c.typesize, c.blocksize) if isinstance(c, BloscCodec) else c for c in meta.codecs)
+    codecs = tuple(
+        BloscCodec(c.cname, 0, c.shuffle, c.typesize, c.blocksize) if isinstance(c, BloscCodec) else c
+        for c in meta.codecs
+    )
     return replace(meta, codecs=codecs)
 
 

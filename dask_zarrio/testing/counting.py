@@ -31,7 +31,9 @@ class CountingStore(Store):
 
     def __init__(self, inner: Store, counters: dict[str, Counter[str]] | None = None, prefix: str = "") -> None:
         self.inner = inner
-        self.counters = counters if counters is not None else {"get": Counter(), "set": Counter(), "delete": Counter(), "exists": Counter(), "get_range": Counter()}
+        if counters is None:
+            counters = {name: Counter() for name in ("get", "set", "delete", "exists", "get_range")}
+        self.counters = counters
         self.prefix = prefix
         self._lock = threading.Lock()
 

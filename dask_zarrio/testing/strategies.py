@@ -60,7 +60,9 @@ def array_data(dtype: np.dtype[Any], shape: tuple[int, ...], seed: int = 0) -> n
         if n > 1:
             flat[1] = np.array("NaT", dtype)
     elif kind == "S":
-        flat = np.array([bytes(rng.integers(97, 123, rng.integers(0, dtype.itemsize + 1)).astype("u1")) for _ in range(n)], dtype)
+        flat = np.array(
+            [bytes(rng.integers(97, 123, rng.integers(0, dtype.itemsize + 1)).astype("u1")) for _ in range(n)], dtype
+        )
     elif kind == "U":
         words = ["", "a", "éß", "日本", "zarr", "ΩΩΩ"]
         flat = np.array([words[i % len(words)][: dtype.itemsize // 4] for i in rng.integers(0, 6, n)], dtype)

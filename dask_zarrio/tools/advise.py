@@ -30,7 +30,9 @@ OBJECTIVES = ("ratio", "encode", "decode", "balanced")
 _MB = 1e6
 
 
-def candidates(dtype: np.dtype[Any], lossy_tolerance: float | None = None, max_abs: float = 1.0) -> list[tuple[list[Any], Any]]:
+def candidates(
+    dtype: np.dtype[Any], lossy_tolerance: float | None = None, max_abs: float = 1.0
+) -> list[tuple[list[Any], Any]]:
     """(filters, compressor) pairs to try: blosc lz4/zstd/zlib × shuffle/bitshuffle × levels, zstd, gzip.
 
     With ``lossy_tolerance`` on a float dtype, quantize and bitround filters (sized so
@@ -206,7 +208,9 @@ def advise(
     store, node = open_node(url, storage_options)
     meta = require_array(node, store, "dz.advise")
     if meta.dtype.kind in "OUSV":
-        raise ZarrioError(f"dz.advise measures numeric arrays; {store.describe()} holds {meta.dtype}: choose its codecs by hand")
+        raise ZarrioError(
+            f"dz.advise measures numeric arrays; {store.describe()} holds {meta.dtype}: choose its codecs by hand"
+        )
     stored = classify_keys(meta, store.list_keys()).chunks
     keys = list(stored)
     if not keys:

@@ -160,7 +160,9 @@ def array_info(store: Store, meta: ArrayMetadata, sizes: dict[str, int | None] |
     }
 
 
-def walk(group: Group, depth: int | None = None, prefix: str = "") -> list[tuple[str, Store, ArrayMetadata | GroupMetadata]]:
+def walk(
+    group: Group, depth: int | None = None, prefix: str = ""
+) -> list[tuple[str, Store, ArrayMetadata | GroupMetadata]]:
     """(path, store, metadata) of every node below ``group``, depth first, ``depth`` levels deep.
 
     Examples
@@ -183,7 +185,9 @@ def walk(group: Group, depth: int | None = None, prefix: str = "") -> list[tuple
     return out
 
 
-def open_node(url: StoreLike, storage_options: dict[str, Any] | None = None) -> tuple[Store, ArrayMetadata | GroupMetadata]:
+def open_node(
+    url: StoreLike, storage_options: dict[str, Any] | None = None
+) -> tuple[Store, ArrayMetadata | GroupMetadata]:
     """The store at ``url`` and the array or group there."""
     store = open_store(url, storage_options)
     return store, read_node(store, expect_group=True)

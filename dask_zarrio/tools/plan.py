@@ -12,7 +12,6 @@ written, so the PUT count (and bytes written, decoded) is an upper bound.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
@@ -25,7 +24,7 @@ from dask.system import CPU_COUNT
 from ..api import read
 from ..errors import ContainsArrayError, ZarrioError
 from ..hierarchy import Group
-from ..layout.rechunk_plan import Pass, _size
+from ..layout.rechunk_plan import Pass
 from ..layout.write_plan import plan_write
 from ..metadata import ArrayMetadata, ArraySpec
 from ..metadata.group import GroupMetadata
@@ -37,132 +36,17 @@ from ..rechunking.temp import temp_store
 from ..store import Store, open_store
 from ..typing import StoreLike
 from ..writing.destination import NewArray
+from .plan_report import S3_STANDARD_PRICES, ArrayPlan, Plan, price_per_1000
 
+# The report's names are re-exported: callers import what dz.plan returns from here.
 __all__ = ["OPERATIONS", "S3_STANDARD_PRICES", "ArrayPlan", "Plan", "plan", "price_per_1000"]
 
 OPERATIONS = ("copy", "rechunk", "write")
-#: US dollars per 1000 requests, AWS S3 Standard (us-east-1): GET $0.0004, PUT and LIST $0.005.
-S3_STANDARD_PRICES: dict[str, float] = {"get": 0.0004, "put": 0.005, "list": 0.005}
 #: Metadata requests of a pass: the source's document read twice (plan, pass) and the journal
 #: once; with an intermediate, one more: the check that nothing but Zarr sits where it is
 #: written (a HEAD, priced as a GET; its metadata is known from the first pass); the journal
 #: and the target's document written (v2: ``.zattrs`` too).
 _META_GETS, _META_GETS_LATER, _META_PUTS = 3, 1, 2
-
-
-@dataclass(frozen=True)
-class ArrayPlan:
-    """The plan for one array: its passes and the requests they make."""
-
-    path: str
-    source: str
-    target: str
-    passes: tuple[Pass, ...]
-    gets: int
-    puts: int
-    lists: int
-    temp: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable form (one entry of ``dz plan --json``'s ``arrays``)."""
-        return {
-            "path": self.path, "source": self.source, "target": self.target, "temp": self.temp,
-            "get_requests": self.gets, "put_requests": self.puts, "list_requests": self.lists,
-            "passes": [
-                {"kind": p.kind, "source_chunks": list(p.source), "target_chunks": list(p.unit), "into": p.into,
-                 "block": list(p.block), "tasks": p.tasks, "bytes_read": p.bytes_read,
-                 "bytes_written": p.bytes_written, "task_memory": p.task_memory}
-                for p in self.passes
-            ],
-        }
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What ``dz.copy``/``dz.rechunk``/``dz.write`` would do: passes, tasks, requests, bytes,
-    peak memory and the requests' cost. Printing it gives the ``dz plan`` text; :meth:`to_dict`
-    the ``dz plan --json`` document.
-    """
-
-    operation: str
-    source: str
-    target: str
-    arrays: tuple[ArrayPlan, ...]
-    threads: int
-    prices: Mapping[str, float] = field(default_factory=lambda: dict(S3_STANDARD_PRICES))
-    groups: int = 0
-    group_requests: tuple[int, int, int] = (0, 0, 0)
-
-    @property
-    def passes(self) -> int:
-        """Passes of the array that needs the most (1, or 2 through an intermediate array)."""
-        return max((len(a.passes) for a in self.arrays), default=0)
-
-    @property
-    def tasks(self) -> int:
-        """Tasks of every pass of every array."""
-        return sum(p.tasks for a in self.arrays for p in a.passes)
-
-    def _requests(self, i: int, name: str) -> int:
-        return self.group_requests[i] + sum(getattr(a, name) for a in self.arrays)
-
-    @property
-    def requests(self) -> dict[str, int]:
-        """GET, PUT and LIST requests (metadata and group documents included)."""
-        return {"get": self._requests(0, "gets"), "put": self._requests(1, "puts"), "list": self._requests(2, "lists")}
-
-    @property
-    def bytes_read(self) -> int:
-        """Bytes read by all tasks (decoded; stored bytes for undecoded copies, counted decoded)."""
-        return sum(p.bytes_read for a in self.arrays for p in a.passes)
-
-    @property
-    def bytes_written(self) -> int:
-        """Bytes written by all tasks (decoded size: an upper bound of what is stored)."""
-        return sum(p.bytes_written for a in self.arrays for p in a.passes)
-
-    @property
-    def peak_task_memory(self) -> int:
-        """The most decoded bytes one task holds."""
-        return max((p.task_memory for a in self.arrays for p in a.passes), default=0)
-
-    @property
-    def peak_worker_memory(self) -> int:
-        """``peak_task_memory`` times the threads of a worker."""
-        return self.peak_task_memory * self.threads
-
-    @property
-    def cost(self) -> dict[str, float]:
-        """Request cost in US dollars at ``prices`` (per 1000 requests), and the total."""
-        out = {k: n * self.prices[k] / 1000 for k, n in self.requests.items()}
-        return {**out, "total": sum(out.values())}
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``dz plan --json`` document (schema in docs/cli.md)."""
-        return {
-            "operation": self.operation, "source": self.source, "target": self.target,
-            "passes": self.passes, "tasks": self.tasks,
-            "requests": self.requests, "bytes_read": self.bytes_read, "bytes_written": self.bytes_written,
-            "peak_task_memory": self.peak_task_memory, "threads": self.threads,
-            "peak_worker_memory": self.peak_worker_memory, "prices_per_1000": dict(self.prices),
-            "cost": self.cost, "arrays": [a.to_dict() for a in self.arrays],
-        }
-
-    def __str__(self) -> str:
-        r, c = self.requests, self.cost
-        lines = [f"{self.operation} {self.source} -> {self.target}"]
-        for a in self.arrays:
-            lines.append(f"  {a.path or '/'}: {len(a.passes)} pass{'es' if len(a.passes) > 1 else ''}"
-                         + (f" through {a.temp}" if a.temp else ""))
-            lines += [f"    pass {i + 1} {p.describe()}" for i, p in enumerate(a.passes)]
-        lines += [
-            f"arrays {len(self.arrays)}, groups {self.groups}, passes {self.passes}, tasks {self.tasks}",
-            f"requests: GET {r['get']}, PUT {r['put']}, LIST {r['list']}",
-            f"bytes: read {_size(self.bytes_read)}, write {_size(self.bytes_written)} (decoded)",
-            f"peak memory: {_size(self.peak_task_memory)} per task, {_size(self.peak_worker_memory)} per worker of {self.threads} threads",
-            f"request cost: ${c['total']:.6f} (GET ${c['get']:.6f}, PUT ${c['put']:.6f}, LIST ${c['list']:.6f})",
-        ]
-        return "\n".join(lines)
 
 
 def _overlaps(blocks: Sequence[Sequence[int]], chunks: Sequence[Sequence[int]]) -> int:
@@ -235,7 +119,8 @@ def _rechunk_plan(
     gets = puts = 0
     for i, p in enumerate(rplan.passes):
         g, u = _pass_requests(p, meta.shape, ranged if i == 0 else None)
-        gets, puts = gets + g + (_META_GETS if i == 0 else _META_GETS_LATER), puts + u + _META_PUTS + int(new.zarr_format == 2)
+        gets += g + (_META_GETS if i == 0 else _META_GETS_LATER)
+        puts += u + _META_PUTS + int(new.zarr_format == 2)
     temp = None
     lists = (1 + int(options["resume"])) * len(rplan.passes) + 1  # emptiness checks, resume's listing
     if len(rplan.passes) > 1:
@@ -255,13 +140,15 @@ def _write_plan(data: da.Array, source: str, store: Store, options: dict[str, An
     meta = new.metadata(data.shape, data.dtype, data.chunks, cap)
     spec = ArraySpec.from_metadata(meta)
     full = tuple(slice(0, n) for n in data.shape)
-    wplan = plan_write(data.chunks, spec.grid.units, data.dtype.itemsize, target=full, shape=data.shape, max_task_bytes=cap)
+    wplan = plan_write(
+        data.chunks, spec.grid.units, data.dtype.itemsize, target=full, shape=data.shape, max_task_bytes=cap
+    )
     itemsize = data.dtype.itemsize
     block = tuple(max(c, default=0) for c in wplan.chunks)
     unit = tuple(spec.grid.chunk_shape)
     written = itemsize * prod(len(c) * u for c, u in zip(spec.grid.axis_chunks(), unit))
-    p = Pass("write", tuple(int(c) for c in data.chunksize), unit, block, prod(len(c) for c in wplan.chunks), int(data.nbytes),
-             written, itemsize * (prod(block) + 2 * prod(unit)), 1)
+    p = Pass("write", tuple(int(c) for c in data.chunksize), unit, block, prod(len(c) for c in wplan.chunks),
+             int(data.nbytes), written, itemsize * (prod(block) + 2 * prod(unit)), 1)
     puts = spec.grid.nchunks + _META_PUTS + int(meta.zarr_format == 2)
     return ArrayPlan("", source, store.describe(), (p,), gets + 1, puts, 1)
 
@@ -356,12 +243,13 @@ def plan(
     store = open_store(target, target_options)
     _check_absent(store, mode, resume)
     workers = threads or dask.config.get("num_workers", None) or CPU_COUNT
-    options = {"chunks": chunks, "shards": shards, "compressors": compressors, "filters": filters, "zarr_format": zarr_format,
-               "temp": temp, "resume": resume, "target_options": target_options}
+    options = {"chunks": chunks, "shards": shards, "compressors": compressors, "filters": filters,
+               "zarr_format": zarr_format, "temp": temp, "resume": resume, "target_options": target_options}
     if operation == "write":
         return _plan_write(source, store, options, limit, storage_options, workers, price)
     if not isinstance(source, (str, Store)) and not hasattr(source, "__fspath__") and not isinstance(source, Mapping):
-        raise ZarrioError(f"dz.plan({operation!r}) takes a source URL or store, not {type(source).__name__}; write a dask array with operation='write'")
+        raise ZarrioError(f"dz.plan({operation!r}) takes a source URL or store, not {type(source).__name__}; "
+                          "write a dask array with operation='write'")
     src_store = open_store(source, storage_options)
     node = read_node(src_store)
     if isinstance(node, GroupMetadata):
@@ -387,30 +275,15 @@ def _plan_write(
     opts = {k: defaults[k] if (isinstance(v, str) and v == KEEP) or (k == "zarr_format" and v is None) else v
             for k, v in options.items() if k in defaults}
     if isinstance(source, da.Array):
-        return Plan("write", f"dask array {source.name}", store.describe(), (_write_plan(source, "dask array", store, opts, limit, 0),), workers, price)
+        arrays = (_write_plan(source, "dask array", store, opts, limit, 0),)
+        return Plan("write", f"dask array {source.name}", store.describe(), arrays, workers, price)
     if isinstance(source, np.ndarray):
         data = da.from_array(source, chunks=opts["chunks"] or "auto", name=False)
-        return Plan("write", "numpy array", store.describe(), (_write_plan(data, "numpy array", store, opts, limit, 0),), workers, price)
+        arrays = (_write_plan(data, "numpy array", store, opts, limit, 0),)
+        return Plan("write", "numpy array", store.describe(), arrays, workers, price)
     src_store = open_store(source, storage_options)
     data = read(src_store)
     stored = ArraySpec.from_metadata(read_array_metadata(src_store)).grid.axis_chunks()
     gets = _overlaps(data.chunks, stored) + _META_GETS
-    return Plan("write", src_store.describe(), store.describe(), (_write_plan(data, src_store.describe(), store, opts, limit, gets),), workers, price)
-
-
-def price_per_1000(text: str) -> float:
-    """A price option: ``"0.0004"`` or ``"$0.0004"`` dollars per 1000 requests.
-
-    Examples
-    --------
-    >>> price_per_1000("$0.005")
-    0.005
-    """
-    try:
-        value = float(text.strip().lstrip("$"))
-    except ValueError as e:
-        raise ZarrioError(f"price {text!r} must be US dollars per 1000 requests, e.g. 0.0004") from e
-    if value < 0:
-        raise ZarrioError(f"price {text!r} must not be negative")
-    return value
-
+    arrays = (_write_plan(data, src_store.describe(), store, opts, limit, gets),)
+    return Plan("write", src_store.describe(), store.describe(), arrays, workers, price)

@@ -1,1 +1,1 @@
-"""xarray on top: the ``engine="dask_zarrio"`` backend and ``write_dataset``'s encoding."""
+"""xarray on top: the ``engine="dask_zarrio"`` backend (reading), ``write_dataset`` and its encoding."""

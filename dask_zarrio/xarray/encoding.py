@@ -14,8 +14,8 @@ import numpy as np
 from .._compat import xarray_encode_variable
 from ..errors import ZarrioError
 
-__all__ = ["CF_ENCODING", "ENCODING_ATTRS", "check_encoding", "encode_variable", "json_attrs", "layout_arguments", "numpy_variable",
-           "object_filters"]
+__all__ = ["CF_ENCODING", "ENCODING_ATTRS", "check_encoding", "encode_variable", "json_attrs", "layout_arguments",
+           "numpy_variable", "object_filters"]
 
 
 def encode_variable(var: Any, name: str, zarr_format: int) -> Any:
@@ -26,7 +26,9 @@ ENCODING_ATTRS = ("units", "calendar", "scale_factor", "add_offset")
 #: ``encoding`` keys, as xarray's ``to_zarr`` takes them: CF encodings applied by xarray's
 #: own coder, the storage layout, and read-side hints that a write has no use for.
 CF_ENCODING = ("dtype", "_FillValue", *ENCODING_ATTRS)
-_LAYOUT_ENCODING = ("chunks", "shards", "compressors", "compressor", "filters", "serializer", "chunk_key_encoding", "fill_value")
+_LAYOUT_ENCODING = (
+    "chunks", "shards", "compressors", "compressor", "filters", "serializer", "chunk_key_encoding", "fill_value"
+)
 _IGNORED_ENCODING = ("preferred_chunks", "cache_metadata", "write_empty_chunks")
 
 

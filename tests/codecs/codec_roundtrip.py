@@ -37,7 +37,9 @@ def write_with_dz(url: str, data: np.ndarray, chunks: tuple[int, ...], codecs: l
     dz.write(da.from_array(data, chunks=chunks), url, mode="r+")
 
 
-def write_with_zarr(url: str, data: np.ndarray, chunks: tuple[int, ...], codecs: list[Any], fill_value: Any = 0) -> None:
+def write_with_zarr(
+    url: str, data: np.ndarray, chunks: tuple[int, ...], codecs: list[Any], fill_value: Any = 0
+) -> None:
     """zarr-python 3 writes ``data`` with the same codecs (it takes no bare-name short-hand)."""
     as_dicts = [{"name": c} if isinstance(c, str) else c for c in codecs]
     kinds = [codec_from_json(c) for c in codecs]

@@ -16,7 +16,10 @@ BYTES = {"name": "bytes", "configuration": {"endian": "little"}}
 
 
 def _blosc(cname: str, shuffle: str, **extra) -> dict:
-    return {"name": "blosc", "configuration": {"cname": cname, "clevel": 3, "shuffle": shuffle, "typesize": 4, "blocksize": 0, **extra}}
+    return {
+        "name": "blosc",
+        "configuration": {"cname": cname, "clevel": 3, "shuffle": shuffle, "typesize": 4, "blocksize": 0, **extra},
+    }
 
 
 @pytest.mark.parametrize("route", ROUTES, ids="->".join)
@@ -39,8 +42,9 @@ def _blosc_blocksize(frame) -> int:
 ])
 def test_blosc_block_size(cname, blocksize, expected):
     data = np.random.default_rng(0).normal(size=2**20).astype("f4")  # 4 MiB
+    numcodecs_config = {"cname": cname, "clevel": 3, "shuffle": 1, "blocksize": blocksize}
     for codec in (BloscCodec(cname, 3, "shuffle", 4, blocksize),
-                  codec_from_json({"name": "numcodecs.blosc", "configuration": {"cname": cname, "clevel": 3, "shuffle": 1, "blocksize": blocksize}})):
+                  codec_from_json({"name": "numcodecs.blosc", "configuration": numcodecs_config})):
         frame = codec.encode(data)
         assert _blosc_blocksize(frame) == expected
         assert codec.to_dict()["configuration"]["blocksize"] == blocksize  # metadata as configured

@@ -120,7 +120,10 @@ def test_nan_sentinels_through_sharding_read_back_as_nan(tmp_path, inner_first):
                                                  "scalar_map": {"encode": [["NaN", 255]], "decode": [[255, "NaN"]]}}},
     ]
     inner = [{"name": "bytes"}]
-    shard = {"name": "sharding_indexed", "configuration": {"chunk_shape": [2], "codecs": (filters + inner) if inner_first else inner}}
+    shard = {
+        "name": "sharding_indexed",
+        "configuration": {"chunk_shape": [2], "codecs": (filters + inner) if inner_first else inner},
+    }
     codecs = [shard] if inner_first else [*filters, shard]
     data = np.array([np.nan, np.nan, 0.25, 1.0, np.nan, 3.5, np.nan, np.nan], "f4")
     url = str(tmp_path / "a.zarr")

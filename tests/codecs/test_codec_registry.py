@@ -35,8 +35,12 @@ def test_registered_codecs_lists_the_built_ins():
 
 
 def test_a_codec_whose_import_fails_says_what_to_install(monkeypatch):
-    monkeypatch.setitem(KNOWN_CODECS, "example.fast", LazyCodec("dask_zarrio_example_fast:FastCodec", "pip install example-fast"))
-    with pytest.raises(UnknownCodecError, match=r"codec 'example\.fast' cannot be used: importing 'dask_zarrio_example_fast' failed \(ModuleNotFoundError.*pip install example-fast"):
+    monkeypatch.setitem(
+        KNOWN_CODECS, "example.fast", LazyCodec("dask_zarrio_example_fast:FastCodec", "pip install example-fast")
+    )
+    refused = (r"codec 'example\.fast' cannot be used: importing 'dask_zarrio_example_fast' failed "
+               r"\(ModuleNotFoundError.*pip install example-fast")
+    with pytest.raises(UnknownCodecError, match=refused):
         codec_from_json("example.fast")
 
 
@@ -88,7 +92,9 @@ def test_entry_points_are_the_last_resort(monkeypatch):
 def test_a_broken_entry_point_says_what_to_reinstall(monkeypatch):
     found = [SimpleNamespace(name="example.gz", value="example_gone.codecs:Gz")]
     monkeypatch.setattr(registry, "entry_points", lambda group: found)
-    with pytest.raises(UnknownCodecError, match=r"reinstall the package that declares the entry point 'example_gone.codecs:Gz'"):
+    with pytest.raises(
+        UnknownCodecError, match=r"reinstall the package that declares the entry point 'example_gone.codecs:Gz'"
+    ):
         codec_from_json("example.gz")
 
 

@@ -21,18 +21,22 @@ from dask_zarrio.errors import MetadataError, UnknownCodecError
 
 @pytest.mark.parametrize("given,dtype,expected", [
     (numcodecs.Blosc("lz4", 5, shuffle=-1), "u1",
-     {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "bitshuffle", "blocksize": 0, "typesize": 1}}),
+     {"name": "blosc",
+      "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "bitshuffle", "blocksize": 0, "typesize": 1}}),
     (numcodecs.Blosc("zstd", 3, shuffle=1), "<f4",
-     {"name": "blosc", "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "blocksize": 0, "typesize": 4}}),
+     {"name": "blosc",
+      "configuration": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "blocksize": 0, "typesize": 4}}),
     (numcodecs.Zstd(3), "<f4", {"name": "zstd", "configuration": {"level": 3, "checksum": False}}),
     (numcodecs.GZip(4), "<f4", {"name": "gzip", "configuration": {"level": 4}}),
     (numcodecs.Zlib(1), "<f4", {"name": "numcodecs.zlib", "configuration": {"level": 1}}),
     (numcodecs.Delta("<i4"), "<i4", {"name": "numcodecs.delta", "configuration": {"dtype": "<i4", "astype": "<i4"}}),
     ({"id": "zstd", "level": 2}, "<f4", {"name": "zstd", "configuration": {"level": 2, "checksum": False}}),
     ({"name": "blosc", "configuration": {"cname": "lz4", "shuffle": "noshuffle"}}, "<f8",
-     {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "noshuffle", "blocksize": 0, "typesize": 8}}),
+     {"name": "blosc",
+      "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "noshuffle", "blocksize": 0, "typesize": 8}}),
     ("crc32c", "<f4", {"name": "crc32c"}),
-    (codec_from_json({"name": "gzip", "configuration": {"level": 7}}), "<f4", {"name": "gzip", "configuration": {"level": 7}}),
+    (codec_from_json({"name": "gzip", "configuration": {"level": 7}}), "<f4",
+     {"name": "gzip", "configuration": {"level": 7}}),
 ])
 def test_to_v3_codec_prefers_built_in_codecs(given, dtype, expected):
     assert to_v3_codec(given, np.dtype(dtype)).to_dict() == expected
@@ -40,7 +44,9 @@ def test_to_v3_codec_prefers_built_in_codecs(given, dtype, expected):
 
 def test_numcodecs_filters_become_array_array_codecs():
     assert isinstance(to_v3_codec(numcodecs.Delta("<i4"), np.dtype("<i4")), ArrayArrayCodec)
-    assert isinstance(numcodecs_v3_codec("numcodecs.fixedscaleoffset", {"offset": 0, "scale": 10, "dtype": "<f8"}), ArrayArrayCodec)
+    assert isinstance(
+        numcodecs_v3_codec("numcodecs.fixedscaleoffset", {"offset": 0, "scale": 10, "dtype": "<f8"}), ArrayArrayCodec
+    )
 
 
 @pytest.mark.parametrize("given", [
@@ -55,7 +61,8 @@ def test_to_numcodecs_takes_a_name():
 
 
 @pytest.mark.parametrize("value,error,match", [
-    ({"id": "snappy9"}, UnknownCodecError, r"compressor=\{'id': 'snappy9'\}: numcodecs has no codec 'snappy9'; install"),
+    ({"id": "snappy9"}, UnknownCodecError,
+     r"compressor=\{'id': 'snappy9'\}: numcodecs has no codec 'snappy9'; install"),
     ({"id": "zlib", "lvl": 1}, MetadataError, "has invalid arguments"),
     ("zlib", MetadataError, r"must be a numcodecs config \{'id': ...\}"),
 ])

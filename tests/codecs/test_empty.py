@@ -14,7 +14,9 @@ from dask_zarrio.codecs.empty import fill_block, is_fill
 def test_fill_block(dtype, fill, expected):
     block = fill_block((2, 3), np.dtype(dtype), fill)
     assert block.shape == (2, 3) and block.dtype == np.dtype(dtype) and block.flags.writeable
-    assert all(v is None if expected is None else (np.isnan(v) if expected is np.nan else v == expected) for v in block.flat)
+    assert all(
+        v is None if expected is None else (np.isnan(v) if expected is np.nan else v == expected) for v in block.flat
+    )
 
 
 @pytest.mark.parametrize("block,fill,expected", [
@@ -40,4 +42,5 @@ def test_is_fill_on_strided_parts_is_what_a_contiguous_copy_gives(dtype, where):
     for part in (block[:, 1:, ::2], block[1:, :, 2:5], block[::2, ::3, 1:], block[2, 3, 4:5], block[2, 3, 4]):
         part = np.asarray(part)
         assert not part.flags.c_contiguous or part.ndim < 2
-        assert is_fill(part, None) is is_fill(np.ascontiguousarray(part), None) is (not np.ascontiguousarray(part).view(np.uint8).any())
+        contiguous = np.ascontiguousarray(part)
+        assert is_fill(part, None) is is_fill(contiguous, None) is (not contiguous.view(np.uint8).any())

@@ -19,9 +19,11 @@ BYTES = {"name": "bytes", "configuration": {"endian": "little"}}
 @pytest.mark.parametrize("codecs", [
     [BYTES, {"name": "numcodecs.zlib", "configuration": {"level": 1}}],
     [BYTES, {"name": "numcodecs.bz2", "configuration": {"level": 1}}],
-    [BYTES, {"name": "numcodecs.shuffle", "configuration": {"elementsize": 4}}, {"name": "numcodecs.lz4", "configuration": {"acceleration": 1}}],
+    [BYTES, {"name": "numcodecs.shuffle", "configuration": {"elementsize": 4}},
+     {"name": "numcodecs.lz4", "configuration": {"acceleration": 1}}],
     [BYTES, {"name": "numcodecs.crc32", "configuration": {}}],
-    [{"name": "numcodecs.delta", "configuration": {"dtype": "<i4"}}, BYTES, {"name": "numcodecs.zstd", "configuration": {"level": 1}}],
+    [{"name": "numcodecs.delta", "configuration": {"dtype": "<i4"}}, BYTES,
+     {"name": "numcodecs.zstd", "configuration": {"level": 1}}],
 ], ids=["zlib", "bz2", "shuffle-lz4", "crc32", "delta-filter"])
 def test_round_trip(tmp_path, route, codecs):
     data = np.arange(23 * 17, dtype="<i4").reshape(23, 17) * 5

@@ -75,5 +75,6 @@ def test_malformed_configurations_are_metadata_errors(spec):
 
 
 def test_defaults_are_left_out_as_zarr_python_writes_them():
-    assert codec_from_json({"name": "scale_offset", "configuration": {"offset": 0, "scale": 1}}).to_dict() == {"name": "scale_offset"}
+    explicit = codec_from_json({"name": "scale_offset", "configuration": {"offset": 0, "scale": 1}})
+    assert explicit.to_dict() == {"name": "scale_offset"}
     assert codec_from_json("scale_offset").to_dict() == {"name": "scale_offset"}

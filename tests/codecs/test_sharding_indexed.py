@@ -157,12 +157,15 @@ def test_empty_inner_chunks_and_missing_shards_leave_out_as_it_is():
     codec.decode_partial(ranges, "s", (slice(0, 16), slice(0, 12)), (16, 12), np.dtype("<i4"), out, where="s")
     assert (out[8:, 6:] == 5).all() and (out[:8] == -1).all()
     assert len(ranges.requests) == 2
-    codec.decode_partial(ranges, "missing", (slice(0, 1), slice(0, 1)), (16, 12), np.dtype("<i4"), out[:1, :1], where="m")
+    codec.decode_partial(
+        ranges, "missing", (slice(0, 1), slice(0, 1)), (16, 12), np.dtype("<i4"), out[:1, :1], where="m"
+    )
     assert out[0, 0] == -1 and ranges.requests[-1][:2] == ("range", "missing")
 
 
 @pytest.mark.parametrize("damage,match", [
-    (lambda b: b[:-1] + bytes([b[-1] ^ 1]), r"shard s3://b/a\.zarr/c/0: its index does not decode \(ValueError: crc32c checksum mismatch"),
+    (lambda b: b[:-1] + bytes([b[-1] ^ 1]),
+     r"shard s3://b/a\.zarr/c/0: its index does not decode \(ValueError: crc32c checksum mismatch"),
     (lambda b: b"\x00" * 7 + b[7:], r"shard s3://b/a\.zarr/c/0 does not decode: "),
 ])
 def test_errors_name_the_shard(damage, match):

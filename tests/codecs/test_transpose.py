@@ -22,7 +22,10 @@ BYTES = {"name": "bytes", "configuration": {"endian": "little"}}
 ])
 def test_round_trip(tmp_path, route, order, shape, chunks):
     data = np.arange(np.prod(shape), dtype="<i2").reshape(shape)
-    codecs = [{"name": "transpose", "configuration": {"order": order}}, BYTES, {"name": "gzip", "configuration": {"level": 1}}]
+    codecs = [
+        {"name": "transpose", "configuration": {"order": order}}, BYTES,
+        {"name": "gzip", "configuration": {"level": 1}},
+    ]
     assert_same(round_trip(tmp_path, route, codecs, data, chunks), data)
 
 

@@ -138,7 +138,8 @@ def test_negative_zero_is_not_the_fill_value(tmp_path):
 
 
 def test_default_blocks_group_whole_chunks_leading_axis_first(tmp_path):
-    """dask costs milliseconds per task on a cluster (dask's best practices: avoid very many tasks): one task per small chunk is slow."""
+    """dask costs milliseconds per task on a cluster (dask's best practices: avoid very many tasks):
+    one task per small chunk is slow."""
     small, big = str(tmp_path / "s.zarr"), str(tmp_path / "b.zarr")
     dz.write(da.zeros((1000, 1000), chunks=10), small)
     dz.write(da.zeros((2048, 1024), chunks=(1024, 1024)), big)  # 8 MiB chunks, only 2 of them

@@ -23,7 +23,8 @@ READER = ArrayReader(ArraySpec.from_metadata(read_array_metadata(MappingStore(_M
 def _axis_index(n):
     return st.one_of(
         st.integers(-n, n - 1),
-        st.builds(slice, st.one_of(st.none(), st.integers(-n - 2, n + 2)), st.one_of(st.none(), st.integers(-n - 2, n + 2)),
+        st.builds(slice, st.one_of(st.none(), st.integers(-n - 2, n + 2)),
+                  st.one_of(st.none(), st.integers(-n - 2, n + 2)),
                   st.one_of(st.none(), st.integers(1, 4), st.integers(-4, -1))),
         st.lists(st.integers(-n, n - 1), min_size=1, max_size=5).map(np.array),
     )

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dask_zarrio as dz
+from dask_zarrio.layout.align import align_pass
 from dask_zarrio.layout.grid import Edges, axis_chunk_sizes
 from dask_zarrio.layout.rechunk_plan import (
     FIRST_PASS_SHARE,
-    align_pass,
     choose_block,
     decoded_elements,
     plan_copy,

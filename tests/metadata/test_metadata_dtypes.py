@@ -17,7 +17,9 @@ from dask_zarrio.metadata import (
 from dask_zarrio.metadata.create import new_array_metadata
 
 
-@pytest.mark.parametrize("dtype", ["bool", "i1", "<i8", ">u4", "<f2", ">f8", "<c16", "<M8[ns]", ">m8[10s]", "|S7", "<U3", "|V6"])
+@pytest.mark.parametrize(
+    "dtype", ["bool", "i1", "<i8", ">u4", "<f2", ">f8", "<c16", "<M8[ns]", ">m8[10s]", "|S7", "<U3", "|V6"]
+)
 def test_v2_dtype_round_trip(dtype):
     assert parse_v2_dtype(v2_dtype_to_json(np.dtype(dtype))) == np.dtype(dtype)
 
@@ -66,7 +68,9 @@ def test_v3_structured_is_read_as_struct():
     assert parse_v3_data_type(legacy) == np.dtype([("a", "i2"), ("b", "f8")])
 
 
-@pytest.mark.parametrize("unit", ["Y", "M", "W", "D", "h", "m", "s", "ms", "us", "μs", "ns", "ps", "fs", "as", "generic"])
+@pytest.mark.parametrize(
+    "unit", ["Y", "M", "W", "D", "h", "m", "s", "ms", "us", "μs", "ns", "ps", "fs", "as", "generic"]
+)
 @pytest.mark.parametrize("kind", ["datetime64", "timedelta64"])
 def test_v3_every_time_unit(unit, kind):
     dtype = parse_v3_data_type({"name": f"numpy.{kind}", "configuration": {"unit": unit, "scale_factor": 1}})
@@ -102,7 +106,8 @@ STRUCT = np.dtype([("a", "i2"), ("b", [("t", "M8[s]")]), ("s", "S3"), ("u", "U2"
 
 
 @pytest.mark.parametrize("value,expected", [
-    ({"a": 7, "b": {"t": "NaT"}, "s": "eg==", "u": "é", "c": [1.0, "NaN"]}, (7, (np.datetime64("NaT"),), b"z", "é", complex(1, np.nan))),
+    ({"a": 7, "b": {"t": "NaT"}, "s": "eg==", "u": "é", "c": [1.0, "NaN"]},
+     (7, (np.datetime64("NaT"),), b"z", "é", complex(1, np.nan))),
     ({"a": -1}, (-1, (np.datetime64(0, "s"),), b"", "", 0j)),
 ])
 def test_v3_struct_fill_values(value, expected):

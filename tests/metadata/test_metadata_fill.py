@@ -57,7 +57,9 @@ def test_raw_fill_as_byte_list():
     assert fill.tobytes() == b"\x01\x02\xff"
 
 
-@pytest.mark.parametrize("value,dtype", [("nan", "f4"), ("0x1ffffffff", "f4"), (1.5, "i4"), (300, "u1"), ("!!", "S2"), ([1], "c8"), ("x", "bool")])
+@pytest.mark.parametrize("value,dtype", [
+    ("nan", "f4"), ("0x1ffffffff", "f4"), (1.5, "i4"), (300, "u1"), ("!!", "S2"), ([1], "c8"), ("x", "bool"),
+])
 def test_invalid_fill_values(value, dtype):
     with pytest.raises(MetadataError, match="fill_value="):
         parse_fill_value(value, np.dtype(dtype), 3)

@@ -39,7 +39,8 @@ def _read(fmt: str, **changes: Any) -> None:
     ("v2", {"fill_value": 10**400, "dtype": "<f8"}, "fill_value"),
     ("v2", {"fill_value": 2**63, "dtype": "<M8[s]"}, "fill_value"),
     ("v3", {"fill_value": [10**400, 1], "data_type": "complex64"}, "fill_value"),
-    ("v3", {"fill_value": 10**30, "data_type": {"name": "numpy.datetime64", "configuration": {"unit": "s"}}}, "fill_value"),
+    ("v3", {"fill_value": 10**30, "data_type": {"name": "numpy.datetime64", "configuration": {"unit": "s"}}},
+     "fill_value"),
     ("v2", {"shape": [HUGE, 1]}, "shape"),
     ("v3", {"shape": [2**62, 2**62]}, "shape"),
     ("v2", {"chunks": [4, HUGE]}, "chunks"),
@@ -56,7 +57,8 @@ def _read(fmt: str, **changes: Any) -> None:
     ("n5", {"compression": {"type": "bzip2", "blockSize": "q"}}, "compression"),
     ("v3", {"data_type": "r²"}, "data_type"),
     ("v3", {"data_type": {"name": "fixed_length_utf32", "configuration": {"length_bytes": 4 * 10**12}}}, "data_type"),
-    ("v3", {"data_type": {"name": "numpy.datetime64", "configuration": {"unit": "s", "scale_factor": 10**30}}}, "scale_factor"),
+    ("v3", {"data_type": {"name": "numpy.datetime64", "configuration": {"unit": "s", "scale_factor": 10**30}}},
+     "scale_factor"),
     ("v2", {"dtype": [["a", "<i4", [10**30]]]}, "dtype"),
 ])
 def test_malformed_field_is_named(fmt, changes, field):
@@ -80,7 +82,10 @@ def test_document_that_is_no_object(fmt, doc):
 ])
 def test_malformed_v2_consolidated_entries(entries, where):
     """A string or list where an object belongs once surfaced as AttributeError on access."""
-    store = {".zgroup": b'{"zarr_format": 2}', ".zmetadata": json.dumps({"zarr_consolidated_format": 1, "metadata": entries}).encode()}
+    store = {
+        ".zgroup": b'{"zarr_format": 2}',
+        ".zmetadata": json.dumps({"zarr_consolidated_format": 1, "metadata": entries}).encode(),
+    }
     with pytest.raises(MetadataError, match=f".zmetadata.*{where}"):
         g = dz.open_group(store)
         g["a" if "a/" in where else "g"]
@@ -88,7 +93,8 @@ def test_malformed_v2_consolidated_entries(entries, where):
 
 @pytest.mark.parametrize("group_doc,where", [
     ({"attributes": "x"}, "attributes"),
-    ({"consolidated_metadata": {"kind": "inline", "metadata": {"a": {**V3, "attributes": [1]}}}}, "entry 'a': attributes"),
+    ({"consolidated_metadata": {"kind": "inline", "metadata": {"a": {**V3, "attributes": [1]}}}},
+     "entry 'a': attributes"),
     ({"consolidated_metadata": {"kind": "inline", "metadata": {"a": "x"}}}, "entry 'a'"),
     ({"consolidated_metadata": {"kind": "inline", "metadata": []}}, "consolidated_metadata"),
 ])

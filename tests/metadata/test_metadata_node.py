@@ -75,7 +75,8 @@ def test_consolidated_group_member_and_bad_entry():
     ({"zarr.json": {"zarr_format": 3, "node_type": "group", "attributes": {}}}, GroupMetadata),
     ({".zgroup": {"zarr_format": 2}}, GroupMetadata),
     ({".zarray": V2_NESTED}, ArrayMetadataV2),
-    ({"attributes.json": {"dimensions": [2], "blockSize": [2], "dataType": "uint8", "compression": {"type": "raw"}}}, ArrayMetadataN5),
+    ({"attributes.json": {"dimensions": [2], "blockSize": [2], "dataType": "uint8", "compression": {"type": "raw"}}},
+     ArrayMetadataN5),
 ])
 def test_read_node_finds_each_format(docs, kind):
     store = MappingStore({k: json.dumps(v).encode() for k, v in docs.items()})

@@ -30,7 +30,9 @@ def test_write_node_then_read_node_round_trips_arrays(fmt, keys):
 
 @pytest.mark.parametrize("fmt", [2, 3])
 def test_write_node_writes_groups_with_consolidated_metadata(fmt):
-    entry = ConsolidatedNode("group", {"zarr_format": 2} if fmt == 2 else {"zarr_format": 3, "node_type": "group", "attributes": {}})
+    entry = ConsolidatedNode(
+        "group", {"zarr_format": 2} if fmt == 2 else {"zarr_format": 3, "node_type": "group", "attributes": {}}
+    )
     meta = GroupMetadata(fmt, {"title": "t"}, {"sub": entry})
     m: dict = {}
     write_node(MappingStore(m), meta)
@@ -57,7 +59,9 @@ def test_consolidated_entry_of_an_array_carries_its_document_and_attributes():
     lambda url: dz.create_group(url, mode="r+"),
 ])
 def test_every_call_checks_its_mode_in_one_place(call, tmp_path):
-    with pytest.raises(ZarrioError, match=r"mode='(x|r\+)' must be one of 'w-' \(create; fail if anything exists there\)"):
+    with pytest.raises(
+        ZarrioError, match=r"mode='(x|r\+)' must be one of 'w-' \(create; fail if anything exists there\)"
+    ):
         call(str(tmp_path / "a.zarr"))
     assert not (tmp_path / "a.zarr").exists()  # refused before anything was written
 

@@ -59,8 +59,10 @@ def test_chunks_dask_stores_one_chunk_per_block_and_reads_back_identically(tmp_p
     ("blocks", "grid"),
     [
         (((4, 4, 2), (3, 3)), {"name": "regular", "configuration": {"chunk_shape": [4, 3]}}),
-        (((3, 5, 2), (3, 3)), {"name": "rectilinear", "configuration": {"kind": "inline", "chunk_shapes": [[3, 5, 2], 3]}}),
-        (((2, 8), (1, 1, 1, 1, 1, 1)), {"name": "rectilinear", "configuration": {"kind": "inline", "chunk_shapes": [[2, 8], 1]}}),
+        (((3, 5, 2), (3, 3)),
+         {"name": "rectilinear", "configuration": {"kind": "inline", "chunk_shapes": [[3, 5, 2], 3]}}),
+        (((2, 8), (1, 1, 1, 1, 1, 1)),
+         {"name": "rectilinear", "configuration": {"kind": "inline", "chunk_shapes": [[2, 8], 1]}}),
     ],
 )
 def test_chunks_dask_writes_regular_grids_where_blocks_are_regular(tmp_path, blocks, grid):
@@ -173,7 +175,8 @@ def _meta(grid: object, shape: list[int]) -> dict:
         ({"kind": "inline", "chunk_shapes": [[[5, 1, 1]]]}, r"must be an edge length or a \[size, count\] pair"),
         ({"kind": "inline", "chunk_shapes": [5, 5]}, "must be a list of 1 entries"),
         ({"kind": "inline", "chunk_shapes": ["5"]}, "must be a positive integer"),
-        ({"kind": "inline", "chunk_shapes": [[5]], "encoded_chunk_shapes": [5]}, "encoded_chunk_shapes is not supported"),
+        ({"kind": "inline", "chunk_shapes": [[5]], "encoded_chunk_shapes": [5]},
+         "encoded_chunk_shapes is not supported"),
     ],
 )
 def test_malformed_rectilinear_grids_fail_as_metadata_errors(config, match):

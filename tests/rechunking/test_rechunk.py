@@ -47,7 +47,7 @@ def cases(draw):
 def test_the_target_holds_the_source_and_zarr_python_reads_it_identically(tmp_path_factory, case, max_mem):
     shape, src, dst, src_fmt, dst_fmt, shards = case
     d = tmp_path_factory.mktemp("rk")
-    data = np.arange(np.prod(shape), dtype="i4").reshape(shape) - 5  # some chunks hold only fill (0)? no: distinct values
+    data = np.arange(np.prod(shape), dtype="i4").reshape(shape) - 5  # distinct values: no chunk holds only fill (0)
     _source(str(d / "s"), data, src, src_fmt)
     try:
         dz.rechunk(str(d / "s"), str(d / "t.zarr"), dst, shards=shards, zarr_format=dst_fmt, max_mem=max_mem)
@@ -66,7 +66,9 @@ def test_what_zarr_python_wrote_rechunks_identically(tmp_path, fmt):
     if fmt == "n5":
         _source(str(tmp_path / "s"), data, (5, 10), "n5")
     else:
-        z = zarr.create_array(str(tmp_path / "s"), shape=data.shape, chunks=(5, 10), dtype="f8", zarr_format=fmt, fill_value=1.5)
+        z = zarr.create_array(
+            str(tmp_path / "s"), shape=data.shape, chunks=(5, 10), dtype="f8", zarr_format=fmt, fill_value=1.5
+        )
         z[2:] = data[2:]
         data[:2] = 1.5
     dz.rechunk(str(tmp_path / "s"), str(tmp_path / "t"), (12, 3), max_mem="1MiB", zarr_format=3)
@@ -96,7 +98,9 @@ def test_the_intermediate_is_compressed_only_where_it_saves_bytes(tmp_path, monk
     import importlib
 
     # keep the temp to look at it: not deleted at the end, nor chunk by chunk by the second pass
-    monkeypatch.setattr(importlib.import_module("dask_zarrio.rechunking.rechunk"), "_clean", lambda count, stores: count)
+    monkeypatch.setattr(
+        importlib.import_module("dask_zarrio.rechunking.rechunk"), "_clean", lambda count, stores: count
+    )
     monkeypatch.setattr(rechunk_tasks, "_delete", lambda store, keys: None)
     _source(str(tmp_path / "s.zarr"), data, (1, 16, 32))
     job = dz.rechunk(str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), (90, 2, 2), max_mem=40_000,
@@ -104,7 +108,8 @@ def test_the_intermediate_is_compressed_only_where_it_saves_bytes(tmp_path, monk
     assert job.plan.intermediate is not None
     job.compute()
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t.zarr"), mode="r")[...], data)
-    frames = [f.read_bytes() for f in (tmp_path / "tmp.zarr").iterdir() if f.name != "zarr.json" and not f.name.startswith(".dz-")]  # flat keys
+    frames = [f.read_bytes() for f in (tmp_path / "tmp.zarr").iterdir()  # flat keys
+              if f.name != "zarr.json" and not f.name.startswith(".dz-")]
     tasks = job.plan.passes[0].tasks
     assert len(frames) > 2 * tasks
     plain = sum(map(_blosc_memcpyed, frames))
@@ -149,21 +154,30 @@ def _count_decodes(monkeypatch):
 
 
 def _chunk_files(root):
-    return sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file() and not f.name.startswith((".z", "zarr.json")))
+    return sorted(
+        str(f.relative_to(root)) for f in root.rglob("*") if f.is_file() and not f.name.startswith((".z", "zarr.json"))
+    )
 
 
 @pytest.mark.parametrize(("src_fmt", "src_keys", "kw", "fmt", "files", "encoding"), [
     # v2 -> v3 keeps the chunks' keys, as zarr-python's migrate_to_v3 writes them: a copy of files
     (2, None, {}, 3, ["0.0", "0.1", "1.0", "1.1"], {"name": "v2", "configuration": {"separator": "."}}),
-    (2, {"name": "v2", "separator": "/"}, {}, 3, ["0/0", "0/1", "1/0", "1/1"], {"name": "v2", "configuration": {"separator": "/"}}),
-    (2, None, {"chunk_key_encoding": "default"}, 3, ["c/0/0", "c/0/1", "c/1/0", "c/1/1"], {"name": "default", "configuration": {"separator": "/"}}),
-    (2, None, {"chunks": (8, 2)}, 3, ["0.0", "0.1", "0.2", "0.3"], {"name": "v2", "configuration": {"separator": "."}}),  # decoded, same keys
-    (3, {"name": "default", "separator": "."}, {}, 3, ["c.0.0", "c.0.1", "c.1.0", "c.1.1"], {"name": "default", "configuration": {"separator": "."}}),
+    (2, {"name": "v2", "separator": "/"}, {}, 3, ["0/0", "0/1", "1/0", "1/1"],
+     {"name": "v2", "configuration": {"separator": "/"}}),
+    (2, None, {"chunk_key_encoding": "default"}, 3, ["c/0/0", "c/0/1", "c/1/0", "c/1/1"],
+     {"name": "default", "configuration": {"separator": "/"}}),
+    (2, None, {"chunks": (8, 2)}, 3, ["0.0", "0.1", "0.2", "0.3"],  # decoded, same keys
+     {"name": "v2", "configuration": {"separator": "."}}),
+    (3, {"name": "default", "separator": "."}, {}, 3, ["c.0.0", "c.0.1", "c.1.0", "c.1.1"],
+     {"name": "default", "configuration": {"separator": "."}}),
     (3, None, {}, 2, ["0/0", "0/1", "1/0", "1/1"], "/"),  # v2 cannot say c/: the separator stays
 ])
 def test_a_copy_keeps_the_chunk_keys_unless_told(tmp_path, src_fmt, src_keys, kw, fmt, files, encoding):
     data = np.arange(64, dtype="i4").reshape(8, 8) + 1
-    dz.write(da.from_array(data, chunks=4), str(tmp_path / "s"), chunks=(4, 4), zarr_format=src_fmt, chunk_key_encoding=src_keys)
+    dz.write(
+        da.from_array(data, chunks=4), str(tmp_path / "s"), chunks=(4, 4), zarr_format=src_fmt,
+        chunk_key_encoding=src_keys
+    )
     dz.copy(str(tmp_path / "s"), str(tmp_path / "t"), zarr_format=fmt, **kw)
     assert _chunk_files(tmp_path / "t") == files
     if fmt == 3:
@@ -172,7 +186,8 @@ def test_a_copy_keeps_the_chunk_keys_unless_told(tmp_path, src_fmt, src_keys, kw
         assert json.loads((tmp_path / "t" / ".zarray").read_text())["dimension_separator"] == encoding
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t"), mode="r")[...], data)
     driver = {2: "zarr", 3: "zarr3"}[fmt]
-    ts = tensorstore.open({"driver": driver, "kvstore": {"driver": "file", "path": str(tmp_path / "t")}}, read=True).result()
+    spec = {"driver": driver, "kvstore": {"driver": "file", "path": str(tmp_path / "t")}}
+    ts = tensorstore.open(spec, read=True).result()
     np.testing.assert_array_equal(ts.read().result(), data)
 
 
@@ -189,7 +204,9 @@ def test_container_changes_copy_stored_bytes_without_decoding(tmp_path, monkeypa
         job.compute()
     assert calls == []
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t"), mode="r")[...], data)
-    dz.rechunk(str(tmp_path / "s"), str(tmp_path / "d"), (4, 4), compressors={"name": "zstd", "configuration": {"level": 1}})
+    dz.rechunk(
+        str(tmp_path / "s"), str(tmp_path / "d"), (4, 4), compressors={"name": "zstd", "configuration": {"level": 1}}
+    )
     assert calls  # recompressing decodes
 
 
@@ -358,7 +375,8 @@ def test_a_failed_group_copy_resumes_only_unfinished_members(tmp_path, monkeypat
 
 def _kill_after(n, heal):
     """A worker plugin: the worker process dies once it has finished ``n`` tasks of the
-    pass into the target (the second), unless the file ``heal`` exists (a crash mid-rechunk, as a machine lost or OOM-killed).
+    pass into the target (the second), unless the file ``heal`` exists (a crash mid-rechunk,
+    as a machine lost or OOM-killed).
     Made in a function so that cloudpickle sends the class by value to the workers."""
     import distributed
 
@@ -399,6 +417,7 @@ def test_a_killed_worker_mid_rechunk_ends_in_a_correct_array_after_resume(tmp_pa
         (tmp_path / "heal").touch()
         with caplog.at_level(logging.INFO, logger="dask_zarrio"):
             dz.rechunk(str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), (60, 2, 2), resume=True, **kw)
-    assert re.search(r"t\.zarr: resuming: [1-9]\d* stored chunks(/shards)? kept", caplog.text)  # the second pass was under way
+    # the second pass was under way
+    assert re.search(r"t\.zarr: resuming: [1-9]\d* stored chunks(/shards)? kept", caplog.text)
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "t.zarr"), mode="r")[...], data)
     assert not (tmp_path / "tmp.zarr").exists() or not any((tmp_path / "tmp.zarr").iterdir())

@@ -44,7 +44,8 @@ def test_a_task_deletes_the_chunks_inside_its_block_once_its_units_are_stored():
     assert sorted(middle) == sorted({".dz-consumed-0.0", "c/0/1", "c/1/1", "c/2/1"})
 
 
-@pytest.mark.parametrize("left", [[], ["c/1/0"], OWNED], ids=["all deleted", "killed while deleting", "killed before deleting"])
+@pytest.mark.parametrize("left", [[], ["c/1/0"], OWNED],
+                         ids=["all deleted", "killed while deleting", "killed before deleting"])
 def test_a_task_run_again_after_its_key_is_stored_only_finishes_deleting(left):
     middle, target = _intermediate(), {}
     _run(middle, target)

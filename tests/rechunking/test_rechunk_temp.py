@@ -108,7 +108,9 @@ def test_an_intermediate_in_a_bucket_is_consumed_by_the_second_pass(s3_endpoint,
     from tests.servers.s3 import s3_options
 
     if not cleaned:  # what the second pass left before the intermediate is deleted
-        monkeypatch.setattr(importlib.import_module("dask_zarrio.rechunking.rechunk"), "_clean", lambda count, stores: count)
+        monkeypatch.setattr(
+            importlib.import_module("dask_zarrio.rechunking.rechunk"), "_clean", lambda count, stores: count
+        )
     opts = s3_options(s3_endpoint)
     target, temp = f"s3://{bucket}/t.zarr", f"s3://{bucket}/tmp.zarr"
     dz.rechunk(source, target, (60, 2, 2), temp=temp, target_options=opts, **KW)

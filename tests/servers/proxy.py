@@ -42,7 +42,8 @@ class FaultyProxy:
     ) -> None:
         host, port = upstream.removeprefix("http://").split(":")
         self.upstream = (host, int(port))
-        self.latency, self.fail_rate, self.truncate_rate, self.reset_rate = latency, fail_rate, truncate_rate, reset_rate
+        self.latency, self.fail_rate = latency, fail_rate
+        self.truncate_rate, self.reset_rate = truncate_rate, reset_rate
         self.counts: Counter[str] = Counter()
         #: S3 multipart requests by operation (CreateMultipartUpload, UploadPart, ...).
         self.multipart: Counter[str] = Counter()

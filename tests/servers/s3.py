@@ -36,7 +36,8 @@ def moto_server(timeout: float = 30.0) -> Iterator[str]:
         urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
         return True
 
-    with serving("moto_server", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], answers, endpoint, timeout):
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with serving("moto_server", command, answers, endpoint, timeout):
         yield endpoint
 
 

@@ -31,7 +31,9 @@ from tests.servers.proxy import FaultyProxy
 from tests.servers.s3 import s3_options
 
 # kerchunk writes Parquet references with pandas' fastparquet engine, which pandas 3 deprecates.
-pytestmark = [pytest.mark.filterwarnings("ignore:.*fastparquet.*"), pytest.mark.filterwarnings("ignore:.*infer_string.*")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*fastparquet.*"), pytest.mark.filterwarnings("ignore:.*infer_string.*"),
+]
 
 RNG = np.random.default_rng(20)
 TEMP = RNG.standard_normal((12, 8)).astype("f4")
@@ -43,7 +45,9 @@ def make_netcdf(path: Path, offset: float = 0.0) -> None:
     with netCDF4.Dataset(path, "w") as nc:
         nc.createDimension("t", 12)
         nc.createDimension("x", 8)
-        temp = nc.createVariable("temp", "f4", ("t", "x"), chunksizes=(3, 4), zlib=True, shuffle=True, fill_value=-999.0)
+        temp = nc.createVariable(
+            "temp", "f4", ("t", "x"), chunksizes=(3, 4), zlib=True, shuffle=True, fill_value=-999.0
+        )
         temp.scale_factor = 0.5
         temp.add_offset = 10.0
         temp.units = "K"
@@ -122,7 +126,9 @@ def test_zarr_python_reads_the_same_references(files):
     root, _ = files
     fo = str(root / "a.json")
     ours = xr.open_dataset(fo, engine="dask_zarrio", format="kerchunk")
-    theirs = xr.open_dataset("reference://", engine="zarr", backend_kwargs={"storage_options": {"fo": fo}, "consolidated": False})
+    theirs = xr.open_dataset(
+        "reference://", engine="zarr", backend_kwargs={"storage_options": {"fo": fo}, "consolidated": False}
+    )
     assert_datasets_equal(ours, theirs.load())
 
 
@@ -222,7 +228,9 @@ def test_references_are_read_only_and_errors_say_why(files, tmp_path):
     with pytest.raises(ZarrioError, match="format='nope'"):
         open_store("x.json", format="nope")
     moved = {"version": 1, "refs": {**json.loads((root / "a.json").read_text())["refs"]}}
-    moved["refs"] = {k: ([str(tmp_path / "gone.nc"), *v[1:]] if isinstance(v, list) else v) for k, v in moved["refs"].items()}
+    moved["refs"] = {
+        k: ([str(tmp_path / "gone.nc"), *v[1:]] if isinstance(v, list) else v) for k, v in moved["refs"].items()
+    }
     with pytest.raises(StoreError, match=r"'temp/\d\.\d'.*gone\.nc.*regenerate"):
         dz.read("reference://temp", storage_options={"fo": moved}).compute()
     with pytest.raises(ZarrioError, match=r"\[url, offset, length\]"):
@@ -262,14 +270,18 @@ def _stacked(bucket: str, refs: dict[str, dict]) -> dict:
     return out
 
 
-@pytest.mark.parametrize(("chunks", "files_per_block"), [((24, 8), [2]), ((6, 8), [1, 1, 1, 1]), ((12, 4), [1, 1, 1, 1])])
+@pytest.mark.parametrize(("chunks", "files_per_block"),
+                         [((24, 8), [2]), ((6, 8), [1, 1, 1, 1]), ((12, 4), [1, 1, 1, 1])])
 def test_s3_one_request_per_source_file_per_block(proxy, bucket, files, chunks, files_per_block):
     root, refs = files
     opts = s3_options(proxy.endpoint)
     fs = fsspec.filesystem("s3", **opts)
     for name in ("a", "b"):
         fs.put(str(refs[name][0]), f"{bucket}/{name}.nc")
-    fs.pipe(f"{bucket}/refs.json", json.dumps({"version": 1, "refs": _stacked(bucket, {k: v[1] for k, v in refs.items()})}).encode())
+    fs.pipe(
+        f"{bucket}/refs.json",
+        json.dumps({"version": 1, "refs": _stacked(bucket, {k: v[1] for k, v in refs.items()})}).encode()
+    )
     options = {"fo": f"s3://{bucket}/refs.json", "target_options": opts, "remote_options": opts}
     x = dz.read("reference://temp", chunks=chunks, storage_options=options)
     proxy.counts.clear()
@@ -286,7 +298,9 @@ def test_s3_without_coalescing_sends_one_request_per_chunk(proxy, bucket, files)
     root, refs = files
     opts = s3_options(proxy.endpoint)
     fsspec.filesystem("s3", **opts).put(str(refs["a"][0]), f"{bucket}/a.nc")
-    document = {k: ([f"s3://{bucket}/a.nc", *v[1:]] if isinstance(v, list) else v) for k, v in refs["a"][1]["refs"].items()}
+    document = {
+        k: ([f"s3://{bucket}/a.nc", *v[1:]] if isinstance(v, list) else v) for k, v in refs["a"][1]["refs"].items()
+    }
     x = dz.read("reference://temp", chunks=(12, 8), storage_options={"fo": document, "remote_options": opts})
     proxy.counts.clear()
     with dask.config.set({"dask_zarrio.references.coalesce-gap": -1}):
@@ -305,12 +319,16 @@ def virtual(files):
 
     root, made = files
     path = made["a"][0]
-    vds = vz.open_virtual_dataset(f"file://{path}", registry=ObjectStoreRegistry({"file://": LocalStore()}), parser=HDFParser())
+    vds = vz.open_virtual_dataset(
+        f"file://{path}", registry=ObjectStoreRegistry({"file://": LocalStore()}), parser=HDFParser()
+    )
     vds.vz.to_kerchunk(str(root / "vz.json"), format="json")
     vds.vz.to_kerchunk(str(root / "vz.parq"), format="parquet")
     prefix = f"file://{root}/"
     config = icechunk.RepositoryConfig.default()
-    config.set_virtual_chunk_container(icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(root))))
+    config.set_virtual_chunk_container(
+        icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(root)))
+    )
     repo = icechunk.Repository.create(icechunk.local_filesystem_storage(str(root / "vz-repo")), config,
                                       authorize_virtual_chunk_access=icechunk.containers_credentials({prefix: None}))
     session = repo.writable_session("main")
@@ -327,7 +345,9 @@ def test_virtualizarr_manifests_read_like_the_original_file(virtual, how):
     if how == "icechunk":
         ds = xr.open_dataset(repo, engine="dask_zarrio")
     else:
-        ds = xr.open_dataset(str(root / ("vz.json" if how == "json" else "vz.parq")), engine="dask_zarrio", format="kerchunk")
+        ds = xr.open_dataset(
+            str(root / ("vz.json" if how == "json" else "vz.parq")), engine="dask_zarrio", format="kerchunk"
+        )
     oracle = expected(path)
     for name in ("temp", "count", "flag"):
         np.testing.assert_array_equal(ds[name].values, oracle[name].values, err_msg=name)

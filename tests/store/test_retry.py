@@ -69,7 +69,8 @@ def test_retries_give_up_with_an_error_naming_the_key_and_the_config_key(flaky):
     flaky.rate = 0.0
     dz.write(_src(), "flakymem://f/b.zarr", mode="w")
     flaky.rate = 1.0
-    with pytest.raises(dz.StoreError, match=r"GET flakymem://f/b.zarr/zarr.json failed after 8 attempts: ConnectionResetError") as e:
+    failed = r"GET flakymem://f/b.zarr/zarr.json failed after 8 attempts: ConnectionResetError"
+    with pytest.raises(dz.StoreError, match=failed) as e:
         dz.read("flakymem://f/b.zarr")
     assert "'dask_zarrio.retry.attempts'" in str(e.value)
 
@@ -126,7 +127,8 @@ def test_config_values_may_be_strings_as_from_environment_variables():
         assert RetryPolicy.from_config() == RetryPolicy(attempts=3, max_delay=0.5)
 
 
-@pytest.mark.parametrize("kwargs", [{"attempts": 0}, {"attempts": 1.5}, {"base_delay": -1.0}, {"max_delay": float("nan")}])
+@pytest.mark.parametrize("kwargs",
+                         [{"attempts": 0}, {"attempts": 1.5}, {"base_delay": -1.0}, {"max_delay": float("nan")}])
 def test_invalid_policies_are_refused(kwargs):
     with pytest.raises(dz.ZarrioError, match=next(iter(kwargs))):
         RetryPolicy(**kwargs)

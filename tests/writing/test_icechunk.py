@@ -153,7 +153,9 @@ def test_rebase_commits_on_top_of_a_concurrent_commit(local_repo):
     dz.write(SOURCE, (repo, "a"), chunks=(10, 10), commit="v1")
     slow = repo.writable_session("main")
     dz.write(da.ones((10, 40), chunks=10), (repo, "a"), mode="r+", region=(slice(0, 10),), commit="first")
-    dz.write(da.zeros((10, 40), chunks=10), (slow, "a"), mode="r+", region=(slice(30, 40),), commit="second", rebase=True)
+    dz.write(
+        da.zeros((10, 40), chunks=10), (slow, "a"), mode="r+", region=(slice(30, 40),), commit="second", rebase=True
+    )
     expected = SOURCE.copy()
     expected[:10], expected[30:] = 1, 0
     assert _messages(repo)[:2] == ["second", "first"]
@@ -273,7 +275,8 @@ def _dataset(times: range = range(8)):
     xr = pytest.importorskip("xarray")
     t = np.arange(len(times) * 6.0).reshape(len(times), 6) + times.start
     return xr.Dataset(
-        {"t": (("time", "x"), da.from_array(t, chunks=(4, 3))), "name": (("x",), np.array(list("abcdef"), dtype=object))},
+        {"t": (("time", "x"), da.from_array(t, chunks=(4, 3))),
+         "name": (("x",), np.array(list("abcdef"), dtype=object))},
         coords={"time": np.array(times), "x": np.arange(6) * 10}, attrs={"title": "one commit"},
     )
 
@@ -293,13 +296,17 @@ def test_write_dataset_append_and_region_are_one_commit_each(local_repo):
     repo = local_repo
     dz.write_dataset(_dataset(), repo, commit="create")
     dz.write_dataset(_dataset(range(8, 12))[["t"]], repo, append_dim="time", commit="append")
-    dz.write_dataset(_dataset(range(100, 104))[["t"]].assign_coords(time=np.arange(4)), repo, region="auto", commit="region")
+    dz.write_dataset(
+        _dataset(range(100, 104))[["t"]].assign_coords(time=np.arange(4)), repo, region="auto", commit="region"
+    )
     assert _messages(repo)[:3] == ["region", "append", "create"]
     got = xr.open_dataset(repo, engine="dask_zarrio").t.values
     expected = np.concatenate([np.arange(8 * 6.0).reshape(8, 6), np.arange(4 * 6.0).reshape(4, 6) + 8])
     expected[:4] = np.arange(4 * 6.0).reshape(4, 6) + 100
     np.testing.assert_array_equal(got, expected)
-    np.testing.assert_array_equal(xr.open_zarr(repo.readonly_session("main").store, consolidated=False).t.values, expected)
+    np.testing.assert_array_equal(
+        xr.open_zarr(repo.readonly_session("main").store, consolidated=False).t.values, expected
+    )
 
 
 def test_write_dataset_that_fails_commits_nothing(local_repo):
@@ -351,7 +358,9 @@ def _virtual_repo(tmp_path, authorize: bool) -> tuple[icechunk.Repository, np.nd
     (tmp_path / "data.bin").write_bytes(b"HEADER" + raw.tobytes())
     prefix = f"file://{tmp_path}/"
     config = icechunk.RepositoryConfig.default()
-    config.set_virtual_chunk_container(icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(tmp_path))))
+    config.set_virtual_chunk_container(
+        icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(tmp_path)))
+    )
     creds = icechunk.containers_credentials({prefix: None})
     storage = icechunk.local_filesystem_storage(str(tmp_path / "repo"))
     repo = icechunk.Repository.create(storage, config, authorize_virtual_chunk_access=creds)
@@ -395,7 +404,9 @@ def test_a_failed_write_gives_the_session_back_as_it_was(local_repo, how):
             raise RuntimeError("injected failure")
 
         with pytest.raises(RuntimeError, match="injected"):
-            dz.write(da.from_array(SOURCE, chunks=10).map_blocks(fail, dtype=SOURCE.dtype), (session, "a"), chunks=(10, 10))
+            dz.write(
+                da.from_array(SOURCE, chunks=10).map_blocks(fail, dtype=SOURCE.dtype), (session, "a"), chunks=(10, 10)
+            )
     zarr.create_array(session.store, name="mine", shape=(2,), dtype="i4", fill_value=7)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

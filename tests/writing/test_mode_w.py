@@ -32,7 +32,8 @@ def test_a_folder_of_documents_is_refused_and_kept(tmp_path):
     (documents / "taxes").mkdir(parents=True)
     (documents / "notes.txt").write_text("mine")
     (documents / "taxes" / "2025.pdf").write_bytes(b"%PDF")
-    with pytest.raises(ContainsArrayError, match=r"not Zarr data: \['notes.txt', 'taxes/2025.pdf'\].*nothing was deleted") as info:
+    refused = r"not Zarr data: \['notes.txt', 'taxes/2025.pdf'\].*nothing was deleted"
+    with pytest.raises(ContainsArrayError, match=refused) as info:
         dz.write(da.ones(4, chunks=2), str(documents), mode="w")
     assert isinstance(info.value, FileExistsError)
     assert "choose another path" in str(info.value)

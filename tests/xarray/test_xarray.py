@@ -200,10 +200,15 @@ def test_write_dataset_takes_to_zarrs_encoding_keys(tmp_path, zarr_format):
     url = str(tmp_path / "e.zarr")
     values = np.array([0.5, np.nan, 1.2, -3.1])
     ds = xr.Dataset({"v": (("x",), values)})
-    encoding = {"v": {"dtype": "int16", "scale_factor": 0.1, "_FillValue": -1, "chunks": (2,), "preferred_chunks": {"x": 2}}}
+    encoding = {
+        "v": {"dtype": "int16", "scale_factor": 0.1, "_FillValue": -1, "chunks": (2,), "preferred_chunks": {"x": 2}},
+    }
     dz.write_dataset(ds, url, zarr_format=zarr_format, encoding=encoding)
     theirs = str(tmp_path / "theirs.zarr")
-    ds.to_zarr(theirs, zarr_format=zarr_format, encoding={"v": {k: v for k, v in encoding["v"].items() if k != "preferred_chunks"}})
+    ds.to_zarr(
+        theirs, zarr_format=zarr_format,
+        encoding={"v": {k: v for k, v in encoding["v"].items() if k != "preferred_chunks"}}
+    )
     ours_raw = xr.open_zarr(url, mask_and_scale=False).v
     assert ours_raw.dtype == np.int16 and ours_raw.encoding["chunks"] == (2,)
     np.testing.assert_array_equal(ours_raw.values, xr.open_zarr(theirs, mask_and_scale=False).v.values)
@@ -269,7 +274,8 @@ def test_write_dataset_object_strings_and_bytes(tmp_path, chunked, zarr_format):
     """String and bytes variables (object dtype) get vlen-utf8 / vlen-bytes, as to_zarr gives them."""
     ds = xr.Dataset(
         {"v": (("t",), np.arange(3.0))},
-        coords={"name": ("t", np.array(["a", "", "日本"], dtype=object)), "raw": ("t", np.array([b"a", b"", b"\xff"], dtype=object))},
+        coords={"name": ("t", np.array(["a", "", "日本"], dtype=object)),
+                "raw": ("t", np.array([b"a", b"", b"\xff"], dtype=object))},
     )
     src = ds.chunk(2) if chunked else ds
     ours, theirs = str(tmp_path / "ours.zarr"), str(tmp_path / "theirs.zarr")

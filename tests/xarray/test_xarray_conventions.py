@@ -129,7 +129,9 @@ def test_encoding_fill_value_sets_the_v3_fill_value_as_to_zarr_does(tmp_path):
 def test_encodings_dz_does_not_honour_are_refused_with_the_reason(tmp_path, zarr_format, encoding, match):
     url = str(tmp_path / "e.zarr")
     with pytest.raises(dz.ZarrioError, match=match):
-        dz.write_dataset(xr.Dataset({"v": (("x",), np.arange(4))}), url, zarr_format=zarr_format, encoding={"v": encoding})
+        dz.write_dataset(
+            xr.Dataset({"v": (("x",), np.arange(4))}), url, zarr_format=zarr_format, encoding={"v": encoding}
+        )
     assert not os.path.exists(url)
 
 
@@ -144,7 +146,8 @@ def test_serializer_and_chunk_key_encoding_as_to_zarr(tmp_path):
     doc = {u: json.loads(open(os.path.join(u, "v", "zarr.json")).read()) for u in (ours, theirs)}
     for field in ("codecs", "chunk_key_encoding"):
         assert doc[ours][field] == doc[theirs][field], field
-    assert sorted(os.listdir(os.path.join(ours, "v"))) == sorted(os.listdir(os.path.join(theirs, "v"))) == ["0", "1", "zarr.json"]
+    listed = sorted(os.listdir(os.path.join(ours, "v")))
+    assert listed == sorted(os.listdir(os.path.join(theirs, "v"))) == ["0", "1", "zarr.json"]
     xr.testing.assert_identical(xr.open_zarr(ours).compute(), ds)
     xr.testing.assert_identical(xr.open_dataset(theirs, engine="dask_zarrio").compute(), ds)
 
@@ -155,7 +158,8 @@ def test_layout_encodings_as_to_zarr(tmp_path, zarr_format):
     import numcodecs
 
     ds = xr.Dataset({"v": (("x",), np.arange(16, dtype="i4"))})
-    enc = {"chunks": (4,), "compressors": [{"id": "zlib", "level": 3}] if zarr_format == 2 else [{"name": "gzip", "configuration": {"level": 3}}]}
+    gzip = [{"id": "zlib", "level": 3}] if zarr_format == 2 else [{"name": "gzip", "configuration": {"level": 3}}]
+    enc = {"chunks": (4,), "compressors": gzip}
     if zarr_format == 2:
         enc["filters"] = [numcodecs.Delta(dtype="<i4")]
     else:
@@ -200,7 +204,9 @@ def test_storage_options_reach_the_filesystem(tmp_path):
 def test_write_empty_chunks_false_is_what_dz_does_and_true_is_refused(tmp_path):
     ds = xr.Dataset({"v": (("x",), np.zeros(8))}).chunk(4)
     url = str(tmp_path / "w.zarr")
-    dz.write_dataset(ds, url, write_empty_chunks=False, encoding={"v": {"write_empty_chunks": False, "fill_value": 0.0}})
+    dz.write_dataset(
+        ds, url, write_empty_chunks=False, encoding={"v": {"write_empty_chunks": False, "fill_value": 0.0}}
+    )
     assert sorted(os.listdir(os.path.join(url, "v"))) == ["zarr.json"]  # fill-only chunks not stored
     xr.testing.assert_identical(xr.open_zarr(url).compute(), ds.compute())
     for kwargs in ({"write_empty_chunks": True}, {"encoding": {"v": {"write_empty_chunks": True}}}):

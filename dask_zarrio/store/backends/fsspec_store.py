@@ -76,7 +76,8 @@ class FsspecStore(Store):
         # s3fs first asks for the size of each whole object it reads unless
         # max_concurrency is 1 (fsspec/s3fs#1027): one request per chunk is the target.
         cat = getattr(fs, "_cat_file", None) if self._async else None
-        self._cat_kwargs = {"max_concurrency": 1} if cat is not None and "max_concurrency" in inspect.signature(cat).parameters else {}
+        takes_concurrency = cat is not None and "max_concurrency" in inspect.signature(cat).parameters
+        self._cat_kwargs = {"max_concurrency": 1} if takes_concurrency else {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.fs, self.root, self._retry))
@@ -256,7 +257,8 @@ class FsspecStore(Store):
             return
         blobs = {k: bytes(memoryview(v).cast("B")) for k, v in items.items()}
         calls = [
-            (f"PUT {self.describe(k)}", partial(self.fs._pipe_file, self._path(k), b, **s3.put_options(self.fs, len(b))))
+            (f"PUT {self.describe(k)}",
+             partial(self.fs._pipe_file, self._path(k), b, **s3.put_options(self.fs, len(b))))
             for k, b in blobs.items()
         ]
         self._batch(calls)
@@ -269,7 +271,9 @@ class FsspecStore(Store):
         # S3 and Azure check the precondition on the server (If-None-Match / If-Match).
         backend: Any = s3 if s3.is_s3(self.fs) else azure if azure.is_azure(self.fs) else None
         if backend is not None:
-            return bool(self._call("PUT (conditional)", key, lambda: backend.set_if_unchanged(self.fs, path, data, expected)))
+            return bool(
+                self._call("PUT (conditional)", key, lambda: backend.set_if_unchanged(self.fs, path, data, expected))
+            )
         if _protocol(self.fs) == "memory":
             with _MEMORY_LOCK:
                 if not same_bytes(self.get(key), expected):
@@ -326,7 +330,9 @@ class FsspecStore(Store):
                 return {}
             root = self.fs._strip_protocol(self.root).rstrip("/") + "/"
             # find() of a file gives the file itself: no key below the node.
-            return {str(p)[len(root):]: info.get("size") for p, info in sorted(found.items()) if str(p).startswith(root)}
+            return {
+                str(p)[len(root):]: info.get("size") for p, info in sorted(found.items()) if str(p).startswith(root)
+            }
 
         return dict(self._call("LIST (recursive)", "", listing))
 

@@ -357,7 +357,8 @@ def readonly_store(
         target, path = target
     if isinstance(target, str):
         repo, query = open_repository(target, storage_options)
-        branch, tag, snapshot = branch or query.get("branch"), tag or query.get("tag"), snapshot or query.get("snapshot")
+        branch, tag = branch or query.get("branch"), tag or query.get("tag")
+        snapshot = snapshot or query.get("snapshot")
         path = path or query.get("path", "")
         target = repo
     chosen = {k: v for k, v in (("branch", branch), ("tag", tag), ("snapshot", snapshot)) if v is not None}

@@ -43,7 +43,8 @@ class MongoDBStore(ServerStore):
     --------
     >>> s = MongoDBStore.from_url("mongodb://me:hunter2@localhost:27017/science/g.zarr?collection=arrays")
     >>> s, s.options
-    (MongoDBStore('mongodb://localhost:27017/science.arrays/g.zarr'), Credentials({'password': '***', 'username': 'me'}))
+    (MongoDBStore('mongodb://localhost:27017/science.arrays/g.zarr'),
+     Credentials({'password': '***', 'username': 'me'}))
     """
 
     @classmethod
@@ -131,7 +132,9 @@ class MongoDBStore(ServerStore):
         return list(self._call(f"GET ({len(keys)} keys)", keys[0], fetch))
 
     def exists(self, key: str) -> bool:
-        return bool(self._call("HEAD", key, lambda c: self._collection(c).count_documents({"_id": self._path(key)}, limit=1)))
+        return bool(
+            self._call("HEAD", key, lambda c: self._collection(c).count_documents({"_id": self._path(key)}, limit=1))
+        )
 
     def _put(self, client: Any, path: str, data: bytes) -> None:
         """Store one value (GridFS when too big for a document); the old GridFS file goes after."""

@@ -113,7 +113,9 @@ class ReferenceStore(Store):
         retry: RetryPolicy | None = None,
     ) -> None:
         if not isinstance(fo, (str, dict)):
-            raise ZarrioError(f"fo={fo!r} must be the URL of kerchunk references (JSON or Parquet folder) or a dict of them")
+            raise ZarrioError(
+                f"fo={fo!r} must be the URL of kerchunk references (JSON or Parquet folder) or a dict of them"
+            )
         self.fo = fo
         self.path = member_path(path) if path else ""
         self.target_options = dict(target_options or {})
@@ -145,7 +147,9 @@ class ReferenceStore(Store):
         return cls(fo, url.partition("://")[2].strip("/"), **options)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.fo, self.path, self.target_options, self.remote_options, self.remote_protocol, self._retry))
+        return (
+            _rebuild, (self.fo, self.path, self.target_options, self.remote_options, self.remote_protocol, self._retry)
+        )
 
     # -- capabilities -------------------------------------------------------------------
     @property
@@ -217,7 +221,8 @@ class ReferenceStore(Store):
         for (url, start, _, members), blob in zip(requests, self._send(requests)):
             for i in members:
                 offset, length = spans[i]
-                piece = blob if blob is None or length is None else memoryview(blob)[offset - start : offset - start + length]
+                at = offset - start
+                piece = blob if blob is None or length is None else memoryview(blob)[at : at + length]
                 if piece is None or (length is not None and len(piece) != length):
                     raise StoreError(
                         f"reference {join_key(self.path, keys[i])!r} points at bytes {offset}.."
@@ -350,7 +355,9 @@ def _open(fo: str, target_options: dict[str, Any], retry: RetryPolicy) -> Refere
         return ParquetReferences(read, where)
     data = _read_member(fs, root, retry, where, "")  # one GET, never a HEAD first
     if data is None:
-        raise StoreError(f"no references at {where}: give the path of a kerchunk .json file or Parquet reference folder")
+        raise StoreError(
+            f"no references at {where}: give the path of a kerchunk .json file or Parquet reference folder"
+        )
     compression = infer_compression(root)
     if compression is not None:
         with compr[compression](io.BytesIO(data), mode="rb") as f:

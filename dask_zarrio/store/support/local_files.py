@@ -22,7 +22,10 @@ from ...errors import StoreError
 from ...memory.buffers import read_file
 from ..base import Buffer, same_bytes
 
-__all__ = ["LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_copy", "atomic_write", "list_keys", "read_local", "replace_folder", "set_if_unchanged"]
+__all__ = [
+    "LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_copy", "atomic_write", "list_keys", "read_local", "replace_folder",
+    "set_if_unchanged",
+]
 
 #: Lock files are named ``.dz-lock-<key's name>`` beside the key: the ``.dz-`` prefix marks
 #: dask_zarrio's own objects, which ``mode="w"`` may delete with the node.

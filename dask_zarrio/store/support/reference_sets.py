@@ -92,7 +92,9 @@ def _inline(value: str | bytes, key: str) -> bytes:
         try:
             return base64.b64decode(raw[7:], validate=True)
         except ValueError as e:
-            raise ZarrioError(f"reference {key!r} holds invalid base64 data after 'base64:'; regenerate the references") from e
+            raise ZarrioError(
+                f"reference {key!r} holds invalid base64 data after 'base64:'; regenerate the references"
+            ) from e
     return raw
 
 
@@ -181,7 +183,8 @@ class JsonReferences(ReferenceSet):
 
 def _generate(gen: object, templates: dict[str, Any]) -> dict[str, Reference]:
     """The references one ``gen`` entry expands to (every combination of its dimensions)."""
-    if not isinstance(gen, dict) or not {"key", "url", "dimensions"} <= gen.keys() or ("offset" in gen) != ("length" in gen):
+    if (not isinstance(gen, dict) or not {"key", "url", "dimensions"} <= gen.keys()
+            or ("offset" in gen) != ("length" in gen)):
         raise ZarrioError(
             f"reference generator {gen!r} needs 'key', 'url' and 'dimensions', and 'offset' and "
             "'length' together or neither; fix the reference file"
@@ -193,14 +196,18 @@ def _generate(gen: object, templates: dict[str, Any]) -> dict[str, Reference]:
         elif isinstance(spec, list):
             axes.append((name, spec))
         else:
-            raise ZarrioError(f"reference generator dimension {name!r}={spec!r} must be a list or {{'start', 'stop', 'step'}}")
+            raise ZarrioError(
+                f"reference generator dimension {name!r}={spec!r} must be a list or {{'start', 'stop', 'step'}}"
+            )
     out: dict[str, Reference] = {}
     for combination in itertools.product(*(values for _, values in axes)):
         names = {**templates, **dict(zip((n for n, _ in axes), combination))}
         key = render_template(str(gen["key"]), names)
         url = render_template(str(gen["url"]), names)
         if "offset" in gen:
-            out[key] = (url, int(render_template(str(gen["offset"]), names)), int(render_template(str(gen["length"]), names)))
+            out[key] = (
+                url, int(render_template(str(gen["offset"]), names)), int(render_template(str(gen["length"]), names))
+            )
         else:
             out[key] = (url, None, None)
     return out
@@ -220,7 +227,8 @@ class ParquetReferences(ReferenceSet):
         if document is None:
             raise ZarrioError(f"no .zmetadata in the Parquet references at {location!r}: is it a reference folder?")
         meta = json.loads(document)
-        if not isinstance(meta, dict) or not isinstance(meta.get("metadata"), dict) or not isinstance(meta.get("record_size"), int):
+        if (not isinstance(meta, dict) or not isinstance(meta.get("metadata"), dict)
+                or not isinstance(meta.get("record_size"), int)):
             raise ZarrioError(
                 f"{location}/.zmetadata must hold {{'metadata': {{...}}, 'record_size': int}} as fsspec's "
                 "LazyReferenceMapper writes it; regenerate the references"
@@ -320,6 +328,7 @@ def _read_parquet(data: bytes, where: str) -> dict[str, Any]:
         frame = pd.read_parquet(io.BytesIO(data))
     except ImportError as e:
         raise MissingDependencyError(
-            f"reading the Parquet references {where} needs pyarrow or fastparquet: pip install 'dask_zarrio[references]'"
+            f"reading the Parquet references {where} needs pyarrow or fastparquet: "
+            "pip install 'dask_zarrio[references]'"
         ) from e
     return {name: frame[name].tolist() for name in frame.columns}
