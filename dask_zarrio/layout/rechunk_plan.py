@@ -30,10 +30,11 @@ from math import lcm, prod
 import numpy as np
 
 from ..errors import ZarrioError
+from .requests import overlaps, owning_blocks, regular_lengths
 
 __all__ = [
     "FIRST_PASS_SHARE", "MAX_AMPLIFICATION", "MIN_TASK_BYTES", "Pass", "RechunkPlan", "choose_block", "decoded_elements",
-    "plan_copy", "plan_pass", "plan_rechunk", "task_memory",
+    "plan_copy", "plan_pass", "plan_rechunk", "size_text", "task_memory",
 ]
 
 Shape = tuple[int, ...]
@@ -195,9 +196,38 @@ class Pass:
         """One line of the printed plan."""
         return (
             f"{self.kind:>6}: {self.source} -> {self.unit} into {self.into}, {self.tasks} tasks of "
-            f"{self.block}, read {_size(self.bytes_read)}, write {_size(self.bytes_written)}, "
-            f"peak {_size(self.task_memory)} per task"
+            f"{self.block}, read {size_text(self.bytes_read)}, write {size_text(self.bytes_written)}, "
+            f"peak {size_text(self.task_memory)} per task"
         )
+
+    def requests(self, shape: Shape, ranged: Shape | None = None) -> tuple[int, int]:
+        """GETs and PUTs of this pass's tasks on an array of ``shape``: each task fetches the
+        ``source`` objects its block overlaps (an undecoded pass: each once) and stores its units
+        (an upper bound: units equal to the fill value are not stored). ``ranged``: the stored
+        objects (shards) whose inner chunks are read by byte ranges; each task reads their index too.
+
+        Examples
+        --------
+        >>> Pass("decode", (4,), (5,), (5,), 2, 0, 0, 0, 1).requests((10,))  # [0, 5), [5, 10): chunks 0-1, 1-2
+        (4, 2)
+        """
+        puts = _tasks(shape, self.unit)
+        if self.kind != "decode":
+            return _tasks(shape, self.source), puts
+        blocks = regular_lengths(shape, self.block)
+        gets = overlaps(blocks, regular_lengths(shape, self.source))
+        return gets + (0 if ranged is None else overlaps(blocks, regular_lengths(shape, ranged))), puts
+
+    def owners(self, shape: Shape) -> int:
+        """Tasks whose block holds a source chunk whole: out of an intermediate array, each checks
+        for and stores its :func:`~dask_zarrio.rechunking.tasks.consumed_key`.
+
+        Examples
+        --------
+        >>> Pass("decode", (2, 3), (4, 1), (4, 3), 2, 0, 0, 0, 1).owners((4, 6))
+        2
+        """
+        return owning_blocks(regular_lengths(shape, self.block), regular_lengths(shape, self.source))
 
 
 @dataclass(frozen=True)
@@ -228,12 +258,13 @@ class RechunkPlan:
 
     def __str__(self) -> str:
         nbytes = self.itemsize * prod(self.shape)
-        lines = [f"rechunk plan: shape {self.shape}, {_size(nbytes)}, max_mem {_size(self.max_mem)}"]
+        lines = [f"rechunk plan: shape {self.shape}, {size_text(nbytes)}, max_mem {size_text(self.max_mem)}"]
         lines += [f"  pass {i + 1} {p.describe()}" for i, p in enumerate(self.passes)]
         return "\n".join(lines)
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """Bytes for people: ``"512 B"``, ``"1.5 KiB"``."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

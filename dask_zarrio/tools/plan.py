@@ -25,7 +25,7 @@ from dask.system import CPU_COUNT
 from ..api import read
 from ..errors import ContainsArrayError, ZarrioError
 from ..hierarchy import Group
-from ..layout.rechunk_plan import Pass, _size
+from ..layout.rechunk_plan import Pass, size_text
 from ..layout.write_plan import plan_write
 from ..metadata import ArrayMetadata, ArraySpec
 from ..metadata.group import GroupMetadata
@@ -158,8 +158,8 @@ class Plan:
         lines += [
             f"arrays {len(self.arrays)}, groups {self.groups}, passes {self.passes}, tasks {self.tasks}",
             f"requests: GET {r['get']}, PUT {r['put']}, LIST {r['list']}",
-            f"bytes: read {_size(self.bytes_read)}, write {_size(self.bytes_written)} (decoded)",
-            f"peak memory: {_size(self.peak_task_memory)} per task, {_size(self.peak_worker_memory)} per worker of {self.threads} threads",
+            f"bytes: read {size_text(self.bytes_read)}, write {size_text(self.bytes_written)} (decoded)",
+            f"peak memory: {size_text(self.peak_task_memory)} per task, {size_text(self.peak_worker_memory)} per worker of {self.threads} threads",
             f"request cost: ${c['total']:.6f} (GET ${c['get']:.6f}, PUT ${c['put']:.6f}, LIST ${c['list']:.6f})",
         ]
         return "\n".join(lines)
