@@ -283,10 +283,9 @@ def _write_plan(
     kept = [k for k, v in given.items() if (isinstance(v, str) and v == KEEP) or (k == "zarr_format" and v is None)]
     opts: dict[str, Any] = {**given, **{k: defaults[k] for k in kept}}
     reads = 0
-    if isinstance(source, da.Array):
-        data, described = source, "dask array"
-    elif isinstance(source, np.ndarray):
-        data, described = da.from_array(source, chunks=opts["chunks"] or "auto", name=False), "numpy array"
+    data: da.Array | np.ndarray
+    if isinstance(source, (da.Array, np.ndarray)):  # a numpy array is wrapped as dz.write wraps it
+        data, described = source, "dask array" if isinstance(source, da.Array) else "numpy array"
     else:
         src = dry.view(open_store(source, storage_options))
         meta = read_array_metadata(src)  # as dz.read opens it
@@ -295,6 +294,7 @@ def _write_plan(
         reads = overlaps(data.chunks, ArraySpec.from_metadata(meta).grid.axis_chunks())
     planned = prepare_write(data, dst, mode=mode, resume=resume, max_task_bytes=limit, **opts)
     spent = dry.requests + planned.requests(dry) + Requests(reads)
+    data = data if isinstance(data, da.Array) else planned.data
     itemsize, spec = data.dtype.itemsize, planned.w.spec
     block = tuple(max(c, default=0) for c in planned.plan.chunks)
     unit = tuple(spec.grid.chunk_shape)

@@ -135,6 +135,14 @@ def test_plan_counts_the_requests_a_write_makes(tmp_path, shards):
     assert planned == counted
 
 
+def test_plan_counts_the_requests_a_write_of_a_numpy_array_makes(tmp_path):
+    data = np.arange(100.0).reshape(10, 10)
+    (dst,) = _counting(tmp_path / "w.zarr")
+    p = dz.plan("write", data, dst, chunks=(5, 5))
+    assert p.source == "numpy array" and p.tasks == 4
+    assert _planned_then_run(p, (dst,), dz.write, data, dst, chunks=(5, 5)) == ((1, 4 + 2), (1, 4 + 2))
+
+
 def test_plan_counts_the_requests_a_write_from_a_read_makes(tmp_path):
     _source(str(tmp_path / "s.zarr"), (20, 20), (5, 5))
     src, dst = _counting(tmp_path / "s.zarr", tmp_path / "w.zarr")
