@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store import Buffer, Store
-from ..store.base import same_bytes
+from ..store.base import same_bytes, slice_bytes
 
 __all__ = ["DryRun", "DryStore", "Requests"]
 
@@ -151,14 +151,14 @@ class DryStore(Store):
         self.run.gets += 1
         if self._loc(key) in self.run.objects or self._hidden(key):
             data = self._read(key)
-            return None if data is None else data[start:] if length is None else data[start:start + length]
+            return None if data is None else slice_bytes(data, start, length)
         return self.inner.get_range(key, start, length)
 
     def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes] | None:
         self.run.gets += len(ranges)
         if self._loc(key) in self.run.objects or self._hidden(key):
             data = self._read(key)
-            return None if data is None else [data[s:s + n] for s, n in ranges]
+            return None if data is None else [slice_bytes(data, s, n) for s, n in ranges]
         return self.inner.get_ranges(key, ranges)
 
     # -- writes: kept in the dry run -----------------------------------------------------
