@@ -149,7 +149,8 @@ class Rechunk:
         (its source's metadata read, the target prepared, journal, metadata committed) and the
         intermediate array's deletion run, in the order :meth:`to_delayed` and its computation
         run them, on ``dry``'s views of the job's stores, which write nothing. Ask before
-        :meth:`to_delayed`: after it, the journals it wrote are there to refuse.
+        :meth:`to_delayed`: after it, the journals it wrote are there to refuse. A resumed pass's
+        data tasks are counted whole (an upper bound: the blocks already stored are skipped).
 
         Examples
         --------
