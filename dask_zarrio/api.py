@@ -40,9 +40,9 @@ from .typing import (
 )
 from .writing.destination import Incoming, NewArray, block_lengths, parse_new_shape
 from .writing.modes import check_mode, default_mode
-from .writing.target import open_target, refuse_options
+from .writing.target import PlannedWrite, open_target, refuse_options
 
-__all__ = ["init", "read", "write"]
+__all__ = ["init", "prepare_write", "read", "write"]
 
 logger = logging.getLogger("dask_zarrio")
 
@@ -146,6 +146,51 @@ def _wrapped(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
     if chunks is None or (isinstance(chunks, str) and chunks == "dask"):
         chunks = normalize_chunks("auto", arr.shape, dtype=np.dtype("f8") if arr.dtype.kind in "OT" else arr.dtype)
     return da.from_array(arr, chunks=block_lengths(chunks, arr.shape), name=False)
+
+
+def prepare_write(
+    arr: da.Array | np.ndarray, url: StoreLike, *, chunks: ChunksLike = None, shards: ShapeLike | None = None,
+    compressors: CodecsLike = "auto", filters: CodecsLike = None, serializer: CodecLike | Literal["auto"] = "auto",
+    fill_value: Any = None, zarr_format: int | str = 3, order: str = "C",
+    chunk_key_encoding: ChunkKeyEncodingLike | None = None,
+    mode: str | None = None, region: RegionLike = None, append_dim: int | str | None = None, align: str = "auto",
+    max_task_bytes: int | None = None, attributes: dict[str, Any] | None = None,
+    dimension_names: Sequence[str | None] | None = None, storage_options: dict[str, Any] | None = None,
+    resume: bool = False, branch: str | None = None, commit: str | None = None, rebase: bool = False,
+) -> PlannedWrite:
+    """What :func:`write` does before it writes anything, with the same arguments: the
+    destination resolved (refused where it cannot be written), the write plan, and the data
+    rechunked to it. It reads only; :func:`write` runs the result, :func:`dask_zarrio.plan`
+    counts what running it would cost.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> p = prepare_write(da.ones((4, 4), chunks=2), "memory://doc/pw.zarr", chunks=(4, 4), mode="w")
+    >>> p.data.chunks, p.requests()  # one chunk, the journal, the metadata; mode="w" checks what it replaces
+    (((4,), (4,)), Requests(get=1, put=3, list=3))
+    """
+    mode = check_mode(default_mode(mode, append_dim=append_dim, region=region), ("w-", "w", "r+", "a"), "dz.write")
+    if align not in ("auto", "raise"):
+        raise ZarrioError(f"align={align!r} must be 'auto' or 'raise'")
+    if region is not None and mode not in ("r+", "a"):
+        raise ZarrioError(f"region= needs mode='r+' or 'a', not mode={mode!r}")
+    if append_dim is not None and (mode != "a" or not isinstance(append_dim, (int, str))):
+        raise ZarrioError(f"append_dim={append_dim!r} needs mode='a' (not {mode!r}) and an axis number or name")
+    data = arr if isinstance(arr, da.Array) else _wrapped(np.asarray(arr), chunks)
+    cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
+    new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names,
+                   serializer, chunk_key_encoding)
+    target = open_target(url, storage_options, branch=branch, commit=commit, rebase=rebase)
+    try:
+        w = target.prepare(data, mode, new=new, cap=cap, region=region, append_dim=append_dim, resume=resume)
+        plan = plan_write(data.chunks, w.spec.grid.units, data.dtype.itemsize, target=w.dest.region,
+                          shape=w.dest.meta.shape, max_task_bytes=cap)
+        data = _follow_plan(data, plan, target.store.describe(), align)
+        return PlannedWrite(target, w, plan, data, target.blocks_left(w, plan))
+    except BaseException:
+        target.abandon()
+        raise
 
 
 def write(
@@ -281,34 +326,25 @@ def write(
     >>> dz.read("memory://doc/w.zarr").shape
     (110, 100)
     """
-    mode = check_mode(default_mode(mode, append_dim=append_dim, region=region), ("w-", "w", "r+", "a"), "dz.write")
-    if align not in ("auto", "raise"):
-        raise ZarrioError(f"align={align!r} must be 'auto' or 'raise'")
-    if region is not None and mode not in ("r+", "a"):
-        raise ZarrioError(f"region= needs mode='r+' or 'a', not mode={mode!r}")
-    if append_dim is not None and (mode != "a" or not isinstance(append_dim, (int, str))):
-        raise ZarrioError(f"append_dim={append_dim!r} needs mode='a' (not {mode!r}) and an axis number or name")
-    data = arr if isinstance(arr, da.Array) else _wrapped(np.asarray(arr), chunks)
-    cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
-    new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names,
-                   serializer, chunk_key_encoding)
-    target = open_target(url, storage_options, branch=branch, commit=commit, rebase=rebase)
+    planned = prepare_write(
+        arr, url, chunks=chunks, shards=shards, compressors=compressors, filters=filters, serializer=serializer,
+        fill_value=fill_value, zarr_format=zarr_format, order=order, chunk_key_encoding=chunk_key_encoding, mode=mode,
+        region=region, append_dim=append_dim, align=align, max_task_bytes=max_task_bytes, attributes=attributes,
+        dimension_names=dimension_names, storage_options=storage_options, resume=resume, branch=branch, commit=commit,
+        rebase=rebase,
+    )
+    target, w, data = planned.target, planned.w, planned.data
     try:
-        w = target.prepare(data, mode, new=new, cap=cap, region=region, append_dim=append_dim, resume=resume)
-        plan = plan_write(data.chunks, w.spec.grid.units, data.dtype.itemsize, target=w.dest.region,
-                          shape=w.dest.meta.shape, max_task_bytes=cap)
-        data = _follow_plan(data, plan, target.store.describe(), align)
-        todo = target.blocks_left(w, plan)
         target.begin(w)
         name = "write-zarr-" + tokenize(data.name, w.sink.token(), json.dumps(w.dest.meta.to_dict(), default=str),
-                                        plan.offset)
+                                        planned.plan.offset)
         logger.debug("writing %s: %d blocks", target.store.describe(), int(np.prod(data.numblocks)))
-        done = target.layer(w, write_block, name, data.chunks, (w.spec, plan, w.dest.existed), data=data, todo=todo)
+        done = target.layer(w, write_block, name, data.chunks, (w.spec, planned.plan, w.dest.existed), data=data,
+                            todo=planned.todo)
         return target.run(w, done, compute=compute, progress=progress)
     except BaseException:
         target.abandon()
         raise
-
 
 def init(
     url: StoreLike,

@@ -65,7 +65,8 @@ RESPONSIBILITIES: dict[str, str] = {
     "testing": "what users and store authors reuse in their tests: `CountingStore`, the store contract "
                "(`StoreTests`), hypothesis strategies",
     "tools": "the inspecting verbs, a module each: `dz.info` (and the walks behind tree/ls/du), `dz.verify`, "
-             "`dz.advise`, `dz.plan` (a dry run: requests, bytes, peak memory, cost; its report in `plan_report.py`)",
+             "`dz.advise`, `dz.plan` (the job copy, rechunk or write builds with `compute=False`, built on a dry "
+             "run and asked for its requests; its report in `plan_report.py`)",
     "xarray": "the `engine=\"dask_zarrio\"` backend (`backend.py`), `dz.write_dataset` (`writer.py`; into Icechunk "
               "as one commit) and what it stores per variable, as `to_zarr` does (`encoding.py`)",
     "rechunking": "store to store: `dz.rechunk` in one or two passes under `max_mem` (`rechunk.py`), `dz.copy` of "
@@ -77,7 +78,8 @@ RESPONSIBILITIES: dict[str, str] = {
     "writing": "the one write lifecycle (`target.py`: a plain store's `PlainTarget`, an Icechunk transaction's "
                "`IcechunkTarget`): where a node goes (`destination.py`), mode checks, parent groups, staging and "
                "the journal (`staging.py`), resume, consolidated metadata kept true, Icechunk transactions "
-               "(`transactions.py`)",
+               "(`transactions.py`), the dry run `dz.plan` builds jobs on (`dry_run.py`: stores that count every "
+               "request and keep writes in memory)",
     "graph": "the dask graphs of reads and writes, O(1) to build (`builder.py`; `block_layer` is the one "
              "builder of write layers), what runs on workers: the one decode, encode and read loop of a chunk by "
              "its grid index (`tasks.py`), progress bars (`progress.py`)",
@@ -94,7 +96,8 @@ RESPONSIBILITIES: dict[str, str] = {
     "memory": "memory of the host process: the read-buffer pool (`buffers.py`), the allocator scope in "
               "`dask.distributed` workers behind `dask_zarrio.worker-memory` (`allocator.py`)",
     "layout": "pure layout maths on tuples, no I/O: the chunk grid and chunk keys (`grid.py`), the write plan "
-              "(`write_plan.py`), the rechunk plan (`rechunk_plan.py`)",
+              "(`write_plan.py`), the rechunk plan (`rechunk_plan.py`, aligned to rectilinear grids in `align.py`), "
+              "the requests a pass's tasks make (`requests.py`)",
     "_compat": "private symbols of other packages, imported in one place (`tests/test_compat.py` checks them)",
     "config": "every `dask_zarrio.*` setting, read when it is needed",
     "errors": "the exception classes: every one a `ZarrioError`, itself a `ValueError`; `redact_url`",

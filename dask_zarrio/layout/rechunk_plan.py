@@ -31,6 +31,7 @@ from typing import cast
 import numpy as np
 
 from ..errors import ZarrioError
+from .requests import overlaps, owning_blocks, regular_lengths, size_text
 
 __all__ = [
     "FIRST_PASS_SHARE", "MAX_AMPLIFICATION", "MIN_TASK_BYTES", "Pass", "RechunkPlan", "choose_block",
@@ -208,9 +209,38 @@ class Pass:
             block = tuple(b if isinstance(b, int) else max(b) for b in block)
         return (
             f"{self.kind:>6}: {self.source} -> {self.unit} into {self.into}, {self.tasks} tasks of "
-            f"{'' if block is self.block else 'up to '}{block}, read {_size(self.bytes_read)}, "
-            f"write {_size(self.bytes_written)}, peak {_size(self.task_memory)} per task"
+            f"{'' if block is self.block else 'up to '}{block}, read {size_text(self.bytes_read)}, "
+            f"write {size_text(self.bytes_written)}, peak {size_text(self.task_memory)} per task"
         )
+
+    def requests(self, shape: Shape, ranged: Shape | None = None) -> tuple[int, int]:
+        """GETs and PUTs of this pass's tasks on an array of ``shape``: each task fetches the
+        ``source`` objects its block overlaps (an undecoded pass: each once) and stores its units
+        (an upper bound: units equal to the fill value are not stored). ``ranged``: the stored
+        objects (shards) whose inner chunks are read by byte ranges; each task reads their index too.
+
+        Examples
+        --------
+        >>> Pass("decode", (4,), (5,), (5,), 2, 0, 0, 0, 1).requests((10,))  # [0, 5), [5, 10): chunks 0-1, 1-2
+        (4, 2)
+        """
+        puts = _tasks(shape, self.unit)
+        if self.kind != "decode":
+            return _tasks(shape, self.source), puts
+        blocks = regular_lengths(shape, self.block)
+        gets = overlaps(blocks, regular_lengths(shape, self.source))
+        return gets + (0 if ranged is None else overlaps(blocks, regular_lengths(shape, ranged))), puts
+
+    def owners(self, shape: Shape) -> int:
+        """Tasks whose block holds a source chunk whole: out of an intermediate array, each checks
+        for and stores its :func:`~dask_zarrio.rechunking.tasks.consumed_key`.
+
+        Examples
+        --------
+        >>> Pass("decode", (2, 3), (4, 1), (4, 3), 2, 0, 0, 0, 1).owners((4, 6))
+        2
+        """
+        return owning_blocks(regular_lengths(shape, self.block), regular_lengths(shape, self.source))
 
 
 @dataclass(frozen=True)
@@ -241,17 +271,9 @@ class RechunkPlan:
 
     def __str__(self) -> str:
         nbytes = self.itemsize * prod(self.shape)
-        lines = [f"rechunk plan: shape {self.shape}, {_size(nbytes)}, max_mem {_size(self.max_mem)}"]
+        lines = [f"rechunk plan: shape {self.shape}, {size_text(nbytes)}, max_mem {size_text(self.max_mem)}"]
         lines += [f"  pass {i + 1} {p.describe()}" for i, p in enumerate(self.passes)]
         return "\n".join(lines)
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} TiB"  # pragma: no cover
 
 
 def _tasks(shape: Shape, block: Shape) -> int:

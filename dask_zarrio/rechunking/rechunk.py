@@ -34,8 +34,9 @@ from ..store import Store, open_store
 from ..store.base import same_place
 from ..typing import StoreLike
 from ..writing.destination import Incoming, NewArray
+from ..writing.dry_run import DryRun, Requests
 from ..writing.modes import check_mode, prepare_node
-from ..writing.target import PlainTarget, WriteTarget, open_target
+from ..writing.target import NodeWrite, PlainTarget, WriteTarget, open_target
 from .target import KEEP, target_array, undecoded_kind
 from .tasks import assemble_shards, copy_chunks, rechunk_block
 from .temp import complete, intermediate_array, plain_variant, reusable, temp_store
@@ -93,6 +94,8 @@ class Rechunk:
         The :class:`~dask_zarrio.layout.rechunk_plan.RechunkPlan`: its ``passes`` (each a
         :class:`~dask_zarrio.layout.rechunk_plan.Pass` with ``kind``, ``tasks``, ``bytes_read``,
         ``bytes_written``, ``task_memory``), ``peak_memory`` and ``intermediate``.
+    source, target, temp
+        The stores read and written, and where the intermediate array goes (two passes).
 
     Examples
     --------
@@ -108,8 +111,12 @@ class Rechunk:
 
     plan: RechunkPlan
     steps: list[_Step]
+    source: Store
+    target: Store
     progress: bool = False
     cleanup: list[Store] = field(default_factory=list)
+    #: Where the intermediate array goes, when there are two passes.
+    temp: Store | None = None
 
     def to_delayed(self) -> Delayed:
         """Every pass as one ``Delayed``: a pass's tasks start once the previous pass's
@@ -134,6 +141,48 @@ class Rechunk:
                 step.target.abandon()
             raise
 
+    def requests(self, dry: DryRun | None = None) -> Requests:
+        """The GET, PUT and LIST requests running this job makes, counted without running it.
+
+        The data tasks' are counted from each pass (:meth:`Pass.requests
+        <dask_zarrio.layout.rechunk_plan.Pass.requests>`, and the consumed keys of an
+        intermediate array). The rest is counted as it is made: every pass's write lifecycle
+        (its source's metadata read, the target prepared, journal, metadata committed) and the
+        intermediate array's deletion run, in the order :meth:`to_delayed` and its computation
+        run them, on ``dry``'s views of the job's stores, which write nothing. Ask before
+        :meth:`to_delayed`: after it, the journals it wrote are there to refuse. A resumed pass's
+        data tasks are counted whole (an upper bound: the blocks already stored are skipped).
+
+        Examples
+        --------
+        >>> import dask.array as da, dask_zarrio as dz
+        >>> dz.write(da.ones((4, 4), chunks=(1, 4)), "memory://doc/rq.zarr", mode="w", chunks=(1, 4))
+        >>> job = dz.rechunk("memory://doc/rq.zarr", "memory://doc/rq2.zarr", (4, 2), compute=False)
+        >>> job.requests()  # 4 chunks, the metadata and the journal read; 2 chunks, journal, metadata stored
+        Requests(get=6, put=4, list=1)
+        """
+        dry = DryRun() if dry is None else dry
+        before = dry.requests
+        begun: list[_Begun] = []
+        meta: ArrayMetadata | None = None
+        for step in self.steps:
+            if not isinstance(step.target, PlainTarget):
+                raise ZarrioError(
+                    f"{step.target!r}: the requests of a rechunk are counted on plain stores; an Icechunk "
+                    "repository's are its own (plan the rechunk to a folder or bucket of the same layout)"
+                )
+            dry_step = replace(step, source=dry.view(step.source), target=PlainTarget(dry.view(step.target.store)),
+                               meta=step.meta if meta is None else meta)
+            begun.append(_begin_pass(dry_step))
+            meta = begun[-1].w.dest.meta
+        data = Requests()
+        for b in begun:
+            b.step.target.finish(b.w, None)
+            data += _data_requests(b)
+        for store in self.cleanup:
+            dry.view(store).clear()
+        return dry.requests - before + data
+
     def __repr__(self) -> str:
         return f"Rechunk(\n{self.plan}\n)"
 
@@ -151,31 +200,64 @@ def _rechunk_task(region: tuple[slice, ...], block: None, sink: Store, kind: str
     return TASKS[kind](src, src_store, dst, sink, region, fetch, *extra)
 
 
-def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetadata]:
-    """One pass through the write lifecycle, as ``dz.write(compute=False)`` writes an array: its
-    journal written now, a ``Delayed`` that runs its data tasks (after ``after``) and then
-    commits its metadata."""
+@dataclass(frozen=True)
+class _Begun:
+    """A pass whose write has begun: its journal stored, its data tasks not built yet."""
+
+    step: _Step
+    source: ArrayMetadata
+    w: NodeWrite
+    blocks: tuple[tuple[int, ...], ...]
+    todo: list[tuple[int, ...]] | None
+
+
+def _begin_pass(step: _Step) -> _Begun:
+    """The write lifecycle of one pass up to its data tasks: its source's metadata (unless
+    known), the target prepared and, for a resumed write, the blocks left; the journal written."""
     src_meta = step.meta or read_array_metadata(step.source)
-    src = ArraySpec.from_metadata(src_meta)
     shape = src_meta.shape
     blocks = normalize_chunks(step.pass_.block, shape) if shape else ()
     target = step.target
     w = target.prepare(Incoming(shape, step.dtype, blocks), step.mode, new=step.new, cap=1, resume=step.resume)
+    todo = target.blocks_left(w, WritePlan(blocks, w.spec.chunk_shape, tuple(slice(0, n) for n in shape), shape))
+    target.begin(w)
+    return _Begun(step, src_meta, w, blocks, todo)
+
+
+def _consumes(step: _Step) -> bool:
+    """Whether each task of ``step`` deletes the intermediate chunks it read for the last time."""
+    return step.pass_.kind == "decode" and step.consume and step.source.supports_deletes
+
+
+def _pass_graph(step: _Step, after: Delayed | None) -> tuple[Delayed, ArrayMetadata]:
+    """One pass through the write lifecycle, as ``dz.write(compute=False)`` writes an array: its
+    journal written now, a ``Delayed`` that runs its data tasks (after ``after``) and then
+    commits its metadata."""
+    b = _begin_pass(step)
+    w, src_meta = b.w, b.source
     name = f"rechunk-{step.pass_.kind}-{step.pass_.into}-" + tokenize(
         step.source.token(), json.dumps(src_meta.to_dict(), default=str), w.sink.token(),
-        json.dumps(w.dest.meta.to_dict(), default=str), blocks,
+        json.dumps(w.dest.meta.to_dict(), default=str), b.blocks,
     )
     extra: tuple[Any, ...] = ()
     if step.pass_.kind == "decode" and step.adaptive:
         extra = (ArraySpec.from_metadata(plain_variant(w.dest.meta)),)
-    elif step.pass_.kind == "decode" and step.consume and step.source.supports_deletes:
+    elif _consumes(step):
         extra = (None, True)
-    full = tuple(slice(0, n) for n in shape)
-    todo = target.blocks_left(w, WritePlan(blocks, w.spec.chunk_shape, full, shape))
-    target.begin(w)
-    args = (step.pass_.kind, src, step.source, w.spec, step.pass_.fetch, *extra)
-    done = target.layer(w, _rechunk_task, name, blocks, args, after=after, todo=todo)
-    return dask.delayed(target.finish, pure=False)(w, done), w.dest.meta
+    args = (step.pass_.kind, ArraySpec.from_metadata(src_meta), step.source, w.spec, step.pass_.fetch, *extra)
+    done = step.target.layer(w, _rechunk_task, name, b.blocks, args, after=after, todo=b.todo)
+    return dask.delayed(step.target.finish, pure=False)(w, done), w.dest.meta
+
+
+def _data_requests(b: _Begun) -> Requests:
+    """What the data tasks of a begun pass fetch and store (:meth:`Pass.requests`), and the
+    :func:`~dask_zarrio.rechunking.tasks.consumed_key` each task owning chunks of the
+    intermediate array checks for and stores."""
+    spec, p, shape = ArraySpec.from_metadata(b.source), b.step.pass_, b.source.shape
+    # a pass that decodes less than a stored object reads shards' inner chunks by byte ranges (plan_for)
+    gets, puts = p.requests(shape, spec.chunk_shape if p.kind == "decode" and p.source != spec.chunk_shape else None)
+    owners = p.owners(shape) if _consumes(b.step) else 0
+    return Requests(gets + owners, puts + owners)
 
 
 def _read_unit(spec: ArraySpec, store: Store) -> tuple[int, ...]:
@@ -300,6 +382,7 @@ def rechunk(
     new = target_array(meta, chunks, shards, compressors, filters, zarr_format, fill_value, limit, chunk_key_encoding)
     plan = plan_for(meta, src_store, new, out_dtype, limit)
     steps, cleanup = [], []
+    middle_store: Store | None = None
     if len(plan.passes) == 1:
         steps.append(_Step(plan.passes[0], src_store, out, new, out_dtype, mode, resume))
     else:
@@ -314,7 +397,7 @@ def rechunk(
             steps.append(_Step(first, src_store, PlainTarget(middle_store), middle, meta.dtype, "w", again, adaptive=True))
             steps.append(_Step(last, middle_store, out, new, out_dtype, mode, resume, consume=True))
             cleanup.append(middle_store)
-    job = Rechunk(plan, steps, progress, cleanup)
+    job = Rechunk(plan, steps, src_store, store, progress, cleanup, middle_store)
     logger.info("%s", plan)
     if not compute:
         return job

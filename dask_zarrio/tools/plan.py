@@ -1,44 +1,42 @@
 """``dz.plan``: a dry run of a copy, a rechunk or a write — what it would do and cost.
 
-Nothing is written and no chunk is read: the plan comes from the source's metadata
-(and, for a group, the listing of its members), the planner of the operation
-itself (:func:`dask_zarrio.rechunking.rechunk.plan_for`, :func:`dask_zarrio.layout.write_plan.plan_write`)
-and counting, per pass, which stored objects each task fetches and stores. Request
-counts are what the tasks ask the store for: a chunk that is not stored still costs
-its GET, and a chunk equal to the fill value is counted as a PUT although it is not
+The plan is the operation's own job, built as ``compute=False`` builds it
+(:func:`dask_zarrio.copy`, :func:`dask_zarrio.rechunk`, :func:`dask_zarrio.api.prepare_write`),
+on a :class:`~dask_zarrio.writing.dry_run.DryRun` of the stores: building it reads what the
+operation reads (the source's metadata, a group's listing), and the job counts what running
+it would request (``requests()``): its data tasks' from its passes, and its lifecycle (journals,
+metadata, groups, an intermediate array) by running those steps on the dry run, which writes
+nothing. So the counts are the operation's by construction. A chunk that is not stored still
+costs its GET, and a chunk equal to the fill value is counted as a PUT although it is not
 written, so the PUT count (and bytes written, decoded) is an upper bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from math import prod
 from typing import Any
 
 import dask
 import dask.array as da
 import numpy as np
-from dask.array.core import normalize_chunks
 from dask.system import CPU_COUNT
 
-from ..api import read
-from ..errors import ContainsArrayError, ZarrioError
-from ..hierarchy import Group
+from ..api import prepare_write
+from ..errors import ZarrioError
+from ..graph.builder import array_from_metadata
 from ..layout.rechunk_plan import Pass
-from ..layout.write_plan import plan_write
-from ..metadata import ArrayMetadata, ArraySpec
-from ..metadata.group import GroupMetadata
-from ..metadata.node import read_array_metadata, read_node
-from ..rechunking.copy import _array_chunks
-from ..rechunking.rechunk import _read_unit, parse_max_mem, plan_for
-from ..rechunking.target import KEEP, target_array
-from ..rechunking.temp import temp_store
+from ..layout.requests import overlaps
+from ..metadata import ArraySpec
+from ..metadata.node import read_array_metadata
+from ..rechunking.copy import copy
+from ..rechunking.rechunk import Rechunk, parse_max_mem, rechunk
+from ..rechunking.target import KEEP
 from ..store import Store, open_store
 from ..typing import StoreLike
-from ..writing.destination import NewArray
+from ..writing.dry_run import DryRun, Requests
 from .plan_report import S3_STANDARD_PRICES, ArrayPlan, Plan, price_per_1000
 
-# The report's names are re-exported: callers import what dz.plan returns from here.
 __all__ = ["OPERATIONS", "S3_STANDARD_PRICES", "ArrayPlan", "Plan", "plan", "price_per_1000"]
 
 OPERATIONS = ("copy", "rechunk", "write")
@@ -49,128 +47,10 @@ OPERATIONS = ("copy", "rechunk", "write")
 _META_GETS, _META_GETS_LATER, _META_PUTS = 3, 1, 2
 
 
-def _overlaps(blocks: Sequence[Sequence[int]], chunks: Sequence[Sequence[int]]) -> int:
-    """(block, chunk) pairs that overlap: the objects every task of ``blocks`` fetches, summed.
-
-    Examples
-    --------
-    >>> _overlaps(((5, 5),), ((4, 4, 2),))  # blocks [0, 5) and [5, 10) touch chunks 0-1 and 1-2
-    4
-    """
-    total = 1
-    for b, c in zip(blocks, chunks):
-        sizes = np.asarray(b, dtype=np.int64)
-        lo = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        stops = np.cumsum(np.asarray(c, dtype=np.int64))
-        keep = sizes > 0
-        first = np.searchsorted(stops, lo[keep], side="right")
-        last = np.searchsorted(stops, (lo + sizes - 1)[keep], side="right")
-        total *= int((last - first + 1).sum())
-    return total
-
-
-def _objects(shape: tuple[int, ...], unit: tuple[int, ...]) -> int:
-    return prod(-(-n // u) for n, u in zip(shape, unit)) if 0 not in shape else 0
-
-
-def _pass_requests(p: Pass, shape: tuple[int, ...], stored: tuple[int, ...] | None) -> tuple[int, int]:
-    """GETs and PUTs of one pass's data; ``stored``: the source's shard shape when its inner
-    chunks are read by byte ranges (each task also reads each shard's index)."""
-    if p.kind in ("copy", "shards"):
-        return _objects(shape, p.source), _objects(shape, p.unit)
-    if not shape:
-        return 1, 1
-    blocks = normalize_chunks(p.block, shape)
-    gets = _overlaps(blocks, normalize_chunks(p.source, shape))
-    if stored is not None:
-        gets += _overlaps(blocks, normalize_chunks(stored, shape))
-    return gets, _objects(shape, p.unit)
-
-
-def _owners(p: Pass, shape: tuple[int, ...]) -> int:
-    """Tasks of a pass out of an intermediate array that own chunks of it (wholly inside
-    their block): each checks for and stores its :func:`~dask_zarrio.rechunking.tasks.consumed_key`.
-
-    Examples
-    --------
-    >>> _owners(Pass("decode", (2, 3), (4, 1), (4, 3), 2, 0, 0, 0, 1), (4, 6))
-    2
-    """
-    total = 1
-    for b, c in zip(normalize_chunks(p.block, shape), normalize_chunks(p.source, shape)):
-        starts, stops = np.cumsum((0, *c))[:-1], np.cumsum(c)
-        lo = np.cumsum((0, *b))[:-1]
-        hi = lo + np.asarray(b)
-        # a block owns a chunk along this axis when one starts and stops inside it
-        first = np.searchsorted(starts, lo, side="left")
-        last = np.searchsorted(stops, hi, side="right")
-        total *= int((last > first).sum())
-    return total
-
-
-def _rechunk_plan(
-    path: str, src_store: Store, meta: ArrayMetadata, store: Store, chunks: Any, options: dict[str, Any], limit: int,
-) -> ArrayPlan:
-    new = target_array(meta, chunks, options["shards"], options["compressors"], options["filters"],
-                       options["zarr_format"], KEEP, limit)
-    rplan = plan_for(meta, src_store, new, meta.dtype, limit)
-    spec = ArraySpec.from_metadata(meta)
-    ranged = spec.chunk_shape if _read_unit(spec, src_store) != spec.chunk_shape else None
-    gets = puts = 0
-    for i, p in enumerate(rplan.passes):
-        g, u = _pass_requests(p, meta.shape, ranged if i == 0 else None)
-        gets += g + (_META_GETS if i == 0 else _META_GETS_LATER)
-        puts += u + _META_PUTS + int(new.zarr_format == 2)
-    temp = None
-    lists = (1 + int(options["resume"])) * len(rplan.passes) + 1  # emptiness checks, resume's listing
-    if len(rplan.passes) > 1:
-        t = options["temp"]
-        middle = temp_store(None if t is None else f"{t}/{path}" if path else t, store, options["target_options"])
-        temp = middle.describe()
-        lists += 1 + int(options["resume"])  # the intermediate array is listed to delete it (and to resume)
-        if middle.supports_deletes:  # second-pass tasks check for their key and store it
-            owners = _owners(rplan.passes[1], meta.shape)
-            gets, puts = gets + owners, puts + owners
-    return ArrayPlan(path, src_store.describe(), store.describe(), rplan.passes, gets, puts, lists, temp)
-
-
-def _write_plan(data: da.Array, source: str, store: Store, options: dict[str, Any], cap: int, gets: int) -> ArrayPlan:
-    new = NewArray(options["chunks"], options["shards"], options["compressors"], options["filters"], None,
-                   options["zarr_format"], "C", None, None)
-    meta = new.metadata(data.shape, data.dtype, data.chunks, cap)
-    spec = ArraySpec.from_metadata(meta)
-    full = tuple(slice(0, n) for n in data.shape)
-    wplan = plan_write(
-        data.chunks, spec.grid.units, data.dtype.itemsize, target=full, shape=data.shape, max_task_bytes=cap
-    )
-    itemsize = data.dtype.itemsize
-    block = tuple(max(c, default=0) for c in wplan.chunks)
-    unit = tuple(spec.grid.chunk_shape)
-    written = itemsize * prod(len(c) * u for c, u in zip(spec.grid.axis_chunks(), unit))
-    p = Pass("write", tuple(int(c) for c in data.chunksize), unit, block, prod(len(c) for c in wplan.chunks),
-             int(data.nbytes), written, itemsize * (prod(block) + 2 * prod(unit)), 1)
-    puts = spec.grid.nchunks + _META_PUTS + int(meta.zarr_format == 2)
-    return ArrayPlan("", source, store.describe(), (p,), gets + 1, puts, 1)
-
-
-def _check_absent(store: Store, mode: str, resume: bool) -> None:
-    """What the operation would refuse first: a target that exists with ``mode="w-"``."""
-    if mode == "w-" and not resume and not store.is_empty():
-        raise ContainsArrayError(
-            f"{store.describe()} already exists; pass mode='w' (dz: --overwrite) to replace it, or choose another path"
-        )
-
-
-def _walk(group: Group, store: Store, prefix: str, options: dict[str, Any], limit: int, out: list[ArrayPlan]) -> int:
-    """Plan every array below ``group``; return the number of groups (``group`` included)."""
-    n = 1
-    for name in group.group_keys():
-        n += _walk(group.group(name), store.child(name), f"{prefix}{name}/", options, limit, out)
-    for name in group.array_keys():
-        src, meta = group.array_node(name)
-        chunks = _array_chunks(options["chunks"], prefix + name, meta.dimension_names)
-        out.append(_rechunk_plan(prefix + name, src, meta, store.child(name), chunks, options, limit))
-    return n
+def _array_plan(path: str, job: Rechunk, spent: Requests) -> ArrayPlan:
+    temp = None if job.temp is None else job.temp.describe()
+    return ArrayPlan(path, job.source.describe(), job.target.describe(), job.plan.passes, spent.get, spent.put,
+                     spent.list, temp)
 
 
 def plan(
@@ -194,12 +74,13 @@ def plan(
 ) -> Plan:
     """What ``dz.copy``, ``dz.rechunk`` or ``dz.write`` would do, without doing it.
 
-    The plan is the operation's own (the same passes, blocks and memory bound), with
-    the requests its tasks would make counted: GETs of source objects (a shard's index
-    too, where inner chunks are read by byte ranges), PUTs of target objects (an upper
-    bound: chunks equal to the fill value are not written), LISTs of groups and
-    intermediate arrays, and metadata documents. Nothing is written; only the source's
-    metadata is read, and the target is checked to be absent (``mode="w-"``).
+    The plan is the job ``compute=False`` gives (the same passes, blocks and memory
+    bound), with the requests running it would make: GETs of source objects (a shard's
+    index too, where inner chunks are read by byte ranges), PUTs of target objects (an
+    upper bound: chunks equal to the fill value are not written), the metadata documents,
+    journals and groups, and LISTs. Nothing is written; what the operation reads before it
+    writes (the source's metadata, a group's members, the target) is read, and what it
+    would refuse (a target that exists with ``mode="w-"``) is refused.
 
     Parameters
     ----------
@@ -240,50 +121,71 @@ def plan(
     if set(price) != set(S3_STANDARD_PRICES) or any(not isinstance(v, (int, float)) or v < 0 for v in price.values()):
         raise ZarrioError(f"prices={prices!r} must give a non-negative number for each of 'get', 'put' and 'list'")
     limit = parse_max_mem(max_mem)
-    store = open_store(target, target_options)
-    _check_absent(store, mode, resume)
     workers = threads or dask.config.get("num_workers", None) or CPU_COUNT
-    options = {"chunks": chunks, "shards": shards, "compressors": compressors, "filters": filters,
-               "zarr_format": zarr_format, "temp": temp, "resume": resume, "target_options": target_options}
+    dry = DryRun()
+    dst = dry.view(open_store(target, target_options))
+    layout: dict[str, Any] = {"shards": shards, "compressors": compressors, "filters": filters,
+                              "zarr_format": zarr_format}
     if operation == "write":
-        return _plan_write(source, store, options, limit, storage_options, workers, price)
+        one = _write_plan(source, dst, dry, chunks, layout, limit, mode, resume, storage_options)
+        label = f"dask array {source.name}" if isinstance(source, da.Array) else one.source
+        return Plan(operation, label, dst.describe(), (one,), workers, price)
     if not isinstance(source, (str, Store)) and not hasattr(source, "__fspath__") and not isinstance(source, Mapping):
-        raise ZarrioError(f"dz.plan({operation!r}) takes a source URL or store, not {type(source).__name__}; "
-                          "write a dask array with operation='write'")
-    src_store = open_store(source, storage_options)
-    node = read_node(src_store)
-    if isinstance(node, GroupMetadata):
-        if operation == "rechunk":
-            raise ZarrioError(f"{src_store.describe()} is a group: dz.rechunk takes an array; plan 'copy' for a group")
-        arrays: list[ArrayPlan] = []
-        groups = _walk(Group(src_store, node), store, "", options, limit, arrays)
-        listed = 0 if node.consolidated is not None else groups
-        meta_puts = groups * (1 if (zarr_format or node.zarr_format) == 3 else 2) + int(node.consolidated is not None)
-        return Plan(operation, src_store.describe(), store.describe(), tuple(arrays), workers, price, groups,
-                    (groups, meta_puts, listed))
-    if operation == "rechunk" and isinstance(shards, str) and shards == KEEP:
-        options["shards"] = None  # dz.rechunk's default: no shards unless asked
-    one = _rechunk_plan("", src_store, node, store, chunks, options, limit)
-    return Plan(operation, src_store.describe(), store.describe(), (one,), workers, price)
+        raise ZarrioError(
+            f"dz.plan({operation!r}) takes a source URL or store, not {type(source).__name__}; "
+            "write a dask array with operation='write'"
+        )
+    src = dry.view(open_store(source, storage_options))
+    into: dict[str, Any] = {"temp": None if temp is None else dry.view(open_store(temp, target_options)), "mode": mode,
+                            "resume": resume, "max_mem": max_mem, "target_options": target_options}
+    if operation == "rechunk":
+        if isinstance(shards, str) and shards == KEEP:
+            layout["shards"] = None  # dz.rechunk's default: no shards unless asked
+        job = rechunk(src, dst, chunks, **layout, **into, compute=False)
+        assert job is not None  # compute=False returns the job
+        one = _array_plan("", job, dry.requests + job.requests(dry))
+        return Plan(operation, src.describe(), dst.describe(), (one,), workers, price)
+    copied = copy(src, dst, chunks=chunks, **layout, **into, compute=False)
+    assert copied is not None  # compute=False returns the job
+    built = dry.requests  # the source's metadata and listings, read to build the job
+    own, members = copied.requests(dry)
+    if not copied.groups:  # a lone array: what building its job read is its own
+        one = _array_plan("", copied.members[""], built + members[""])
+        return Plan(operation, src.describe(), dst.describe(), (one,), workers, price)
+    arrays = tuple(_array_plan(path, copied.members[path], spent) for path, spent in members.items())
+    spent = built + own
+    return Plan(operation, src.describe(), dst.describe(), arrays, workers, price, len(copied.groups),
+                (spent.get, spent.put, spent.list))
 
 
-def _plan_write(
-    source: Any, store: Store, options: dict[str, Any], limit: int, storage_options: dict[str, Any] | None,
-    workers: int, price: dict[str, float],
-) -> Plan:
+def _write_plan(
+    source: Any, dst: Store, dry: DryRun, chunks: Any, layout: dict[str, Any], limit: int, mode: str, resume: bool,
+    storage_options: dict[str, Any] | None,
+) -> ArrayPlan:
+    """The plan of ``dz.write(source, dst, ...)``, from :func:`~dask_zarrio.api.prepare_write`."""
     defaults = {"chunks": None, "shards": None, "compressors": "auto", "filters": None, "zarr_format": 3}
-    opts = {k: defaults[k] if (isinstance(v, str) and v == KEEP) or (k == "zarr_format" and v is None) else v
-            for k, v in options.items() if k in defaults}
-    if isinstance(source, da.Array):
-        arrays = (_write_plan(source, "dask array", store, opts, limit, 0),)
-        return Plan("write", f"dask array {source.name}", store.describe(), arrays, workers, price)
-    if isinstance(source, np.ndarray):
-        data = da.from_array(source, chunks=opts["chunks"] or "auto", name=False)
-        arrays = (_write_plan(data, "numpy array", store, opts, limit, 0),)
-        return Plan("write", "numpy array", store.describe(), arrays, workers, price)
-    src_store = open_store(source, storage_options)
-    data = read(src_store)
-    stored = ArraySpec.from_metadata(read_array_metadata(src_store)).grid.axis_chunks()
-    gets = _overlaps(data.chunks, stored) + _META_GETS
-    arrays = (_write_plan(data, src_store.describe(), store, opts, limit, gets),)
-    return Plan("write", src_store.describe(), store.describe(), arrays, workers, price)
+    given = {"chunks": chunks, **layout}
+    kept = [k for k, v in given.items() if (isinstance(v, str) and v == KEEP) or (k == "zarr_format" and v is None)]
+    opts: dict[str, Any] = {**given, **{k: defaults[k] for k in kept}}
+    reads = 0
+    data: da.Array | np.ndarray
+    if isinstance(source, (da.Array, np.ndarray)):  # a numpy array is wrapped as dz.write wraps it
+        data, described = source, "dask array" if isinstance(source, da.Array) else "numpy array"
+    else:
+        src = dry.view(open_store(source, storage_options))
+        meta = read_array_metadata(src)  # as dz.read opens it
+        data, described = array_from_metadata(src, meta), src.describe()
+        # each read task fetches the stored chunks its block overlaps
+        reads = overlaps(data.chunks, ArraySpec.from_metadata(meta).grid.axis_chunks())
+    planned = prepare_write(data, dst, mode=mode, resume=resume, max_task_bytes=limit, **opts)
+    spent = dry.requests + planned.requests(dry) + Requests(reads)
+    data = data if isinstance(data, da.Array) else planned.data
+    itemsize, spec = data.dtype.itemsize, planned.w.spec
+    block = tuple(max(c, default=0) for c in planned.plan.chunks)
+    unit = tuple(spec.grid.chunk_shape)
+    written = itemsize * prod(len(c) * u for c, u in zip(spec.grid.axis_chunks(), unit))
+    p = Pass("write", tuple(int(c) for c in data.chunksize), unit, block, prod(len(c) for c in planned.plan.chunks),
+             int(data.nbytes), written, itemsize * (prod(block) + 2 * prod(unit)), 1)
+    return ArrayPlan("", described, dst.describe(), (p,), spent.get, spent.put, spent.list)
+
+

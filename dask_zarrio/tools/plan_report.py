@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ZarrioError
-from ..layout.rechunk_plan import Pass, _size
+from ..layout.rechunk_plan import Pass
+from ..layout.requests import size_text
 
 __all__ = ["S3_STANDARD_PRICES", "ArrayPlan", "Plan", "price_per_1000"]
 
@@ -129,9 +130,9 @@ class Plan:
         lines += [
             f"arrays {len(self.arrays)}, groups {self.groups}, passes {self.passes}, tasks {self.tasks}",
             f"requests: GET {r['get']}, PUT {r['put']}, LIST {r['list']}",
-            f"bytes: read {_size(self.bytes_read)}, write {_size(self.bytes_written)} (decoded)",
-            f"peak memory: {_size(self.peak_task_memory)} per task, "
-            f"{_size(self.peak_worker_memory)} per worker of {self.threads} threads",
+            f"bytes: read {size_text(self.bytes_read)}, write {size_text(self.bytes_written)} (decoded)",
+            f"peak memory: {size_text(self.peak_task_memory)} per task, "
+            f"{size_text(self.peak_worker_memory)} per worker of {self.threads} threads",
             f"request cost: ${c['total']:.6f} (GET ${c['get']:.6f}, PUT ${c['put']:.6f}, LIST ${c['list']:.6f})",
         ]
         return "\n".join(lines)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dask
@@ -32,17 +32,19 @@ from ..errors import StoreError, ZarrioError
 from ..graph.builder import block_layer, refuse_reading_from, sum_of_blocks
 from ..graph.progress import compute as compute_with_progress
 from ..graph.progress import runs_in_this_process
+from ..layout.requests import region_requests
 from ..layout.write_plan import WritePlan
 from ..metadata import ArraySpec
 from ..metadata.journal import pending_write
 from ..store import Store, open_store
 from ..store.backends.icechunk_store import is_icechunk
 from .destination import Destination, Incoming, NewArray, resolve_destination
+from .dry_run import DryRun, Requests
 from .modes import check_replaceable
 from .resume import blocks_to_write
 from .staging import begin_node, finish_node, staged_node
 
-__all__ = ["Incoming", "NodeWrite", "PlainTarget", "WriteTarget", "open_target"]
+__all__ = ["Incoming", "NodeWrite", "PlainTarget", "PlannedWrite", "WriteTarget", "open_target"]
 
 logger = logging.getLogger("dask_zarrio")
 
@@ -59,6 +61,43 @@ class NodeWrite:
     dest: Destination
     spec: ArraySpec
     sink: Store
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    """A write resolved and planned (:func:`dask_zarrio.api.prepare_write`); nothing is written yet.
+
+    ``data`` is the dask array rechunked to ``plan`` (every stored unit has one writer);
+    ``todo`` the plan's blocks a resumed write still writes (``None``: all of them).
+    """
+
+    target: WriteTarget
+    w: NodeWrite
+    plan: WritePlan
+    data: da.Array
+    todo: list[tuple[int, ...]] | None
+
+    def requests(self, dry: DryRun | None = None) -> Requests:
+        """The GET, PUT and LIST requests running this write makes, counted without running it.
+
+        The data tasks': a PUT per stored unit the region touches (an upper bound: units equal
+        to the fill value are not stored), a GET per unit it cuts (read to be merged). The
+        rest is counted as it is made: :meth:`WriteTarget.begin` and :meth:`WriteTarget.finish`
+        run on ``dry``'s views of the stores, which write nothing. What computing ``data``
+        reads (a ``dz.read`` array's chunks) is its source's, not counted here.
+        """
+        if not isinstance(self.target, PlainTarget):
+            raise ZarrioError(f"{self.target!r}: the requests of a write are counted on plain stores, not on "
+                              "Icechunk repositories; plan the write to a folder or bucket of the same layout")
+        dry = DryRun() if dry is None else dry
+        before = dry.requests
+        store = dry.view(self.target.store)
+        sink = store if self.w.sink is self.target.store else dry.view(self.w.sink)  # in place: the same node
+        target, w = PlainTarget(store), replace(self.w, sink=sink)
+        target.begin(w)
+        target.finish(w, None)
+        gets, puts = region_requests(self.w.spec.grid.axis_chunks(), self.w.dest.region)
+        return dry.requests - before + Requests(gets, puts)
 
 
 class WriteTarget(ABC):

@@ -199,7 +199,9 @@ def test_absurd_grid_reads_lazily_in_small_memory():
     tracemalloc.stop()
     assert x.shape == (10**9, 10**9) and max(x.numblocks) <= 10**5
     assert corner.tolist() == [[1, 7], [7, 7]]
-    assert elapsed < 5 and peak < 64 * 2**20
+    # The guard is the memory (a 10**9-entry tuple is gigabytes); time only catches the minutes it took,
+    # with room for a loaded machine (it takes 2 s alone).
+    assert peak < 64 * 2**20 and elapsed < 60
 
 
 @pytest.mark.parametrize("chunks", [1, (1, 1), (10**9, 1), {0: 1}, (1, -1), "auto", ("auto", -1)])
