@@ -81,10 +81,8 @@ def read_array(spec: ArraySpec, store: Store, chunks: Any, name: str) -> da.Arra
     # dask's "auto" spells previous_chunks out block by block: bound them first.
     previous = grouped_unit(shape, spec.chunk_shape, MAX_BLOCKS_PER_AXIS)
     normalized = normalize_chunks(chunks, shape, dtype=spec.dtype, previous_chunks=previous)
-    # The unit a task can read alone: the chunk, or the inner chunk of a shard where
-    # the store reads byte ranges (tasks.read_region asks the same two questions).
-    by_ranges = store.supports_partial_reads and spec.pipeline.supports_partial_decode
-    unit = spec.grid.read_units(spec.pipeline.partial_chunk_shape if by_ranges else None)
+    # The unit a task can read alone: the chunk, or the inner chunk of a shard read by byte ranges.
+    unit = spec.grid.read_units(spec.pipeline.partial_chunk_shape if spec.reads_by_ranges(store) else None)
     aligned = aligned_read_chunks(normalized, unit, shape)
     if aligned == normalized:
         return _read_layer(spec, store, aligned, name)

@@ -185,10 +185,7 @@ def read_into(spec: ArraySpec, store: Store, region: Region, out: np.ndarray, fe
     >>> out
     array([9, 5, 6], dtype=int8)
     """
-    # Part of a shard is read by byte ranges only where both sides declare they can:
-    # a store that serves a range by fetching the whole object would fetch it again
-    # for the index and for every run of inner chunks.
-    by_ranges = spec.pipeline.supports_partial_decode and store.supports_partial_reads
+    by_ranges = spec.reads_by_ranges(store)
     fill = spec.fill_chunk(())
     whole: list[tuple[int, ...]] = []
     for index in spec.grid.chunks_in(region):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from .n5 import ArrayMetadataN5, N5KeyEncoding
 from .rectilinear import edges_to_units
 from .v2 import ArrayMetadataV2
 from .v3 import ArrayMetadataV3
+
+if TYPE_CHECKING:  # annotations only: a spec never opens a store
+    from ..store import Store
 
 __all__ = ["ArrayMetadata", "ArraySpec", "chunk_grid"]
 
@@ -106,6 +109,29 @@ class ArraySpec:
     def chunk_region(self, index: tuple[int, ...]) -> tuple[slice, ...]:
         """The part of the array chunk ``index`` holds (clipped at the array's edge)."""
         return self.grid.chunk_region(index)
+
+    def reads_by_ranges(self, store: Store) -> bool:
+        """Whether part of a stored object is read by byte ranges from ``store``: the one place
+        this is decided (read graphs, read tasks, rechunk plans and ``dz.plan`` ask it).
+
+        Only where both sides declare they can: a store that serves a range by fetching the
+        whole object would fetch it again for a shard's index and for every run of inner chunks.
+
+        Examples
+        --------
+        >>> from dask_zarrio.metadata.create import new_array_metadata
+        >>> from dask_zarrio.store import MappingStore, open_store
+        >>> meta = new_array_metadata(shape=(8,), dtype=np.dtype("i1"), chunk_shape=(2,), shard_shape=(4,))
+        >>> spec = ArraySpec.from_metadata(meta)
+        >>> spec.reads_by_ranges(open_store("memory://doc/ranges.zarr")), spec.read_unit(MappingStore({}))
+        (True, (4,))
+        """
+        return self.pipeline.supports_partial_decode and store.supports_partial_reads
+
+    def read_unit(self, store: Store) -> tuple[int, ...]:
+        """What a task decodes at a time from ``store``: a shard's inner chunk where it reads them
+        alone (:meth:`reads_by_ranges`), else the stored chunk."""
+        return self.pipeline.partial_chunk_shape if self.reads_by_ranges(store) else self.chunk_shape
 
     def chunk_key(self, index: tuple[int, ...]) -> str:
         """The store key of chunk ``index``, relative to the array's folder."""

@@ -254,17 +254,11 @@ def _data_requests(b: _Begun) -> Requests:
     :func:`~dask_zarrio.rechunking.tasks.consumed_key` each task owning chunks of the
     intermediate array checks for and stores."""
     spec, p, shape = ArraySpec.from_metadata(b.source), b.step.pass_, b.source.shape
-    # a pass that decodes less than a stored object reads shards' inner chunks by byte ranges (plan_for)
-    gets, puts = p.requests(shape, spec.chunk_shape if p.kind == "decode" and p.source != spec.chunk_shape else None)
+    # a pass that decodes shards' inner chunks reads them by byte ranges, each task the shards' indexes too
+    ranged = p.kind == "decode" and spec.reads_by_ranges(b.step.source)
+    gets, puts = p.requests(shape, spec.chunk_shape if ranged else None)
     owners = p.owners(shape) if _consumes(b.step) else 0
     return Requests(gets + owners, puts + owners)
-
-
-def _read_unit(spec: ArraySpec, store: Store) -> tuple[int, ...]:
-    """What a task decodes at a time: a shard's inner chunk where it can read them alone."""
-    if spec.pipeline.supports_partial_decode and store.supports_partial_reads:
-        return spec.pipeline.partial_chunk_shape
-    return spec.chunk_shape
 
 
 def plan_for(
@@ -289,7 +283,7 @@ def plan_for(
         plan = RechunkPlan(meta.shape, itemsize, max_mem, (plan_copy(meta.shape, src.chunk_shape, dst.chunk_shape, itemsize, max_mem, kind),))
     else:
         # A rectilinear source is planned on its largest chunks: what a task may have to decode at once
-        plan = plan_rechunk(meta.shape, itemsize, _read_unit(src, source), dst.chunk_shape, max_mem)
+        plan = plan_rechunk(meta.shape, itemsize, src.read_unit(source), dst.chunk_shape, max_mem)
     if dst.grid.is_regular:
         return plan
     # A rectilinear target's units differ in length: the last pass's blocks follow its edges
