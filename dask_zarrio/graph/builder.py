@@ -38,7 +38,10 @@ from ..store import Store
 from ..store.base import same_place
 from .tasks import ArrayReader, write_region
 
-__all__ = ["array_from_metadata", "check_block_counts", "read_array", "refuse_reading_from", "stores_read_by", "sum_of_blocks", "block_layer", "write_block"]
+__all__ = [
+    "array_from_metadata", "block_layer", "check_block_counts", "read_array", "refuse_reading_from", "stores_read_by",
+    "sum_of_blocks", "write_block",
+]
 
 
 def array_from_metadata(
@@ -294,7 +297,8 @@ def refuse_reading_from(arr: Any, store: Store) -> None:
     >>> from dask_zarrio.metadata.create import new_array_metadata
     >>> from dask_zarrio.store import MappingStore
     >>> m = {}
-    >>> x = array_from_metadata(MappingStore(m, "g/a"), new_array_metadata(shape=(2,), dtype=np.dtype("i1"), chunk_shape=(2,)))
+    >>> meta = new_array_metadata(shape=(2,), dtype=np.dtype("i1"), chunk_shape=(2,))
+    >>> x = array_from_metadata(MappingStore(m, "g/a"), meta)
     >>> refuse_reading_from(x + 1, MappingStore(m, "g"))
     Traceback (most recent call last):
     ...

@@ -247,7 +247,8 @@ class ArrayReader:
     --------
     >>> from dask_zarrio.metadata.create import new_array_metadata
     >>> from dask_zarrio.store import MappingStore
-    >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(6,), dtype=np.dtype("i1"), chunk_shape=(2,), fill_value=3))
+    >>> meta = new_array_metadata(shape=(6,), dtype=np.dtype("i1"), chunk_shape=(2,), fill_value=3)
+    >>> spec = ArraySpec.from_metadata(meta)
     >>> ArrayReader(spec, MappingStore({}))[::-2]
     array([3, 3, 3], dtype=int8)
     """
@@ -342,7 +343,8 @@ def write_region(
     >>> from dask_zarrio.metadata.create import new_array_metadata
     >>> from dask_zarrio.layout.write_plan import plan_write
     >>> from dask_zarrio.store import MappingStore
-    >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), compressors=None))
+    >>> meta = new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), compressors=None)
+    >>> spec = ArraySpec.from_metadata(meta)
     >>> m = {}
     >>> whole = plan_write(((4,),), (2,), 1, target=(slice(0, 4),), shape=(4,))
     >>> write_region(spec, MappingStore(m), np.array([0, 0, 1, 2], "i1"), (slice(0, 4),), whole)

@@ -280,7 +280,8 @@ def plan_for(
     itemsize = max(meta.dtype.itemsize, dtype.itemsize)
     kind = undecoded_kind(src, dst) if dtype == meta.dtype else None
     if kind is not None:
-        plan = RechunkPlan(meta.shape, itemsize, max_mem, (plan_copy(meta.shape, src.chunk_shape, dst.chunk_shape, itemsize, max_mem, kind),))
+        copy = plan_copy(meta.shape, src.chunk_shape, dst.chunk_shape, itemsize, max_mem, kind)
+        plan = RechunkPlan(meta.shape, itemsize, max_mem, (copy,))
     else:
         # A rectilinear source is planned on its largest chunks: what a task may have to decode at once
         plan = plan_rechunk(meta.shape, itemsize, src.read_unit(source), dst.chunk_shape, max_mem)
@@ -388,7 +389,8 @@ def rechunk(
                                middle.metadata(meta.shape, meta.dtype, (), limit)))
         else:
             again = resume and reusable(middle_store, store, mode)  # else the first pass starts afresh
-            steps.append(_Step(first, src_store, PlainTarget(middle_store), middle, meta.dtype, "w", again, adaptive=True))
+            into_middle = PlainTarget(middle_store)
+            steps.append(_Step(first, src_store, into_middle, middle, meta.dtype, "w", again, adaptive=True))
             steps.append(_Step(last, middle_store, out, new, out_dtype, mode, resume, consume=True))
             cleanup.append(middle_store)
     job = Rechunk(plan, steps, src_store, store, progress, cleanup, middle_store)

@@ -84,7 +84,8 @@ def rechunk_block(
     >>> a = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(4,)))
     >>> b = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,)))
     >>> m = {}
-    >>> rechunk_block(a, MappingStore({"c/0": a.pipeline.encode(np.array([0, 0, 1, 2], "i1"))}), b, MappingStore(m), (slice(0, 4),), 1)
+    >>> src = MappingStore({"c/0": a.pipeline.encode(np.array([0, 0, 1, 2], "i1"))})
+    >>> rechunk_block(a, src, b, MappingStore(m), (slice(0, 4),), 1)
     array([1])
     >>> sorted(m)
     ['c/1']
@@ -136,7 +137,8 @@ def copy_chunks(
     --------
     >>> from dask_zarrio.metadata.create import new_array_metadata
     >>> from dask_zarrio.store import MappingStore
-    >>> a = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), zarr_format=2))
+    >>> a = ArraySpec.from_metadata(
+    ...     new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), zarr_format=2))
     >>> b = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,)))
     >>> m = {}
     >>> copy_chunks(a, MappingStore({"1": b"xy"}), b, MappingStore(m), (slice(0, 4),), 4)
@@ -156,7 +158,9 @@ def copy_chunks(
     return np.full((1,) * len(region), stored)
 
 
-def _copy_threaded(src: ArraySpec, src_store: Store, dst: ArraySpec, dst_store: Store, indices: list[tuple[int, ...]], fetch: int) -> int:
+def _copy_threaded(
+    src: ArraySpec, src_store: Store, dst: ArraySpec, dst_store: Store, indices: list[tuple[int, ...]], fetch: int
+) -> int:
     """Copy objects one by one on ``fetch`` threads (at most ``fetch`` held at once), for
     stores that answer one request at a time (local files): a copy is system calls, and
     these wait in the kernel without the GIL, so they overlap."""
@@ -183,7 +187,8 @@ def assemble_shards(
     >>> from dask_zarrio.metadata.create import new_array_metadata
     >>> from dask_zarrio.store import MappingStore
     >>> a = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,)))
-    >>> b = ArraySpec.from_metadata(new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), shard_shape=(4,)))
+    >>> b = ArraySpec.from_metadata(
+    ...     new_array_metadata(shape=(4,), dtype=np.dtype("i1"), chunk_shape=(2,), shard_shape=(4,)))
     >>> chunk = a.pipeline.encode(np.array([1, 2], "i1"))
     >>> m = {}
     >>> assemble_shards(a, MappingStore({"c/1": chunk}), b, MappingStore(m), (slice(0, 4),), 4)

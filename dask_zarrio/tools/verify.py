@@ -155,7 +155,10 @@ def _digests(store: Store, meta: ArrayMetadata) -> Any:
 def _manifest_entry(meta: ArrayMetadata, digests: list[str]) -> dict[str, Any]:
     dtype = meta.dtype if meta.dtype.kind == "O" else meta.dtype.newbyteorder("<")
     whole = hashlib.sha256("".join(digests).encode()).hexdigest()
-    return {"shape": list(meta.shape), "dtype": dtype.str, "block_shape": list(canonical_block(meta.shape)), "digest": whole, "blocks": digests}
+    return {
+        "shape": list(meta.shape), "dtype": dtype.str, "block_shape": list(canonical_block(meta.shape)),
+        "digest": whole, "blocks": digests,
+    }
 
 
 def compare_manifests(expected: dict[str, Any], actual: dict[str, Any]) -> list[Problem]:
@@ -180,7 +183,8 @@ def compare_manifests(expected: dict[str, Any], actual: dict[str, Any]) -> list[
         want, got = expected[path], actual[path]
         for key in ("shape", "dtype"):
             if want.get(key) != got[key]:
-                problems.append(Problem("checksum", path, None, f"{path}: {key} is {got[key]!r}, the manifest says {want.get(key)!r}"))
+                message = f"{path}: {key} is {got[key]!r}, the manifest says {want.get(key)!r}"
+                problems.append(Problem("checksum", path, None, message))
         if problems and problems[-1].path == path or want.get("digest") == got["digest"]:
             continue
         block = got["block_shape"]
@@ -189,12 +193,17 @@ def compare_manifests(expected: dict[str, Any], actual: dict[str, Any]) -> list[
         if differ:
             grid = [-(-s // b) for s, b in zip(got["shape"], block)]
             index = np.unravel_index(differ[0], grid) if grid else ()
-            where = f"; first difference in elements {[f'{i * b}:{min((i + 1) * b, s)}' for i, b, s in zip(index, block, got['shape'])]}"
-        problems.append(Problem("checksum", path, None, f"{path}: the decoded data differ from the manifest ({len(differ)} of {len(got['blocks'])} blocks){where}"))
+            spans = [f'{i * b}:{min((i + 1) * b, s)}' for i, b, s in zip(index, block, got['shape'])]
+            where = f"; first difference in elements {spans}"
+        counted = f"({len(differ)} of {len(got['blocks'])} blocks)"
+        message = f"{path}: the decoded data differ from the manifest {counted}{where}"
+        problems.append(Problem("checksum", path, None, message))
     return problems
 
 
-def _stale_consolidated(store: Store, group: GroupMetadata, nodes: dict[str, ArrayMetadata | GroupMetadata]) -> list[Problem]:
+def _stale_consolidated(
+    store: Store, group: GroupMetadata, nodes: dict[str, ArrayMetadata | GroupMetadata]
+) -> list[Problem]:
     """Where the group's consolidated metadata disagrees with the members' own documents."""
     cons = group.consolidated or {}
     problems = []
@@ -210,7 +219,8 @@ def _stale_consolidated(store: Store, group: GroupMetadata, nodes: dict[str, Arr
             if type(listed) is type(real) and same and listed.attributes == real.attributes:
                 continue
             message = f"{path}: the consolidated metadata differ from the member's own documents"
-        problems.append(Problem("stale_consolidated", path, None, f"{message}; run `dz consolidate {store.describe()}`"))
+        fix = f"run `dz consolidate {store.describe()}`"
+        problems.append(Problem("stale_consolidated", path, None, f"{message}; {fix}"))
     return problems
 
 
@@ -236,9 +246,13 @@ def _load_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         with open(path) as f:
             doc = json.load(f)
     except (OSError, ValueError) as e:
-        raise ZarrioError(f"checksum={os.fspath(path)!r} cannot be read as a manifest ({e}); give a new file name to write one") from e
+        raise ZarrioError(
+            f"checksum={os.fspath(path)!r} cannot be read as a manifest ({e}); give a new file name to write one"
+        ) from e
     if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT or not isinstance(doc.get("arrays"), dict):
-        raise ZarrioError(f"checksum={os.fspath(path)!r} is no {MANIFEST_FORMAT} manifest; give a new file name to write one")
+        raise ZarrioError(
+            f"checksum={os.fspath(path)!r} is no {MANIFEST_FORMAT} manifest; give a new file name to write one"
+        )
     return doc["arrays"]
 
 
@@ -297,7 +311,8 @@ def verify(
         sizes = child.list_sizes()
         classes = classify_keys(meta, list(sizes))
         report.problems.extend(
-            Problem("outside_grid", path, key, f"{child.describe(key)}: a chunk key outside the chunk grid of shape {list(meta.shape)}")
+            Problem("outside_grid", path, key,
+                    f"{child.describe(key)}: a chunk key outside the chunk grid of shape {list(meta.shape)}")
             for key in classes.outside
         )
         spec = ArraySpec.from_metadata(meta, allow_pickle=True)
@@ -313,11 +328,15 @@ def verify(
     return report
 
 
-def _checksum(report: VerifyReport, arrays: dict[str, tuple[Store, ArrayMetadata]], path: str | os.PathLike[str], scheduler: str | None, progress: bool | str) -> None:
+def _checksum(
+    report: VerifyReport, arrays: dict[str, tuple[Store, ArrayMetadata]], path: str | os.PathLike[str],
+    scheduler: str | None, progress: bool | str,
+) -> None:
     expected = _load_manifest(path)
     broken = {p.path for p in report.problems if p.kind in ("corrupt_chunk", "shard_index", "metadata")}
     if broken:
-        report.problems.append(Problem("checksum", "/", None, f"checksums not computed: {len(broken)} arrays have undecodable chunks"))
+        message = f"checksums not computed: {len(broken)} arrays have undecodable chunks"
+        report.problems.append(Problem("checksum", "/", None, message))
         return
     (digests,) = compute({p: _digests(s, m) for p, (s, m) in arrays.items()}, progress=progress, scheduler=scheduler)
     actual = {p: _manifest_entry(arrays[p][1], list(d)) for p, d in digests.items()}

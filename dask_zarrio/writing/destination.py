@@ -42,7 +42,10 @@ from ..metadata.writer import metadata_key
 from ..store import Store
 from ..typing import ChunkKeyEncodingLike, ChunksLike, CodecLike, CodecsLike, RegionLike, ShapeLike
 
-__all__ = ["Destination", "Incoming", "NewArray", "as_lengths", "as_shape", "block_lengths", "parse_new_shape", "resolve_destination"]
+__all__ = [
+    "Destination", "Incoming", "NewArray", "as_lengths", "as_shape", "block_lengths", "parse_new_shape",
+    "resolve_destination",
+]
 
 
 class Incoming(NamedTuple):
@@ -86,7 +89,9 @@ class NewArray:
     serializer: CodecLike | Literal["auto"] = "auto"
     chunk_key_encoding: ChunkKeyEncodingLike | None = None
 
-    def metadata(self, shape: tuple[int, ...], dtype: np.dtype[Any], dask_chunks: tuple[tuple[int, ...], ...], cap: int) -> ArrayMetadata:
+    def metadata(
+        self, shape: tuple[int, ...], dtype: np.dtype[Any], dask_chunks: tuple[tuple[int, ...], ...], cap: int
+    ) -> ArrayMetadata:
         """The new array's metadata; chunks default to what makes ``dask_chunks`` align.
 
         ``chunks="dask"`` stores one chunk per dask block (a rectilinear grid where
@@ -100,7 +105,10 @@ class NewArray:
             chunk_shape = as_lengths(self.chunks, len(shape), "chunks")
         elif shard_shape is not None:
             if not all(isinstance(s, int) for s in shard_shape):
-                raise ZarrioError(f"shards={self.shards!r} has irregular lengths: give the inner chunks too, e.g. chunks={(1,) * len(shape)!r}")
+                raise ZarrioError(
+                    f"shards={self.shards!r} has irregular lengths: give the inner chunks too, "
+                    f"e.g. chunks={(1,) * len(shape)!r}"
+                )
             chunk_shape = default_inner_chunk_shape(shard_shape, dtype.itemsize)
         else:
             chunk_shape = default_chunk_shape(dask_chunks, dtype.itemsize, cap)
@@ -204,10 +212,12 @@ def parse_new_shape(shape: Any) -> tuple[int, ...]:
     ...
     dask_zarrio.errors.ZarrioError: shape=(1099511627776, 1099511627776) must hold non-negative ...
     """
-    full = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape) if isinstance(shape, (list, tuple)) else None
-    if full is None or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in full) or (
-        prod(int(n) for n in full) > MAX_ELEMENTS or any(int(n) > MAX_ELEMENTS for n in full)
-    ):
+    full: tuple[Any, ...] = (shape,) if isinstance(shape, (int, np.integer)) else ()
+    if isinstance(shape, (list, tuple)):
+        full = tuple(shape)
+    counts = bool(full) or isinstance(shape, (list, tuple))
+    counts = counts and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in full)
+    if not counts or prod(int(n) for n in full) > MAX_ELEMENTS or any(int(n) > MAX_ELEMENTS for n in full):
         raise ZarrioError(
             f"shape={shape!r} must hold non-negative integers, one per dimension, whose product is "
             "below 2**63 (what numpy and dask can count)"
@@ -231,7 +241,9 @@ def _axis_index(append_dim: Any, meta: ArrayMetadata) -> int:
     return append_dim % len(meta.shape)
 
 
-def _into_existing(arr: da.Array | Incoming, meta: ArrayMetadata, region: RegionLike, append_dim: Any, where: str) -> Destination:
+def _into_existing(
+    arr: da.Array | Incoming, meta: ArrayMetadata, region: RegionLike, append_dim: Any, where: str
+) -> Destination:
     """The destination of a write into (or an append to) the array described by ``meta``."""
     if not np.can_cast(arr.dtype, meta.dtype, casting="same_kind"):
         raise ZarrioError(

@@ -189,7 +189,8 @@ class PlainTarget(WriteTarget):
         sharded = w.spec.pipeline.partial_chunk_shape != w.spec.chunk_shape
         logger.info(
             "%s: resuming: %d stored chunks%s kept, %d of %d blocks left to write",
-            w.sink.describe(), done, "/shards" if sharded else "", len(todo), int(np.prod([len(c) for c in plan.chunks])),
+            w.sink.describe(), done, "/shards" if sharded else "", len(todo),
+            int(np.prod([len(c) for c in plan.chunks])),
         )
         return todo
 

@@ -254,7 +254,8 @@ class IcechunkTarget(WriteTarget):
                 append_dim: Any = None, resume: bool = False) -> NodeWrite:
         if resume:
             raise ZarrioError(
-                "resume=True has nothing to resume in icechunk: a failed write committed nothing; re-run it without resume"
+                "resume=True has nothing to resume in icechunk: a failed write committed nothing; "
+                "re-run it without resume"
             )
         if self.tx.fork is None and on_distributed():
             raise ZarrioError(
