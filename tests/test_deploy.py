@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -90,19 +91,22 @@ def test_batch_scripts(script):
 def test_hpc_job_runs_against_a_scheduler_file(tmp_path):
     """dz_job.py, as the batch scripts run it, on a scheduler and a worker started by scheduler file."""
     sched_file = tmp_path / "sched.json"
+    # Every process imports this checkout's package (the job script's folder, not the
+    # repository, is first on its path), not another copy that pip installed elsewhere.
+    env = {**os.environ, "PYTHONPATH": str(DEPLOY.parent)}
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--scheduler-file", str(sched_file),
                                "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
     try:
         deadline = time.monotonic() + 60
         while not sched_file.exists():
             assert time.monotonic() < deadline
             time.sleep(0.1)
         procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(sched_file),
-                                       "--nthreads", "1", "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                       "--nthreads", "1", "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
         out = subprocess.run([sys.executable, str(DEPLOY / "hpc" / "dz_job.py"), "--scheduler-file", str(sched_file),
                               "--url", str(tmp_path / "job.zarr"), "--gb", "0.02"],
-                             capture_output=True, text=True, timeout=180)
+                             capture_output=True, text=True, timeout=180, env=env)
         assert out.returncode == 0, out.stderr
         assert "identical: True" in out.stdout
     finally:
