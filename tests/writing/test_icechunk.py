@@ -245,8 +245,10 @@ def test_distributed_write_and_killed_worker(local_repo, tmp_path):
     repo = local_repo
     dz.write(SOURCE, (repo, "a"), chunks=(10, 10), commit="v1")
     head = repo.lookup_branch("main")
+    # A cluster of its own, not tests/conftest.py's shared one: a worker is killed, and
+    # allowed-failures is read when the scheduler starts.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster):
         with pytest.raises(distributed.KilledWorker):
             dz.write(_killing(tmp_path, (3, 3)), (repo, "a"), mode="r+", region=(slice(0, 40),), commit="killed")
@@ -261,12 +263,10 @@ def test_distributed_write_and_killed_worker(local_repo, tmp_path):
     np.testing.assert_array_equal(dz.read((repo, "c")).compute(), SOURCE + 1)
 
 
-def test_in_memory_repository_refuses_a_cluster():
-    distributed = pytest.importorskip("distributed")
+def test_in_memory_repository_refuses_a_cluster(client):
     repo = icechunk.Repository.create(icechunk.in_memory_storage())
-    with distributed.Client(processes=False, n_workers=1, dashboard_address=None):
-        with pytest.raises(dz.ZarrioError, match="cannot be forked"):
-            dz.write(SOURCE, (repo, "a"), chunks=(10, 10), commit="no")
+    with pytest.raises(dz.ZarrioError, match="cannot be forked"):  # client: the shared cluster's
+        dz.write(SOURCE, (repo, "a"), chunks=(10, 10), commit="no")
 
 
 def _dataset(times: range = range(8)):
