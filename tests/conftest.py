@@ -13,8 +13,11 @@ or test ids (``python -m pytest -q tests/test_api.py``) runs in-process instead 
 from __future__ import annotations
 
 import os
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -24,7 +27,9 @@ from dask_zarrio.testing.strategies import DTYPES, array_data
 # Golden stores and the scripts that write them (with a newer zarr-python) are data, not tests.
 collect_ignore_glob = ["fixtures/*"]
 
-__all__ = ["DTYPES", "array_data", "assert_same"]
+T = TypeVar("T")
+
+__all__ = ["DTYPES", "array_data", "assert_same", "wait_until"]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -102,6 +107,17 @@ def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
         assert same_bits or np.array_equal(actual, expected, equal_nan=True), (actual, expected)
     else:
         np.testing.assert_array_equal(actual, expected)
+
+
+def wait_until(condition: Callable[[], T], timeout: float = 10.0, what: str = "the condition") -> T:
+    """Poll ``condition`` until it returns something true, and return that; fail the test
+    naming ``what`` after ``timeout`` seconds. For waits: a fixed sleep is either too short
+    on a loaded machine or longer than needed on an idle one."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.02)
+    return value
 
 
 @pytest.fixture(scope="session")
