@@ -1,4 +1,5 @@
-"""The real ``dz copy``, ``dz rechunk`` and ``dz plan``, run in a subprocess on local folders and S3 (moto)."""
+"""``dz copy``, ``dz rechunk`` and ``dz plan`` on local folders and S3 (moto), run in-process
+(``dz_cli``: stdout, stderr and exit status as a process gives them; tests/cli/test_cli.py)."""
 
 from __future__ import annotations
 
@@ -97,9 +98,10 @@ def test_copy_resumes_after_an_interrupted_copy(dataset, tmp_path, monkeypatch):
             raise RuntimeError("injected failure")
         return real(spec, store, region, out_, fetch)
 
-    monkeypatch.setattr(rechunk_tasks, "read_into", failing)
-    with dask.config.set(scheduler="sync"), pytest.raises(RuntimeError):
-        dz.copy(dataset, out, chunks={"time": -1, "lat": 1, "lon": 1}, max_mem="16KiB")
+    with monkeypatch.context() as patched:  # undone before dz runs (in this process) below
+        patched.setattr(rechunk_tasks, "read_into", failing)
+        with dask.config.set(scheduler="sync"), pytest.raises(RuntimeError):
+            dz.copy(dataset, out, chunks={"time": -1, "lat": 1, "lon": 1}, max_mem="16KiB")
     with pytest.raises(dz.IncompleteWriteError):
         dz.read(f"{out}/temp")
     kept = {p: p.stat().st_mtime_ns for p in Path(out, "temp").rglob("*") if p.is_file() and not p.name.startswith(".")}
