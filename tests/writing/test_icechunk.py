@@ -371,8 +371,12 @@ def test_virtual_chunks_read_through_the_repository(tmp_path):
     np.testing.assert_array_equal(_zarr(repo, "v"), expected)
 
 
-def test_unauthorised_virtual_chunks_name_the_key_and_the_fix(tmp_path):
-    repo, _ = _virtual_repo(tmp_path, authorize=False)
+# icechunk wraps its error report near 200 characters: with a folder more in the prefix, the
+# advice to authorize the container is on its second line.
+@pytest.mark.parametrize("folder", ["", "pushes-the-rest-down"])
+def test_unauthorised_virtual_chunks_name_the_key_and_the_fix(tmp_path, folder):
+    (tmp_path / folder).mkdir(exist_ok=True)
+    repo, _ = _virtual_repo(tmp_path / folder, authorize=False)
     with pytest.raises(dz.StoreError, match=r"v/c/[01]: its virtual chunk lives under 'file://.*authorize_virtual_chunk_access="):
         dz.read((repo, "v")).compute()
 

@@ -171,8 +171,11 @@ class IcechunkStore(Store):
 
     def _error(self, error: BaseException, what: str, key: str) -> BaseException:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        container = re.search(r"resolves to the url prefix (\S+?),", text)
-        if container is not None and "authorize" in text:
+        # icechunk wraps its report at a fixed width: with a long prefix, "authorize" is on
+        # the second line, so the whole report is searched, as one line.
+        report = " ".join(str(error).split())
+        container = re.search(r"resolves to the url prefix (\S+?),", report)
+        if container is not None and "authorize" in report:
             prefix = container.group(1)
             return StoreError(
                 f"{what} {self.describe(key)}: its virtual chunk lives under {prefix!r}, which this "
