@@ -88,6 +88,7 @@ def test_batch_scripts(script):
     assert ("#SBATCH" in text) if script.endswith("sbatch") else ("#PBS" in text)
 
 
+@pytest.mark.slow
 def test_hpc_job_runs_against_a_scheduler_file(tmp_path):
     """dz_job.py, as the batch scripts run it, on a scheduler and a worker started by scheduler file."""
     sched_file = tmp_path / "sched.json"

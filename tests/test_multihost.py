@@ -21,7 +21,7 @@ from tests.servers.s3 import create_bucket, s3_options
 REASON = netns_unavailable()
 # One xdist worker runs the module, so that its lab (four hosts, moto, a scheduler, two
 # workers) is built once, not once per worker.
-pytestmark = [pytest.mark.multihost, pytest.mark.xdist_group("multihost"),
+pytestmark = [pytest.mark.multihost, pytest.mark.slow, pytest.mark.xdist_group("multihost"),
               pytest.mark.skipif(REASON is not None, reason=f"multi-host test skipped: {REASON}")]
 
 

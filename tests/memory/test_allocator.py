@@ -253,6 +253,7 @@ def _lingered(client) -> bool:
 
 
 @needs_glibc
+@pytest.mark.slow  # LINGER is 3 s, for the measurement within it to be safe on a loaded machine
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_worker_reuses_memory_while_dask_zarrio_works_and_gets_its_setting_back(tmp_path):
     from distributed import Client, LocalCluster

@@ -379,6 +379,7 @@ def _kill_after(n, heal):
     return KillAfter()
 
 
+@pytest.mark.slow
 def test_a_killed_worker_mid_rechunk_ends_in_a_correct_array_after_resume(tmp_path, caplog):
     import distributed
 

@@ -119,6 +119,7 @@ def test_task_fetches_its_chunks_concurrently_and_bounded(proxy, bucket, in_flig
     assert 1 < proxy.max_in_flight <= limit
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", [2, 3])
 def test_ten_percent_faults_read_and_write_equal_the_oracle(s3_endpoint, bucket, fmt):
     """503 SlowDown, truncated bodies and connection resets, with botocore's own retries off."""

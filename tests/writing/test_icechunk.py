@@ -238,6 +238,7 @@ def _killing(calls_dir, fail_at: tuple[int, int]) -> da.Array:
     return da.from_array(SOURCE, chunks=10).map_blocks(double, dtype=SOURCE.dtype)
 
 
+@pytest.mark.slow
 def test_distributed_write_and_killed_worker(local_repo, tmp_path):
     """On a 2-process LocalCluster each task's fork travels back and is merged; a worker
     killed mid-write fails the graph and the branch's head does not move."""

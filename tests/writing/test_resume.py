@@ -163,6 +163,7 @@ def test_resume_rewrites_blocks_whose_chunks_held_only_fill(tmp_path):
     assert sorted(ran) == [0, 1]  # the two fill blocks ran (storing nothing); the others were skipped
 
 
+@pytest.mark.slow
 def test_a_killed_worker_leaves_an_incomplete_array_that_resume_completes(tmp_path):
     distributed = pytest.importorskip("distributed")
     url = str(tmp_path / "a.zarr")
