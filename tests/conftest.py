@@ -52,11 +52,20 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return 0
 
 
+#: Session fixtures that are costly to start (a dask cluster, Node.js's azurite) -> the xdist
+#: group of the tests that use one: a group runs on one worker, so the fixture starts once.
+#: pytest >= 9.2 and pytest-xdist 3.8 ignore the groups (pytest-xdist#1386: the group is
+#: written into the old node id field); until that is fixed every worker that gets such a
+#: test starts the fixture itself, which is correct, only slower.
+SHARED_BY_GROUP = {"local_cluster": "local_cluster", "azurite_endpoint": "azurite"}
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests on the shared cluster run on one xdist worker, so that one cluster starts, not one
-    per worker; the test servers' doctests skip where the server is not installed, as the
-    fixtures' tests do."""
+    """Tests that share a costly fixture go to one xdist worker (:data:`SHARED_BY_GROUP`); on
+    workers, tests marked slow come first, so that the longest ones start early instead of
+    ending a parallel run alone (every worker sorts the same way, as xdist needs); the test
+    servers' doctests skip where the server is not installed, as the fixtures' tests do."""
     from tests.servers.azurite import azurite_binary
     from tests.servers.redis import redis_server_binary
 
@@ -66,10 +75,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     }
     servers = Path(__file__).parent / "servers"
     for item in items:
-        if "local_cluster" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("local_cluster"))
+        used = getattr(item, "fixturenames", ())
+        for fixture, group in SHARED_BY_GROUP.items():
+            if fixture in used:
+                item.add_marker(pytest.mark.xdist_group(group))
         if item.path.parent == servers and missing.get(item.path.name) and isinstance(item, pytest.DoctestItem):
             item.add_marker(pytest.mark.skip(reason=missing[item.path.name]))
+    if hasattr(config, "workerinput"):  # an xdist worker; a run without workers keeps file order
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow ones first
 
 
 @pytest.fixture(autouse=True)
