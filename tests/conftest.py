@@ -69,9 +69,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from tests.servers.azurite import azurite_binary
     from tests.servers.redis import redis_server_binary
 
+    install = "run scripts/install-test-servers.sh"
     missing = {
-        "azurite.py": None if azurite_binary() else "azurite (or Node.js) is not installed; run scripts/install-test-servers.sh (needs npm)",
-        "redis.py": None if redis_server_binary() else "redis-server is not installed; run scripts/install-test-servers.sh (needs apt-get as root)",
+        "azurite.py": None if azurite_binary() else f"azurite (or Node.js) is not installed; {install} (needs npm)",
+        "redis.py": None if redis_server_binary() else f"redis-server is not installed; {install} (apt-get, as root)",
     }
     servers = Path(__file__).parent / "servers"
     for item in items:

@@ -104,7 +104,8 @@ def test_hpc_job_runs_against_a_scheduler_file(tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.1)
         procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(sched_file),
-                                       "--nthreads", "1", "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+                                       "--nthreads", "1", "--no-dashboard"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
         out = subprocess.run([sys.executable, str(DEPLOY / "hpc" / "dz_job.py"), "--scheduler-file", str(sched_file),
                               "--url", str(tmp_path / "job.zarr"), "--gb", "0.02"],
                              capture_output=True, text=True, timeout=180, env=env)

@@ -127,8 +127,9 @@ def serving_on_free_port(name: str, args: Callable[[int], list[str]], answers: C
     for attempt in range(attempts):
         port = free_port()
         stack = contextlib.ExitStack()
+        up = functools.partial(answers, port)
         try:
-            stack.enter_context(serving(name, args(port), functools.partial(answers, port), where(port), timeout, poll, port))
+            stack.enter_context(serving(name, args(port), up, where(port), timeout, poll, port))
         except ServerExited:
             if attempt == attempts - 1:
                 raise

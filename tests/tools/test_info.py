@@ -82,7 +82,8 @@ def test_an_array_without_stored_chunks(tmp_path):
     url = str(tmp_path / "empty.zarr")
     dz.write(da.zeros(10, chunks=5), url)  # only fill values: no chunk is stored
     i = dz.info(url)
-    assert (i["chunks_present"], i["chunks_expected"], i["stored_chunk_bytes"], i["compression_ratio"]) == (0, 2, 0, None)
+    assert (i["chunks_present"], i["chunks_expected"]) == (0, 2)
+    assert (i["stored_chunk_bytes"], i["compression_ratio"]) == (0, None)
 
 
 def test_group_fields_and_its_arrays_by_path(tmp_path):
@@ -91,7 +92,8 @@ def test_group_fields_and_its_arrays_by_path(tmp_path):
     dz.write(da.from_array(DATA, chunks=10), f"{url}/temp", chunks=(5, 5))
     dz.write(da.arange(100, chunks=10), f"{url}/sub/idx", chunks=5, shards=20)
     i = dz.info(str(url))
-    assert (i["node_type"], i["zarr_format"], i["attributes"], i["consolidated"]) == ("group", 3, {"title": "demo"}, False)
+    assert (i["node_type"], i["zarr_format"], i["attributes"]) == ("group", 3, {"title": "demo"})
+    assert i["consolidated"] is False
     assert i["groups"] == ["sub"] and sorted(i["arrays"]) == ["sub/idx", "temp"]
     assert i["arrays"]["temp"] == dz.info(f"{url}/temp")  # the same summary as the array's own
     assert (i["arrays"]["sub/idx"]["chunks"], i["arrays"]["sub/idx"]["shards"]) == ([5], [20])

@@ -45,7 +45,9 @@ def test_a_healthy_array(array):
     assert isinstance(report, VerifyReport) and report.ok
     assert (report.url, report.problems, report.checksum) == (array.as_uri(), [], None)
     assert report.arrays == {"/": {"chunks_checked": 16, "chunks_expected": 16}}
-    assert report.to_dict() == {"url": array.as_uri(), "ok": True, "arrays": report.arrays, "checksum": None, "problems": []}
+    assert report.to_dict() == {
+        "url": array.as_uri(), "ok": True, "arrays": report.arrays, "checksum": None, "problems": [],
+    }
 
 
 @pytest.mark.parametrize("scheduler", ["sync", "threads"])
