@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_benchmark_runs_and_prints_every_table(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
@@ -48,6 +51,7 @@ def test_store_sections_at_a_tiny_size(tmp_path):
     assert "x the PUT limit" in s3_write_notes(rows)[0]
 
 
+@pytest.mark.slow
 def test_rechunk_benchmark_rows(tmp_path):
     """The rechunk case (16 maps here): every contender in its own process, the limit's
     output is the rechunked array."""

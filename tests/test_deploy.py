@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -87,10 +88,14 @@ def test_batch_scripts(script):
     assert ("#SBATCH" in text) if script.endswith("sbatch") else ("#PBS" in text)
 
 
+@pytest.mark.slow
 def test_hpc_job_runs_against_a_scheduler_file(tmp_path):
     """dz_job.py, as the batch scripts run it, on a scheduler and a worker started by scheduler file."""
     sched_file = tmp_path / "sched.json"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    # Every process imports this checkout's package (the job script's folder, not the
+    # repository, is first on its path), not another copy that pip installed elsewhere.
+    env = {**os.environ, "PYTHONPATH": str(DEPLOY.parent)}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
                                "--scheduler-file", str(sched_file), "--host", "127.0.0.1", "--port", "0",
                                "--dashboard-address", "127.0.0.1:0"], **quiet)]
@@ -104,7 +109,7 @@ def test_hpc_job_runs_against_a_scheduler_file(tmp_path):
                                       **quiet))
         out = subprocess.run([sys.executable, str(DEPLOY / "hpc" / "dz_job.py"), "--scheduler-file", str(sched_file),
                               "--url", str(tmp_path / "job.zarr"), "--gb", "0.02"],
-                             capture_output=True, text=True, timeout=180)
+                             capture_output=True, text=True, timeout=180, env=env)
         assert out.returncode == 0, out.stderr
         assert "identical: True" in out.stdout
     finally:

@@ -1,4 +1,5 @@
-"""Everything sent to workers pickles: the same write/read under a process-based cluster."""
+"""Everything sent to workers pickles: the same write/read under a process-based cluster
+(the shared one of tests/conftest.py, through its ``client`` fixture)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,8 @@ import dask.array as da
 import numpy as np
 import pytest
 import zarr
-from distributed import Client, LocalCluster
 
 import dask_zarrio as dz
-
-
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster) as c:
-            yield c
 
 
 @pytest.mark.parametrize("fmt", [2, 3])

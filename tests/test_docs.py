@@ -17,6 +17,7 @@ BLOCKS = [
 ]
 
 
+@pytest.mark.slow
 def test_sphinx_builds_without_warnings(tmp_path):
     pytest.importorskip("sphinx")
     pytest.importorskip("myst_parser")
@@ -35,3 +36,14 @@ def test_doc_examples_run(code):
 
 def test_there_are_examples():
     assert len(BLOCKS) >= 7
+
+
+def test_ci_runs_the_readme_test_command():
+    """.ci/run is the README's test command (its steps, with the linters between install and
+    pytest), so that what contributors run is what CI runs."""
+    root = DOCS.parent
+    readme = root.joinpath("README.md").read_text()
+    command = re.search(r"\*\*Run the tests\*\*.*?```bash\n(.*?)\n```", readme, re.S).group(1)
+    install, _, pytest_command = command.rpartition(" && ")
+    lines = [line for line in root.joinpath(".ci", "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert install in lines and lines[-1] == pytest_command == "python -m pytest -q"

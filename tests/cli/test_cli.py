@@ -1,12 +1,20 @@
-"""The real ``dz`` command, run in a subprocess against local folders and S3 (moto)."""
+"""The ``dz`` command against local folders and S3 (moto): run in-process with click's
+``CliRunner`` (as a process would see it: stdout, stderr, exit status), and as a real
+process where the process itself is what is tested (the installed entry point, exit
+statuses, the traceback ``--debug`` prints)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import traceback
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import dask.array as da
@@ -14,8 +22,10 @@ import numcodecs
 import numpy as np
 import pytest
 import zarr
+from click.testing import CliRunner
 
 import dask_zarrio as dz
+from dask_zarrio.cli import main
 from dask_zarrio.metadata import ArraySpec
 from dask_zarrio.metadata.node import read_node
 from dask_zarrio.store import open_store
@@ -25,9 +35,46 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = np.arange(400, dtype="f8").reshape(20, 20)
 
 
+@contextlib.contextmanager
+def _as_a_process_reports() -> Iterator[None]:
+    """Warnings and dask_zarrio's log records on ``sys.stderr``, as a fresh ``dz`` process
+    prints them (Python's default warning filters; logging's last-resort handler), so that
+    in-process runs see the same stderr: pytest would otherwise capture both."""
+    handler = logging.StreamHandler()  # sys.stderr when emitting: the runner's
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("dask_zarrio")
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        for action, category in [("ignore", DeprecationWarning), ("ignore", PendingDeprecationWarning),
+                                 ("ignore", ImportWarning), ("ignore", ResourceWarning)]:
+            warnings.simplefilter(action, category)
+        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: sys.stderr.write(
+            warnings.formatwarning(message, category, filename, lineno, line))
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+
+
 def dz_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``dz ARGS`` in this process: its stdout, stderr and exit status; an exception that
+    escapes (``--debug``) ends it with status 1 and its traceback on stderr, as in a process."""
+    runner = CliRunner()
+    with _as_a_process_reports():
+        result = runner.invoke(main, list(args), prog_name="dz", catch_exceptions=True)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["dz", *args], result.exit_code, result.stdout, stderr)
+
+
+def dz_process(*args: str, command: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``dz ARGS`` in a process of its own (``python -m dask_zarrio.cli`` unless ``command``),
+    importing this checkout's package."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "dask_zarrio.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+    command = command or [sys.executable, "-m", "dask_zarrio.cli"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def dz_json(*args: str) -> dict:
@@ -52,7 +99,8 @@ def test_info_of_what_zarr_python_wrote(tmp_path, fmt):
                           dimension_names=["y", "x"] if fmt == 3 else None, attributes={"units": "K"})
     z[:10] = 1  # 8 of 16 chunks stored
     doc = dz_json("info", url)
-    assert (doc["zarr_format"], doc["shape"], doc["chunks"], doc["dtype"], doc["fill_value"]) == (fmt, [20, 20], [5, 5], "int32", 7)
+    got = (doc["zarr_format"], doc["shape"], doc["chunks"], doc["dtype"], doc["fill_value"])
+    assert got == (fmt, [20, 20], [5, 5], "int32", 7)
     assert (doc["chunks_present"], doc["chunks_expected"], doc["attributes"]) == (8, 16, {"units": "K"})
     files = [p for p in (tmp_path / "a.zarr").rglob("*") if p.is_file()]
     assert doc["stored_bytes"] == sum(p.stat().st_size for p in files)
@@ -103,7 +151,9 @@ def test_verify_reports_every_problem(hierarchy):
     done = dz_cli("verify", hierarchy, "--json")
     assert done.returncode == 1
     found = {(p["kind"], p["path"], p["key"]) for p in json.loads(done.stdout)["problems"]}
-    assert found == {("corrupt_chunk", "temp", "c/0/1"), ("shard_index", "sub/idx", "c/0"), ("outside_grid", "temp", "c/9/9")}
+    assert found == {
+        ("corrupt_chunk", "temp", "c/0/1"), ("shard_index", "sub/idx", "c/0"), ("outside_grid", "temp", "c/9/9"),
+    }
     assert dz_cli("verify", str(Path(hierarchy).parent / "missing.zarr")).returncode == 2
 
 
@@ -166,6 +216,23 @@ def test_s3_info_and_verify_never_print_credentials(s3_endpoint, bucket):
     assert verified.returncode == 0 and missing.returncode == 2 and "no array" in missing.stderr
     for out in (verified.stdout, verified.stderr, missing.stdout, missing.stderr, json.dumps(doc)):
         assert "VERYSECRET" not in out
+
+
+def test_the_installed_dz_command_in_a_process_of_its_own(hierarchy):
+    """What only a real process shows: the entry point pip installs runs, and the exit
+    statuses and the traceback Python prints for ``--debug`` reach the shell."""
+    script = Path(sys.executable).with_name("dz")
+    if not script.exists():
+        pytest.skip(f"no dz entry point next to {sys.executable}: pip install -e .")
+    version = dz_process("--version", command=[str(script)])
+    assert version.returncode == 0 and version.stdout.startswith("dz, version "), version.stderr
+    Path(hierarchy, "temp/c/0/1").write_bytes(b"garbage")
+    problems = dz_process("verify", hierarchy, command=[str(script)])
+    assert problems.returncode == 1 and "corrupt_chunk" in problems.stdout
+    refused = dz_process("cat", f"{hierarchy}/temp", "--max-items", "10")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    debug = dz_process("cat", f"{hierarchy}/temp", "--max-items", "10", "--debug")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "--max-items" in debug.stderr
 
 
 def test_bad_storage_option_is_a_usage_error(hierarchy):

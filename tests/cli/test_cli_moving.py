@@ -1,4 +1,5 @@
-"""The real ``dz copy``, ``dz rechunk`` and ``dz plan``, run in a subprocess on local folders and S3 (moto)."""
+"""``dz copy``, ``dz rechunk`` and ``dz plan`` on local folders and S3 (moto), run in-process
+(``dz_cli``: stdout, stderr and exit status as a process gives them; tests/cli/test_cli.py)."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ def dataset(tmp_path) -> str:
     """A Zarr v2 group written by zarr-python: a (time, lat, lon) map per time step, and its time axis."""
     url = str(tmp_path / "ds.zarr")
     g = zarr.open_group(url, mode="w", zarr_format=2, attributes={"title": "demo"})
-    t = g.create_array("temp", shape=DATA.shape, chunks=(1, 12, 16), dtype="f4", dimension_names=None, attributes={"_ARRAY_DIMENSIONS": ["time", "lat", "lon"], "units": "K"})
+    t = g.create_array("temp", shape=DATA.shape, chunks=(1, 12, 16), dtype="f4", dimension_names=None,
+                       attributes={"_ARRAY_DIMENSIONS": ["time", "lat", "lon"], "units": "K"})
     t[:] = DATA
     sub = g.create_group("coords", attributes={"k": 1})
-    sub.create_array("time", shape=(40,), chunks=(10,), dtype="i8", attributes={"_ARRAY_DIMENSIONS": ["time"]})[:] = np.arange(40)
+    time = sub.create_array("time", shape=(40,), chunks=(10,), dtype="i8", attributes={"_ARRAY_DIMENSIONS": ["time"]})
+    time[:] = np.arange(40)
     return url
 
 
@@ -47,8 +50,10 @@ def test_copy_converts_a_v2_group_to_v3_that_zarr_python_reads_identically(datas
 
 @pytest.mark.parametrize(("option", "files", "encoding"), [
     ([], ["0.0.0", "1.0.0"], {"name": "v2", "configuration": {"separator": "."}}),  # v2 keys kept by default
-    (["--chunk-key-encoding", "default"], ["c/0/0/0", "c/1/0/0"], {"name": "default", "configuration": {"separator": "/"}}),
-    (["--chunk-key-encoding", "default:."], ["c.0.0.0", "c.1.0.0"], {"name": "default", "configuration": {"separator": "."}}),
+    (["--chunk-key-encoding", "default"], ["c/0/0/0", "c/1/0/0"],
+     {"name": "default", "configuration": {"separator": "/"}}),
+    (["--chunk-key-encoding", "default:."], ["c.0.0.0", "c.1.0.0"],
+     {"name": "default", "configuration": {"separator": "."}}),
 ])
 def test_copy_to_v3_keeps_or_changes_the_chunk_keys(dataset, tmp_path, option, files, encoding):
     out = tmp_path / "v3.zarr"
@@ -66,7 +71,8 @@ def test_copy_to_v3_keeps_or_changes_the_chunk_keys(dataset, tmp_path, option, f
 )
 def test_rechunk_by_name_or_axis(dataset, tmp_path, chunks, max_mem, expected):
     out = str(tmp_path / "r.zarr")
-    done = dz_cli("rechunk", f"{dataset}/temp", out, "--chunks", chunks, "--max-mem", max_mem, "--temp", str(tmp_path / "tmp.zarr"))
+    temp = str(tmp_path / "tmp.zarr")
+    done = dz_cli("rechunk", f"{dataset}/temp", out, "--chunks", chunks, "--max-mem", max_mem, "--temp", temp)
     assert done.returncode == 0, done.stderr
     z = zarr.open_array(out, mode="r")
     assert z.chunks == expected and z.metadata.zarr_format == 2
@@ -97,9 +103,10 @@ def test_copy_resumes_after_an_interrupted_copy(dataset, tmp_path, monkeypatch):
             raise RuntimeError("injected failure")
         return real(spec, store, region, out_, fetch)
 
-    monkeypatch.setattr(rechunk_tasks, "read_into", failing)
-    with dask.config.set(scheduler="sync"), pytest.raises(RuntimeError):
-        dz.copy(dataset, out, chunks={"time": -1, "lat": 1, "lon": 1}, max_mem="16KiB")
+    with monkeypatch.context() as patched:  # undone before dz runs (in this process) below
+        patched.setattr(rechunk_tasks, "read_into", failing)
+        with dask.config.set(scheduler="sync"), pytest.raises(RuntimeError):
+            dz.copy(dataset, out, chunks={"time": -1, "lat": 1, "lon": 1}, max_mem="16KiB")
     with pytest.raises(dz.IncompleteWriteError):
         dz.read(f"{out}/temp")
     kept = {p: p.stat().st_mtime_ns for p in Path(out, "temp").rglob("*") if p.is_file() and not p.name.startswith(".")}
@@ -113,10 +120,12 @@ def test_copy_resumes_after_an_interrupted_copy(dataset, tmp_path, monkeypatch):
 
 def test_plan_prints_parses_and_writes_nothing(dataset, tmp_path):
     out = tmp_path / "never.zarr"
-    text = dz_cli("plan", "rechunk", f"{dataset}/temp", str(out), "--chunks", "time=-1,lat=1,lon=1", "--max-mem", "8KiB", "--threads", "4")
+    text = dz_cli("plan", "rechunk", f"{dataset}/temp", str(out), "--chunks", "time=-1,lat=1,lon=1",
+                  "--max-mem", "8KiB", "--threads", "4")
     assert text.returncode == 0, text.stderr
     assert "2 passes" in text.stdout and "requests: GET" in text.stdout and "request cost: $" in text.stdout
-    doc = dz_json("plan", "copy", dataset, str(out), "--zarr-format", "3", "--put-price", "1", "--get-price", "0", "--list-price", "0")
+    prices = ("--put-price", "1", "--get-price", "0", "--list-price", "0")
+    doc = dz_json("plan", "copy", dataset, str(out), "--zarr-format", "3", *prices)
     assert sorted(a["path"] for a in doc["arrays"]) == ["coords/time", "temp"]
     assert doc["cost"]["total"] == pytest.approx(doc["requests"]["put"] / 1000)
     assert {p["kind"] for a in doc["arrays"] for p in a["passes"]} == {"copy"}  # same codecs: bytes copied
@@ -149,9 +158,10 @@ def test_s3_copy_rechunk_plan_never_print_credentials(dataset, s3_endpoint, buck
     source = [f"--storage-option={k}={json.dumps(v)}" for k, v in opts.items()]
     copied = dz_cli("copy", dataset, f"s3://{bucket}/c.zarr", "--zarr-format", "3", *target)
     assert copied.returncode == 0, copied.stderr
-    planned = dz_cli("plan", "rechunk", f"s3://{bucket}/c.zarr/temp", f"s3://{bucket}/r.zarr", "--chunks", "-1,3,3", *source, *target)
-    rechunked = dz_cli("rechunk", f"s3://{bucket}/c.zarr/temp", f"s3://{bucket}/r.zarr", "--chunks", "-1,3,3", *source, *target)
-    refused = dz_cli("rechunk", f"s3://{bucket}/c.zarr/temp", f"s3://{bucket}/r.zarr", "--chunks", "-1,3,3", *source, *target)
+    where = (f"s3://{bucket}/c.zarr/temp", f"s3://{bucket}/r.zarr", "--chunks", "-1,3,3", *source, *target)
+    planned = dz_cli("plan", "rechunk", *where)
+    rechunked = dz_cli("rechunk", *where)
+    refused = dz_cli("rechunk", *where)
     assert planned.returncode == 0 and rechunked.returncode == 0 and refused.returncode == 2, rechunked.stderr
     assert "GET" in planned.stdout and "already exists" in refused.stderr
     arr = dz.read(f"s3://{bucket}/r.zarr", storage_options=opts)

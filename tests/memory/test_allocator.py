@@ -23,6 +23,7 @@ import pytest
 import dask_zarrio as dz
 from dask_zarrio.memory import allocator as worker_memory
 from dask_zarrio.memory.allocator import WORKER_ENV, MallocTuning
+from tests.conftest import wait_until
 
 GLIBC = sys.platform.startswith("linux") and "glibc" in " ".join(platform.libc_ver())
 needs_glibc = pytest.mark.skipif(not GLIBC, reason="needs glibc's mallopt (Linux)")
@@ -91,8 +92,7 @@ def test_off_leaves_malloc_alone(monkeypatch):
     assert fake.calls == [] and fake.scope.restore is None
     with worker_memory.working():  # read per task: back to auto without a restart
         assert fake.calls == [(worker_memory.MMAP_THRESHOLD, worker_memory.TRIM_THRESHOLD)]
-    while fake.scope.restore is not None:
-        time.sleep(0.02)  # let the watcher finish before the fakes go
+    wait_until(lambda: fake.scope.restore is None, 5, "the restore")  # the watcher done before the fakes go
 
 
 def test_on_tunes_a_worker_for_good(monkeypatch):
@@ -100,7 +100,7 @@ def test_on_tunes_a_worker_for_good(monkeypatch):
     with dask.config.set({"dask_zarrio.worker-memory": "on"}):
         with worker_memory.working():
             pass
-    time.sleep(0.4)
+    time.sleep(2 * worker_memory.LINGER)  # not a wait: nothing may undo it once LINGER is over
     assert fake.calls == [(worker_memory.MMAP_THRESHOLD, worker_memory.TRIM_THRESHOLD)]
     assert fake.scope.settled and fake.scope.restore is None
 
@@ -119,8 +119,7 @@ def test_engaging_is_logged_once_at_info(monkeypatch, caplog):
         for _ in range(2):
             with worker_memory.working():
                 pass
-            while fake.scope.restore is not None:
-                time.sleep(0.02)  # restored, so the next task engages again
+            wait_until(lambda: fake.scope.restore is None, 5, "the restore")  # so the next task engages again
     assert len(fake.calls) == 4  # tuned, restored, tuned, restored
     records = [r for r in caplog.records if r.name == "dask_zarrio.memory.allocator"]
     assert len(records) == 1 and records[0].levelno == logging.INFO
@@ -144,18 +143,15 @@ def test_scope_tunes_on_first_task_and_restores_after_the_last_one(monkeypatch):
         t.start()
         started.wait(5)
     assert fake.calls == [(worker_memory.MMAP_THRESHOLD, worker_memory.TRIM_THRESHOLD)]  # once, for both tasks
-    time.sleep(0.5)
+    time.sleep(0.5)  # not a wait: longer than LINGER, and no restore may happen meanwhile
     assert len(fake.calls) == 1, "restored while a task still runs"
     release.set()
     t.join()
-    deadline = time.monotonic() + 5
-    while len(fake.calls) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(fake.calls) >= 2, 5, "the restore after LINGER")
     assert fake.calls[1] == (131072, 65536)  # the worker's own settings, after LINGER
     with worker_memory.working():  # and tuned again by the next task
         assert fake.calls[2] == (worker_memory.MMAP_THRESHOLD, worker_memory.TRIM_THRESHOLD)
-    while fake.scope.restore is not None and time.monotonic() < deadline + 5:
-        time.sleep(0.02)
+    wait_until(lambda: fake.scope.restore is None, 5, "the second restore")
     assert fake.calls[3] == (131072, 65536)
 
 
@@ -171,7 +167,7 @@ def test_scope_leaves_a_permanently_tuned_process_alone(monkeypatch):
     fake.scope.settled = True
     with worker_memory.working():
         pass
-    time.sleep(0.4)
+    time.sleep(2 * worker_memory.LINGER)  # not a wait: nothing may happen once LINGER is over
     assert fake.calls == []
 
 
@@ -239,18 +235,36 @@ def _write_one(url: str) -> None:
     dz.write(da.ones((64, 64), chunks=32), url, mode="w")
 
 
+def _lingered(client) -> bool:
+    """Whether the worker's LINGER after its last dask_zarrio task is over and nothing is left
+    to restore: what its malloc settings are now, they keep."""
+
+    def over() -> bool:
+        scope = worker_memory._SCOPE
+        with scope.cond:
+            return scope.restore is None and time.monotonic() - scope.last_exit > worker_memory.LINGER
+
+    return all(client.run(over).values())
+
+
+# Each test below has a LocalCluster of its own, not tests/conftest.py's shared one: a
+# single worker process whose page faults are counted, started under the dask config the
+# test sets, and changed for good (LINGER, MallocTuning, malloc itself).
+
+
 @needs_glibc
+@pytest.mark.slow  # LINGER is 3 s, for the measurement within it to be safe on a loaded machine
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_worker_reuses_memory_while_dask_zarrio_works_and_gets_its_setting_back(tmp_path):
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         client.run(lambda: setattr(worker_memory, "LINGER", 3.0))
         (before,) = client.run(faults).values()
         _write_one(str(tmp_path / "a.zarr"))
         (during,) = client.run(faults).values()  # within LINGER of the task
-        time.sleep(4.5)
+        wait_until(lambda: _lingered(client), 15, "the worker's settings coming back after LINGER")
         (after,) = client.run(faults).values()
         assert dz.read(str(tmp_path / "a.zarr")).sum().compute() == 64 * 64
         (reading,) = client.run(faults).values()
@@ -268,7 +282,7 @@ def test_worker_malloc_follows_the_switch_and_the_plugin(tmp_path, how):
 
     # LocalCluster's worker processes take the dask config in force when they start.
     with dask.config.set({"dask_zarrio.worker-memory": "auto" if how == "plugin" else how}), \
-            LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         client.run(lambda: setattr(worker_memory, "LINGER", 0.5))
         if how == "plugin":
@@ -277,7 +291,7 @@ def test_worker_malloc_follows_the_switch_and_the_plugin(tmp_path, how):
             assert applied is True
         _write_one(str(tmp_path / "a.zarr"))
         assert dz.read(str(tmp_path / "a.zarr")).sum().compute() == 64 * 64
-        time.sleep(1.5)
+        wait_until(lambda: _lingered(client), 15, "the end of LINGER")  # when "auto" would restore
         (after,) = client.run(faults).values()
     if how == "off":
         assert after >= REFAULTED  # distributed's setting untouched
@@ -290,7 +304,7 @@ def test_worker_malloc_follows_the_switch_and_the_plugin(tmp_path, how):
 def test_plugin_tunes_every_worker_process():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         (before,) = client.run(faults).values()
         client.register_plugin(MallocTuning())

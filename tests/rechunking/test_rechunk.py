@@ -398,6 +398,7 @@ def _kill_after(n, heal):
     return KillAfter()
 
 
+@pytest.mark.slow
 def test_a_killed_worker_mid_rechunk_ends_in_a_correct_array_after_resume(tmp_path, caplog):
     import distributed
 
@@ -406,8 +407,10 @@ def test_a_killed_worker_mid_rechunk_ends_in_a_correct_array_after_resume(tmp_pa
     kw = {"max_mem": 8000, "temp": str(tmp_path / "tmp.zarr")}
     job = dz.rechunk(str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), (60, 2, 2), compute=False, **kw)
     assert len(job.plan.passes) == 2
+    # A cluster of its own, not tests/conftest.py's shared one: its workers are killed, and
+    # allowed-failures is read when the scheduler starts.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster) as client:
         client.register_plugin(_kill_after(3, str(tmp_path / "heal")))
         with pytest.raises(distributed.KilledWorker):

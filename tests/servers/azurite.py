@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.servers.process import free_port, serving
+from tests.servers.process import serving_on_free_port
 
 __all__ = ["ACCOUNT", "ACCOUNT_KEY", "azure_options", "azurite", "azurite_binary", "connection_string"]
 
@@ -50,20 +50,23 @@ def azurite(timeout: float = 60.0) -> Iterator[str]:
     binary = azurite_binary()
     if binary is None:
         raise RuntimeError("azurite is not installed: run scripts/install-test-servers.sh")
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
 
-    def answers() -> bool:
+    def endpoint(port: int) -> str:
+        return f"http://127.0.0.1:{port}/{ACCOUNT}"
+
+    def answers(port: int) -> bool:
         try:
-            urllib.request.urlopen(f"{endpoint}?comp=list", timeout=1).close()
+            urllib.request.urlopen(f"{endpoint(port)}?comp=list", timeout=1).close()
         except urllib.error.HTTPError:
             pass  # it answers (403 without a signature): up
         return True
 
-    args = [binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
-            "--skipApiVersionCheck", "--loose", "--silent"]
-    with serving("azurite", args, answers, endpoint, timeout):
-        yield endpoint
+    def args(port: int) -> list[str]:
+        return [binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
+                "--skipApiVersionCheck", "--loose", "--silent"]
+
+    with serving_on_free_port("azurite", args, answers, endpoint, timeout) as port:
+        yield endpoint(port)
 
 
 def connection_string(endpoint: str) -> str:

@@ -47,11 +47,15 @@ class NetnsLab:
     """
 
     def __init__(self, names: Sequence[str], subnet: str | None = None) -> None:
-        tag = os.getpid() % 10000
-        self.tag = f"{tag}"
-        self.subnet = subnet or f"10.213.{tag % 250}"
-        self.bridge = f"dzbr{tag}"
-        self.hosts = {name: (f"dz{tag}{name[:4]}", f"{self.subnet}.{i + 2}") for i, name in enumerate(names)}
+        # Named and addressed after this process, whole, so that labs of concurrent test
+        # runs (xdist workers, other checkouts on the machine) differ: interface names fit
+        # in 15 characters with a 7-digit pid; the subnet differs unless the pids are
+        # equal modulo 14336.
+        pid = os.getpid()
+        self.tag = f"{pid}"
+        self.subnet = subnet or f"10.{200 + (pid >> 8) % 56}.{pid & 255}"
+        self.bridge = f"dzbr{pid}"
+        self.hosts = {name: (f"dz{pid}{name[:4]}", f"{self.subnet}.{i + 2}") for i, name in enumerate(names)}
         self.procs: list[subprocess.Popen[bytes]] = []
         self._made: list[tuple[str, ...]] = []
 

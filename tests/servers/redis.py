@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from tests.servers.process import free_port, serving
+from tests.servers.process import serving_on_free_port
 
 __all__ = ["CuttingProxy", "redis_server", "redis_server_binary"]
 
@@ -38,17 +38,18 @@ def redis_server(password: str | None = None, timeout: float = 20.0) -> Iterator
     binary = redis_server_binary()
     if binary is None:
         raise RuntimeError("redis-server is not installed: run scripts/install-test-servers.sh")
-    port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
-    if password:
-        args += ["--requirepass", password]
 
-    def answers() -> bool:
+    def args(port: int) -> list[str]:
+        extra = ["--requirepass", password] if password else []
+        return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--daemonize", "no", *extra]
+
+    def answers(port: int) -> bool:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
             s.sendall(b"PING\r\n")
             return bool(s.recv(64))  # +PONG, or -NOAUTH: either way it answers
 
-    with serving("redis-server", args, answers, f"port {port}", timeout, poll=0.05):
+    with serving_on_free_port("redis-server", args, answers, lambda port: f"port {port}", timeout, poll=0.05) as port:
         yield port
 
 

@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-from tests.servers.process import free_port, serving
+from tests.servers.process import free_port, serving_on_free_port
 
 __all__ = ["create_bucket", "free_port", "moto_server", "s3_options"]
 
@@ -29,16 +29,19 @@ def moto_server(timeout: float = 30.0) -> Iterator[str]:
     ...     int(dz.read("s3://doc/a.zarr", storage_options=s3_options(endpoint)).sum().compute())
     4
     """
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
 
-    def answers() -> bool:
-        urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+    def endpoint(port: int) -> str:
+        return f"http://127.0.0.1:{port}"
+
+    def answers(port: int) -> bool:
+        urllib.request.urlopen(f"{endpoint(port)}/moto-api/", timeout=1).close()
         return True
 
-    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    with serving("moto_server", command, answers, endpoint, timeout):
-        yield endpoint
+    def args(port: int) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+    with serving_on_free_port("moto_server", args, answers, endpoint, timeout) as port:
+        yield endpoint(port)
 
 
 def s3_options(endpoint: str, **extra: Any) -> dict[str, Any]:

@@ -120,6 +120,7 @@ def test_task_fetches_its_chunks_concurrently_and_bounded(proxy, bucket, in_flig
     assert 1 < proxy.max_in_flight <= limit
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", [2, 3])
 def test_ten_percent_faults_read_and_write_equal_the_oracle(s3_endpoint, bucket, fmt):
     """503 SlowDown, truncated bodies and connection resets, with botocore's own retries off."""
@@ -203,13 +204,12 @@ def test_sqlite_mapping_store(tmp_path):
     assert "grp/a/c/0/0" in m
 
 
-def test_distributed_read_from_s3(s3_endpoint, bucket):
-    from distributed import Client, LocalCluster
+def test_distributed_read_from_s3(s3_endpoint, bucket, local_cluster):
+    from distributed import Client
 
     opts = s3_options(s3_endpoint)
     dz.write(_src(), f"s3://{bucket}/a.zarr", storage_options=opts)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster):
+    with Client(local_cluster):
         assert_same(dz.read(f"s3://{bucket}/a.zarr", storage_options=opts).compute(), DATA)
         dz.write(_src() * 2, f"s3://{bucket}/b.zarr", chunks=(20, 25), storage_options=opts)
     with dask.config.set(scheduler="threads"):

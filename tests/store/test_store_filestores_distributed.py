@@ -1,4 +1,5 @@
-"""SQLite, LMDB and ZIP stores under a distributed LocalCluster with worker processes:
+"""SQLite, LMDB and ZIP stores under a distributed LocalCluster with worker processes (the
+shared one of tests/conftest.py, through its ``client`` fixture):
 SQLite and LMDB take parallel writers from several processes; a ZIP archive refuses
 them with advice (dask_zarrio/store/backends/sqlite.py, lmdb_store.py, zip_store.py)."""
 
@@ -10,7 +11,6 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
 
 import dask_zarrio as dz
 from dask_zarrio.errors import (
@@ -20,13 +20,6 @@ from dask_zarrio.errors import (
     StorePermissionError,
 )
 from dask_zarrio.store.backends.zip_store import ZipStore
-
-
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as c:
-        yield c
 
 
 @pytest.mark.parametrize("kind,name", [("sqlite", "data.db"), ("lmdb", "env")])

@@ -20,7 +20,6 @@ from dask_zarrio.store.backends.redis_store import RedisStore
 from dask_zarrio.store.base import join_key
 from dask_zarrio.testing.store_tests import StoreTests
 from tests.conftest import assert_same
-from tests.servers.process import free_port
 from tests.servers.redis import CuttingProxy, redis_server
 
 PASSWORD = "hunter2-very-secret"
@@ -109,8 +108,8 @@ def test_without_retries_the_killed_connection_is_a_store_error(redis_port):
             open_store(f"redis://127.0.0.1:{proxy.port}/0/once.zarr").get("zarr.json")
 
 
-def test_a_missing_server_is_a_store_error_naming_the_url_without_the_password():
-    url = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0/a.zarr"
+def test_a_missing_server_is_a_store_error_naming_the_url_without_the_password(refused_port):
+    url = f"redis://:{PASSWORD}@127.0.0.1:{refused_port}/0/a.zarr"
     with dask.config.set({"dask_zarrio.retry.attempts": 2, "dask_zarrio.retry.base-delay": 0}):
         with pytest.raises(StoreError, match=r"redis://127\.0\.0\.1:\d+/0/a\.zarr/zarr\.json") as info:
             dz.read(url)

@@ -30,7 +30,6 @@ import dask_zarrio as dz
 from dask_zarrio.errors import StoreError, StorePermissionError, ZarrioError, redact_url
 from dask_zarrio.store import FsspecStore, open_store
 from dask_zarrio.store.support.retry import RetryPolicy
-from tests.servers.process import free_port
 from tests.servers.s3 import s3_options
 
 PASSWORD = "hunter2-not-for-logs"
@@ -92,9 +91,9 @@ def test_redact_url_hides_passwords_and_signed_query_parameters(url, shown):
 
 
 @pytest.mark.parametrize("chained", [False, True])
-def test_a_refused_connection_never_shows_the_password(chained, caplog):
+def test_a_refused_connection_never_shows_the_password(chained, caplog, refused_port):
     """Nothing listens on the port: the retries give up with a StoreError naming the URL."""
-    url = f"http://user:{PASSWORD}@127.0.0.1:{free_port()}/a.zarr"
+    url = f"http://user:{PASSWORD}@127.0.0.1:{refused_port}/a.zarr"
     url = f"simplecache::{url}" if chained else url
     caplog.set_level(logging.DEBUG)
     with dask.config.set({"dask_zarrio.retry.attempts": 2, "dask_zarrio.retry.base-delay": 0}):

@@ -240,6 +240,7 @@ def _killing(calls_dir, fail_at: tuple[int, int]) -> da.Array:
     return da.from_array(SOURCE, chunks=10).map_blocks(double, dtype=SOURCE.dtype)
 
 
+@pytest.mark.slow
 def test_distributed_write_and_killed_worker(local_repo, tmp_path):
     """On a 2-process LocalCluster each task's fork travels back and is merged; a worker
     killed mid-write fails the graph and the branch's head does not move."""
@@ -247,8 +248,10 @@ def test_distributed_write_and_killed_worker(local_repo, tmp_path):
     repo = local_repo
     dz.write(SOURCE, (repo, "a"), chunks=(10, 10), commit="v1")
     head = repo.lookup_branch("main")
+    # A cluster of its own, not tests/conftest.py's shared one: a worker is killed, and
+    # allowed-failures is read when the scheduler starts.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster):
         with pytest.raises(distributed.KilledWorker):
             dz.write(_killing(tmp_path, (3, 3)), (repo, "a"), mode="r+", region=(slice(0, 40),), commit="killed")
@@ -263,12 +266,10 @@ def test_distributed_write_and_killed_worker(local_repo, tmp_path):
     np.testing.assert_array_equal(dz.read((repo, "c")).compute(), SOURCE + 1)
 
 
-def test_in_memory_repository_refuses_a_cluster():
-    distributed = pytest.importorskip("distributed")
+def test_in_memory_repository_refuses_a_cluster(client):
     repo = icechunk.Repository.create(icechunk.in_memory_storage())
-    with distributed.Client(processes=False, n_workers=1, dashboard_address=None):
-        with pytest.raises(dz.ZarrioError, match="cannot be forked"):
-            dz.write(SOURCE, (repo, "a"), chunks=(10, 10), commit="no")
+    with pytest.raises(dz.ZarrioError, match="cannot be forked"):  # client: the shared cluster's
+        dz.write(SOURCE, (repo, "a"), chunks=(10, 10), commit="no")
 
 
 def _dataset(times: range = range(8)):
@@ -380,8 +381,12 @@ def test_virtual_chunks_read_through_the_repository(tmp_path):
     np.testing.assert_array_equal(_zarr(repo, "v"), expected)
 
 
-def test_unauthorised_virtual_chunks_name_the_key_and_the_fix(tmp_path):
-    repo, _ = _virtual_repo(tmp_path, authorize=False)
+# icechunk wraps its error report near 200 characters: with a folder more in the prefix, the
+# advice to authorize the container is on its second line.
+@pytest.mark.parametrize("folder", ["", "pushes-the-rest-down"])
+def test_unauthorised_virtual_chunks_name_the_key_and_the_fix(tmp_path, folder):
+    (tmp_path / folder).mkdir(exist_ok=True)
+    repo, _ = _virtual_repo(tmp_path / folder, authorize=False)
     with pytest.raises(dz.StoreError, match=r"v/c/[01]: its virtual chunk lives under 'file://.*authorize_virtual_chunk_access="):
         dz.read((repo, "v")).compute()
 

@@ -172,12 +172,15 @@ def test_resume_rewrites_blocks_whose_chunks_held_only_fill(tmp_path):
     np.testing.assert_array_equal(dz.read(url).compute(), [0] * 20 + [1] * 20)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_leaves_an_incomplete_array_that_resume_completes(tmp_path):
     distributed = pytest.importorskip("distributed")
     url = str(tmp_path / "a.zarr")
     calls = tmp_path / "calls"
+    # A cluster of its own, not tests/conftest.py's shared one: a worker is killed, and
+    # allowed-failures is read when the scheduler starts.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster):
         with pytest.raises(distributed.KilledWorker):
             dz.write(_counted(calls, fail_at=(3, 3), kill=True), url)
