@@ -99,9 +99,7 @@ class Group:
         if cons is not None:
             return {p: n.kind for p, n in sorted(cons.items()) if "/" not in p}
         out = {}
-        for name in self.store.list_dir():
-            if name in _METADATA_KEYS or name.startswith(".") or name == "attributes.json":
-                continue
+        for name in self.listed_names():
             try:
                 _, meta = self.node(name)
             except ArrayNotFoundError:
@@ -111,6 +109,13 @@ class Group:
                 continue
             out[name] = "group" if isinstance(meta, GroupMetadata) else "array"
         return out
+
+    def listed_names(self) -> list[str]:
+        """Names listed below the group that may be members (not yet read: a name may be no node,
+        or a node whose documents do not parse; :meth:`members` reads them, ``dz.verify`` reports them).
+        """
+        return [n for n in self.store.list_dir() if n not in _METADATA_KEYS and not n.startswith(".")
+                and n != "attributes.json"]
 
     def array_keys(self) -> Iterator[str]:
         """Names of member arrays."""

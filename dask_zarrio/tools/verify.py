@@ -24,7 +24,7 @@ from typing import Any
 import dask
 import numpy as np
 
-from ..errors import ChunkDecodeError, ZarrioError
+from ..errors import ArrayNotFoundError, ChunkDecodeError, ZarrioError
 from ..graph.builder import array_from_metadata
 from ..graph.progress import compute
 from ..graph.tasks import decode_chunk_at
@@ -226,11 +226,15 @@ def _stale_consolidated(
 
 def _members(group: Group, prefix: str, nodes: dict[str, Any], problems: list[Problem]) -> None:
     """Every node below ``group`` read from its own documents (not consolidated metadata)."""
-    for name in group.members():
+    # Listed, not read through Group.members(): a member whose documents do not parse is a
+    # problem to report here, not an error that stops the whole verification.
+    for name in group.listed_names():
         path = f"{prefix}{name}"
         child = group.store.child(name)
         try:
             meta = read_node(child)
+        except ArrayNotFoundError:
+            continue  # a folder that is no Zarr node
         except ZarrioError as e:
             problems.append(Problem("metadata", path, None, str(e)))
             continue
