@@ -8,11 +8,12 @@ from typing import Any
 
 from ..store import Buffer, Store
 from ..store.base import member_path
+from ..store.support.wrapping import WrappingStore
 
 __all__ = ["CountingStore"]
 
 
-class CountingStore(Store):
+class CountingStore(WrappingStore):
     """Wrap ``inner`` and count ``get``/``set``/``delete`` calls per full key.
 
     Counters are shared by every child/parent store derived from this one, and
@@ -39,32 +40,6 @@ class CountingStore(Store):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.inner, self.counters, self.prefix))
-
-    # Counting changes no capability: declare what the wrapped store declares, so code
-    # that consults them behaves under test as it would without the wrapper.
-    @property
-    def supports_partial_reads(self) -> bool:
-        return self.inner.supports_partial_reads
-
-    @property
-    def supports_concurrent_requests(self) -> bool:
-        return self.inner.supports_concurrent_requests
-
-    @property
-    def supports_listing(self) -> bool:
-        return self.inner.supports_listing
-
-    @property
-    def supports_deletes(self) -> bool:
-        return self.inner.supports_deletes
-
-    @property
-    def supports_conditional_writes(self) -> bool:
-        return self.inner.supports_conditional_writes
-
-    @property
-    def supports_multiprocess_writes(self) -> bool:
-        return self.inner.supports_multiprocess_writes
 
     @property
     def gets(self) -> Counter[str]:

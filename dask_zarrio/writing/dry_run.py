@@ -20,6 +20,7 @@ from typing import Any
 
 from ..store import Buffer, Store
 from ..store.base import same_bytes, slice_bytes
+from ..store.support.wrapping import WrappingStore
 
 __all__ = ["DryRun", "DryStore", "Requests"]
 
@@ -89,7 +90,7 @@ def _backing(store: Store) -> int:
     return 0 if mapping is None else id(mapping)
 
 
-class DryStore(Store):
+class DryStore(WrappingStore):
     """``inner`` as :class:`DryRun` ``run`` sees it: reads counted and passed on (unless the
     dry run wrote, deleted or cleared the object), writes counted and kept in ``run``."""
 
@@ -257,32 +258,8 @@ class DryStore(Store):
         return self.inner.token()
 
     @property
-    def supports_partial_reads(self) -> bool:
-        return self.inner.supports_partial_reads
-
-    @property
-    def supports_concurrent_requests(self) -> bool:
-        return self.inner.supports_concurrent_requests
-
-    @property
-    def supports_listing(self) -> bool:
-        return self.inner.supports_listing
-
-    @property
-    def supports_deletes(self) -> bool:
-        return self.inner.supports_deletes
-
-    @property
     def supports_node_replace(self) -> bool:
         return self.inner.supports_node_replace
-
-    @property
-    def supports_multiprocess_writes(self) -> bool:
-        return self.inner.supports_multiprocess_writes
-
-    @property
-    def supports_conditional_writes(self) -> bool:
-        return self.inner.supports_conditional_writes
 
     def __repr__(self) -> str:
         return f"DryStore({self.describe()!r})"
