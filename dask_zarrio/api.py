@@ -1,9 +1,10 @@
 """The public calls :func:`read`, :func:`write` and :func:`init`: orchestration only.
 
-``write`` resolves where the data goes (a new array's metadata, or a region of an
-existing one), asks the planner for a write plan, rechunks the data to it, builds
-the graph and commits the metadata; the maths lives in :mod:`.planner`, the
-documents in :mod:`.metadata`, the tasks in :mod:`.tasks`.
+``write`` and ``init`` go through the one write lifecycle (:mod:`.writing.target`): the
+target resolves where the data goes (a new array's metadata, or a region of an existing
+one) without writing, the planner (:mod:`.layout.write_plan`) gives the write plan, the
+data is rechunked to it, then the target begins the node, builds the data tasks
+(:mod:`.graph.tasks`) and commits; the documents live in :mod:`.metadata`.
 """
 
 from __future__ import annotations
