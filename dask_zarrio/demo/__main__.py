@@ -54,7 +54,7 @@ def synthetic_temperature(mb: int, chunk_days: int = 8) -> da.Array:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns 0 when the checksums agree."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dask_zarrio.demo", description=__doc__)
     parser.add_argument("--path", help="folder for the store (default: a temporary folder)")
     parser.add_argument("--mb", type=int, default=256, help="array size in MB (default 256)")
     parser.add_argument("--zarr-format", type=int, default=3, choices=(2, 3))
