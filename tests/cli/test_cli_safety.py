@@ -1,0 +1,89 @@
+"""The ``dz`` command under attack (issue 28): untrusted data never runs, secrets never print,
+a closed pipe ends it quietly, and its advice is spelled as command-line options.
+
+In-process with click's CliRunner, except where a real process matters (a closed pipe).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import dask_zarrio as dz
+from dask_zarrio.cli import main
+from tests.tools.test_untrusted import LAYOUTS, evil_array
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    """``dz ARGS`` in this process: (exit status, stdout, stderr)."""
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(params=sorted(LAYOUTS))
+def evil(tmp_path, request):
+    marker = tmp_path / "executed"
+    group = tmp_path / "g.zarr"
+    dz.create_group(str(group))
+    evil_array(group / "evil", request.param, marker)
+    return str(group / "evil"), str(group), marker
+
+
+@pytest.mark.parametrize("command", [["verify"], ["verify", "--json"], ["cat"], ["cat", "--json"]])
+def test_decoding_commands_refuse_pickle_and_name_the_flag(evil, command):
+    array, _, marker = evil
+    status, out, err = run(*command, array)
+    assert not marker.exists(), f"dz {' '.join(command)} executed the pickle payload"
+    assert status == (1 if command[0] == "verify" else 2)
+    assert "--allow-pickle" in out + err and "allow_pickle=True" not in out + err
+
+
+@pytest.mark.parametrize("command", [["info"], ["info", "--json"], ["tree"], ["tree", "--json"], ["ls"], ["du"],
+                                     ["verify"]])
+def test_inspecting_a_group_with_a_pickled_array_runs_nothing(evil, command):
+    _, group, marker = evil
+    run(*command, group)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", ["verify", "cat"])
+def test_allow_pickle_opts_in(evil, command):
+    array, _, marker = evil
+    run(command, "--allow-pickle", array)
+    assert marker.exists()  # the payload is live: the refusals above are real
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    url = str(tmp_path / "g.zarr")
+    dz.create_group(url)
+    for i in range(50):
+        dz.create_group(f"{url}/member-{i:03d}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "dask_zarrio.cli", "ls", url], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # the reader is gone before the first line: `dz ls URL | head -0`
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert err == ""
+    assert proc.returncode == 141  # 128 + SIGPIPE, as a shell reports `ls | head -1`
+
+
+def test_a_pipe_closed_after_the_first_line(tmp_path):
+    url = str(tmp_path / "g.zarr")
+    dz.create_group(url)
+    for i in range(3000):
+        (tmp_path / "g.zarr" / f"m{i:05d}").mkdir()
+        (tmp_path / "g.zarr" / f"m{i:05d}" / "zarr.json").write_text(
+            json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(f"{sys.executable} -m dask_zarrio.cli ls {url} | head -1", shell=True, capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.stdout.strip() == "m00000/" and done.stderr == ""
