@@ -38,6 +38,9 @@ BROKEN_PIPE_STATUS = 141
 #: The library's advice (keyword arguments) -> the same advice as options of the command line.
 _CLI_SPELLINGS = [
     (re.compile(r"pass allow_pickle=True"), "pass --allow-pickle"),
+    (re.compile(r"storage_options=\{'anon': True\}"), "--storage-option anon=true"),
+    (re.compile(r"storage_options=\{'key': \.\.\., 'secret': \.\.\.\}"),
+     "--storage-option key=... --storage-option secret=..."),
 ]
 
 

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 import dask_zarrio as dz
 from dask_zarrio.cli import main
+from tests.store.test_store_credentials import no_aws_credentials  # noqa: F401 (a fixture)
 from tests.tools.test_untrusted import LAYOUTS, evil_array
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +88,31 @@ def test_a_pipe_closed_after_the_first_line(tmp_path):
     done = subprocess.run(f"{sys.executable} -m dask_zarrio.cli ls {url} | head -1", shell=True, capture_output=True,
                           text=True, env=env, timeout=120)
     assert done.stdout.strip() == "m00000/" and done.stderr == ""
+
+
+SECRET = "hunter2-SECRET"
+
+
+def _endpoint_options(endpoint: str) -> list[str]:
+    client = json.dumps({"endpoint_url": endpoint, "region_name": "us-east-1"})
+    return ["--storage-option", f"client_kwargs={client}", "--storage-option", "skip_instance_cache=true"]
+
+
+@pytest.mark.parametrize("command", [["info"], ["info", "--json"], ["tree"], ["ls"], ["du"], ["cat"], ["verify"],
+                                     ["advise"]])
+def test_a_password_in_an_s3_url_is_never_printed(s3_endpoint, bucket, command):
+    host = s3_endpoint.split("://", 1)[1]
+    url = f"s3://user:{SECRET}@{host}/{bucket}/a.zarr"
+    status, out, err = run(*command, url, "--storage-option", "key=testing", "--storage-option", "secret=testing",
+                           *_endpoint_options(s3_endpoint))
+    assert status == 2 and SECRET not in out + err and "***" in err
+
+
+@pytest.mark.usefixtures("no_aws_credentials")
+@pytest.mark.parametrize("command", ["info", "ls", "cat"])
+def test_missing_s3_credentials_say_how_to_pass_them(s3_endpoint, bucket, command):
+    status, out, err = run(command, f"s3://{bucket}/a.zarr", *_endpoint_options(s3_endpoint))
+    assert status == 2 and err.count("\n") == 1
+    for hint in ("--storage-option anon=true", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        assert hint in err
+    assert "storage_options=" not in err
