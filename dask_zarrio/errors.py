@@ -104,6 +104,10 @@ class StorePermissionError(StoreError, PermissionError):
 #: ``scheme://user:password@`` (the password may hold an unencoded ``@``; it ends at the
 #: last ``@`` before the host's first ``/``).
 _USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s'\"]*):(?P<password>[^\s/'\"]*)@")
+#: ``user:password@host`` in any text, with no scheme before it: botocore quotes the bucket of
+#: ``s3://user:password@host/b`` as ``"user:password@host"``. The password ends at the last ``@``
+#: before a space, quote or ``/``; what follows must start a host name.
+_BARE_USERINFO = re.compile(r"(?P<head>[\w.%+~-]+):(?P<password>[^\s/'\"]+)@(?=[\w\[])")
 #: Query parameters that carry credentials: presigned S3 URLs, Azure SAS tokens, OAuth tokens.
 _SECRET_QUERY = re.compile(
     r"(?P<head>[?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential"
@@ -116,7 +120,8 @@ def redact_url(text: object, secrets: Iterable[str] = ()) -> str:
     """``text`` (a URL, or a message quoting URLs) with every credential replaced by ``***``.
 
     The one function through which every location reaches a message, repr, log line or
-    task name: URL passwords (``scheme://user:***@host``, chained URLs included), secret
+    task name: URL passwords (``scheme://user:***@host``, chained URLs included, and
+    ``user:***@host`` without a scheme, as botocore quotes a bucket), secret
     query parameters (presigned URLs, SAS tokens) and the given ``secrets`` (the values of
     a store's ``storage_options`` such as ``key``/``secret``/``token``) are hidden.
 
@@ -124,10 +129,13 @@ def redact_url(text: object, secrets: Iterable[str] = ()) -> str:
     --------
     >>> redact_url("simplecache::https://me:hunter2@example.org/a.zarr?sig=abc&x=1")
     'simplecache::https://me:***@example.org/a.zarr?sig=***&x=1'
+    >>> redact_url('Invalid bucket name "me:hunter2@example.org"')
+    'Invalid bucket name "me:***@example.org"'
     >>> redact_url("secret AKIA123 in a message", secrets=["AKIA123"])
     'secret *** in a message'
     """
     out = _USERINFO.sub(r"\g<head>:***@", str(text))
+    out = _BARE_USERINFO.sub(r"\g<head>:***@", out)
     out = _SECRET_QUERY.sub(r"\g<head>***", out)
     # Longest first: a secret that contains another must not be left half shown.
     for secret in sorted({s for s in secrets if isinstance(s, str) and len(s) >= 4}, key=len, reverse=True):

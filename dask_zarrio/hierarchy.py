@@ -191,7 +191,7 @@ def _attrs_note(attrs: dict[str, Any]) -> str:
     return f" attrs: {', '.join(sorted(attrs))}" if attrs else ""
 
 
-def _array_note(arr: da.Array, meta: ArrayMetadata) -> str:
+def _array_note(meta: ArrayMetadata) -> str:
     if isinstance(meta, ArrayMetadataV3):
         codecs = ", ".join(c.to_dict()["name"] for c in meta.codecs)
     elif isinstance(meta, ArrayMetadataN5):
@@ -200,7 +200,7 @@ def _array_note(arr: da.Array, meta: ArrayMetadata) -> str:
         parts = [f.codec_id for f in meta.filters or ()]
         parts += [meta.compressor.codec_id] if meta.compressor is not None else []
         codecs = ", ".join(parts) or "none"
-    return f"{arr.shape} {arr.dtype} chunks={meta.chunk_shape} codecs=[{codecs}]"
+    return f"{tuple(meta.shape)} {meta.dtype} chunks={meta.chunk_shape} codecs=[{codecs}]"
 
 
 def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
@@ -212,9 +212,8 @@ def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
         if isinstance(meta, GroupMetadata):
             lines.append(f"{indent}{branch}{name} (group){_attrs_note(meta.attributes)}")
             _tree_lines(Group(store, meta), indent + extension, lines)
-        else:
-            arr = array_from_metadata(store, meta, allow_pickle=True)
-            lines.append(f"{indent}{branch}{name} {_array_note(arr, meta)}")
+        else:  # from the metadata alone: no codec is built, so a pickle codec is named, never opted into
+            lines.append(f"{indent}{branch}{name} {_array_note(meta)}")
 
 
 

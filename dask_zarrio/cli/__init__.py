@@ -4,8 +4,11 @@ Every command is a thin layer over a public library function (``dz.info``,
 ``dz.verify``, ``dz.advise``, ``dz.tree``, ``dz.consolidate``, ``dz.read``) and shares
 the conventions set up here: ``--storage-option key=value`` (repeatable, values
 parsed as JSON when they parse), ``--scheduler`` on commands that compute, ``--json``
-on read-only ones, ``--debug`` for tracebacks. dz's errors print as one line with
-their hint and exit with status 2; no message shows a credential. New commands
+on read-only ones, ``--debug`` for tracebacks, ``--allow-pickle`` where data is decoded
+(off: untrusted data is never executed). dz's errors print as one line with their hint,
+in the command line's spelling (:func:`cli_spelling`), and exit with status 2; no
+message shows a credential. A closed output pipe (``dz ls URL | head -1``) ends the
+command quietly, as other Unix tools end. New commands
 register on :data:`main` with the decorators below; ``copy``, ``rechunk`` and ``plan``
 (:mod:`.moving`) add ``--target-option`` for the destination.
 """
@@ -13,6 +16,8 @@ register on :data:`main` with the decorators below; ``copy``, ``rechunk`` and ``
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +28,20 @@ import click
 from ..store.base import redact_url
 from ..store.support.failures import secret_values
 
-__all__ = ["main", "scheduler_option", "storage_options", "target_options", "url_argument"]
+__all__ = [
+    "allow_pickle_option", "cli_spelling", "main", "scheduler_option", "storage_options", "target_options",
+    "url_argument",
+]
+
+#: The exit status of a command whose output pipe closed: 128 + SIGPIPE, as a shell reports ``ls | head -1``.
+BROKEN_PIPE_STATUS = 141
+#: The library's advice (keyword arguments) -> the same advice as options of the command line.
+_CLI_SPELLINGS = [
+    (re.compile(r"pass allow_pickle=True"), "pass --allow-pickle"),
+    (re.compile(r"storage_options=\{'anon': True\}"), "--storage-option anon=true"),
+    (re.compile(r"storage_options=\{'key': \.\.\., 'secret': \.\.\.\}"),
+     "--storage-option key=... --storage-option secret=..."),
+]
 
 
 def _parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
@@ -71,6 +89,42 @@ def url_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("url")(fn)
 
 
+def allow_pickle_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--allow-pickle``: decode chunks whose codec unpickles them (``allow_pickle=True``); off by default."""
+    return click.option(
+        "--allow-pickle", is_flag=True,
+        help="Decode chunks stored with the pickle codec. Unpickling runs code stored in the data: "
+        "only for stores you trust.",
+    )(fn)
+
+
+def cli_spelling(text: str) -> str:
+    """The library's advice in ``text`` as the command line spells it.
+
+    Examples
+    --------
+    >>> cli_spelling("codec 'pickle' ... Only if you trust the store, pass allow_pickle=True")
+    "codec 'pickle' ... Only if you trust the store, pass --allow-pickle"
+    """
+    for pattern, spelling in _CLI_SPELLINGS:
+        text = pattern.sub(spelling, text)
+    return text
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of stdout has gone: send what is still buffered nowhere, and exit as Unix tools do.
+
+    Python's advice (the ``signal`` module's docs, "Note on SIGPIPE"): point stdout at
+    devnull so that the flush at exit does not fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (an in-process runner): nothing to flush
+        pass
+    sys.exit(BROKEN_PIPE_STATUS)
+
+
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--json``: machine-readable output (schemas in the "Command line" docs page)."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(fn)
@@ -115,12 +169,14 @@ class DzGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            quiet_broken_pipe()
         except Exception as e:  # noqa: BLE001 (every failure ends as one line, status 2)
             sub = ctx.meta
             if sub.get("dz.debug") or ctx.params.get("debug"):
                 raise
             secrets = sub.get("dz.secrets", [])
-            text = redact_url(str(e), secrets) or type(e).__name__
+            text = cli_spelling(redact_url(str(e), secrets)) or type(e).__name__
             ours = isinstance(e, ValueError) and type(e).__module__.startswith("dask_zarrio")
             kind = "" if ours else f"{type(e).__name__}: "
             click.echo(f"dz: error: {kind}{text}", err=True)

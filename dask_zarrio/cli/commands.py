@@ -17,6 +17,8 @@ from ..tools.advise import OBJECTIVES, advise
 from ..tools.info import format_label, info, layout, open_node, walk
 from ..tools.verify import verify
 from . import (
+    allow_pickle_option,
+    cli_spelling,
     echo_json,
     json_option,
     main,
@@ -217,14 +219,15 @@ def parse_selection(text: str) -> tuple[Any, ...]:
     "--suppress/--no-suppress", default=None, help="numpy print option (no scientific notation for small numbers)."
 )
 @json_option
+@allow_pickle_option
 @scheduler_option
 @storage_options
 def cat_command(
-    url: str, selection: str, max_items: int, as_json: bool, scheduler: str | None, quiet: bool,
+    url: str, selection: str, max_items: int, as_json: bool, allow_pickle: bool, scheduler: str | None, quiet: bool,
     storage_options: dict[str, Any], **printopts: Any
 ) -> None:
     """Print a small selection of an array."""
-    arr = read(url, storage_options=storage_options)[parse_selection(selection)]
+    arr = read(url, storage_options=storage_options, allow_pickle=allow_pickle)[parse_selection(selection)]
     if arr.size > max_items:
         raise ZarrioError(
             f"--slice {selection!r} selects {arr.size} elements (shape {arr.shape}), "
@@ -247,10 +250,12 @@ def cat_command(
     help="Digest manifest: written if missing, else compared."
 )
 @json_option
+@allow_pickle_option
 @scheduler_option
 @storage_options
 def verify_command(
-    url: str, checksum: str | None, as_json: bool, scheduler: str | None, quiet: bool, storage_options: dict[str, Any]
+    url: str, checksum: str | None, as_json: bool, allow_pickle: bool, scheduler: str | None, quiet: bool,
+    storage_options: dict[str, Any]
 ) -> None:
     """Decode every stored chunk; report corrupt chunks and metadata problems.
 
@@ -258,14 +263,18 @@ def verify_command(
     """
     with _scheduler(scheduler) as where:
         report = verify(
-            url, checksum=checksum, scheduler=where, storage_options=storage_options, progress=progress_mode(quiet)
+            url, checksum=checksum, scheduler=where, storage_options=storage_options, progress=progress_mode(quiet),
+            allow_pickle=allow_pickle,
         )
     if as_json:
-        echo_json(report.to_dict())
+        doc = report.to_dict()
+        for problem in doc["problems"]:
+            problem["message"] = cli_spelling(problem["message"])
+        echo_json(doc)
     else:
         checked = sum(a["chunks_checked"] for a in report.arrays.values())
         for p in report.problems:
-            click.echo(f"{p.kind}: {p.message}")
+            click.echo(f"{p.kind}: {cli_spelling(p.message)}")
         state = "ok" if report.ok else f"{len(report.problems)} problems"
         extra = f", checksum {report.checksum}" if report.checksum else ""
         click.echo(f"{report.url}: {len(report.arrays)} arrays, {checked} stored chunks checked{extra}: {state}")

@@ -19,6 +19,7 @@ import dask
 from ..errors import ContainsArrayError, ZarrioError
 from ..hierarchy import consolidate
 from ..metadata.group import GroupMetadata
+from ..metadata.journal import WRITING_COMMAND
 from ..metadata.node import read_node
 from ..rechunking.copy import copy
 from ..rechunking.rechunk import rechunk
@@ -177,14 +178,18 @@ def _running(address: str | None) -> Iterator[None]:
     The library's advice to pass ``mode='w'`` is ``--overwrite`` here (the command has no
     ``mode``), and the error keeps its class.
     """
-    with _scheduler(address) as where:
-        with dask.config.set(scheduler=where) if where else dask.config.set({}):
-            try:
-                yield
-            except ContainsArrayError as e:
-                text = re.sub(r"pass mode='w' to replace it, mode='r\+' \(or 'a'\) to write into it,",
-                              "pass --overwrite to replace it (--resume to finish an interrupted run into it),", str(e))
-                raise type(e)(text) from e
+    ctx = click.get_current_context(silent=True)
+    # A journal left by an interrupted run advises this command's --resume, not dz.write(resume=True).
+    token = WRITING_COMMAND.set(f"dz {ctx.info_name}" if ctx is not None and ctx.info_name else None)
+    try:
+        with _scheduler(address) as where, dask.config.set(scheduler=where) if where else dask.config.set({}):
+            yield
+    except ContainsArrayError as e:
+        text = re.sub(r"pass mode='w' to replace it, mode='r\+' \(or 'a'\) to write into it,",
+                      "pass --overwrite to replace it (--resume to finish an interrupted run into it),", str(e))
+        raise type(e)(text) from e
+    finally:
+        WRITING_COMMAND.reset(token)
 
 
 def _is_group(url: str, options: dict[str, Any]) -> bool:

@@ -11,6 +11,7 @@ files what they raise there under the caller's mistakes.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..errors import ArgumentTypeError, MetadataError, ZarrioError
 
-__all__ = ["check_attributes", "check_dimension_names", "new_fill_value", "user_arguments"]
+__all__ = ["check_attributes", "check_countable", "check_dimension_names", "new_fill_value", "user_arguments"]
 
 
 @contextmanager
@@ -133,3 +134,21 @@ def new_fill_value(fill_value: object, dtype: np.dtype[Any]) -> np.ndarray:
             f"fill_value={fill_value!r} must be one value of {dtype.str!r}, not an array of shape {fill.shape}"
         )
     return fill
+
+
+def check_countable(lengths: tuple[int, ...], dtype: np.dtype[Any], field: str) -> None:
+    """Refuse a chunk (or shard) whose bytes numpy cannot count (int64): not an OverflowError later.
+
+    Examples
+    --------
+    >>> check_countable((2**62, 4), np.dtype("f8"), "chunks")
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.ZarrioError: chunks=(4611686018427387904, 4): one chunk of ... bytes ...
+    """
+    nbytes = math.prod(lengths) * max(dtype.itemsize, 1)
+    if nbytes >= 2**63:
+        raise ZarrioError(
+            f"{field}={lengths!r}: one chunk of {nbytes} bytes is more than numpy and dask can count "
+            f"(2**63); give {field} of a size that fits in memory, e.g. {tuple(min(n, 256) for n in lengths)!r}"
+        )

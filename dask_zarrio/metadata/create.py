@@ -15,7 +15,7 @@ from ..codecs.transpose import TransposeCodec
 from ..codecs.zstd import ZstdCodec
 from ..errors import ZarrioError
 from ..layout.grid import ChunkKeyEncoding
-from .arguments import check_attributes, check_dimension_names, new_fill_value, user_arguments
+from .arguments import check_attributes, check_countable, check_dimension_names, new_fill_value, user_arguments
 from .create_codecs import new_key_encoding, new_serializer, serializer_kind
 from .dtypes import V3_VARIABLE_NAMES, v3_data_type_to_json
 from .fill import encode_variable_fill, parse_fill_value, parse_variable_fill
@@ -176,6 +176,7 @@ def new_array_metadata(
     attributes = check_attributes(attributes)
     keys = new_key_encoding(chunk_key_encoding, zarr_format)
     kind, dtype, filters, fill = _data_and_fill(dtype, fill_value, filters, serializer, zarr_format)
+    check_countable(chunk_shape, dtype, "chunks")
     meta: ArrayMetadataV2 | ArrayMetadataV3 | ArrayMetadataN5
     if zarr_format == "n5":
         new_serializer(serializer, None, dtype, zarr_format)  # refuses one
@@ -198,6 +199,7 @@ def new_array_metadata(
         codecs = _v3_codecs(len(shape), chunk_shape, native, kind, order, filters, compressors, serializer)
         if shard_shape is not None:
             shard_shape, edges = _shard_lengths(shard_shape, chunk_shape, edges, shape)
+            check_countable(shard_shape, native, "shards")
             # As zarr-python writes it: every codec inside the shard, index at the end with crc32c.
             codecs, chunk_shape = (ShardingCodec(chunk_shape=chunk_shape, codecs=codecs),), shard_shape
         assert keys is not None  # v3 arrays always have one

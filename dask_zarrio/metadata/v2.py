@@ -184,7 +184,9 @@ class ArrayMetadataV2:
                 f"filters; got filters={[f.get_config() for f in filters]!r}"
             )
         filters = tuple(opt_in(f, allow_pickle) for f in filters)
-        return V2Pipeline(filters, self.compressor, self.order, self.chunk_shape, self.dtype)
+        # The opt-in reaches the compressor as it reaches the filters: both were refused above.
+        compressor = None if self.compressor is None else opt_in(self.compressor, allow_pickle)
+        return V2Pipeline(filters, compressor, self.order, self.chunk_shape, self.dtype)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ArrayMetadataV2) and self.to_dict() == other.to_dict()

@@ -57,7 +57,7 @@ def parse_max_mem(value: int | str) -> int:
     """
     try:
         n = parse_bytes(value) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:  # OverflowError: int(float("inf"))
         raise ZarrioError(f"max_mem={value!r} must be a number of bytes or a string such as '256MiB'") from e
     if n <= 0:
         raise ZarrioError(f"max_mem={value!r} must be positive, e.g. '256MiB'")

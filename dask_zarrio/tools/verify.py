@@ -6,6 +6,8 @@ raised: a corrupt store is what the caller asked about. What is checked:
 - every stored chunk (or shard) decodes (``corrupt_chunk``); a shard's index points
   inside the shard and its inner chunks do not overlap (``shard_index``);
 - chunk keys lie inside the chunk grid (``outside_grid``);
+- a chunk whose codec would unpickle it is named, never decoded, unless the caller
+  passed ``allow_pickle=True`` (``unsafe_codec``): checking untrusted data must not run it;
 - member metadata parses (``metadata``), and consolidated metadata matches the
   members' own documents (``stale_consolidated``);
 - with ``checksum``, the decoded data against a digest manifest (``checksum``):
@@ -24,7 +26,7 @@ from typing import Any
 import dask
 import numpy as np
 
-from ..errors import ArrayNotFoundError, ChunkDecodeError, ZarrioError
+from ..errors import ArrayNotFoundError, ChunkDecodeError, UnsafeCodecError, ZarrioError
 from ..graph.builder import array_from_metadata
 from ..graph.progress import compute
 from ..graph.tasks import decode_chunk_at
@@ -145,8 +147,8 @@ def digest_block(block: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _digests(store: Store, meta: ArrayMetadata) -> Any:
-    arr = array_from_metadata(store, meta, allow_pickle=True)
+def _digests(store: Store, meta: ArrayMetadata, allow_pickle: bool) -> Any:
+    arr = array_from_metadata(store, meta, allow_pickle=allow_pickle)
     block = canonical_block(arr.shape)
     blocks = arr.rechunk(block).to_delayed().ravel() if arr.size else []
     return [dask.delayed(digest_block)(b) for b in blocks]
@@ -267,6 +269,7 @@ def verify(
     scheduler: str | None = None,
     storage_options: dict[str, Any] | None = None,
     progress: bool | str = False,
+    allow_pickle: bool = False,
 ) -> VerifyReport:
     """Decode every stored chunk of an array or of every array in a group, in parallel.
 
@@ -284,6 +287,10 @@ def verify(
         Options for the fsspec filesystem.
     progress
         ``True`` or ``"rich"`` for a progress bar (see :func:`dask_zarrio.graph.progress.compute`).
+    allow_pickle
+        Decode chunks whose codec unpickles them, as :func:`dask_zarrio.read` does. Unpickling
+        runs code stored in the data: only for stores you trust. Without it such chunks are
+        reported (``unsafe_codec``), not decoded.
 
     Returns
     -------
@@ -303,7 +310,7 @@ def verify(
     arrays: dict[str, tuple[Store, ArrayMetadata]] = {}
     if isinstance(root, GroupMetadata):
         nodes: dict[str, ArrayMetadata | GroupMetadata] = {}
-        plain = Group(store, GroupMetadata(root.zarr_format, root.attributes), allow_pickle=True)
+        plain = Group(store, GroupMetadata(root.zarr_format, root.attributes), allow_pickle=allow_pickle)
         _members(plain, "", nodes, report.problems)
         if root.consolidated is not None:
             report.problems.extend(_stale_consolidated(store, root, nodes))
@@ -319,7 +326,12 @@ def verify(
                     f"{child.describe(key)}: a chunk key outside the chunk grid of shape {list(meta.shape)}")
             for key in classes.outside
         )
-        spec = ArraySpec.from_metadata(meta, allow_pickle=True)
+        try:
+            spec = ArraySpec.from_metadata(meta, allow_pickle=allow_pickle)
+        except UnsafeCodecError as e:
+            report.arrays[path] = {"chunks_checked": 0, "chunks_expected": None}
+            report.problems.extend(_unsafe(child, path, list(classes.chunks), e))
+            continue
         report.arrays[path] = {"chunks_checked": len(classes.chunks), "chunks_expected": spec.grid.nchunks}
         tasks.extend(
             dask.delayed(check_chunks)(child, spec, path, {k: classes.chunks[k] for k in batch})
@@ -328,21 +340,31 @@ def verify(
     (found,) = compute(tasks, progress=progress, scheduler=scheduler)
     report.problems.extend(p for batch in found for p in batch)
     if checksum is not None:
-        _checksum(report, arrays, checksum, scheduler, progress)
+        _checksum(report, arrays, checksum, scheduler, progress, allow_pickle)
     return report
+
+
+def _unsafe(store: Store, path: str, keys: list[str], error: UnsafeCodecError) -> list[Problem]:
+    """The problem of an array whose chunks only unpickling would decode: named, not run."""
+    if not keys:
+        return []  # nothing stored, nothing to decode
+    more = f" (and {len(keys) - 1} more stored chunks)" if len(keys) > 1 else ""
+    message = f"{store.describe(keys[0])}{more}: not decoded: {error}"
+    return [Problem("unsafe_codec", path, keys[0], message)]
 
 
 def _checksum(
     report: VerifyReport, arrays: dict[str, tuple[Store, ArrayMetadata]], path: str | os.PathLike[str],
-    scheduler: str | None, progress: bool | str,
+    scheduler: str | None, progress: bool | str, allow_pickle: bool,
 ) -> None:
     expected = _load_manifest(path)
-    broken = {p.path for p in report.problems if p.kind in ("corrupt_chunk", "shard_index", "metadata")}
+    broken = {p.path for p in report.problems if p.kind in ("corrupt_chunk", "shard_index", "metadata", "unsafe_codec")}
     if broken:
         message = f"checksums not computed: {len(broken)} arrays have undecodable chunks"
         report.problems.append(Problem("checksum", "/", None, message))
         return
-    (digests,) = compute({p: _digests(s, m) for p, (s, m) in arrays.items()}, progress=progress, scheduler=scheduler)
+    blocks = {p: _digests(s, m, allow_pickle) for p, (s, m) in arrays.items()}
+    (digests,) = compute(blocks, progress=progress, scheduler=scheduler)
     actual = {p: _manifest_entry(arrays[p][1], list(d)) for p, d in digests.items()}
     if expected is None:
         with open(path, "w") as f:

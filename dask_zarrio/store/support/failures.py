@@ -42,10 +42,23 @@ def secret_values(options: Any) -> Iterator[str]:
                 yield from secret_values(value)
 
 
+#: botocore's exceptions for credentials it could not find (or found in part): said how to give them.
+_NO_CREDENTIALS = {"NoCredentialsError", "PartialCredentialsError"}
+
+
+def _where(what: str) -> tuple[str, str]:
+    """``"GET (range) s3://b/a.zarr/c/0"`` -> ``("read", "s3://b/a.zarr/c/0")``: the operation and the key."""
+    verb, _, where = what.partition(" ")
+    if where.startswith("("):
+        where = where.partition(") ")[2]
+    return _OPERATIONS.get(verb, verb.lower()), where
+
+
 def store_error(exc: BaseException, what: str, secrets: Iterable[str] = ()) -> BaseException | None:
     """The error to raise instead of ``exc`` from request ``what`` (``"GET s3://b/a/c/0"``).
 
-    A refusal (``PermissionError``, ``EACCES``/``EPERM``, HTTP 403) becomes a
+    Credentials botocore could not find become a :class:`~dask_zarrio.errors.StorePermissionError`
+    saying how to give them. A refusal (``PermissionError``, ``EACCES``/``EPERM``, HTTP 403) becomes a
     :class:`~dask_zarrio.errors.StorePermissionError` naming the operation, the key and
     what to check; an error whose text shows a credential (URL password, one of
     ``secrets``) becomes a :class:`~dask_zarrio.errors.StoreError` with it redacted.
@@ -65,12 +78,17 @@ def store_error(exc: BaseException, what: str, secrets: Iterable[str] = ()) -> B
     refused = isinstance(exc, PermissionError) or status == 403 or (
         isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM)
     )
+    if any(cls.__name__ in _NO_CREDENTIALS for cls in type(exc).__mro__):
+        operation, where = _where(what)
+        return StorePermissionError(
+            f"no credentials: cannot {operation} {redact_url(where, secrets)} "
+            f"({type(exc).__name__}: {redact_url(text, secrets)}). For a public bucket pass "
+            "storage_options={'anon': True}; else give credentials: the environment variables "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile named in AWS_PROFILE, or "
+            "storage_options={'key': ..., 'secret': ...}"
+        )
     if refused:
-        # "GET (range) s3://b/a.zarr/c/0": the verb names the operation, the rest the key.
-        verb, _, where = what.partition(" ")
-        if where.startswith("("):
-            where = where.partition(") ")[2]
-        operation = _OPERATIONS.get(verb, verb.lower())
+        operation, where = _where(what)  # "GET (range) s3://b/a.zarr/c/0": the verb names the operation
         return StorePermissionError(
             f"permission denied: cannot {operation} {redact_url(where, secrets)} "
             f"({type(exc).__name__}: {redact_url(text, secrets)}). Check the credentials "

@@ -23,7 +23,8 @@ from ...memory.buffers import read_file
 from ..base import Buffer, same_bytes
 
 __all__ = [
-    "LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_copy", "atomic_write", "list_keys", "read_local", "replace_folder",
+    "LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_copy", "atomic_write", "list_keys", "read_local", "read_range",
+    "replace_folder",
     "set_if_unchanged",
 ]
 
@@ -43,6 +44,33 @@ def read_local(path: str) -> Buffer | None:
         return read_file(path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
+
+
+def read_range(path: str, start: int, length: int | None) -> bytes:
+    """Bytes ``[start, start + length)`` of the file at ``path`` (``start < 0``: from the end).
+
+    A range past the end gives what lies inside the file (``b""`` from beyond it), as a
+    ranged GET of an object store does: an offset from a lying shard index (2**50) is
+    never handed to ``seek``, where the kernel refuses it with ``EINVAL``, an ``OSError``
+    that looks like a flaky disk and would be retried. The caller sees short bytes and
+    reports the corrupt index. ``FileNotFoundError`` propagates.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x")
+    >>> open(path, "wb").write(b"abcdef")
+    6
+    >>> read_range(path, 2, 3), read_range(path, -2, None), read_range(path, 2**50, 8)
+    (b'cde', b'ef', b'')
+    """
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        first = max(0, size + start) if start < 0 else start
+        if first >= size:
+            return b""
+        f.seek(first)
+        return f.read() if length is None else f.read(min(length, size - first))
 
 
 @contextmanager

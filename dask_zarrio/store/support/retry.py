@@ -52,8 +52,9 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, _PERMANENT):
         return False
     # Some filesystems report a refusal as a plain OSError carrying EACCES/EPERM: asking
-    # again with the same credentials cannot help.
-    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
+    # again with the same credentials cannot help. EINVAL (a seek past what the file system
+    # allows, a name it cannot hold) is the request's own fault: the same request fails again.
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EINVAL):
         return False
     if isinstance(exc, (ConnectionError, TimeoutError, asyncio.TimeoutError)):
         return True
