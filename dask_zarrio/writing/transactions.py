@@ -40,6 +40,7 @@ from ..store.backends.icechunk_store import (
     open_repository,
     run,
     session_of,
+    version_error,
 )
 from .destination import NewArray, resolve_destination
 from .modes import prepare_node
@@ -131,7 +132,10 @@ def _writable_session(target: Any, branch: str | None, storage_options: dict[str
         target, query = open_repository(target, storage_options)
         branch, path = branch or query.get("branch"), query.get("path", "")
     if type(target).__name__ == "Repository":
-        return target.writable_session(branch or "main"), path, True
+        try:
+            return target.writable_session(branch or "main"), path, True
+        except icechunk_module().IcechunkError as e:
+            raise version_error(target, "branch", branch or "main", e) from None
     session = session_of(target)
     if session.read_only:
         raise ZarrioError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import time
 
 import dask
@@ -417,3 +418,24 @@ def test_a_failed_write_gives_the_session_back_as_it_was(local_repo, how):
         warnings.simplefilter("error")
         session.commit("the caller's own change")
     assert sorted(zarr.open_group(repo.readonly_session("main").store, mode="r").array_keys()) == ["mine"]
+
+
+@pytest.mark.parametrize(("versions", "words"), [
+    ({"branch": "nope"}, "no branch 'nope' (branches: 'main'"),
+    ({"tag": "v9"}, "no tag 'v9'"),
+    ({"snapshot": "ZZZZZZZZZZZZZZZZZZZZ"}, "no snapshot 'ZZZZZZZZZZZZZZZZZZZZ'"),
+])
+def test_a_missing_branch_tag_or_snapshot_is_named_not_a_rust_report(versions, words):
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    with pytest.raises(dz.ArrayNotFoundError, match=re.escape(words)) as info:
+        dz.read((repo, "a"), **versions)
+    assert "IcechunkError" not in str(info.value) and "x " not in str(info.value)[:2]
+
+
+def test_a_malformed_snapshot_id_and_a_write_to_a_missing_branch_are_dz_errors():
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    with pytest.raises(dz.ZarrioError, match="'bad' is not an icechunk snapshot id"):
+        dz.read((repo, "a"), snapshot="bad")
+    with pytest.raises(dz.ArrayNotFoundError, match="no branch 'dev'.*repo.create_branch"):
+        dz.write(np.arange(4), repo, branch="dev")
+    assert [s.message for s in repo.ancestry(branch="main")][-1]  # nothing was committed anywhere

@@ -28,10 +28,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from dask.base import tokenize
 
-from ...errors import MissingDependencyError, StoreError, ZarrioError
+from ...errors import ArrayNotFoundError, MissingDependencyError, StoreError, ZarrioError
 from ..base import Buffer, Store, join_key, member_path, slice_bytes
 
-__all__ = ["IcechunkStore", "icechunk_module", "is_icechunk", "open_repository", "readonly_store", "session_of"]
+__all__ = [
+    "IcechunkStore", "icechunk_module", "is_icechunk", "open_repository", "readonly_store", "session_of",
+    "version_error",
+]
 
 #: The class names of icechunk objects that ``dz.read``/``dz.write`` take as targets.
 _TARGETS = ("Repository", "Session", "ForkSession", "IcechunkStore")
@@ -371,7 +374,40 @@ def readonly_store(
         return IcechunkStore(session_of(target), path)
     if len(chosen) > 1:
         raise ZarrioError(f"give one of branch=, tag= or snapshot=, not {chosen!r}")
-    session = target.readonly_session(
-        branch=branch if chosen else "main", tag=tag, snapshot_id=snapshot
-    )
+    try:
+        session = target.readonly_session(branch=branch if chosen else "main", tag=tag, snapshot_id=snapshot)
+    except icechunk_module().IcechunkError as e:
+        kind, value = next(iter(chosen.items())) if chosen else ("branch", "main")
+        raise version_error(target, kind, value, e) from None
     return IcechunkStore(session, path)
+
+
+def version_error(repo: Any, kind: str, value: str, error: BaseException) -> ZarrioError:
+    """What icechunk's error about a missing (or malformed) branch, tag or snapshot becomes: an
+    :class:`ArrayNotFoundError` naming it and the versions there are, never a Rust report.
+
+    Examples
+    --------
+    >>> import icechunk
+    >>> repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    >>> readonly_store(repo, tag="v9")
+    Traceback (most recent call last):
+    ...
+    dask_zarrio.errors.ArrayNotFoundError: icechunk repository has no tag 'v9' (branches: 'main'; tags: none); ...
+    """
+    text = str(error)
+    if "invalid snapshot id" in text:
+        return ZarrioError(
+            f"snapshot={value!r} is not an icechunk snapshot id (20 characters of Crockford base32, "
+            "as repo.ancestry(branch='main') lists them)"
+        )
+    try:
+        known = {"branch": sorted(repo.list_branches()), "tag": sorted(repo.list_tags())}
+    except Exception:  # noqa: BLE001 (only the advice; the error stands without it)
+        known = {}
+    have = "; ".join(f"{k}es: {', '.join(map(repr, v)) or 'none'}" if k == "branch" else
+                     f"{k}s: {', '.join(map(repr, v)) or 'none'}" for k, v in known.items())
+    return ArrayNotFoundError(
+        f"icechunk repository has no {kind} {value!r} ({have or 'see repo.list_branches() and repo.list_tags()'}); "
+        f"pass one that exists{', or create it with repo.create_branch(...)' if kind == 'branch' else ''}"
+    )
