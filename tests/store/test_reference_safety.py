@@ -214,6 +214,20 @@ def test_every_entry_point_refuses_by_default_and_reads_once_allowed(folders, se
     assert server.requests  # served once allowed
 
 
+def test_urls_without_a_protocol_are_checked_as_remote_protocol_reads_them(folders, server, monkeypatch):
+    """Relative to the working directory they would look like files inside the references' folder."""
+    inside, _ = folders
+    monkeypatch.chdir(inside)
+    where = references(inside, f"127.0.0.1:{server.port}/data.bin")
+    options = {"fo": where, "remote_protocol": "http"}
+    with pytest.raises(StorePermissionError, match="not a public address"):
+        dz.read("reference://a", storage_options=options).compute(scheduler="sync")
+    assert server.requests == []
+    allowed = {**options, "allowed_targets": [f"{server.url()}/"]}
+    np.testing.assert_array_equal(dz.read("reference://a", storage_options=allowed).compute(), VALUES)
+    assert server.requests
+
+
 @pytest.mark.parametrize("allowed", [
     "{url}/", "{url}", "{url}/data.bin", ["{url}/"], ["http://127.0.0.1:{port}/"], ["{outside}", "{url}/"],
 ])

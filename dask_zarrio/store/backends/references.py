@@ -251,7 +251,9 @@ class ReferenceStore(Store):
         spans: dict[int, tuple[int, int | None, int]] = {}
         files: dict[str, list[int]] = {}
         for url, members in by_file.items():  # every target checked before any is read
-            files.setdefault(self.policy.check(url, names[members[0]]), []).extend(members)
+            # A URL without a protocol is read with remote_protocol's filesystem: check it as that.
+            full = url if "://" in url or not self.remote_protocol else f"{self.remote_protocol}://{url}"
+            files.setdefault(self.policy.check(full, names[members[0]]), []).extend(members)
             for i in members:
                 ref = refs[i]
                 assert isinstance(ref, tuple)

@@ -132,7 +132,7 @@ class TargetPolicy:
     --------
     >>> policy = TargetPolicy("/data/refs/a.json", ["http://127.0.0.1:8000/"])
     >>> policy.check("/data/refs/a.nc", "t/0"), policy.check("http://127.0.0.1:8000/x.nc", "t/0")
-    ('/data/refs/a.nc', 'http://127.0.0.1:8000/x.nc')
+    ('file:///data/refs/a.nc', 'http://127.0.0.1:8000/x.nc')
     >>> policy.check("file:///etc/passwd", "t/0")
     Traceback (most recent call last):
     ...
@@ -160,7 +160,7 @@ class TargetPolicy:
         self._hosts: dict[str, str | None] = {}
 
     def check(self, url: str, key: str, what: str | None = None) -> str:
-        """The URL to read for ``key``'s target ``url`` (local files: the resolved path).
+        """The URL to read for ``key``'s target ``url`` (local files: ``file://`` and the resolved path).
 
         Raises :class:`~dask_zarrio.errors.StorePermissionError` naming the key (or
         ``what``), the target and how to allow it when the policy refuses it.
@@ -180,7 +180,7 @@ class TargetPolicy:
         if reason is not None:
             raise self.refusal(url, what, reason)
         if protocol == "file" and not wrappers:
-            return self._regular(readings[0][len("file://"):], url, what)
+            return "file://" + self._regular(readings[0][len("file://"):], url, what)
         return url
 
     def _reason(self, protocol: str, url: str) -> str | None:
