@@ -390,3 +390,32 @@ def test_parquet_members_leading_out_of_the_folder_are_refused(folders, member):
     (where / member).symlink_to("/dev/zero")
     with pytest.raises(StorePermissionError, match="outside the reference folder|not a regular file"):
         read(str(where))
+
+
+PEAK = """
+import json, resource, sys
+import dask_zarrio as dz
+where = sys.argv[1]
+store = dz.store.open_store(where, format="kerchunk")
+store.get("a/.zarray")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    store.get("a/0")
+except dz.errors.StoreError as e:
+    print(json.dumps({"error": str(e)[:80], "grew_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before}))
+"""
+
+
+def test_peak_memory_of_a_whole_file_reference_to_a_huge_file(folders):
+    """A whole-file reference to a 256 MiB (sparse) file is refused after reading at most a chunk's bound."""
+    import subprocess
+    import sys
+
+    inside, _ = folders
+    with open(inside / "huge.bin", "wb") as f:
+        f.truncate(256 * 2**20)
+    where = references(inside, str(inside / "huge.bin"), spans=[None, None])
+    out = subprocess.run([sys.executable, "-c", PEAK, where], capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(out.stdout)
+    assert "is the whole of" in result["error"]
+    assert result["grew_kib"] < (2 * 65_600 + 8 * 2**20) // 1024, result  # twice the bound plus a small constant
