@@ -55,6 +55,9 @@ DEFAULTS: dict[str, Any] = {
         # 0: only touching ranges merge; -1: never merge). A GET costs about as much as
         # reading a MiB more from an object store, so small gaps are cheaper read than skipped.
         "coalesce-gap": "1MiB",
+        # The most bytes one reference may ask for where its array's metadata gives no bound (object
+        # elements, keys that are not chunks); chunks are bounded by their encoded size at its largest.
+        "max-range": "1GiB",
     },
 }
 

@@ -141,8 +141,10 @@ def test_json_version_0_templates_and_generators(files, tmp_path):
         k: (["{{src}}", *v[1:]] if isinstance(v, list) else v) for k, v in document["refs"].items()}}
     (tmp_path / "v1.json").write_text(json.dumps(templated))
     oracle = expected(path)
+    elsewhere = {"allowed_targets": [str(root)]}  # the NetCDF file is outside the references' folder
     for name in ("v0.json", "v1.json"):
-        assert_datasets_equal(xr.open_dataset(str(tmp_path / name), engine="dask_zarrio", format="kerchunk"), oracle)
+        ds = xr.open_dataset(str(tmp_path / name), engine="dask_zarrio", format="kerchunk", storage_options=elsewhere)
+        assert_datasets_equal(ds, oracle)
     # A generator: eight raw 64-byte chunks at computed offsets of one binary file.
     data = np.arange(64, dtype="<i8")
     (tmp_path / "raw.bin").write_bytes(b"\0" * 16 + data.tobytes())
@@ -151,7 +153,9 @@ def test_json_version_0_templates_and_generators(files, tmp_path):
                                "filters": None, "compressor": None, "zarr_format": 2})},
         "gen": [{"key": "{{i}}", "url": "{{u}}", "offset": "{{ 16 + i * 64 }}", "length": "64",
                  "dimensions": {"i": {"stop": 8}}}]}
-    assert dz.read(gen, format="kerchunk").compute().tolist() == data.tolist()
+    # A dict of references has no folder: local targets are allowed explicitly.
+    allowed = {"allowed_targets": [f"file://{tmp_path}/"]}
+    assert dz.read(gen, format="kerchunk", storage_options=allowed).compute().tolist() == data.tolist()
 
 
 def test_inline_base64_and_whole_file_references(tmp_path):
@@ -168,7 +172,9 @@ def test_inline_base64_and_whole_file_references(tmp_path):
         "1": [str(tmp_path / "whole.z")],
     }}
     (tmp_path / "whole.z").write_bytes(zlib.compress(chunk.tobytes()))
-    assert dz.read(refs, format="kerchunk").compute().tolist() == [10, 11, 12, 13, 0, 1, 2, 3, 7, 7, 7, 7]
+    allowed = {"allowed_targets": [str(tmp_path)]}
+    assert dz.read(refs, format="kerchunk", storage_options=allowed).compute().tolist() == [
+        10, 11, 12, 13, 0, 1, 2, 3, 7, 7, 7, 7]
 
 
 def test_fletcher32_shuffle_zlib_from_the_hdf5_chunk_index(tmp_path):
@@ -184,13 +190,14 @@ def test_fletcher32_shuffle_zlib_from_the_hdf5_chunk_index(tmp_path):
     for info in index:
         key = ".".join(str(o // c) for o, c in zip(info.chunk_offset, (4, 3)))
         refs[f"v/{key}"] = [str(path), info.byte_offset, info.size]
-    np.testing.assert_array_equal(dz.read("reference://v", storage_options={"fo": refs}).compute(), data)
+    options = {"fo": refs, "allowed_targets": [str(tmp_path)]}
+    np.testing.assert_array_equal(dz.read("reference://v", storage_options=options).compute(), data)
     # A corrupted byte fails the checksum, naming the chunk, instead of reading wrong values.
     raw = bytearray(path.read_bytes())
     raw[index[0].byte_offset + 2] ^= 0xFF
     path.write_bytes(bytes(raw))
     with pytest.raises(ZarrioError, match="v/0.0"):
-        dz.read("reference://v", storage_options={"fo": refs}).compute()
+        dz.read("reference://v", storage_options=options).compute()
 
 
 def test_parquet_references_read_only_the_records_a_block_needs(files, tmp_path):
@@ -198,9 +205,10 @@ def test_parquet_references_read_only_the_records_a_block_needs(files, tmp_path)
     path, document = refs["a"]
     where = str(tmp_path / "a.parq")
     refs_to_dataframe(document, where, record_size=2)  # temp: 8 chunks in 4 records
-    ds = xr.open_dataset(where, engine="dask_zarrio", format="kerchunk")
+    elsewhere = {"allowed_targets": [str(root)]}  # the NetCDF file is outside the references' folder
+    ds = xr.open_dataset(where, engine="dask_zarrio", format="kerchunk", storage_options=elsewhere)
     assert_datasets_equal(ds, expected(path))
-    store = open_store(where, format="kerchunk").child("temp")
+    store = open_store(where, elsewhere, format="kerchunk").child("temp")
     store.references()._records.clear()  # type: ignore[attr-defined]
     before = store.references().record_reads  # type: ignore[attr-defined]
     with dask.config.set(scheduler="sync"):
@@ -232,7 +240,7 @@ def test_references_are_read_only_and_errors_say_why(files, tmp_path):
         k: ([str(tmp_path / "gone.nc"), *v[1:]] if isinstance(v, list) else v) for k, v in moved["refs"].items()
     }
     with pytest.raises(StoreError, match=r"'temp/\d\.\d'.*gone\.nc.*regenerate"):
-        dz.read("reference://temp", storage_options={"fo": moved}).compute()
+        dz.read("reference://temp", storage_options={"fo": moved, "allowed_targets": [str(tmp_path)]}).compute()
     with pytest.raises(ZarrioError, match=r"\[url, offset, length\]"):
         ReferenceStore({"a/0": ["x", "y"]})
 

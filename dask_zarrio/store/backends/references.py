@@ -12,15 +12,18 @@ merges byte ranges whose gap is at most the config key
 ``dask_zarrio.references.coalesce-gap`` into one request, then sends the requests of
 all files concurrently, each retried by :mod:`dask_zarrio.store.support.retry`: a block costs one
 request per source file it touches when its chunks lie close together.
+
+A reference set is data, often downloaded: before any byte of a target is read, its URL
+passes :class:`~dask_zarrio.store.support.reference_targets.TargetPolicy` (remote URLs of
+public hosts and files under the set's own folder, or what ``allowed_targets`` allows) and
+its length :mod:`~dask_zarrio.store.support.reference_bounds` (at most what the array's
+chunk can be, encoded).
 """
 
 from __future__ import annotations
 
-import io
 import json
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -28,15 +31,16 @@ import fsspec
 import fsspec.asyn
 from dask.base import tokenize
 from dask.utils import parse_bytes
-from fsspec.compression import compr
-from fsspec.core import split_protocol, url_to_fs
-from fsspec.utils import infer_compression
+from fsspec.core import split_protocol
 
 from ... import config
 from ...errors import StoreError, StorePermissionError, ZarrioError
 from ..base import Buffer, Store, join_key, member_path, redact_url
 from ..support.failures import secret_values
-from ..support.reference_sets import JsonReferences, ParquetReferences, Reference, ReferenceSet
+from ..support.reference_bounds import DOCUMENTS, chunk_bound, fallback_bound
+from ..support.reference_loading import load_references
+from ..support.reference_sets import JsonReferences, Reference, ReferenceSet
+from ..support.reference_targets import TargetPolicy
 from ..support.remote_ranges import acat_range
 from ..support.retry import RetryPolicy, config_number
 from .fsspec_store import _gather
@@ -44,13 +48,7 @@ from .fsspec_store import _gather
 __all__ = ["ReferenceStore", "coalesce_ranges"]
 
 #: storage_options a ``reference://`` URL takes (fsspec's ReferenceFileSystem names).
-OPTIONS = ("fo", "target_options", "remote_options", "remote_protocol", "target_protocol")
-
-#: Reference sets parsed in this process, by location: a few, least recently used go first.
-_SETS: OrderedDict[str, ReferenceSet] = OrderedDict()
-_SETS_KEPT = 4
-_SETS_LOCK = threading.Lock()
-
+OPTIONS = ("fo", "target_options", "remote_options", "remote_protocol", "target_protocol", "allowed_targets")
 
 def coalesce_ranges(ranges: list[tuple[int, int]], gap: int) -> list[tuple[int, int, list[int]]]:
     """Merge ``(offset, length)`` ranges of one file whose gap is at most ``gap`` bytes.
@@ -90,6 +88,11 @@ class ReferenceStore(Store):
     remote_options, remote_protocol
         fsspec options for the files the references point into; ``remote_protocol``
         also serves references whose URLs have no protocol.
+    allowed_targets
+        URL prefixes the references may read besides remote URLs of public hosts and files
+        under the references' own folder, e.g. ``["file:///data/", "http://127.0.0.1:8000/"]``
+        (:class:`~dask_zarrio.store.support.reference_targets.TargetPolicy`). Anything else is
+        a :class:`~dask_zarrio.errors.StorePermissionError` before a byte of it is read.
 
     Examples
     --------
@@ -111,6 +114,7 @@ class ReferenceStore(Store):
         remote_options: dict[str, Any] | None = None,
         remote_protocol: str | None = None,
         retry: RetryPolicy | None = None,
+        allowed_targets: str | Sequence[str] | None = None,
     ) -> None:
         if not isinstance(fo, (str, dict)):
             raise ZarrioError(
@@ -124,6 +128,9 @@ class ReferenceStore(Store):
         self._retry = retry
         self._set: ReferenceSet | None = JsonReferences(fo) if isinstance(fo, dict) else None
         self._fss: dict[str, fsspec.AbstractFileSystem] = {}
+        self.allowed_targets = [allowed_targets] if isinstance(allowed_targets, str) else list(allowed_targets or [])
+        self.policy = TargetPolicy(fo if isinstance(fo, str) else None, self.allowed_targets)
+        self._bounds: dict[str, int | None] = {}
 
     @classmethod
     def from_url(cls, url: str, storage_options: dict[str, Any] | None) -> ReferenceStore:
@@ -148,7 +155,8 @@ class ReferenceStore(Store):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
-            _rebuild, (self.fo, self.path, self.target_options, self.remote_options, self.remote_protocol, self._retry)
+            _rebuild, (self.fo, self.path, self.target_options, self.remote_options, self.remote_protocol, self._retry,
+                       self.allowed_targets)
         )
 
     # -- capabilities -------------------------------------------------------------------
@@ -171,14 +179,18 @@ class ReferenceStore(Store):
         """The reference set, parsed once per process (shared by every store on it)."""
         if self._set is None:
             assert isinstance(self.fo, str)  # a dict was parsed by __init__
-            self._set = _load(self.fo, self.target_options, self.retry)
+            self._set = load_references(self.fo, self.target_options, self.retry)
         return self._set
 
     def _filesystem(self, url: str) -> tuple[fsspec.AbstractFileSystem, str]:
         protocol, path = split_protocol(url)
         protocol = protocol or self.remote_protocol or "file"
         if protocol not in self._fss:
-            options = {} if protocol == "file" else self.remote_options
+            options = {} if protocol == "file" else dict(self.remote_options)
+            if protocol in ("http", "https"):  # where a redirect leads is checked like a reference
+                client = dict(options.get("client_kwargs") or {})
+                client["trace_configs"] = [*client.get("trace_configs", []), self.policy.redirect_guard()]
+                options["client_kwargs"] = client
             self._fss[protocol] = fsspec.filesystem(protocol, **options)
         fs = self._fss[protocol]
         return fs, fs._strip_protocol(url if "://" in url else path)
@@ -204,35 +216,79 @@ class ReferenceStore(Store):
                 out[i] = data
         return out
 
+    def _bound(self, key: str) -> tuple[int, bool]:
+        """The most bytes ``key``'s reference may ask for, and whether its array's metadata said so."""
+        folder, _, name = key.rpartition("/")
+        if name in DOCUMENTS:
+            return fallback_bound(), False
+        if folder not in self._bounds:  # every chunk key of an array has the same bound
+            refs = self.references()
+
+            def document(name: str) -> bytes | None:
+                value = refs.lookup(name)
+                return value if isinstance(value, bytes) else None
+
+            self._bounds[folder] = chunk_bound(key, document)
+        bound = self._bounds[folder]
+        return (fallback_bound(), False) if bound is None else (bound, True)
+
+    def _span(self, key: str, url: str, offset: int, length: int | None) -> int:
+        """The most bytes ``key``'s reference may read: refused before reading when it asks for more."""
+        bound, from_metadata = self._bound(key)
+        if length is None or (length <= bound and offset + length < 2**63):
+            return bound
+        limit = (f"a chunk of its array can be, encoded ({bound} bytes)" if from_metadata else
+                 f"dask_zarrio.references.max-range ({bound} bytes) allows where the metadata gives no bound")
+        raise StoreError(
+            f"reference {key!r} asks for {length} bytes at offset {offset} of {redact_url(url)}, more than {limit}; "
+            "the references are corrupt, malicious or made for other metadata: regenerate them"
+        )
+
     def _fetch(self, keys: list[str], refs: list[Reference | None], by_file: dict[str, list[int]]) -> dict[int, Buffer]:
         """The referenced bytes of ``keys``: coalesced requests per file, all files at once."""
         gap = parse_bytes(config.get("references.coalesce-gap"))
-        spans: dict[int, tuple[int, int | None]] = {}
-        for i, ref in enumerate(refs):
-            if isinstance(ref, tuple):
-                spans[i] = (ref[1] or 0, ref[2])
+        names = [join_key(self.path, k) for k in keys]
+        spans: dict[int, tuple[int, int | None, int]] = {}
+        files: dict[str, list[int]] = {}
+        for url, members in by_file.items():  # every target checked before any is read
+            # A URL without a protocol is read with remote_protocol's filesystem: check it as that.
+            full = url if "://" in url or not self.remote_protocol else f"{self.remote_protocol}://{url}"
+            files.setdefault(self.policy.check(full, names[members[0]]), []).extend(members)
+            for i in members:
+                ref = refs[i]
+                assert isinstance(ref, tuple)
+                spans[i] = (ref[1] or 0, ref[2], self._span(names[i], url, ref[1] or 0, ref[2]))
         requests: list[tuple[str, int, int | None, list[int]]] = []
-        for url, members in by_file.items():
-            requests.extend((url, 0, None, [i]) for i in members if spans[i][1] is None)
+        for url, members in files.items():
+            # A whole file is read up to one byte past its bound: more means too big.
+            requests.extend((url, 0, spans[i][2] + 1, [i]) for i in members if spans[i][1] is None)
             ranged = [i for i in members if spans[i][1] is not None]
             merged = coalesce_ranges([(spans[i][0], spans[i][1] or 0) for i in ranged], gap)
             requests.extend((url, start, end, [ranged[j] for j in group]) for start, end, group in merged)
         out: dict[int, Buffer] = {}
         for (url, start, _, members), blob in zip(requests, self._send(requests)):
             for i in members:
-                offset, length = spans[i]
-                at = offset - start
-                piece = blob if blob is None or length is None else memoryview(blob)[at : at + length]
-                if piece is None or (length is not None and len(piece) != length):
-                    raise StoreError(
-                        f"reference {join_key(self.path, keys[i])!r} points at bytes {offset}.."
-                        f"{offset + (length or 0)} of {redact_url(url)}, which "
-                        f"{'does not exist' if blob is None else 'is shorter'}: the source file moved or "
-                        "changed since the references were made; regenerate them (or fix remote_protocol/"
-                        "remote_options)"
-                    )
-                out[i] = piece
+                out[i] = self._piece(names[i], url, start, spans[i], blob)
         return out
+
+    @staticmethod
+    def _piece(key: str, url: str, start: int, span: tuple[int, int | None, int], blob: Buffer | None) -> Buffer:
+        """``key``'s bytes of ``blob`` (the request from ``start``), or the error saying what is wrong."""
+        offset, length, bound = span
+        if blob is not None and length is None and memoryview(blob).nbytes > bound:
+            raise StoreError(
+                f"reference {key!r} is the whole of {redact_url(url)}, which has more than the {bound} bytes a "
+                "chunk of its array can be; the references are corrupt or malicious: regenerate them"
+            )
+        at = offset - start
+        piece = blob if blob is None or length is None else memoryview(blob)[at : at + length]
+        if piece is None or (length is not None and len(piece) != length):
+            raise StoreError(
+                f"reference {key!r} points at bytes {offset}..{offset + (length or 0)} of {redact_url(url)}, which "
+                f"{'does not exist' if blob is None else 'is shorter'}: the source file moved or "
+                "changed since the references were made; regenerate them (or fix remote_protocol/remote_options)"
+            )
+        return piece
 
     def _send(self, requests: list[tuple[str, int, int | None, list[int]]]) -> list[Buffer | None]:
         """Bytes ``[start, end)`` of each request's file: async filesystems concurrently."""
@@ -297,8 +353,9 @@ class ReferenceStore(Store):
         store = ReferenceStore(
             self.fo if isinstance(self.fo, str) else {}, path, target_options=self.target_options,
             remote_options=self.remote_options, remote_protocol=self.remote_protocol, retry=self._retry,
+            allowed_targets=self.allowed_targets,
         )
-        store.fo, store._set = self.fo, self._set
+        store.fo, store._set, store.policy = self.fo, self._set, self.policy
         return store
 
     @property
@@ -311,13 +368,16 @@ class ReferenceStore(Store):
 
     def token(self) -> str:
         fo = self.fo if isinstance(self.fo, str) else tokenize(json.dumps(self.fo, sort_keys=True, default=str))
-        return tokenize("ReferenceStore", fo, self.path, self.target_options, self.remote_options, self.remote_protocol)
+        return tokenize(
+            "ReferenceStore", fo, self.path, self.target_options, self.remote_options, self.remote_protocol,
+            self.allowed_targets,
+        )
 
 
 def _rebuild(fo: Any, path: str, target_options: dict[str, Any], remote_options: dict[str, Any],
-             remote_protocol: str | None, retry: RetryPolicy | None) -> ReferenceStore:
+             remote_protocol: str | None, retry: RetryPolicy | None, allowed_targets: list[str]) -> ReferenceStore:
     return ReferenceStore(fo, path, target_options=target_options, remote_options=remote_options,
-                          remote_protocol=remote_protocol, retry=retry)
+                          remote_protocol=remote_protocol, retry=retry, allowed_targets=allowed_targets)
 
 
 def _read_sync(fs: fsspec.AbstractFileSystem, path: str, start: int, end: int | None, retry: RetryPolicy,
@@ -331,49 +391,3 @@ def _read_sync(fs: fsspec.AbstractFileSystem, path: str, start: int, end: int | 
             return None
 
     return retry.call(read, what)
-
-
-def _load(fo: str, target_options: dict[str, Any], retry: RetryPolicy) -> ReferenceSet:
-    """The reference set at ``fo``, parsed once per process (JSON) or opened lazily (Parquet)."""
-    name = tokenize(fo, target_options)
-    with _SETS_LOCK:
-        if name in _SETS:
-            _SETS.move_to_end(name)
-            return _SETS[name]
-        refs = _open(fo, target_options, retry)
-        _SETS[name] = refs
-        while len(_SETS) > _SETS_KEPT:
-            _SETS.popitem(last=False)
-        return refs
-
-
-def _open(fo: str, target_options: dict[str, Any], retry: RetryPolicy) -> ReferenceSet:
-    fs, root = url_to_fs(fo, **target_options)
-    where = redact_url(fo, list(secret_values(target_options)))
-    read: Callable[[str], bytes | None] = partial(_read_member, fs, root, retry, where)
-    if ".json" not in root.rpartition("/")[2] and read(".zmetadata") is not None:
-        return ParquetReferences(read, where)
-    data = _read_member(fs, root, retry, where, "")  # one GET, never a HEAD first
-    if data is None:
-        raise StoreError(
-            f"no references at {where}: give the path of a kerchunk .json file or Parquet reference folder"
-        )
-    compression = infer_compression(root)
-    if compression is not None:
-        with compr[compression](io.BytesIO(data), mode="rb") as f:
-            data = f.read()
-    try:
-        document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ZarrioError(f"the references at {where} are not JSON ({e}); is it a kerchunk reference file?") from e
-    return JsonReferences(document)
-
-
-def _read_member(fs: fsspec.AbstractFileSystem, root: str, retry: RetryPolicy, where: str, name: str) -> bytes | None:
-    def read() -> bytes | None:
-        try:
-            return bytes(fs.cat_file(join_key(root, name)))
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-
-    return retry.call(read, f"GET {where}/{name}")

@@ -98,6 +98,16 @@ def _inline(value: str | bytes, key: str) -> bytes:
     return raw
 
 
+def _ranged(key: str, url: str, offset: object, length: object) -> Reference:
+    """``(url, offset, length)``, refused unless both are integers >= 0 (a negative length reads a whole file)."""
+    if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (offset, length)):
+        return (url, offset, length)  # type: ignore[return-value]
+    raise ZarrioError(
+        f"reference {key!r} is {[url, offset, length]!r}: a reference is inline data (a string, 'base64:...'), "
+        "[url] or [url, offset, length] with offset and length integers >= 0; fix the reference file"
+    )
+
+
 def parse_reference(key: str, value: object, templates: dict[str, Any] | None = None) -> Reference:
     """One JSON reference value as a :data:`Reference`, templates rendered.
 
@@ -112,11 +122,7 @@ def parse_reference(key: str, value: object, templates: dict[str, Any] | None = 
         return json.dumps(value).encode()
     if isinstance(value, list) and len(value) in (1, 3) and isinstance(value[0], str):
         url = render_template(value[0], templates or {})
-        if len(value) == 1:
-            return (url, None, None)
-        offset, length = value[1], value[2]
-        if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (offset, length)):
-            return (url, offset, length)
+        return (url, None, None) if len(value) == 1 else _ranged(key, url, value[1], value[2])
     raise ZarrioError(
         f"reference {key!r} is {value!r}: a reference is inline data (a string, 'base64:...'), "
         "[url] or [url, offset, length] with offset and length integers >= 0; fix the reference file"
@@ -205,9 +211,8 @@ def _generate(gen: object, templates: dict[str, Any]) -> dict[str, Reference]:
         key = render_template(str(gen["key"]), names)
         url = render_template(str(gen["url"]), names)
         if "offset" in gen:
-            out[key] = (
-                url, int(render_template(str(gen["offset"]), names)), int(render_template(str(gen["length"]), names))
-            )
+            offset, length = (render_template(str(gen[name]), names) for name in ("offset", "length"))
+            out[key] = _ranged(key, url, *(int(v) if v.lstrip("-").isdigit() else v for v in (offset, length)))
         else:
             out[key] = (url, None, None)
     return out
@@ -299,7 +304,7 @@ class ParquetReferences(ReferenceSet):
         if not _present(path):
             return None
         offset, size = int(columns["offset"][row]), int(columns["size"][row])
-        return (str(path), None, None) if offset == 0 and size == 0 else (str(path), offset, size)
+        return (str(path), None, None) if offset == 0 and size == 0 else _ranged(key, str(path), offset, size)
 
 
 def _present(value: Any) -> bool:
