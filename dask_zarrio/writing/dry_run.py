@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import Buffer, Store
+from ..store import Buffer, Store, locations
 from ..store.base import same_bytes, slice_bytes
 
 __all__ = ["DryRun", "DryStore", "Requests"]
@@ -243,7 +243,7 @@ class DryStore(Store):
 
     @property
     def mapping(self) -> Any:
-        """The real store's mapping, if any (:func:`~dask_zarrio.store.base.same_place` compares them)."""
+        """The real store's mapping, if any."""
         return getattr(self.inner, "mapping", None)
 
     @property
@@ -255,6 +255,9 @@ class DryStore(Store):
 
     def token(self) -> str:
         return self.inner.token()
+
+    def location(self) -> locations.Location:
+        return self.inner.location()
 
     @property
     def supports_partial_reads(self) -> bool:
