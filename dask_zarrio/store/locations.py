@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ZarrioError
@@ -53,7 +53,8 @@ class Location:
 
     space: tuple[Any, ...]
     path: tuple[str, ...]
-    shown: str
+    #: How messages show it; not compared (two spellings of one place are equal).
+    shown: str = field(compare=False)
 
     def contains(self, other: Location) -> bool:
         """Whether ``other`` is this node or lies below it."""
