@@ -193,7 +193,7 @@ def test_a_replacing_write_refuses_to_read_its_own_target(tmp_path):
     dz.write(da.arange(8, chunks=4), f"{url}/x")
     source = dz.read(f"{url}/x")
     for target in (f"{url}/x", url):  # the array itself, or a group that holds it
-        with pytest.raises(dz.ZarrioError, match="which the data being written reads"):
+        with pytest.raises(dz.ZarrioError, match="(is|contains) the source .*g.zarr/x.* deletes the target"):
             dz.write((source + 1).rechunk(8), target, mode="w")
     np.testing.assert_array_equal(dz.read(f"{url}/x").compute(), np.arange(8))
     dz.write(source + 1, f"{url}/x", mode="r+")  # in place: each chunk is read, then rewritten
@@ -206,7 +206,7 @@ def test_a_replacing_write_sees_sources_through_xarray(tmp_path):
     url = str(tmp_path / "d.zarr")
     dz.write_dataset(xr.Dataset({"v": (("x",), np.arange(6.0))}).chunk(3), url, mode="w")
     ds = xr.open_dataset(url, engine="dask_zarrio", chunks={})
-    with pytest.raises(dz.ZarrioError, match="which the data being written reads"):
+    with pytest.raises(dz.ZarrioError, match="the target .*d.zarr/v is the source"):
         dz.write(ds.v.data * 2, f"{url}/v", mode="w")
     np.testing.assert_array_equal(dz.read(f"{url}/v").compute(), np.arange(6.0))
 

@@ -35,7 +35,7 @@ from ..layout.write_plan import (
 )
 from ..metadata import ArrayMetadata, ArraySpec
 from ..store import Store
-from ..store.base import same_place
+from ..store.locations import check_locations
 from .tasks import ArrayReader, write_region
 
 __all__ = [
@@ -289,8 +289,10 @@ def stores_read_by(arr: da.Array) -> list[Store]:
     return list(found.values())
 
 
-def refuse_reading_from(arr: Any, store: Store) -> None:
-    """Refuse to replace ``store``'s node with data that reads from it (it would be deleted first).
+def refuse_reading_from(arr: Any, store: Store, call: str = "dz.write") -> None:
+    """Refuse to replace ``store``'s node with data that reads from it, or from inside it, or from
+    a node holding it (it would be deleted first): the one overlap check
+    (:func:`~dask_zarrio.store.locations.check_locations`), every spelling of a location alike.
 
     Examples
     --------
@@ -302,15 +304,11 @@ def refuse_reading_from(arr: Any, store: Store) -> None:
     >>> refuse_reading_from(x + 1, MappingStore(m, "g"))
     Traceback (most recent call last):
     ...
-    dask_zarrio.errors.ZarrioError: replacing <dict>/g (mode='w') would delete <dict>/g/a, which ...
+    dask_zarrio.errors.ZarrioError: dz.write: the target <dict>/g contains the source <dict>/g/a; ...
     """
     if not isinstance(arr, da.Array):
         return
-    for source in stores_read_by(arr):
-        if same_place(source, store):
-            raise ZarrioError(
-                f"replacing {store.describe()} (mode='w') would delete {source.describe()}, which "
-                "the data being written reads, before reading it. Write to another path (then "
-                "move it or read from there), or write into the array in place with mode='r+' "
-                "(same shape and chunks)"
-            )
+    check_locations(call, source=stores_read_by(arr), target=store, fix=(
+        "mode='w' deletes the target before the data is read. Write to another path (then move it or read "
+        "from there), or write into the array in place with mode='r+' (same shape and chunks)"
+    ))

@@ -23,6 +23,7 @@ from ..metadata.group import GroupMetadata
 from ..metadata.node import read_node
 from ..store import Store, open_store
 from ..store.base import member_path
+from ..store.locations import check_locations, refuse_reserved
 from ..typing import StoreLike
 from ..writing.dry_run import DryRun, Requests
 from ..writing.modes import check_mode, prepare_node
@@ -243,6 +244,9 @@ def _group_job(src_store: Store, node: GroupMetadata, target: StoreLike, *, zarr
         raise ZarrioError(f"zarr_format={fmt!r}: groups are copied to Zarr v2 or v3; pass zarr_format=2 or 3")
     mode = check_mode(mode, ("w-", "w", "a"), "dz.copy")
     store = open_store(target, target_options)
+    refuse_reserved(store)
+    temp_store = None if temp is None else open_store(temp, target_options)
+    check_locations("dz.copy", source=src_store, target=store, temp=temp_store)
     if mode == "w-" and not resume:
         prepare_node(store, mode)  # refuse now, as creating the root would, before anything is written
     # The root is replaced first when the job runs: its arrays are then written into an empty group,
@@ -251,7 +255,6 @@ def _group_job(src_store: Store, node: GroupMetadata, target: StoreLike, *, zarr
     options["resume"] = resume
     job = Copy(src_store, store, [NewGroup(store, dict(node.attributes), fmt, "a" if resume else mode)], {},
                node.consolidated is not None, progress)
-    temp_store = None if temp is None else open_store(temp, target_options)
     _plan_group(Group(src_store, node), store, "", options, fmt, temp_store, job)
     return job
 

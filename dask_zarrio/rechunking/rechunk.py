@@ -31,7 +31,7 @@ from ..layout.write_plan import WritePlan
 from ..metadata import ArrayMetadata, ArraySpec
 from ..metadata.node import read_array_metadata
 from ..store import Store, open_store
-from ..store.base import same_place
+from ..store.locations import check_locations
 from ..typing import StoreLike
 from ..writing.destination import Incoming, NewArray
 from ..writing.dry_run import DryRun, Requests
@@ -366,11 +366,11 @@ def rechunk(
     mode = check_mode(mode, ("w-", "w"), "dz.rechunk")
     limit = parse_max_mem(max_mem)
     src_store = open_store(source, storage_options)
-    meta = read_array_metadata(src_store)
     out = open_target(target, target_options)
     store = out.store
-    if same_place(src_store, store):
-        raise ZarrioError(f"dz.rechunk cannot write {store.describe()} over its own source; write to another path")
+    given_temp = None if temp is None else open_store(temp, target_options)
+    check_locations("dz.rechunk", source=src_store, target=store, temp=given_temp)
+    meta = read_array_metadata(src_store)
     if mode == "w-" and not resume:
         prepare_node(store, mode)  # refuse now, not after a first pass
     out_dtype = meta.dtype if dtype is None else np.dtype(dtype)
@@ -382,7 +382,8 @@ def rechunk(
         steps.append(_Step(plan.passes[0], src_store, out, new, out_dtype, mode, resume))
     else:
         first, last = plan.passes
-        middle_store = temp_store(temp, store, target_options)
+        middle_store = temp_store(given_temp, store, target_options)
+        check_locations("dz.rechunk", source=src_store, target=store, temp=middle_store)  # the default one too
         middle = intermediate_array(first.unit, meta)
         if resume and complete(store):  # only the check that it is the same array is left
             steps.append(_Step(last, middle_store, out, new, out_dtype, mode, resume,

@@ -26,8 +26,13 @@ from ..writing.staging import staged_node
 from .tasks import CONSUMED
 
 __all__ = [
-    "TEMP_CODEC", "complete", "intermediate_array", "plain_variant", "reusable", "temp_compressors", "temp_store",
+    "INTERMEDIATE", "TEMP_CODEC", "complete", "intermediate_array", "plain_variant", "reusable", "temp_compressors",
+    "temp_store",
 ]
+
+#: The intermediate array's attributes: what proves a non-empty ``temp`` is dask_zarrio's own
+#: (an interrupted rechunk's), so that it may be replaced and deleted; anything else there is refused.
+INTERMEDIATE: dict[str, Any] = {"dask_zarrio": "rechunk intermediate array"}
 
 #: The intermediate array lives for one rechunk and is encoded once and decoded once: blosc-lz4
 #: (byte-shuffled for numbers) encodes about 6x and decodes about 6x faster than blosc-zstd
@@ -72,7 +77,7 @@ def intermediate_array(chunks: tuple[int, ...], meta: ArrayMetadata) -> NewArray
     >>> ArraySpec.from_metadata(intermediate_array((8, 2), m).metadata(m.shape, m.dtype, (), 2**20)).chunk_key((1, 2))
     '1.2'
     """
-    return NewArray(chunks, None, temp_compressors(meta.dtype), None, meta.fill_value, 3, "C", None, None,
+    return NewArray(chunks, None, temp_compressors(meta.dtype), None, meta.fill_value, 3, "C", dict(INTERMEDIATE), None,
                     chunk_key_encoding={"name": "v2", "separator": "."})
 
 
@@ -136,14 +141,47 @@ def reusable(temp: Store, target: Store, mode: str) -> bool:
 
 
 def temp_store(temp: StoreLike | None, target: Store, options: dict[str, Any] | None) -> Store:
-    """Where the intermediate array goes: ``temp``, or a ``.dz-rechunk-*`` folder beside a local target."""
+    """Where the intermediate array goes: ``temp``, or a ``.dz-rechunk-*`` folder beside a local target.
+
+    Refused where something is there already that is not an intermediate array (:func:`owned`): it
+    would be replaced, then deleted at the end.
+    """
     if temp is not None:
-        return open_store(temp, options)
-    parent = target.parent()
-    if not target.supports_node_replace or parent is None:
+        store = open_store(temp, options)
+    else:
+        parent = target.parent()
+        if not target.supports_node_replace or parent is None:
+            raise ZarrioError(
+                f"rechunking to {target.describe()} needs an intermediate array (see the plan from "
+                "compute=False), and the target is not a local folder to put it beside: pass temp= "
+                "(a store URL with room for a copy of the array), or a larger max_mem"
+            )
+        store = parent.child(".dz-rechunk-" + target.name)
+    if not owned(store):
+        where = "temp=" if temp is not None else "the intermediate array's place"
         raise ZarrioError(
-            f"rechunking to {target.describe()} needs an intermediate array (see the plan from "
-            "compute=False), and the target is not a local folder to put it beside: pass temp= "
-            "(a store URL with room for a copy of the array), or a larger max_mem"
+            f"{where} {store.describe()} holds data that is not an intermediate array of dz.rechunk; it "
+            "would be replaced and then deleted. Nothing was written: pass an empty temp= location "
+            "(or move what is there)"
         )
-    return parent.child(".dz-rechunk-" + target.name)
+    return store
+
+
+def owned(store: Store) -> bool:
+    """Whether ``store`` is empty or holds an intermediate array (begun or complete) of dz.rechunk.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> owned(MappingStore({})), owned(MappingStore({"zarr.json": b'{"node_type": "group"}'}))
+    (True, False)
+    """
+    if store.is_empty():
+        return True
+    try:
+        journal = pending_write(store)
+        if journal is not None:
+            return bool(journal.metadata.get("attributes") == INTERMEDIATE)
+        return read_array_metadata(store).attributes == INTERMEDIATE
+    except (ZarrioError, AttributeError):
+        return False

@@ -19,8 +19,9 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from ..errors import ZarrioError, redact_url
+from .locations import Location, path_segments
 
-__all__ = ["Buffer", "Store", "join_key", "member_path", "redact_url", "same_place", "slice_bytes"]
+__all__ = ["Buffer", "Location", "Store", "join_key", "member_path", "redact_url", "slice_bytes"]
 
 #: A bytes-like object: ``bytes``, ``bytearray``, ``memoryview`` or a contiguous numpy
 #: array (a local store hands out big files as page-aligned ``uint8`` arrays). ``Any``
@@ -255,6 +256,24 @@ class Store(ABC):
     def describe(self, key: str = "") -> str:
         """A credential-free location for messages: ``s3://bucket/a.zarr/c/0``."""
 
+    def location(self) -> Location:
+        """Where this node is, comparable across spellings (:mod:`dask_zarrio.store.locations`).
+
+        The default compares :meth:`describe`'s normalised path among stores of the same class;
+        stores that know more (a resolved local path, a server's address, a mapping object)
+        override it, so that every spelling of one node compares equal.
+
+        Examples
+        --------
+        >>> from dask_zarrio.store import MappingStore
+        >>> m = {}
+        >>> MappingStore(m, "g.zarr").location().contains(MappingStore(m, "g.zarr/x").location())
+        True
+        """
+        shown = self.describe()
+        scheme, sep, rest = shown.partition("://")
+        return Location((type(self).__name__, scheme if sep else ""), path_segments(rest if sep else shown), shown)
+
     @abstractmethod
     def token(self) -> str:
         """A deterministic hash naming this location (for dask keys), without secrets in clear."""
@@ -338,26 +357,3 @@ def member_path(path: object) -> str:
                 "name it twice; use plain names separated by single '/'"
             )
     return name
-
-
-def same_place(a: Store, b: Store) -> bool:
-    """Whether one store's node is the other's, or lies inside it (same backend, nested roots).
-
-    Compares the credential-free locations (:meth:`Store.describe`); stores over
-    mappings must also share the mapping object.
-
-    Examples
-    --------
-    >>> from dask_zarrio.store import MappingStore
-    >>> m = {}
-    >>> same_place(MappingStore(m, "g.zarr"), MappingStore(m, "g.zarr/x"))
-    True
-    >>> same_place(MappingStore(m, "a"), MappingStore(m, "ab"))
-    False
-    >>> same_place(MappingStore({}, "a"), MappingStore({}, "a"))
-    False
-    """
-    if type(a) is not type(b) or getattr(a, "mapping", None) is not getattr(b, "mapping", None):
-        return False
-    pa, pb = a.describe().rstrip("/"), b.describe().rstrip("/")
-    return pa == pb or pa.startswith(pb + "/") or pb.startswith(pa + "/")

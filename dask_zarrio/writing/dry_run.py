@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import Buffer, Store
+from ..store import Buffer, Store, locations
 from ..store.base import same_bytes, slice_bytes
 from ..store.support.wrapping import WrappingStore
 
@@ -244,7 +244,7 @@ class DryStore(WrappingStore):
 
     @property
     def mapping(self) -> Any:
-        """The real store's mapping, if any (:func:`~dask_zarrio.store.base.same_place` compares them)."""
+        """The real store's mapping, if any."""
         return getattr(self.inner, "mapping", None)
 
     @property
@@ -256,6 +256,9 @@ class DryStore(WrappingStore):
 
     def token(self) -> str:
         return self.inner.token()
+
+    def location(self) -> locations.Location:
+        return self.inner.location()
 
     @property
     def supports_node_replace(self) -> bool:

@@ -15,9 +15,10 @@ import numpy as np
 
 from .. import config
 from ..errors import ConcurrentWriteError, ZarrioError
-from ..metadata.journal import begin_write, end_write, pending_write
+from ..metadata.journal import JOURNAL_KEY, begin_write, end_write, pending_write
 from ..metadata.writer import document_bytes, metadata_key, write_node
 from ..store import Store
+from ..store.locations import RESERVED_PREFIX
 from .consolidated import drop_consolidated, update_consolidated
 from .modes import prepare_node
 from .parents import ensure_parent_groups
@@ -45,8 +46,18 @@ def staged_node(store: Store, mode: str, resume: bool) -> Store | None:
     if parent is None:
         return None
     staged = parent.child(".dz-staging-" + store.name)
-    if resume and pending_write(staged) is None:
+    journal = pending_write(staged)
+    if resume and journal is None:
         return None  # nothing staged: resume (or complete) the node in place
+    if journal is None and not staged.is_empty():
+        # Not staged by a dz.write (whose journal is there until its rename): a user's node, and
+        # staging there would clear it first.
+        raise ZarrioError(
+            f"mode='w' stages the new {store.name!r} at {staged.describe()}, but something that no dz.write "
+            f"staged is there (no {JOURNAL_KEY}); nothing was written or deleted. Move or rename it "
+            f"(names starting with {RESERVED_PREFIX!r} are dask_zarrio's own), or delete it if an interrupted "
+            "dz.write left it"
+        )
     return staged
 
 

@@ -38,6 +38,7 @@ from ..metadata import ArraySpec
 from ..metadata.journal import pending_write
 from ..store import Store, open_store
 from ..store.backends.icechunk_store import is_icechunk
+from ..store.locations import refuse_reserved
 from .destination import Destination, Incoming, NewArray, resolve_destination
 from .dry_run import DryRun, Requests
 from .modes import check_replaceable
@@ -262,6 +263,7 @@ def open_target(url: Any, storage_options: dict[str, Any] | None = None, *, bran
         return IcechunkTarget(begin(url, branch=branch, message=commit, rebase=rebase, storage_options=storage_options))
     store = open_store(url, storage_options)
     refuse_options(store.describe(), "not an Icechunk repository", branch=branch, commit=commit, rebase=rebase)
+    refuse_reserved(store)
     return PlainTarget(store)
 
 

@@ -202,7 +202,7 @@ def _prepare_variables(variables: dict[str, Any], root_store: Store, mode: str) 
         member_path(name)
         variables[name] = var = numpy_variable(var, name)
         if mode == "w":
-            refuse_reading_from(var.data, root_store)
+            refuse_reading_from(var.data, root_store, "dz.write_dataset")
 
 
 def _dataset_group(

@@ -179,14 +179,17 @@ def test_plan_refuses_an_existing_target_as_the_operation_would(tmp_path, operat
     _source(dst, (4,), (2,))
     with pytest.raises(dz.ContainsArrayError, match="already exists"):
         dz.plan(operation, src, dst, chunks=(4,))
-    with pytest.raises(dz.ZarrioError, match="its own source"):
+    with pytest.raises(dz.ZarrioError, match="the target .*s.zarr is the source .*s.zarr"):
         dz.plan("copy", src, src, chunks=(4,))
     assert dz.plan(operation, src, dst, chunks=(4,), mode="w").requests["put"] == 1 + 2  # replaced: one chunk
 
 
 def test_plan_of_a_group_copy_refuses_an_existing_target(tmp_path):
     _group(str(tmp_path / "g.zarr"), 3, False)
+    _group(str(tmp_path / "h.zarr"), 3, False)
     with pytest.raises(dz.ContainsArrayError, match="already exists"):
+        dz.plan("copy", str(tmp_path / "g.zarr"), str(tmp_path / "h.zarr"))
+    with pytest.raises(dz.ZarrioError, match="the target .*g.zarr is the source"):
         dz.plan("copy", str(tmp_path / "g.zarr"), str(tmp_path / "g.zarr"))
 
 

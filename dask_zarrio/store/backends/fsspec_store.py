@@ -35,6 +35,7 @@ from ..base import (
     redact_url,
     same_bytes,
 )
+from ..locations import Location, file_segments, lexical_path, local_path, path_segments
 from ..support import azure
 from ..support import local_files as local
 from ..support import s3_requests as s3
@@ -67,10 +68,10 @@ class FsspecStore(Store):
 
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str, retry: RetryPolicy | None = None) -> None:
         self.fs = fs
-        self.root = root.rstrip("/") if root not in ("/", "") else root
+        self._local = isinstance(fs, LocalFileSystem)
+        self.root = _normal_root(root, self._local)
         # None: read the config keys at each request (see the retry property).
         self._retry = retry
-        self._local = isinstance(fs, LocalFileSystem)
         self._async = bool(getattr(fs, "async_impl", False)) and not self._local
         self._http = _protocol(fs) in ("http", "https")
         # s3fs first asks for the size of each whole object it reads unless
@@ -360,10 +361,29 @@ class FsspecStore(Store):
         protocol = _protocol(self.fs)
         return f"{protocol}://{path.lstrip('/') if protocol != 'file' else path}"
 
+    def location(self) -> Location:
+        # Local folders: symlinks resolved (a link to the source is the source). Elsewhere the
+        # filesystem's protocol and endpoint (two S3 services are two places) and the normalised root.
+        if self._local:
+            return Location(("file",), file_segments(self.root), self.describe())
+        kwargs = getattr(self.fs, "client_kwargs", None)
+        endpoint = getattr(self.fs, "endpoint_url", None) or (isinstance(kwargs, dict) and kwargs.get("endpoint_url"))
+        path = path_segments(self.root.partition("://")[2] or self.root)
+        return Location((_protocol(self.fs), endpoint or None), path, self.describe())
+
     def token(self) -> str:
         # tokenize(fs) goes through fsspec's __dask_tokenize__, a hash of the class and
         # storage options: credentials never appear in clear.
         return tokenize(type(self.fs).__name__, self.fs, self.root)
+
+
+def _normal_root(root: str, local: bool) -> str:
+    """``root`` without ``.``, ``//``, a trailing ``/`` and ``..`` (resolved as the OS does for local
+    folders), so that a node has one spelling: ``a.zarr/../b.zarr`` is ``b.zarr``, and the groups
+    made above a new array are ``b.zarr``'s, not ``a.zarr``'s. Whole URLs (HTTP) stay as given."""
+    if root in ("/", "") or "://" in root:
+        return root.rstrip("/") if root not in ("/", "") and not root.endswith("://") else root
+    return local_path(root) if local else lexical_path(root) or root
 
 
 def _protocol(fs: fsspec.AbstractFileSystem) -> str:

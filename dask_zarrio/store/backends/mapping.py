@@ -10,6 +10,7 @@ from typing import Any
 from dask.base import tokenize
 
 from ..base import Buffer, Store, join_key, member_path, same_bytes, slice_bytes
+from ..locations import Location, path_segments
 
 __all__ = ["MappingStore"]
 
@@ -124,6 +125,10 @@ class MappingStore(Store):
 
     def token(self) -> str:
         return tokenize(type(self.mapping).__name__, id(self.mapping), self.root)
+
+    def location(self) -> Location:
+        # One key space per mapping object: two empty dicts are two places.
+        return Location(("mapping", id(self.mapping)), path_segments(self.root), self.describe())
 
 
 def _size(value: Any) -> int | None:

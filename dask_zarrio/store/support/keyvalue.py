@@ -31,6 +31,7 @@ from dask.base import tokenize
 
 from ...errors import StoreError
 from ..base import Buffer, Store, join_key, member_path
+from ..locations import Location, file_segments, path_segments
 
 __all__ = ["KeyValueStore", "PerProcess", "parse_file_url", "to_bytes"]
 
@@ -269,6 +270,12 @@ class KeyValueStore(Store):
 
     def token(self) -> str:
         return tokenize(type(self).__name__, self.path, self.root, sorted(self.options.items()))
+
+    def location(self) -> Location:
+        # Inside the file, at its resolved path (a symlink to the archive is the archive), so that
+        # a folder holding the file holds the node too; a SQLite table is a key space of its own.
+        inner = f"\0{self.scheme}:{self.options.get('table', '')}"
+        return Location(("file",), (*file_segments(self.path), inner, *path_segments(self.root)), self.describe())
 
 
 def _rebuild(cls: type[KeyValueStore], path: str, root: str, options: dict[str, Any]) -> KeyValueStore:

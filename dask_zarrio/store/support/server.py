@@ -16,16 +16,20 @@ from __future__ import annotations
 import importlib
 import os
 import posixpath
+import socket
 import threading
 from abc import abstractmethod
 from collections.abc import Callable
+from functools import lru_cache
 from types import ModuleType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from dask.base import tokenize
 
 from ...errors import MissingDependencyError
 from ..base import Store, join_key, member_path, redact_url
+from ..locations import Location, path_segments
 from .failures import secret_values, store_error
 from .retry import RetryPolicy
 
@@ -187,6 +191,27 @@ class ServerStore(Store):
         path = self._path(key)
         return redact_url(f"{self._location()}/{path}" if path else self._location(), self._secrets())
 
+    def location(self) -> Location:
+        # One server and database (and MongoDB collection) is one key space, however its host
+        # is spelled (localhost, 127.0.0.1) and with or without TLS (redis://, rediss://).
+        parts = urlsplit(self._location())
+        hosts = tuple(sorted(_server(h) for h in parts.netloc.rpartition("@")[2].split(",")))
+        return Location((parts.scheme.rstrip("s"), hosts, parts.path.strip("/")), path_segments(self.root),
+                        self.describe())
+
     def token(self) -> str:
         # The URL holds no password (it is moved to the options); options are hashed.
         return tokenize(type(self).__name__, self.url, self.root, dict(self.options))
+
+
+@lru_cache(maxsize=64)
+def _server(netloc: str) -> tuple[str, str]:
+    """``host:port`` as ``(address, port)``: the host's address where it resolves (``localhost``
+    and ``127.0.0.1`` are one server), else its lower-cased name."""
+    host, _, port = netloc.rpartition(":") if netloc.rpartition(":")[2].isdigit() else (netloc, "", "")
+    host = host.strip("[]").lower()
+    try:
+        host = str(socket.getaddrinfo(host, None)[0][4][0])
+    except (OSError, UnicodeError, IndexError):
+        pass
+    return host, port
