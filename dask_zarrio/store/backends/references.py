@@ -34,7 +34,7 @@ from fsspec.utils import infer_compression
 
 from ... import config
 from ...errors import StoreError, StorePermissionError, ZarrioError
-from ..base import Buffer, Store, join_key, member_path, redact_url
+from ..base import Buffer, Store, join_key, member_path, redact_url, too_large, within_limit
 from ..support.failures import secret_values
 from ..support.reference_sets import JsonReferences, ParquetReferences, Reference, ReferenceSet
 from ..support.remote_ranges import acat_range
@@ -183,25 +183,27 @@ class ReferenceStore(Store):
         fs = self._fss[protocol]
         return fs, fs._strip_protocol(url if "://" in url else path)
 
-    def get(self, key: str) -> bytes | None:
-        value = self.get_many([key])[0]
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
+        value = self.get_many([key], limit)[0]
         return None if value is None else bytes(memoryview(value).cast("B"))
 
     def exists(self, key: str) -> bool:
         return self.references().lookup(join_key(self.path, key)) is not None
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
         refs = self.references().lookup_many([join_key(self.path, k) for k in keys])
         out: list[Buffer | None] = [None] * len(keys)
         by_file: dict[str, list[int]] = {}
         for i, ref in enumerate(refs):
+            if limit is not None and isinstance(ref, tuple) and ref[2] is not None and ref[2] > limit:
+                raise too_large(self, keys[i], ref[2], limit)  # the reference's length: refused unread
             if isinstance(ref, bytes):
-                out[i] = ref
+                out[i] = within_limit(self, keys[i], ref, limit)
             elif ref is not None:
                 by_file.setdefault(ref[0], []).append(i)
         if by_file:
             for i, data in self._fetch(keys, refs, by_file).items():
-                out[i] = data
+                out[i] = within_limit(self, keys[i], data, limit)
         return out
 
     def _fetch(self, keys: list[str], refs: list[Reference | None], by_file: dict[str, list[int]]) -> dict[int, Buffer]:

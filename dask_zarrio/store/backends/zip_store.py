@@ -29,12 +29,18 @@ import struct
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
 from ...errors import StoreError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; one writer process stays the user's promise there
+    fcntl = None  # type: ignore[assignment]
 from ..base import Buffer, same_bytes, slice_bytes
-from ..support.keyvalue import KeyValueStore, PerProcess, to_bytes
+from ..support.keyvalue import KeyValueStore, PerProcess, TooLarge, to_bytes
 
 __all__ = ["ZipStore", "pack"]
 
@@ -51,6 +57,50 @@ def _lock(path: str) -> threading.RLock:
 
 def _this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+#: The archives this process writes: path -> (pid, descriptor holding the OS lock, inode locked).
+_WRITERS: dict[str, tuple[int, int, int]] = {}
+#: An archive with no member: its end-of-central-directory record alone.
+_EMPTY_ARCHIVE = b"PK\x05\x06" + bytes(18)
+
+
+def _claim_writer(path: str) -> None:
+    """Take (or keep) the OS lock that makes this process the archive's one writer.
+
+    An exclusive ``flock`` on the archive itself, taken at the first write and held until
+    the process exits or :meth:`ZipStore.close`: another process (another program, not
+    only this one's workers) that writes the same archive is refused instead of both
+    rewriting the central directory and losing members. A missing archive is created
+    empty under the lock, so readers never see a half-made file. Called under ``_lock(path)``.
+    """
+    if fcntl is None:
+        return
+    pid = os.getpid()
+    held = _WRITERS.get(path)
+    try:
+        inode: int | None = os.stat(path).st_ino
+    except FileNotFoundError:
+        inode = None
+    if held is not None and held[0] == pid:
+        if held[2] == inode:
+            return
+        os.close(held[1])  # the archive was replaced (pack): lock the new file
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(
+            f"PUT zip://{path}: another process is writing this archive (it holds its lock); a ZIP "
+            "archive has one writer process at a time, and two would lose each other's members. "
+            "Nothing was written: wait until the other writer exits (or calls ZipStore.close()), or "
+            "write a folder and pack it with dask_zarrio.store.backends.zip_store.pack"
+        ) from None
+    if os.fstat(fd).st_size == 0:
+        os.write(fd, _EMPTY_ARCHIVE)
+    _WRITERS[path] = (pid, fd, os.fstat(fd).st_ino)
 
 
 class _View:
@@ -130,6 +180,24 @@ class ZipStore(KeyValueStore):
         """No: every write rewrites the archive's one central directory (see the module notes)."""
         return False
 
+    def close(self) -> None:
+        """Give up this process's claim to write the archive (its OS lock), so another may write it.
+
+        A process holds the claim from its first write until it exits or calls this.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> s = ZipStore(os.path.join(tempfile.mkdtemp(), "data.zip"))
+        >>> s.set("zarr.json", b"{}"); s.close(); s.get("zarr.json")
+        b'{}'
+        """
+        with _lock(self.path):
+            held = _WRITERS.get(self.path)
+            if held is not None and held[0] == os.getpid():
+                del _WRITERS[self.path]
+                os.close(held[1])
+
     def token(self) -> str:
         # Which process may write does not change what the location holds.
         from dask.base import tokenize
@@ -162,13 +230,16 @@ class ZipStore(KeyValueStore):
         except KeyError:
             return view, None
 
-    def _get(self, full: str) -> Buffer | None:
+    def _get(self, full: str, limit: int | None = None) -> Buffer | None:
         view, info = self._info(full)
         if info is None or view.zf is None:
             return None
+        if limit is not None and info.file_size > limit:
+            raise TooLarge(info.file_size)  # the central directory's size: refused unread
         if info.compress_type == zipfile.ZIP_STORED:
             return self._pread(view, info, 0, info.file_size)
-        return self._member(view, full, lambda: view.zf.read(info) if view.zf else b"")  # type: ignore[union-attr]
+        zf = view.zf
+        return self._member(view, full, lambda: _inflate(zf, info, limit))
 
     def _get_range(self, full: str, start: int, length: int | None) -> bytes | None:
         view, info = self._info(full)
@@ -185,17 +256,26 @@ class ZipStore(KeyValueStore):
     def _pread(self, view: _View, info: zipfile.ZipInfo, start: int, count: int) -> bytes:
         def read() -> bytes:
             assert view.zf is not None and view.zf.fp is not None
-            data = os.pread(view.zf.fp.fileno(), count, view.data_offset(info) + start)
+            fd = view.zf.fp.fileno()
+            offset = view.data_offset(info) + start
+            if offset + count > os.fstat(fd).st_size:
+                # A header claiming more than the file holds (a zip64 size of 2**40): never
+                # asked of the kernel, which would allocate it first.
+                raise zipfile.BadZipFile(
+                    f"member {info.filename!r} claims {info.file_size} bytes, past the archive's end"
+                )
+            data = os.pread(fd, count, offset)
             if len(data) != count:
                 raise zipfile.BadZipFile(f"member {info.filename!r} is cut short")
             return data
 
         return self._member(view, info.filename, read)
 
-    def _member(self, view: _View, full: str, read: Any) -> bytes:
+    def _member(self, view: _View, full: str, read: Any) -> Buffer:
         try:
-            return bytes(read())
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            data = read()
+            return data if isinstance(data, (bytes, bytearray)) else bytes(data)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error, NotImplementedError) as exc:
             view.close()
             raise StoreError(
                 f"GET zip://{self.path}/{full} failed ({type(exc).__name__}: {exc}): the archive is "
@@ -227,12 +307,13 @@ class ZipStore(KeyValueStore):
         with _lock(self.path):
             if not puts and not os.path.exists(self.path):
                 return
-            if os.path.exists(self.path) and not zipfile.is_zipfile(self.path):
+            if os.path.exists(self.path) and os.path.getsize(self.path) and not zipfile.is_zipfile(self.path):
                 # zipfile's mode "a" would append an archive to any file: refuse instead.
                 raise StoreError(
                     f"PUT zip://{self.path}: the file exists and is not a ZIP archive; nothing was "
                     "written. Choose another path or move the file"
                 )
+            _claim_writer(self.path)
             try:
                 self._rewrite_directory(gone, puts)
             except (zipfile.BadZipFile, OSError) as exc:
@@ -264,10 +345,42 @@ class ZipStore(KeyValueStore):
         self._check_writer("PUT (conditional)")
         # Every write of the archive happens in this process, under this lock.
         with _lock(self.path):
+            if not os.path.exists(self.path) or zipfile.is_zipfile(self.path):
+                _claim_writer(self.path)  # before comparing: no other process writes in between
             if not same_bytes(self._get(full), expected):
                 return False
             self._write({full: value}, ())
             return True
+
+
+#: How much of a compressed member is inflated at a time.
+_PIECE = 2**20
+
+
+def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int | None) -> bytearray:
+    """A compressed member's bytes, inflated a piece at a time and refused (:class:`TooLarge`)
+    as soon as they pass ``limit``: a member whose stream inflates beyond what its header
+    says (or beyond the limit) never costs more than the limit and a piece.
+
+    zipfile itself stops at the header's size and checks the CRC at the end, so a header
+    that lies low fails there (``BadZipFile``); one that lies high was refused by the caller.
+    """
+    if info.compress_size > os.path.getsize(zf.filename or ""):
+        raise zipfile.BadZipFile(f"member {info.filename!r} claims {info.compress_size} compressed bytes, "
+                                 "more than the archive holds")
+    cap = info.file_size if limit is None else min(info.file_size, limit)
+    out = bytearray()
+    with zf.open(info) as f:
+        while True:
+            piece = f.read(min(_PIECE, cap + 1 - len(out)))
+            if not piece:
+                return out
+            out += piece
+            if len(out) > cap:
+                if limit is not None and len(out) > limit:
+                    raise TooLarge(None)
+                raise zipfile.BadZipFile(f"member {info.filename!r} inflates past the {info.file_size} bytes "
+                                         "its header records")
 
 
 def pack(source: Any, zip_path: str | os.PathLike[str]) -> ZipStore:
