@@ -14,11 +14,12 @@ only slower, never wrong. Every store must pass the contract in
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from typing import Any
 
-from ..errors import StoreError, ZarrioError, redact_url
+from ..errors import redact_url
+from .limits import MAX_METADATA_BYTES, TooLarge, too_large, within_limit
+from .names import FORBIDDEN_CHARACTERS, member_path, node_path
 
 __all__ = [
     "FORBIDDEN_CHARACTERS", "MAX_METADATA_BYTES", "Buffer", "Store", "TooLarge", "join_key", "member_path",
@@ -307,136 +308,6 @@ def slice_bytes(data: Buffer, start: int, length: int | None) -> Buffer:
     if start < 0:
         start = max(0, len(data) + start)
     return data[start:] if length is None else data[start : start + length]
-
-
-#: The most bytes a metadata document (``zarr.json``, ``.zarray``, ``.zmetadata``,
-#: ``attributes.json``, consolidated metadata included) may have: 16 MiB, what some
-#: twenty thousand consolidated arrays take, far below what would exhaust a worker.
-MAX_METADATA_BYTES = 16 * 2**20
-
-
-class TooLarge(Exception):
-    """A backend's signal, inside a store: the object has ``size`` bytes (``None``: more than
-    asked, size unknown), over the limit. The store turns it into :func:`too_large`'s error."""
-
-    def __init__(self, size: int | None) -> None:
-        super().__init__(size)
-        self.size = size
-
-
-def too_large(store: Store, key: str, size: int | None, limit: int) -> StoreError:
-    """The error for an object of ``size`` bytes (``None``: more than ``limit``, size unknown).
-
-    Examples
-    --------
-    >>> from dask_zarrio.store import MappingStore
-    >>> str(too_large(MappingStore({}), "c/0", 10, 4)).split(";")[0]
-    'GET <dict>/c/0 refused: the object holds 10 bytes, more than the 4 bytes it can hold'
-    """
-    amount = f"more than {limit}" if size is None else f"{size}"
-    return StoreError(
-        f"GET {store.describe(key)} refused: the object holds {amount} bytes, more than the {limit} bytes it "
-        "can hold; it was not read. It is corrupt, a decompression bomb, or was written with other "
-        "metadata (chunk shape, dtype, codecs): rewrite it, or delete it to read the fill value"
-    )
-
-
-def within_limit(store: Store, key: str, data: Buffer | None, limit: int | None) -> Buffer | None:
-    """``data`` (an object ``get`` fetched), refused by :func:`too_large` if it has more than ``limit`` bytes.
-
-    For stores that learn an object's size only by reading it: the check after the fact.
-
-    Examples
-    --------
-    >>> from dask_zarrio.store import MappingStore
-    >>> within_limit(MappingStore({}), "k", b"abc", 3), within_limit(MappingStore({}), "k", None, 0)
-    (b'abc', None)
-    """
-    if data is not None and limit is not None:
-        size = memoryview(data).nbytes
-        if size > limit:
-            raise too_large(store, key, size, limit)
-    return data
-
-
-#: Characters never part of a member name: a backslash (a path separator on Windows),
-#: control characters (C0, DEL, C1: a newline ends a URL's path, NUL a C string), line
-#: and paragraph separators, bidirectional overrides and isolates (they show a name
-#: spelled otherwise than it is), and lone surrogates (no UTF-8 spelling at all).
-FORBIDDEN_CHARACTERS = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\\\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-#: The longest segment, in UTF-8 bytes, that file systems take as a name (POSIX NAME_MAX).
-MAX_SEGMENT_BYTES = 255
-
-
-def member_path(path: object) -> str:
-    """``path`` as a member below a node, refused if it could resolve anywhere else.
-
-    The one check for names from users (``group["a/b"]``), from stores (consolidated
-    metadata, listings), from data (``write_dataset`` variable names) and from the node
-    paths of stores' constructors and URLs (:func:`node_path`). A trailing ``/`` is
-    dropped; ``..``, ``.``, empty segments, absolute paths, segments longer than 255
-    UTF-8 bytes, backslashes, control characters (newline, NUL, C1), line separators,
-    bidirectional overrides and lone surrogates are refused, naming the member.
-
-    Examples
-    --------
-    >>> member_path("grp/temp/")
-    'grp/temp'
-    >>> member_path("../x")
-    Traceback (most recent call last):
-    ...
-    dask_zarrio.errors.ZarrioError: member name '../x' has the segment '..', which would leave ...
-    """
-    if not isinstance(path, str):
-        raise ZarrioError(f"member name {path!r} must be a string such as 'group/array'")
-    name = path[:-1] if path.endswith("/") and len(path) > 1 else path
-    if FORBIDDEN_CHARACTERS.search(name):
-        raise ZarrioError(
-            f"member name {path!r} holds a backslash, a control character (newline, NUL, ...), a line "
-            "separator, a bidirectional override or a lone surrogate; member names are '/'-separated "
-            "and printable: rename the member"
-        )
-    if name.startswith("/"):
-        raise ZarrioError(
-            f"member name {path!r} is absolute; give it relative to the group, e.g. {name.lstrip('/')!r}"
-        )
-    for segment in name.split("/"):
-        if segment in ("", ".", ".."):
-            what = "an empty segment" if not segment else f"the segment {segment!r}"
-            raise ZarrioError(
-                f"member name {path!r} has {what}, which would leave the member's group or "
-                "name it twice; use plain names separated by single '/'"
-            )
-        if len(segment.encode()) > MAX_SEGMENT_BYTES:
-            raise ZarrioError(
-                f"member name {path!r} has a segment of {len(segment.encode())} UTF-8 bytes; file "
-                f"systems take at most {MAX_SEGMENT_BYTES}: use a shorter name"
-            )
-    return name
-
-
-def node_path(root: str) -> str:
-    """A store's node path from its constructor or URL: ``""`` (the top) or a :func:`member_path`.
-
-    One leading ``/`` is dropped (``"/a/"`` is ``"a"``, as :func:`member_path` drops one
-    trailing); the rest must be a member name, so a node path cannot hold what ``child``
-    would refuse.
-
-    Examples
-    --------
-    >>> node_path("/"), node_path("/grp/a.zarr/")
-    ('', 'grp/a.zarr')
-    >>> node_path("g//a")
-    Traceback (most recent call last):
-    ...
-    dask_zarrio.errors.ZarrioError: member name 'g//a' has an empty segment, ...
-    """
-    if not isinstance(root, str):
-        raise ZarrioError(f"node path {root!r} must be a string such as 'group/array'")
-    inner = root[1:] if root.startswith("/") else root
-    return member_path(inner) if inner not in ("", "/") else ""
 
 
 def same_place(a: Store, b: Store) -> bool:
