@@ -34,13 +34,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from ...errors import StoreError
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; one writer process stays the user's promise there
-    fcntl = None  # type: ignore[assignment]
 from ..base import Buffer, same_bytes, slice_bytes
 from ..support.keyvalue import KeyValueStore, PerProcess, TooLarge, to_bytes
+from ..support.zip_files import WRITERS, claim_writer, inflate
 
 __all__ = ["ZipStore", "pack"]
 
@@ -57,50 +53,6 @@ def _lock(path: str) -> threading.RLock:
 
 def _this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-#: The archives this process writes: path -> (pid, descriptor holding the OS lock, inode locked).
-_WRITERS: dict[str, tuple[int, int, int]] = {}
-#: An archive with no member: its end-of-central-directory record alone.
-_EMPTY_ARCHIVE = b"PK\x05\x06" + bytes(18)
-
-
-def _claim_writer(path: str) -> None:
-    """Take (or keep) the OS lock that makes this process the archive's one writer.
-
-    An exclusive ``flock`` on the archive itself, taken at the first write and held until
-    the process exits or :meth:`ZipStore.close`: another process (another program, not
-    only this one's workers) that writes the same archive is refused instead of both
-    rewriting the central directory and losing members. A missing archive is created
-    empty under the lock, so readers never see a half-made file. Called under ``_lock(path)``.
-    """
-    if fcntl is None:
-        return
-    pid = os.getpid()
-    held = _WRITERS.get(path)
-    try:
-        inode: int | None = os.stat(path).st_ino
-    except FileNotFoundError:
-        inode = None
-    if held is not None and held[0] == pid:
-        if held[2] == inode:
-            return
-        os.close(held[1])  # the archive was replaced (pack): lock the new file
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreError(
-            f"PUT zip://{path}: another process is writing this archive (it holds its lock); a ZIP "
-            "archive has one writer process at a time, and two would lose each other's members. "
-            "Nothing was written: wait until the other writer exits (or calls ZipStore.close()), or "
-            "write a folder and pack it with dask_zarrio.store.backends.zip_store.pack"
-        ) from None
-    if os.fstat(fd).st_size == 0:
-        os.write(fd, _EMPTY_ARCHIVE)
-    _WRITERS[path] = (pid, fd, os.fstat(fd).st_ino)
 
 
 class _View:
@@ -193,9 +145,9 @@ class ZipStore(KeyValueStore):
         b'{}'
         """
         with _lock(self.path):
-            held = _WRITERS.get(self.path)
+            held = WRITERS.get(self.path)
             if held is not None and held[0] == os.getpid():
-                del _WRITERS[self.path]
+                del WRITERS[self.path]
                 os.close(held[1])
 
     def token(self) -> str:
@@ -239,7 +191,7 @@ class ZipStore(KeyValueStore):
         if info.compress_type == zipfile.ZIP_STORED:
             return self._pread(view, info, 0, info.file_size)
         zf = view.zf
-        return self._member(view, full, lambda: _inflate(zf, info, limit))
+        return self._member(view, full, lambda: inflate(zf, info, limit))
 
     def _get_range(self, full: str, start: int, length: int | None) -> bytes | None:
         view, info = self._info(full)
@@ -313,7 +265,7 @@ class ZipStore(KeyValueStore):
                     f"PUT zip://{self.path}: the file exists and is not a ZIP archive; nothing was "
                     "written. Choose another path or move the file"
                 )
-            _claim_writer(self.path)
+            claim_writer(self.path)
             try:
                 self._rewrite_directory(gone, puts)
             except (zipfile.BadZipFile, OSError) as exc:
@@ -346,41 +298,11 @@ class ZipStore(KeyValueStore):
         # Every write of the archive happens in this process, under this lock.
         with _lock(self.path):
             if not os.path.exists(self.path) or zipfile.is_zipfile(self.path):
-                _claim_writer(self.path)  # before comparing: no other process writes in between
+                claim_writer(self.path)  # before comparing: no other process writes in between
             if not same_bytes(self._get(full), expected):
                 return False
             self._write({full: value}, ())
             return True
-
-
-#: How much of a compressed member is inflated at a time.
-_PIECE = 2**20
-
-
-def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int | None) -> bytearray:
-    """A compressed member's bytes, inflated a piece at a time and refused (:class:`TooLarge`)
-    as soon as they pass ``limit``: a member whose stream inflates beyond what its header
-    says (or beyond the limit) never costs more than the limit and a piece.
-
-    zipfile itself stops at the header's size and checks the CRC at the end, so a header
-    that lies low fails there (``BadZipFile``); one that lies high was refused by the caller.
-    """
-    if info.compress_size > os.path.getsize(zf.filename or ""):
-        raise zipfile.BadZipFile(f"member {info.filename!r} claims {info.compress_size} compressed bytes, "
-                                 "more than the archive holds")
-    cap = info.file_size if limit is None else min(info.file_size, limit)
-    out = bytearray()
-    with zf.open(info) as f:
-        while True:
-            piece = f.read(min(_PIECE, cap + 1 - len(out)))
-            if not piece:
-                return out
-            out += piece
-            if len(out) > cap:
-                if limit is not None and len(out) > limit:
-                    raise TooLarge(None)
-                raise zipfile.BadZipFile(f"member {info.filename!r} inflates past the {info.file_size} bytes "
-                                         "its header records")
 
 
 def pack(source: Any, zip_path: str | os.PathLike[str]) -> ZipStore:
