@@ -12,7 +12,9 @@ Writing happens in **one process**: a ZIP archive has one central directory, at 
 end, which every write rewrites. Threads of that process write through one lock; a
 write from any other process (a ``processes`` or distributed scheduler's worker) is
 refused with a :class:`~dask_zarrio.errors.StoreError` that says what to do instead:
-write a folder in parallel, then :func:`pack` it into an archive.
+write a folder in parallel, then :func:`pack` it into an archive. Another program writing the same archive
+is refused too: the writing process holds an exclusive ``flock`` on it from its first
+write until it exits or calls :meth:`ZipStore.close`.
 
 A ZIP has no delete: deleting or overwriting a member (``mode="w"``, a region write
 rewriting a chunk, the write journal's removal) drops it from the central directory
