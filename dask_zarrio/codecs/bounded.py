@@ -53,6 +53,7 @@ __all__ = [
     "blosc_decode",
     "decode_filter",
     "filtered_limit",
+    "stored_bound",
     "lz4_decode",
     "stream_decode",
     "too_large",
@@ -354,3 +355,19 @@ def filtered_limit(filters: Sequence[NumcodecsCodec], shape: tuple[int, ...], dt
     except Exception:  # noqa: BLE001  (a filter that cannot encode zeros: no bound known)
         return None
     return int(nbytes * ratio) + nbytes // 8 + 65536
+
+
+def stored_bound(compressor: Any, limit: int | None) -> int | None:
+    """The most bytes a v2 chunk can have when stored: ``limit`` (what its filters may make
+    of it, :func:`filtered_limit`) through the compressor's worst expansion; ``None``
+    (objects) stays unbounded. The read path refuses bigger objects before reading them.
+
+    Examples
+    --------
+    >>> from dask_zarrio.codecs.zstd import ZstdCodec
+    >>> stored_bound(None, 1024), stored_bound(ZstdCodec(), 1024), stored_bound(ZstdCodec(), None)
+    (1024, 66688, None)
+    """
+    if limit is None or compressor is None:
+        return limit
+    return int(compressor.max_encoded_size(limit))

@@ -56,6 +56,20 @@ class N5Pipeline(WholeChunksOnly):
         codec = self.codec
         return None if codec is None else NumcodecsBytesBytes(codec)
 
+    @property
+    def max_encoded_size(self) -> int:
+        """The most bytes a stored block can have: the header (with a varlength count), then
+        the block's elements through the compressor's worst expansion.
+
+        Examples
+        --------
+        >>> N5Pipeline({"type": "raw"}, (2, 3), np.dtype("u2")).max_encoded_size
+        28
+        """
+        nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        decoder = self._decoder
+        return 8 + 4 * len(self.shape) + (nbytes if decoder is None else decoder.max_encoded_size(nbytes))
+
     def decode_into(self, data: Buffer, out: np.ndarray) -> bool:
         # Blocks carry a header, big-endian elements and may be truncated at the
         # edges: always decoded on their own, then placed.

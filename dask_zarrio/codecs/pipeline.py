@@ -18,7 +18,7 @@ from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_ndarray_like
 from ..errors import MetadataError
 from ..memory.buffers import empty
 from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, ByteRangeReader, BytesBytesCodec, Codec
-from .bounded import decode_filter, filtered_limit
+from .bounded import decode_filter, filtered_limit, stored_bound
 from .numcodecs_adapter import NumcodecsBytesBytes
 
 __all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "WholeChunksOnly", "decode_bytes", "stage_limits"]
@@ -44,6 +44,9 @@ class ChunkPipeline(Protocol):
 
     @property
     def partial_chunk_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def max_encoded_size(self) -> int | None: ...  # bytes a stored chunk may have: the read limit
 
     def decode_partial(
         self, fetch: ByteRangeReader, key: str, selection: tuple[slice, ...], out: np.ndarray,
@@ -363,6 +366,7 @@ class V2Pipeline(WholeChunksOnly):
     dtype: np.dtype[Any]
     _compressor: BytesBytesCodec | None = field(default=None, init=False, repr=False, compare=False)
     _limit: int | None = field(default=None, init=False, repr=False, compare=False)
+    max_encoded_size: int | None = field(default=None, init=False, repr=False, compare=False)  # stored_bound
 
     def __post_init__(self) -> None:
         if self.order not in ("C", "F"):
@@ -371,6 +375,7 @@ class V2Pipeline(WholeChunksOnly):
         wrapped = None if self.compressor is None else NumcodecsBytesBytes(self.compressor)
         object.__setattr__(self, "_compressor", wrapped)
         object.__setattr__(self, "_limit", filtered_limit(self.filters, self.shape, self.dtype))
+        object.__setattr__(self, "max_encoded_size", stored_bound(wrapped, self._limit))
 
     def decode(self, data: Buffer) -> np.ndarray:
         """Decode one stored chunk to an array of ``shape`` and ``dtype``."""

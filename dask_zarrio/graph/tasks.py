@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # the plan arrives as an argument: tasks never import the pla
 
 __all__ = [
     "ArrayReader", "batches", "bounding_box", "decode_chunk_at", "decode_chunk_into_at", "encode_chunk_at",
-    "read_chunk_at", "read_into", "read_region", "write_region",
+    "read_chunk_at", "read_into", "read_region", "stored_limit", "write_region",
 ]
 
 Region = tuple[slice, ...]
@@ -105,7 +105,7 @@ def read_chunk_at(spec: ArraySpec, store: Store, index: tuple[int, ...]) -> np.n
     >>> read_chunk_at(spec, MappingStore({}), (1,))
     array([4, 4], dtype=int8)
     """
-    blob = store.get(spec.chunk_key(index))
+    blob = store.get(spec.chunk_key(index), limit=stored_limit(spec, [index]))
     if blob is None:
         return spec.fill_chunk(spec.chunk_shape_at(index))
     chunk = decode_chunk_at(spec, store, index, blob)
@@ -147,6 +147,32 @@ def encode_chunk_at(
     if part is scratch and np.may_share_memory(np.frombuffer(data, np.uint8), scratch):
         data = bytes(memoryview(data).cast("B"))  # an uncompressed encoding views the reused scratch
     return data
+
+
+def stored_limit(spec: ArraySpec, indices: list[tuple[int, ...]]) -> int | None:
+    """The most bytes any of the stored chunks ``indices`` can have (``None``: no bound, objects).
+
+    What the read tasks pass to :meth:`~dask_zarrio.store.Store.get_many` as ``limit``: the
+    chunk's size through its codecs' worst expansion, the bound the decoders hold to, so a
+    store refuses an object too big to be the chunk before reading it, not after.
+
+    Examples
+    --------
+    >>> from dask_zarrio.metadata.create import new_array_metadata
+    >>> spec = ArraySpec.from_metadata(new_array_metadata(shape=(8,), dtype=np.dtype("u1"), chunk_shape=(4,)))
+    >>> stored_limit(spec, [(0,), (1,)])
+    65540
+    """
+    most, seen = 0, set()
+    for index in indices:
+        shape = spec.chunk_shape_at(index)
+        if shape not in seen:  # one pipeline per chunk shape (rectilinear grids have several)
+            seen.add(shape)
+            size = spec.pipeline_at(index).max_encoded_size
+            if size is None:
+                return None
+            most = max(most, size)
+    return most
 
 
 def batches(items: list[Any], size: int) -> list[list[Any]]:
@@ -198,7 +224,8 @@ def read_into(spec: ArraySpec, store: Store, region: Region, out: np.ndarray, fe
         key = spec.chunk_key(index)
         spec.pipeline_at(index).decode_partial(store, key, src, out[dst], where=store.describe(key))
     for batch in batches(whole, fetch or len(whole)):
-        for index, blob in zip(batch, store.get_many([spec.chunk_key(i) for i in batch])):
+        blobs = store.get_many([spec.chunk_key(i) for i in batch], limit=stored_limit(spec, batch))
+        for index, blob in zip(batch, blobs):
             chunk_region = spec.chunk_region(index)
             src, dst = overlap(chunk_region, region)
             if blob is None:
@@ -225,7 +252,7 @@ def read_region(spec: ArraySpec, store: Store, region: Region) -> np.ndarray:
     block_shape = tuple(r.stop - r.start for r in region)
     indices = list(islice(spec.grid.chunks_in(region), 2))
     if len(indices) == 1 and spec.chunk_region(indices[0]) == region and spec.chunk_shape_at(indices[0]) == block_shape:
-        blob = store.get(spec.chunk_key(indices[0]))
+        blob = store.get(spec.chunk_key(indices[0]), limit=stored_limit(spec, indices))
         if blob is None:
             return spec.fill_chunk(block_shape)
         arr = decode_chunk_at(spec, store, indices[0], blob)

@@ -174,11 +174,14 @@ def empty_array(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return empty(n * dt.itemsize).view(dt).reshape(shape)
 
 
-def read_file(path: str) -> Any:
+def read_file(path: str, limit: int | None = None) -> Any:
     """The bytes of the file at ``path``: ``bytes`` when small, else an aligned array.
 
     Reads with one ``readinto`` and no intermediate copy. Raises the ``OSError``
     subclasses of :func:`open` (``FileNotFoundError`` when there is no such file).
+    With ``limit``, at most ``limit + 1`` bytes are read (the file's size when opened,
+    and what it grew by since, both cut there): a caller refuses a bigger file by the
+    length it gets, never having held more.
 
     Examples
     --------
@@ -190,8 +193,10 @@ def read_file(path: str) -> Any:
     """
     with open(path, "rb", buffering=0) as f:
         size = os.fstat(f.fileno()).st_size
+        if limit is not None:
+            size = min(size, limit + 1)
         if size < MIN_ALIGNED:
-            return f.readall()
+            return f.readall() if limit is None else f.read(limit + 1)
         buf = empty(size)
         view, got = memoryview(buf.data), 0
         while got < size:  # one read(2) moves at most ~2 GiB
@@ -199,5 +204,6 @@ def read_file(path: str) -> Any:
             if not n:  # the file shrank under us: hand out what was there
                 return buf[:got]
             got += n
-        extra = f.readall()  # or grew: keep every byte, as ``f.read()`` would
+        # or grew: keep every byte, as ``f.read()`` would (up to the limit)
+        extra = f.readall() if limit is None else f.read(limit + 1 - got)
         return np.concatenate([buf, np.frombuffer(extra, np.uint8)]) if extra else buf

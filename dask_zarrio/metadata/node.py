@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ArrayNotFoundError, MetadataError
 from ..store import Store
-from ..store.base import Buffer
+from ..store.base import MAX_METADATA_BYTES, Buffer
 from .group import ConsolidatedNode, GroupMetadata, parse_v2_consolidated
 from .journal import incomplete
 from .n5 import ArrayMetadataN5, is_n5_dataset
@@ -48,6 +48,9 @@ class _Documents:
     ``get(key, *also)`` fetches ``also`` in the same batch where the store overlaps
     requests (one round trip for ``.zarray`` and ``.zattrs``); elsewhere they wait
     until asked for, so a node that is no v2 array costs no ``.zattrs`` request.
+    A document over :data:`~dask_zarrio.store.base.MAX_METADATA_BYTES` (16 MiB) is
+    refused by the store, unread where it can tell the size, with a
+    :class:`~dask_zarrio.errors.StoreError` naming it.
     """
 
     def __init__(self, store: Store) -> None:
@@ -57,9 +60,9 @@ class _Documents:
     def get(self, key: str, *also: str) -> Buffer | None:
         wanted = [k for k in (key, *also) if k not in self.seen]
         if len(wanted) > 1 and self.store.supports_concurrent_requests:
-            self.seen.update(zip(wanted, self.store.get_many(wanted)))
+            self.seen.update(zip(wanted, self.store.get_many(wanted, limit=MAX_METADATA_BYTES)))
         elif key not in self.seen:
-            self.seen[key] = self.store.get(key)
+            self.seen[key] = self.store.get(key, limit=MAX_METADATA_BYTES)
         return self.seen[key]
 
     def json(self, key: str, *also: str) -> dict[str, Any] | None:
@@ -214,7 +217,7 @@ def resolve_v2_separator(store: Store, meta: ArrayMetadata) -> ArrayMetadata:
 
 def _read_n5(store: Store) -> ArrayMetadataN5 | GroupMetadata | None:
     """An N5 dataset or group from ``attributes.json``, ``None`` when there is none."""
-    raw = store.get("attributes.json")
+    raw = store.get("attributes.json", limit=MAX_METADATA_BYTES)
     if raw is None:
         return None
     doc = load_json(store, "attributes.json", raw)

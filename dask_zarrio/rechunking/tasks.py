@@ -17,7 +17,7 @@ from math import prod
 import numpy as np
 
 from ..codecs.sharding import EMPTY, ShardingCodec
-from ..graph.tasks import batches, encode_chunk_at, read_into
+from ..graph.tasks import batches, encode_chunk_at, read_into, stored_limit
 from ..layout.grid import covers, overlap
 from ..memory.allocator import task
 from ..metadata import ArraySpec
@@ -151,7 +151,7 @@ def copy_chunks(
         return np.full((1,) * len(region), _copy_threaded(src, src_store, dst, dst_store, indices, fetch))
     stored = 0
     for batch in batches(indices, fetch):
-        blobs = src_store.get_many([src.chunk_key(i) for i in batch])
+        blobs = src_store.get_many([src.chunk_key(i) for i in batch], limit=stored_limit(src, batch))
         found = {dst.chunk_key(i): b for i, b in zip(batch, blobs) if b is not None}
         dst_store.set_many(found)
         stored += len(found)
@@ -225,7 +225,8 @@ def _shard_of_chunks(
         source = [tuple(o // c + i for o, c, i in zip(origin, layout.chunk_shape, inner)) for inner in batch]
         inside = [all(s * c < n for s, c, n in zip(idx, layout.chunk_shape, src.shape)) for idx in source]
         keys = [src.chunk_key(idx) for idx, ok in zip(source, inside) if ok]
-        blobs = iter(src_store.get_many(keys) if keys else [])
+        limit = stored_limit(src, [idx for idx, ok in zip(source, inside) if ok]) if keys else None
+        blobs = iter(src_store.get_many(keys, limit=limit) if keys else [])
         for inner, ok in zip(batch, inside):
             blob = next(blobs) if ok else None
             if blob is None:

@@ -14,14 +14,18 @@ only slower, never wrong. Every store must pass the contract in
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from typing import Any
 
-from ..errors import ZarrioError, redact_url
+from ..errors import redact_url
+from .limits import MAX_METADATA_BYTES, TooLarge, too_large, within_limit
 from .locations import Location, path_segments
+from .names import FORBIDDEN_CHARACTERS, member_path, node_path
 
-__all__ = ["Buffer", "Location", "Store", "join_key", "member_path", "redact_url", "slice_bytes"]
+__all__ = [
+    "FORBIDDEN_CHARACTERS", "MAX_METADATA_BYTES", "Buffer", "Location", "Store", "TooLarge", "join_key",
+    "member_path", "node_path", "redact_url", "slice_bytes", "too_large", "within_limit",
+]
 
 #: A bytes-like object: ``bytes``, ``bytearray``, ``memoryview`` or a contiguous numpy
 #: array (a local store hands out big files as page-aligned ``uint8`` arrays). ``Any``
@@ -118,16 +122,26 @@ class Store(ABC):
         return False
 
     @abstractmethod
-    def get(self, key: str) -> bytes | None:
-        """The object under ``key``, or ``None`` when it does not exist."""
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
+        """The object under ``key``, or ``None`` when it does not exist.
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
-        """Objects under ``keys`` (``None`` for missing ones), in order.
+        With ``limit``, an object of more than ``limit`` bytes is refused with a
+        :class:`~dask_zarrio.errors.StoreError` naming the key (:func:`too_large`), and
+        never held whole in memory: stores that can tell an object's size cheaply (a
+        file's ``stat``, a database's value length, a ZIP member's header) refuse it
+        before reading it, the others read at most ``limit + 1`` bytes or check what
+        they got (:func:`within_limit`). The read path gives the most bytes a stored
+        chunk can have (its codecs' worst expansion of its size), and metadata reads
+        :data:`MAX_METADATA_BYTES`.
+        """
+
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
+        """Objects under ``keys`` (``None`` for missing ones), in order; ``limit`` as :meth:`get`'s.
 
         Meant for chunk data: each object is ``bytes`` or another bytes-like buffer (a
         local store hands out big files as page-aligned ``uint8`` arrays).
         """
-        return [self.get(k) for k in keys]
+        return [self.get(k, limit=limit) for k in keys]
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists (a metadata-only request where the store has one)."""
@@ -313,47 +327,3 @@ def slice_bytes(data: Buffer, start: int, length: int | None) -> Buffer:
     if start < 0:
         start = max(0, len(data) + start)
     return data[start:] if length is None else data[start : start + length]
-
-
-#: Control characters and backslashes: never part of a member name (a backslash is a
-#: path separator on Windows, and control characters hide a name's real spelling).
-_FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\]")
-
-
-def member_path(path: object) -> str:
-    """``path`` as a member below a node, refused if it could resolve anywhere else.
-
-    The one check for names from users (``group["a/b"]``), from stores (consolidated
-    metadata, listings) and from data (``write_dataset`` variable names). A trailing
-    ``/`` is dropped; ``..``, ``.``, empty segments, absolute paths, backslashes and
-    control characters are refused, naming the member.
-
-    Examples
-    --------
-    >>> member_path("grp/temp/")
-    'grp/temp'
-    >>> member_path("../x")
-    Traceback (most recent call last):
-    ...
-    dask_zarrio.errors.ZarrioError: member name '../x' has the segment '..', which would leave ...
-    """
-    if not isinstance(path, str):
-        raise ZarrioError(f"member name {path!r} must be a string such as 'group/array'")
-    name = path[:-1] if path.endswith("/") and len(path) > 1 else path
-    if _FORBIDDEN_CHARACTERS.search(name):
-        raise ZarrioError(
-            f"member name {path!r} holds a backslash or a control character; member names are "
-            "'/'-separated and printable: rename the member"
-        )
-    if name.startswith("/"):
-        raise ZarrioError(
-            f"member name {path!r} is absolute; give it relative to the group, e.g. {name.lstrip('/')!r}"
-        )
-    for segment in name.split("/"):
-        if segment in ("", ".", ".."):
-            what = "an empty segment" if not segment else f"the segment {segment!r}"
-            raise ZarrioError(
-                f"member name {path!r} has {what}, which would leave the member's group or "
-                "name it twice; use plain names separated by single '/'"
-            )
-    return name

@@ -57,9 +57,9 @@ class CountingStore(WrappingStore):
         with self._lock:
             self.counters[kind][self.prefix + key] += 1
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
         self._count("get", key)
-        return self.inner.get(key)
+        return self.inner.get(key, limit)
 
     def exists(self, key: str) -> bool:
         self._count("exists", key)
@@ -74,10 +74,10 @@ class CountingStore(WrappingStore):
             self._count("get_range", key)
         return self.inner.get_ranges(key, ranges)
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
         for k in keys:
             self._count("get", k)
-        return self.inner.get_many(keys)
+        return self.inner.get_many(keys, limit)
 
     def set(self, key: str, value: Buffer) -> None:
         self._count("set", key)

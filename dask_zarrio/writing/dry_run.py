@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store import Buffer, Store, locations
-from ..store.base import same_bytes, slice_bytes
+from ..store.base import same_bytes, slice_bytes, within_limit
 from ..store.support.wrapping import WrappingStore
 
 __all__ = ["DryRun", "DryStore", "Requests"]
@@ -133,13 +133,13 @@ class DryStore(WrappingStore):
         return sorted(real + [k for k, v in mine.items() if v is not None])
 
     # -- reads ---------------------------------------------------------------------------
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
         self.run.gets += 1
-        return self._read(key)
+        return within_limit(self, key, self._read(key), limit)
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
         self.run.gets += len(keys)
-        return [self._read(k) for k in keys]
+        return [within_limit(self, k, self._read(k), limit) for k in keys]
 
     def exists(self, key: str) -> bool:
         self.run.gets += 1

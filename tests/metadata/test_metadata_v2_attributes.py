@@ -77,9 +77,9 @@ class _Batching(CountingStore):
     def supports_concurrent_requests(self) -> bool:
         return True
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
         self.batches.append(list(keys))
-        return super().get_many(keys)
+        return super().get_many(keys, limit)
 
 
 def test_zarray_and_zattrs_are_fetched_together(tmp_path):

@@ -303,9 +303,11 @@ def test_allowed_targets_must_be_prefixes():
 
 @pytest.mark.parametrize("span", [(0, 2**40), (2**62, 2**62), (0, 70_000), (16, 65_601)])
 def test_ranges_longer_than_a_chunk_can_be_are_refused_before_reading(folders, span):
-    """A chunk of four int32 without codecs is at most 65,600 bytes (2 n + 64 KiB, generously)."""
+    """A chunk of four int32 without codecs is at most 65,600 bytes (2 n + 64 KiB, generously); the
+    read path's own bound (the codec chain's, 16 bytes here) refuses it first where it is given."""
     inside, _ = folders
-    with pytest.raises(StoreError, match=r"'a/1' asks for \d+ bytes.*more than a chunk of its array can be"):
+    either = r"a/1.*(asks for \d+ bytes.*more than a chunk of its array can be|holds \d+ bytes, more than the 16)"
+    with pytest.raises(StoreError, match=either):
         read(references(inside, str(inside / "data.bin"), spans=[(0, 16), span]))
 
 
@@ -365,7 +367,7 @@ def test_parquet_references_read_inside_and_refuse_outside(folders, server):
 
 
 @pytest.mark.parametrize(("offsets", "sizes", "error"), [
-    ([0, 16], [16, 2**40], r"'a/1' asks for 1099511627776 bytes"),
+    ([0, 16], [16, 2**40], r"a/1.*(asks for|holds) 1099511627776 bytes"),
     ([0, -5], [16, 16], r"'a/1'.*offset and length integers >= 0"),
     ([0, 16], [16, -1], r"'a/1'.*offset and length integers >= 0"),
 ])

@@ -15,7 +15,7 @@ import pytest
 from dask.base import tokenize
 
 from dask_zarrio.store import Store
-from dask_zarrio.store.base import join_key, member_path
+from dask_zarrio.store.base import join_key, member_path, within_limit
 from dask_zarrio.testing.store_tests import StoreTests
 
 
@@ -28,8 +28,8 @@ class _MinimalStore(Store):
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.data, self.root))
 
-    def get(self, key: str) -> bytes | None:
-        return self.data.get(join_key(self.root, key))
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
+        return within_limit(self, key, self.data.get(join_key(self.root, key)), limit)
 
     def set(self, key: str, value: Any) -> None:
         self.data[join_key(self.root, key)] = bytes(memoryview(value).cast("B"))

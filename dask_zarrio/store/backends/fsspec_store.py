@@ -14,7 +14,6 @@ so each worker follows its own dask config.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 import posixpath
@@ -30,10 +29,13 @@ from fsspec.implementations.local import LocalFileSystem
 from ..base import (
     Buffer,
     Store,
+    TooLarge,
     join_key,
     member_path,
     redact_url,
     same_bytes,
+    too_large,
+    within_limit,
 )
 from ..locations import Location, file_segments, lexical_path, local_path, path_segments
 from ..support import azure
@@ -41,6 +43,7 @@ from ..support import local_files as local
 from ..support import s3_requests as s3
 from ..support.failures import secret_values, store_error
 from ..support.remote_ranges import acat_range, range_not_satisfiable, remote_range
+from ..support.requests import gather_requests
 from ..support.retry import RetryPolicy, config_number
 
 __all__ = ["FsspecStore"]
@@ -145,11 +148,11 @@ class FsspecStore(Store):
             raise error from (exc if redact_url(exc, self._secrets()) == str(exc) else None)
 
     def _batch(self, calls: list[tuple[str, Any]]) -> list[Any]:
-        """Run request factories on the filesystem's event loop (see :func:`_gather`)."""
+        """Run request factories on the filesystem's event loop, together (``gather_requests``)."""
         limit = int(config_number("requests-in-flight", integer=True, minimum=1))
-        return fsspec.asyn.sync(self.fs.loop, _gather, calls, self.retry, limit, self._secrets())
+        return fsspec.asyn.sync(self.fs.loop, gather_requests, calls, self.retry, limit, self._secrets())
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
         path = self._path(key)
 
         def fetch() -> bytes | None:
@@ -157,12 +160,17 @@ class FsspecStore(Store):
                 if self._local:
                     # Plain file I/O: fsspec's local layer adds nothing here but cost.
                     with open(path, "rb") as f:
-                        return f.read()
+                        if limit is None:
+                            return f.read()
+                        size = os.fstat(f.fileno()).st_size
+                        if size > limit:
+                            raise too_large(self, key, size, limit)  # by its stat: never read
+                        return f.read(limit + 1)
                 return self.fs.cat_file(path, **self._cat_kwargs)
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 return None
 
-        return self._call("GET", key, fetch)
+        return within_limit(self, key, self._call("GET", key, fetch), limit)
 
     def exists(self, key: str) -> bool:
         path = self._path(key)
@@ -206,19 +214,28 @@ class FsspecStore(Store):
         parts = self._batch(calls)
         return None if any(p is None for p in parts) else parts
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
         if self._local:
             # Chunk data: big files land in huge-page-aligned buffers (dask_zarrio.memory.buffers).
             # One policy for the batch: the config is read once, not once per chunk.
             retry = self.retry
-            return [self._call("GET", k, partial(local.read_local, self._path(k)), retry) for k in keys]
+            return [self._read_local(k, limit, retry) for k in keys]
         if len(keys) <= 1 or not self._async:
-            return [self.get(k) for k in keys]
+            return [self.get(k, limit) for k in keys]
         calls = [
             (f"GET {self.describe(k)}", partial(self.fs._cat_file, self._path(k), **self._cat_kwargs))
             for k in keys
         ]
-        return self._batch(calls)
+        # Remote objects are checked once they arrived (their size is one more request).
+        return [within_limit(self, k, v, limit) for k, v in zip(keys, self._batch(calls))]
+
+    def _read_local(self, key: str, limit: int | None, retry: RetryPolicy) -> Buffer | None:
+        """One local chunk file; over ``limit``, refused by its ``stat`` before it is read."""
+        try:
+            return self._call("GET", key, partial(local.read_local, self._path(key), limit), retry)
+        except TooLarge as exc:
+            assert limit is not None
+            raise too_large(self, key, exc.size, limit) from None
 
     def set(self, key: str, value: Buffer) -> None:
         path = self._path(key)
@@ -389,26 +406,3 @@ def _normal_root(root: str, local: bool) -> str:
 def _protocol(fs: fsspec.AbstractFileSystem) -> str:
     """The filesystem's main protocol name (``"s3"`` for ``("s3", "s3a")``)."""
     return fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-
-
-async def _gather(calls: list[tuple[str, Any]], retry: RetryPolicy, limit: int, secrets: list[str]) -> list[Any]:
-    """Run request factories concurrently, ``limit`` at a time, each retried on its own.
-
-    A missing object gives ``None``; any other final failure propagates, translated like
-    :meth:`FsspecStore._call` (permission errors, credentials in the text).
-    """
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(what: str, factory: Any) -> Any:
-        async with semaphore:
-            try:
-                return await retry.acall(factory, what)
-            except FileNotFoundError:
-                return None
-            except Exception as exc:  # noqa: BLE001
-                error = store_error(exc, what, secrets)
-                if error is None:
-                    raise
-                raise error from (exc if redact_url(exc, secrets) == str(exc) else None)
-
-    return list(await asyncio.gather(*(one(w, f) for w, f in calls)))

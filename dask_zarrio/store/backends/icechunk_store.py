@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from dask.base import tokenize
 
 from ...errors import ArrayNotFoundError, MissingDependencyError, StoreError, ZarrioError
-from ..base import Buffer, Store, join_key, member_path, slice_bytes
+from ..base import Buffer, Store, join_key, member_path, slice_bytes, within_limit
 
 __all__ = [
     "IcechunkStore", "icechunk_module", "is_icechunk", "open_repository", "readonly_store", "session_of",
@@ -186,12 +186,13 @@ class IcechunkStore(Store):
             )
         return StoreError(f"{what} {self.describe(key)} failed: {type(error).__name__}: {text.strip(' x')}")
 
-    def get(self, key: str) -> bytes | None:
-        return self.get_range(key, 0, None)
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
+        return within_limit(self, key, self.get_range(key, 0, None), limit)
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
         py, calls = self._py, [(self._path(k), (None, None)) for k in keys]
-        return [self._result(r, "GET", k) for r, k in zip(run(lambda: _gather(py.get, calls)), keys)]
+        got = [self._result(r, "GET", k) for r, k in zip(run(lambda: _gather(py.get, calls)), keys)]
+        return [within_limit(self, k, v, limit) for k, v in zip(keys, got)]
 
     def _result(self, result: Any, what: str, key: str) -> Any:
         if isinstance(result, BaseException):

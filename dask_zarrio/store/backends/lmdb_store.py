@@ -20,11 +20,12 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 from ...errors import MissingDependencyError, StoreError
 from ..base import Buffer, same_bytes, slice_bytes
-from ..support.keyvalue import KeyValueStore, PerProcess
+from ..support.keyvalue import KeyValueStore, PerProcess, TooLarge
 
 __all__ = ["LMDBStore"]
 
@@ -188,13 +189,18 @@ class LMDBStore(KeyValueStore):
 
     # -- primitives ----------------------------------------------------------------------------
 
-    def _get(self, full: str) -> Buffer | None:
-        return self._read(full, lambda txn: _copy(txn.get(full.encode())), None)
+    def _get(self, full: str, limit: int | None = None) -> Buffer | None:
+        return self._read(full, lambda txn: _copy(txn.get(full.encode()), limit), None)
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
-        # One snapshot for the whole task's chunks.
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
+        # One snapshot for the whole task's chunks; a value over the limit is refused by
+        # its length (a memoryview into the map), before a byte of it is copied or paged in.
         fulls = [self._full(k).encode() for k in keys]
-        return self._read("", lambda txn: [_copy(txn.get(f)) for f in fulls], [None] * len(keys))
+
+        def fetch(txn: Any) -> list[Buffer | None]:
+            return [self._bounded(k, limit, partial(_copy, txn.get(f), limit)) for k, f in zip(keys, fulls)]
+
+        return self._read("", fetch, [None] * len(keys))
 
     def _get_range(self, full: str, start: int, length: int | None) -> bytes | None:
         def cut(txn: Any) -> bytes | None:
@@ -248,8 +254,14 @@ def _in_write_txn(env: Any, fn: Callable[[Any], T]) -> T:
         return fn(txn)
 
 
-def _copy(value: Any) -> bytes | None:
-    return None if value is None else bytes(value)
+def _copy(value: Any, limit: int | None = None) -> bytes | None:
+    """A value (a memoryview into the map) copied out; over ``limit``: :class:`TooLarge`, nothing copied."""
+    if value is None:
+        return None
+    if limit is not None and len(value) > limit:
+        raise TooLarge(len(value))
+    return bytes(value)
+
 
 
 def _raise(exc: BaseException) -> Any:

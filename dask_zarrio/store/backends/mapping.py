@@ -9,7 +9,7 @@ from typing import Any
 
 from dask.base import tokenize
 
-from ..base import Buffer, Store, join_key, member_path, same_bytes, slice_bytes
+from ..base import Buffer, Store, join_key, member_path, node_path, same_bytes, slice_bytes, within_limit
 from ..locations import Location, path_segments
 
 __all__ = ["MappingStore"]
@@ -31,7 +31,7 @@ class MappingStore(Store):
 
     def __init__(self, mapping: MutableMapping[str, Any], root: str = "") -> None:
         self.mapping = mapping
-        self.root = root.strip("/")
+        self.root = node_path(root)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.mapping, self.root))
@@ -56,11 +56,14 @@ class MappingStore(Store):
     def _path(self, key: str) -> str:
         return join_key(self.root, key)
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
         try:
-            return bytes(self.mapping[self._path(key)])
+            value = self.mapping[self._path(key)]
         except KeyError:
             return None
+        # A mapping's values are in memory already (or its adapter fetched them): the size is free.
+        within_limit(self, key, _as_buffer(value), limit)
+        return bytes(value)
 
     def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
         try:
@@ -129,6 +132,11 @@ class MappingStore(Store):
     def location(self) -> Location:
         # One key space per mapping object: two empty dicts are two places.
         return Location(("mapping", id(self.mapping)), path_segments(self.root), self.describe())
+
+
+def _as_buffer(value: Any) -> Any:
+    """``value`` as something ``memoryview`` takes (a mapping may hold ``str``)."""
+    return value.encode() if isinstance(value, str) else value
 
 
 def _size(value: Any) -> int | None:

@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from ...errors import ZarrioError
-from ..base import Buffer, redact_url, same_bytes
-from ..support.server import ServerStore, require
+from ..base import Buffer, member_path, redact_url, same_bytes, too_large, within_limit
+from ..support.server import ServerStore, require, url_segments
 
 __all__ = ["GRIDFS_THRESHOLD", "MongoDBStore"]
 
@@ -56,9 +56,10 @@ class MongoDBStore(ServerStore):
         >>> MongoDBStore.from_url("mongodb://localhost/db").describe("zarr.json")
         'mongodb://localhost:27017/db.zarr/zarr.json'
         """
+        example = "mongodb://host:port/db/node/path?collection=NAME"
+        segments = url_segments(url, urlsplit(url).path, example)
         parts = urlsplit(url)
-        segments = [s for s in parts.path.split("/") if s]
-        if parts.scheme != "mongodb" or not parts.hostname or not segments:
+        if parts.scheme != "mongodb" or not parts.hostname or not segments or not segments[0]:
             raise ZarrioError(
                 f"url={redact_url(url)!r} is no MongoDB URL; write mongodb://host:port/db/node/path?collection=NAME"
             )
@@ -69,7 +70,8 @@ class MongoDBStore(ServerStore):
             options.setdefault("username", unquote(parts.username))
         query = dict(parse_qsl(parts.query))
         query.setdefault("collection", "zarr")
-        db, root = segments[0], "/".join(segments[1:])
+        # Every segment counts: an empty one ("g//a") is refused, not dropped.
+        db, root = segments[0], member_path("/".join(segments[1:])) if any(segments[1:]) else ""
         hosts = parts.netloc.rpartition("@")[2]
         if ":" not in hosts:
             hosts += ":27017"
@@ -109,17 +111,25 @@ class MongoDBStore(ServerStore):
         _, db, collection = self._target()
         return gridfs.GridFS(client[db], collection=f"{collection}_gridfs")
 
-    def _value(self, client: Any, doc: dict[str, Any] | None) -> bytes | None:
+    def _value(self, client: Any, doc: dict[str, Any] | None, key: str = "", limit: int | None = None) -> bytes | None:
+        """The bytes ``doc`` holds; over ``limit``, refused naming ``key`` (a GridFS file by
+        the length its record gives, before a byte of it is read)."""
         if doc is None:
             return None
         if "gridfs" in doc:
-            return bytes(self._gridfs(client).get(doc["gridfs"]).read())
-        return bytes(doc["v"])
+            stream = self._gridfs(client).get(doc["gridfs"])
+            if limit is not None and stream.length > limit:
+                raise too_large(self, key, stream.length, limit)
+            return bytes(stream.read())
+        # A document holds at most 16 MiB: checked once it arrived.
+        return within_limit(self, key, bytes(doc["v"]), limit)
 
-    def get(self, key: str) -> bytes | None:
-        return self._call("GET", key, lambda c: self._value(c, self._collection(c).find_one({"_id": self._path(key)})))
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
+        return self._call(
+            "GET", key, lambda c: self._value(c, self._collection(c).find_one({"_id": self._path(key)}), key, limit)
+        )
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
         if not keys:
             return []
         paths = [self._path(k) for k in keys]
@@ -127,7 +137,7 @@ class MongoDBStore(ServerStore):
         def fetch(client: Any) -> list[bytes | None]:
             # One query for the batch: {"_id": {"$in": [...]}}.
             docs = {d["_id"]: d for d in self._collection(client).find({"_id": {"$in": paths}})}
-            return [self._value(client, docs.get(p)) for p in paths]
+            return [self._value(client, docs.get(p), k, limit) for k, p in zip(keys, paths)]
 
         return list(self._call(f"GET ({len(keys)} keys)", keys[0], fetch))
 

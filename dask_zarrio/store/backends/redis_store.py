@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ...errors import ZarrioError
-from ..base import Buffer, redact_url
+from ..base import Buffer, member_path, redact_url, too_large
 from ..support.retry import RetryPolicy
-from ..support.server import ServerStore, require
+from ..support.server import ServerStore, require, url_segments
 
 __all__ = ["RedisStore"]
 
@@ -52,6 +52,23 @@ elseif (not cur) or cur ~= ARGV[2] then
 end
 redis.call('SET', KEYS[1], ARGV[3])
 return 1
+"""
+
+#: GET of each key whose value has at most ARGV[1] bytes (STRLEN first, on the server):
+#: the value, ``false`` (nil) when absent, or the size (an integer) when over the limit.
+_BOUNDED_GET_LUA = """
+local limit = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('STRLEN', key)
+  if n > limit then
+    out[i] = n
+  else
+    local v = redis.call('GET', key)
+    if v then out[i] = v else out[i] = false end
+  end
+end
+return out
 """
 
 #: Characters that SCAN's MATCH pattern treats as wildcards.
@@ -101,6 +118,7 @@ class RedisStore(ServerStore):
         >>> RedisStore.from_url("redis://localhost/a.zarr").describe()
         'redis://localhost:6379/0/a.zarr'
         """
+        segments = url_segments(url, urlsplit(url).path, "redis://host:port/db/node/path")
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
             raise ZarrioError(
@@ -111,15 +129,16 @@ class RedisStore(ServerStore):
             options.setdefault("password", unquote(parts.password))
         if parts.username:
             options.setdefault("username", unquote(parts.username))
-        segments = [s for s in parts.path.split("/") if s]
         db = 0
-        if segments and segments[0].isdigit():
+        if segments and segments[0].isascii() and segments[0].isdigit():
             db = int(segments.pop(0))
         try:
             port = parts.port or 6379
         except ValueError as exc:
             raise ZarrioError(f"url={redact_url(url)!r} has an invalid port; write redis://host:6379/0") from exc
-        return cls(f"{parts.scheme}://{parts.hostname}:{port}/{db}", "/".join(segments), options)
+        # Every segment counts: an empty one ("g//a") is refused, not dropped.
+        root = member_path("/".join(segments)) if any(segments) else ""
+        return cls(f"{parts.scheme}://{parts.hostname}:{port}/{db}", root, options)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.url, self.root, self.options, self._retry))
@@ -168,14 +187,26 @@ class RedisStore(ServerStore):
             self._scripts[source] = client.register_script(source)
         return self._scripts[source]
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
+        if limit is not None:
+            return self.get_many([key], limit)[0]
         return self._call("GET", key, lambda c: c.get(self._path(key)))
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
         if not keys:
             return []
         paths = [self._path(k) for k in keys]
-        return list(self._call(f"MGET ({len(keys)} keys)", keys[0], lambda c: c.mget(paths)))
+        if limit is None:
+            return list(self._call(f"MGET ({len(keys)} keys)", keys[0], lambda c: c.mget(paths)))
+        # One round trip still: a script asks STRLEN and sends only the values within the limit.
+        found = self._call(
+            f"GET ({len(keys)} keys, bounded)", keys[0],
+            lambda c: self._script(c, _BOUNDED_GET_LUA)(keys=paths, args=[limit]),
+        )
+        for key, value in zip(keys, found):
+            if isinstance(value, int):
+                raise too_large(self, key, value, limit)
+        return list(found)
 
     def exists(self, key: str) -> bool:
         return bool(self._call("EXISTS", key, lambda c: c.exists(self._path(key))))

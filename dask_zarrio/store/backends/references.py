@@ -35,15 +35,15 @@ from fsspec.core import split_protocol
 
 from ... import config
 from ...errors import StoreError, StorePermissionError, ZarrioError
-from ..base import Buffer, Store, join_key, member_path, redact_url
+from ..base import Buffer, Store, join_key, member_path, redact_url, too_large, within_limit
 from ..support.failures import secret_values
 from ..support.reference_bounds import DOCUMENTS, chunk_bound, fallback_bound
 from ..support.reference_loading import load_references
 from ..support.reference_sets import JsonReferences, Reference, ReferenceSet
 from ..support.reference_targets import TargetPolicy
 from ..support.remote_ranges import acat_range
+from ..support.requests import gather_requests
 from ..support.retry import RetryPolicy, config_number
-from .fsspec_store import _gather
 
 __all__ = ["ReferenceStore", "coalesce_ranges"]
 
@@ -195,25 +195,27 @@ class ReferenceStore(Store):
         fs = self._fss[protocol]
         return fs, fs._strip_protocol(url if "://" in url else path)
 
-    def get(self, key: str) -> bytes | None:
-        value = self.get_many([key])[0]
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
+        value = self.get_many([key], limit)[0]
         return None if value is None else bytes(memoryview(value).cast("B"))
 
     def exists(self, key: str) -> bool:
         return self.references().lookup(join_key(self.path, key)) is not None
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
         refs = self.references().lookup_many([join_key(self.path, k) for k in keys])
         out: list[Buffer | None] = [None] * len(keys)
         by_file: dict[str, list[int]] = {}
         for i, ref in enumerate(refs):
+            if limit is not None and isinstance(ref, tuple) and ref[2] is not None and ref[2] > limit:
+                raise too_large(self, keys[i], ref[2], limit)  # the reference's length: refused unread
             if isinstance(ref, bytes):
-                out[i] = ref
+                out[i] = within_limit(self, keys[i], ref, limit)
             elif ref is not None:
                 by_file.setdefault(ref[0], []).append(i)
         if by_file:
             for i, data in self._fetch(keys, refs, by_file).items():
-                out[i] = data
+                out[i] = within_limit(self, keys[i], data, limit)
         return out
 
     def _bound(self, key: str) -> tuple[int, bool]:
@@ -306,7 +308,7 @@ class ReferenceStore(Store):
                 out[n] = _read_sync(fs, path, start, end, retry, what)
         limit = int(config_number("requests-in-flight", integer=True, minimum=1))
         for loop, calls in by_loop.items():
-            blobs = fsspec.asyn.sync(loop, _gather, [c for _, c in calls], retry, limit, secrets)
+            blobs = fsspec.asyn.sync(loop, gather_requests, [c for _, c in calls], retry, limit, secrets)
             for (n, _), blob in zip(calls, blobs):
                 out[n] = blob
         return out

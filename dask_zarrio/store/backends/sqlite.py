@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from ...errors import StoreError
 from ..base import Buffer, same_bytes
-from ..support.keyvalue import KeyValueStore, PerProcess
+from ..support.keyvalue import KeyValueStore, PerProcess, TooLarge
 from ..support.retry import RetryPolicy
 
 __all__ = ["SQLiteStore"]
@@ -155,9 +155,20 @@ class SQLiteStore(KeyValueStore):
 
     # -- primitives ----------------------------------------------------------------------------
 
-    def _get(self, full: str) -> Buffer | None:
-        rows = self._read("GET", full, "SELECT v FROM {t} WHERE k = ?", (full,))
-        return _blob(rows[0][0]) if rows else None
+    def _get(self, full: str, limit: int | None = None) -> Buffer | None:
+        if limit is None:
+            rows = self._read("GET", full, "SELECT v FROM {t} WHERE k = ?", (full,))
+            return _blob(rows[0][0]) if rows else None
+        # The value only when its length (which SQLite keeps in the record's header, no
+        # page of the value read) is within the limit: one query, nothing big loaded.
+        rows = self._read("GET", full, f"SELECT CASE WHEN {_LENGTH} <= ? THEN v END, {_LENGTH} FROM {{t}} WHERE k = ?",
+                          (limit, full))
+        if not rows:
+            return None
+        value, size = rows[0]
+        if (size or 0) > limit:
+            raise TooLarge(size)
+        return b"" if value is None else _blob(value)
 
     def _get_range(self, full: str, start: int, length: int | None) -> bytes | None:
         # substr() on a BLOB cuts bytes, reading only the pages it needs; its negative
@@ -172,9 +183,8 @@ class SQLiteStore(KeyValueStore):
 
     def _keys(self, prefix: str) -> list[str]:
         # A range on the primary key: an index seek, not a scan of the table.
-        rows = self._read(
-            "LIST", prefix, "SELECT k FROM {t} WHERE k >= ? AND k < ? ORDER BY k", (prefix, prefix + "\U0010ffff")
-        )
+        where, args = _prefix_range(prefix)
+        rows = self._read("LIST", prefix, f"SELECT k FROM {{t}} WHERE {where} ORDER BY k", args)
         return [r[0] for r in rows]
 
     def _write(self, puts: dict[str, bytes], deletes: Iterable[str]) -> None:
@@ -212,10 +222,11 @@ class SQLiteStore(KeyValueStore):
         old, new = f"{self.root}/", f"{staged.root}/"
 
         def swap(conn: sqlite3.Connection) -> None:
-            conn.execute(f"DELETE FROM {self.table} WHERE k >= ? AND k < ?", (old, old + "\U0010ffff"))
+            where_old, args_old = _prefix_range(old)
+            where_new, args_new = _prefix_range(new)
+            conn.execute(f"DELETE FROM {self.table} WHERE {where_old}", args_old)
             conn.execute(
-                f"UPDATE {self.table} SET k = ? || substr(k, ?) WHERE k >= ? AND k < ?",
-                (old, len(new) + 1, new, new + "\U0010ffff"),
+                f"UPDATE {self.table} SET k = ? || substr(k, ?) WHERE {where_new}", (old, len(new) + 1, *args_new)
             )
 
         self._run("RENAME", self.root, swap, write=True)
@@ -223,6 +234,33 @@ class SQLiteStore(KeyValueStore):
     def __repr__(self) -> str:
         table = "" if self.table == DEFAULT_TABLE else f", table={self.table!r}"
         return f"SQLiteStore({self.describe()!r}{table})"
+
+
+#: A value's size in bytes: TEXT rows (written by other programs) count their UTF-8 bytes.
+_LENGTH = "(CASE WHEN typeof(v) = 'text' THEN length(CAST(v AS BLOB)) ELSE length(v) END)"
+
+
+def _prefix_range(prefix: str) -> tuple[str, tuple[str, ...]]:
+    """The ``WHERE`` clause (and its arguments) of every key starting with ``prefix``, as a
+    range on the primary key: ``k >= prefix AND k < the first string past all of them``.
+
+    SQLite compares TEXT by its UTF-8 bytes, which sort as code points do: the bound is
+    the prefix with its last character raised by one (trailing U+10FFFF, which has no
+    successor, dropped first; surrogates, which UTF-8 cannot spell, skipped). A prefix
+    of U+10FFFF only, or none, has no upper bound.
+
+    Examples
+    --------
+    >>> _prefix_range("g/"), _prefix_range("a\U0010ffff"), _prefix_range("")
+    (('k >= ? AND k < ?', ('g/', 'g0')), ('k >= ? AND k < ?', ('a\U0010ffff', 'b')), ('k >= ?', ('',)))
+    """
+    kept = prefix.rstrip("\U0010ffff")
+    if not kept:
+        return "k >= ?", (prefix,)
+    code = ord(kept[-1]) + 1
+    if 0xD800 <= code <= 0xDFFF:
+        code = 0xE000
+    return "k >= ? AND k < ?", (prefix, kept[:-1] + chr(code))
 
 
 class _NoTable(Exception):

@@ -12,7 +12,9 @@ Writing happens in **one process**: a ZIP archive has one central directory, at 
 end, which every write rewrites. Threads of that process write through one lock; a
 write from any other process (a ``processes`` or distributed scheduler's worker) is
 refused with a :class:`~dask_zarrio.errors.StoreError` that says what to do instead:
-write a folder in parallel, then :func:`pack` it into an archive.
+write a folder in parallel, then :func:`pack` it into an archive. Another program writing the same archive
+is refused too: the writing process holds an exclusive ``flock`` on it from its first
+write until it exits or calls :meth:`ZipStore.close`.
 
 A ZIP has no delete: deleting or overwriting a member (``mode="w"``, a region write
 rewriting a chunk, the write journal's removal) drops it from the central directory
@@ -29,12 +31,14 @@ import struct
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
 from ...errors import StoreError
 from ..base import Buffer, same_bytes, slice_bytes
-from ..support.keyvalue import KeyValueStore, PerProcess, to_bytes
+from ..support.keyvalue import KeyValueStore, PerProcess, TooLarge, to_bytes
+from ..support.zip_files import WRITERS, claim_writer, inflate
 
 __all__ = ["ZipStore", "pack"]
 
@@ -130,6 +134,24 @@ class ZipStore(KeyValueStore):
         """No: every write rewrites the archive's one central directory (see the module notes)."""
         return False
 
+    def close(self) -> None:
+        """Give up this process's claim to write the archive (its OS lock), so another may write it.
+
+        A process holds the claim from its first write until it exits or calls this.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> s = ZipStore(os.path.join(tempfile.mkdtemp(), "data.zip"))
+        >>> s.set("zarr.json", b"{}"); s.close(); s.get("zarr.json")
+        b'{}'
+        """
+        with _lock(self.path):
+            held = WRITERS.get(self.path)
+            if held is not None and held[0] == os.getpid():
+                del WRITERS[self.path]
+                os.close(held[1])
+
     def token(self) -> str:
         # Which process may write does not change what the location holds.
         from dask.base import tokenize
@@ -162,13 +184,16 @@ class ZipStore(KeyValueStore):
         except KeyError:
             return view, None
 
-    def _get(self, full: str) -> Buffer | None:
+    def _get(self, full: str, limit: int | None = None) -> Buffer | None:
         view, info = self._info(full)
         if info is None or view.zf is None:
             return None
+        if limit is not None and info.file_size > limit:
+            raise TooLarge(info.file_size)  # the central directory's size: refused unread
         if info.compress_type == zipfile.ZIP_STORED:
             return self._pread(view, info, 0, info.file_size)
-        return self._member(view, full, lambda: view.zf.read(info) if view.zf else b"")  # type: ignore[union-attr]
+        zf = view.zf
+        return self._member(view, full, lambda: inflate(zf, info, limit))
 
     def _get_range(self, full: str, start: int, length: int | None) -> bytes | None:
         view, info = self._info(full)
@@ -185,17 +210,26 @@ class ZipStore(KeyValueStore):
     def _pread(self, view: _View, info: zipfile.ZipInfo, start: int, count: int) -> bytes:
         def read() -> bytes:
             assert view.zf is not None and view.zf.fp is not None
-            data = os.pread(view.zf.fp.fileno(), count, view.data_offset(info) + start)
+            fd = view.zf.fp.fileno()
+            offset = view.data_offset(info) + start
+            if offset + count > os.fstat(fd).st_size:
+                # A header claiming more than the file holds (a zip64 size of 2**40): never
+                # asked of the kernel, which would allocate it first.
+                raise zipfile.BadZipFile(
+                    f"member {info.filename!r} claims {info.file_size} bytes, past the archive's end"
+                )
+            data = os.pread(fd, count, offset)
             if len(data) != count:
                 raise zipfile.BadZipFile(f"member {info.filename!r} is cut short")
             return data
 
         return self._member(view, info.filename, read)
 
-    def _member(self, view: _View, full: str, read: Any) -> bytes:
+    def _member(self, view: _View, full: str, read: Any) -> Buffer:
         try:
-            return bytes(read())
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            data = read()
+            return data if isinstance(data, (bytes, bytearray)) else bytes(data)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error, NotImplementedError) as exc:
             view.close()
             raise StoreError(
                 f"GET zip://{self.path}/{full} failed ({type(exc).__name__}: {exc}): the archive is "
@@ -227,12 +261,13 @@ class ZipStore(KeyValueStore):
         with _lock(self.path):
             if not puts and not os.path.exists(self.path):
                 return
-            if os.path.exists(self.path) and not zipfile.is_zipfile(self.path):
+            if os.path.exists(self.path) and os.path.getsize(self.path) and not zipfile.is_zipfile(self.path):
                 # zipfile's mode "a" would append an archive to any file: refuse instead.
                 raise StoreError(
                     f"PUT zip://{self.path}: the file exists and is not a ZIP archive; nothing was "
                     "written. Choose another path or move the file"
                 )
+            claim_writer(self.path)
             try:
                 self._rewrite_directory(gone, puts)
             except (zipfile.BadZipFile, OSError) as exc:
@@ -264,6 +299,8 @@ class ZipStore(KeyValueStore):
         self._check_writer("PUT (conditional)")
         # Every write of the archive happens in this process, under this lock.
         with _lock(self.path):
+            if not os.path.exists(self.path) or zipfile.is_zipfile(self.path):
+                claim_writer(self.path)  # before comparing: no other process writes in between
             if not same_bytes(self._get(full), expected):
                 return False
             self._write({full: value}, ())

@@ -24,18 +24,20 @@ import posixpath
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, unquote
 
 from dask.base import tokenize
 
 from ...errors import StoreError
-from ..base import Buffer, Store, join_key, member_path
+from ..base import Buffer, Store, TooLarge, join_key, member_path, node_path, too_large
 from ..locations import Location, file_segments, path_segments
 
-__all__ = ["KeyValueStore", "PerProcess", "parse_file_url", "to_bytes"]
+__all__ = ["KeyValueStore", "PerProcess", "TooLarge", "parse_file_url", "to_bytes"]
 
 H = TypeVar("H")
+T = TypeVar("T")
 
 
 def to_bytes(value: Buffer) -> bytes:
@@ -59,7 +61,7 @@ def parse_file_url(url: str, scheme: str, exists: Callable[[str], bool]) -> tupl
     rest = url[len(scheme) + 3 :] if url.startswith(f"{scheme}://") else url
     rest, _, query = rest.partition("?")
     options = dict(parse_qsl(query, keep_blank_values=True))
-    node = options.pop("path", "").strip("/")
+    node = options.pop("path", "")
     path = os.path.expanduser(unquote(rest))
     if not path:
         raise StoreError(f"{url!r} names no file: write {scheme}:///absolute/path or {scheme}://relative/path")
@@ -70,7 +72,7 @@ def parse_file_url(url: str, scheme: str, exists: Callable[[str], bool]) -> tupl
             if head and exists(head):
                 path, node = head, "/".join(parts[cut:])
                 break
-    return path, (member_path(node) if node else ""), options
+    return path, node_path(node), options
 
 
 class PerProcess(Generic[H]):
@@ -149,7 +151,7 @@ class KeyValueStore(Store):
 
     def __init__(self, path: str, root: str = "", **options: Any) -> None:
         self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
-        self.root = member_path(root) if root.strip("/") else ""
+        self.root = node_path(root)
         self.options = options
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -162,8 +164,12 @@ class KeyValueStore(Store):
     # -- primitives on full keys (subclasses) ----------------------------------------------
 
     @abstractmethod
-    def _get(self, full: str) -> Buffer | None:
-        """The object under the full key ``full``, ``None`` if absent."""
+    def _get(self, full: str, limit: int | None = None) -> Buffer | None:
+        """The object under the full key ``full``, ``None`` if absent.
+
+        With ``limit``, an object over it raises :class:`TooLarge`, checked before the
+        object is read where the backend knows its size.
+        """
 
     @abstractmethod
     def _get_range(self, full: str, start: int, length: int | None) -> bytes | None:
@@ -205,15 +211,23 @@ class KeyValueStore(Store):
     def _full(self, key: str) -> str:
         return join_key(self.root, key)
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
         full = self._full(key)
         if not full:  # the root of the database itself is never an object (LMDB refuses the empty key)
             return None
-        data = self._get(full)
+        data = self._bounded(key, limit, lambda: self._get(full, limit))
         return None if data is None else to_bytes(data)
 
-    def get_many(self, keys: list[str]) -> list[Buffer | None]:
-        return [self._get(self._full(k)) for k in keys]
+    def get_many(self, keys: list[str], limit: int | None = None) -> list[Buffer | None]:
+        return [self._bounded(k, limit, partial(self._get, self._full(k), limit)) for k in keys]
+
+    def _bounded(self, key: str, limit: int | None, read: Callable[[], T]) -> T:
+        """``read()``, its :class:`TooLarge` turned into the error naming ``key``."""
+        try:
+            return read()
+        except TooLarge as exc:
+            assert limit is not None
+            raise too_large(self, key, exc.size, limit) from None
 
     def get_range(self, key: str, start: int, length: int | None = None) -> bytes | None:
         return self._get_range(self._full(key), start, length)

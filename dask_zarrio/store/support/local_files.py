@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from ...errors import StoreError
 from ...memory.buffers import read_file
-from ..base import Buffer, same_bytes
+from ..base import Buffer, TooLarge, same_bytes
 
 __all__ = [
     "LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_copy", "atomic_write", "list_keys", "read_local", "read_range",
@@ -38,12 +38,21 @@ STALE_LOCK_SECONDS = 60.0
 LOCK_WAIT_SECONDS = 30.0
 
 
-def read_local(path: str) -> Buffer | None:
-    """The file's bytes (big files page-aligned, :func:`dask_zarrio.memory.buffers.read_file`), ``None`` if absent."""
+def read_local(path: str, limit: int | None = None) -> Buffer | None:
+    """The file's bytes (big files page-aligned, :func:`dask_zarrio.memory.buffers.read_file`), ``None`` if absent.
+
+    With ``limit``, a file of more bytes raises :class:`TooLarge` (its ``stat`` size, before
+    it is read; or, grown since, after ``limit + 1`` bytes).
+    """
     try:
-        return read_file(path)
+        if limit is not None and os.stat(path).st_size > limit:
+            raise TooLarge(os.stat(path).st_size)
+        data = read_file(path, limit)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
+    if limit is not None and memoryview(data).nbytes > limit:
+        raise TooLarge(None)
+    return data
 
 
 def read_range(path: str, start: int, length: int | None) -> bytes:

@@ -23,17 +23,17 @@ from collections.abc import Callable
 from functools import lru_cache
 from types import ModuleType
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from dask.base import tokenize
 
-from ...errors import MissingDependencyError
-from ..base import Store, join_key, member_path, redact_url
+from ...errors import MissingDependencyError, ZarrioError
+from ..base import FORBIDDEN_CHARACTERS, Store, join_key, member_path, node_path, redact_url
 from ..locations import Location, path_segments
 from .failures import secret_values, store_error
 from .retry import RetryPolicy
 
-__all__ = ["Credentials", "ServerStore", "require"]
+__all__ = ["Credentials", "ServerStore", "require", "url_segments"]
 
 T = TypeVar("T")
 
@@ -64,6 +64,27 @@ def require(module: str, extra: str) -> ModuleType:
         ) from exc
 
 
+def url_segments(url: str, path: str, example: str) -> list[str]:
+    """The ``/``-separated segments of a server URL's ``path``, percent-decoded, none dropped.
+
+    The raw ``url`` is checked first: ``urlsplit`` silently deletes newlines, carriage
+    returns and tabs, so ``redis://h/0/g/a\\nb`` would name the sibling ``g/ab``. The
+    segments after the database are a node path for :func:`~dask_zarrio.store.base.node_path`.
+
+    Examples
+    --------
+    >>> url_segments("redis://h/0/g/a%20b/", "/0/g/a%20b/", "redis://host/0/node")
+    ['0', 'g', 'a b', '']
+    """
+    if FORBIDDEN_CHARACTERS.search(url):
+        raise ZarrioError(
+            f"url={redact_url(url)!r} holds a control character, a backslash or another character no "
+            f"member name may hold; write {example} with printable names"
+        )
+    inner = path[1:] if path.startswith("/") else path
+    return [unquote(s) for s in inner.split("/")] if inner else []
+
+
 class Credentials(dict):  # type: ignore[type-arg]
     """``storage_options`` whose ``repr`` hides credential values (a pickled store's arguments
     show in debuggers, dask dashboards and error reports).
@@ -92,7 +113,7 @@ class ServerStore(Store):
         self, url: str, root: str = "", storage_options: dict[str, Any] | None = None, retry: RetryPolicy | None = None
     ) -> None:
         self.url = url.rstrip("/")
-        self.root = root.strip("/")
+        self.root = node_path(root)
         self.options = Credentials(storage_options or {})
         self._retry = retry
 
