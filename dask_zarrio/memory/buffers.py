@@ -196,7 +196,7 @@ def read_file(path: str, limit: int | None = None) -> Any:
         if limit is not None:
             size = min(size, limit + 1)
         if size < MIN_ALIGNED:
-            return f.readall() if limit is None else f.read(size) + _rest(f, limit + 1 - size)
+            return f.readall() if limit is None else f.read(size) + read_growth(f, limit + 1 - size)
         buf = empty(size)
         view, got = memoryview(buf.data), 0
         while got < size:  # one read(2) moves at most ~2 GiB
@@ -205,11 +205,11 @@ def read_file(path: str, limit: int | None = None) -> Any:
                 return buf[:got]
             got += n
         # or grew: keep every byte, as ``f.read()`` would (up to the limit)
-        extra = f.readall() if limit is None else _rest(f, limit + 1 - got)
+        extra = f.readall() if limit is None else read_growth(f, limit + 1 - got)
         return np.concatenate([buf, np.frombuffer(extra, np.uint8)]) if extra else buf
 
 
-def _rest(f: Any, most: int) -> bytes:
+def read_growth(f: Any, most: int) -> bytes:
     """What a file grew by since its size was taken, at most ``most`` bytes.
 
     In small reads: ``f.read(most)`` allocates ``most`` bytes before it finds the end of the

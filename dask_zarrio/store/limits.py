@@ -42,9 +42,9 @@ def too_large(store: Store, key: str, size: int | None, limit: int) -> StoreErro
     >>> str(too_large(MappingStore({}), "c/0", 10, 4)).split(";")[0]
     'GET <dict>/c/0 refused: the object holds 10 bytes, more than the 4 bytes it can hold'
     """
-    amount = f"more than {limit}" if size is None else f"{size}"
+    amount = f"more than the {limit} bytes" if size is None else f"{size} bytes, more than the {limit} bytes"
     return StoreError(
-        f"GET {store.describe(key)} refused: the object holds {amount} bytes, more than the {limit} bytes it "
+        f"GET {store.describe(key)} refused: the object holds {amount} it "
         "can hold; it was not read. It is corrupt, a decompression bomb, or was written with other "
         "metadata (chunk shape, dtype, codecs): rewrite it, or delete it to read the fill value"
     )
@@ -53,7 +53,9 @@ def too_large(store: Store, key: str, size: int | None, limit: int) -> StoreErro
 def within_limit(store: Store, key: str, data: Any, limit: int | None) -> Any:
     """``data`` (an object ``get`` fetched), refused by :func:`too_large` if it has more than ``limit`` bytes.
 
-    For stores that learn an object's size only by reading it: the check after the fact.
+    For stores that learn an object's size only by reading it: the check after the fact. A
+    store that read at most ``limit + 1`` bytes (a ranged GET) got exactly that many from any
+    larger object, so that length says "more than ``limit``", not the object's size.
 
     Examples
     --------
@@ -64,5 +66,5 @@ def within_limit(store: Store, key: str, data: Any, limit: int | None) -> Any:
     if data is not None and limit is not None:
         size = memoryview(data).nbytes
         if size > limit:
-            raise too_large(store, key, size, limit)
+            raise too_large(store, key, None if size == limit + 1 else size, limit)
     return data

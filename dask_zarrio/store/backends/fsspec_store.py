@@ -26,6 +26,7 @@ import fsspec.asyn
 from dask.base import tokenize
 from fsspec.implementations.local import LocalFileSystem
 
+from ...memory.buffers import read_growth
 from ..base import (
     Buffer,
     Store,
@@ -42,7 +43,7 @@ from ..support import azure
 from ..support import local_files as local
 from ..support import s3_requests as s3
 from ..support.failures import secret_values, store_error
-from ..support.remote_ranges import acat_range, range_not_satisfiable, remote_range
+from ..support.remote_ranges import acat_range, bounded_get, range_not_satisfiable, remote_range
 from ..support.requests import gather_requests
 from ..support.retry import RetryPolicy, config_number
 
@@ -165,8 +166,12 @@ class FsspecStore(Store):
                         size = os.fstat(f.fileno()).st_size
                         if size > limit:
                             raise too_large(self, key, size, limit)  # by its stat: never read
-                        return f.read(limit + 1)
-                return self.fs.cat_file(path, **self._cat_kwargs)
+                        # f.read(limit + 1) would allocate the limit before finding the end
+                        return f.read(size) + read_growth(f, limit + 1 - size)
+                if limit is None:
+                    return self.fs.cat_file(path, **self._cat_kwargs)
+                return fsspec.asyn.sync(self.fs.loop, bounded_get, self.fs, path, limit, self._cat_kwargs) \
+                    if self._async else self.fs.cat_file(path, **self._cat_kwargs)
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 return None
 
@@ -222,12 +227,14 @@ class FsspecStore(Store):
             return [self._read_local(k, limit, retry) for k in keys]
         if len(keys) <= 1 or not self._async:
             return [self.get(k, limit) for k in keys]
-        calls = [
-            (f"GET {self.describe(k)}", partial(self.fs._cat_file, self._path(k), **self._cat_kwargs))
-            for k in keys
-        ]
-        # Remote objects are checked once they arrived (their size is one more request).
+        calls = [(f"GET {self.describe(k)}", self._fetcher(self._path(k), limit)) for k in keys]
         return [within_limit(self, k, v, limit) for k, v in zip(keys, self._batch(calls))]
+
+    def _fetcher(self, path: str, limit: int | None) -> Any:
+        """A request factory for one whole object, at most ``limit + 1`` bytes of it (see ``bounded_get``)."""
+        if limit is None:
+            return partial(self.fs._cat_file, path, **self._cat_kwargs)
+        return partial(bounded_get, self.fs, path, limit, self._cat_kwargs)
 
     def _read_local(self, key: str, limit: int | None, retry: RetryPolicy) -> Buffer | None:
         """One local chunk file; over ``limit``, refused by its ``stat`` before it is read."""

@@ -8,12 +8,13 @@ and the reference store (byte ranges of other files) read through these.
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 import fsspec
 
 from . import azure
 
-__all__ = ["acat_range", "range_not_satisfiable", "remote_range"]
+__all__ = ["bounded_get", "acat_range", "range_not_satisfiable", "remote_range"]
 
 
 def remote_range(start: int, length: int | None) -> tuple[int, int | None, int | None]:
@@ -55,3 +56,21 @@ async def acat_range(fs: fsspec.AbstractFileSystem, path: str, start: int, lengt
             raise
         return b""
     return data if keep is None else data[:keep]
+
+
+async def bounded_get(fs: fsspec.AbstractFileSystem, path: str, limit: int, cat_kwargs: dict[str, Any]) -> bytes:
+    """A whole object as one GET of at most ``limit + 1`` bytes (a ``Range`` request).
+
+    What a remote store reads when the read path bounds an object (a chunk can be at most
+    its codecs' worst expansion): an object larger than that arrives cut at ``limit + 1``
+    bytes, and the store refuses it by that length, never having held more. Still one
+    request, no HEAD first. An empty object answers 416 to any range: it is ``b""``.
+    Servers that ignore ``Range`` send the whole object, checked once it arrived.
+    """
+    try:
+        data: bytes = await fs._cat_file(path, start=0, end=limit + 1, **cat_kwargs)
+    except Exception as exc:  # noqa: BLE001 (only "range not satisfiable" is kept)
+        if not range_not_satisfiable(exc):
+            raise
+        return b""
+    return data
