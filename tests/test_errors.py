@@ -421,3 +421,9 @@ def test_every_error_pickles_to_its_own_class(cls):
             back = module.loads(module.dumps(e))
             assert type(back) is cls
             assert str(back) == str(e) and back.args == e.args and back.note == "kept"
+
+
+@pytest.mark.parametrize("cls", _error_classes(), ids=lambda cls: cls.__name__)
+def test_every_error_class_is_a_top_level_name(cls):
+    """The docs write ``dz.<Error>`` (``dz.MissingDependencyError`` in stores.md): each exists there."""
+    assert getattr(dz, cls.__name__) is cls and cls.__name__ in dz.__all__
