@@ -115,16 +115,6 @@ class CountingStore(WrappingStore):
         up = self.inner.parent()
         return None if up is None else CountingStore(up, self.counters, "../" + self.prefix)
 
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    def describe(self, key: str = "") -> str:
-        return self.inner.describe(key)
-
-    def token(self) -> str:
-        return self.inner.token()
-
     def reset(self) -> None:
         """Forget every count."""
         for c in self.counters.values():

@@ -247,16 +247,6 @@ class DryStore(WrappingStore):
         """The real store's mapping, if any."""
         return getattr(self.inner, "mapping", None)
 
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    def describe(self, key: str = "") -> str:
-        return self.inner.describe(key)
-
-    def token(self) -> str:
-        return self.inner.token()
-
     def location(self) -> locations.Location:
         return self.inner.location()
 

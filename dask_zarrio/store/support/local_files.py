@@ -45,8 +45,9 @@ def read_local(path: str, limit: int | None = None) -> Buffer | None:
     it is read; or, grown since, after ``limit + 1`` bytes).
     """
     try:
-        if limit is not None and os.stat(path).st_size > limit:
-            raise TooLarge(os.stat(path).st_size)
+        size = os.stat(path).st_size if limit is not None else 0
+        if limit is not None and size > limit:
+            raise TooLarge(size)
         data = read_file(path, limit)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None

@@ -1,4 +1,5 @@
-"""A store that wraps another one (to count, or to keep writes aside) and declares its capabilities.
+"""A store that wraps another one (to count, or to keep writes aside): its name, location text, token
+and capabilities are the wrapped store's.
 
 Wrapping changes no capability: a wrapper declares what the wrapped store declares, so code
 that consults them (partial reads, listing, conditional writes ...) behaves as it would
@@ -13,7 +14,7 @@ __all__ = ["WrappingStore"]
 
 
 class WrappingStore(Store):
-    """Base of stores holding an ``inner`` store: its capabilities are ``inner``'s.
+    """Base of stores holding an ``inner`` store: its name, ``describe``, token and capabilities are ``inner``'s.
 
     Examples
     --------
@@ -24,6 +25,16 @@ class WrappingStore(Store):
     """
 
     inner: Store
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def describe(self, key: str = "") -> str:
+        return self.inner.describe(key)
+
+    def token(self) -> str:
+        return self.inner.token()
 
     @property
     def supports_partial_reads(self) -> bool:
