@@ -28,7 +28,7 @@ from .errors import (
     UnsafeCodecError,
     ZarrioError,
 )
-from .hierarchy import Group, consolidate, create_group, open_group, tree
+from .hierarchy import Group, consolidate, create_group, open_dataset, open_group, tree
 from .rechunking.copy import copy, rechunk_dataset
 from .rechunking.rechunk import Rechunk, rechunk
 from .tools.advise import advise
@@ -50,6 +50,7 @@ __all__ = [
     "StorePermissionError",
     "consolidate",
     "create_group",
+    "open_dataset",
     "open_group",
     "tree",
     "ChunkDecodeError",

@@ -8,7 +8,8 @@ from typing import Any
 
 import dask.array as da
 
-from .errors import ArrayNotFoundError, ContainsArrayError, IncompleteWriteError, ZarrioError
+from .display import group_html
+from .errors import ArrayNotFoundError, ContainsArrayError, IncompleteWriteError, MissingDependencyError, ZarrioError
 from .graph.builder import array_from_metadata
 from .metadata import ArrayMetadataN5, ArrayMetadataV3
 from .metadata.arguments import check_attributes
@@ -24,8 +25,8 @@ from .writing.modes import check_mode, prepare_node
 from .writing.parents import ensure_parent_groups
 
 __all__ = [
-    "ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "open_group", "tree",
-    "update_consolidated",
+    "ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "open_dataset", "open_group",
+    "tree", "update_consolidated",
 ]
 
 logger = logging.getLogger("dask_zarrio")
@@ -172,6 +173,32 @@ class Group:
         cons = ", consolidated" if self.metadata.consolidated is not None else ""
         return f"<dask_zarrio.Group {self.store.describe()} (v{self.zarr_format}{cons})>"
 
+    def _repr_html_(self) -> str:
+        return group_html(self)
+
+    def to_xarray(self, **kwargs: Any) -> Any:
+        """This group as a lazy ``xarray.Dataset`` (``xr.open_dataset(engine="dask_zarrio")``).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to ``xarray.open_dataset``; ``chunks={}`` (the stored chunks) unless given.
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per member array, backed by dask arrays.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr, dask_zarrio as dz
+        >>> dz.write_dataset(xr.Dataset({"t": ("x", np.arange(3.0))}), "memory://doc/tox.zarr", mode="w")
+        >>> dz.open_group("memory://doc/tox.zarr").to_xarray().t.values
+        array([0., 1., 2.])
+        """
+        kwargs.setdefault("allow_pickle", self.allow_pickle)
+        return open_dataset(self.store, **kwargs)
+
     def tree(self) -> TreeView:
         """The hierarchy below this group with shapes, dtypes, chunks and codecs."""
         label = "N5" if self.zarr_format == "n5" else f"v{self.zarr_format}"
@@ -238,6 +265,42 @@ def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None,
             f"no group at {store.describe()}: it is a Zarr v{meta.zarr_format} array; read it with dz.read(url)"
         )
     return Group(store, meta, allow_pickle=allow_pickle)
+
+
+def open_dataset(url: StoreLike, **kwargs: Any) -> Any:
+    """The group at ``url`` as a lazy ``xarray.Dataset``: ``xr.open_dataset(url, engine="dask_zarrio")``.
+
+    Needs xarray (``pip install 'dask_zarrio[xarray]'``).
+
+    Parameters
+    ----------
+    url
+        A group (any URL or store :func:`dask_zarrio.open_group` takes).
+    **kwargs
+        Passed to ``xarray.open_dataset``: ``chunks`` (default ``{}``, the stored chunks),
+        ``decode_times``, ``drop_variables``, ``group``, ``storage_options``, ``allow_pickle`` ...
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, dask_zarrio as dz
+    >>> ds = xr.Dataset({"t": ("time", np.arange(3.0))}, coords={"time": [10, 20, 30]})
+    >>> dz.write_dataset(ds, "memory://doc/od.zarr", mode="w")
+    >>> dz.open_dataset("memory://doc/od.zarr").t.sum().values
+    array(3.)
+    """
+    try:
+        import xarray
+    except ImportError as e:
+        raise MissingDependencyError(
+            "dz.open_dataset and Group.to_xarray need xarray: pip install 'dask_zarrio[xarray]'"
+        ) from e
+    kwargs.setdefault("chunks", {})
+    where: Any = url  # a Store or mapping too: the engine opens what dz.open_group opens
+    return xarray.open_dataset(where, engine="dask_zarrio", **kwargs)
 
 
 def create_group(

@@ -41,13 +41,14 @@ ARROWS: dict[str, set[str]] = {
     "typing": {"codecs", "store"},
     "graph": {"_compat", "errors", "layout", "memory", "metadata", "store"},
     "writing": {"_compat", "config", "errors", "graph", "layout", "metadata", "store", "typing"},
-    "hierarchy": {"errors", "graph", "metadata", "store", "typing", "writing"},
+    "display": {"codecs", "layout", "metadata"},
+    "hierarchy": {"display", "errors", "graph", "metadata", "store", "typing", "writing"},
     "api": {"errors", "graph", "layout", "metadata", "store", "typing", "writing"},
     "rechunking": {"_compat", "codecs", "errors", "graph", "hierarchy", "layout", "memory", "metadata", "store",
                    "typing", "writing"},
     "xarray": {"_compat", "api", "errors", "graph", "hierarchy", "metadata", "store", "typing", "writing"},
-    "tools": {"api", "codecs", "errors", "graph", "hierarchy", "layout", "metadata", "rechunking", "store", "typing",
-              "writing"},
+    "tools": {"api", "codecs", "display", "errors", "graph", "hierarchy", "layout", "metadata", "rechunking", "store",
+              "typing", "writing"},
     "cli": {"api", "errors", "hierarchy", "metadata", "rechunking", "store", "tools"},
     "demo": {"api"},
     "testing": {"store", "errors", "codecs", "metadata", "layout"},
@@ -74,7 +75,10 @@ RESPONSIBILITIES: dict[str, str] = {
                   "(`temp.py`), the worker tasks (`tasks.py`)",
     "api": "`read`, `write`, `init`: orchestration only, through one write target (open → prepare → plan → "
            "begin → data tasks → commit)",
-    "hierarchy": "groups: members, attributes, trees; creating groups and consolidating their metadata",
+    "hierarchy": "groups: members, attributes, trees; creating groups and consolidating their metadata; "
+                 "`Group.to_xarray` and `dz.open_dataset`",
+    "display": "the rich HTML displays in Jupyter (`_repr_html_` of a group, `dz.info`, `dz.plan`, `dz.verify`), "
+               "every value from a store escaped",
     "writing": "the one write lifecycle (`target.py`: a plain store's `PlainTarget`, an Icechunk transaction's "
                "`IcechunkTarget`): where a node goes (`destination.py`), mode checks, parent groups, staging and "
                "the journal (`staging.py`), resume, consolidated metadata kept true, Icechunk transactions "

@@ -13,6 +13,7 @@ from math import prod
 from typing import Any
 
 from ..codecs.sharding import ShardingCodec
+from ..display import InfoView
 from ..errors import ZarrioError
 from ..hierarchy import Group
 from ..layout.grid import ChunkKeyEncoding
@@ -226,7 +227,7 @@ def info(url: StoreLike, storage_options: dict[str, Any] | None = None) -> dict[
     store, meta = open_node(url, storage_options)
     sizes = store.list_sizes()
     if not isinstance(meta, GroupMetadata):
-        return array_info(store, meta, sizes)
+        return InfoView(array_info(store, meta, sizes))
     arrays: dict[str, dict[str, Any]] = {}
     groups: list[str] = []
     for path, child, node in walk(Group(store, meta)):
@@ -236,7 +237,7 @@ def info(url: StoreLike, storage_options: dict[str, Any] | None = None) -> dict[
         below = {k[len(path) + 1:]: v for k, v in sizes.items() if k.startswith(f"{path}/")}
         arrays[path] = array_info(child, node, below)
     total = None if any(v is None for v in sizes.values()) else sum(v or 0 for v in sizes.values())
-    return {
+    return InfoView({
         "node_type": "group",
         "url": store.describe(),
         "zarr_format": meta.zarr_format,
@@ -246,7 +247,7 @@ def info(url: StoreLike, storage_options: dict[str, Any] | None = None) -> dict[
         "arrays": arrays,
         "nbytes": sum(a["nbytes"] for a in arrays.values()),
         "stored_bytes": total,
-    }
+    })
 
 
 def require_array(meta: ArrayMetadata | GroupMetadata, store: Store, what: str) -> ArrayMetadata:

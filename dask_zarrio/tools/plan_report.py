@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..display import plan_html
 from ..errors import ZarrioError
 from ..layout.rechunk_plan import Pass
 from ..layout.requests import size_text
@@ -136,6 +137,9 @@ class Plan:
             f"request cost: ${c['total']:.6f} (GET ${c['get']:.6f}, PUT ${c['put']:.6f}, LIST ${c['list']:.6f})",
         ]
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return plan_html(self)
 
 
 def price_per_1000(text: str) -> float:

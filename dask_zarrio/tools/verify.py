@@ -26,6 +26,7 @@ from typing import Any
 import dask
 import numpy as np
 
+from ..display import verify_html
 from ..errors import ArrayNotFoundError, ChunkDecodeError, UnsafeCodecError, ZarrioError
 from ..graph.builder import array_from_metadata
 from ..graph.progress import compute
@@ -78,6 +79,9 @@ class VerifyReport:
             "url": self.url, "ok": self.ok, "arrays": self.arrays, "checksum": self.checksum,
             "problems": [asdict(p) for p in self.problems],
         }
+
+    def _repr_html_(self) -> str:
+        return verify_html(self)
 
 
 def _classify_failure(exc: BaseException) -> str:
