@@ -67,7 +67,8 @@ RESPONSIBILITIES: dict[str, str] = {
                "(`StoreTests`), hypothesis strategies",
     "tools": "the inspecting verbs, a module each: `dz.info` (and the walks behind tree/ls/du), `dz.verify`, "
              "`dz.advise`, `dz.plan` (the job copy, rechunk or write builds with `compute=False`, built on a dry "
-             "run and asked for its requests; its report in `plan_report.py`)",
+             "run and asked for its requests; its report in `plan_report.py`), `RequestCounter` (`requests.py`: "
+             "the requests reads make, as they run)",
     "xarray": "the `engine=\"dask_zarrio\"` backend (`backend.py`), `dz.write_dataset` (`writer.py`; into Icechunk "
               "as one commit) and what it stores per variable, as `to_zarr` does (`encoding.py`)",
     "rechunking": "store to store: `dz.rechunk` in one or two passes under `max_mem` (`rechunk.py`), `dz.copy` of "
