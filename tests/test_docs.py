@@ -21,12 +21,18 @@ BLOCKS = [
 def test_sphinx_builds_without_warnings(tmp_path):
     pytest.importorskip("sphinx")
     pytest.importorskip("myst_parser")
+    pytest.importorskip("myst_nb")
     out = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "api.html").exists() and "dask_zarrio.write" in (tmp_path / "api.html").read_text()
+    for page in ("climate", "imaging"):  # the notebooks, with their committed figures and displays
+        html = (tmp_path / "notebooks" / f"{page}.html").read_text()
+        images = re.findall(r'<img [^>]*src="([^"]+)"', html)
+        assert images and all((tmp_path / "notebooks" / src).resolve().is_file() for src in images), page
+        assert "dz-repr" in html, page
 
 
 @pytest.mark.parametrize("code", BLOCKS)
