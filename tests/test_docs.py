@@ -33,6 +33,8 @@ def test_sphinx_builds_without_warnings(tmp_path):
         images = re.findall(r'<img [^>]*src="([^"]+)"', html)
         assert images and all((tmp_path / "notebooks" / src).resolve().is_file() for src in images), page
         assert "dz-repr" in html, page
+    for page, figure in (("rechunking", "rechunk-diagram.svg"), ("performance", "performance-speedup.svg")):
+        assert f'src="_images/{figure}"' in (tmp_path / f"{page}.html").read_text(), (page, figure)
 
 
 @pytest.mark.parametrize("code", BLOCKS)
