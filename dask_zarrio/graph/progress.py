@@ -8,6 +8,7 @@ own ``ProgressBar`` for notebooks, or a ``rich`` bar for the command line. When 
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -169,7 +170,9 @@ def compute(*collections: Any, progress: bool | str = False, scheduler: str | No
         from distributed import progress as follow
 
         futures = client.compute(list(collections))
-        follow(futures)
+        # In a Jupyter kernel distributed picks its widget, which needs ipywidgets: without it
+        # the call would fail after the work was submitted, so fall back to the text bar.
+        follow(futures, notebook=None if importlib.util.find_spec("ipywidgets") else False)
         return tuple(client.gather(futures))
     with _bar(progress):
         return tuple(dask.compute(*collections, scheduler=scheduler))
