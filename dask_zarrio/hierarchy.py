@@ -202,7 +202,7 @@ class Group:
     def tree(self) -> TreeView:
         """The hierarchy below this group with shapes, dtypes, chunks and codecs."""
         label = "N5" if self.zarr_format == "n5" else f"v{self.zarr_format}"
-        lines = [f"/ (group, {label}){_attrs_note(self.metadata.attributes)}"]
+        lines = [f"/ (group, {label}){attrs_note(self.metadata.attributes)}"]
         _tree_lines(self, "", lines)
         return TreeView("\n".join(lines))
 
@@ -214,20 +214,32 @@ class TreeView(str):
         return str(self)
 
 
-def _attrs_note(attrs: dict[str, Any]) -> str:
-    return f" attrs: {', '.join(sorted(attrs))}" if attrs else ""
+def array_note(meta: ArrayMetadata) -> str:
+    """One array in ``dz.tree`` and ``dz tree``: ``(240,) int64 chunks=(60,) shards=(120,) codecs=[bytes, zstd]``.
 
-
-def _array_note(meta: ArrayMetadata) -> str:
+    A sharded array shows its inner chunks, its shards and the codecs inside a shard.
+    """
+    shards = ""
     if isinstance(meta, ArrayMetadataV3):
-        codecs = ", ".join(c.to_dict()["name"] for c in meta.codecs)
+        docs = [c.to_dict() for c in meta.codecs]
+        chunks = tuple(meta.chunk_shape)
+        if docs and docs[0]["name"] == "sharding_indexed":  # from the dict: hierarchy does not import codecs
+            config = docs[0]["configuration"]
+            chunks, shards = tuple(config["chunk_shape"]), f" shards={tuple(meta.chunk_shape)}"
+            docs = config["codecs"]
+        codecs = ", ".join(d["name"] for d in docs)
     elif isinstance(meta, ArrayMetadataN5):
-        codecs = f"n5 {meta.compression['type']}"
+        chunks, codecs = tuple(meta.chunk_shape), f"n5 {meta.compression['type']}"
     else:
         parts = [f.codec_id for f in meta.filters or ()]
         parts += [meta.compressor.codec_id] if meta.compressor is not None else []
-        codecs = ", ".join(parts) or "none"
-    return f"{tuple(meta.shape)} {meta.dtype} chunks={meta.chunk_shape} codecs=[{codecs}]"
+        chunks, codecs = tuple(meta.chunk_shape), ", ".join(parts) or "none"
+    return f"{tuple(meta.shape)} {meta.dtype} chunks={chunks}{shards} codecs=[{codecs}]"
+
+
+def attrs_note(attrs: dict[str, Any]) -> str:
+    """A node's attribute names in ``dz.tree`` and ``dz tree``: `` attrs: title, units``."""
+    return f" attrs: {', '.join(sorted(attrs))}" if attrs else ""
 
 
 def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
@@ -237,10 +249,10 @@ def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
         branch, extension = ("└── ", "    ") if last else ("├── ", "│   ")
         store, meta = group.node(name)
         if isinstance(meta, GroupMetadata):
-            lines.append(f"{indent}{branch}{name} (group){_attrs_note(meta.attributes)}")
+            lines.append(f"{indent}{branch}{name} (group){attrs_note(meta.attributes)}")
             _tree_lines(Group(store, meta), indent + extension, lines)
         else:  # from the metadata alone: no codec is built, so a pickle codec is named, never opted into
-            lines.append(f"{indent}{branch}{name} {_array_note(meta)}")
+            lines.append(f"{indent}{branch}{name} {array_note(meta)}")
 
 
 

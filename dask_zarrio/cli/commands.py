@@ -7,12 +7,14 @@ from typing import Any
 
 import click
 import numpy as np
-from dask.utils import format_bytes
 
 from ..api import read
-from ..errors import ZarrioError
-from ..hierarchy import Group, consolidate
+from ..errors import ArrayNotFoundError, ZarrioError
+from ..hierarchy import Group, array_note, attrs_note, consolidate
 from ..metadata.group import GroupMetadata
+from ..store import open_store
+from ..store.backends.icechunk_store import is_icechunk
+from ..store.base import redact_url
 from ..tools.advise import OBJECTIVES, advise
 from ..tools.info import format_label, info, layout, open_node, walk
 from ..tools.verify import verify
@@ -28,6 +30,7 @@ from . import (
     url_argument,
 )
 from . import scheduler as _scheduler
+from .browse import attribute_lines, decode_cf_times, plural, shape_text, size_or_unknown, stores_under
 
 
 def _console() -> Any:
@@ -47,12 +50,13 @@ def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None
     _console().print(table)
 
 
-def _size(n: int | None) -> str:
-    return "?" if n is None else format_bytes(n)
+_size, _shape = size_or_unknown, shape_text
 
 
-def _shape(v: list[int] | None) -> str:
-    return "-" if v is None else "(" + ", ".join(map(str, v)) + ")"
+def _shown(url: str, described: str) -> str:
+    """Where a command looked, as the user typed it for an Icechunk repository (its store names a
+    snapshot id instead), else as the store describes it."""
+    return redact_url(url) if is_icechunk(url) else described
 
 
 def _codec_names(codecs: list[dict[str, Any]]) -> str:
@@ -65,7 +69,7 @@ def _array_rows(i: dict[str, Any]) -> list[list[Any]]:
         ["format", format_label(i["zarr_format"])], ["shape", _shape(i["shape"])], ["dtype", i["dtype"]],
         ["chunks", _shape(i["chunks"])], ["shards", _shape(i["shards"])], ["codecs", _codec_names(i["codecs"])],
         ["fill value", repr(i["fill_value"])], ["dimension names", i["dimension_names"] or "-"],
-        ["attributes", ", ".join(sorted(i["attributes"])) or "-"],
+        ["attributes", attribute_lines(i["attributes"])],
         ["size", f"{_size(i['nbytes'])} decoded, {_size(i['stored_bytes'])} stored (ratio {ratio})"],
         ["chunks stored", f"{i['chunks_present']} of {i['chunks_expected']}"
          + (f" (+{i['keys_outside_grid']} outside the grid)" if i["keys_outside_grid"] else "")],
@@ -85,10 +89,15 @@ def info_command(url: str, as_json: bool, storage_options: dict[str, Any]) -> No
     if as_json:
         echo_json(doc)
         return
+    where = _shown(url, doc["url"])
     if doc["node_type"] == "array":
-        _table(doc["url"], ["", ""], _array_rows(doc))
+        _table(where, ["", ""], _array_rows(doc))
         return
-    head = f"{doc['url']} (group, {format_label(doc['zarr_format'])}{', consolidated' if doc['consolidated'] else ''})"
+    consolidated = ", consolidated" if doc["consolidated"] else ""
+    head: str | None = f"{where} (group, {format_label(doc['zarr_format'])}{consolidated})"
+    if doc["attributes"]:
+        _table(head, ["attributes"], [[attribute_lines(doc["attributes"])]])
+        head = None
     rows = [
         [p, _shape(a["shape"]), a["dtype"], _shape(a["chunks"]), _shape(a["shards"]), _size(a["stored_bytes"]),
          "-" if a["compression_ratio"] is None else f"{a['compression_ratio']:g}",
@@ -96,7 +105,7 @@ def info_command(url: str, as_json: bool, storage_options: dict[str, Any]) -> No
         for p, a in doc["arrays"].items()
     ]
     _table(head, ["array", "shape", "dtype", "chunks", "shards", "stored", "ratio", "chunks stored"], rows)
-    click.echo(f"{len(doc['arrays'])} arrays, {len(doc['groups'])} groups, "
+    click.echo(f"{plural(len(doc['arrays']), 'array')}, {plural(len(doc['groups']), 'group')}, "
                f"{_size(doc['nbytes'])} decoded, {_size(doc['stored_bytes'])} stored")
 
 
@@ -110,11 +119,17 @@ def _node_doc(path: str, meta: Any) -> dict[str, Any]:
     }
 
 
-def _nodes(url: str, storage_options: dict[str, Any], depth: int | None) -> tuple[str, list[dict[str, Any]], Any]:
+def _nodes(url: str, storage_options: dict[str, Any], depth: int | None) -> tuple[str, list[tuple[str, Any]], Any]:
     store, meta = open_node(url, storage_options)
+    where = _shown(url, store.describe())
     if not isinstance(meta, GroupMetadata):
-        return store.describe(), [], meta
-    return store.describe(), [_node_doc(p, m) for p, _, m in walk(Group(store, meta), depth)], meta
+        return where, [], meta
+    return where, [(p, m) for p, _, m in walk(Group(store, meta), depth)], meta
+
+
+def _note(meta: Any) -> str:
+    """What ``dz.tree`` says of a node, so that Python and the command line say the same."""
+    return f"(group){attrs_note(meta.attributes)}" if isinstance(meta, GroupMetadata) else array_note(meta)
 
 
 @main.command("tree")
@@ -123,44 +138,72 @@ def _nodes(url: str, storage_options: dict[str, Any], depth: int | None) -> tupl
 @json_option
 @storage_options
 def tree_command(url: str, depth: int | None, as_json: bool, storage_options: dict[str, Any]) -> None:
-    """The hierarchy: groups, and arrays with shape, dtype and chunks."""
+    """The hierarchy: groups, and arrays with shape, dtype, chunks, shards and codecs (as dz.tree)."""
     where, nodes, meta = _nodes(url, storage_options, depth)
     if as_json:
-        echo_json({"url": where, "root": _node_doc("", meta), "nodes": nodes})
+        echo_json({"url": where, "root": _node_doc("", meta), "nodes": [_node_doc(p, m) for p, m in nodes]})
         return
-    click.echo(f"{where} ({'group' if isinstance(meta, GroupMetadata) else 'array'}, {format_label(meta.zarr_format)})")
+    if not isinstance(meta, GroupMetadata):
+        click.echo(f"{where} {array_note(meta)}")
+        return
+    click.echo(f"{where} (group, {format_label(meta.zarr_format)}){attrs_note(meta.attributes)}")
     open_levels: list[bool] = []  # per ancestor level: whether more siblings follow
-    for i, n in enumerate(nodes):
-        level = n["path"].count("/")
-        later = [m for m in nodes[i + 1:] if m["path"].count("/") <= level]
-        last = not later or later[0]["path"].count("/") < level
+    for i, (path, node) in enumerate(nodes):
+        level = path.count("/")
+        later = [p for p, _ in nodes[i + 1:] if p.count("/") <= level]
+        last = not later or later[0].count("/") < level
         del open_levels[level:]
         indent = "".join("│   " if more else "    " for more in open_levels)
         open_levels.append(not last)
-        name = n["path"].rsplit("/", 1)[-1]
-        note = "(group)"
-        if n["node_type"] != "group":
-            note = f"{_shape(n['shape'])} {n['dtype']} chunks={_shape(n['chunks'])}"
-        if n.get("shards"):
-            note += f" shards={_shape(n['shards'])}"
-        click.echo(f"{indent}{'└── ' if last else '├── '}{name} {note}")
+        click.echo(f"{indent}{'└── ' if last else '├── '}{path.rsplit('/', 1)[-1]} {_note(node)}")
+
+
+def _member_lines(where: str, nodes: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"{n['path'] or where}{'/' if n['node_type'] == 'group' else ''}"
+        + ("" if n["node_type"] == "group" else f"  {_shape(n['shape'])} {n['dtype']}")
+        for n in nodes
+    ]
 
 
 @main.command("ls")
 @url_argument
+@click.option(
+    "--depth", type=click.IntRange(min=1), default=3, show_default=True,
+    help="Under a prefix that is no store itself: how many levels down to look for stores.",
+)
+@click.option(
+    "--max-stores", type=click.IntRange(min=1), default=100, show_default=True,
+    help="Under such a prefix: list at most this many stores.",
+)
 @json_option
 @storage_options
-def ls_command(url: str, as_json: bool, storage_options: dict[str, Any]) -> None:
-    """The members of a group (or the array itself)."""
-    where, nodes, meta = _nodes(url, storage_options, 1)
-    if not isinstance(meta, GroupMetadata):
-        nodes = [_node_doc("", meta)]
+def ls_command(url: str, depth: int, max_stores: int, as_json: bool, storage_options: dict[str, Any]) -> None:
+    """The members of a group (or the array itself); under a prefix that is neither (a bucket, a
+    folder of stores), the Zarr arrays and groups found there."""
+    try:
+        where, found, meta = _nodes(url, storage_options, 1)
+    except ArrayNotFoundError:
+        store = open_store(url, storage_options)
+        if not store.list_dir():
+            raise
+        stores, more = stores_under(store, depth, max_stores)
+        docs = [{**_node_doc(p, m), "zarr_format": m.zarr_format} for p, m in stores]
+        if as_json:
+            echo_json({"url": _shown(url, store.describe()), "stores": docs, "truncated": more})
+            return
+        for line, (_, m) in zip(_member_lines("", docs), stores):
+            kind = "group" if isinstance(m, GroupMetadata) else "array"
+            click.echo(f"{line}  ({kind}, {format_label(m.zarr_format)})")
+        if more:
+            click.echo(f"(the first {plural(max_stores, 'store')}; more with --max-stores)")
+        return
+    nodes = [_node_doc(p, m) for p, m in found] if isinstance(meta, GroupMetadata) else [_node_doc("", meta)]
     if as_json:
         echo_json({"url": where, "members": nodes})
         return
-    for n in nodes:
-        extra = "" if n["node_type"] == "group" else f"  {_shape(n['shape'])} {n['dtype']}"
-        click.echo(f"{n['path'] or where}{'/' if n['node_type'] == 'group' else ''}{extra}")
+    for line in _member_lines(where, nodes):
+        click.echo(line)
 
 
 @main.command("du")
@@ -218,16 +261,21 @@ def parse_selection(text: str) -> tuple[Any, ...]:
 @click.option(
     "--suppress/--no-suppress", default=None, help="numpy print option (no scientific notation for small numbers)."
 )
+@click.option("--raw", is_flag=True, help="Stored values as they are: no decoding of CF times.")
 @json_option
 @allow_pickle_option
 @scheduler_option
 @storage_options
 def cat_command(
-    url: str, selection: str, max_items: int, as_json: bool, allow_pickle: bool, scheduler: str | None, quiet: bool,
-    storage_options: dict[str, Any], **printopts: Any
+    url: str, selection: str, max_items: int, raw: bool, as_json: bool, allow_pickle: bool, scheduler: str | None,
+    quiet: bool, storage_options: dict[str, Any], **printopts: Any
 ) -> None:
-    """Print a small selection of an array."""
-    arr = read(url, storage_options=storage_options, allow_pickle=allow_pickle)[parse_selection(selection)]
+    """Print a small selection of an array (times with CF units as dates, unless --raw); of a group, its members."""
+    store, meta = open_node(url, storage_options)
+    if isinstance(meta, GroupMetadata):
+        _print_members(url, store, meta, as_json)
+        return
+    arr = read(store, allow_pickle=allow_pickle)[parse_selection(selection)]
     if arr.size > max_items:
         raise ZarrioError(
             f"--slice {selection!r} selects {arr.size} elements (shape {arr.shape}), "
@@ -235,11 +283,33 @@ def cat_command(
         )
     with _scheduler(scheduler) as where:
         data = np.asarray(arr.compute(scheduler=where))
+    times = None if raw else decode_cf_times(data, meta.attributes)
+    data = data if times is None else times
+    # Dates as ISO text to the unit they need ("2000-01-01", not nanoseconds); cftime dates as they print.
+    shown = np.datetime_as_string(data, unit="auto") if data.dtype.kind == "M" else data
+    if times is not None and data.dtype.kind == "O":
+        shown = np.vectorize(str, otypes=[object])(data)
     if as_json:
-        echo_json({"shape": list(data.shape), "dtype": str(data.dtype), "data": data.tolist()})
+        values = shown.tolist()
+        echo_json({"shape": list(data.shape), "dtype": str(data.dtype), "data": values})
         return
     with np.printoptions(**{k: v for k, v in printopts.items() if v is not None}):
-        click.echo(np.array2string(data) if data.ndim else repr(data.item()))
+        if times is not None:
+            click.echo(np.array2string(shown, formatter={"all": str}) if data.ndim else str(shown.item()))
+        else:
+            click.echo(np.array2string(data) if data.ndim else repr(data.item()))
+
+
+def _print_members(url: str, store: Any, meta: GroupMetadata, as_json: bool) -> None:
+    """``dz cat`` of a group: what is in it, and how to print one of its arrays."""
+    where = _shown(url, store.describe())
+    nodes = [_node_doc(p, m) for p, _, m in walk(Group(store, meta), 1)]
+    if as_json:
+        echo_json({"url": where, "members": nodes})
+        return
+    click.echo(f"{where} is a group ({plural(len(nodes), 'member')}); dz cat URL/<name> prints an array:")
+    for line in _member_lines(where, nodes):
+        click.echo(f"  {line}")
 
 
 
@@ -275,9 +345,10 @@ def verify_command(
         checked = sum(a["chunks_checked"] for a in report.arrays.values())
         for p in report.problems:
             click.echo(f"{p.kind}: {cli_spelling(p.message)}")
-        state = "ok" if report.ok else f"{len(report.problems)} problems"
+        state = "ok" if report.ok else plural(len(report.problems), "problem")
         extra = f", checksum {report.checksum}" if report.checksum else ""
-        click.echo(f"{report.url}: {len(report.arrays)} arrays, {checked} stored chunks checked{extra}: {state}")
+        click.echo(f"{_shown(url, report.url)}: {plural(len(report.arrays), 'array')}, "
+                   f"{plural(checked, 'stored chunk')} checked{extra}: {state}")
     sys.exit(0 if report.ok else 1)
 
 

@@ -81,12 +81,12 @@ def parse_chunks(text: str, option: str = "--chunks") -> Any:
 
 
 def parse_codecs(text: str | None, option: str) -> Any:
-    """A ``--compressor``/``--filters`` value: JSON (a numcodecs config ``{"id": ...}``, a
+    """A ``--compressors``/``--filters`` value: JSON (a numcodecs config ``{"id": ...}``, a
     Zarr v3 codec ``{"name": ...}``, or a list of them), a codec name, or ``none``.
 
     Examples
     --------
-    >>> parse_codecs('{"id": "zstd", "level": 3}', "--compressor"), parse_codecs("none", "--filters")
+    >>> parse_codecs('{"id": "zstd", "level": 3}', "--compressors"), parse_codecs("none", "--filters")
     ({'id': 'zstd', 'level': 3}, None)
     """
     if text is None:
@@ -117,15 +117,20 @@ def layout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--zarr-format", type=click.Choice(["2", "3", "n5"]), default=None,
                      help="The target's format (default: the source's)."),
         click.option("--shards", default=None, help='Shard shape (Zarr v3), as --chunks; "none" for no sharding.'),
-        click.option("--compressor", default=None,
-                     help="JSON: a numcodecs config or Zarr v3 codec (or a list), a name, or none. "
-                     "Default: the source's."),
+        click.option("--compressors", default=None,
+                     help="JSON: a numcodecs config or Zarr v3 codec (or a list), a name, or none, as "
+                     "compressors= takes it. Default: the source's."),
+        # The spelling before compressors= (issue 32): still taken, not shown.
+        click.option("--compressor", "old_compressor", default=None, hidden=True, deprecated="use --compressors"),
         click.option("--filters", default=None, help="JSON list of filter configs, or none. Default: the source's."),
         click.option("--max-mem", default="256MiB", show_default=True, help="Most decoded bytes one task may hold."),
         click.option("--temp", default=None, metavar="URL",
                      help="Where an intermediate array may go (default: beside a local target)."),
         click.option("--resume", is_flag=True, help="Continue an interrupted copy/rechunk to the same target."),
-        click.option("--overwrite", is_flag=True, help="Replace what is at DST (default: refuse)."),
+        click.option("--mode", type=click.Choice(["w-", "w", "a"]), default=None,
+                     help="As mode= in Python: w- refuses an existing DST (the default), w replaces it, "
+                     "a (dz copy of a group) adds to it."),
+        click.option("--overwrite", is_flag=True, help="Short for --mode w."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -159,15 +164,22 @@ key_encoding_option = click.option(
 )
 
 
-def _arguments(
-    chunks: str | None, shards: str | None, compressor: str | None, filters: str | None, zarr_format: str | None
-) -> dict[str, Any]:
+def _arguments(layout: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``dz.copy``/``dz.rechunk``/``dz.plan`` from :func:`layout_options` and ``--chunks``."""
+    chunks, shards, old = layout["chunks"], layout["shards"], layout["old_compressor"]
+    if layout["compressors"] is not None and old is not None:
+        raise ZarrioError("give --compressors only (--compressor is its old spelling)")
+    if layout["mode"] not in (None, "w") and layout["overwrite"]:
+        raise ZarrioError(f"--overwrite is --mode w: give one, not it and --mode {layout['mode']}")
     return {
         "chunks": KEEP if chunks is None else parse_chunks(chunks),
         "shards": KEEP if shards is None else (None if shards.lower() == "none" else parse_chunks(shards, "--shards")),
-        "compressors": parse_codecs(compressor, "--compressor"),
-        "filters": parse_codecs(filters, "--filters"),
-        "zarr_format": _format(zarr_format),
+        "compressors": parse_codecs(layout["compressors"] if old is None else old,
+                                    "--compressors" if old is None else "--compressor"),
+        "filters": parse_codecs(layout["filters"], "--filters"),
+        "zarr_format": _format(layout["zarr_format"]),
+        "max_mem": layout["max_mem"], "temp": layout["temp"], "resume": layout["resume"],
+        "mode": "w" if layout["overwrite"] else (layout["mode"] or "w-"),
     }
 
 
@@ -175,8 +187,8 @@ def _arguments(
 def _running(address: str | None) -> Iterator[None]:
     """Run the computation on ``--scheduler``: a local one by name, or a client of an address.
 
-    The library's advice to pass ``mode='w'`` is ``--overwrite`` here (the command has no
-    ``mode``), and the error keeps its class.
+    The library's advice to pass ``mode='w'`` is ``--mode w`` here (``--overwrite`` for short),
+    and the error keeps its class.
     """
     ctx = click.get_current_context(silent=True)
     # A journal left by an interrupted run advises this command's --resume, not dz.write(resume=True).
@@ -186,7 +198,9 @@ def _running(address: str | None) -> Iterator[None]:
             yield
     except ContainsArrayError as e:
         text = re.sub(r"pass mode='w' to replace it, mode='r\+' \(or 'a'\) to write into it,",
-                      "pass --overwrite to replace it (--resume to finish an interrupted run into it),", str(e))
+                      "pass --mode w (or --overwrite) to replace it (--resume to finish an interrupted run into it),",
+                      str(e))
+        text = text.replace("pass mode='w' (dz: --overwrite)", "pass --mode w (or --overwrite)")
         raise type(e)(text) from e
     finally:
         WRITING_COMMAND.reset(token)
@@ -210,19 +224,16 @@ def _is_group(url: str, options: dict[str, Any]) -> bool:
 @scheduler_option
 @storage_options
 @target_options
-def copy_command(src: str, dst: str, chunks: str | None, shards: str | None, compressor: str | None,
-                 filters: str | None, zarr_format: str | None, max_mem: str, temp: str | None, resume: bool,
-                 overwrite: bool, chunk_key_encoding: str, consolidated: bool, scheduler: str | None, quiet: bool,
-                 storage_options: dict[str, Any], target_options: dict[str, Any]) -> None:
+def copy_command(src: str, dst: str, chunk_key_encoding: str, consolidated: bool, scheduler: str | None, quiet: bool,
+                 storage_options: dict[str, Any], target_options: dict[str, Any], **layout: Any) -> None:
     """Copy an array or a whole group, converting format, chunks, shards or codecs.
 
     With the same grid and codecs the stored bytes are copied undecoded (also v2 to v3).
     """
-    args = _arguments(chunks, shards, compressor, filters, zarr_format)
+    args = _arguments(layout)
     progress: Any = progress_mode(quiet)  # "rich" on a terminal: progress.compute draws it
     with _running(scheduler):
-        copy(src, dst, **args, chunk_key_encoding=parse_key_encoding(chunk_key_encoding), max_mem=max_mem, temp=temp,
-             mode="w" if overwrite else "w-", resume=resume,
+        copy(src, dst, **args, chunk_key_encoding=parse_key_encoding(chunk_key_encoding),
              storage_options=storage_options, target_options=target_options, progress=progress)
     target = open_store(dst, target_options)
     if consolidated and _is_group(dst, target_options):
@@ -240,18 +251,15 @@ def copy_command(src: str, dst: str, chunks: str | None, shards: str | None, com
 @scheduler_option
 @storage_options
 @target_options
-def rechunk_command(src: str, dst: str, chunks: str, shards: str | None, compressor: str | None, filters: str | None,
-                    zarr_format: str | None, max_mem: str, temp: str | None, resume: bool, overwrite: bool,
-                    chunk_key_encoding: str, scheduler: str | None, quiet: bool, storage_options: dict[str, Any],
-                    target_options: dict[str, Any]) -> None:
+def rechunk_command(src: str, dst: str, chunk_key_encoding: str, scheduler: str | None, quiet: bool,
+                    storage_options: dict[str, Any], target_options: dict[str, Any], **layout: Any) -> None:
     """Rewrite an array in new chunks, no task holding more than --max-mem of decoded data."""
-    args = _arguments(chunks, shards, compressor, filters, zarr_format)
+    args = _arguments(layout)
     if args["shards"] == KEEP:
         args["shards"] = None
     progress: Any = progress_mode(quiet)
     with _running(scheduler):
-        rechunk(src, dst, max_mem=max_mem, temp=temp, mode="w" if overwrite else "w-", resume=resume,
-                chunk_key_encoding=parse_key_encoding(chunk_key_encoding),
+        rechunk(src, dst, chunk_key_encoding=parse_key_encoding(chunk_key_encoding),
                 storage_options=storage_options, target_options=target_options, progress=progress, **args)
     if not quiet:
         click.echo(
@@ -280,16 +288,15 @@ def rechunk_command(src: str, dst: str, chunks: str, shards: str | None, compres
 @json_option
 @storage_options
 @target_options
-def plan_command(operation: str, src: str, dst: str, chunks: str | None, shards: str | None, compressor: str | None,
-                 filters: str | None, zarr_format: str | None, max_mem: str, temp: str | None, resume: bool,
-                 overwrite: bool, threads: int | None, get_price: str, put_price: str, list_price: str, as_json: bool,
-                 storage_options: dict[str, Any], target_options: dict[str, Any]) -> None:
+def plan_command(operation: str, src: str, dst: str, threads: int | None, get_price: str, put_price: str,
+                 list_price: str, as_json: bool, storage_options: dict[str, Any], target_options: dict[str, Any],
+                 **layout: Any) -> None:
     """A dry run of copy, rechunk or write (SRC read as an array): passes, tasks, requests, bytes,
     peak memory and request cost. Nothing is written."""
-    args = _arguments(chunks, shards, compressor, filters, zarr_format)
+    args = _arguments(layout)
     prices = {"get": price_per_1000(get_price), "put": price_per_1000(put_price), "list": price_per_1000(list_price)}
-    done = plan(operation, src, dst, **args, max_mem=max_mem, temp=temp, mode="w" if overwrite else "w-", resume=resume,
-                threads=threads, prices=prices, storage_options=storage_options, target_options=target_options)
+    done = plan(operation, src, dst, **args, threads=threads, prices=prices, storage_options=storage_options,
+                target_options=target_options)
     if as_json:
         echo_json(done.to_dict())
     else:

@@ -71,7 +71,7 @@ KNOWN_CODECS: dict[str, LazyCodec] = {
     "blosc": LazyCodec("dask_zarrio.codecs.blosc:BloscCodec", "pip install numcodecs"),
     "bytes": LazyCodec("dask_zarrio.codecs.bytes:BytesCodec", _BROKEN_INSTALL),
     "cast_value": LazyCodec("dask_zarrio.codecs.cast_value:CastValueCodec", _BROKEN_INSTALL),
-    "crc32c": LazyCodec("dask_zarrio.codecs.crc32c:Crc32cCodec", "pip install crc32c"),
+    "crc32c": LazyCodec("dask_zarrio.codecs.crc32c:Crc32cCodec", "pip install google-crc32c"),
     "gzip": LazyCodec("dask_zarrio.codecs.gzip:GzipCodec", "pip install numcodecs"),
     "scale_offset": LazyCodec("dask_zarrio.codecs.scale_offset:ScaleOffsetCodec", _BROKEN_INSTALL),
     "sharding_indexed": LazyCodec("dask_zarrio.codecs.sharding:ShardingCodec", _BROKEN_INSTALL),

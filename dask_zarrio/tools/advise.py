@@ -133,7 +133,7 @@ class Advice:
     @property
     def command(self) -> str:
         """``dz copy`` with the best pipeline (DEST is for the user to choose)."""
-        parts = ["dz", "copy", self.url, "DEST", "--compressor", json.dumps(self.best["compressor"])]
+        parts = ["dz", "copy", self.url, "DEST", "--compressors", json.dumps(self.best["compressor"])]
         if self.best["filters"]:
             parts += ["--filters", json.dumps(self.best["filters"])]
         return " ".join(shlex.quote(p) for p in parts)

@@ -17,6 +17,7 @@ from ..display import InfoView
 from ..errors import ZarrioError
 from ..hierarchy import Group
 from ..layout.grid import ChunkKeyEncoding
+from ..layout.requests import size_text
 from ..metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
 from ..metadata.group import GroupMetadata
 from ..metadata.node import read_node
@@ -24,7 +25,9 @@ from ..metadata.spec import ArrayMetadata, chunk_grid
 from ..store import Store, open_store
 from ..typing import StoreLike
 
-__all__ = ["KeyClasses", "array_info", "chunk_index", "classify_keys", "info", "walk"]
+__all__ = [
+    "KeyClasses", "array_info", "chunk_index", "classify_keys", "info", "size_text", "walk",
+]
 
 #: Names that are metadata, not chunks, in any format.
 METADATA_NAMES = frozenset({"zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata", "attributes.json"})

@@ -9,6 +9,7 @@ write creates, grows, fills or resumes the array.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
@@ -25,10 +26,10 @@ from ..errors import (
     IncompleteWriteError,
     ZarrioError,
 )
+from ..layout.default_chunks import new_chunk_shape
 from ..layout.write_plan import (
     Region,
     append_region,
-    default_chunk_shape,
     default_inner_chunk_shape,
     normalize_region,
 )
@@ -46,6 +47,8 @@ __all__ = [
     "Destination", "Incoming", "NewArray", "as_lengths", "as_shape", "block_lengths", "parse_new_shape",
     "resolve_destination",
 ]
+
+logger = logging.getLogger("dask_zarrio")
 
 
 class Incoming(NamedTuple):
@@ -111,7 +114,9 @@ class NewArray:
                 )
             chunk_shape = default_inner_chunk_shape(shard_shape, dtype.itemsize)
         else:
-            chunk_shape = default_chunk_shape(dask_chunks, dtype.itemsize, cap)
+            chunk_shape = new_chunk_shape(shape, dask_chunks, dtype, cap)
+            logger.info("no chunks= given: stored chunks %s chosen for shape %s from dask blocks of %s",
+                        chunk_shape, shape, tuple(max(c, default=0) for c in dask_chunks))
         return new_array_metadata(
             shape=shape, dtype=dtype, chunk_shape=chunk_shape, shard_shape=shard_shape,
             compressors=self.compressors, filters=self.filters, fill_value=self.fill_value,

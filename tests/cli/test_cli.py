@@ -117,7 +117,7 @@ def test_group_info_tree_ls_du(hierarchy):
     du = dz_json("du", hierarchy)
     assert du["total"] == sum(p.stat().st_size for p in Path(hierarchy).rglob("*") if p.is_file())
     text = dz_cli("tree", hierarchy).stdout
-    assert "│   └── idx (100) int64 chunks=(5) shards=(20)" in text
+    assert "│   └── idx (100,) int64 chunks=(5,) shards=(20,) codecs=[bytes, zstd]" in text
     assert "temp" in dz_cli("info", hierarchy).stdout
 
 
@@ -201,7 +201,7 @@ def test_advise_table_is_what_re_encoding_gives(tmp_path):
                 data = f.encode(data)
             encoded.append(numcodecs.get_codec(row["compressor"]).encode(np.ascontiguousarray(data)))
         assert row["ratio"] == round(sum(c.nbytes for c in sample) / sum(len(e) for e in encoded), 3), row["pipeline"]
-    assert doc["command"].startswith(f"dz copy {store.describe()} DEST --compressor ")
+    assert doc["command"].startswith(f"dz copy {store.describe()} DEST --compressors ")
     assert "best: dz copy" in dz_cli("advise", url, "--sample", "1").stdout
 
 

@@ -138,7 +138,7 @@ def test_plan_prints_parses_and_writes_nothing(dataset, tmp_path):
     [
         (["rechunk", "{src}/temp", "{dst}", "--chunks", "time=x"], "not a length"),
         (["rechunk", "{src}", "{dst}", "--chunks", "1"], "no array"),
-        (["copy", "{src}", "{dst}", "--compressor", "{{not json"], "is not JSON"),
+        (["copy", "{src}", "{dst}", "--compressors", "{{not json"], "is not JSON"),
         (["plan", "copy", "{src}", "{src}"], "is the source"),
         (["copy", "{src}", "{src}"], "is the source"),
         (["copy", "{src}", "{dst}/../ds.zarr", "--overwrite"], "is the source"),

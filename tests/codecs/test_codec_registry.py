@@ -45,10 +45,10 @@ def test_a_codec_whose_import_fails_says_what_to_install(monkeypatch):
 
 
 def test_a_missing_optional_dependency_fails_only_its_codec(monkeypatch):
-    """Without the crc32c package, the crc32c codec says how to get it; the others still load."""
-    monkeypatch.setitem(sys.modules, "crc32c", None)  # makes `import crc32c` fail
+    """Without the google-crc32c package, the crc32c codec says how to get it; the others still load."""
+    monkeypatch.setitem(sys.modules, "google_crc32c", None)  # makes `import google_crc32c` fail
     monkeypatch.delitem(sys.modules, "dask_zarrio.codecs.crc32c", raising=False)
-    with pytest.raises(UnknownCodecError, match=r"codec 'crc32c' cannot be used.*pip install crc32c"):
+    with pytest.raises(UnknownCodecError, match=r"codec 'crc32c' cannot be used.*pip install google-crc32c"):
         codec_from_json({"name": "crc32c"})
     assert codec_from_json("gzip") == GzipCodec()
 

@@ -95,7 +95,7 @@ def test_command_applies_the_best_pipeline(wave):
     advice = dz.advise(wave, sample=2, lossy_tolerance=0.001)
     args = shlex.split(advice.command)
     assert args[:4] == ["dz", "copy", open_store(wave).describe(), "DEST"]
-    assert json.loads(args[args.index("--compressor") + 1]) == advice.best["compressor"]
+    assert json.loads(args[args.index("--compressors") + 1]) == advice.best["compressor"]
     assert json.loads(args[args.index("--filters") + 1]) == advice.best["filters"]
     assert advice.to_dict()["command"] == advice.command and advice.to_dict()["best"] == advice.best
 

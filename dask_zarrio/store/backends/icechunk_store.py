@@ -30,6 +30,7 @@ from dask.base import tokenize
 
 from ...errors import ArrayNotFoundError, MissingDependencyError, StoreError, ZarrioError
 from ..base import Buffer, Store, join_key, member_path, slice_bytes, within_limit
+from ..support.icechunk_logs import quiet_local_storage_log
 
 __all__ = [
     "IcechunkStore", "icechunk_module", "is_icechunk", "open_repository", "readonly_store", "session_of",
@@ -326,7 +327,8 @@ def open_repository(url: str, storage_options: dict[str, Any] | None = None) -> 
     if parts.scheme.lower() == "icechunk+s3":
         storage = ic.s3_storage(bucket=parts.netloc, prefix=parts.path.strip("/") or None, **(storage_options or {}))
     else:
-        storage = ic.local_filesystem_storage(os.path.abspath(parts.netloc + parts.path))
+        with quiet_local_storage_log(ic):  # the log line's why: that function's docstring
+            storage = ic.local_filesystem_storage(os.path.abspath(parts.netloc + parts.path))
     return ic.Repository.open_or_create(storage), query
 
 
