@@ -9,7 +9,7 @@ had it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +30,46 @@ from ..writing.modes import check_mode, prepare_node
 from .rechunk import Rechunk, rechunk
 from .target import KEEP
 
-__all__ = ["Copy", "NewGroup", "copy", "rechunk_dataset"]
+__all__ = ["Copy", "DatasetChunks", "NewGroup", "copy", "rechunk_dataset"]
 
 
-def _array_chunks(chunks: Any, path: str, names: tuple[str | None, ...] | None) -> Any:
+#: A coordinate up to this size stays one chunk in :func:`rechunk_dataset` (the largest chunk the
+#: docs advise): xarray loads index coordinates whole, and tiny chunks only cost requests.
+WHOLE_COORDINATE_BYTES = 16 * 2**20
+
+
+@dataclass(frozen=True)
+class DatasetChunks:
+    """:func:`rechunk_dataset`'s chunks: by dimension name, with small 1-D coordinates kept whole
+    unless their names are in ``coords``."""
+
+    dims: dict[str, Any]
+    coords: frozenset[str] = frozenset()
+
+
+def _coordinates(nodes: dict[str, Any]) -> set[str]:
+    """The names of a group's 1-D coordinates: arrays named as their one dimension (index
+    coordinates), and those a sibling's CF ``coordinates`` attribute lists."""
+    listed = {
+        name
+        for meta in nodes.values()
+        if isinstance(meta.attributes.get("coordinates"), str)
+        for name in meta.attributes["coordinates"].split()
+    }
+    return {
+        name for name, meta in nodes.items()
+        if len(meta.shape) == 1 and (tuple(meta.dimension_names or ()) == (name,) or name in listed)
+    }
+
+
+def _array_chunks(chunks: Any, path: str, names: tuple[str | None, ...] | None, whole: bool = False) -> Any:
     """The chunks for the member array ``path``: its own entry of a dict by array path, a dict
-    by dimension name cut to the dimensions it has, or ``chunks`` itself."""
+    by dimension name cut to the dimensions it has, or ``chunks`` itself; ``whole`` (a small
+    coordinate that :class:`DatasetChunks` does not name) gives one chunk."""
+    if isinstance(chunks, DatasetChunks):
+        if whole and path.rsplit("/", 1)[-1] not in chunks.coords:
+            return -1
+        chunks = chunks.dims
     if not isinstance(chunks, Mapping):
         return chunks
     if path in chunks:
@@ -160,10 +194,12 @@ def _plan_group(group: Group, store: Store, prefix: str, options: dict[str, Any]
         sub = group.group(name)
         job.groups.append(NewGroup(store.child(name), dict(sub.attrs), fmt, "a" if options["resume"] else "w-"))
         _plan_group(sub, store.child(name), f"{prefix}{name}/", options, fmt, temp, job)
-    for name in group.array_keys():
+    nodes = {name: group.array_node(name) for name in group.array_keys()}
+    coords = _coordinates({name: meta for name, (_, meta) in nodes.items()})
+    for name, (src, meta) in nodes.items():
         path = member_path(prefix + name)
-        src, meta = group.array_node(name)
-        chunks = _array_chunks(options["chunks"], path, meta.dimension_names)
+        small = meta.shape[0] * meta.dtype.itemsize <= WHOLE_COORDINATE_BYTES if name in coords else False
+        chunks = _array_chunks(options["chunks"], path, meta.dimension_names, whole=small)
         member = rechunk(
             src, store.child(name), chunks, shards=options["shards"],
             max_mem=options["max_mem"], compressors=options["compressors"], filters=options["filters"],
@@ -260,13 +296,16 @@ def _group_job(src_store: Store, node: GroupMetadata, target: StoreLike, *, zarr
 
 
 def rechunk_dataset(
-    url: StoreLike, target: StoreLike, chunks: Mapping[str, Any], **kwargs: Any
+    url: StoreLike, target: StoreLike, chunks: Mapping[str, Any], *, coords: Iterable[str] = (), **kwargs: Any
 ) -> Copy | None:
     """Rechunk every variable of a dataset stored as a Zarr group, by dimension name.
 
     ``chunks={"time": -1, "lat": 24}`` applies to every array with those dimensions
     (others keep theirs); everything else is copied as :func:`copy` copies it, so
-    ``xarray.open_zarr(target)`` gives the same dataset. ``kwargs`` go to :func:`copy`.
+    ``xarray.open_zarr(target)`` gives the same dataset. 1-D coordinates (an array named as
+    its dimension, or listed in a variable's ``coordinates`` attribute) up to 16 MiB are
+    stored as one chunk, as ``to_zarr`` stores index coordinates, unless named in ``coords``:
+    then ``chunks`` applies to them too. ``kwargs`` go to :func:`copy`.
 
     Examples
     --------
@@ -278,7 +317,13 @@ def rechunk_dataset(
     >>> g = dz.open_group("memory://doc/ds2.zarr")
     >>> g["t"].chunksize, g["time"].chunksize
     ((6, 2), (6,))
+    >>> dz.rechunk_dataset("memory://doc/ds.zarr", "memory://doc/ds3.zarr", {"time": 2}, mode="w")
+    >>> g = dz.open_group("memory://doc/ds3.zarr")
+    >>> g["t"].chunksize, g["time"].chunksize  # the coordinate stays whole
+    ((2, 4), (6,))
     """
     if not isinstance(chunks, Mapping) or not all(isinstance(k, str) for k in chunks):
         raise ZarrioError(f"chunks={chunks!r} must be a dict by dimension name, e.g. {{'time': -1}}")
-    return copy(url, target, chunks=dict(chunks), **kwargs)
+    if isinstance(coords, str) or not all(isinstance(c, str) for c in coords):
+        raise ZarrioError(f"coords={coords!r} must be a list of coordinate names, e.g. ['time']")
+    return copy(url, target, chunks=DatasetChunks(dict(chunks), frozenset(coords)), **kwargs)

@@ -22,6 +22,7 @@ from ..codecs.sharding import ShardingCodec
 from ..codecs.transpose import TransposeCodec
 from ..errors import ZarrioError
 from ..metadata import ArrayMetadata, ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3, ArraySpec
+from ..metadata.create import NO_FILL
 from ..writing.destination import NewArray, as_lengths, as_shape
 
 __all__ = [
@@ -187,10 +188,16 @@ def target_array(
         chunk_shape, shards,
         _for_format(kept_compressors, fmt) if isinstance(compressors, str) and compressors == KEEP else compressors,
         _for_format(kept_filters, fmt) if isinstance(filters, str) and filters == KEEP else filters,
-        meta.fill_value if isinstance(fill_value, str) and fill_value == KEEP else fill_value,
+        _kept_fill(meta.fill_value, fmt) if isinstance(fill_value, str) and fill_value == KEEP else fill_value,
         fmt, order if fmt != "n5" else "C", attributes, names,
         chunk_key_encoding=kept_key_encoding(meta, fmt) if keep_encoding else chunk_key_encoding,
     )
+
+
+def _kept_fill(fill: Any, fmt: Any) -> Any:
+    """The source's fill value for a new array: a v2 ``"fill_value": null`` stays null in v2 (xarray
+    masks a v2 array's fill value, so 0 in its place would turn stored zeros into NaN)."""
+    return NO_FILL if fill is None and fmt == 2 else fill
 
 
 def bytes_compatible(src: ChunkPipeline, dst: ChunkPipeline) -> bool:
