@@ -25,6 +25,7 @@ from dask.utils import parse_bytes
 from .errors import MisalignedWriteError, ZarrioError
 from .graph.builder import array_from_metadata, write_block
 from .graph.progress import on_distributed
+from .graph.reread import read_in_blocks
 from .layout.write_plan import WritePlan, check_aligned, plan_write
 from .metadata.node import read_array_metadata
 from .store import Store, open_store
@@ -131,10 +132,14 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
         return arr
     if align == "raise":
         check_aligned(arr.chunks, plan.unit, plan.offset)
+    reread = read_in_blocks(arr, plan.chunks)
     logger.info(
-        "%s: rechunking the dask blocks so that every stored chunk has exactly one writer "
-        "(from block shape %s to %s)", where, arr.chunksize, tuple(max(c) for c in plan.chunks),
+        "%s: %s so that every stored chunk has exactly one writer (from block shape %s to %s)", where,
+        "reading the source in other blocks" if reread is not None else "rechunking the dask blocks",
+        arr.chunksize, tuple(max(c) for c in plan.chunks),
     )
+    if reread is not None:  # each task reads its block itself: no source blocks held for others
+        return reread
     return arr.rechunk(plan.chunks, method="p2p" if on_distributed() else None)
 
 
