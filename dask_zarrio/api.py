@@ -233,6 +233,10 @@ def write(
     planner (:func:`dask_zarrio.layout.write_plan.plan_write`) makes every stored chunk owned by
     exactly one task: dask blocks that would split a chunk are rechunked to the
     nearest chunk boundary first (logged at INFO; ``align="raise"`` refuses instead).
+    Re-blocked blocks hold at most the larger of a chunk (or shard) and a source block;
+    a ``dz.read`` array (or ``x + 1``, ``np.sqrt(x)``, ``x.astype(...)`` of one) is read
+    again in them, so memory grows by at most 4 x threads x that size plus a constant
+    (``docs/performance.md``, "Writes that must be re-blocked").
 
     A new array's metadata is committed once, after all its data: until then the
     node holds a write journal, and ``dz.read`` (and every other reader) finds no
