@@ -30,11 +30,10 @@ Chunks = tuple[tuple[int, ...], ...]
 
 #: Functions whose value at an element depends on that element (and constants) only.
 _ELEMENTWISE: frozenset[Any] = frozenset(
-    {getattr(operator, n) for n in dir(operator) if not n.startswith("_") and callable(getattr(operator, n))}
-    - {operator.getitem, operator.setitem, operator.delitem, operator.matmul, operator.imatmul,
-       operator.attrgetter, operator.itemgetter, operator.methodcaller, operator.call, operator.concat,
-       operator.iconcat, operator.contains, operator.countOf, operator.indexOf, operator.length_hint}
-    | {abs, dask_chunk.astype}
+    [getattr(operator, name) for name in (
+        "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "neg", "pos", "abs", "invert", "inv",
+        "and_", "or_", "xor", "lshift", "rshift", "lt", "le", "eq", "ne", "gt", "ge",
+    )] + [abs, dask_chunk.astype]
 )
 
 
@@ -97,7 +96,7 @@ def _reader(layer: Blockwise) -> ArrayReader | None:
 
 def _elementwise(func: Any) -> bool:
     try:
-        return isinstance(func, np.ufunc) or func in _ELEMENTWISE
+        return (isinstance(func, np.ufunc) and func.signature is None) or func in _ELEMENTWISE  # not gufuncs (matmul)
     except TypeError:  # unhashable: not one of ours
         return False
 

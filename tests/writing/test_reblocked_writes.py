@@ -138,3 +138,20 @@ def test_peak_memory_of_a_write_into_shards_from_unaligned_blocks(tmp_path, how,
     assert grown <= bound, f"peak RSS grew by {grown / MiB:.0f} MiB, over {bound / MiB:.0f} MiB"
     z = zarr.open_array(str(tmp_path / "t.zarr"), mode="r")
     assert z.shards == (1, 2048, 2048) and z.shape == (2, 4096, 4096)
+
+
+@pytest.mark.parametrize(("data", "stored", "target"), [
+    (np.array([f"s{i}" for i in range(20)], dtype=object), (4,), (6,)),  # strings: one chunk per read block
+    (np.arange(240, dtype="i4").reshape(40, 6), (5, 6), ((3, 7, 10, 20), (6,))),  # a rectilinear target
+    (np.arange(240, dtype="f8").reshape(40, 6), (5, 6), (8, 4)),  # cut along both axes
+])
+def test_other_dtypes_and_grids_are_read_again(tmp_path, data, stored, target):
+    src, out = str(tmp_path / "src.zarr"), str(tmp_path / "out.zarr")
+    dz.write(da.from_array(data, chunks=stored), src, chunks=stored)
+    x = dz.read(src)
+    planned = prepare_write(x, out, chunks=target)
+    planned.target.abandon()
+    assert planned.data.chunks == planned.plan.chunks and list(planned.data.dask.layers) == [planned.data.name]
+    dz.write(x, out, chunks=target)
+    back = dz.read(out).compute() if isinstance(target[0], tuple) else zarr.open_array(out, mode="r")[...]
+    np.testing.assert_array_equal(back, data)
