@@ -285,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
 
         days = max(8, int((args.rechunk_size or args.size) * 2**30 / (192 * 384 * 4)))
         notes += rechunk.run(Path(scratch), days, args.rounds, large=args.rechunk_large, skip=skip)
+    if "reblock" not in skip:  # a write that must be re-blocked (issue 31)
+        from benchmarks import reblock
+        notes += reblock.run(scratch, args.rounds, small=args.size < 0.1)
     if "memory" not in skip:
         notes += scale.peak_memory(url, threads, int(np.prod(dz.read(url).chunksize)) * 4)  # the dask block
 

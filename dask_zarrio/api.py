@@ -25,6 +25,7 @@ from dask.utils import parse_bytes
 from .errors import MisalignedWriteError, ZarrioError
 from .graph.builder import array_from_metadata, write_block
 from .graph.progress import on_distributed
+from .graph.reread import read_in_blocks
 from .layout.write_plan import WritePlan, check_aligned, plan_write
 from .metadata.node import read_array_metadata
 from .store import Store, open_store
@@ -131,10 +132,14 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
         return arr
     if align == "raise":
         check_aligned(arr.chunks, plan.unit, plan.offset)
+    reread = read_in_blocks(arr, plan.chunks)
     logger.info(
-        "%s: rechunking the dask blocks so that every stored chunk has exactly one writer "
-        "(from block shape %s to %s)", where, arr.chunksize, tuple(max(c) for c in plan.chunks),
+        "%s: %s so that every stored chunk has exactly one writer (from block shape %s to %s)", where,
+        "reading the source in other blocks" if reread is not None else "rechunking the dask blocks",
+        arr.chunksize, tuple(max(c) for c in plan.chunks),
     )
+    if reread is not None:  # each task reads its block itself: no source blocks held for others
+        return reread
     return arr.rechunk(plan.chunks, method="p2p" if on_distributed() else None)
 
 
@@ -228,6 +233,10 @@ def write(
     planner (:func:`dask_zarrio.layout.write_plan.plan_write`) makes every stored chunk owned by
     exactly one task: dask blocks that would split a chunk are rechunked to the
     nearest chunk boundary first (logged at INFO; ``align="raise"`` refuses instead).
+    Re-blocked blocks hold at most the larger of a chunk (or shard) and a source block;
+    a ``dz.read`` array (or ``x + 1``, ``np.sqrt(x)``, ``x.astype(...)`` of one) is read
+    again in them, so memory grows by at most 4 x threads x that size plus a constant
+    (``docs/performance.md``, "Writes that must be re-blocked").
 
     A new array's metadata is committed once, after all its data: until then the
     node holds a write journal, and ``dz.read`` (and every other reader) finds no

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_runs_and_prints_every_table(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
-         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references",
+         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references,reblock",
          "--latency-ms", "0", "--dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
@@ -98,3 +98,17 @@ def test_references_benchmark_rows(tmp_path):
     assert list(rows) == ["dz.read(reference://).sum()", "dz.read(native copy).sum()"]
     assert "6 requests for 5 blocks touching 6 (block, file) pairs" in notes[1] and nbytes == 2 * 64 * 64 * 4
     assert "4 requests for 4 (block, file) pairs" in notes[2]  # small chunks: the gaps are coalesced
+
+
+def test_reblock_benchmark_rows(tmp_path):
+    """The re-blocked write case at --small size, one round: every case in its own process, a time
+    and a peak each, and the bound the docs state."""
+    from benchmarks import reblock
+
+    lines = reblock.run(tmp_path, 1, small=True)
+    assert "2 x 2048² uint8" in lines[0]
+    for name in reblock.CASES.values():
+        row = next(line for line in lines if line.startswith(name))
+        seconds, peak = map(float, row[len(name):].split())
+        assert seconds > 0 and peak >= 0
+    assert lines[-1].startswith("bound stated in docs/performance.md")

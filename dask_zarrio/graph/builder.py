@@ -39,7 +39,8 @@ from ..store.locations import check_locations
 from .tasks import ArrayReader, write_region
 
 __all__ = [
-    "array_from_metadata", "block_layer", "check_block_counts", "read_array", "refuse_reading_from", "stores_read_by",
+    "array_from_metadata", "block_layer", "check_block_counts", "read_array", "read_layer", "refuse_reading_from",
+    "stores_read_by",
     "sum_of_blocks", "write_block",
 ]
 
@@ -88,8 +89,8 @@ def read_array(spec: ArraySpec, store: Store, chunks: Any, name: str) -> da.Arra
     unit = spec.grid.read_units(spec.pipeline.partial_chunk_shape if spec.reads_by_ranges(store) else None)
     aligned = aligned_read_chunks(normalized, unit, shape)
     if aligned == normalized:
-        return _read_layer(spec, store, aligned, name)
-    return _read_layer(spec, store, aligned, f"{name}-aligned").rechunk(normalized)
+        return read_layer(spec, store, aligned, name)
+    return read_layer(spec, store, aligned, f"{name}-aligned").rechunk(normalized)
 
 
 def _axis_blocks(entry: Any, n: int) -> int | None:
@@ -152,7 +153,9 @@ def check_block_counts(chunks: Any, shape: tuple[int, ...], itemsize: int) -> No
             )
 
 
-def _read_layer(spec: ArraySpec, store: Store, chunks: tuple[tuple[int, ...], ...], name: str) -> da.Array:
+def read_layer(spec: ArraySpec, store: Store, chunks: tuple[tuple[int, ...], ...], name: str) -> da.Array:
+    """The one read layer: a task per block of ``chunks`` (any blocks: each reads its region's
+    chunks), named ``name`` (``read-zarr-…``: :mod:`~dask_zarrio.graph.reread` recognises it)."""
     meta = np.empty((0,) * len(spec.shape), dtype=spec.dtype)
     # inline_array: the reader (small: metadata and store arguments) rides in each
     # task, so a culled or sliced graph needs no extra key and fuses with getitem.

@@ -16,6 +16,7 @@ from math import prod
 
 from ..errors import MisalignedWriteError, ZarrioError
 from .grid import AxisUnit, bounds_between, covers, floor_bound, is_bound, next_bound, typical_size
+from .reblock import reblock_cap
 
 __all__ = [
     "MAX_BLOCKS_PER_AXIS", "MIN_READ_BLOCKS", "READ_BLOCK_BYTES", "WritePlan",
@@ -382,10 +383,9 @@ def plan_write(
 ) -> WritePlan:
     """The write plan of data in ``dask_chunks`` going to ``target`` of an array of ``shape``.
 
-    Aligned input is kept as it is (the user's layout is already safe, and the cap
-    only shapes the blocks the planner must merge); otherwise every boundary inside
-    a unit moves to the nearest unit boundary, and blocks over ``max_task_bytes``
-    are split at unit boundaries, as far as units allow.
+    Aligned input is kept (the user's layout is safe; caps only shape re-blocked blocks);
+    otherwise every boundary inside a unit moves to the nearest unit boundary, and blocks
+    over ``max_task_bytes`` or :func:`.reblock_cap` are split at unit boundaries, as far as units allow.
 
     Parameters
     ----------
@@ -415,6 +415,6 @@ def plan_write(
     if not any(True for _ in misalignments(dask_chunks, unit, offset)):
         return WritePlan(tuple(dask_chunks), unit, target, shape)
     planned = [plan_axis(c, u, o) for c, u, o in zip(dask_chunks, unit, offset)]
-    if max_task_bytes is not None:
-        _cap_blocks(planned, unit, offset, itemsize, max_task_bytes)
+    _cap_blocks(planned, unit, offset, itemsize, min(reblock_cap(dask_chunks, unit, itemsize), max_task_bytes or 2**63))
     return WritePlan(tuple(planned), unit, target, shape)
+

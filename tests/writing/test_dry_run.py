@@ -53,7 +53,8 @@ def test_asking_a_job_for_its_requests_writes_nothing_and_it_still_runs(tmp_path
 
 def test_prepare_write_writes_nothing_and_write_runs_it(tmp_path):
     planned = prepare_write(da.ones((6, 6), chunks=3), str(tmp_path / "w.zarr"), chunks=(2, 6))
-    assert planned.data.chunks == ((2, 4), (6,)) and planned.todo is None and not (tmp_path / "w.zarr").exists()
+    # 3-row blocks re-blocked to 2-row chunks: blocks of at most a source block (3 x 6), so one chunk each
+    assert planned.data.chunks == ((2, 2, 2), (6,)) and planned.todo is None and not (tmp_path / "w.zarr").exists()
     assert planned.requests().put == 3 + 2
     dz.write(da.ones((6, 6), chunks=3), str(tmp_path / "w.zarr"), chunks=(2, 6))
     assert float(dz.read(str(tmp_path / "w.zarr")).sum().compute()) == 36.0
