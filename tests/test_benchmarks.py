@@ -98,3 +98,20 @@ def test_references_benchmark_rows(tmp_path):
     assert list(rows) == ["dz.read(reference://).sum()", "dz.read(native copy).sum()"]
     assert "6 requests for 5 blocks touching 6 (block, file) pairs" in notes[1] and nbytes == 2 * 64 * 64 * 4
     assert "4 requests for 4 (block, file) pairs" in notes[2]  # small chunks: the gaps are coalesced
+
+
+def test_full_load_rows(tmp_path):
+    """The full-load case (tiny here): each contender in a fresh process, time and peak memory."""
+    import numpy as np
+
+    import dask_zarrio as dz
+    from benchmarks import full_load
+
+    url = str(tmp_path / "a.zarr")
+    dz.write(np.arange(64 * 64, dtype="f4").reshape(64, 64), url, chunks=(16, 64))
+    names = ["dz.load(url)", "engine: xr.open_dataset(engine='dask_zarrio').load()", "xr.open_zarr(group).load()"]
+    lines = full_load.run(url, tmp_path, 1, names)
+    assert "full load into memory" in lines[0]
+    for name, line in zip(names, lines[2:], strict=True):
+        gbps, peak = line[len(name):].split()
+        assert line.startswith(name) and float(gbps) >= 0 and peak.endswith("x")  # tiny: ~0 GB/s
