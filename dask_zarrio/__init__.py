@@ -29,6 +29,7 @@ from .errors import (
     ZarrioError,
 )
 from .hierarchy import Group, consolidate, create_group, open_dataset, open_group, tree
+from .loading import load
 from .rechunking.copy import copy, rechunk_dataset
 from .rechunking.rechunk import Rechunk, rechunk
 from .tools.advise import advise
@@ -65,6 +66,7 @@ __all__ = [
     "ZarrioError",
     "copy",
     "init",
+    "load",
     "read",
     "Rechunk",
     "rechunk",

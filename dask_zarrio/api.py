@@ -44,7 +44,7 @@ from .writing.destination import Incoming, NewArray, block_lengths, parse_new_sh
 from .writing.modes import check_mode, default_mode
 from .writing.target import PlannedWrite, open_target, refuse_options
 
-__all__ = ["init", "prepare_write", "read", "write"]
+__all__ = ["init", "open_array", "prepare_write", "read", "write"]
 
 logger = logging.getLogger("dask_zarrio")
 
@@ -102,15 +102,21 @@ def read(
     >>> dz.read("memory://doc/read.zarr").sum().compute()
     np.int64(45)
     """
-    versions: dict[str, Any] = {"branch": branch, "tag": tag, "snapshot": snapshot}
+    store, meta = open_array(url, storage_options, branch=branch, tag=tag, snapshot=snapshot, format=format)
+    return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
+
+
+def open_array(url: StoreLike, storage_options: dict[str, Any] | None = None, **versions: Any) -> tuple[Store, Any]:
+    """The store and metadata of the array at ``url``, as :func:`read` opens it (``branch``, ``tag``,
+    ``snapshot`` of an Icechunk repository, refused elsewhere; ``format``). :func:`dask_zarrio.load` shares it."""
+    format = versions.pop("format", None)
     store: Store
     if is_icechunk(url):
         store = readonly_store(url, **versions, storage_options=storage_options)
     else:
         store = open_store(url, storage_options, format=format)
         refuse_options(store.describe(), "not an Icechunk repository", **versions)
-    meta = read_array_metadata(store)
-    return array_from_metadata(store, meta, chunks=chunks, allow_pickle=allow_pickle)
+    return store, read_array_metadata(store)
 
 
 def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.Array:

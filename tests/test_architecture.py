@@ -46,13 +46,15 @@ ARROWS: dict[str, set[str]] = {
     "api": {"errors", "graph", "layout", "metadata", "store", "typing", "writing"},
     "rechunking": {"_compat", "codecs", "errors", "graph", "hierarchy", "layout", "memory", "metadata", "store",
                    "typing", "writing"},
-    "xarray": {"_compat", "api", "errors", "graph", "hierarchy", "metadata", "store", "typing", "writing"},
+    "loading": {"api", "graph", "metadata", "typing"},
+    "xarray": {"_compat", "api", "codecs", "errors", "graph", "hierarchy", "metadata", "store", "typing",
+               "writing"},
     "tools": {"api", "codecs", "display", "errors", "graph", "hierarchy", "layout", "metadata", "rechunking", "store",
               "typing", "writing"},
     "cli": {"api", "errors", "hierarchy", "metadata", "rechunking", "store", "tools"},
     "demo": {"api"},
     "testing": {"store", "errors", "codecs", "metadata", "layout"},
-    "__init__": {"api", "config", "errors", "hierarchy", "rechunking", "tools", "xarray"},
+    "__init__": {"api", "config", "errors", "hierarchy", "loading", "rechunking", "tools", "xarray"},
 }
 
 #: part -> what it is responsible for, one line each, in the order the doc's table reads: top-down,
@@ -71,6 +73,8 @@ RESPONSIBILITIES: dict[str, str] = {
              "the requests reads make, as they run)",
     "xarray": "the `engine=\"dask_zarrio\"` backend (`backend.py`), `dz.write_dataset` (`writer.py`; into Icechunk "
               "as one commit) and what it stores per variable, as `to_zarr` does (`encoding.py`)",
+    "loading": "`dz.load`: an array or an orthogonal selection of it into one numpy array, each chunk decoded "
+               "straight into its place on threads (the loop in `graph/loading.py`)",
     "rechunking": "store to store: `dz.rechunk` in one or two passes under `max_mem` (`rechunk.py`), `dz.copy` of "
                   "arrays and groups (`copy.py`), the target's layout (`target.py`), the intermediate array "
                   "(`temp.py`), the worker tasks (`tasks.py`)",
@@ -87,7 +91,8 @@ RESPONSIBILITIES: dict[str, str] = {
                "request and keep writes in memory)",
     "graph": "the dask graphs of reads and writes, O(1) to build (`builder.py`; `block_layer` is the one "
              "builder of write layers), what runs on workers: the one decode, encode and read loop of a chunk by "
-             "its grid index (`tasks.py`), progress bars (`progress.py`)",
+             "its grid index (`tasks.py`), loads into one numpy array on threads (`loading.py`; selections in "
+             "`selection.py`), progress bars (`progress.py`)",
     "typing": "the public type aliases of what users pass: stores, chunks, regions, codecs",
     "metadata": "every metadata document (v2, v3, N5, groups, the write journal), read in one step (`node.py`: a "
                 "v2 array with its `.zattrs`) and written (`writer.py`), parsed into one `ArraySpec`; a new array's "

@@ -112,3 +112,18 @@ def test_reblock_benchmark_rows(tmp_path):
         seconds, peak = map(float, row[len(name):].split())
         assert seconds > 0 and peak >= 0
     assert lines[-1].startswith("bound stated in docs/performance.md")
+def test_full_load_rows(tmp_path):
+    """The full-load case (tiny here): each contender in a fresh process, time and peak memory."""
+    import numpy as np
+
+    import dask_zarrio as dz
+    from benchmarks import full_load
+
+    url = str(tmp_path / "a.zarr")
+    dz.write(np.arange(64 * 64, dtype="f4").reshape(64, 64), url, chunks=(16, 64))
+    names = ["dz.load(url)", "engine: xr.open_dataset(engine='dask_zarrio').load()", "xr.open_zarr(group).load()"]
+    lines = full_load.run(url, tmp_path, 1, names)
+    assert "full load into memory" in lines[0]
+    for name, line in zip(names, lines[2:], strict=True):
+        gbps, peak = line[len(name):].split()
+        assert line.startswith(name) and float(gbps) >= 0 and peak.endswith("x")  # tiny: ~0 GB/s

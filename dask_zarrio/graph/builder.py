@@ -266,6 +266,8 @@ def stores_read_by(arr: da.Array) -> list[Store]:
 
     def visit_object(obj: Any) -> None:
         for _ in range(_WRAPPER_DEPTH):
+            if isinstance(getattr(obj, "reader", None), ArrayReader):
+                obj = obj.reader  # the xarray engine's lazily indexed arrays
             if isinstance(obj, ArrayReader):
                 found.setdefault(id(obj.store), obj.store)
                 return
