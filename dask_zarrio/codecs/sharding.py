@@ -266,9 +266,8 @@ class ShardingCodec(ArrayBytesCodec):
             parts.append(encoded)
             pos += nbytes
         encoded_index = bytes(memoryview(layout.index.encode(index)).cast("B"))
-        if layout.index_at_start:
-            return encoded_index + b"".join(parts)
-        return b"".join(parts) + encoded_index
+        # One join: joining the parts and then adding the index would copy the whole shard twice.
+        return b"".join([encoded_index, *parts] if layout.index_at_start else [*parts, encoded_index])
 
     def decode(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
         layout = self.layout(shape, dtype)
