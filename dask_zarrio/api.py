@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Sequence
 from typing import Any, Literal
+from uuid import uuid4
 
 import dask
 import dask.array as da
@@ -24,7 +25,7 @@ from dask.utils import parse_bytes
 
 from .errors import MisalignedWriteError, ZarrioError
 from .graph.builder import array_from_metadata, write_block
-from .graph.progress import on_distributed
+from .graph.progress import active_client, on_distributed
 from .graph.reread import read_in_blocks
 from .layout.write_plan import WritePlan, check_aligned, plan_write
 from .metadata.node import read_array_metadata
@@ -149,6 +150,10 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
     return arr.rechunk(plan.chunks, method="p2p" if on_distributed() else None)
 
 
+#: A numpy array larger than this is scattered to the cluster rather than put in the graph.
+SCATTER_BYTES = 4 * 2**20
+
+
 def _wrapped(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
     """A numpy array as a dask array of one block per chunk (``"auto"`` blocks without ``chunks``).
 
@@ -157,7 +162,14 @@ def _wrapped(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
     """
     if chunks is None or (isinstance(chunks, str) and chunks == "dask"):
         chunks = normalize_chunks("auto", arr.shape, dtype=np.dtype("f8") if arr.dtype.kind in "OT" else arr.dtype)
-    return da.from_array(arr, chunks=block_lengths(chunks, arr.shape), name=False)
+    lengths = block_lengths(chunks, arr.shape)
+    client = active_client() if on_distributed() and arr.nbytes > SCATTER_BYTES else None
+    if client is not None:
+        # Sent once to one worker instead of inside the graph (distributed warns about large
+        # graphs and ships them through the scheduler); hash=False: hashing costs a pass over it.
+        whole = da.from_delayed(client.scatter(arr, hash=False), arr.shape, arr.dtype, name=f"scattered-{uuid4().hex}")
+        return whole.rechunk(lengths)
+    return da.from_array(arr, chunks=lengths, name=False)
 
 
 def prepare_write(

@@ -60,3 +60,20 @@ def test_tasks_really_run_on_the_cluster(client, tmp_path):
     dz.read(url).sum().compute()
     prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
     assert "read-zarr" in prefixes and "write-zarr" in prefixes
+
+
+def test_large_numpy_write_sends_a_small_graph(tmp_path):
+    """dz.write of a large numpy array on a cluster scatters it: no "Sending large graph" warning
+    from distributed, and the data arrive whole."""
+    import warnings
+
+    from distributed import Client, LocalCluster
+
+    arr = np.random.default_rng(0).random((2048, 2048))  # 32 MiB
+    url = str(tmp_path / "big.zarr")
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*[Ll]arge graph.*")
+            dz.write(arr, url, chunks=(512, 512))
+    np.testing.assert_array_equal(dz.read(url).compute(scheduler="sync"), arr)

@@ -208,7 +208,8 @@ class Pass:
         if not all(isinstance(b, int) for b in block):  # one line, however many chunks an axis has
             block = tuple(b if isinstance(b, int) else max(b) for b in block)
         return (
-            f"{self.kind:>6}: {self.source} -> {self.unit} into {self.into}, {self.tasks} tasks of "
+            f"{self.kind:>6}: {self.source} -> {self.unit} into {self.into}, "
+            f"{self.tasks} task{'' if self.tasks == 1 else 's'} of "
             f"{'' if block is self.block else 'up to '}{block}, read {size_text(self.bytes_read)}, "
             f"write {size_text(self.bytes_written)}, peak {size_text(self.task_memory)} per task"
         )

@@ -50,6 +50,8 @@ def test_shapes_sizes_and_plurals(sharded, tmp_path):
     assert "2.3 MiB decoded" in dz_cli("info", big).stdout
     verified = dz_cli("verify", sharded).stdout
     assert "1 array," in verified and "1 arrays" not in verified
+    planned = dz_cli("plan", "rechunk", big, str(tmp_path / "one.zarr"), "--chunks", "300000").stdout
+    assert "1 task of" in planned and "1 tasks" not in planned
 
 
 def test_info_shows_attribute_values_truncated(sharded):
