@@ -13,19 +13,17 @@ import json
 import logging
 from collections.abc import Sequence
 from typing import Any, Literal
-from uuid import uuid4
 
 import dask
 import dask.array as da
 import numpy as np
-from dask.array.core import normalize_chunks
 from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
 from .errors import MisalignedWriteError, ZarrioError
 from .graph.builder import array_from_metadata, write_block
-from .graph.progress import active_client, on_distributed
+from .graph.progress import on_distributed
 from .graph.reread import read_in_blocks
 from .layout.write_plan import WritePlan, check_aligned, plan_write
 from .metadata.node import read_array_metadata
@@ -41,7 +39,8 @@ from .typing import (
     ShapeLike,
     StoreLike,
 )
-from .writing.destination import Incoming, NewArray, block_lengths, parse_new_shape
+from .writing.destination import Incoming, NewArray, parse_new_shape
+from .writing.incoming import as_dask_array
 from .writing.modes import check_mode, default_mode
 from .writing.target import PlannedWrite, open_target, refuse_options
 
@@ -150,28 +149,6 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
     return arr.rechunk(plan.chunks, method="p2p" if on_distributed() else None)
 
 
-#: A numpy array larger than this is scattered to the cluster rather than put in the graph.
-SCATTER_BYTES = 4 * 2**20
-
-
-def _wrapped(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
-    """A numpy array as a dask array of one block per chunk (``"auto"`` blocks without ``chunks``).
-
-    dask cannot size ``"auto"`` blocks of object arrays (strings); they are sized as if
-    each element took 8 bytes.
-    """
-    if chunks is None or (isinstance(chunks, str) and chunks == "dask"):
-        chunks = normalize_chunks("auto", arr.shape, dtype=np.dtype("f8") if arr.dtype.kind in "OT" else arr.dtype)
-    lengths = block_lengths(chunks, arr.shape)
-    client = active_client() if on_distributed() and arr.nbytes > SCATTER_BYTES else None
-    if client is not None:
-        # Sent once to one worker instead of inside the graph (distributed warns about large
-        # graphs and ships them through the scheduler); hash=False: hashing costs a pass over it.
-        whole = da.from_delayed(client.scatter(arr, hash=False), arr.shape, arr.dtype, name=f"scattered-{uuid4().hex}")
-        return whole.rechunk(lengths)
-    return da.from_array(arr, chunks=lengths, name=False)
-
-
 def prepare_write(
     arr: da.Array | np.ndarray, url: StoreLike, *, chunks: ChunksLike = None, shards: ShapeLike | None = None,
     compressors: CodecsLike = "auto", filters: CodecsLike = None, serializer: CodecLike | Literal["auto"] = "auto",
@@ -201,7 +178,7 @@ def prepare_write(
         raise ZarrioError(f"region= needs mode='r+' or 'a', not mode={mode!r}")
     if append_dim is not None and (mode != "a" or not isinstance(append_dim, (int, str))):
         raise ZarrioError(f"append_dim={append_dim!r} needs mode='a' (not {mode!r}) and an axis number or name")
-    data = arr if isinstance(arr, da.Array) else _wrapped(np.asarray(arr), chunks)
+    data = arr if isinstance(arr, da.Array) else as_dask_array(np.asarray(arr), chunks)
     cap = max_task_bytes or parse_bytes(dask.config.get("array.chunk-size"))
     new = NewArray(chunks, shards, compressors, filters, fill_value, zarr_format, order, attributes, dimension_names,
                    serializer, chunk_key_encoding)

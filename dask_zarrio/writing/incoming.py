@@ -1,0 +1,43 @@
+"""What a write takes in: a numpy array as a dask array of the write's blocks."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import dask.array as da
+import numpy as np
+from dask.array.core import normalize_chunks
+
+from ..graph.progress import active_client, on_distributed
+from ..typing import ChunksLike
+from .destination import block_lengths
+
+__all__ = ["SCATTER_BYTES", "as_dask_array"]
+
+
+#: A numpy array larger than this is scattered to the cluster rather than put in the graph.
+SCATTER_BYTES = 4 * 2**20
+
+
+def as_dask_array(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
+    """A numpy array as a dask array of one block per chunk (``"auto"`` blocks without ``chunks``).
+
+    dask cannot size ``"auto"`` blocks of object arrays (strings); they are sized as if
+    each element took 8 bytes. On a distributed cluster an array over :data:`SCATTER_BYTES`
+    is scattered to a worker rather than put in the graph.
+
+    Examples
+    --------
+    >>> as_dask_array(np.arange(10), (4,)).chunks
+    ((4, 4, 2),)
+    """
+    if chunks is None or (isinstance(chunks, str) and chunks == "dask"):
+        chunks = normalize_chunks("auto", arr.shape, dtype=np.dtype("f8") if arr.dtype.kind in "OT" else arr.dtype)
+    lengths = block_lengths(chunks, arr.shape)
+    client = active_client() if on_distributed() and arr.nbytes > SCATTER_BYTES else None
+    if client is not None:
+        # Sent once to one worker instead of inside the graph (distributed warns about large
+        # graphs and ships them through the scheduler); hash=False: hashing costs a pass over it.
+        whole = da.from_delayed(client.scatter(arr, hash=False), arr.shape, arr.dtype, name=f"scattered-{uuid4().hex}")
+        return whole.rechunk(lengths)
+    return da.from_array(arr, chunks=lengths, name=False)
