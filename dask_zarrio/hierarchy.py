@@ -10,10 +10,11 @@ import dask.array as da
 
 from .errors import ArrayNotFoundError, ContainsArrayError, IncompleteWriteError, ZarrioError
 from .graph.builder import array_from_metadata
-from .metadata import ArrayMetadataN5, ArrayMetadataV3
+from .graph.preload import preload_arrays
+from .metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
 from .metadata.arguments import check_attributes
 from .metadata.group import ConsolidatedNode, GroupMetadata
-from .metadata.node import consolidated_member, read_node
+from .metadata.node import consolidated_member, read_members, read_node, resolve_v2_separators
 from .metadata.spec import ArrayMetadata
 from .metadata.writer import consolidated_entry, write_node
 from .store import Store, open_store
@@ -70,12 +71,7 @@ class Group:
         child = self.store.child(path)
         cons = self.metadata.consolidated
         if cons is not None and path in cons:
-            meta = consolidated_member(child, cons[path], self.zarr_format)
-            if isinstance(meta, GroupMetadata):
-                prefix = f"{path}/"
-                sub = {p[len(prefix):]: n for p, n in cons.items() if p.startswith(prefix)}
-                meta = GroupMetadata(meta.zarr_format, meta.attributes, sub)
-            return child, meta
+            return child, self._consolidated(path, child)
         try:
             return child, read_node(child)
         except ArrayNotFoundError:
@@ -83,6 +79,75 @@ class Group:
             if self.zarr_format == "n5" and child.list_dir():
                 return child, GroupMetadata("n5", {})
             raise
+
+    def _consolidated(self, path: str, child: Store, resolve: bool = True) -> ArrayMetadata | GroupMetadata:
+        """The member at ``path`` (its store ``child``) as the consolidated metadata describes it (a group
+        with its members'); ``resolve=False``: a v2 array's separator not yet checked."""
+        cons = self.metadata.consolidated
+        assert cons is not None
+        meta = consolidated_member(child, cons[path], self.zarr_format, resolve=resolve)
+        if isinstance(meta, GroupMetadata):
+            prefix = f"{path}/"
+            sub = {p[len(prefix):]: n for p, n in cons.items() if p.startswith(prefix)}
+            meta = GroupMetadata(meta.zarr_format, meta.attributes, sub)
+        return meta
+
+    def nodes(self) -> dict[str, tuple[Store, ArrayMetadata | GroupMetadata]]:
+        """Every direct member with its location and metadata, read together: a listing, then
+        all members' documents in one or two round trips (:func:`~dask_zarrio.metadata.node.read_members`);
+        none with consolidated metadata (but a check of v2 arrays without a ``dimension_separator``).
+
+        Names that are no Zarr node are left out (an unfinished write with a warning).
+
+        Examples
+        --------
+        >>> import dask.array as da, dask_zarrio as dz
+        >>> dz.write(da.arange(4, chunks=2), "memory://doc/nodes.zarr/x", mode="w")
+        >>> {name: meta.shape for name, (store, meta) in dz.open_group("memory://doc/nodes.zarr").nodes().items()}
+        {'x': (4,)}
+        """
+        cons = self.metadata.consolidated
+        if cons is not None:
+            found: dict[str, tuple[Store, ArrayMetadata | GroupMetadata | ZarrioError]] = {}
+            for path in sorted(p for p in cons if "/" not in p):
+                child = self.store.child(path)
+                found[path] = (child, self._consolidated(path, child, resolve=False))
+            v2 = {n: (s, m) for n, (s, m) in found.items() if isinstance(m, ArrayMetadataV2)}
+            for name, resolved in zip(v2, resolve_v2_separators(list(v2.values()))):
+                found[name] = (v2[name][0], resolved)
+        else:
+            found = read_members(self.store, self.listed_names(), self.zarr_format)
+        out: dict[str, tuple[Store, ArrayMetadata | GroupMetadata]] = {}
+        for name, (child, meta) in found.items():
+            if isinstance(meta, IncompleteWriteError):
+                logger.warning("%s; it is not listed as a member until then", meta)
+            elif isinstance(meta, ArrayNotFoundError) and self.zarr_format == "n5" and child.list_dir():
+                out[name] = (child, GroupMetadata("n5", {}))  # every N5 folder is a group
+            elif not isinstance(meta, ZarrioError):
+                out[name] = (child, meta)
+        return out
+
+    def array_nodes(self, *, preload_indexes: bool = False) -> dict[str, tuple[Store, ArrayMetadata]]:
+        """The member arrays' locations and metadata, read together (:meth:`nodes`).
+
+        With ``preload_indexes``, the chunks of the index coordinates (1-D arrays named as their
+        dimension, which xarray loads at once) are fetched too, all in one round trip, and
+        held by their stores (:func:`~dask_zarrio.graph.preload.preload_arrays`).
+
+        Examples
+        --------
+        >>> import dask.array as da, dask_zarrio as dz
+        >>> dz.write(da.arange(4, chunks=2), "memory://doc/an.zarr/x", mode="w", dimension_names=["x"])
+        >>> store, meta = dz.open_group("memory://doc/an.zarr").array_nodes(preload_indexes=True)["x"]
+        >>> meta.shape
+        (4,)
+        """
+        arrays = {n: (s, m) for n, (s, m) in self.nodes().items() if not isinstance(m, GroupMetadata)}
+        if not preload_indexes:
+            return arrays
+        indexes = {n: (s, m) for n, (s, m) in arrays.items() if getattr(m, "dimension_names", None) == (n,)}
+        stores = preload_arrays(indexes, allow_pickle=self.allow_pickle)
+        return {n: (stores.get(n, s), m) for n, (s, m) in arrays.items()}
 
     def __getitem__(self, path: str) -> da.Array | Group:
         try:
@@ -98,17 +163,7 @@ class Group:
         cons = self.metadata.consolidated
         if cons is not None:
             return {p: n.kind for p, n in sorted(cons.items()) if "/" not in p}
-        out = {}
-        for name in self.listed_names():
-            try:
-                _, meta = self.node(name)
-            except ArrayNotFoundError:
-                continue  # a folder that is no Zarr node
-            except IncompleteWriteError as e:
-                logger.warning("%s; it is not listed as a member until then", e)
-                continue
-            out[name] = "group" if isinstance(meta, GroupMetadata) else "array"
-        return out
+        return {n: "group" if isinstance(m, GroupMetadata) else "array" for n, (_, m) in self.nodes().items()}
 
     def listed_names(self) -> list[str]:
         """Names listed below the group that may be members (not yet read: a name may be no node,
@@ -143,15 +198,15 @@ class Group:
         return Group(store, meta, allow_pickle=self.allow_pickle)
 
     def arrays(self) -> Iterator[tuple[str, da.Array]]:
-        """(name, dask array) of each member array."""
-        for name in self.array_keys():
-            store, meta = self.array_node(name)
+        """(name, dask array) of each member array (their metadata read together, :meth:`nodes`)."""
+        for name, (store, meta) in self.array_nodes().items():
             yield name, array_from_metadata(store, meta, allow_pickle=self.allow_pickle)
 
     def groups(self) -> Iterator[tuple[str, Group]]:
-        """(name, Group) of each member group."""
-        for name in self.group_keys():
-            yield name, self.group(name)
+        """(name, Group) of each member group (their metadata read together, :meth:`nodes`)."""
+        for name, (store, meta) in self.nodes().items():
+            if isinstance(meta, GroupMetadata):
+                yield name, Group(store, meta, allow_pickle=self.allow_pickle)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.members())
@@ -204,11 +259,10 @@ def _array_note(meta: ArrayMetadata) -> str:
 
 
 def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
-    members = list(group.members())
-    for i, name in enumerate(members):
+    members = group.nodes()
+    for i, (name, (store, meta)) in enumerate(members.items()):
         last = i == len(members) - 1
         branch, extension = ("└── ", "    ") if last else ("├── ", "│   ")
-        store, meta = group.node(name)
         if isinstance(meta, GroupMetadata):
             lines.append(f"{indent}{branch}{name} (group){_attrs_note(meta.attributes)}")
             _tree_lines(Group(store, meta), indent + extension, lines)
@@ -283,15 +337,11 @@ def create_group(
 
 
 def _walk(group: Group, prefix: str, out: dict[str, ConsolidatedNode]) -> None:
-    for name, kind in group.members().items():
+    for name, (store, meta) in group.nodes().items():
         path = f"{prefix}{name}"
-        store = group.store.child(name)
-        if kind == "group":
-            meta = group.group(name).metadata
-            out[path] = consolidated_entry(meta)
+        out[path] = consolidated_entry(meta)
+        if isinstance(meta, GroupMetadata):
             _walk(Group(store, GroupMetadata(meta.zarr_format, meta.attributes)), f"{path}/", out)
-        else:
-            out[path] = consolidated_entry(read_node(store))
 
 
 def consolidate(url: StoreLike, *, storage_options: dict[str, Any] | None = None) -> Group:

@@ -40,8 +40,7 @@ def _variables(group: Group) -> dict[str, Any]:
     """Undecoded xarray Variables of a group's arrays (CF attributes as stored)."""
     xr = _xarray()
     out = {}
-    for name in group.array_keys():
-        store, meta = group.array_node(name)
+    for name, (store, meta) in group.array_nodes(preload_indexes=True).items():  # documents read together
         attrs = dict(meta.attributes)
         if isinstance(meta, ArrayMetadataV3) and meta.dimension_names is not None:
             dims = tuple(d or f"dim_{i}" for i, d in enumerate(meta.dimension_names))
