@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
     parser.add_argument("--skip", default="",
                         help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,"
-                        "strings,rechunk,icechunk,references; and rechunk contenders: rechunker,rechunk-cluster")
+                        "strings,rechunk,icechunk,references,open; and rechunk contenders: rechunker,rechunk-cluster")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
     parser.add_argument(
@@ -285,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
 
         days = max(8, int((args.rechunk_size or args.size) * 2**30 / (192 * 384 * 4)))
         notes += rechunk.run(Path(scratch), days, args.rounds, large=args.rechunk_large, skip=skip)
+    if "open" not in skip:  # many-variable opens at 50 and 200 ms per request (benchmarks/open_latency.py)
+        notes += __import__("benchmarks.open_latency").open_latency.run([50, 200], args.rounds)
     if "memory" not in skip:
         notes += scale.peak_memory(url, threads, int(np.prod(dz.read(url).chunksize)) * 4)  # the dask block
 
