@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
     parser.add_argument("--skip", default="",
                         help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,"
-                        "strings,rechunk,icechunk,references,fullload; and rechunk contenders: "
+                        "strings,rechunk,reblock,icechunk,references,fullload,open; and rechunk contenders: "
                         "rechunker,rechunk-cluster")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
@@ -291,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         notes += reblock.run(scratch, args.rounds, small=args.size < 0.1)
     if "fullload" not in skip:
         notes += __import__("benchmarks.full_load").full_load.run(url, scratch, args.rounds)
+    if "open" not in skip:  # many-variable opens at 50 and 200 ms per request (benchmarks/open_latency.py)
+        notes += __import__("benchmarks.open_latency").open_latency.run([50, 200], args.rounds)
     if "memory" not in skip:
         notes += scale.peak_memory(url, threads, int(np.prod(dz.read(url).chunksize)) * 4)  # the dask block
 

@@ -28,7 +28,7 @@ from .errors import (
     UnsafeCodecError,
     ZarrioError,
 )
-from .hierarchy import Group, consolidate, create_group, open_dataset, open_group, tree
+from .hierarchy import Group, consolidate, create_group, open_group, tree
 from .loading import load
 from .rechunking.copy import copy, rechunk_dataset
 from .rechunking.rechunk import Rechunk, rechunk
@@ -36,6 +36,7 @@ from .tools.advise import advise
 from .tools.info import info
 from .tools.plan import Plan, plan
 from .tools.verify import verify
+from .xarray.backend import open_dataset
 from .xarray.writer import write_dataset
 
 __all__ = [

@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     },
     # Requests a task keeps in flight when it fetches or writes several chunks.
     "requests-in-flight": 16,
+    # Requests an open keeps in flight when it reads the documents of a group's members (and
+    # the chunks of its coordinates) together: small objects, one round trip for all of them.
+    "metadata-requests-in-flight": 512,
     # S3 objects of at least two parts of this size (shards) go up as multipart uploads,
     # requests-in-flight parts at a time (S3's minimum part is 5 MiB).
     "s3-multipart-part-size": "8MiB",

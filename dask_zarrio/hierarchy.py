@@ -11,11 +11,13 @@ import dask.array as da
 from .display import group_html
 from .errors import ArrayNotFoundError, ContainsArrayError, IncompleteWriteError, MissingDependencyError, ZarrioError
 from .graph.builder import array_from_metadata
-from .metadata import ArrayMetadataN5, ArrayMetadataV3
+from .graph.preload import preload_arrays
+from .metadata import ArrayMetadataV2
 from .metadata.arguments import check_attributes
 from .metadata.group import ConsolidatedNode, GroupMetadata
-from .metadata.node import consolidated_member, read_node
+from .metadata.node import consolidated_member, read_members, read_node, resolve_v2_separators
 from .metadata.spec import ArrayMetadata
+from .metadata.summary import TreeView, array_note, attrs_note
 from .metadata.writer import consolidated_entry, write_node
 from .store import Store, open_store
 from .store.base import member_path
@@ -25,7 +27,7 @@ from .writing.modes import check_mode, prepare_node
 from .writing.parents import ensure_parent_groups
 
 __all__ = [
-    "ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "open_dataset", "open_group",
+    "ROOT_SUFFIXES", "Group", "consolidate", "create_group", "drop_consolidated", "open_group",
     "tree", "update_consolidated",
 ]
 
@@ -71,12 +73,7 @@ class Group:
         child = self.store.child(path)
         cons = self.metadata.consolidated
         if cons is not None and path in cons:
-            meta = consolidated_member(child, cons[path], self.zarr_format)
-            if isinstance(meta, GroupMetadata):
-                prefix = f"{path}/"
-                sub = {p[len(prefix):]: n for p, n in cons.items() if p.startswith(prefix)}
-                meta = GroupMetadata(meta.zarr_format, meta.attributes, sub)
-            return child, meta
+            return child, self._consolidated(path, child)
         try:
             return child, read_node(child)
         except ArrayNotFoundError:
@@ -84,6 +81,75 @@ class Group:
             if self.zarr_format == "n5" and child.list_dir():
                 return child, GroupMetadata("n5", {})
             raise
+
+    def _consolidated(self, path: str, child: Store, resolve: bool = True) -> ArrayMetadata | GroupMetadata:
+        """The member at ``path`` (its store ``child``) as the consolidated metadata describes it (a group
+        with its members'); ``resolve=False``: a v2 array's separator not yet checked."""
+        cons = self.metadata.consolidated
+        assert cons is not None
+        meta = consolidated_member(child, cons[path], self.zarr_format, resolve=resolve)
+        if isinstance(meta, GroupMetadata):
+            prefix = f"{path}/"
+            sub = {p[len(prefix):]: n for p, n in cons.items() if p.startswith(prefix)}
+            meta = GroupMetadata(meta.zarr_format, meta.attributes, sub)
+        return meta
+
+    def nodes(self) -> dict[str, tuple[Store, ArrayMetadata | GroupMetadata]]:
+        """Every direct member with its location and metadata, read together: a listing, then
+        all members' documents in one or two round trips (:func:`~dask_zarrio.metadata.node.read_members`);
+        none with consolidated metadata (but a check of v2 arrays without a ``dimension_separator``).
+
+        Names that are no Zarr node are left out (an unfinished write with a warning).
+
+        Examples
+        --------
+        >>> import dask.array as da, dask_zarrio as dz
+        >>> dz.write(da.arange(4, chunks=2), "memory://doc/nodes.zarr/x", mode="w")
+        >>> {name: meta.shape for name, (store, meta) in dz.open_group("memory://doc/nodes.zarr").nodes().items()}
+        {'x': (4,)}
+        """
+        cons = self.metadata.consolidated
+        if cons is not None:
+            found: dict[str, tuple[Store, ArrayMetadata | GroupMetadata | ZarrioError]] = {}
+            for path in sorted(p for p in cons if "/" not in p):
+                child = self.store.child(path)
+                found[path] = (child, self._consolidated(path, child, resolve=False))
+            v2 = {n: (s, m) for n, (s, m) in found.items() if isinstance(m, ArrayMetadataV2)}
+            for name, resolved in zip(v2, resolve_v2_separators(list(v2.values()))):
+                found[name] = (v2[name][0], resolved)
+        else:
+            found = read_members(self.store, self.listed_names(), self.zarr_format)
+        out: dict[str, tuple[Store, ArrayMetadata | GroupMetadata]] = {}
+        for name, (child, meta) in found.items():
+            if isinstance(meta, IncompleteWriteError):
+                logger.warning("%s; it is not listed as a member until then", meta)
+            elif isinstance(meta, ArrayNotFoundError) and self.zarr_format == "n5" and child.list_dir():
+                out[name] = (child, GroupMetadata("n5", {}))  # every N5 folder is a group
+            elif not isinstance(meta, ZarrioError):
+                out[name] = (child, meta)
+        return out
+
+    def array_nodes(self, *, preload_indexes: bool = False) -> dict[str, tuple[Store, ArrayMetadata]]:
+        """The member arrays' locations and metadata, read together (:meth:`nodes`).
+
+        With ``preload_indexes``, the chunks of the index coordinates (1-D arrays named as their
+        dimension, which xarray loads at once) are fetched too, all in one round trip, and
+        held by their stores (:func:`~dask_zarrio.graph.preload.preload_arrays`).
+
+        Examples
+        --------
+        >>> import dask.array as da, dask_zarrio as dz
+        >>> dz.write(da.arange(4, chunks=2), "memory://doc/an.zarr/x", mode="w", dimension_names=["x"])
+        >>> store, meta = dz.open_group("memory://doc/an.zarr").array_nodes(preload_indexes=True)["x"]
+        >>> meta.shape
+        (4,)
+        """
+        arrays = {n: (s, m) for n, (s, m) in self.nodes().items() if not isinstance(m, GroupMetadata)}
+        if not preload_indexes:
+            return arrays
+        indexes = {n: (s, m) for n, (s, m) in arrays.items() if getattr(m, "dimension_names", None) == (n,)}
+        stores = preload_arrays(indexes, allow_pickle=self.allow_pickle)
+        return {n: (stores.get(n, s), m) for n, (s, m) in arrays.items()}
 
     def __getitem__(self, path: str) -> da.Array | Group:
         try:
@@ -99,17 +165,7 @@ class Group:
         cons = self.metadata.consolidated
         if cons is not None:
             return {p: n.kind for p, n in sorted(cons.items()) if "/" not in p}
-        out = {}
-        for name in self.listed_names():
-            try:
-                _, meta = self.node(name)
-            except ArrayNotFoundError:
-                continue  # a folder that is no Zarr node
-            except IncompleteWriteError as e:
-                logger.warning("%s; it is not listed as a member until then", e)
-                continue
-            out[name] = "group" if isinstance(meta, GroupMetadata) else "array"
-        return out
+        return {n: "group" if isinstance(m, GroupMetadata) else "array" for n, (_, m) in self.nodes().items()}
 
     def listed_names(self) -> list[str]:
         """Names listed below the group that may be members (not yet read: a name may be no node,
@@ -144,15 +200,15 @@ class Group:
         return Group(store, meta, allow_pickle=self.allow_pickle)
 
     def arrays(self) -> Iterator[tuple[str, da.Array]]:
-        """(name, dask array) of each member array."""
-        for name in self.array_keys():
-            store, meta = self.array_node(name)
+        """(name, dask array) of each member array (their metadata read together, :meth:`nodes`)."""
+        for name, (store, meta) in self.array_nodes().items():
             yield name, array_from_metadata(store, meta, allow_pickle=self.allow_pickle)
 
     def groups(self) -> Iterator[tuple[str, Group]]:
-        """(name, Group) of each member group."""
-        for name in self.group_keys():
-            yield name, self.group(name)
+        """(name, Group) of each member group (their metadata read together, :meth:`nodes`)."""
+        for name, (store, meta) in self.nodes().items():
+            if isinstance(meta, GroupMetadata):
+                yield name, Group(store, meta, allow_pickle=self.allow_pickle)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.members())
@@ -196,8 +252,14 @@ class Group:
         >>> dz.open_group("memory://doc/tox.zarr").to_xarray().t.values
         array([0., 1., 2.])
         """
+        try:
+            import xarray
+        except ImportError as e:
+            raise MissingDependencyError("Group.to_xarray needs xarray: pip install 'dask_zarrio[xarray]'") from e
         kwargs.setdefault("allow_pickle", self.allow_pickle)
-        return open_dataset(self.store, **kwargs)
+        kwargs.setdefault("chunks", {})
+        where: Any = self.store  # the engine opens a Store as dz.open_group does
+        return xarray.open_dataset(where, engine="dask_zarrio", **kwargs)
 
     def tree(self) -> TreeView:
         """The hierarchy below this group with shapes, dtypes, chunks and codecs."""
@@ -207,47 +269,11 @@ class Group:
         return TreeView("\n".join(lines))
 
 
-class TreeView(str):
-    """Text of a hierarchy; shows as itself (no quotes) in a REPL or notebook."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def array_note(meta: ArrayMetadata) -> str:
-    """One array in ``dz.tree`` and ``dz tree``: ``(240,) int64 chunks=(60,) shards=(120,) codecs=[bytes, zstd]``.
-
-    A sharded array shows its inner chunks, its shards and the codecs inside a shard.
-    """
-    shards = ""
-    if isinstance(meta, ArrayMetadataV3):
-        docs = [c.to_dict() for c in meta.codecs]
-        chunks = tuple(meta.chunk_shape)
-        if docs and docs[0]["name"] == "sharding_indexed":  # from the dict: hierarchy does not import codecs
-            config = docs[0]["configuration"]
-            chunks, shards = tuple(config["chunk_shape"]), f" shards={tuple(meta.chunk_shape)}"
-            docs = config["codecs"]
-        codecs = ", ".join(d["name"] for d in docs)
-    elif isinstance(meta, ArrayMetadataN5):
-        chunks, codecs = tuple(meta.chunk_shape), f"n5 {meta.compression['type']}"
-    else:
-        parts = [f.codec_id for f in meta.filters or ()]
-        parts += [meta.compressor.codec_id] if meta.compressor is not None else []
-        chunks, codecs = tuple(meta.chunk_shape), ", ".join(parts) or "none"
-    return f"{tuple(meta.shape)} {meta.dtype} chunks={chunks}{shards} codecs=[{codecs}]"
-
-
-def attrs_note(attrs: dict[str, Any]) -> str:
-    """A node's attribute names in ``dz.tree`` and ``dz tree``: `` attrs: title, units``."""
-    return f" attrs: {', '.join(sorted(attrs))}" if attrs else ""
-
-
 def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
-    members = list(group.members())
-    for i, name in enumerate(members):
+    members = group.nodes()
+    for i, (name, (store, meta)) in enumerate(members.items()):
         last = i == len(members) - 1
         branch, extension = ("└── ", "    ") if last else ("├── ", "│   ")
-        store, meta = group.node(name)
         if isinstance(meta, GroupMetadata):
             lines.append(f"{indent}{branch}{name} (group){attrs_note(meta.attributes)}")
             _tree_lines(Group(store, meta), indent + extension, lines)
@@ -277,42 +303,6 @@ def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None,
             f"no group at {store.describe()}: it is a Zarr v{meta.zarr_format} array; read it with dz.read(url)"
         )
     return Group(store, meta, allow_pickle=allow_pickle)
-
-
-def open_dataset(url: StoreLike, **kwargs: Any) -> Any:
-    """The group at ``url`` as a lazy ``xarray.Dataset``: ``xr.open_dataset(url, engine="dask_zarrio")``.
-
-    Needs xarray (``pip install 'dask_zarrio[xarray]'``).
-
-    Parameters
-    ----------
-    url
-        A group (any URL or store :func:`dask_zarrio.open_group` takes).
-    **kwargs
-        Passed to ``xarray.open_dataset``: ``chunks`` (default ``{}``, the stored chunks),
-        ``decode_times``, ``drop_variables``, ``group``, ``storage_options``, ``allow_pickle`` ...
-
-    Returns
-    -------
-    xarray.Dataset
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr, dask_zarrio as dz
-    >>> ds = xr.Dataset({"t": ("time", np.arange(3.0))}, coords={"time": [10, 20, 30]})
-    >>> dz.write_dataset(ds, "memory://doc/od.zarr", mode="w")
-    >>> dz.open_dataset("memory://doc/od.zarr").t.sum().values
-    array(3.)
-    """
-    try:
-        import xarray
-    except ImportError as e:
-        raise MissingDependencyError(
-            "dz.open_dataset and Group.to_xarray need xarray: pip install 'dask_zarrio[xarray]'"
-        ) from e
-    kwargs.setdefault("chunks", {})
-    where: Any = url  # a Store or mapping too: the engine opens what dz.open_group opens
-    return xarray.open_dataset(where, engine="dask_zarrio", **kwargs)
 
 
 def create_group(
@@ -358,15 +348,11 @@ def create_group(
 
 
 def _walk(group: Group, prefix: str, out: dict[str, ConsolidatedNode]) -> None:
-    for name, kind in group.members().items():
+    for name, (store, meta) in group.nodes().items():
         path = f"{prefix}{name}"
-        store = group.store.child(name)
-        if kind == "group":
-            meta = group.group(name).metadata
-            out[path] = consolidated_entry(meta)
+        out[path] = consolidated_entry(meta)
+        if isinstance(meta, GroupMetadata):
             _walk(Group(store, GroupMetadata(meta.zarr_format, meta.attributes)), f"{path}/", out)
-        else:
-            out[path] = consolidated_entry(read_node(store))
 
 
 def consolidate(url: StoreLike, *, storage_options: dict[str, Any] | None = None) -> Group:

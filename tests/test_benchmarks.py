@@ -16,6 +16,7 @@ def test_benchmark_runs_and_prints_every_table(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
          "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references,reblock",
+         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references,open",
          "--latency-ms", "0", "--dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
@@ -127,3 +128,14 @@ def test_full_load_rows(tmp_path):
     for name, line in zip(names, lines[2:], strict=True):
         gbps, peak = line[len(name):].split()
         assert line.startswith(name) and float(gbps) >= 0 and peak.endswith("x")  # tiny: ~0 GB/s
+def test_open_latency_benchmark_rows():
+    """The many-variable open (20 small variables, v3, one round, 20 ms): every contender opens
+    each group, no data chunk is read, and dz sends no more requests than xr.open_zarr."""
+    from benchmarks import open_latency
+
+    lines = open_latency.run([20], 1, small=True, formats=("v3",))
+    rows = {(line[9:29].strip(), line[30:68].strip()): line[68:].split() for line in lines[2:]}
+    assert len(rows) == 6 and all(int(data) == 0 for _, _, data in rows.values())
+    for group in ("v3 consolidated", "v3 not consolidated"):
+        ours, theirs = rows[(group, "xr.open_dataset(engine='dask_zarrio')")], rows[(group, "xr.open_zarr")]
+        assert int(ours[1]) <= int(theirs[1])

@@ -10,8 +10,9 @@ import numpy as np
 
 from ..api import read
 from ..errors import ArrayNotFoundError, ZarrioError
-from ..hierarchy import Group, array_note, attrs_note, consolidate
+from ..hierarchy import Group, consolidate
 from ..metadata.group import GroupMetadata
+from ..metadata.summary import array_note, attrs_note
 from ..store import open_store
 from ..store.backends.icechunk_store import is_icechunk
 from ..store.base import redact_url

@@ -14,10 +14,12 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import MissingDependencyError
 from ..hierarchy import Group
+from ..typing import StoreLike
 from .opening import open_dataset_group, variable
 
-__all__ = ["DaskZarrioBackendEntrypoint", "open_groups_as_dict"]
+__all__ = ["DaskZarrioBackendEntrypoint", "open_dataset", "open_groups_as_dict"]
 
 
 def _xarray() -> Any:
@@ -33,8 +35,9 @@ def _dataset(group: Group, drop_variables: Iterable[str] | None, decode: dict[st
     """Decoded before the Dataset is made, as xarray's own backends: an index built first, then
     decoded, would lose its numpy StringDType."""
     xr = _xarray()
-    variables = {name: variable(group, name, mask_with_fill_value=mask_with_fill_value)
-                 for name in group.array_keys()}
+    nodes = group.array_nodes(preload_indexes=True)  # every document in one batch, index chunks in another
+    variables = {name: variable(group, name, mask_with_fill_value=mask_with_fill_value, node=node)
+                 for name, node in nodes.items()}
     variables, attrs, coord_names = xr.conventions.decode_cf_variables(
         variables, dict(group.metadata.attributes), drop_variables=drop_variables, **decode)
     coords = {n: v for n, v in variables.items() if n in coord_names or v.dims == (n,)}
@@ -146,3 +149,37 @@ def open_groups_as_dict(
 
 def _path(filename_or_obj: Any) -> Any:
     return os.fspath(filename_or_obj) if isinstance(filename_or_obj, os.PathLike) else filename_or_obj
+
+
+def open_dataset(url: StoreLike, **kwargs: Any) -> Any:
+    """The group at ``url`` as a lazy ``xarray.Dataset``: ``xr.open_dataset(url, engine="dask_zarrio")``.
+
+    Needs xarray (``pip install 'dask_zarrio[xarray]'``).
+
+    Parameters
+    ----------
+    url
+        A group (any URL or store :func:`dask_zarrio.open_group` takes).
+    **kwargs
+        Passed to ``xarray.open_dataset``: ``chunks`` (default ``{}``, the stored chunks),
+        ``decode_times``, ``drop_variables``, ``group``, ``storage_options``, ``allow_pickle`` ...
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, dask_zarrio as dz
+    >>> ds = xr.Dataset({"t": ("time", np.arange(3.0))}, coords={"time": [10, 20, 30]})
+    >>> dz.write_dataset(ds, "memory://doc/od.zarr", mode="w")
+    >>> dz.open_dataset("memory://doc/od.zarr").t.sum().values
+    array(3.)
+    """
+    try:
+        import xarray
+    except ImportError as e:
+        raise MissingDependencyError("dz.open_dataset needs xarray: pip install 'dask_zarrio[xarray]'") from e
+    kwargs.setdefault("chunks", {})
+    where: Any = url  # a Store or mapping too: the engine opens what dz.open_group opens
+    return xarray.open_dataset(where, engine="dask_zarrio", **kwargs)

@@ -17,9 +17,10 @@ from ..codecs import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec, Codec
 from ..codecs.sharding import ShardingCodec
 from ..errors import ArrayNotFoundError, ZarrioError
 from ..hierarchy import Group, open_group
-from ..metadata import ArrayMetadataV2, ArrayMetadataV3, ArraySpec
+from ..metadata import ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ArraySpec
 from ..metadata.group import GroupMetadata
 from ..metadata.rectilinear import preferred_chunks
+from ..store import Store
 from .lazy import lazy_array
 
 __all__ = ["TEXT", "array_encoding", "open_dataset_group", "variable"]
@@ -122,19 +123,21 @@ def array_encoding(meta: Any, dims: tuple[str, ...]) -> dict[str, Any]:
     return {"chunks": tuple(chunks), "preferred_chunks": dict(zip(dims, chunks)), **enc}
 
 
-def variable(group: Group, name: str, *, lazy: bool = True, mask_with_fill_value: bool | None = None) -> Any:
+def variable(group: Group, name: str, *, lazy: bool = True, mask_with_fill_value: bool | None = None,
+             node: tuple[Store, ArrayMetadata] | None = None) -> Any:
     """The undecoded xarray Variable of array ``name`` (CF attributes as stored).
 
     ``lazy``: its data a lazily indexed :class:`~.lazy.LazyArray` (else a dask array, as
     ``dz.read`` gives). ``mask_with_fill_value`` is xarray's ``use_zarr_fill_value_as_mask``:
     the array's ``fill_value`` becomes ``_FillValue`` (masked as missing by CF decoding);
-    ``None`` does so for Zarr v2 only, as xarray.
+    ``None`` does so for Zarr v2 only, as xarray. ``node``: its location and metadata where
+    already read (:meth:`Group.array_nodes` reads every member's together).
     """
     import xarray as xr
 
     from ..graph.builder import array_from_metadata
 
-    store, meta = group.array_node(name)
+    store, meta = group.array_node(name) if node is None else node
     attrs = dict(meta.attributes)
     dims = _dims(meta, attrs)
     encoding = array_encoding(meta, dims)

@@ -39,19 +39,27 @@ class FaultyProxy:
         truncate_rate: float = 0.0,
         reset_rate: float = 0.0,
         seed: int = 0,
+        cache: bool = False,
     ) -> None:
         host, port = upstream.removeprefix("http://").split(":")
         self.upstream = (host, int(port))
         self.latency, self.fail_rate = latency, fail_rate
         self.truncate_rate, self.reset_rate = truncate_rate, reset_rate
+        #: Answer each GET (path and range) from memory once the upstream answered it: for
+        #: read-only benchmarks, so that the upstream's own cost per request (moto: a few ms
+        #: of CPU) does not hide the latency a client pays.
+        self.cache = cache
+        self._cache: dict[tuple[str, str | None], tuple[int, list[tuple[str, str]], bytes]] = {}
         self.counts: Counter[str] = Counter()
+        #: Requests by ``"METHOD /path?query"`` (which keys an operation touched).
+        self.paths: Counter[str] = Counter()
         #: S3 multipart requests by operation (CreateMultipartUpload, UploadPart, ...).
         self.multipart: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -92,6 +100,8 @@ class FaultyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 proxy._count(self.command)
+                with proxy._lock:
+                    proxy.paths[f"{self.command} {self.path}"] += 1
                 operation = _multipart_operation(self.command, self.path)
                 if operation:
                     with proxy._lock:
@@ -114,17 +124,10 @@ class FaultyProxy:
                     self.close_connection = True
                     self.connection.close()
                     return
-                conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
-                try:
-                    headers = {k: v for k, v in self.headers.items()}
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    resp = conn.getresponse()
-                    data = resp.read()
-                finally:
-                    conn.close()
-                truncate = fate == "truncate" and self.command == "GET" and len(data) > 1 and resp.status == 200
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
+                status, answer_headers, data = self._answer(body)
+                truncate = fate == "truncate" and self.command == "GET" and len(data) > 1 and status == 200
+                self.send_response(status)
+                for k, v in answer_headers:
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
@@ -136,6 +139,23 @@ class FaultyProxy:
                     return
                 if self.command != "HEAD":
                     self.wfile.write(data)
+
+            def _answer(self, body: bytes | None) -> tuple[int, list[tuple[str, str]], bytes]:
+                """The upstream's answer (status, headers, body); a GET's from the cache once seen there."""
+                key = (self.path, self.headers.get("Range"))
+                if proxy.cache and self.command == "GET" and key in proxy._cache:
+                    return proxy._cache[key]
+                conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                try:
+                    headers = {k: v for k, v in self.headers.items()}
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    answer = (resp.status, resp.getheaders(), resp.read())
+                finally:
+                    conn.close()
+                if proxy.cache and self.command == "GET":
+                    proxy._cache[key] = answer
+                return answer
 
             def _tracked(self) -> None:
                 with proxy._lock:
@@ -150,6 +170,12 @@ class FaultyProxy:
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _tracked
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    # Clients open hundreds of connections at once (a many-variable open): the default
+    # backlog of 5 would drop connection attempts, and a dropped SYN waits a second.
+    request_queue_size = 1024
 
 
 def _multipart_operation(command: str, path: str) -> str | None:
