@@ -126,6 +126,23 @@ def raw_encode_write(blocks: list[np.ndarray], folder: str, threads: int) -> Non
         list(pool.map(one, enumerate(blocks)))
 
 
+def same_codec(url: str, first_block: np.ndarray) -> str:
+    """Whether the write limit encodes with dz's codec parameters: its first chunk against dz's.
+
+    Both go through :class:`BloscCodec` (zstd in 1 MiB blosc blocks where the metadata says
+    ``blocksize: 0``), so the write ratio compares like with like; this says so from the chunk
+    headers (c-blosc's thread pool, used on the main thread, may order a block's bytes otherwise).
+    """
+    limit = bytes(memoryview(BloscCodec(**CODEC["configuration"]).encode(first_block)))  # type: ignore[arg-type]
+    first = sorted(chunk_files(url))[0]
+    with open(first, "rb") as f:
+        stored = f.read()
+    fields = lambda b: (b[3], int.from_bytes(b[8:12], "little"), b[2])  # noqa: E731  typesize, block, flags
+    return (f"write limit codec: blosc-zstd typesize {fields(limit)[0]}, {fields(limit)[1] / 2**20:g} MiB blocks, "
+            f"flags {fields(limit)[2]:#x}; dz's first chunk {fields(stored)[0]}, {fields(stored)[1] / 2**20:g} MiB, "
+            f"{fields(stored)[2]:#x}; same parameters: {fields(limit) == fields(stored)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=float, default=1.0, help="array size in GiB (default 1)")
@@ -217,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
         writes["tensorstore write"] = (ts_write, clean)
     write_rows = interleaved(writes, args.rounds)
+    limit_codec_note = same_codec(url, blocks[0])
 
     # Misaligned: dask blocks of 3/4 of a stored chunk. dz plans + rechunks; to_zarr's
     # mode="w" serialises every write behind one lock to avoid corrupting the data.
@@ -235,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     mis_rows = interleaved(mis, args.rounds)
 
     shard_rows, notes = sharded(source, chunks, scratch, args.rounds, ts)
+    notes.insert(0, limit_codec_note)
     skip = set(filter(None, args.skip.split(",")))
     tables: list[tuple[str, dict[str, float], str, int]] = [
         ("read", read_rows, "dz.read(url).sum()", nbytes), ("write", write_rows, "dz.write", nbytes),
