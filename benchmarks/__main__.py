@@ -33,7 +33,7 @@ import numpy as np
 
 import dask_zarrio as dz
 from benchmarks import icechunk as icechunk_bench
-from benchmarks import scale, stores, strings
+from benchmarks import peers, scale, stores, strings
 from dask_zarrio.codecs.blosc import BloscCodec
 from dask_zarrio.memory.buffers import empty
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
     parser.add_argument("--skip", default="",
-                        help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,"
+                        help="comma-separated sections to skip: distributed,peers,s3,s3write,stores,scale,tiny,memory,"
                         "strings,rechunk,icechunk,references; and rechunk contenders: rechunker,rechunk-cluster")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
@@ -289,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         if ref_rows:
             tables.append(("read through kerchunk references", ref_rows, "dz.read(reference://).sum()", ref_bytes))
         notes += ref_notes
+    if "peers" not in skip:  # zarrs-python, zarr-python, tensorstore on several layouts (benchmarks/peers.py)
+        peer_rows, peer_notes = peers.peer_tables(scratch, source, chunks, args.rounds, interleaved)
+        tables, notes = tables + peer_rows, notes + peer_notes
     if "scale" not in skip:
         notes += scale.graph_preparation()
     if "s3write" not in skip:  # a quarter of --size, as the S3 read case

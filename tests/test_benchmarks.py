@@ -98,3 +98,23 @@ def test_references_benchmark_rows(tmp_path):
     assert list(rows) == ["dz.read(reference://).sum()", "dz.read(native copy).sum()"]
     assert "6 requests for 5 blocks touching 6 (block, file) pairs" in notes[1] and nbytes == 2 * 64 * 64 * 4
     assert "4 requests for 4 (block, file) pairs" in notes[2]  # small chunks: the gaps are coalesced
+
+
+def test_peer_benchmark_rows(tmp_path):
+    """zarrs-python, zarr-python and tensorstore beside dz, read and write, per layout (tiny here)."""
+    import dask
+
+    from benchmarks.__main__ import interleaved, make_source
+    from benchmarks.peers import peer_tables
+
+    with dask.config.set(scheduler="threads"):
+        generator, chunks = make_source(0.004, 1)  # 512 x 2048 float32 in 512^2 chunks
+        tables, notes = peer_tables(tmp_path, generator.persist(), chunks, 1, interleaved,
+                                    layouts={"big": (None, None), "small": ((64, 64), None),
+                                             "small sharded": ((64, 64), (256, 256))})
+    assert [t[0].split(",")[0] for t in tables] == ["peers read", "peers write"] * 3
+    for _title, rows, mine, nbytes in tables:
+        assert mine in rows and nbytes == 512 * 2048 * 4 and all(s > 0 for s in rows.values())
+        peers = [n for n in rows if n != mine]
+        assert any(n.startswith("zarrs-python") for n in peers) or any("zarrs" in n for n in notes)
+        assert any(n.startswith("tensorstore") for n in peers)
