@@ -33,7 +33,7 @@ import numpy as np
 
 import dask_zarrio as dz
 from benchmarks import icechunk as icechunk_bench
-from benchmarks import scale, stores, strings
+from benchmarks import peers, scale, stores, strings
 from dask_zarrio.codecs.blosc import BloscCodec
 from dask_zarrio.memory.buffers import empty
 
@@ -126,6 +126,23 @@ def raw_encode_write(blocks: list[np.ndarray], folder: str, threads: int) -> Non
         list(pool.map(one, enumerate(blocks)))
 
 
+def same_codec(url: str, first_block: np.ndarray) -> str:
+    """Whether the write limit encodes with dz's codec parameters: its first chunk against dz's.
+
+    Both go through :class:`BloscCodec` (zstd in 1 MiB blosc blocks where the metadata says
+    ``blocksize: 0``), so the write ratio compares like with like; this says so from the chunk
+    headers (c-blosc's thread pool, used on the main thread, may order a block's bytes otherwise).
+    """
+    limit = bytes(memoryview(BloscCodec(**CODEC["configuration"]).encode(first_block)))  # type: ignore[arg-type]
+    first = sorted(chunk_files(url))[0]
+    with open(first, "rb") as f:
+        stored = f.read()
+    fields = lambda b: (b[3], int.from_bytes(b[8:12], "little"), b[2])  # noqa: E731  typesize, block, flags
+    return (f"write limit codec: blosc-zstd typesize {fields(limit)[0]}, {fields(limit)[1] / 2**20:g} MiB blocks, "
+            f"flags {fields(limit)[2]:#x}; dz's first chunk {fields(stored)[0]}, {fields(stored)[1] / 2**20:g} MiB, "
+            f"{fields(stored)[2]:#x}; same parameters: {fields(limit) == fields(stored)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=float, default=1.0, help="array size in GiB (default 1)")
@@ -134,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
     parser.add_argument("--skip", default="",
-                        help="comma-separated sections to skip: distributed,s3,s3write,stores,scale,tiny,memory,"
+                        help="comma-separated sections to skip: distributed,peers,s3,s3write,stores,scale,tiny,memory,"
                         "strings,rechunk,reblock,icechunk,references,fullload,open; and rechunk contenders: "
                         "rechunker,rechunk-cluster")
     parser.add_argument("--latency-ms", type=float, default=50.0,
@@ -218,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
         writes["tensorstore write"] = (ts_write, clean)
     write_rows = interleaved(writes, args.rounds)
+    limit_codec_note = same_codec(url, blocks[0])
 
     # Misaligned: dask blocks of 3/4 of a stored chunk. dz plans + rechunks; to_zarr's
     # mode="w" serialises every write behind one lock to avoid corrupting the data.
@@ -236,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     mis_rows = interleaved(mis, args.rounds)
 
     shard_rows, notes = sharded(source, chunks, scratch, args.rounds, ts)
+    notes.insert(0, limit_codec_note)
     skip = set(filter(None, args.skip.split(",")))
     tables: list[tuple[str, dict[str, float], str, int]] = [
         ("read", read_rows, "dz.read(url).sum()", nbytes), ("write", write_rows, "dz.write", nbytes),
@@ -271,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         if ref_rows:
             tables.append(("read through kerchunk references", ref_rows, "dz.read(reference://).sum()", ref_bytes))
         notes += ref_notes
+    if "peers" not in skip:  # zarrs-python, zarr-python, tensorstore on several layouts (benchmarks/peers.py)
+        peer_rows, peer_notes = peers.peer_tables(scratch, source, chunks, args.rounds, interleaved)
+        tables, notes = tables + peer_rows, notes + peer_notes
     if "scale" not in skip:
         notes += scale.graph_preparation()
     if "s3write" not in skip:  # a quarter of --size, as the S3 read case

@@ -179,8 +179,8 @@ def distributed_rows(
     url: str, out_url: str, source: da.Array, chunks: tuple[int, int], rounds: int, interleaved: Any,
     limits: tuple[Callable[[], object], Callable[[], object]],
 ) -> list[tuple[str, dict[str, float], str]]:
-    """Read + sum and write on ``LocalCluster(2 workers x 1 thread)``, as started, beside the
-    same cluster started with ``dask_zarrio.worker-memory: off``, then with
+    """Read + sum and write on ``LocalCluster(2 workers x 1 thread)``, as started (malloc left
+    alone), beside the same cluster started with ``dask_zarrio.worker-memory: auto``, then with
     :class:`dask_zarrio.memory.allocator.MallocTuning` registered (peers measured too).
 
     The thread-pool limits (``limits``: read, write) are measured again here, their rounds
@@ -212,7 +212,7 @@ def distributed_rows(
             cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
         return cluster, Client(cluster, set_as_default=False)
 
-    (cluster, client), (cluster_off, client_off) = start(None), start("off")
+    (cluster, client), (cluster_off, client_off) = start(None), start("auto")
     try:
         src, src_off = client.persist(source), client_off.persist(source)
         for c, x in ((client, src), (client_off, src_off)):
@@ -228,10 +228,10 @@ def distributed_rows(
                 "limit: encode+write, thread pool": (write_limit, clean),
                 "dz.write" + suffix: (
                     on(client, lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC])), clean)}
-            if not note:  # the same cluster that leaves malloc alone
-                reads["dz.read(url).sum(), distributed, worker-memory off"] = (
+            if not note:  # the same cluster with the opt-in allocator tuning
+                reads["dz.read(url).sum(), distributed, worker-memory auto"] = (
                     on(client_off, lambda: dz.read(url).sum().compute()), None)
-                writes["dz.write, distributed, worker-memory off"] = (
+                writes["dz.write, distributed, worker-memory auto"] = (
                     on(client_off, lambda: dz.write(src_off, out_url, mode="w", chunks=chunks, compressors=[CODEC])),
                     clean)
             try:

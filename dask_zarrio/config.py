@@ -43,11 +43,13 @@ DEFAULTS: dict[str, Any] = {
     "s3-multipart-part-size": "8MiB",
     # Free read/encode buffers a process keeps for reuse (bytes or "256MiB"; 0 disables).
     "buffer-pool": "256MiB",
-    # glibc malloc thresholds in dask.distributed workers (dask_zarrio.memory.allocator):
+    # glibc malloc thresholds in dask.distributed workers (dask_zarrio.memory.allocator), opt-in:
+    # "off":  never touched (default: the codecs keep their zstd contexts per thread and reuse
+    #         read buffers, so workers no longer need it; docs/performance.md);
     # "auto": raised while dask_zarrio's tasks run in a worker started with distributed's
     #         low trim threshold, put back 2 s after the last one (logged once at INFO);
-    # "off":  never touched; "on": raised at a worker's first dask_zarrio task, for good.
-    "worker-memory": "auto",
+    # "on":   raised at a worker's first dask_zarrio task, for good.
+    "worker-memory": "off",
     # mode="w" over an array on a store that renames nodes (local folders): write the new
     # array beside the old one and rename it in when complete, so the old one stays
     # readable until then (costs holding both on disk while writing; False: in place).

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_runs_and_prints_every_table(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
-         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references,reblock",
-         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references,open",
+         # the sections with a smoke test of their own below are skipped
+         "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references,reblock,open,"
+                   "fullload,peers",
          "--latency-ms", "0", "--dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
@@ -139,3 +140,21 @@ def test_open_latency_benchmark_rows():
     for group in ("v3 consolidated", "v3 not consolidated"):
         ours, theirs = rows[(group, "xr.open_dataset(engine='dask_zarrio')")], rows[(group, "xr.open_zarr")]
         assert int(ours[1]) <= int(theirs[1])
+def test_peer_benchmark_rows(tmp_path):
+    """zarrs-python, zarr-python and tensorstore beside dz, read and write, per layout (tiny here)."""
+    import dask
+
+    from benchmarks.__main__ import interleaved, make_source
+    from benchmarks.peers import peer_tables
+
+    with dask.config.set(scheduler="threads"):
+        generator, chunks = make_source(0.004, 1)  # 512 x 2048 float32 in 512^2 chunks
+        tables, notes = peer_tables(tmp_path, generator.persist(), chunks, 1, interleaved,
+                                    layouts={"big": (None, None), "small": ((64, 64), None),
+                                             "small sharded": ((64, 64), (256, 256))})
+    assert [t[0].split(",")[0] for t in tables] == ["peers read", "peers write"] * 3
+    for _title, rows, mine, nbytes in tables:
+        assert mine in rows and nbytes == 512 * 2048 * 4 and all(s > 0 for s in rows.values())
+        peers = [n for n in rows if n != mine]
+        assert any(n.startswith("zarrs-python") for n in peers) or any("zarrs" in n for n in notes)
+        assert any(n.startswith("tensorstore") for n in peers)

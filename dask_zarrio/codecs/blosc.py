@@ -1,4 +1,6 @@
-"""The ``blosc`` codec (compression through numcodecs' Blosc)."""
+"""The ``blosc`` codec, through numcodecs' Blosc; in processes whose malloc hands big
+allocations back to the OS (``dask.distributed`` workers), zstd chunks are written by
+:mod:`.blosc_frame` around a per-thread zstd context instead (the same bytes)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ import numpy as np
 from numcodecs import blosc
 
 from ..errors import MetadataError
+from . import blosc_frame
 from .base import Buffer, BytesBytesCodec
 from .bounded import blosc_decode
+from .contexts import malloc_hands_back
 from .sizes import blosc_decoded_size
 
 __all__ = ["ZSTD_BLOCKSIZE", "BloscCodec", "encode_blocksize"]
@@ -98,14 +102,12 @@ class BloscCodec(BytesBytesCodec):
         return BloscCodec(self.cname, self.clevel, self.shuffle, dtype.itemsize, self.blocksize)
 
     def encode(self, data: Buffer) -> Buffer:
-        return blosc.compress(
-            data,
-            self.cname.encode(),
-            self.clevel,
-            _SHUFFLE[self.shuffle],
-            encode_blocksize(self.cname, self.blocksize),
-            self.typesize or 1,
-        )
+        shuffle, blocksize = _SHUFFLE[self.shuffle], encode_blocksize(self.cname, self.blocksize)
+        if malloc_hands_back():  # else c-blosc's own shuffle is faster, its compressors free
+            frame = blosc_frame.encode(data, self.cname, self.clevel, shuffle, self.typesize or 1, blocksize)
+            if frame is not None:
+                return frame
+        return blosc.compress(data, self.cname.encode(), self.clevel, shuffle, blocksize, self.typesize or 1)
 
     def decode(self, data: Buffer, out: np.ndarray | None = None) -> Buffer:
         return blosc.decompress(data, out)

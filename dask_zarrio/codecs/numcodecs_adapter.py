@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 import numcodecs
@@ -17,14 +18,16 @@ from numcodecs.abc import Codec as NumcodecsCodec
 from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray_like
 
 from ..errors import MetadataError, UnsafeCodecError
+from . import blosc_frame
 from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, BytesBytesCodec, Codec
 from .blosc import encode_blocksize
 from .bounded import BOUNDED_NUMCODECS
+from .contexts import malloc_hands_back, zstd_compress
 from .sizes import blosc_decoded_size, gzip_decoded_size, zstd_decoded_size
 
 __all__ = [
     "NumcodecsArrayArray", "NumcodecsArrayBytes", "NumcodecsBytesBytes", "check_safe_codec_id", "opt_in",
-    "wrap_numcodecs",
+    "owned_encoder", "wrap_numcodecs",
 ]
 
 #: numcodecs ids of filters: array→array in a v3 chain (zarr-python's ``numcodecs.*``).
@@ -110,6 +113,46 @@ class _WrapsNumcodecs:
         return {"name": f"numcodecs.{codec_id}", "configuration": config if self.config is None else dict(self.config)}
 
 
+def owned_encoder(codec: NumcodecsCodec) -> Callable[[Buffer], Buffer]:
+    """``codec.encode``, but numcodecs' zstd (always) and blosc-zstd (where
+    :func:`.contexts.malloc_hands_back`) through dask_zarrio's per-thread zstd contexts
+    (:mod:`.contexts`, :mod:`.blosc_frame`): the same bytes, no compressor set up per
+    chunk or block. Whatever those modules do not write goes to ``codec``.
+
+    Examples
+    --------
+    >>> data = np.linspace(0, 1, 1000, dtype="f4")
+    >>> codec = numcodecs.Blosc("zstd", 3, numcodecs.Blosc.SHUFFLE, 256)
+    >>> bytes(owned_encoder(codec)(data)) == codec.encode(data)
+    True
+    """
+    config = codec.get_config()
+    if config["id"] == "zstd":
+        level, checksum = config.get("level", 0), bool(config.get("checksum", False))
+
+        def zstd(data: Buffer) -> Buffer:
+            frame = zstd_compress(data, level, checksum)
+            return codec.encode(data) if frame is None else frame
+
+        return zstd
+    if config["id"] != "blosc":
+        return codec.encode
+    typesize = getattr(codec, "_typesize", None)  # numcodecs keeps it out of get_config()
+
+    def blosc(data: Buffer) -> Buffer:
+        if not malloc_hands_back():  # c-blosc's own shuffle is faster, its compressors free
+            return codec.encode(data)
+        buf = ensure_contiguous_ndarray(data)
+        size = typesize or buf.itemsize  # numcodecs: the buffer's item size unless given
+        shuffle = config["shuffle"]
+        if shuffle == -1:  # AUTOSHUFFLE: bit shuffle for single bytes, byte shuffle otherwise
+            shuffle = 2 if size == 1 else 1
+        frame = blosc_frame.encode(buf, config["cname"], config["clevel"], shuffle, size, config["blocksize"])
+        return codec.encode(data) if frame is None else frame
+
+    return blosc
+
+
 class NumcodecsBytesBytes(_WrapsNumcodecs, BytesBytesCodec):
     """A numcodecs compressor or checksum as a bytes→bytes codec."""
 
@@ -122,9 +165,10 @@ class NumcodecsBytesBytes(_WrapsNumcodecs, BytesBytesCodec):
             size = encode_blocksize(config.get("cname", ""), 0)
             if size:
                 self._encoder = numcodecs.get_codec({**config, "blocksize": size})
+        self._encode = owned_encoder(self._encoder)
 
     def encode(self, data: Buffer) -> Buffer:
-        return self._encoder.encode(data)
+        return self._encode(data)
 
     def decode(self, data: Buffer, out: np.ndarray | None = None) -> Buffer:
         return self.codec.decode(data, out)

@@ -1,4 +1,5 @@
-"""The ``zstd`` codec (through numcodecs' Zstd), with optional content checksum."""
+"""The ``zstd`` codec, with optional content checksum: encoded with a per-thread zstd
+context (:mod:`.contexts`, the same bytes as numcodecs' Zstd), decoded by numcodecs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from numcodecs import Zstd
 from ..errors import MetadataError
 from .base import Buffer, BytesBytesCodec
 from .bounded import zstd_decode
+from .contexts import zstd_compress
 from .sizes import zstd_decoded_size
 
 __all__ = ["ZstdCodec"]
@@ -39,7 +41,8 @@ class ZstdCodec(BytesBytesCodec):
         return {"name": "zstd", "configuration": {"level": self.level, "checksum": self.checksum}}
 
     def encode(self, data: Buffer) -> Buffer:
-        return self._codec.encode(data)
+        frame = zstd_compress(data, self.level, self.checksum)
+        return self._codec.encode(data) if frame is None else frame
 
     def decode(self, data: Buffer, out: np.ndarray | None = None) -> Buffer:
         return self._codec.decode(data, out)

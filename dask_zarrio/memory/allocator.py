@@ -5,22 +5,23 @@ memory goes back to the OS at once. Setting any glibc malloc variable also freez
 mmap threshold at 128 KiB. Together they make every buffer above 128 KiB a fresh
 mapping, faulted in and zeroed 4 KiB at a time, and unmapped again when freed. The
 blosc library bundled with numcodecs sets up a zstd compressor (a few MiB) for every
-block it compresses, so blosc-zstd writes pay that price once per block
-(docs/performance.md has the figures). Raising only one of the two thresholds is not
-enough: the trim threshold hands the freed compressor back at once.
+block it compresses, so blosc-zstd writes paid that price once per block.
+dask_zarrio's codecs now keep one zstd context per thread in such processes
+(:mod:`dask_zarrio.codecs.contexts`) and its reads reuse their buffers, so this module
+is opt-in: docs/performance.md has the figures before and after.
 
 The dask config key ``dask_zarrio.worker-memory`` (read through
 :func:`dask_zarrio.config.get` when a task starts) chooses what dask_zarrio does:
 
-``"auto"`` (the default)
+``"off"`` (the default)
+    Leave malloc alone.
+``"auto"``
     In a ``dask.distributed`` worker that runs under a trim threshold below
     :data:`TRIM_THRESHOLD`, raise both thresholds while dask_zarrio's read and write
     tasks run (:func:`working`) and, :data:`LINGER` seconds after the last one ends,
     put the worker's own settings back and return the memory kept (``malloc_trim``).
     Logged once per process at INFO when it first engages. Elsewhere (the threaded
     scheduler, workers started with other settings) nothing changes.
-``"off"``
-    Leave malloc alone.
 ``"on"``
     In a ``dask.distributed`` worker, raise both thresholds at the first dask_zarrio
     task and keep them raised (:func:`tune_malloc`), whatever the worker started with.
@@ -83,7 +84,7 @@ def mode() -> str:
     Examples
     --------
     >>> mode()
-    'auto'
+    'off'
     """
     value = str(config.get("worker-memory")).lower()
     if value not in MODES:

@@ -71,12 +71,21 @@ class FakeLibc:
         monkeypatch.setattr(worker_memory, "_SCOPE", self.scope)
 
 
+@pytest.fixture(autouse=True)
+def _auto():
+    """The scope's tests run with it switched on (opt-in since the codecs own their contexts)."""
+    with dask.config.set({"dask_zarrio.worker-memory": "auto"}):
+        yield
+
+
 # --- the switch -------------------------------------------------------------------------
 
 
-def test_default_is_auto_and_bad_values_raise_without_counting(monkeypatch):
+def test_default_is_off_and_bad_values_raise_without_counting(monkeypatch):
+    from dask_zarrio.config import DEFAULTS
+
+    assert DEFAULTS["worker-memory"] == "off"
     fake = FakeLibc(monkeypatch)
-    assert worker_memory.mode() == "auto"
     with dask.config.set({"dask_zarrio.worker-memory": "sometimes"}):
         with pytest.raises(ValueError, match="worker-memory"):
             with worker_memory.working():
