@@ -105,7 +105,7 @@ def read_chunk_at(spec: ArraySpec, store: Store, index: tuple[int, ...]) -> np.n
     >>> read_chunk_at(spec, MappingStore({}), (1,))
     array([4, 4], dtype=int8)
     """
-    blob = store.get(spec.chunk_key(index), limit=stored_limit(spec, [index]))
+    blob = store.get_chunk(spec.chunk_key(index), limit=stored_limit(spec, [index]))
     if blob is None:
         return spec.fill_chunk(spec.chunk_shape_at(index))
     chunk = decode_chunk_at(spec, store, index, blob)
@@ -252,7 +252,7 @@ def read_region(spec: ArraySpec, store: Store, region: Region) -> np.ndarray:
     block_shape = tuple(r.stop - r.start for r in region)
     indices = list(islice(spec.grid.chunks_in(region), 2))
     if len(indices) == 1 and spec.chunk_region(indices[0]) == region and spec.chunk_shape_at(indices[0]) == block_shape:
-        blob = store.get(spec.chunk_key(indices[0]), limit=stored_limit(spec, indices))
+        blob = store.get_chunk(spec.chunk_key(indices[0]), limit=stored_limit(spec, indices))
         if blob is None:
             return spec.fill_chunk(block_shape)
         arr = decode_chunk_at(spec, store, indices[0], blob)

@@ -143,6 +143,13 @@ class Store(ABC):
         """
         return [self.get(k, limit=limit) for k in keys]
 
+    def get_chunk(self, key: str, limit: int | None = None) -> Buffer | None:
+        """One chunk's stored bytes as :meth:`get_many` gives them: any bytes-like buffer (a local
+        store reuses page-aligned buffers for big files). :meth:`get`, which metadata reads use,
+        gives ``bytes``. The default asks :meth:`get`, so wrappers that count or serve gets see it.
+        """
+        return self.get(key, limit=limit)
+
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists (a metadata-only request where the store has one)."""
         return self.get(key) is not None

@@ -1,6 +1,7 @@
-"""A local chunk read by ``get`` lands in a reused, huge-page-aligned buffer, as by ``get_many``.
+"""A local chunk read by ``get_chunk`` lands in a reused, huge-page-aligned buffer, as by ``get_many``;
+``get`` (metadata) gives ``bytes``, which ``json.loads`` takes.
 
-``dz.read``'s blocks of exactly one chunk go through ``get``; a fresh ``bytes`` per chunk
+``dz.read``'s blocks of exactly one chunk go through ``get_chunk``; a fresh ``bytes`` per chunk
 there was fresh memory on ``dask.distributed`` workers, whose malloc hands big frees
 back to the OS: ~1,800 page faults per 7 MiB chunk with dask_zarrio's allocator tuning off.
 """
@@ -20,15 +21,26 @@ from dask_zarrio.store import open_store
 
 
 @pytest.mark.parametrize("limit", [None, 8 * 2**20])
-@pytest.mark.parametrize("method", ["get", "get_many"])
+@pytest.mark.parametrize("method", ["get_chunk", "get_many"])
 def test_big_local_chunk_in_an_aligned_buffer(tmp_path, limit, method):
     payload = np.random.default_rng(0).integers(0, 256, 5 * 2**20, dtype=np.uint8).tobytes()
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "0").write_bytes(payload)
     store = open_store(str(tmp_path))
-    got = store.get("c/0", limit=limit) if method == "get" else store.get_many(["c/0"], limit=limit)[0]
+    got = store.get_chunk("c/0", limit=limit) if method == "get_chunk" else store.get_many(["c/0"], limit=limit)[0]
     assert bytes(memoryview(got)) == payload
     assert np.asarray(got).ctypes.data % HUGE_PAGE == 0
+
+
+def test_a_big_metadata_document_is_read_as_bytes(tmp_path):
+    """Documents of more than the pooled-buffer threshold still parse (a big consolidated group)."""
+    import dask_zarrio as dz
+
+    url = str(tmp_path / "g.zarr")
+    dz.create_group(url, attributes={"blob": "x" * (5 * 2**20)})
+    store = open_store(url)
+    assert isinstance(store.get("zarr.json"), bytes)
+    assert len(dz.open_group(url).attrs["blob"]) == 5 * 2**20
 
 
 _READ = textwrap.dedent("""

@@ -26,6 +26,7 @@ import fsspec.asyn
 from dask.base import tokenize
 from fsspec.implementations.local import LocalFileSystem
 
+from ...memory.buffers import read_growth
 from ..base import (
     Buffer,
     Store,
@@ -152,16 +153,21 @@ class FsspecStore(Store):
         limit = int(config_number("requests-in-flight", integer=True, minimum=1))
         return fsspec.asyn.sync(self.fs.loop, gather_requests, calls, self.retry, limit, self._secrets())
 
-    def get(self, key: str, limit: int | None = None) -> Buffer | None:
-        if self._local:
-            # As get_many: big chunks land in reused, huge-page-aligned buffers. A fresh
-            # bytes object per chunk is fresh memory on distributed workers (1,800 page
-            # faults per 7 MiB chunk there, docs/performance.md).
-            return self._read_local(key, limit, self.retry)
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
         path = self._path(key)
 
         def fetch() -> bytes | None:
             try:
+                if self._local:
+                    # Plain file I/O: fsspec's local layer adds nothing here but cost.
+                    with open(path, "rb") as f:
+                        if limit is None:
+                            return f.read()
+                        size = os.fstat(f.fileno()).st_size
+                        if size > limit:
+                            raise too_large(self, key, size, limit)  # by its stat: never read
+                        # f.read(limit + 1) would allocate the limit before finding the end
+                        return f.read(size) + read_growth(f, limit + 1 - size)
                 if limit is None:
                     return self.fs.cat_file(path, **self._cat_kwargs)
                 return fsspec.asyn.sync(self.fs.loop, bounded_get, self.fs, path, limit, self._cat_kwargs) \
@@ -170,6 +176,14 @@ class FsspecStore(Store):
                 return None
 
         return within_limit(self, key, self._call("GET", key, fetch), limit)
+
+    def get_chunk(self, key: str, limit: int | None = None) -> Buffer | None:
+        # As get_many: big chunks land in reused, huge-page-aligned buffers. A fresh bytes
+        # object per chunk is fresh memory on distributed workers (1,800 page faults per
+        # 7 MiB chunk there, docs/performance.md).
+        if self._local:
+            return self._read_local(key, limit, self.retry)
+        return self.get(key, limit)
 
     def exists(self, key: str) -> bool:
         path = self._path(key)
