@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import dask
@@ -221,6 +222,7 @@ def write(
     branch: str | None = None,
     commit: str | None = None,
     rebase: bool = False,
+    write_empty_chunks: bool = False,
 ) -> Delayed | None:
     """Write a dask (or numpy) array to Zarr, one task per block, no locks.
 
@@ -315,6 +317,9 @@ def write(
         only with a message) and whether a concurrent commit is rebased onto
         (:class:`ConcurrentWriteError` otherwise). See :mod:`dask_zarrio.writing.transactions`.
         Refused on any other store: nothing there would be committed or versioned.
+    write_empty_chunks
+        Store chunks that hold only the fill value too, as zarr-python's option of that name
+        (by default they are left out: they read as the fill value anyway).
 
     Examples
     --------
@@ -335,6 +340,8 @@ def write(
         rebase=rebase,
     )
     target, w, data = planned.target, planned.w, planned.data
+    if write_empty_chunks:
+        w = replace(w, spec=replace(w.spec, write_empty_chunks=True))
     try:
         target.begin(w)
         name = "write-zarr-" + tokenize(data.name, w.sink.token(), json.dumps(w.dest.meta.to_dict(), default=str),

@@ -22,6 +22,7 @@ __all__ = [
     "MetadataError",
     "MisalignedWriteError",
     "MissingDependencyError",
+    "MissingVariableError",
     "StoreError",
     "StorePermissionError",
     "UnknownCodecError",
@@ -163,3 +164,14 @@ class MissingDependencyError(ZarrioError, ImportError):
 
     Also an :class:`ImportError`, so ``except ImportError`` around optional features works.
     """
+
+
+class MissingVariableError(ZarrioError, KeyError):
+    """A call names a variable that the Dataset does not have (``encoding={"nope": ...}``).
+
+    Also a :class:`KeyError`, what ``Dataset.to_zarr`` raises there; its message reads as
+    written (a plain ``KeyError`` would quote it).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
