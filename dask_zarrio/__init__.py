@@ -28,6 +28,7 @@ from .errors import (
     UnknownCodecError,
     UnsafeCodecError,
     ZarrioError,
+    ZarrioWarning,
 )
 from .hierarchy import Group, consolidate, create_group, open_group, tree
 from .rechunking.copy import copy, rechunk_dataset
@@ -64,6 +65,7 @@ __all__ = [
     "UnknownCodecError",
     "UnsafeCodecError",
     "ZarrioError",
+    "ZarrioWarning",
     "copy",
     "init",
     "read",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
@@ -23,7 +24,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
-from .errors import MisalignedWriteError, ZarrioError
+from .errors import MisalignedWriteError, ZarrioError, ZarrioWarning
 from .graph.builder import array_from_metadata, write_block
 from .graph.progress import on_distributed
 from .layout.write_plan import WritePlan, check_aligned, plan_write
@@ -127,6 +128,7 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
         if align == "raise":
             raise MisalignedWriteError(message)
         logger.warning(message)
+        warnings.warn(message, ZarrioWarning, stacklevel=4)  # filterable, as xarray's and dask's warnings
         break
     if plan.chunks == arr.chunks:
         return arr

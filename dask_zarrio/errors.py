@@ -28,6 +28,7 @@ __all__ = [
     "UnknownCodecError",
     "UnsafeCodecError",
     "ZarrioError",
+    "ZarrioWarning",
     "redact_url",
 ]
 
@@ -175,3 +176,12 @@ class MissingVariableError(ZarrioError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class ZarrioWarning(UserWarning):
+    """What dask_zarrio warns a user about (a region write that cuts stored chunks ...).
+
+    Sent through :func:`warnings.warn`, so that it can be filtered as xarray's and dask's
+    warnings are (``warnings.filterwarnings("ignore", category=dz.ZarrioWarning)``), and
+    logged on the ``dask_zarrio`` logger as well.
+    """

@@ -53,6 +53,10 @@ def zarr_encoding(var: Any, name: Any, *, check: bool, zarr_format: int) -> dict
     """
     valid = {*ZARR_ENCODING, "fill_value"} if zarr_format == 3 else set(ZARR_ENCODING)
     enc = {k: v for k, v in var.encoding.items() if k not in _SAFE_TO_DROP}
+    if "_FillValue" in enc:  # what the CF coder left: None (no fill value, said explicitly) or a mistake
+        if enc.pop("_FillValue") is not None:
+            raise ZarrioError(f"Zarr does not support _FillValue in encoding of variable {name!r} here; "
+                              "set it in the variable's attrs or encoding= before writing")
     invalid = [k for k in enc if k not in valid]
     if check and invalid:
         hint = " Use `_FillValue` to set the Zarr array `fill_value`" if "fill_value" in invalid else ""

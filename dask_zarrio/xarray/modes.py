@@ -30,8 +30,8 @@ __all__ = ["DATASET_MODES", "choose_mode", "dataset_group", "encoded_name", "val
 
 #: The modes of ``to_zarr``, as ``write_dataset`` takes them.
 DATASET_MODES = ("w-", "w", "a", "a-", "r+")
-#: What ``to_zarr`` stores a variable named ``None`` (a nameless DataArray) as.
-NONE_NAME = "__xarray_dataarray_variable__"
+#: What ``to_zarr`` stores a variable named ``None`` as (xarray's ``NONE_VAR_NAME``; read back as ``None``).
+NONE_NAME = "__values__"
 
 
 def choose_mode(mode: str | None, append_dim: Any, region: Any) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dask
+import dask.array as da
 import numpy as np
 
 from .._compat import xarray_fill_value_coder
@@ -23,6 +24,7 @@ from ..errors import ArgumentTypeError, ArrayNotFoundError, MissingVariableError
 from ..graph.builder import refuse_reading_from
 from ..graph.progress import compute as compute_with_progress
 from ..hierarchy import Group, consolidate, open_group
+from ..metadata.arguments import check_attributes
 from ..metadata.create import NO_FILL
 from ..store import Store, open_store
 from ..store.backends.icechunk_store import is_icechunk
@@ -157,20 +159,24 @@ def write_dataset(
                 refuse_reading_from(v.var.data, node, "dz.write_dataset")
         dataset_group(node, root, mode, attrs, fmt)
         how: dict[str, Any] = {"align": align, "compute": False}
-        parts = [_write(v, t, mode, append_dim, regions, fmt, compute, how) for v, t in zip(plan, targets)]
+        now: list[Any] = []
+        later: list[Any] = []  # compute=False: as to_zarr, numpy variables are written now, dask ones later
+        for v, t in zip(plan, targets):
+            eager = compute or (tx is None and not isinstance(v.var.data, da.Array))
+            (now if eager else later).append(_write(v, t, mode, append_dim, regions, fmt, eager, how))
+        if tx is None and now:
+            compute_with_progress(*now, progress=progress)
     except BaseException:
         if tx is not None:
             tx.abandon()  # nothing of this Dataset reaches the caller's session
         raise
     done = _Done(tx, top if consolidated is not False and mode != "r+" else None, node)
     if not compute:
-        if done.consolidate_at is not None:
-            done.consolidate()  # the metadata is written now: the consolidated view of it too
-        return dask.delayed(done, pure=False)(parts)
+        done.consolidate()  # the metadata is written now: the consolidated view of it too
+        return dask.delayed(done, pure=False)(later)
     if tx is not None:
-        commit_parts(parts, tx, progress=progress)
+        commit_parts(now, tx, progress=progress)
         return None
-    compute_with_progress(*parts, progress=progress)
     done.consolidate()
     return None
 
@@ -231,7 +237,9 @@ def _plan(
                 f"(the variables are {sorted(map(str, variables))!r})"
             )
         if not isinstance(enc, Mapping):
-            raise ArgumentTypeError(f"encoding[{name!r}]={enc!r} must be a dict of encoding keys")
+            raise ArgumentTypeError(
+                f"encoding[{name!r}]={enc!r} must be castable to a dictionary: a dict of encoding keys"
+            )
         variables[name] = variables[name].copy(deep=False)
         variables[name].encoding = dict(enc)  # replaces the variable's own, as to_zarr
     keys = set(root.array_keys()) if root is not None else set()
@@ -251,6 +259,7 @@ def _plan(
             "``xarray.Dataset.to_zarr()`` or write_dataset with ``mode='r+'``. To allow writing new variables, "
             "set ``mode='a'``."
         )
+    attrs = _checked_attrs(attrs, "the Dataset's attrs")
     before = stored_variables(root, [encoded_name(n) for n in stored]) if root is not None else {}
     plan = []
     for name, var in variables.items():
@@ -305,8 +314,17 @@ def _new(name: Any, var: Any, check: bool, fmt: int, write_empty_chunks: bool | 
         if attrs.get("_FillValue") is not None:
             attrs["_FillValue"] = xarray_fill_value_coder().encode(attrs["_FillValue"], var.dtype)
         fill = enc.get("fill_value", np.nan if var.dtype.kind == "f" else None)
-    return _Variable(encoded_name(name), var, False, fill, json_attrs(attrs), layout_arguments(enc, var.data, fmt),
+    attrs = _checked_attrs(attrs, f"the attrs of variable {name!r}")
+    return _Variable(encoded_name(name), var, False, fill, attrs, layout_arguments(enc, var.data, fmt),
                      _write_empty(enc, write_empty_chunks, name))
+
+
+def _checked_attrs(attrs: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Attributes as JSON stores them, checked before anything is written (a ``TypeError`` as ``to_zarr``'s)."""
+    try:
+        return check_attributes(json_attrs(attrs))
+    except ArgumentTypeError as e:
+        raise ArgumentTypeError(f"Invalid attribute in Dataset.attrs. ({where}): {e}") from None
 
 
 def _into_stored(
