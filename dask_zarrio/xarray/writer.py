@@ -238,7 +238,7 @@ def _plan(
             )
         if not isinstance(enc, Mapping):
             raise ArgumentTypeError(
-                f"encoding[{name!r}]={enc!r} must be castable to a dictionary: a dict of encoding keys"
+                f"encoding[{name!r}]={enc!r} must be a dict of encoding keys (it must be castable to a dictionary)"
             )
         variables[name] = variables[name].copy(deep=False)
         variables[name].encoding = dict(enc)  # replaces the variable's own, as to_zarr

@@ -144,3 +144,19 @@ def test_progress_shows_a_bar(tmp_path, capsys):
     ds = xr.Dataset({"v": (("x",), np.arange(20.0))}).chunk(5)
     dz.write_dataset(ds, str(tmp_path / "d.zarr"), progress=True)
     assert "100%" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("zarr_format", FORMATS)
+def test_a_dataset_opened_from_zarr_keeps_its_layout_and_codecs(tmp_path, zarr_format):
+    """Issue 29: ``.encoding`` was ignored, so blosc-lz4 became zstd and the chunks dz's own."""
+    import numcodecs
+
+    blosc = zarr.codecs.BloscCodec(cname="lz4", clevel=3) if zarr_format == 3 else numcodecs.Blosc("lz4", 3)
+    enc = {"v": {"chunks": (5, 10), "compressors": (blosc,), **({"shards": (10, 30)} if zarr_format == 3 else {})}}
+    src, dst = str(tmp_path / "s.zarr"), str(tmp_path / "d.zarr")
+    xr.Dataset({"v": (("x", "y"), np.arange(600.0).reshape(20, 30))}).to_zarr(src, zarr_format=zarr_format,
+                                                                              encoding=enc)
+    dz.write_dataset(xr.open_zarr(src), dst, zarr_format=zarr_format)
+    a, b = zarr.open_array(src, path="v"), zarr.open_array(dst, path="v")
+    assert (a.chunks, a.shards, a.compressors) == (b.chunks, b.shards, b.compressors)
+    np.testing.assert_array_equal(a[:], b[:])

@@ -5,7 +5,7 @@ for Zarr formats 2 and 3, from the installed xarray), test bodies unchanged, wit
 write routed to :func:`dask_zarrio.write_dataset` (``save`` and the bodies' own
 ``Dataset.to_zarr``/``DataArray.to_zarr``) and every read to ``engine="dask_zarrio"``
 (``open``, ``xr.open_zarr``, ``xr.open_dataset(engine="zarr")``). xarray's unmodified
-class runs beside it, for the comparison count.
+class runs beside it, for the comparison count (marked ``slow``: ``-m 'not slow'`` leaves it out).
 
 :data:`KNOWN_DIFFERENCES` lists the tests dz fails on purpose, each a difference from
 ``to_zarr`` that docs/formats.md ("Differences from to_zarr") explains; they are
@@ -45,12 +45,13 @@ KNOWN_DIFFERENCES = {
         "the same with shards: dask chunks that split shards are rechunked to whole shards where to_zarr raises"),
 }
 
-#: Base test name -> the read-side feature it waits for (issue 29, being built in xarray/backend.py).
+#: Test name (all its parameters) or test id -> the read-side feature it waits for (issue 29, being
+#: built in xarray/backend.py).
 READER_OWNED = {
     **dict.fromkeys(("test_load", "test_dataset_compute", "test_dataset_caching"),
                     "the engine without chunks= gives lazily indexed BackendArrays, loaded into numpy"),
     "test_roundtrip_None_variable": "a nameless DataArray's array (__xarray_dataarray_variable__) read back as None",
-    **dict.fromkeys(("test_compressor_encoding", "test_shard_encoding", "test_zarr_fill_value_in_encoding_on_read",
+    **dict.fromkeys(("test_compressor_encoding", "test_shard_encoding[3]", "test_zarr_fill_value_in_encoding_on_read",
                      "test_check_encoding_is_consistent_after_append"),
                     "encodings read back: compressors, filters, serializer, shards, fill_value"),
     "test_non_existent_store": "a missing store is reported as xarray's engines word it",
@@ -59,9 +60,7 @@ READER_OWNED = {
         "test_write_region", "test_write_region_mode", "test_roundtrip_consolidated", "test_zarr_fill_value_setting",
         "test_attributes", "test_write_read_select_write", "test_roundtrip_boolean_dtype",
         "test_roundtrip_boolean_dtype_legacy_int8", "test_region_scalar", "test_open_zarr_use_cftime",
-        "test_explicitly_omit_fill_value_via_encoding_kwarg",
-        "test_explicitly_omit_fill_value_in_coord_via_encoding_kwarg",
-        "test_chunk_auto_with_small_dask_chunks", "test_append_with_append_dim_no_overwrite",
+        "test_chunk_auto_with_small_dask_chunks",
     ), "open options of the zarr engine: consolidated=, use_zarr_fill_value_as_mask=, zarr_format="),
 }
 
@@ -74,13 +73,13 @@ def marks_for(item: pytest.Item) -> list[pytest.MarkDecorator]:
     name = item.name
     if name.startswith("test_load_async") and _NO_ASYNC:
         return [pytest.mark.skip(reason="needs an async test plugin (pytest-asyncio or anyio)")]
-    if item.cls is not TestDaskZarrioDirectoryStore:
-        return []
+    if item.cls is not TestDaskZarrioDirectoryStore:  # xarray's own engine: only the comparison count
+        return [pytest.mark.slow]
     if name in KNOWN_DIFFERENCES:
         return [pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[name])]
-    base = name.split("[")[0]
-    if base in READER_OWNED:
-        return [pytest.mark.xfail(strict=False, reason=f"read side, under way: {READER_OWNED[base]}")]
+    why = READER_OWNED.get(name, READER_OWNED.get(name.split("[")[0]))
+    if why is not None:
+        return [pytest.mark.xfail(strict=False, reason=f"read side, under way: {why}")]
     return []
 
 
