@@ -22,11 +22,13 @@ from .errors import (
     MetadataError,
     MisalignedWriteError,
     MissingDependencyError,
+    MissingVariableError,
     StoreError,
     StorePermissionError,
     UnknownCodecError,
     UnsafeCodecError,
     ZarrioError,
+    ZarrioWarning,
 )
 from .hierarchy import Group, consolidate, create_group, open_group, tree
 from .loading import load
@@ -62,9 +64,11 @@ __all__ = [
     "MetadataError",
     "MisalignedWriteError",
     "MissingDependencyError",
+    "MissingVariableError",
     "UnknownCodecError",
     "UnsafeCodecError",
     "ZarrioError",
+    "ZarrioWarning",
     "copy",
     "init",
     "load",

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import dask
@@ -21,7 +23,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
-from .errors import MisalignedWriteError, ZarrioError
+from .errors import MisalignedWriteError, ZarrioError, ZarrioWarning
 from .graph.builder import array_from_metadata, write_block
 from .graph.progress import on_distributed
 from .graph.reread import read_in_blocks
@@ -133,6 +135,7 @@ def _follow_plan(arr: da.Array, plan: WritePlan, where: str, align: str) -> da.A
         if align == "raise":
             raise MisalignedWriteError(message)
         logger.warning(message)
+        warnings.warn(message, ZarrioWarning, stacklevel=4)  # filterable, as xarray's and dask's warnings
         break
     if plan.chunks == arr.chunks:
         return arr
@@ -221,6 +224,7 @@ def write(
     branch: str | None = None,
     commit: str | None = None,
     rebase: bool = False,
+    write_empty_chunks: bool = False,
 ) -> Delayed | None:
     """Write a dask (or numpy) array to Zarr, one task per block, no locks.
 
@@ -319,6 +323,9 @@ def write(
         only with a message) and whether a concurrent commit is rebased onto
         (:class:`ConcurrentWriteError` otherwise). See :mod:`dask_zarrio.writing.transactions`.
         Refused on any other store: nothing there would be committed or versioned.
+    write_empty_chunks
+        Store chunks that hold only the fill value too, as zarr-python's option of that name
+        (by default they are left out: they read as the fill value anyway).
 
     Examples
     --------
@@ -339,6 +346,8 @@ def write(
         rebase=rebase,
     )
     target, w, data = planned.target, planned.w, planned.data
+    if write_empty_chunks:
+        w = replace(w, spec=replace(w.spec, write_empty_chunks=True))
     try:
         target.begin(w)
         name = "write-zarr-" + tokenize(data.name, w.sink.token(), json.dumps(w.dest.meta.to_dict(), default=str),

@@ -22,11 +22,13 @@ __all__ = [
     "MetadataError",
     "MisalignedWriteError",
     "MissingDependencyError",
+    "MissingVariableError",
     "StoreError",
     "StorePermissionError",
     "UnknownCodecError",
     "UnsafeCodecError",
     "ZarrioError",
+    "ZarrioWarning",
     "redact_url",
 ]
 
@@ -162,4 +164,24 @@ class MissingDependencyError(ZarrioError, ImportError):
     """An optional package a store needs is not installed; the message gives the ``pip`` line.
 
     Also an :class:`ImportError`, so ``except ImportError`` around optional features works.
+    """
+
+
+class MissingVariableError(ZarrioError, KeyError):
+    """A call names a variable that the Dataset does not have (``encoding={"nope": ...}``).
+
+    Also a :class:`KeyError`, what ``Dataset.to_zarr`` raises there; its message reads as
+    written (a plain ``KeyError`` would quote it).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ZarrioWarning(UserWarning):
+    """What dask_zarrio warns a user about (a region write that cuts stored chunks ...).
+
+    Sent through :func:`warnings.warn`, so that it can be filtered as xarray's and dask's
+    warnings are (``warnings.filterwarnings("ignore", category=dz.ZarrioWarning)``), and
+    logged on the ``dask_zarrio`` logger as well.
     """

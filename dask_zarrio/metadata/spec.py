@@ -66,6 +66,8 @@ class ArraySpec:
     #: Builds the pipeline of another chunk shape (rectilinear grids); ``None`` for regular ones.
     shaped: Callable[[tuple[int, ...]], ChunkPipeline] | None = None
     _pipelines: dict[tuple[int, ...], ChunkPipeline] = field(default_factory=dict, repr=False)
+    #: Store chunks that hold only the fill value too (zarr-python's ``write_empty_chunks=True``).
+    write_empty_chunks: bool = False
 
     @classmethod
     def from_metadata(cls, meta: ArrayMetadata, *, allow_pickle: bool = False) -> ArraySpec:
@@ -142,8 +144,9 @@ class ArraySpec:
         return fill_block(shape, self.dtype, self.fill_value)
 
     def is_fill(self, block: np.ndarray) -> bool:
-        """Whether every element of ``block`` equals the fill value, bit for bit."""
-        return is_fill(block, self.fill_value)
+        """Whether every element of ``block`` equals the fill value, bit for bit (and so is not
+        stored); never with :attr:`write_empty_chunks`."""
+        return not self.write_empty_chunks and is_fill(block, self.fill_value)
 
 
 def _shaped_pipeline(meta: ArrayMetadataV3, allow_pickle: bool, shape: tuple[int, ...]) -> ChunkPipeline:

@@ -107,8 +107,8 @@ def test_write_dataset_errors(tmp_path):
     dz.write_dataset(_dataset(), url, mode="w")
     with pytest.raises(dz.ContainsArrayError):
         dz.write_dataset(_dataset(), url)
-    with pytest.raises(dz.ZarrioError, match="region= needs mode='r\\+'"):
-        dz.write_dataset(_dataset(), url, mode="a", region={"time": slice(0, 5)})
+    with pytest.raises(dz.ZarrioError, match="cannot set region unless mode='a', mode='a-', mode='r\\+'"):
+        dz.write_dataset(_dataset(), url, mode="w", region={"time": slice(0, 5)})
 
 
 def test_engine_and_write_dataset_need_no_zarr_python(tmp_path):
@@ -189,7 +189,7 @@ def test_write_dataset_infers_the_mode_as_to_zarr_does(tmp_path):
     dz.write_dataset(xr.Dataset({"v": (("t",), np.arange(4.0, 6.0))}), url, append_dim="t")
     dz.write_dataset(xr.Dataset({"v": (("t",), np.zeros(2))}), url, region={"t": slice(0, 2)})
     assert xr.open_zarr(url).v.values.tolist() == [0.0, 0.0, 2.0, 3.0, 4.0, 5.0]
-    with pytest.raises(dz.ZarrioError, match="append_dim= needs mode='a'"):
+    with pytest.raises(dz.ZarrioError, match="cannot set append_dim unless mode='a'"):
         dz.write_dataset(ds, url, mode="w", append_dim="t")
     with pytest.raises(dz.ContainsArrayError):
         dz.write_dataset(ds, url)  # nothing to infer: "w-", which refuses what is there
@@ -216,8 +216,7 @@ def test_write_dataset_takes_to_zarrs_encoding_keys(tmp_path, zarr_format):
 
 
 @pytest.mark.parametrize("encoding,match", [
-    ({"v": {"compresion": "zstd"}}, r"keys \['compresion'\]"),
-    ({"v": {"write_empty_chunks": True}}, "write_empty_chunks"),
+    ({"v": {"compresion": "zstd"}}, r"unexpected encoding parameters for zarr backend: \['compresion'\]"),
     ({"w": {"chunks": (2,)}}, "variable 'w', which the dataset does not have"),
     ({"v": ("chunks",)}, "must be a dict"),
 ])
@@ -247,9 +246,9 @@ def test_write_dataset_region_auto_refuses_data_it_cannot_place(tmp_path):
     url = str(tmp_path / "d.zarr")
     dz.write_dataset(ds, url)
     for part in (ds.isel(t=[0, 2]), ds.assign_coords(t=[0, 1, 2, 9])):
-        with pytest.raises(dz.ZarrioError, match="not a contiguous run"):
+        with pytest.raises(dz.ZarrioError, match="non-contiguous indices|Not all values of coordinate 't'"):
             dz.write_dataset(part, url, region="auto")
-    with pytest.raises(dz.ZarrioError, match="not one of the dataset's dimensions"):
+    with pytest.raises(dz.ZarrioError, match="all keys in ``region`` are not in Dataset dimensions"):
         dz.write_dataset(ds, url, region={"y": "auto"})
 
 
@@ -264,8 +263,6 @@ def test_write_dataset_safe_and_align_chunks_as_to_zarr(tmp_path):
         assert xr.open_zarr(url).v.values.tolist() == list(np.arange(12.0))
     with pytest.raises(dz.MisalignedWriteError):
         dz.write_dataset(ds, str(tmp_path / "refused.zarr"), encoding=encoding, align_chunks=False)
-    with pytest.raises(dz.ZarrioError, match="write_empty_chunks"):
-        dz.write_dataset(ds, str(tmp_path / "e.zarr"), write_empty_chunks=True)
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])

@@ -122,9 +122,8 @@ def test_encoding_fill_value_sets_the_v3_fill_value_as_to_zarr_does(tmp_path):
 
 
 @pytest.mark.parametrize(("zarr_format", "encoding", "match"), [
-    (2, {"fill_value": -1}, r"'fill_value'\] is a Zarr v3 key .*use '_FillValue'"),
-    (3, {"write_empty_chunks": True}, r"'write_empty_chunks'\]=True: dask_zarrio never stores"),
-    (3, {"compression": "zlib"}, r"keys \['compression'\] that write_dataset does not take"),
+    (2, {"fill_value": -1}, r"unexpected encoding parameters for zarr backend: \['fill_value'\].*Use `_FillValue`"),
+    (3, {"compression": "zlib"}, r"unexpected encoding parameters for zarr backend: \['compression'\]"),
 ])
 def test_encodings_dz_does_not_honour_are_refused_with_the_reason(tmp_path, zarr_format, encoding, match):
     url = str(tmp_path / "e.zarr")
@@ -201,7 +200,8 @@ def test_storage_options_reach_the_filesystem(tmp_path):
     xr.testing.assert_identical(xr.open_zarr(url, storage_options={"auto_mkdir": False}).compute(), ds)
 
 
-def test_write_empty_chunks_false_is_what_dz_does_and_true_is_refused(tmp_path):
+def test_write_empty_chunks_as_to_zarr(tmp_path):
+    """False (dz's default): fill-only chunks are not stored; True (argument or encoding): they are."""
     ds = xr.Dataset({"v": (("x",), np.zeros(8))}).chunk(4)
     url = str(tmp_path / "w.zarr")
     dz.write_dataset(
@@ -209,9 +209,12 @@ def test_write_empty_chunks_false_is_what_dz_does_and_true_is_refused(tmp_path):
     )
     assert sorted(os.listdir(os.path.join(url, "v"))) == ["zarr.json"]  # fill-only chunks not stored
     xr.testing.assert_identical(xr.open_zarr(url).compute(), ds.compute())
-    for kwargs in ({"write_empty_chunks": True}, {"encoding": {"v": {"write_empty_chunks": True}}}):
-        with pytest.raises(dz.ZarrioError, match="write_empty_chunks"):
-            dz.write_dataset(ds, str(tmp_path / "refused.zarr"), **kwargs)
+    for i, kwargs in enumerate(({"write_empty_chunks": True}, {"encoding": {"v": {"write_empty_chunks": True}}})):
+        dz.write_dataset(ds, str(tmp_path / f"{i}.zarr"), **kwargs)
+        assert sorted(os.listdir(tmp_path / f"{i}.zarr" / "v" / "c")) == ["0", "1"]
+    with pytest.raises(dz.ZarrioError, match='Differing "write_empty_chunks"'):
+        dz.write_dataset(ds, str(tmp_path / "both.zarr"), write_empty_chunks=False,
+                         encoding={"v": {"write_empty_chunks": True}})
 
 
 @pytest.mark.parametrize("chunks", [None, {}], ids=["unchunked", "chunked"])
