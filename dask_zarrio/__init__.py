@@ -29,6 +29,7 @@ from .errors import (
     ZarrioError,
 )
 from .hierarchy import Group, consolidate, create_group, open_group, tree
+from .pyramid import read_pyramid, write_pyramid
 from .rechunking.copy import copy, rechunk_dataset
 from .rechunking.rechunk import Rechunk, rechunk
 from .tools.advise import advise
@@ -70,6 +71,8 @@ __all__ = [
     "rechunk_dataset",
     "write",
     "write_dataset",
+    "read_pyramid",
+    "write_pyramid",
     "config",
 ]
 

@@ -46,12 +46,13 @@ ARROWS: dict[str, set[str]] = {
     "rechunking": {"_compat", "codecs", "errors", "graph", "hierarchy", "layout", "memory", "metadata", "store",
                    "typing", "writing"},
     "xarray": {"_compat", "api", "errors", "graph", "hierarchy", "metadata", "store", "typing", "writing"},
-    "tools": {"api", "codecs", "errors", "graph", "hierarchy", "layout", "metadata", "rechunking", "store", "typing",
-              "writing"},
-    "cli": {"api", "errors", "hierarchy", "metadata", "rechunking", "store", "tools"},
+    "tools": {"api", "codecs", "errors", "graph", "hierarchy", "layout", "metadata", "pyramid", "rechunking", "store",
+              "typing", "writing"},
+    "pyramid": {"errors", "graph", "hierarchy", "layout", "metadata", "store", "writing", "api"},
+    "cli": {"api", "errors", "hierarchy", "metadata", "pyramid", "rechunking", "store", "tools"},
     "demo": {"api"},
     "testing": {"store", "errors", "codecs", "metadata", "layout"},
-    "__init__": {"api", "config", "errors", "hierarchy", "rechunking", "tools", "xarray"},
+    "__init__": {"api", "config", "errors", "hierarchy", "pyramid", "rechunking", "tools", "xarray"},
 }
 
 #: part -> what it is responsible for, one line each, in the order the doc's table reads: top-down,
@@ -67,6 +68,10 @@ RESPONSIBILITIES: dict[str, str] = {
     "tools": "the inspecting verbs, a module each: `dz.info` (and the walks behind tree/ls/du), `dz.verify`, "
              "`dz.advise`, `dz.plan` (the job copy, rechunk or write builds with `compute=False`, built on a dry "
              "run and asked for its requests; its report in `plan_report.py`)",
+    "pyramid": "multiscale pyramids in one pass: `dz.write_pyramid` (`write.py`), `dz.read_pyramid` and what "
+               "info/verify say of one (`read.py`); the plan of levels and stages (`levels.py`, pure), the block "
+               "reductions (`reduce.py`), the OME-Zarr 0.4/0.5 and `multiscales` documents (`conventions.py`), the "
+               "stage layers (`graph.py`), region updates (`region.py`), xarray inputs (`dataset.py`)",
     "xarray": "the `engine=\"dask_zarrio\"` backend (`backend.py`), `dz.write_dataset` (`writer.py`; into Icechunk "
               "as one commit) and what it stores per variable, as `to_zarr` does (`encoding.py`)",
     "rechunking": "store to store: `dz.rechunk` in one or two passes under `max_mem` (`rechunk.py`), `dz.copy` of "
