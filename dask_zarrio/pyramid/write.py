@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from functools import partial
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import dask
