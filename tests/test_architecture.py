@@ -48,7 +48,7 @@ ARROWS: dict[str, set[str]] = {
     "xarray": {"_compat", "api", "errors", "graph", "hierarchy", "metadata", "store", "typing", "writing"},
     "tools": {"api", "codecs", "errors", "graph", "hierarchy", "layout", "metadata", "pyramid", "rechunking", "store",
               "typing", "writing"},
-    "pyramid": {"errors", "graph", "hierarchy", "layout", "metadata", "store", "writing", "api"},
+    "pyramid": {"api", "errors", "graph", "hierarchy", "layout", "memory", "metadata", "store", "writing"},
     "cli": {"api", "errors", "hierarchy", "metadata", "pyramid", "rechunking", "store", "tools"},
     "demo": {"api"},
     "testing": {"store", "errors", "codecs", "metadata", "layout"},

@@ -10,10 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
-from dask.utils import parse_bytes
 
 from ..errors import ZarrioError
 from ..graph.progress import compute as compute_with_progress
@@ -22,6 +20,7 @@ from ..metadata.group import GroupMetadata
 from ..metadata.writer import write_node
 from ..writing.modes import prepare_node
 from ..writing.parents import ensure_parent_groups
+from .levels import task_block_cap
 from .reduce import downsample
 from .write import _level_target, begin_levels, finish_levels, pyramid_spec
 
@@ -86,7 +85,7 @@ def write_dataset_pyramid(ds: Any, url: Any, *, levels: int | None, factors: Any
     prepare_node(store, mode)
     ensure_parent_groups(store, 3)
     write_node(store, GroupMetadata(3, {}))
-    cap = parse_bytes(dask.config.get("array.chunk-size"))
+    cap = task_block_cap()
     by_dim = _chunks_by_dim(chunks, next(iter(images.values())).dims)
     specs, collections, all_levels = {}, [], []
     for name, var in images.items():

@@ -22,14 +22,18 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..graph.builder import block_layer, read_array
-from ..graph.tasks import ArrayReader, write_region
+from ..graph.tasks import ArrayReader, read_into, write_region
 from ..layout.write_plan import WritePlan
+from ..memory.buffers import empty_array
 from ..metadata import ArraySpec
 from ..store import Store
 from .levels import PyramidPlan, Stage, stage_chunks
 from .reduce import downsample
 
-__all__ = ["Writer", "aligned_source", "build_stages", "level_plan", "needed_blocks"]
+__all__ = ["Writer", "aligned_source", "build_stages", "level_plan", "needed_blocks", "source_unit"]
+
+#: Raw bytes of one level encoded and stored at once by a task (a band of whole units).
+WRITE_BYTES = 16 << 20
 
 #: What a task needs to write one level: the level's spec, where its chunks go, its plan.
 Writer = tuple[ArraySpec, Store, WritePlan]
@@ -46,17 +50,43 @@ def level_plan(plan: PyramidPlan, stage: Stage, level: int) -> WritePlan:
     return WritePlan(chunks, lv.unit, tuple(slice(0, n) for n in lv.shape), lv.shape)
 
 
-def pyramid_block(region: tuple[slice, ...], block: np.ndarray, writers: Sequence[Writer], factors: tuple[int, ...],
-                  method: str, hand_on: bool) -> np.ndarray:
-    """One task: write ``block`` (of the stage's first level, at ``region``) and each coarser level
-    of the stage from the one before; return the next level's part, or the objects stored."""
-    block = np.asarray(block)
+def _bands(at: tuple[slice, ...], unit: tuple[int, ...], itemsize: int) -> list[tuple[slice, ...]]:
+    """``at`` cut into bands of whole units along its first axis of several units, each about
+    ``WRITE_BYTES`` (at least one unit thick): what is encoded and stored at once."""
+    lengths = [r.stop - r.start for r in at]
+    axis = next((a for a, (n, u) in enumerate(zip(lengths, unit)) if n > u), None)
+    if axis is None:
+        return [at]
+    row = prod(lengths) // lengths[axis] * itemsize
+    step = max(unit[axis], WRITE_BYTES // max(1, row) // unit[axis] * unit[axis])
+    start, stop = at[axis].start, at[axis].stop
+    return [at[:axis] + (slice(b, min(stop, b + step)),) + at[axis + 1 :] for b in range(start, stop, step)]
+
+
+def _read(reader: ArrayReader, region: tuple[slice, ...]) -> np.ndarray:
+    """The task's block, its stored objects fetched one at a time (not all held encoded at once)."""
+    out = empty_array(tuple(r.stop - r.start for r in region), reader.spec.dtype)
+    read_into(reader.spec, reader.store, region, out, fetch=1)
+    return out
+
+
+def pyramid_block(region: tuple[slice, ...], block: np.ndarray | None, writers: Sequence[Writer],
+                  factors: tuple[int, ...], method: str, hand_on: bool, reader: ArrayReader | None = None
+                  ) -> np.ndarray:
+    """One task: write ``block`` (of the stage's first level, at ``region``; read here from ``reader``
+    when it is ``None``) and each coarser level of the stage from the one before; return the next
+    level's part, or the objects stored. Each level is encoded and stored a band at a time, so the
+    encoded bytes held stay small beside the block."""
+    block = _read(reader, region) if reader is not None else np.asarray(block)
     stored = 0
     for i, (spec, sink, plan) in enumerate(writers):
         if i:
             block = downsample(block, factors, method)
         at = tuple(slice(r.start // f**i, r.start // f**i + n) for r, f, n in zip(region, factors, block.shape))
-        stored += int(np.sum(write_region(spec, sink, block, at, plan)))
+        unit = tuple(u if isinstance(u, int) else 1 for u in plan.unit)
+        for band in _bands(at, unit, block.itemsize):
+            part = block[tuple(slice(b.start - a.start, b.stop - a.start) for a, b in zip(at, band))]
+            stored += int(np.sum(write_region(spec, sink, part, band, plan)))
     if hand_on:
         return downsample(block, factors, method)
     return np.full((1,) * block.ndim, stored, dtype=np.int64)
@@ -72,6 +102,15 @@ def _reader_of(arr: da.Array) -> ArrayReader | None:
             return None
         readers.extend(found)
     return readers[0] if len(readers) == 1 else None
+
+
+def source_unit(arr: Any) -> tuple[int, ...] | None:
+    """The stored chunk (or shard) of the array ``arr`` reads, where it merely reads one: level-0
+    blocks are aligned to it so that every stored object is read whole, by one task, once."""
+    reader = _reader_of(arr) if isinstance(arr, da.Array) else None
+    if reader is None or reader.shape != arr.shape or not reader.spec.grid.is_regular:
+        return None
+    return tuple(reader.spec.chunk_shape)
 
 
 def aligned_source(arr: da.Array, chunks: tuple[tuple[int, ...], ...]) -> da.Array:
@@ -94,11 +133,18 @@ def build_stages(data: da.Array, plan: PyramidPlan, writers: Sequence[Writer], m
     for n, stage in enumerate(plan.stages):
         shape = plan.levels[stage.first].shape
         blocks = stage_chunks(shape, stage.block)
-        source = aligned_source(source, blocks) if n == 0 else source.rechunk(blocks)
+        reader = _reader_of(source) if n == 0 else None
+        unit = source_unit(source) if n == 0 else None
+        if reader is not None and unit is not None and all(b % u == 0 or b == m for b, u, m in
+                                                           zip(stage.block, unit, shape)):
+            feed: da.Array | None = None  # each task reads its own block: no read task holds one
+        else:
+            reader = None
+            feed = aligned_source(source, blocks) if n == 0 else source.rechunk(blocks)
         hand_on = stage.last + 1 < len(plan.levels)
         name = f"write-pyramid-{n}-{token}"
-        args = (list(writers[stage.first : stage.last + 1]), plan.factors, method, hand_on)
-        counts = block_layer(pyramid_block, name, blocks, args, data=source)
+        args = (list(writers[stage.first : stage.last + 1]), plan.factors, method, hand_on, reader)
+        counts = block_layer(pyramid_block, name, blocks, args, data=feed)
         if hand_on:
             parts = stage_chunks(shape, stage.block, _scales(plan.factors, stage.last + 1 - stage.first))
             source = da.Array(counts.dask, name, parts, meta=np.empty((0,) * len(shape), dtype=data.dtype))

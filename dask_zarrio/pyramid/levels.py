@@ -21,13 +21,17 @@ from ..errors import ZarrioError
 
 __all__ = [
     "Axis", "LevelPlan", "PyramidPlan", "Stage", "default_axes", "level_count", "level_shape", "parse_axes",
-    "parse_factors", "plan_pyramid", "stage_chunks",
+    "parse_factors", "plan_pyramid", "stage_chunks", "task_block_cap",
 ]
 
 #: Axis names by number of dimensions, as ome-zarr-py's ``write_image`` defaults them.
 DEFAULT_AXES = {1: ["x"], 2: ["y", "x"], 3: ["z", "y", "x"], 4: ["c", "z", "y", "x"], 5: ["t", "c", "z", "y", "x"]}
 #: What an axis is, from its name, where the caller gives only names (OME axis types).
 NAMED_TYPES = {"t": "time", "time": "time", "c": "channel", "channel": "channel"}
+#: A task holds about this many times its block at its peak: the block, the next level, one shard
+#: fetched and one encoded (measured: docs/pyramids.md). Blocks are sized to dask's
+#: ``array.chunk-size`` divided by it, so a task's peak stays near that setting.
+TASK_PEAK_FACTOR = 4
 #: Default chunk size of a level, where neither chunks nor shards are given.
 CHUNK_BYTES = 1 << 20
 
@@ -47,6 +51,22 @@ class Axis:
         if self.unit is not None:
             out["unit"] = self.unit
         return out
+
+
+def task_block_cap() -> int:
+    """Bytes of level-0 block a stage task may own: dask's ``array.chunk-size`` / ``TASK_PEAK_FACTOR``.
+
+    Examples
+    --------
+    >>> import dask
+    >>> with dask.config.set({"array.chunk-size": "128MiB"}):
+    ...     task_block_cap() // 2**20
+    32
+    """
+    import dask
+    from dask.utils import parse_bytes
+
+    return parse_bytes(dask.config.get("array.chunk-size")) // TASK_PEAK_FACTOR
 
 
 def default_axes(ndim: int) -> list[str]:
@@ -218,8 +238,11 @@ def default_chunks(shape: tuple[int, ...], factors: tuple[int, ...], itemsize: i
 
 
 def plan_pyramid(shape: tuple[int, ...], itemsize: int, factors: tuple[int, ...], levels: int | None,
-                 chunks: tuple[int, ...], shards: tuple[int, ...] | None, cap: int) -> PyramidPlan:
+                 chunks: tuple[int, ...], shards: tuple[int, ...] | None, cap: int,
+                 source_unit: tuple[int, ...] | None = None) -> PyramidPlan:
     """Levels and stages of a pyramid of ``shape``; each stage's block stays within ``cap`` bytes.
+
+    ``source_unit``: the stored chunk of the array read, which level-0 blocks also align to.
 
     Examples
     --------
@@ -238,18 +261,19 @@ def plan_pyramid(shape: tuple[int, ...], itemsize: int, factors: tuple[int, ...]
         plans.append(LevelPlan(str(i), s, *level_layout(s, chunks, shards)))
     stages, first = [], 0
     while first < n:
-        stage = _stage(plans, factors, first, itemsize, cap)
+        stage = _stage(plans, factors, first, itemsize, cap, source_unit if first == 0 else None)
         stages.append(stage)
         first = stage.last + 1
     return PyramidPlan(tuple(plans), factors, tuple(stages))
 
 
-def _block(plans: Sequence[LevelPlan], factors: tuple[int, ...], first: int, last: int) -> tuple[int, ...]:
+def _block(plans: Sequence[LevelPlan], factors: tuple[int, ...], first: int, last: int,
+           source: tuple[int, ...] | None = None) -> tuple[int, ...]:
     """The smallest block of level ``first`` aligned to the units of levels ``first..last`` (and
     holding whole cells of level ``last + 1`` when there is one), clipped to the level's shape."""
     out = []
     for a, n in enumerate(plans[first].shape):
-        b = 1
+        b = 1 if source is None else source[a]
         for lv in range(first, last + 1):
             b = lcm(b, plans[lv].unit[a] * factors[a] ** (lv - first))
         if last + 1 < len(plans):
@@ -258,12 +282,13 @@ def _block(plans: Sequence[LevelPlan], factors: tuple[int, ...], first: int, las
     return tuple(out)
 
 
-def _stage(plans: Sequence[LevelPlan], factors: tuple[int, ...], first: int, itemsize: int, cap: int) -> Stage:
+def _stage(plans: Sequence[LevelPlan], factors: tuple[int, ...], first: int, itemsize: int, cap: int,
+           source: tuple[int, ...] | None) -> Stage:
     """The stage from level ``first``: as many levels as a block under ``cap`` completes (at least one)."""
     last = first
-    block = _block(plans, factors, first, last)
+    block = _block(plans, factors, first, last, source)
     while last + 1 < len(plans):
-        bigger = _block(plans, factors, first, last + 1)
+        bigger = _block(plans, factors, first, last + 1, source)
         if prod(bigger) * itemsize > cap and bigger != block:
             break
         last, block = last + 1, bigger

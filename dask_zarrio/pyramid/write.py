@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
-from dask.utils import parse_bytes
 
 from ..errors import ZarrioError
 from ..graph.progress import compute as compute_with_progress
@@ -37,8 +35,17 @@ from ..writing.modes import check_mode, prepare_node
 from ..writing.parents import ensure_parent_groups
 from ..writing.target import NodeWrite, PlainTarget, open_target
 from .conventions import Level, Pyramid, zarr_format_of
-from .graph import build_stages, gather, level_plan, needed_blocks
-from .levels import Axis, PyramidPlan, default_chunks, parse_axes, parse_factors, plan_pyramid, stage_chunks
+from .graph import build_stages, gather, level_plan, needed_blocks, source_unit
+from .levels import (
+    Axis,
+    PyramidPlan,
+    default_chunks,
+    parse_axes,
+    parse_factors,
+    plan_pyramid,
+    stage_chunks,
+    task_block_cap,
+)
 from .reduce import METHODS
 
 __all__ = ["PyramidSpec", "prepare_levels", "transforms"]
@@ -111,7 +118,7 @@ def _layout(shape: tuple[int, ...], factors: tuple[int, ...], itemsize: int, chu
 
 def pyramid_spec(shape: tuple[int, ...], dtype: np.dtype[Any], *, levels: int | None, factors: Any, method: str,
                  axes: Any, units: Any, scale: Any, translation: Any, convention: str, chunks: Any, shards: Any,
-                 cap: int) -> PyramidSpec:
+                 cap: int, source_unit: tuple[int, ...] | None = None) -> PyramidSpec:
     """Check the arguments of :func:`dask_zarrio.write_pyramid` and plan the pyramid (no I/O)."""
     if method not in METHODS:
         raise ZarrioError(f"method={method!r} is not one of {sorted(METHODS)}")
@@ -122,7 +129,7 @@ def pyramid_spec(shape: tuple[int, ...], dtype: np.dtype[Any], *, levels: int | 
     if shard is not None and fmt == 2:
         raise ZarrioError(f"shards={shards!r} need Zarr v3: convention={convention!r} writes Zarr v2; "
                           "use convention='ome-zarr-0.5'")
-    plan = plan_pyramid(shape, dtype.itemsize, f, levels, chunk, shard, cap)
+    plan = plan_pyramid(shape, dtype.itemsize, f, levels, chunk, shard, cap, source_unit)
     levels_meta = transforms(plan, parsed, method, scale, translation)
     return PyramidSpec(parsed, plan, method, convention, Pyramid(convention, parsed, levels_meta, method))
 
@@ -149,7 +156,7 @@ def prepare_levels(data: da.Array, url: Any, spec: PyramidSpec, *, mode: str, co
                           "pyramid in Icechunk, write it to a folder and dz.copy it into the repository")
     target = open_target(url, storage_options)
     store = target.store
-    cap = parse_bytes(dask.config.get("array.chunk-size"))
+    cap = task_block_cap()
     if not resume:
         if mode == "w":
             from ..graph.builder import refuse_reading_from
@@ -335,10 +342,10 @@ def write_pyramid(
         return update_region(arr, url, region, mode=mode, method=method, compute=compute,
                              storage_options=storage_options)
     data = arr if isinstance(arr, da.Array) else da.from_array(np.asarray(arr), chunks="auto", name=False)
-    cap = parse_bytes(dask.config.get("array.chunk-size"))
+    cap = task_block_cap()
     spec = pyramid_spec(data.shape, data.dtype, levels=levels, factors=factors, method=method, axes=axes,
                         units=units, scale=scale, translation=translation, convention=convention, chunks=chunks,
-                        shards=shards, cap=cap)
+                        shards=shards, cap=cap, source_unit=source_unit(data))
     store, targets = prepare_levels(data, url, spec, mode=mode, compressors=compressors, resume=resume,
                                     storage_options=storage_options)
     return run_pyramid(data, store, spec, targets, compute=compute, progress=progress)
