@@ -32,6 +32,7 @@ from .errors import (
 )
 from .hierarchy import Group, consolidate, create_group, open_group, tree
 from .loading import load
+from .pyramid import read_pyramid, write_pyramid
 from .rechunking.copy import copy, rechunk_dataset
 from .rechunking.rechunk import Rechunk, rechunk
 from .tools.advise import advise
@@ -78,6 +79,8 @@ __all__ = [
     "rechunk_dataset",
     "write",
     "write_dataset",
+    "read_pyramid",
+    "write_pyramid",
     "config",
 ]
 

@@ -49,12 +49,13 @@ ARROWS: dict[str, set[str]] = {
     "loading": {"api", "graph", "metadata", "typing"},
     "xarray": {"_compat", "api", "codecs", "errors", "graph", "hierarchy", "metadata", "store", "typing",
                "writing"},
-    "tools": {"api", "codecs", "display", "errors", "graph", "hierarchy", "layout", "metadata", "rechunking", "store",
-              "typing", "writing"},
-    "cli": {"api", "errors", "hierarchy", "metadata", "rechunking", "store", "tools"},
+    "tools": {"api", "codecs", "display", "errors", "graph", "hierarchy", "layout", "metadata", "pyramid",
+              "rechunking", "store", "typing", "writing"},
+    "pyramid": {"api", "errors", "graph", "hierarchy", "layout", "memory", "metadata", "store", "writing"},
+    "cli": {"api", "errors", "hierarchy", "metadata", "pyramid", "rechunking", "store", "tools"},
     "demo": {"api"},
     "testing": {"store", "errors", "codecs", "metadata", "layout"},
-    "__init__": {"api", "config", "errors", "hierarchy", "loading", "rechunking", "tools", "xarray"},
+    "__init__": {"api", "config", "errors", "hierarchy", "loading", "pyramid", "rechunking", "tools", "xarray"},
 }
 
 #: part -> what it is responsible for, one line each, in the order the doc's table reads: top-down,
@@ -71,6 +72,10 @@ RESPONSIBILITIES: dict[str, str] = {
              "`dz.advise`, `dz.plan` (the job copy, rechunk or write builds with `compute=False`, built on a dry "
              "run and asked for its requests; its report in `plan_report.py`), `RequestCounter` (`requests.py`: "
              "the requests reads make, as they run)",
+    "pyramid": "multiscale pyramids in one pass: `dz.write_pyramid` (`write.py`), `dz.read_pyramid` and what "
+               "info/verify say of one (`read.py`); the plan of levels and stages (`levels.py`, pure), the block "
+               "reductions (`reduce.py`), the OME-Zarr 0.4/0.5 and `multiscales` documents (`conventions.py`), the "
+               "stage layers (`graph.py`), region updates (`region.py`), xarray inputs (`dataset.py`)",
     "xarray": "the `engine=\"dask_zarrio\"` backend (`backend.py`), `dz.write_dataset` (`writer.py`; into Icechunk "
               "as one commit) and what it stores per variable, as `to_zarr` does (`encoding.py`)",
     "loading": "`dz.load`: an array or an orthogonal selection of it into one numpy array, each chunk decoded "
