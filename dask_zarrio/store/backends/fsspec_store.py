@@ -26,7 +26,6 @@ import fsspec.asyn
 from dask.base import tokenize
 from fsspec.implementations.local import LocalFileSystem
 
-from ...memory.buffers import read_growth
 from ..base import (
     Buffer,
     Store,
@@ -154,20 +153,13 @@ class FsspecStore(Store):
         return fsspec.asyn.sync(self.fs.loop, gather_requests, calls, self.retry, limit, self._secrets())
 
     def get(self, key: str, limit: int | None = None) -> bytes | None:
+        if self._local:  # plain file I/O (fsspec's local layer adds nothing but cost), as bytes
+            data = self._read_local(key, limit, self.retry)
+            return data if data is None or isinstance(data, bytes) else bytes(memoryview(data).cast("B"))
         path = self._path(key)
 
         def fetch() -> bytes | None:
             try:
-                if self._local:
-                    # Plain file I/O: fsspec's local layer adds nothing here but cost.
-                    with open(path, "rb") as f:
-                        if limit is None:
-                            return f.read()
-                        size = os.fstat(f.fileno()).st_size
-                        if size > limit:
-                            raise too_large(self, key, size, limit)  # by its stat: never read
-                        # f.read(limit + 1) would allocate the limit before finding the end
-                        return f.read(size) + read_growth(f, limit + 1 - size)
                 if limit is None:
                     return self.fs.cat_file(path, **self._cat_kwargs)
                 return fsspec.asyn.sync(self.fs.loop, bounded_get, self.fs, path, limit, self._cat_kwargs) \
