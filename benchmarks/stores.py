@@ -146,7 +146,8 @@ def s3_write_rows(
 
         def limit() -> None:  # encode + PUT in a thread pool, the same client, no zarr or dask
             def one(item: tuple[int, np.ndarray]) -> None:
-                fs.pipe_file(f"s3write/limit/c/{item[0]}", codec.encode(item[1]))
+                # an encoded chunk may be any bytes-like buffer; botocore takes bytes
+                fs.pipe_file(f"s3write/limit/c/{item[0]}", bytes(memoryview(codec.encode(item[1])).cast("B")))
 
             with ThreadPoolExecutor(in_flight) as pool:
                 list(pool.map(one, enumerate(blocks)))
