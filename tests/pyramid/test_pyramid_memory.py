@@ -55,7 +55,8 @@ def test_peak_memory_is_the_plain_writes_plus_the_parts_handed_on(tmp_path):
     block, ~40 MiB here; 256 MiB base, 16 MiB shards, 2 threads."""
     block = 4096 * 4096
     plain, pyramid = _grown(tmp_path, "plain"), _grown(tmp_path, "pyramid")
-    assert pyramid <= plain + 4 * block, f"pyramid +{pyramid / 2**20:.0f} MiB, plain +{plain / 2**20:.0f} MiB"
+    # + 6 shards, not the ~2.5 of the bound: two processes' sampled peaks on a shared machine vary by ~30 MiB
+    assert pyramid <= plain + 6 * block, f"pyramid +{pyramid / 2**20:.0f} MiB, plain +{plain / 2**20:.0f} MiB"
     assert pyramid <= 2 * 4 * block + 128 * 2**20, f"peak RSS grew by {pyramid / 2**20:.0f} MiB"
     levels = dz.read_pyramid(str(tmp_path / "pyramid1.zarr"))
     assert [x.shape for x in levels] == [(1,) + (16384 // 2**n,) * 2 for n in range(5)]
