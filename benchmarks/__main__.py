@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", default=None, help="write a PNG bar chart of GB/s here (needs matplotlib)")
     parser.add_argument("--skip", default="",
                         help="comma-separated sections to skip: distributed,peers,s3,s3write,stores,scale,tiny,memory,"
-                        "strings,rechunk,reblock,icechunk,references,fullload,open; and rechunk contenders: "
+                        "strings,rechunk,reblock,icechunk,references,fullload,open,pyramid; and rechunk contenders: "
                         "rechunker,rechunk-cluster")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="per-request latency of the S3 case (local moto server behind a proxy); 0 skips it")
@@ -311,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     if "reblock" not in skip:  # a write that must be re-blocked (issue 31)
         from benchmarks import reblock
         notes += reblock.run(scratch, args.rounds, small=args.size < 0.1)
+    if "pyramid" not in skip:  # multiscale pyramids against ngff-zarr and ome-zarr-py (benchmarks/pyramid.py)
+        notes += __import__("benchmarks.pyramid").pyramid.run(Path(scratch), args.rounds, small=args.size < 0.1)
     if "fullload" not in skip:
         notes += __import__("benchmarks.full_load").full_load.run(url, scratch, args.rounds)
     if "open" not in skip:  # many-variable opens at 50 and 200 ms per request (benchmarks/open_latency.py)

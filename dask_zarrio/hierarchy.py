@@ -17,7 +17,7 @@ from .metadata.arguments import check_attributes
 from .metadata.group import ConsolidatedNode, GroupMetadata
 from .metadata.node import consolidated_member, read_members, read_node, resolve_v2_separators
 from .metadata.spec import ArrayMetadata
-from .metadata.summary import TreeView, array_note, attrs_note
+from .metadata.summary import TreeView, array_note, group_note
 from .metadata.writer import consolidated_entry, write_node
 from .store import Store, open_store
 from .store.base import member_path
@@ -262,25 +262,31 @@ class Group:
         return xarray.open_dataset(where, engine="dask_zarrio", **kwargs)
 
     def tree(self) -> TreeView:
-        """The hierarchy below this group with shapes, dtypes, chunks and codecs."""
+        """The hierarchy below this group with shapes, dtypes, chunks and codecs (a pyramid's levels
+        on its group's line)."""
         label = "N5" if self.zarr_format == "n5" else f"v{self.zarr_format}"
-        lines = [f"/ (group, {label}){attrs_note(self.metadata.attributes)}"]
-        _tree_lines(self, "", lines)
+        members = self.nodes()
+        lines = [f"/ (group, {label}){group_note(self.metadata.attributes, _shapes(members))}"]
+        _tree_lines(members, "", lines)
         return TreeView("\n".join(lines))
 
 
-def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
-    members = group.nodes()
+def _shapes(members: dict[str, tuple[Store, ArrayMetadata | GroupMetadata]]) -> Any:
+    """A member's shape by name (``None``: a group, or no such member)."""
+    return lambda name: getattr(members.get(name, (None, None))[1], "shape", None)
+
+
+def _tree_lines(members: dict[str, tuple[Store, ArrayMetadata | GroupMetadata]], indent: str,
+                lines: list[str]) -> None:
     for i, (name, (store, meta)) in enumerate(members.items()):
         last = i == len(members) - 1
         branch, extension = ("└── ", "    ") if last else ("├── ", "│   ")
         if isinstance(meta, GroupMetadata):
-            lines.append(f"{indent}{branch}{name} (group){attrs_note(meta.attributes)}")
-            _tree_lines(Group(store, meta), indent + extension, lines)
+            below = Group(store, meta).nodes()
+            lines.append(f"{indent}{branch}{name} (group){group_note(meta.attributes, _shapes(below))}")
+            _tree_lines(below, indent + extension, lines)
         else:  # from the metadata alone: no codec is built, so a pickle codec is named, never opted into
             lines.append(f"{indent}{branch}{name} {array_note(meta)}")
-
-
 
 
 def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False,

@@ -17,7 +17,7 @@ def test_benchmark_runs_and_prints_every_table(tmp_path):
         [sys.executable, "-m", "benchmarks", "--size", "0.02", "--chunk-mib", "1", "--rounds", "1",
          # the sections with a smoke test of their own below are skipped
          "--skip", "distributed,s3,s3write,stores,scale,tiny,strings,rechunk,icechunk,references,reblock,open,"
-                   "fullload,peers",
+                   "fullload,peers,pyramid",
          "--latency-ms", "0", "--dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
@@ -158,3 +158,22 @@ def test_peer_benchmark_rows(tmp_path):
         peers = [n for n in rows if n != mine]
         assert any(n.startswith("zarrs-python") for n in peers) or any("zarrs" in n for n in notes)
         assert any(n.startswith("tensorstore") for n in peers)
+
+
+def test_pyramid_benchmark_rows(tmp_path):
+    """The pyramid case at --small size, one round: every contender in its own process (peers not
+    installed are noted), a time, a peak and their ratios to dz's plain write each."""
+    from benchmarks import pyramid
+
+    lines = pyramid.run(tmp_path, 1, small=True, cases=["pyramid", "plain", "ome-zarr"])
+    assert "2 x 2048² uint8" in lines[0] and "3 levels, OME-Zarr 0.5" in lines[0]
+    names = [pyramid.CASES[c] for c in ("pyramid", "plain", "ome-zarr")]
+    for name in names:
+        row = next((line for line in lines if line.startswith(name)), None)
+        if row is None:
+            assert any(name in line and "skipped" in line for line in lines)
+            continue
+        seconds, peak, ratio_s, ratio_m = map(float, row[len(name):].split())
+        assert seconds > 0 and peak >= 0 and ratio_s > 0
+    plain = next(line for line in lines if line.startswith(names[1]))
+    assert plain.split()[-2:] == ["1.00", "1.00"]

@@ -14,7 +14,7 @@ pytest.importorskip("matplotlib")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 #: Figures each notebook shows inline.
-FIGURES = {"climate.ipynb": 3, "imaging.ipynb": 1}
+FIGURES = {"climate.ipynb": 3, "imaging.ipynb": 1, "pyramid.ipynb": 2}
 #: The most a committed notebook may weigh (its PNGs included).
 MAX_BYTES = 1_500_000
 
@@ -58,7 +58,8 @@ def test_committed_notebooks_are_executed_and_small(name):
         assert text.count("100% Completed") >= 3
 
 
-@pytest.mark.parametrize("name", [pytest.param("climate.ipynb", marks=pytest.mark.slow), "imaging.ipynb"])
+@pytest.mark.parametrize("name", [pytest.param("climate.ipynb", marks=pytest.mark.slow), "imaging.ipynb",
+                                  "pyramid.ipynb"])
 def test_notebook_runs_and_cleans_up(name, s3_endpoint, monkeypatch, tmp_path):
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -72,6 +73,8 @@ def test_notebook_runs_and_cleans_up(name, s3_endpoint, monkeypatch, tmp_path):
     text = check_shown(nb, name)
     if name == "imaging.ipynb":
         assert "0 whole-object GETs" in text and "ranged GETs" in text
+    if name == "pyramid.ipynb":  # validated by ome-zarr-models and dz.verify, the pyramid named by dz.tree
+        assert "dz.verify: ok" in text and "level 3: scale [1.0, 4.0, 4.0]" in text and "4 levels" in text
     left = [p for p in temp.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in left) < 100_000, left
     assert not [p for p in temp.iterdir() if p.name.startswith("dz-")]

@@ -190,4 +190,4 @@ def main(debug: bool) -> None:
     """dz: look inside Zarr (v2, v3) and N5 stores, check them, choose codecs, copy and rechunk."""
 
 
-from . import commands, moving  # noqa: E402,F401  (register the commands on main)
+from . import commands, moving, pyramid  # noqa: E402,F401  (register the commands on main)

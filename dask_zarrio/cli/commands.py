@@ -12,7 +12,7 @@ from ..api import read
 from ..errors import ArrayNotFoundError, ZarrioError
 from ..hierarchy import Group, consolidate
 from ..metadata.group import GroupMetadata
-from ..metadata.summary import array_note, attrs_note
+from ..metadata.summary import array_note, group_note
 from ..store import open_store
 from ..store.backends.icechunk_store import is_icechunk
 from ..store.base import redact_url
@@ -106,6 +106,11 @@ def info_command(url: str, as_json: bool, storage_options: dict[str, Any]) -> No
         for p, a in doc["arrays"].items()
     ]
     _table(head, ["array", "shape", "dtype", "chunks", "shards", "stored", "ratio", "chunks stored"], rows)
+    for path, p in doc.get("pyramids", {}).items():
+        axes = ", ".join(map(str, p["axes"]))
+        _table(f"pyramid {path} ({p['convention']}, axes {axes}, {p['method'] or 'method not given'})",
+               ["level", "shape", "scale"],
+               [[lv["path"], _shape(lv["shape"]), _shape(lv["scale"])] for lv in p["levels"]])
     click.echo(f"{plural(len(doc['arrays']), 'array')}, {plural(len(doc['groups']), 'group')}, "
                f"{_size(doc['nbytes'])} decoded, {_size(doc['stored_bytes'])} stored")
 
@@ -128,9 +133,15 @@ def _nodes(url: str, storage_options: dict[str, Any], depth: int | None) -> tupl
     return where, [(p, m) for p, _, m in walk(Group(store, meta), depth)], meta
 
 
-def _note(meta: Any) -> str:
+def _note(meta: Any, shape_of: Any = lambda path: None) -> str:
     """What ``dz.tree`` says of a node, so that Python and the command line say the same."""
-    return f"(group){attrs_note(meta.attributes)}" if isinstance(meta, GroupMetadata) else array_note(meta)
+    return f"(group){group_note(meta.attributes, shape_of)}" if isinstance(meta, GroupMetadata) else array_note(meta)
+
+
+def _shapes_below(nodes: list[tuple[str, Any]], path: str) -> Any:
+    """The shape of a member of the group at ``path`` by its name (a pyramid's levels)."""
+    shapes = {p: getattr(m, "shape", None) for p, m in nodes}
+    return lambda name: shapes.get(f"{path}/{name}" if path else name)
 
 
 @main.command("tree")
@@ -147,7 +158,8 @@ def tree_command(url: str, depth: int | None, as_json: bool, storage_options: di
     if not isinstance(meta, GroupMetadata):
         click.echo(f"{where} {array_note(meta)}")
         return
-    click.echo(f"{where} (group, {format_label(meta.zarr_format)}){attrs_note(meta.attributes)}")
+    root_note = group_note(meta.attributes, _shapes_below(nodes, ""))
+    click.echo(f"{where} (group, {format_label(meta.zarr_format)}){root_note}")
     open_levels: list[bool] = []  # per ancestor level: whether more siblings follow
     for i, (path, node) in enumerate(nodes):
         level = path.count("/")
@@ -156,7 +168,8 @@ def tree_command(url: str, depth: int | None, as_json: bool, storage_options: di
         del open_levels[level:]
         indent = "".join("│   " if more else "    " for more in open_levels)
         open_levels.append(not last)
-        click.echo(f"{indent}{'└── ' if last else '├── '}{path.rsplit('/', 1)[-1]} {_note(node)}")
+        note = _note(node, _shapes_below(nodes, path))
+        click.echo(f"{indent}{'└── ' if last else '├── '}{path.rsplit('/', 1)[-1]} {note}")
 
 
 def _member_lines(where: str, nodes: list[dict[str, Any]]) -> list[str]:

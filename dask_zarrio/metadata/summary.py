@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import ArrayMetadata, ArrayMetadataN5, ArrayMetadataV3
 
-__all__ = ["TreeView", "array_note", "attrs_note"]
+__all__ = ["GROUP_NOTES", "TreeView", "array_note", "attrs_note", "group_note"]
+
+#: What a part that knows a convention adds to a group's line in a tree (the pyramid part adds
+#: its levels): ``note(attributes, shape_of) -> str``, ``shape_of(path)`` a member's shape or ``None``.
+#: Registered by those parts, so that this one, below them, needs none of them.
+GROUP_NOTES: list[Callable[[Mapping[str, Any], Callable[[str], Any]], str]] = []
 
 
 class TreeView(str):
@@ -42,3 +48,10 @@ def array_note(meta: ArrayMetadata) -> str:
 def attrs_note(attrs: dict[str, Any]) -> str:
     """A node's attribute names in ``dz.tree`` and ``dz tree``: `` attrs: title, units``."""
     return f" attrs: {', '.join(sorted(attrs))}" if attrs else ""
+
+
+def group_note(attrs: Mapping[str, Any], shape_of: Callable[[str], Any] = lambda path: None) -> str:
+    """A group's line in ``dz.tree`` and ``dz tree`` after ``(group)``: its attribute names, and what
+    :data:`GROUP_NOTES` say of it (``attrs: ome; pyramid ome-zarr-0.5 (y, x), 2 levels: 0 (64, 64) ...``)."""
+    parts = [attrs_note(dict(attrs)).strip()] + [note(attrs, shape_of) for note in GROUP_NOTES]
+    return "".join(f"{'; ' if i else ' '}{p}" for i, p in enumerate(p for p in parts if p))

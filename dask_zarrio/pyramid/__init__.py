@@ -8,7 +8,11 @@ OME-Zarr 0.4/0.5 and zarr-conventions ``multiscales``), :mod:`.graph` (the stage
 
 from __future__ import annotations
 
-from .read import check_pyramid, describe_pyramid, open_pyramid, pyramid_note, read_pyramid
+from ..metadata.summary import GROUP_NOTES
+from .read import check_pyramid, describe_pyramid, open_pyramid, pyramid_note, read_pyramid, tree_note
 from .write import write_pyramid
+
+if tree_note not in GROUP_NOTES:  # a tree names a pyramid's levels on its group's line
+    GROUP_NOTES.append(tree_note)
 
 __all__ = ["check_pyramid", "describe_pyramid", "open_pyramid", "pyramid_note", "read_pyramid", "write_pyramid"]

@@ -186,12 +186,30 @@ def needed_blocks(plan: PyramidPlan, todo: Sequence[set[tuple[int, ...]] | None]
 
 
 def gather(stages: Sequence[da.Array], blocks: Sequence[Sequence[tuple[int, ...]]], token: str) -> Delayed:
-    """A delayed that runs the chosen blocks of every stage (the others are culled) and counts them."""
-    name = "pyramid-done-" + token
-    keys = [(s.name, *i) for s, chosen in zip(stages, blocks) for i in chosen]
-    task: Any = (_count, keys)
-    graph = HighLevelGraph.from_collections(name, {name: task}, dependencies=list(stages))  # type: ignore[arg-type]
+    """A delayed that runs the chosen blocks of every stage (the others are culled) and counts them.
+
+    A block of an earlier stage is its part of the next level: a small task per block takes it
+    and gives back 1, so that each part is let go once the next stage has it (the count task
+    itself would otherwise hold every part of the pyramid until the end).
+    """
+    name, ones = "pyramid-done-" + token, "pyramid-one-" + token
+    layer: dict[Any, Any] = {}
+    keys: list[Any] = []
+    for n, (s, chosen) in enumerate(zip(stages, blocks)):
+        last = n == len(stages) - 1
+        for i in chosen:
+            if last:
+                keys.append((s.name, *i))
+            else:
+                layer[(ones, n, *i)] = (_one, (s.name, *i))
+                keys.append((ones, n, *i))
+    layer[name] = (_count, keys)
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=list(stages))  # type: ignore[arg-type]
     return Delayed(name, graph)
+
+
+def _one(part: Any) -> int:
+    return 1
 
 
 def _count(parts: list[Any]) -> int:

@@ -15,7 +15,7 @@ from ..metadata import ArrayMetadata
 from ..metadata.group import GroupMetadata
 from .conventions import Pyramid, from_attributes, with_axes
 
-__all__ = ["check_pyramid", "describe_pyramid", "open_pyramid", "read_pyramid"]
+__all__ = ["check_pyramid", "describe_pyramid", "open_pyramid", "pyramid_note", "read_pyramid", "tree_note"]
 
 
 def open_pyramid(url: Any, *, storage_options: dict[str, Any] | None = None) -> tuple[Group, Pyramid]:
@@ -96,22 +96,57 @@ def describe_pyramid(group: Group) -> dict[str, Any] | None:
         return None
     if pyramid is None:
         return None
-    levels = []
+    levels, names = [], [a.name for a in pyramid.axes]
     for lv in pyramid.levels:
         meta = _level_meta(group, lv.path)
         shape = list(meta.shape) if isinstance(meta, ArrayMetadata) else None
+        if not names and isinstance(meta, ArrayMetadata):  # multiscales names no axes: the arrays do
+            names = [str(n) for n in meta.dimension_names or []]
         levels.append({"path": lv.path, "shape": shape, "scale": list(lv.scale)})
-    return {"convention": pyramid.convention, "axes": [a.name for a in pyramid.axes], "method": pyramid.method,
-            "levels": levels}
+    return {"convention": pyramid.convention, "axes": names, "method": pyramid.method, "levels": levels}
+
+
+def _number(x: float) -> str:
+    return f"{x:g}"
+
+
+def tree_note(attrs: Any, shape_of: Any = lambda path: None) -> str:
+    """What a tree says of a pyramid group after its attribute names: its convention, and each level's path,
+    shape (``shape_of(path)``; ``group`` where it is none) and scale; ``""`` for another group.
+
+    Examples
+    --------
+    >>> from dask_zarrio.pyramid.conventions import Level, Pyramid
+    >>> from dask_zarrio.pyramid.levels import parse_axes
+    >>> p = Pyramid("ome-zarr-0.5", parse_axes(None, 2), (Level("0", (1.0, 1.0)), Level("1", (2.0, 2.0))))
+    >>> tree_note(p.to_attributes(), {"0": (4, 4), "1": (2, 2)}.get)
+    'pyramid ome-zarr-0.5 (y, x), 2 levels: 0 (4, 4) scale (1, 1); 1 (2, 2) scale (2, 2)'
+    """
+    try:
+        pyramid = from_attributes(attrs)
+    except MetadataError:
+        return ""
+    if pyramid is None:
+        return ""
+    parts = []
+    for lv in pyramid.levels:
+        shape = shape_of(lv.path)
+        scale = "(" + ", ".join(map(_number, lv.scale)) + ")"
+        parts.append(f"{lv.path} {tuple(shape) if shape is not None else 'group'} scale {scale}")
+    axes = f" ({', '.join(a.name for a in pyramid.axes)})" if pyramid.axes else ""
+    return f"pyramid {pyramid.convention}{axes}, {len(parts)} levels: " + "; ".join(parts)
 
 
 def pyramid_note(group: Group) -> str | None:
-    """One line for a tree: ``pyramid ome-zarr-0.5, 3 levels: 0 (64, 64), 1 (32, 32) ...``."""
+    """One line for a pyramid group: ``pyramid ome-zarr-0.5 (y, x), 3 levels: 0 (64, 64) scale (1, 1); ...``
+    (``None`` if it is none)."""
     info = describe_pyramid(group)
     if info is None:
         return None
-    parts = [f"{lv['path']} {tuple(lv['shape']) if lv['shape'] else '(group)'}" for lv in info["levels"]]
-    return f"pyramid {info['convention']}, {len(parts)} levels: " + ", ".join(parts)
+    shapes = {lv["path"]: lv["shape"] for lv in info["levels"]}
+    note = tree_note(group.attrs, shapes.get)
+    axes = f" ({', '.join(map(str, info['axes']))})"
+    return note if not info["axes"] or axes in note else note.replace(",", axes + ",", 1)
 
 
 def check_pyramid(group: Group) -> list[str]:
@@ -145,7 +180,8 @@ def check_pyramid(group: Group) -> list[str]:
                 problems.append(f"level {lv.path!r}: {len(meta.shape)} dimensions, but {len(names)} axes")
             dims = meta.dimension_names
             if pyramid.convention == "ome-zarr-0.5" and (dims is None or list(dims) != names):
-                problems.append(f"level {lv.path!r}: dimension_names {dims!r} differ from the axes {names!r}")
+                shown = None if dims is None else list(dims)
+                problems.append(f"level {lv.path!r}: dimension_names {shown!r} differ from the axes {names!r}")
         if names and len(lv.scale) != len(names):
             problems.append(f"level {lv.path!r}: scale {list(lv.scale)} has not one value per axis {names!r}")
         if previous is not None and any(s < p for s, p in zip(lv.scale, previous.scale)):

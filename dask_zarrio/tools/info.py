@@ -22,6 +22,7 @@ from ..metadata import ArrayMetadataN5, ArrayMetadataV2, ArrayMetadataV3
 from ..metadata.group import GroupMetadata
 from ..metadata.node import read_node
 from ..metadata.spec import ArrayMetadata, chunk_grid
+from ..pyramid.read import describe_pyramid
 from ..store import Store, open_store
 from ..typing import StoreLike
 
@@ -233,9 +234,11 @@ def info(url: StoreLike, storage_options: dict[str, Any] | None = None) -> dict[
         return InfoView(array_info(store, meta, sizes))
     arrays: dict[str, dict[str, Any]] = {}
     groups: list[str] = []
+    pyramids = _pyramids({"/": Group(store, meta)})
     for path, child, node in walk(Group(store, meta)):
         if isinstance(node, GroupMetadata):
             groups.append(path)
+            pyramids.update(_pyramids({path: Group(child, node)}))
             continue
         below = {k[len(path) + 1:]: v for k, v in sizes.items() if k.startswith(f"{path}/")}
         arrays[path] = array_info(child, node, below)
@@ -248,9 +251,16 @@ def info(url: StoreLike, storage_options: dict[str, Any] | None = None) -> dict[
         "consolidated": meta.consolidated is not None,
         "groups": groups,
         "arrays": arrays,
+        "pyramids": pyramids,
         "nbytes": sum(a["nbytes"] for a in arrays.values()),
         "stored_bytes": total,
     })
+
+
+def _pyramids(groups: dict[str, Group]) -> dict[str, dict[str, Any]]:
+    """The pyramids among ``groups`` (by path): convention, axes, method, each level's path, shape, scale."""
+    found = {path: describe_pyramid(group) for path, group in groups.items()}
+    return {path: d for path, d in found.items() if d is not None}
 
 
 def require_array(meta: ArrayMetadata | GroupMetadata, store: Store, what: str) -> ArrayMetadata:

@@ -36,6 +36,7 @@ from ..metadata import ArraySpec
 from ..metadata.group import GroupMetadata
 from ..metadata.node import consolidated_member, read_node
 from ..metadata.spec import ArrayMetadata
+from ..pyramid.read import check_pyramid
 from ..store import Store
 from ..typing import StoreLike
 from .info import classify_keys, open_node
@@ -249,6 +250,17 @@ def _members(group: Group, prefix: str, nodes: dict[str, Any], problems: list[Pr
             _members(Group(child, GroupMetadata(meta.zarr_format, meta.attributes)), f"{path}/", nodes, problems)
 
 
+def _pyramid_problems(store: Store, nodes: dict[str, ArrayMetadata | GroupMetadata]) -> list[Problem]:
+    """What is wrong with the metadata of each pyramid group (axes, level paths, scales, dimension names)."""
+    problems = []
+    for path, meta in nodes.items():
+        if isinstance(meta, GroupMetadata):
+            group = Group(store.child(path) if path else store, GroupMetadata(meta.zarr_format, meta.attributes))
+            problems += [Problem("pyramid", path or "/", None, f"{path}: {message}" if path else message)
+                         for message in check_pyramid(group)]
+    return problems
+
+
 def _load_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     if not os.path.exists(path):
         return None
@@ -318,6 +330,7 @@ def verify(
         _members(plain, "", nodes, report.problems)
         if root.consolidated is not None:
             report.problems.extend(_stale_consolidated(store, root, nodes))
+        report.problems.extend(_pyramid_problems(store, {"": root, **nodes}))
         arrays = {p: (store.child(p), m) for p, m in nodes.items() if not isinstance(m, GroupMetadata)}
     else:
         arrays = {"/": (store, root)}
