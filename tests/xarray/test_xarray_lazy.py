@@ -145,16 +145,10 @@ def test_writing_what_the_engine_read_keeps_the_layout(stored, tmp_path, writer)
     if writer == "to_zarr":
         ds.to_zarr(dst, zarr_format=fmt)
     else:
-        pytest.importorskip("dask_zarrio.xarray.writer")
-        try:
-            dz.write_dataset(ds, dst, zarr_format=fmt)
-        except dz.ZarrioError as e:  # pragma: no cover - until write_dataset honours variable.encoding
-            pytest.xfail(f"write_dataset does not take the encoding yet: {e}")
+        dz.write_dataset(ds, dst, zarr_format=fmt)
     src = _normalized(xr.open_dataset(stored, engine="zarr").v.encoding)
     out = _normalized(xr.open_dataset(dst, engine="zarr").v.encoding)
     for key in ("chunks", "shards", "compressors", "filters", "serializer"):
-        if writer == "write_dataset" and src.get(key) != out.get(key):
-            pytest.xfail(f"write_dataset does not keep encoding[{key!r}] yet")  # the writer's side
         assert src.get(key) == out.get(key), key
 
 
