@@ -81,7 +81,7 @@ def openers(url: str, options: dict[str, Any], consolidated: bool) -> dict[str, 
 
     return {
         "xr.open_dataset(engine='dask_zarrio')": lambda: xr.open_dataset(
-            url, engine="dask_zarrio", chunks={}, storage_options=options),
+            url, engine="dask_zarrio", chunks={}, consolidated=consolidated, storage_options=options),
         "dz.open_group + arrays()": group_open,
         "xr.open_zarr": lambda: xr.open_zarr(url, chunks={}, consolidated=consolidated, storage_options=options),
     }

@@ -167,6 +167,10 @@ class NumcodecsBytesBytes(_WrapsNumcodecs, BytesBytesCodec):
                 self._encoder = numcodecs.get_codec({**config, "blocksize": size})
         self._encode = owned_encoder(self._encoder)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from the codec: the owned encoder is a closure, which plain pickle cannot take.
+        return type(self), (self.codec, self.config)
+
     def encode(self, data: Buffer) -> Buffer:
         return self._encode(data)
 

@@ -72,8 +72,9 @@ def _piece(spec: ArraySpec, store: Store, pieces: tuple[AxisPiece, ...], out: np
     """Read one piece into ``out`` (the result with every axis kept)."""
     region = tuple(slice(p.lo, p.hi) for p in pieces)
     if all(p.src is None for p in pieces):
-        read_into(spec, store, region, out[tuple(slice(p.dst_start, p.dst_start + p.hi - p.lo) for p in pieces)],
-                  fetch)
+        # The Ellipsis keeps a 0-d result a view (``out[()]`` would be a numpy scalar).
+        dst: tuple[Any, ...] = (*(slice(p.dst_start, p.dst_start + p.hi - p.lo) for p in pieces), Ellipsis)
+        read_into(spec, store, region, out[dst], fetch)
         return
     block = read_region(spec, store, region)  # the piece's bounding box: at most one piece per thread
     src = np.ix_(*[np.arange(p.hi - p.lo) if p.src is None else p.src for p in pieces])

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import MissingDependencyError
 from ..hierarchy import Group
 from ..typing import StoreLike
+from .modes import NONE_NAME
 from .opening import open_dataset_group, variable
 
 __all__ = ["DaskZarrioBackendEntrypoint", "open_dataset", "open_groups_as_dict"]
@@ -36,7 +37,9 @@ def _dataset(group: Group, drop_variables: Iterable[str] | None, decode: dict[st
     decoded, would lose its numpy StringDType."""
     xr = _xarray()
     nodes = group.array_nodes(preload_indexes=True)  # every document in one batch, index chunks in another
-    variables = {name: variable(group, name, mask_with_fill_value=mask_with_fill_value, node=node)
+    # A nameless DataArray's array (stored as "__values__", as to_zarr) is named None again, as xarray reads it.
+    variables = {None if name == NONE_NAME else name: variable(group, name, mask_with_fill_value=mask_with_fill_value,
+                                                               node=node)
                  for name, node in nodes.items()}
     variables, attrs, coord_names = xr.conventions.decode_cf_variables(
         variables, dict(group.metadata.attributes), drop_variables=drop_variables, **decode)

@@ -84,6 +84,10 @@ class LazyArray:
     def __repr__(self) -> str:
         return f"LazyArray({self.store.describe()}, shape={self.shape}, dtype={self.dtype})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The class is made when xarray is imported (not importable by name): rebuilt through lazy_array.
+        return lazy_array, (self.spec, self.store, self.dtype)
+
     def get_array(self) -> Any:
         """What xarray's zarr wrapper hands out here: the stored array (its spec and store)."""
         return self.spec, self.store

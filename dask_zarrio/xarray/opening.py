@@ -8,6 +8,8 @@ writing the dataset again (``dz.write_dataset`` or ``to_zarr``) can keep them.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,9 @@ from ..hierarchy import Group, open_group
 from ..metadata import ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ArraySpec
 from ..metadata.group import GroupMetadata
 from ..metadata.rectilinear import preferred_chunks
-from ..store import Store
+from ..store import Store, open_store
+from ..store.backends.icechunk_store import IcechunkStore
+from ..store.backends.references import ReferenceStore
 from .lazy import lazy_array
 
 __all__ = ["TEXT", "array_encoding", "open_dataset_group", "variable"]
@@ -49,7 +53,15 @@ def open_dataset_group(
     >>> open_dataset_group("memory://doc/odg.zarr", consolidated=False).zarr_format
     3
     """
-    root = open_group(url, storage_options=storage_options, allow_pickle=allow_pickle, format=format)
+    store = open_store(url, storage_options, format=format)
+    try:
+        root = open_group(store, allow_pickle=allow_pickle)
+    except ArrayNotFoundError:
+        if not store.is_empty():
+            raise
+        raise ArrayNotFoundError(  # as xarray's engine words it (its tests match "does not exist")
+            f"No group found in store {store.describe()}: the path does not exist; check it and storage_options"
+        ) from None
     if zarr_format is not None and zarr_format != root.zarr_format:
         raise ArrayNotFoundError(
             f"no Zarr v{zarr_format} group at {root.store.describe()}: it is a v{root.zarr_format} group; "
@@ -60,11 +72,42 @@ def open_dataset_group(
             f"consolidated=True, but the group at {root.store.describe()} has no consolidated metadata; "
             "pass consolidated=None (or False), or consolidate it with dz.consolidate(url)"
         )
+    if consolidated is None and root.metadata.consolidated is None and _has_consolidated_form(root, format):
+        warnings.warn(NOT_CONSOLIDATED.format(where=root.store.describe()), RuntimeWarning,
+                      stacklevel=_caller_level())
     if consolidated is False and root.metadata.consolidated is not None:
         meta = root.metadata
         root = Group(root.store, GroupMetadata(meta.zarr_format, meta.attributes), allow_pickle=allow_pickle)
     path = (group or "").strip("/")
     return root.group(path) if path else root
+
+
+#: xarray's warning where consolidated metadata was looked for and is missing (its words first,
+#: which users filter on; then what it costs here and the three ways out, as xarray lists them).
+NOT_CONSOLIDATED = (
+    "Failed to open Zarr store with consolidated metadata, but successfully read with non-consolidated "
+    "metadata at {where}: each member's metadata was read (a listing and a batch of reads, an extra round "
+    "trip or two). To silence this warning, consolidate the store (dz.consolidate(url)), pass "
+    "consolidated=False to not look for consolidated metadata, or consolidated=True to raise an error instead."
+)
+
+
+def _has_consolidated_form(root: Group, format: str | None) -> bool:
+    """Whether consolidated metadata would help: Zarr v2/v3 in a store that keeps it (not N5; not
+    Icechunk, whose stores do not take it, as xarray skips them; not kerchunk references, whose
+    documents are all in the reference file already)."""
+    return (format is None and root.zarr_format in (2, 3)
+            and not isinstance(root.store, (IcechunkStore, ReferenceStore)))
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside dask_zarrio and xarray, for :func:`open_dataset_group`'s
+    warnings: where the user opened the dataset, as xarray's ``emit_user_level_warning`` points."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] in ("dask_zarrio",
+                                                                                                 "xarray"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _dims(meta: Any, attrs: dict[str, Any]) -> tuple[str, ...]:
@@ -73,13 +116,28 @@ def _dims(meta: Any, attrs: dict[str, Any]) -> tuple[str, ...]:
     return tuple(attrs.pop("_ARRAY_DIMENSIONS", [f"dim_{i}" for i in range(len(meta.shape))]))
 
 
+def _codec_object(doc: dict[str, Any]) -> Any:
+    """A v3 codec as ``xr.open_zarr`` gives it: zarr-python's object (``BloscCodec(...)``) where
+    zarr-python is installed and knows the codec, else its JSON form; ``to_zarr`` and dz take both."""
+    try:
+        from zarr.registry import get_codec_class
+    except ImportError:  # dz reads without zarr-python
+        return doc
+    try:
+        with warnings.catch_warnings():  # zarr's "not part of the Zarr format 3 specification" for numcodecs.*
+            warnings.simplefilter("ignore")
+            return get_codec_class(doc["name"]).from_dict(doc)
+    except Exception:  # a codec zarr-python does not know (or takes otherwise): the document, as stored
+        return doc
+
+
 def _v3_codecs(codecs: tuple[Codec, ...]) -> dict[str, Any]:
     """zarr-python's split of a v3 chain: array→array ``filters``, the array→bytes ``serializer``,
-    bytes→bytes ``compressors``; each codec in its JSON form, which ``to_zarr`` and dz take."""
+    bytes→bytes ``compressors`` (each as :func:`_codec_object` gives it)."""
     return {
-        "compressors": tuple(c.to_dict() for c in codecs if isinstance(c, BytesBytesCodec)),
-        "filters": tuple(c.to_dict() for c in codecs if isinstance(c, ArrayArrayCodec)),
-        "serializer": next((c.to_dict() for c in codecs if isinstance(c, ArrayBytesCodec)), None),
+        "compressors": tuple(_codec_object(c.to_dict()) for c in codecs if isinstance(c, BytesBytesCodec)),
+        "filters": tuple(_codec_object(c.to_dict()) for c in codecs if isinstance(c, ArrayArrayCodec)),
+        "serializer": next((_codec_object(c.to_dict()) for c in codecs if isinstance(c, ArrayBytesCodec)), None),
     }
 
 
@@ -99,8 +157,8 @@ def array_encoding(meta: Any, dims: tuple[str, ...]) -> dict[str, Any]:
     >>> from dask_zarrio.metadata.create import new_array_metadata
     >>> meta = new_array_metadata(shape=(8,), dtype=np.dtype("f4"), chunk_shape=(2,), shard_shape=(4,))
     >>> enc = array_encoding(meta, ("x",))
-    >>> enc["chunks"], enc["shards"], enc["preferred_chunks"], enc["compressors"][0]["name"]
-    ((2,), (4,), {'x': 4}, 'zstd')
+    >>> enc["chunks"], enc["shards"], enc["preferred_chunks"], enc["compressors"]
+    ((2,), (4,), {'x': 4}, (ZstdCodec(level=0, checksum=False),))
     """
     edges = meta.chunk_edges if isinstance(meta, ArrayMetadataV3) else None
     chunks: tuple[Any, ...] = meta.chunk_shape if edges is None else preferred_chunks(edges, meta.shape)

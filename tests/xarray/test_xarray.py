@@ -152,7 +152,7 @@ def test_engine_reads_v2_nested_keys_without_separator(tmp_path):
     meta = json.load(open(path))
     del meta["dimension_separator"]
     json.dump(meta, open(path, "w"))
-    ds = xr.open_dataset(root, engine="dask_zarrio", chunks={})
+    ds = xr.open_dataset(root, engine="dask_zarrio", chunks={}, consolidated=False)
     np.testing.assert_array_equal(ds.v.values, data)
 
 

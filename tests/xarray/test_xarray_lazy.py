@@ -145,16 +145,10 @@ def test_writing_what_the_engine_read_keeps_the_layout(stored, tmp_path, writer)
     if writer == "to_zarr":
         ds.to_zarr(dst, zarr_format=fmt)
     else:
-        pytest.importorskip("dask_zarrio.xarray.writer")
-        try:
-            dz.write_dataset(ds, dst, zarr_format=fmt)
-        except dz.ZarrioError as e:  # pragma: no cover - until write_dataset honours variable.encoding
-            pytest.xfail(f"write_dataset does not take the encoding yet: {e}")
+        dz.write_dataset(ds, dst, zarr_format=fmt)
     src = _normalized(xr.open_dataset(stored, engine="zarr").v.encoding)
     out = _normalized(xr.open_dataset(dst, engine="zarr").v.encoding)
     for key in ("chunks", "shards", "compressors", "filters", "serializer"):
-        if writer == "write_dataset" and src.get(key) != out.get(key):
-            pytest.xfail(f"write_dataset does not keep encoding[{key!r}] yet")  # the writer's side
         assert src.get(key) == out.get(key), key
 
 
@@ -175,7 +169,7 @@ def test_group_consolidated_and_format_options(tmp_path):
         xr.open_dataset(plain, engine="dask_zarrio", consolidated=True)
     with pytest.raises(FileNotFoundError, match="zarr_format=3"):
         xr.open_dataset(plain, engine="dask_zarrio", zarr_format=2)
-    assert "a" in xr.open_dataset(plain, engine="dask_zarrio", zarr_format=3)
+    assert "a" in xr.open_dataset(plain, engine="dask_zarrio", zarr_format=3, consolidated=False)
 
 
 @pytest.mark.parametrize("mask, want", [
@@ -184,7 +178,7 @@ def test_use_zarr_fill_value_as_mask(tmp_path, mask, want):
     url = str(tmp_path / "m.zarr")
     dz.init(url + "/v", shape=(4,), dtype="f4", chunks=(2,), fill_value=-1.0, dimension_names=["x"])
     dz.write(np.ones(2, "f4"), url + "/v", mode="r+", region=(slice(0, 2),))
-    v = xr.open_dataset(url, engine="dask_zarrio", use_zarr_fill_value_as_mask=mask).v
+    v = xr.open_dataset(url, engine="dask_zarrio", use_zarr_fill_value_as_mask=mask, consolidated=False).v
     np.testing.assert_array_equal(v.values, np.array(want, "f4"))
     assert ("fill_value" in v.encoding) is (mask is not True)
 
