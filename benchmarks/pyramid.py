@@ -14,8 +14,11 @@ default C = 2, 0.47 GB; ``--channels 30`` is the 7 GB case) stored in (1, 512, 5
 
 The peers read the source as their users do (``da.from_zarr``). Each run is a fresh process
 (``python -m benchmarks.pyramid --child CASE SRC OUT``) on 2 threads that times the whole call
-and samples its resident memory every 2 ms; rounds are interleaved; seconds are medians, peaks
-the largest growth. A peer that is not installed is skipped with a note. Also a section of
+and samples its resident memory every 2 ms, and reports the CPU seconds (user + system) the call
+took, which a loaded machine distorts less than wall time; rounds are interleaved; seconds are
+medians, peaks the largest growth. ``pyramid-encode`` is dz's pyramid with level 0 decoded and
+encoded again, as from a source stored otherwise (this source is stored as level 0 is, so
+``pyramid`` copies its objects). A peer that is not installed is skipped with a note. Also a section of
 ``python -m benchmarks`` (``--skip pyramid`` leaves it out). ``--small`` (2 x 2048², 128² chunks
 in 1024² shards, 3 levels) is the smoke test's size.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FULL, SMALL = (15360, 512, 4096, 5), (2048, 128, 1024, 3)
 CASES = {
     "pyramid": "dz.write_pyramid(dz.read(src))",
+    "pyramid-encode": "dz.write_pyramid, level 0 encoded (no copy)",
     "plain": "dz.write(dz.read(src))  (level 0 alone)",
     "ngff-zarr": "ngff-zarr ITKWASM_BIN_SHRINK + to_ngff_zarr",
     "ome-zarr": "ome-zarr-py write_image (local_mean)",
@@ -77,7 +82,11 @@ def contender(case: str, src: str, out: str, levels: int) -> Callable[[], object
     meta = json.loads(Path(src, "zarr.json").read_text())
     shard = meta["chunk_grid"]["configuration"]["chunk_shape"]
     chunk = meta["codecs"][0]["configuration"]["chunk_shape"]
-    if case == "pyramid":
+    if case == "pyramid-encode":  # as from a source stored otherwise: level 0 decoded and encoded again
+        from dask_zarrio.pyramid import graph
+
+        graph.same_encoding = lambda *args: False  # type: ignore[assignment]
+    if case.startswith("pyramid"):
         return lambda: dz.write_pyramid(dz.read(src), out, levels=levels, axes=["c", "y", "x"], chunks=chunk,
                                         shards=shard, convention="ome-zarr-0.5", mode="w")
     if case == "plain":
@@ -101,6 +110,7 @@ def contender(case: str, src: str, out: str, levels: int) -> Callable[[], object
 
 
 def _child(case: str, src: str, out: str, levels: int) -> dict[str, float]:
+    """One run in a fresh process: its wall seconds, CPU seconds (user + system) and peak growth."""
     cmd = [sys.executable, "-m", "benchmarks.pyramid", "--child", case, src, out, str(levels)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, timeout=3600)
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -127,25 +137,30 @@ def run(scratch: Path, rounds: int, small: bool = False, channels: int = 2,
     notes = [f"note: {CASES[c]} skipped ({NEEDS[c]} not installed)" for c in (cases or list(CASES))
              if c not in chosen]
     seconds: dict[str, list[float]] = {case: [] for case in chosen}
+    cpu: dict[str, list[float]] = {case: [] for case in chosen}
     peaks = dict.fromkeys(chosen, 0.0)
     for _ in range(rounds):
         for case in chosen:
             got = _child(case, src, out, levels)
             seconds[case].append(got["seconds"])
+            cpu[case].append(got["cpu"])
             peaks[case] = max(peaks[case], got["peak"])
             shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(src, ignore_errors=True)
     nbytes = channels * side * side
     lines = [f"\npyramid: {channels} x {side}² uint8 ({nbytes / 1e9:.2f} GB), {levels} levels, OME-Zarr 0.5, "
              f"{chunk}² chunks in {shard}² shards, {THREADS} threads, a fresh process per run",
-             f"{'':<48} {'seconds':>8} {'peak MiB':>9} {'x plain s':>10} {'x plain MiB':>12}"]
+             f"{'':<48} {'seconds':>8} {'CPU s':>7} {'peak MiB':>9} {'x plain s':>10} {'x plain CPU':>12} "
+             f"{'x plain MiB':>12}"]
     plain_s = statistics.median(seconds["plain"]) if "plain" in seconds else None
+    plain_c = statistics.median(cpu["plain"]) if "plain" in cpu else None
     plain_m = peaks.get("plain")
     for case in chosen:
-        s, m = statistics.median(seconds[case]), peaks[case]
+        s, c, m = statistics.median(seconds[case]), statistics.median(cpu[case]), peaks[case]
         ratio_s = f"{s / plain_s:10.2f}" if plain_s else f"{'-':>10}"
+        ratio_c = f"{c / plain_c:12.2f}" if plain_c else f"{'-':>12}"
         ratio_m = f"{m / plain_m:12.2f}" if plain_m else f"{'-':>12}"
-        lines.append(f"{CASES[case]:<48} {s:8.2f} {m / 2**20:9.0f} {ratio_s} {ratio_m}")
+        lines.append(f"{CASES[case]:<48} {s:8.2f} {c:7.2f} {m / 2**20:9.0f} {ratio_s} {ratio_c} {ratio_m}")
     return lines + notes
 
 
@@ -163,9 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         case, src, out, levels = args.child
         warm_imports()
         fn = contender(case, src, out, int(levels))
+        before = resource.getrusage(resource.RUSAGE_SELF)
         with dask.config.set(scheduler="threads", num_workers=THREADS):
             took, peak = measure(fn)
-        print(json.dumps({"seconds": took, "peak": peak}))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        print(json.dumps({"seconds": took, "cpu": used, "peak": peak}))
         return 0
     scratch = Path(args.dir or tempfile.mkdtemp(prefix="dz-pyramid-"))
     try:

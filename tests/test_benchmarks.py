@@ -162,18 +162,18 @@ def test_peer_benchmark_rows(tmp_path):
 
 def test_pyramid_benchmark_rows(tmp_path):
     """The pyramid case at --small size, one round: every contender in its own process (peers not
-    installed are noted), a time, a peak and their ratios to dz's plain write each."""
+    installed are noted), a time, CPU seconds, a peak and their ratios to dz's plain write each."""
     from benchmarks import pyramid
 
-    lines = pyramid.run(tmp_path, 1, small=True, cases=["pyramid", "plain", "ome-zarr"])
+    lines = pyramid.run(tmp_path, 1, small=True, cases=["pyramid", "pyramid-encode", "plain", "ome-zarr"])
     assert "2 x 2048² uint8" in lines[0] and "3 levels, OME-Zarr 0.5" in lines[0]
-    names = [pyramid.CASES[c] for c in ("pyramid", "plain", "ome-zarr")]
+    names = [pyramid.CASES[c] for c in ("pyramid", "pyramid-encode", "plain", "ome-zarr")]
     for name in names:
         row = next((line for line in lines if line.startswith(name)), None)
         if row is None:
             assert any(name in line and "skipped" in line for line in lines)
             continue
-        seconds, peak, ratio_s, ratio_m = map(float, row[len(name):].split())
-        assert seconds > 0 and peak >= 0 and ratio_s > 0
-    plain = next(line for line in lines if line.startswith(names[1]))
-    assert plain.split()[-2:] == ["1.00", "1.00"]
+        seconds, cpu, peak, ratio_s, ratio_c, ratio_m = map(float, row[len(name):].split())
+        assert seconds > 0 and cpu > 0 and peak >= 0 and ratio_s > 0 and ratio_c > 0
+    plain = next(line for line in lines if line.startswith(names[2]))
+    assert plain.split()[-3:] == ["1.00", "1.00", "1.00"]

@@ -9,6 +9,7 @@ regrouped by dask into its own blocks: nothing is read twice, nothing is written
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from itertools import product
 from math import prod
@@ -22,7 +23,8 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..graph.builder import block_layer, read_array
-from ..graph.tasks import ArrayReader, read_into, write_region
+from ..graph.tasks import ArrayReader, decode_chunk_at, decode_chunk_into_at, read_into, stored_limit, write_region
+from ..layout.grid import overlap
 from ..layout.write_plan import WritePlan
 from ..memory.buffers import empty_array
 from ..metadata import ArraySpec
@@ -70,18 +72,62 @@ def _read(reader: ArrayReader, region: tuple[slice, ...]) -> np.ndarray:
     return out
 
 
-def pyramid_block(region: tuple[slice, ...], block: np.ndarray | None, writers: Sequence[Writer],
-                  factors: tuple[int, ...], method: str, hand_on: bool, reader: ArrayReader | None = None
-                  ) -> np.ndarray:
-    """One task: write ``block`` (of the stage's first level, at ``region``; read here from ``reader``
-    when it is ``None``) and each coarser level of the stage from the one before; return the next
-    level's part, or the objects stored. Each level is encoded and stored a band at a time, so the
-    encoded bytes held stay small beside the block."""
-    block = _read(reader, region) if reader is not None else np.asarray(block)
+def _read_copying(reader: ArrayReader, region: tuple[slice, ...], sink: Store) -> tuple[np.ndarray, int]:
+    """The task's block, each stored object fetched, decoded into it and stored unchanged as level
+    0's (whose encoding is the source's): level 0 is never encoded, and only one object is held
+    encoded at a time. Returns the block and how many objects it stored."""
+    spec = reader.spec
+    out = empty_array(tuple(r.stop - r.start for r in region), spec.dtype)
     stored = 0
+    for index in spec.grid.chunks_in(region):
+        key = spec.chunk_key(index)
+        blob = reader.store.get_many([key], limit=stored_limit(spec, [index]))[0]
+        src, dst = overlap(spec.chunk_region(index), region)
+        if blob is None:
+            out[dst] = spec.fill_chunk(())
+            continue
+        if not decode_chunk_into_at(spec, reader.store, index, blob, out[dst]):
+            out[dst] = decode_chunk_at(spec, reader.store, index, blob)[src]
+        sink.set(key, blob)
+        stored += 1
+        del blob  # let the encoded object go before the next one is fetched
+    return out, stored
+
+
+def same_encoding(reader: ArrayReader | None, level0: dict[str, Any] | None) -> bool:
+    """Whether level 0 stores exactly what the source stores (a Zarr v3 array of the same shape,
+    type, fill value, grid and codecs, as :func:`dask_zarrio.write` names them): its objects are
+    then copied as fetched instead of decoded and encoded again."""
+    if reader is None or level0 is None or level0.get("zarr_format") != 3:
+        return False
+    try:
+        raw = reader.store.get("zarr.json")
+        source = json.loads(raw) if raw is not None else {}
+    except (OSError, ValueError):
+        return False
+    fields = ("zarr_format", "shape", "data_type", "chunk_grid", "codecs", "fill_value")
+    return all(source.get(f) == level0.get(f) for f in fields)
+
+
+def pyramid_block(region: tuple[slice, ...], block: np.ndarray | None, writers: Sequence[Writer],
+                  factors: tuple[int, ...], method: str, hand_on: bool, reader: ArrayReader | None = None,
+                  copy: bool = False) -> np.ndarray:
+    """One task: write ``block`` (of the stage's first level, at ``region``; read here from ``reader``
+    when it is ``None``, its stored objects copied as level 0's with ``copy``) and each coarser
+    level of the stage from the one before; return the next level's part, or the objects stored.
+    Each level is encoded and stored a band at a time, so the encoded bytes held stay small beside
+    the block."""
+    stored = 0
+    if copy:
+        assert reader is not None
+        block, stored = _read_copying(reader, region, writers[0][1])
+    else:
+        block = _read(reader, region) if reader is not None else np.asarray(block)
     for i, (spec, sink, plan) in enumerate(writers):
         if i:
             block = downsample(block, factors, method)
+        elif copy:
+            continue
         at = tuple(slice(r.start // f**i, r.start // f**i + n) for r, f, n in zip(region, factors, block.shape))
         unit = tuple(u if isinstance(u, int) else 1 for u in plan.unit)
         for band in _bands(at, unit, block.itemsize):
@@ -125,9 +171,12 @@ def aligned_source(arr: da.Array, chunks: tuple[tuple[int, ...], ...]) -> da.Arr
     return arr.rechunk(chunks)
 
 
-def build_stages(data: da.Array, plan: PyramidPlan, writers: Sequence[Writer], method: str, token: str
-                 ) -> list[da.Array]:
-    """One layer per stage; the last stage's array holds each block's count of stored objects."""
+def build_stages(data: da.Array, plan: PyramidPlan, writers: Sequence[Writer], method: str, token: str,
+                 level0: dict[str, Any] | None = None) -> list[da.Array]:
+    """One layer per stage; the last stage's array holds each block's count of stored objects.
+
+    ``level0``: level 0's metadata document; where it stores what the source does, the first
+    stage copies the source's objects (:func:`same_encoding`)."""
     outs: list[da.Array] = []
     source = data
     for n, stage in enumerate(plan.stages):
@@ -143,7 +192,8 @@ def build_stages(data: da.Array, plan: PyramidPlan, writers: Sequence[Writer], m
             feed = aligned_source(source, blocks) if n == 0 else source.rechunk(blocks)
         hand_on = stage.last + 1 < len(plan.levels)
         name = f"write-pyramid-{n}-{token}"
-        args = (list(writers[stage.first : stage.last + 1]), plan.factors, method, hand_on, reader)
+        copy = n == 0 and same_encoding(reader, level0)
+        args = (list(writers[stage.first : stage.last + 1]), plan.factors, method, hand_on, reader, copy)
         counts = block_layer(pyramid_block, name, blocks, args, data=feed)
         if hand_on:
             parts = stage_chunks(shape, stage.block, _scales(plan.factors, stage.last + 1 - stage.first))

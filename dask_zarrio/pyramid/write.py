@@ -203,7 +203,7 @@ def begin_levels(data: da.Array, store: Store, spec: PyramidSpec, levels: list[t
     writers = [(w.spec, w.sink, level_plan(spec.plan, s, n)) for s in spec.plan.stages
                for n, (_, w) in enumerate(levels) if s.first <= n <= s.last]
     token = tokenize(data.name, levels[0][0].store.token(), spec.plan, spec.method)
-    stages = build_stages(data, spec.plan, writers, spec.method, token)
+    stages = build_stages(data, spec.plan, writers, spec.method, token, levels[0][1].dest.meta.to_dict())
     logger.debug("writing pyramid %s: stages %s", store.describe(), spec.plan.stages)
     if all(t is None for t in todo):
         return stages[-1]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import dask_zarrio as dz
 from dask_zarrio.errors import ZarrioError
+from dask_zarrio.pyramid import graph
 from dask_zarrio.pyramid.graph import build_stages
 from dask_zarrio.pyramid.levels import plan_pyramid
 from dask_zarrio.store import MappingStore
@@ -98,6 +99,42 @@ def test_one_pass_every_object_once(sharded, cap):
     data_sets = {k: n for k, n in dst.sets.items() if "/c/" in k}
     assert data_sets and set(data_sets.values()) == {1}, {k: n for k, n in data_sets.items() if n > 1}
     for level, want in zip(dz.read_pyramid(dst), reference(x, (1, 2, 2), 4, "mean")):
+        np.testing.assert_array_equal(level.compute(), want)
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+@pytest.mark.parametrize("source_compressors", ["auto", None])
+def test_level_0_stored_as_the_source_stores_it_is_copied(sharded, source_compressors, monkeypatch):
+    """A source stored exactly as level 0 is (same grid, codecs, fill value): level 0's objects are
+    the source's bytes, fetched once, decoded once for the next level and stored unchanged (no
+    encode); an empty source chunk stays unstored. A source encoded otherwise is re-encoded as
+    asked. Either way every object is read once and written once."""
+    x = np.random.default_rng(2).integers(0, 255, size=(2, 64, 48)).astype("u1")
+    x[1, :16, :16] = 0  # one source chunk (an inner chunk where sharded) holds only the fill value
+    layout = {"chunks": (1, 16, 16), "shards": (1, 32, 48) if sharded else None}
+    src = CountingStore(MappingStore({}, "src.zarr"))
+    dz.write(da.from_array(x, chunks=(1, 32, 48)), src, compressors=source_compressors, **layout)
+    src.gets.clear()
+    dst = CountingStore(MappingStore({}, "dst.zarr"))
+    encoded: list[tuple[int, ...]] = []  # the shapes of the levels encoded
+    original = graph.write_region
+
+    def write_region(spec, *args, **kwargs):
+        encoded.append(spec.shape)
+        return original(spec, *args, **kwargs)
+
+    monkeypatch.setattr(graph, "write_region", write_region)
+    with dask.config.set(scheduler="sync"):
+        dz.write_pyramid(dz.read(src), dst, levels=3, axes=["c", "y", "x"], **layout)
+    assert (x.shape in encoded) == (source_compressors is None)
+    chunk_gets = {k: n for k, n in src.gets.items() if k.startswith("c/")}
+    assert chunk_gets and set(chunk_gets.values()) == {1}
+    assert set(n for k, n in dst.sets.items() if "/c/" in k) == {1}
+    source_objects = {k: bytes(src.inner.get(k)) for k in chunk_gets if src.inner.get(k) is not None}
+    level0 = {k[2:]: bytes(dst.inner.get(k)) for k in dst.sets if k.startswith("0/c/")}
+    assert set(level0) == set(source_objects)
+    assert (level0 == source_objects) == (source_compressors is not None)
+    for level, want in zip(dz.read_pyramid(dst), reference(x, (1, 2, 2), 3, "mean")):
         np.testing.assert_array_equal(level.compute(), want)
 
 
