@@ -127,8 +127,9 @@ def test_full_load_rows(tmp_path):
     lines = full_load.run(url, tmp_path, 1, names)
     assert "full load into memory" in lines[0]
     for name, line in zip(names, lines[2:], strict=True):
-        gbps, peak = line[len(name):].split()
+        gbps, spread, cpu, peak, vs_ts = line[len(name):].split()
         assert line.startswith(name) and float(gbps) >= 0 and peak.endswith("x")  # tiny: ~0 GB/s
+        assert float(cpu) >= 0 and "-" in spread and vs_ts == "-"  # tensorstore not among the names
 def test_open_latency_benchmark_rows():
     """The many-variable open (20 small variables, v3, one round, 20 ms): every contender opens
     each group, no data chunk is read, and dz sends no more requests than xr.open_zarr."""

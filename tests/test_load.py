@@ -200,3 +200,33 @@ def big(tmp_path_factory):
 def test_a_full_load_peaks_within_a_tenth_of_its_output(big):
     """dask's compute holds the blocks and their concatenation (about 2 x); dz.load the result."""
     assert _peak("load", big) <= 1.1
+
+
+@pytest.mark.parametrize("chunks", [(1024, 2048), (512, 2048), (256, 512), (1000, 700)])
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("codec", ["blosc", "zstd", None])
+def test_a_big_load_is_exact_whatever_its_pieces_and_threads(tmp_path, chunks, threads, codec):
+    """8 MiB: the result is faulted in by the threads first (one part each, as many parts as pieces)."""
+    x = np.random.default_rng(1).random((1024, 2048)).astype("f4")
+    url = str(tmp_path / "a.zarr")
+    compressors = None if codec is None else [{"name": codec, "configuration": {"cname": "zstd", "typesize": 4}}
+                                              if codec == "blosc" else {"name": "zstd"}]
+    dz.write(da.from_array(x, chunks=(512, 512)), url, chunks=chunks, compressors=compressors)
+    got = dz.load(url, threads=threads)
+    assert got.flags.writeable and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, x)
+    np.testing.assert_array_equal(dz.load(url, (slice(3, None), slice(None, -5)), threads=threads), x[3:, :-5])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise and /proc are Linux's")
+def test_a_load_result_takes_small_pages(tmp_path):
+    """A huge page touched for the first time costs 4-20 x a small one on a VM (docs/performance.md)."""
+    from tests.memory.test_buffers import vm_flags
+
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.ones((1024, 2048), chunks=512, dtype="f4"), url, chunks=(256, 512))
+    got = dz.load(url, threads=2)
+    flags = vm_flags(got.ctypes.data + got.nbytes // 2)
+    assert "hg" not in flags and "nh" in flags
+    points = dz.load(url, (np.arange(2**21) % 1024, np.arange(2**21) % 2048), points=True)
+    assert points.nbytes >= 2**23 and "hg" not in vm_flags(points.ctypes.data + points.nbytes // 2)

@@ -23,6 +23,7 @@ import dask
 import numpy as np
 
 from ..layout.grid import AxisUnit, typical_size
+from ..memory.buffers import MIN_ALIGNED, populate, result_array
 from ..metadata import ArraySpec
 from ..store import Store
 from .selection import AxisPiece, AxisSelection, axis_pieces, kept_shape, normalize_selection, result_shape
@@ -82,7 +83,7 @@ def _piece(spec: ArraySpec, store: Store, pieces: tuple[AxisPiece, ...], out: np
     out[dst] = block[src]
 
 
-def _run(jobs: Iterable[Callable[[], None]], threads: int) -> None:
+def _run(jobs: Iterable[Callable[[], object]], threads: int) -> None:
     """Run ``jobs`` on ``threads`` threads; the first failure cancels the rest and is raised."""
     jobs = list(jobs)
     if threads <= 1 or len(jobs) <= 1:
@@ -90,7 +91,7 @@ def _run(jobs: Iterable[Callable[[], None]], threads: int) -> None:
             job()
         return
     with ThreadPoolExecutor(min(threads, len(jobs)), thread_name_prefix="dask_zarrio-load") as pool:
-        futures: list[Future[None]] = [pool.submit(job) for job in jobs]
+        futures: list[Future[object]] = [pool.submit(job) for job in jobs]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = next((f for f in futures if f in done and f.exception() is not None), None)
         if failed is not None:
@@ -118,7 +119,7 @@ def load_selection(
     array([0, 1, 3], dtype=int16)
     """
     sels = normalize_selection(selection, spec.shape)
-    out = np.empty(kept_shape(sels), spec.dtype)
+    out = result_array(kept_shape(sels), spec.dtype)
     if out.size:
         threads = threads or default_threads()
         units = _units(spec, store)
@@ -128,7 +129,13 @@ def load_selection(
         # so that a thread holds one compressed chunk at a time.
         fetch = None if store.supports_concurrent_requests else 1
         per_axis = [axis_pieces(s, u, g) for s, u, g in zip(sels, units, groups)]
-        _run((partial(_piece, spec, store, p, out, fetch) for p in product(*per_axis)), threads)
+        pieces = list(product(*per_axis))
+        threads = min(threads, len(pieces))
+        # Each thread first faults in its share of the result in one call (first in the queue).
+        parts = threads if out.nbytes >= MIN_ALIGNED else 0
+        jobs: list[Callable[[], object]] = [partial(populate, out, i, parts) for i in range(parts)]
+        jobs += [partial(_piece, spec, store, p, out, fetch) for p in pieces]
+        _run(jobs, threads)
     return out.reshape(result_shape(sels))
 
 
@@ -155,7 +162,7 @@ def load_points(spec: ArraySpec, store: Store, points: tuple[Any, ...], *, threa
             raise IndexError(f"an index is out of bounds for axis {axis} with size {n}")
         flat.append(np.where(a < 0, a + n, a))
     shape = arrays[0].shape if arrays else ()
-    out = np.empty(prod(shape), spec.dtype)
+    out = result_array((prod(shape),), spec.dtype)
     if out.size:
         units = _units(spec, store)
         ids = np.stack([_unit_of(u, f) for u, f in zip(units, flat)])

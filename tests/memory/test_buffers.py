@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,9 @@ from dask_zarrio.memory.buffers import (
     BufferPool,
     empty,
     empty_array,
+    populate,
     read_file,
+    result_array,
 )
 from dask_zarrio.store import open_store
 
@@ -254,3 +258,72 @@ def test_pool_size_follows_the_buffer_pool_setting():
         assert pool.free_bytes == 0
     assert BufferPool(max_bytes="8MiB").max_bytes == 8 * MiB  # a fixed budget ignores the setting
     assert POOL.max_bytes == 256 * MiB
+
+
+def vm_flags(address: int) -> set[str]:
+    """The ``VmFlags`` of this process's mapping that holds ``address`` (``/proc/self/smaps``)."""
+    with open("/proc/self/smaps") as f:
+        inside = False
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "VmFlags:":
+                return set(line.split()[1:])
+    raise LookupError(hex(address))
+
+
+def _resident() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise and /proc are Linux's")
+
+
+@linux_only
+@pytest.mark.parametrize("shape, dtype", [((2048, 1024), "f4"), ((3, 1000, 1001), "<i8"), ((2**23,), "u1")])
+def test_result_arrays_take_small_pages(shape, dtype):
+    """numpy advises huge pages for 4 MiB and more; a fresh huge page is the dearest to fault in on a VM."""
+    arr = result_array(shape, dtype)
+    assert arr.shape == shape and arr.dtype == np.dtype(dtype) and arr.flags.owndata and arr.flags.c_contiguous
+    inner = arr.ctypes.data + arr.nbytes // 2
+    assert "nh" in vm_flags(inner) and "hg" not in vm_flags(inner)
+    arr[...] = 3
+    assert (arr == 3).all()
+
+
+@pytest.mark.parametrize("shape", [(0,), (10,), (1023, 1023)])
+def test_small_result_arrays_are_plain_numpy(shape):
+    arr = result_array(shape, "f4")
+    assert arr.shape == shape and arr.flags.owndata
+    assert populate(arr) is False  # too few pages to matter
+
+
+@linux_only
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+def test_populate_faults_in_every_page_and_changes_nothing(parts):
+    arr = result_array((32 * 2**20,), "u1")
+    before = _resident()
+    done = [populate(arr, i, parts) for i in range(parts)]
+    if not all(done):
+        pytest.skip("this kernel has no MADV_POPULATE_WRITE (Linux 5.14+)")
+    # Every page is mapped (at most the two partial pages at the ends are left to fault in).
+    assert _resident() - before >= arr.nbytes - 2 * 4096
+    assert not arr.any()  # fresh anonymous memory reads as zeros; populate wrote nothing
+
+
+@linux_only
+def test_populate_keeps_what_an_array_holds():
+    arr = result_array((2**21,), "f8")
+    arr[:] = np.arange(arr.size)
+    assert populate(arr, 1, 2) in (True, False)
+    assert (arr == np.arange(arr.size)).all()
+
+
+def test_populate_refuses_what_it_cannot_fill_whole():
+    arr = result_array((2048, 2048), "f4")
+    assert populate(arr[:, ::2]) is False  # strided: not one run of memory
+    arr.flags.writeable = False
+    assert populate(arr) is False
