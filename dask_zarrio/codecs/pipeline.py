@@ -19,6 +19,7 @@ from ..errors import MetadataError
 from ..memory.buffers import empty
 from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, ByteRangeReader, BytesBytesCodec, Codec
 from .bounded import decode_filter, filtered_limit, stored_bound
+from .into import bytes_target, finish_into
 from .numcodecs_adapter import NumcodecsBytesBytes
 
 __all__ = ["ChunkPipeline", "CodecPipeline", "V2Pipeline", "WholeChunksOnly", "decode_bytes", "stage_limits"]
@@ -38,6 +39,8 @@ class ChunkPipeline(Protocol):
     def decode_into(self, data: Buffer, out: np.ndarray) -> bool: ...
 
     def encode(self, arr: np.ndarray) -> Buffer: ...
+
+    def encode_parts(self, arr: np.ndarray) -> list[Buffer]: ...  # encode's bytes in pieces, unjoined
 
     @property
     def supports_partial_decode(self) -> bool: ...
@@ -76,38 +79,12 @@ class WholeChunksOnly:
             f"{type(self).__name__} decodes whole chunks only; check supports_partial_decode"
         )
 
+    def encode(self, arr: np.ndarray) -> Buffer:
+        raise NotImplementedError  # each pipeline's own
 
-def _bytes_target(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray | None:
-    """``out`` as a flat writable byte view, if it is a C-ordered block of ``shape``/``dtype``.
-
-    Never for objects (strings, bytes): their elements are references, not bytes.
-    """
-    if (dtype.kind == "O" or out.shape != shape or out.dtype != dtype
-            or not out.flags.c_contiguous or not out.flags.writeable):
-        return None
-    return out.reshape(-1).view(np.uint8)
-
-
-def _finish_into(codec: BytesBytesCodec | None, data: Buffer, target: np.ndarray) -> bool:
-    """Decode ``data`` with ``codec`` (``None``: raw bytes) straight into ``target``."""
-    nbytes = target.nbytes
-    if codec is None:
-        src = np.frombuffer(data, np.uint8)
-        if src.nbytes != nbytes:
-            return False  # the ordinary path raises the size error
-        target[...] = src
-        return True
-    if codec.decoded_size(data) != nbytes:
-        return False
-    result = codec.decode_bounded(data, nbytes, target)
-    if result is not target:
-        # The header promised `nbytes` but the data decoded to another size: never
-        # hand out `target` with a stale tail; copy what is right or say what is wrong.
-        got = memoryview(result).nbytes
-        if got != nbytes:
-            raise ValueError(f"decoded to {got} bytes, but the frame header records {nbytes}")
-        target[...] = np.frombuffer(result, np.uint8)
-    return True
+    def encode_parts(self, arr: np.ndarray) -> list[Buffer]:
+        """:meth:`encode`'s bytes, in one piece: these formats store no parts."""
+        return [self.encode(arr)]
 
 
 def decode_bytes(codec: BytesBytesCodec, data: Buffer, limit: int | None) -> Buffer:
@@ -326,7 +303,7 @@ class CodecPipeline:
         another layout, or compressed bytes that do not state the decoded size. Saves allocating,
         zeroing and copying a chunk-sized temporary per chunk.
         """
-        target = _bytes_target(out, self.shape, self.dtype)
+        target = bytes_target(out, self.shape, self.dtype)
         if target is None or self.array_array or not self.array_bytes.decodes_by_copy(self.dtype):
             return False
         # Outermost codec first; the innermost one writes into ``target``.
@@ -334,16 +311,25 @@ class CodecPipeline:
         last = chain.pop()[0] if chain else None
         for bcodec, limit in chain:
             data = decode_bytes(bcodec, data, limit)
-        return _finish_into(last, data, target)
+        return finish_into(last, data, target)
 
     def encode(self, arr: np.ndarray) -> Buffer:
         """Encode one chunk of ``shape`` and ``dtype``."""
+        parts = self.encode_parts(arr)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def encode_parts(self, arr: np.ndarray) -> list[Buffer]:
+        """:meth:`encode`'s bytes in pieces: a shard's encoded inner chunks and index, unjoined,
+        when no bytes→bytes codec follows the sharding codec; otherwise one piece."""
         for codec in self.array_array:
             arr = codec.encode(arr)
+        pieces = getattr(self.array_bytes, "encode_parts", None)  # sharding's; not part of the codec contract
+        if pieces is not None and not self.bytes_bytes:
+            return list(pieces(arr))
         data = self.array_bytes.encode(arr)
         for bcodec in self.bytes_bytes:
             data = bcodec.encode(data)
-        return data
+        return [data]
 
 
 @dataclass(frozen=True)
@@ -402,10 +388,10 @@ class V2Pipeline(WholeChunksOnly):
 
         Possible for C-ordered chunks of fixed-size types without filters.
         """
-        target = _bytes_target(out, self.shape, self.dtype)
+        target = bytes_target(out, self.shape, self.dtype)
         if target is None or self.filters or self.order != "C" or self.dtype.kind == "O":
             return False
-        return _finish_into(self._compressor, data, target)
+        return finish_into(self._compressor, data, target)
 
     def encode(self, arr: np.ndarray) -> Buffer:
         """Encode one chunk of ``shape`` and ``dtype``."""
@@ -418,3 +404,4 @@ class V2Pipeline(WholeChunksOnly):
         if self._compressor is not None:
             return self._compressor.encode(data)
         return ensure_contiguous_ndarray_like(data).view(np.uint8)
+

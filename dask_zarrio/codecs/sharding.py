@@ -252,6 +252,22 @@ class ShardingCodec(ArrayBytesCodec):
         return layout
 
     def encode(self, arr: np.ndarray) -> Buffer:
+        # One join: joining the parts and then adding the index would copy the whole shard twice.
+        return b"".join(self.encode_parts(arr))
+
+    def encode_parts(self, arr: np.ndarray) -> list[Buffer]:
+        """The shard's stored bytes as pieces in order: the encoded inner chunks and the index.
+
+        Joined they are :meth:`encode`'s bytes; a store that can write pieces (a local
+        file: ``writev``) never needs the shard joined in memory, a second copy of it.
+
+        Examples
+        --------
+        >>> c = ShardingCodec(chunk_shape=[2])
+        >>> parts = c.encode_parts(np.array([1, 2, 0, 0, 5, 6], "u1"))  # the middle inner chunk is empty
+        >>> [len(bytes(p)) for p in parts], b"".join(parts) == c.encode(np.array([1, 2, 0, 0, 5, 6], "u1"))
+        ([2, 2, 52], True)
+        """
         layout = self.layout(arr.shape, arr.dtype)
         index = np.full((*layout.chunks_per_shard, 2), EMPTY, np.uint64)
         parts: list[Buffer] = []
@@ -266,8 +282,7 @@ class ShardingCodec(ArrayBytesCodec):
             parts.append(encoded)
             pos += nbytes
         encoded_index = bytes(memoryview(layout.index.encode(index)).cast("B"))
-        # One join: joining the parts and then adding the index would copy the whole shard twice.
-        return b"".join([encoded_index, *parts] if layout.index_at_start else [*parts, encoded_index])
+        return [encoded_index, *parts] if layout.index_at_start else [*parts, encoded_index]
 
     def decode(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
         layout = self.layout(shape, dtype)

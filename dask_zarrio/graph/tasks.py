@@ -113,7 +113,8 @@ def read_chunk_at(spec: ArraySpec, store: Store, index: tuple[int, ...]) -> np.n
 
 
 def encode_chunk_at(
-    spec: ArraySpec, index: tuple[int, ...], part: np.ndarray, scratch: np.ndarray | None = None
+    spec: ArraySpec, index: tuple[int, ...], part: np.ndarray, scratch: np.ndarray | None = None,
+    pieces: bool = False,
 ) -> Any:
     """The stored bytes of chunk ``index`` holding ``part``; ``None`` when it holds only the fill value.
 
@@ -122,6 +123,8 @@ def encode_chunk_at(
     or the whole stored chunk); it is cast to the array's dtype, and an edge chunk is
     stored full size, the rest filled. ``scratch``, a C-ordered array of the chunk's
     shape, takes a copy of a strided ``part`` instead of new memory (page faults).
+    With ``pieces``, the bytes come as a list of pieces to store in order, unjoined: a
+    shard's encoded inner chunks and index (:meth:`~dask_zarrio.store.Store.set_parts`).
 
     Examples
     --------
@@ -143,10 +146,12 @@ def encode_chunk_at(
     elif scratch is not None and not part.flags.c_contiguous and scratch.shape == shape and scratch.dtype == part.dtype:
         np.copyto(scratch, part)
         part = scratch
-    data = spec.pipeline_at(index).encode(part)
-    if part is scratch and np.may_share_memory(np.frombuffer(data, np.uint8), scratch):
-        data = bytes(memoryview(data).cast("B"))  # an uncompressed encoding views the reused scratch
-    return data
+    pipeline = spec.pipeline_at(index)
+    data = pipeline.encode_parts(part) if pieces else [pipeline.encode(part)]
+    if part is scratch:  # an uncompressed encoding views the reused scratch: copy it out
+        data = [bytes(memoryview(d).cast("B")) if np.may_share_memory(np.frombuffer(d, np.uint8), scratch) else d
+                for d in data]
+    return data if pieces else data[0]
 
 
 def stored_limit(spec: ArraySpec, indices: list[tuple[int, ...]]) -> int | None:
@@ -388,7 +393,7 @@ def write_region(
     if block.dtype != spec.dtype:
         block = block.astype(spec.dtype)
     region = plan.block_region(region)
-    encoded: dict[str, Any] = {}
+    encoded: dict[str, list[Any]] = {}
     for index in spec.grid.chunks_in(region):
         chunk_region = spec.chunk_region(index)
         in_block, in_chunk = overlap(region, chunk_region)
@@ -400,11 +405,12 @@ def write_region(
             full = read_chunk_at(spec, store, index)
             full[in_chunk] = block[in_block]
             part = full[tuple(slice(0, c.stop - c.start) for c in chunk_region)]
-        data = encode_chunk_at(spec, index, part)
+        data = encode_chunk_at(spec, index, part, pieces=True)
         if data is not None:
             encoded[spec.chunk_key(index)] = data
         elif delete_empty:
             store.delete(spec.chunk_key(index))
-    # Several chunks of one block go out together (concurrently on object stores).
-    store.set_many(encoded)
+    # Several chunks of one block go out together (concurrently on object stores); a shard's
+    # pieces are never joined where the store writes pieces (local files): no second copy of it.
+    store.set_parts(encoded)
     return np.full((1,) * block.ndim, len(encoded))

@@ -184,6 +184,12 @@ class Store(ABC):
         for key, value in items.items():
             self.set(key, value)
 
+    def set_parts(self, items: dict[str, list[Buffer]]) -> None:
+        """:meth:`set_many` of objects given as their bytes in pieces, in order (a shard's encoded
+        inner chunks and index). Here each is joined once, for one body per object (an S3 PUT);
+        a store that can write pieces (local files) never joins them, a second copy in memory."""
+        self.set_many({k: v[0] if len(v) == 1 else b"".join(v) for k, v in items.items()})
+
     def copy_object(self, source: Store, source_key: str, key: str) -> bool:
         """Store ``source``'s object ``source_key`` here as ``key``, its bytes unchanged;
         ``False`` when there is none. A GET and a PUT here; stores that can copy without

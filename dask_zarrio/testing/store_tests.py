@@ -196,6 +196,17 @@ class StoreTests:
         for key, value in items.items():
             assert self.get_back_door(store, key) == bytes(memoryview(value).cast("B"))
 
+    def test_set_parts_writes_each_object_joined(self, store: Store) -> None:
+        """An object given in pieces (a shard's inner chunks and index) is stored as their join."""
+        items = {
+            "c/0/0": [VALUES[kind]() for kind in VALUES],
+            "c/0/1": [b"one piece"],
+            "c/1/0": [b"", np.arange(6, dtype="<u2").reshape(2, 3), b"", memoryview(b"tail")],
+        }
+        store.set_parts({k: list(v) for k, v in items.items()})
+        for key, parts in items.items():
+            assert self.get_back_door(store, key) == b"".join(bytes(memoryview(p).cast("B")) for p in parts)
+
     def test_delete_removes_one_key(self, store: Store) -> None:
         self._require(store, "supports_deletes")
         self.set_back_door(store, "c/0/0", b"0")

@@ -249,7 +249,7 @@ class FsspecStore(Store):
         if self._local:
             self._call("PUT", key, lambda: local.atomic_write(path, value))
         else:
-            data = bytes(memoryview(value).cast("B"))
+            data = value if type(value) is bytes else bytes(memoryview(value).cast("B"))  # no second copy
             # One PUT of the whole object: it lands whole or not at all, so a retry is safe.
             self._call("PUT", key, lambda: self.fs.pipe_file(path, data, **s3.put_options(self.fs, len(data))))
 
@@ -270,11 +270,16 @@ class FsspecStore(Store):
             return bool(self._call("COPY", key, lambda: local.atomic_copy(src, path)))
         return super().copy_object(source, source_key, key)
 
+    def set_parts(self, items: dict[str, list[Buffer]]) -> None:
+        if not self._local:
+            return super().set_parts(items)  # one body per object
+        for key, parts in items.items():  # local files take the pieces (writev), never joined
+            self._call("PUT", key, partial(local.atomic_write, self._path(key), parts))
+
     def set_many(self, items: dict[str, Buffer]) -> None:
         if len(items) <= 1 or not self._async:
-            super().set_many(items)
-            return
-        blobs = {k: bytes(memoryview(v).cast("B")) for k, v in items.items()}
+            return super().set_many(items)
+        blobs = {k: v if type(v) is bytes else bytes(memoryview(v).cast("B")) for k, v in items.items()}
         calls = [
             (f"PUT {self.describe(k)}",
              partial(self.fs._pipe_file, self._path(k), b, **s3.put_options(self.fs, len(b))))

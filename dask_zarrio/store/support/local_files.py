@@ -23,9 +23,8 @@ from ...memory.buffers import read_file
 from ..base import Buffer, TooLarge, same_bytes
 
 __all__ = [
-    "LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_copy", "atomic_write", "list_keys", "read_local", "read_range",
-    "replace_folder",
-    "set_if_unchanged",
+    "IOV_MAX", "LOCK_PREFIX", "STALE_LOCK_SECONDS", "atomic_copy", "atomic_write", "list_keys", "read_local",
+    "read_range", "replace_folder", "set_if_unchanged", "write_pieces",
 ]
 
 #: Lock files are named ``.dz-lock-<key's name>`` beside the key: the ``.dz-`` prefix marks
@@ -113,10 +112,44 @@ def _replacing(path: str) -> Iterator[int]:
         raise
 
 
-def atomic_write(path: str, value: Buffer) -> None:
-    """Write via a temporary file and rename, so readers never see a half-written object."""
-    with _replacing(path) as fd, open(fd, "wb", closefd=False) as f:
-        f.write(memoryview(value).cast("B"))
+def atomic_write(path: str, value: Buffer | list[Buffer]) -> None:
+    """Write via a temporary file and rename, so readers never see a half-written object.
+
+    ``value`` may be a list of pieces, written in order and never joined in memory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = f"{tempfile.mkdtemp()}/k"
+    >>> atomic_write(path, [b"ab", bytearray(b""), memoryview(b"cd")]); open(path, "rb").read()
+    b'abcd'
+    """
+    with _replacing(path) as fd:
+        if isinstance(value, list):
+            write_pieces(fd, value)
+        else:
+            with open(fd, "wb", closefd=False) as f:
+                f.write(memoryview(value).cast("B"))
+
+
+#: The most buffers one ``writev`` takes (POSIX guarantees at least 16; Linux allows 1024).
+IOV_MAX = min(1024, (os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16) or 16)
+
+
+def write_pieces(fd: int, pieces: list[Buffer]) -> None:
+    """Write ``pieces`` to ``fd`` in order: ``os.writev`` batches of at most :data:`IOV_MAX`,
+    resuming after a short write (a signal) mid-piece; ``os.write`` where there is no ``writev``."""
+    views = [v for v in (memoryview(p).cast("B") for p in pieces) if v.nbytes]
+    writev = getattr(os, "writev", None)
+    i = 0
+    while i < len(views):
+        done = writev(fd, views[i : i + IOV_MAX]) if writev is not None else os.write(fd, views[i])
+        while done and i < len(views):
+            if done >= views[i].nbytes:
+                done -= views[i].nbytes
+                i += 1
+            else:
+                views[i], done = views[i][done:], 0
 
 
 #: errno values of a kernel copy that this pair of files or this kernel cannot do: copy
