@@ -16,6 +16,7 @@ register on :data:`main` with the decorators below; ``copy``, ``rechunk`` and ``
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -188,6 +189,30 @@ class DzGroup(click.Group):
 @click.version_option(package_name="dask_zarrio", prog_name="dz")
 def main(debug: bool) -> None:
     """dz: look inside Zarr (v2, v3) and N5 stores, check them, choose codecs, copy and rechunk."""
+
+
+def run() -> None:
+    """The ``dz`` command as a process of its own (the console script and ``python -m``).
+
+    Where icechunk was used, the process ends with ``os._exit`` once its output is flushed:
+    icechunk's Rust runtime can still be running a task on one of its own threads while the
+    interpreter shuts down, and then aborts the process (SIGABRT, exit status 134) after dz has
+    done its work and printed its result (a few runs in a hundred on a busy machine; the PyO3 and
+    Tokio shutdown race that lancedb/lancedb#4175 describes). ``main`` itself, as tests call it
+    in-process, never exits the interpreter.
+    """
+    try:
+        main()
+    except SystemExit as done:
+        if "icechunk" not in sys.modules:
+            raise
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if done.code is not None and not isinstance(done.code, int):
+            print(done.code, file=sys.stderr)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 from . import commands, moving, pyramid  # noqa: E402,F401  (register the commands on main)
