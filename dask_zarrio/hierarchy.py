@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import dask.array as da
@@ -21,6 +22,7 @@ from .metadata.summary import TreeView, array_note, attrs_note
 from .metadata.writer import consolidated_entry, write_node
 from .store import Store, open_store
 from .store.base import member_path
+from .store.support.requests import start_listing
 from .typing import StoreLike
 from .writing.consolidated import ROOT_SUFFIXES, drop_consolidated, update_consolidated
 from .writing.modes import check_mode, prepare_node
@@ -53,6 +55,18 @@ class Group:
         self.store = store
         self.metadata = meta
         self.allow_pickle = allow_pickle
+        #: The listing :func:`open_group` started with ``list_members`` (used once, by :meth:`listed_names`).
+        self._listing: Future[list[str]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_listing": None}  # a pending listing stays here: the copy lists again
+
+    def without_consolidated(self) -> Group:
+        """This group as if it had no consolidated metadata (each member read from its own documents)."""
+        meta = self.metadata
+        plain = Group(self.store, GroupMetadata(meta.zarr_format, meta.attributes), allow_pickle=self.allow_pickle)
+        plain._listing = self._listing
+        return plain
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -171,8 +185,9 @@ class Group:
         """Names listed below the group that may be members (not yet read: a name may be no node,
         or a node whose documents do not parse; :meth:`members` reads them, ``dz.verify`` reports them).
         """
-        return [n for n in self.store.list_dir() if n not in _METADATA_KEYS and not n.startswith(".")
-                and n != "attributes.json"]
+        pending, self._listing = self._listing, None
+        names = pending.result() if pending is not None else self.store.list_dir()
+        return [n for n in names if n not in _METADATA_KEYS and not n.startswith(".") and n != "attributes.json"]
 
     def array_keys(self) -> Iterator[str]:
         """Names of member arrays."""
@@ -281,13 +296,15 @@ def _tree_lines(group: Group, indent: str, lines: list[str]) -> None:
             lines.append(f"{indent}{branch}{name} {array_note(meta)}")
 
 
-
-
 def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False,
-               format: str | None = None) -> Group:
+               format: str | None = None, list_members: bool = False) -> Group:
     """Open the group at ``url`` (its consolidated metadata, when present, in the same request).
 
     ``format="kerchunk"``: ``url`` is a kerchunk JSON file or Parquet reference folder.
+    ``list_members``: list the members while the group's documents are read, where the store
+    overlaps requests (an object store): the next read of the members (:meth:`Group.nodes`,
+    ``arrays()`` ...) then needs no round trip of its own for the listing. Without consolidated
+    metadata that is one round trip less; with it, one listing request unused.
 
     Examples
     --------
@@ -297,12 +314,16 @@ def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None,
     <dask_zarrio.Group memory://doc/og.zarr (v3)>
     """
     store = open_store(url, storage_options, format=format)
+    listing = start_listing(store) if list_members else None
     meta = read_node(store, expect_group=True)
     if not isinstance(meta, GroupMetadata):
         raise ArrayNotFoundError(
             f"no group at {store.describe()}: it is a Zarr v{meta.zarr_format} array; read it with dz.read(url)"
         )
-    return Group(store, meta, allow_pickle=allow_pickle)
+    group = Group(store, meta, allow_pickle=allow_pickle)
+    group._listing = listing
+    return group
+
 
 
 def create_group(

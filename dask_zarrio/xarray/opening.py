@@ -18,7 +18,6 @@ from ..codecs.sharding import ShardingCodec
 from ..errors import ArrayNotFoundError, ZarrioError
 from ..hierarchy import Group, open_group
 from ..metadata import ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ArraySpec
-from ..metadata.group import GroupMetadata
 from ..metadata.rectilinear import preferred_chunks
 from ..store import Store
 from .lazy import lazy_array
@@ -49,7 +48,9 @@ def open_dataset_group(
     >>> open_dataset_group("memory://doc/odg.zarr", consolidated=False).zarr_format
     3
     """
-    root = open_group(url, storage_options=storage_options, allow_pickle=allow_pickle, format=format)
+    # The engine reads the members next: list them with the root's documents (a round trip less).
+    root = open_group(url, storage_options=storage_options, allow_pickle=allow_pickle, format=format,
+                      list_members=consolidated is not True and not (group or "").strip("/"))
     if zarr_format is not None and zarr_format != root.zarr_format:
         raise ArrayNotFoundError(
             f"no Zarr v{zarr_format} group at {root.store.describe()}: it is a v{root.zarr_format} group; "
@@ -61,8 +62,7 @@ def open_dataset_group(
             "pass consolidated=None (or False), or consolidate it with dz.consolidate(url)"
         )
     if consolidated is False and root.metadata.consolidated is not None:
-        meta = root.metadata
-        root = Group(root.store, GroupMetadata(meta.zarr_format, meta.attributes), allow_pickle=allow_pickle)
+        root = root.without_consolidated()
     path = (group or "").strip("/")
     return root.group(path) if path else root
 
