@@ -48,9 +48,9 @@ from ..support.retry import RetryPolicy, config_number
 
 __all__ = ["FsspecStore"]
 
-#: Conditional writes to ``memory://``: the filesystem is one dict per process, so one
-#: lock per process makes compare-and-set atomic there.
+#: Conditional writes to ``memory://`` (one dict per process): one lock per process makes compare-and-set atomic.
 _MEMORY_LOCK = threading.Lock()
+_TAKES_CONCURRENCY: dict[type, bool] = {}
 
 
 class FsspecStore(Store):
@@ -77,11 +77,7 @@ class FsspecStore(Store):
         self._retry = retry
         self._async = bool(getattr(fs, "async_impl", False)) and not self._local
         self._http = _protocol(fs) in ("http", "https")
-        # s3fs first asks for the size of each whole object it reads unless
-        # max_concurrency is 1 (fsspec/s3fs#1027): one request per chunk is the target.
-        cat = getattr(fs, "_cat_file", None) if self._async else None
-        takes_concurrency = cat is not None and "max_concurrency" in inspect.signature(cat).parameters
-        self._cat_kwargs = {"max_concurrency": 1} if takes_concurrency else {}
+        self._cat_kwargs = {"max_concurrency": 1} if self._async and _takes_concurrency(type(fs)) else {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.fs, self.root, self._retry))
@@ -408,6 +404,15 @@ def _normal_root(root: str, local: bool) -> str:
     if root in ("/", "") or "://" in root:
         return root.rstrip("/") if root not in ("/", "") and not root.endswith("://") else root
     return local_path(root) if local else lexical_path(root) or root
+
+
+def _takes_concurrency(cls: type) -> bool:
+    """Whether ``cls._cat_file`` takes ``max_concurrency`` (s3fs first asks for the size of each object it
+    reads unless it is 1, fsspec/s3fs#1027): once per class, not per (child) store."""
+    if cls not in _TAKES_CONCURRENCY:
+        cat = getattr(cls, "_cat_file", None)
+        _TAKES_CONCURRENCY[cls] = cat is not None and "max_concurrency" in inspect.signature(cat).parameters
+    return _TAKES_CONCURRENCY[cls]
 
 
 def _protocol(fs: fsspec.AbstractFileSystem) -> str:
