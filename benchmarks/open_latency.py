@@ -10,7 +10,8 @@ consolidated metadata and without. The proxy answers a GET it has seen before fr
 memory (an untimed open of each group fills it): moto spends milliseconds of CPU on each
 request, one after the other, which would hide the latency a client pays.
 
-Rows, each the median of ``--rounds`` interleaved opens, with the requests one open sent:
+Rows, each the median of ``--rounds`` interleaved opens (seconds, and CPU seconds of the
+client: what a busy machine stretches), with the requests one open sent:
 
 - ``xr.open_dataset(url, engine="dask_zarrio", chunks={})`` and ``dz.open_group(url)`` with
   every array (``dict(group.arrays())``);
@@ -18,8 +19,13 @@ Rows, each the median of ``--rounds`` interleaved opens, with the requests one o
 
 An open needs a listing (not consolidated), the documents and the coordinate chunks:
 about three round trips where independent requests are in flight together. The S3
-client keeps ``--pool`` connections (botocore's default is 10; each open here is given
-the same ``storage_options``, peers included).
+client keeps ``--pool`` connections (botocore's default is 10; dask_zarrio's for ``s3://``
+URLs, the default here, ``dask_zarrio.metadata-requests-in-flight``); each open here is
+given the same ``storage_options``, peers included. Connections stay open ``--keepalive``
+seconds idle (default 60; aiobotocore's own is 12 s, which an interleaved ``xr.open_zarr``
+round at 200 ms outlasts), so each open finds them as a session's next open does. A cold
+connection would cost a TLS handshake against a real server; against the proxy only the
+proxy's own accept (a thread each, slow on a busy machine): ``--keepalive 12`` shows it.
 """
 
 from __future__ import annotations
@@ -88,20 +94,24 @@ def openers(url: str, options: dict[str, Any], consolidated: bool) -> dict[str, 
 
 
 def measure(proxy: ProxyProcess, cases: dict[str, Callable[[], object]], rounds: int,
-            ) -> dict[str, tuple[float, int, int]]:
-    """Per case: (median seconds, requests per open, GETs of data chunks per open), rounds interleaved."""
+            ) -> dict[str, tuple[float, float, int, int]]:
+    """Per case: (median seconds, median CPU seconds of the client, requests per open, GETs of
+    data chunks per open), rounds interleaved. The CPU (every thread of this process: parsing,
+    signing, the event loop) is what a busy machine stretches; the rest is waiting."""
     times: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
     requests: dict[str, tuple[int, int]] = {}
     for _ in range(rounds):
         for name, fn in cases.items():
             proxy.clear()
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
             counts, paths = proxy.counts()
             data = sum(n for p, n in paths.items() if _is_data_chunk(p))
             requests[name] = (sum(v for k, v in counts.items() if not k.startswith("injected")), data)
-    return {name: (statistics.median(ts), *requests[name]) for name, ts in times.items()}
+    return {name: (statistics.median(ts), statistics.median(cpu[name]), *requests[name]) for name, ts in times.items()}
 
 
 class ProxyProcess:
@@ -163,7 +173,7 @@ def _is_data_chunk(path: str) -> bool:
 
 
 @contextmanager
-def served(sizes: dict[str, Any], pool: int, formats: tuple[str, ...] = ("v3", "v2"),
+def served(sizes: dict[str, Any], pool: int, formats: tuple[str, ...] = ("v3", "v2"), keepalive: float = 60,
            ) -> Iterator[tuple[ProxyProcess, dict[str, str], dict[str, Any]]]:
     """A moto server with the groups (v3 and/or v2, consolidated or not), and a latency proxy before it."""
     from tests.servers.s3 import create_bucket, moto_server, s3_options
@@ -178,19 +188,23 @@ def served(sizes: dict[str, Any], pool: int, formats: tuple[str, ...] = ("v3", "
                 make_group(urls[label], s3_options(endpoint), zarr_format=fmt, consolidated=cons, **sizes)
         with ProxyProcess(endpoint) as proxy:
             # One client for the run, as a user's session has it (a new one costs ~0.3 s of setup per open).
-            yield proxy, urls, s3_options(proxy.endpoint, skip_instance_cache=False,
-                                          config_kwargs={"max_pool_connections": pool})
+            config = {"max_pool_connections": pool, "connector_args": {"keepalive_timeout": keepalive}}
+            yield proxy, urls, s3_options(proxy.endpoint, skip_instance_cache=False, config_kwargs=config)
 
 
-def run(latencies_ms: list[float], rounds: int, small: bool = False, pool: int = 256,
-        formats: tuple[str, ...] = ("v3", "v2")) -> list[str]:
+def run(latencies_ms: list[float], rounds: int, small: bool = False, pool: int | None = None,
+        formats: tuple[str, ...] = ("v3", "v2"), keepalive: float = 60) -> list[str]:
     """The table's lines: one per (latency, group, contender)."""
+    from dask_zarrio.store.support.s3_requests import pool_connections
+
     sizes = SMALL if small else FULL
+    pool = pool_connections() if pool is None else pool
     lines = [f"many-variable open: {sizes['variables']} variables of {(sizes['times'], sizes['lat'], sizes['lon'])} "
-             f"in chunks of {sizes['chunks']}, S3 (moto) behind a latency proxy, {pool} connections, "
-             f"median of {rounds}",
-             f"{'latency':>7}  {'group':<20} {'contender':<38} {'seconds':>8} {'requests':>8} {'data GETs':>9}"]
-    with served(sizes, pool, formats) as (proxy, urls, options):
+             f"in chunks of {sizes['chunks']}, S3 (moto) behind a latency proxy, {pool} connections "
+             f"(idle for {keepalive:g} s at most), median of {rounds}",
+             f"{'latency':>7}  {'group':<20} {'contender':<38} {'seconds':>8} {'CPU s':>6} {'requests':>8} "
+             f"{'data GETs':>9}"]
+    with served(sizes, pool, formats, keepalive) as (proxy, urls, options):
         for label, url in urls.items():  # untimed: fills the proxy's cache, opens connections, imports
             for fn in openers(url, options, "not" not in label).values():
                 fn()
@@ -198,8 +212,9 @@ def run(latencies_ms: list[float], rounds: int, small: bool = False, pool: int =
             proxy.set_latency(latency / 1000)
             for label, url in urls.items():
                 rows = measure(proxy, openers(url, options, "not" not in label), rounds)
-                for name, (seconds, requests, data) in rows.items():
-                    lines.append(f"{latency:5.0f}ms  {label:<20} {name:<38} {seconds:8.2f} {requests:8d} {data:9d}")
+                for name, (seconds, cpu, requests, data) in rows.items():
+                    lines.append(f"{latency:5.0f}ms  {label:<20} {name:<38} {seconds:8.2f} {cpu:6.2f} {requests:8d} "
+                                 f"{data:9d}")
     return lines
 
 
@@ -207,12 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", default="50,200", help="per-request latencies, comma-separated (ms)")
     parser.add_argument("--rounds", type=int, default=3, help="timed opens per contender (median)")
-    parser.add_argument("--pool", type=int, default=256, help="S3 connections of the client (botocore: 10)")
+    parser.add_argument("--pool", type=int, default=None,
+                        help="S3 connections of the client (botocore: 10; default: dask_zarrio's for s3:// URLs)")
+    parser.add_argument("--keepalive", type=float, default=60,
+                        help="seconds an idle connection stays open (aiobotocore: 12)")
     parser.add_argument("--formats", default="v3,v2", help="zarr formats to open, comma-separated")
     parser.add_argument("--small", action="store_true", help="20 small variables (a smoke run)")
     args = parser.parse_args(argv)
     latencies = [float(v) for v in args.latency_ms.split(",") if v]
-    for line in run(latencies, args.rounds, args.small, args.pool, tuple(args.formats.split(","))):
+    for line in run(latencies, args.rounds, args.small, args.pool, tuple(args.formats.split(",")), args.keepalive):
         print(line, flush=True)
     return 0
 

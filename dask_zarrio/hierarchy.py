@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import dask.array as da
@@ -21,6 +22,7 @@ from .metadata.summary import TreeView, array_note, group_note
 from .metadata.writer import consolidated_entry, write_node
 from .store import Store, open_store
 from .store.base import member_path
+from .store.support.requests import start_listing
 from .typing import StoreLike
 from .writing.consolidated import ROOT_SUFFIXES, drop_consolidated, update_consolidated
 from .writing.modes import check_mode, prepare_node
@@ -53,6 +55,18 @@ class Group:
         self.store = store
         self.metadata = meta
         self.allow_pickle = allow_pickle
+        #: The listing :func:`open_group` started with ``list_members`` (used once, by :meth:`listed_names`).
+        self._listing: Future[list[str]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_listing": None}  # a pending listing stays here: the copy lists again
+
+    def without_consolidated(self) -> Group:
+        """This group as if it had no consolidated metadata (each member read from its own documents)."""
+        meta = self.metadata
+        plain = Group(self.store, GroupMetadata(meta.zarr_format, meta.attributes), allow_pickle=self.allow_pickle)
+        plain._listing = self._listing
+        return plain
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -171,8 +185,9 @@ class Group:
         """Names listed below the group that may be members (not yet read: a name may be no node,
         or a node whose documents do not parse; :meth:`members` reads them, ``dz.verify`` reports them).
         """
-        return [n for n in self.store.list_dir() if n not in _METADATA_KEYS and not n.startswith(".")
-                and n != "attributes.json"]
+        pending, self._listing = self._listing, None
+        names = pending.result() if pending is not None else self.store.list_dir()
+        return [n for n in names if n not in _METADATA_KEYS and not n.startswith(".") and n != "attributes.json"]
 
     def array_keys(self) -> Iterator[str]:
         """Names of member arrays."""
@@ -233,17 +248,8 @@ class Group:
         return group_html(self)
 
     def to_xarray(self, **kwargs: Any) -> Any:
-        """This group as a lazy ``xarray.Dataset`` (``xr.open_dataset(engine="dask_zarrio")``).
-
-        Parameters
-        ----------
-        **kwargs
-            Passed to ``xarray.open_dataset``; ``chunks={}`` (the stored chunks) unless given.
-
-        Returns
-        -------
-        xarray.Dataset
-            One variable per member array, backed by dask arrays.
+        """This group as a lazy ``xarray.Dataset``: ``xr.open_dataset(engine="dask_zarrio")`` with
+        ``kwargs`` (``chunks={}``, the stored chunks, unless given), as :func:`dask_zarrio.open_dataset`.
 
         Examples
         --------
@@ -256,10 +262,8 @@ class Group:
             import xarray
         except ImportError as e:
             raise MissingDependencyError("Group.to_xarray needs xarray: pip install 'dask_zarrio[xarray]'") from e
-        kwargs.setdefault("allow_pickle", self.allow_pickle)
-        kwargs.setdefault("chunks", {})
-        where: Any = self.store  # the engine opens a Store as dz.open_group does
-        return xarray.open_dataset(where, engine="dask_zarrio", **kwargs)
+        kwargs = {"allow_pickle": self.allow_pickle, "chunks": {}, **kwargs}
+        return xarray.open_dataset(self.store, engine="dask_zarrio", **kwargs)  # type: ignore[arg-type]
 
     def tree(self) -> TreeView:
         """The hierarchy below this group with shapes, dtypes, chunks and codecs (a pyramid's levels
@@ -290,10 +294,14 @@ def _tree_lines(members: dict[str, tuple[Store, ArrayMetadata | GroupMetadata]],
 
 
 def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None, allow_pickle: bool = False,
-               format: str | None = None) -> Group:
+               format: str | None = None, list_members: bool = False) -> Group:
     """Open the group at ``url`` (its consolidated metadata, when present, in the same request).
 
     ``format="kerchunk"``: ``url`` is a kerchunk JSON file or Parquet reference folder.
+    ``list_members``: list the members while the group's documents are read, where the store
+    overlaps requests (an object store): the next read of the members (:meth:`Group.nodes`,
+    ``arrays()`` ...) then needs no round trip of its own for the listing. Without consolidated
+    metadata that is one round trip less; with it, one listing request unused.
 
     Examples
     --------
@@ -303,12 +311,16 @@ def open_group(url: StoreLike, *, storage_options: dict[str, Any] | None = None,
     <dask_zarrio.Group memory://doc/og.zarr (v3)>
     """
     store = open_store(url, storage_options, format=format)
+    listing = start_listing(store) if list_members else None
     meta = read_node(store, expect_group=True)
     if not isinstance(meta, GroupMetadata):
         raise ArrayNotFoundError(
             f"no group at {store.describe()}: it is a Zarr v{meta.zarr_format} array; read it with dz.read(url)"
         )
-    return Group(store, meta, allow_pickle=allow_pickle)
+    group = Group(store, meta, allow_pickle=allow_pickle)
+    group._listing = listing
+    return group
+
 
 
 def create_group(

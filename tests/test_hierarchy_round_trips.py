@@ -24,6 +24,8 @@ from dask_zarrio.testing.waves import WaveStore
 
 N_VARS = 50
 DOCUMENTS = ("zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata")
+#: A round trip long enough that a thread started late on a busy machine still joins its wave.
+SLOW = 0.25
 
 
 def era5_like(url: str, zarr_format: int, consolidated: bool, n: int = N_VARS) -> None:
@@ -67,15 +69,15 @@ def _chunk_reads(store: WaveStore) -> list[str]:
 
 
 def test_xarray_open_takes_a_few_round_trips_and_reads_only_coordinates(group_url):
-    """Consolidated: the root document, then the coordinates (2). Not: the root documents, the
-    listing, the members' documents, the coordinates (4). Before, each member's documents were
+    """Consolidated: the root document, then the coordinates (2). Not: the root documents with the
+    listing, the members' documents, the coordinates (3). Before, each member's documents were
     read one after the other, twice, and each coordinate read on its own (110 to 165 waves)."""
     url, fmt, consolidated = group_url
-    store = WaveStore(open_store(url))
+    store = WaveStore(open_store(url), delay=SLOW)
     ds = xr.open_dataset(store, engine="dask_zarrio", chunks={})
     assert len(ds.data_vars) == N_VARS and ds.time.dtype.kind == "M"
     assert ds.latitude.values.tolist() == [90, 30, -30, -90]
-    assert store.waves <= (2 if consolidated else 4), [(r.key, r.wave) for r in store.requests]
+    assert store.waves <= (2 if consolidated else 3), [(r.key, r.wave) for r in store.requests]
     assert sorted(_chunk_reads(store)) == ["latitude/" + ("0" if fmt == 2 else "c/0"),
                                            "longitude/" + ("0" if fmt == 2 else "c/0"),
                                            "time/" + ("0" if fmt == 2 else "c/0")]
@@ -86,7 +88,7 @@ def test_xarray_open_takes_a_few_round_trips_and_reads_only_coordinates(group_ur
 
 def test_group_open_reads_documents_only_in_few_round_trips(group_url):
     url, _, consolidated = group_url
-    store = WaveStore(open_store(url))
+    store = WaveStore(open_store(url), delay=SLOW)
     arrays = dict(dz.open_group(store).arrays())
     assert len(arrays) == N_VARS + 3 and arrays["var_03"].shape == (24, 4, 6)
     assert store.waves <= (1 if consolidated else 3)
@@ -115,7 +117,7 @@ def test_v2_arrays_without_a_separator_are_checked_together(tmp_path, consolidat
         for i in range(10):
             cons["metadata"][f"a{i}/.zarray"].pop("dimension_separator", None)
         json.dump(cons, open(cons_path, "w"))
-    store = WaveStore(open_store(root))
+    store = WaveStore(open_store(root), delay=SLOW)
     arrays = dict(dz.open_group(store).arrays())
     assert store.waves <= (3 if consolidated else 5)
     probes = [f"a{i}/0.0" for i in range(10)] + [f"a{i}/0/0" for i in (1, 3, 5, 7, 9)]
@@ -154,7 +156,7 @@ def test_v2_subgroups_come_in_a_second_batch(tmp_path):
     for i in range(6):
         dz.create_group(f"{root}/g{i}", zarr_format=2, attributes={"i": i})
         dz.write(da.ones(2, chunks=2), f"{root}/a{i}", zarr_format=2)
-    store = WaveStore(open_store(root))
+    store = WaveStore(open_store(root), delay=SLOW)
     group = dz.open_group(store)
     store.reset()
     kinds = group.members()
@@ -171,7 +173,7 @@ def test_the_group_opens_in_one_round_trip_v2_or_v3(tmp_path):
     for fmt in (2, 3):
         url = str(tmp_path / f"g{fmt}.zarr")
         dz.create_group(url, zarr_format=fmt, attributes={"t": fmt})
-        store = WaveStore(open_store(url))
+        store = WaveStore(open_store(url), delay=SLOW)
         assert dz.open_group(store).attrs == {"t": fmt} and store.waves == 1
         counting = CountingStore(open_store(url))
         dz.open_group(counting)
@@ -199,3 +201,63 @@ def test_a_sharded_index_coordinate_is_preloaded(tmp_path):
     opened = xr.open_dataset(store, engine="dask_zarrio", chunks={})
     assert opened.x.values.tolist() == list(range(0, 128, 2))
     assert sorted(k for k in _chunk_reads(store) if k.startswith("x/")) == ["x/c/0", "x/c/1"]
+
+
+def test_xarray_open_lists_while_it_reads_the_root(group_url):
+    """The engine needs the members: the listing goes out with the root's documents (one round
+    trip less without consolidated metadata); with it, the listing is that one request unused."""
+    url, _, consolidated = group_url
+    store = WaveStore(open_store(url), delay=SLOW)
+    ds = xr.open_dataset(store, engine="dask_zarrio", chunks={})
+    assert len(ds.data_vars) == N_VARS
+    assert [r.wave for r in store.requests if r.kind == "list"] == [1]
+    assert store.waves == (2 if consolidated else 3), [(r.key, r.wave) for r in store.requests]
+
+
+@pytest.mark.parametrize("consolidated", [True, False])
+def test_xarray_open_lists_only_where_it_may_need_to(group_url, consolidated):
+    """consolidated=True needs no listing; consolidated=False lists once, with the root, even
+    where the group has consolidated metadata (then ignored)."""
+    url, _, has_consolidated = group_url
+    if consolidated and not has_consolidated:
+        pytest.skip("consolidated=True needs consolidated metadata")
+    store = WaveStore(open_store(url), delay=SLOW)
+    ds = xr.open_dataset(store, engine="dask_zarrio", chunks={}, consolidated=consolidated)
+    assert len(ds.data_vars) == N_VARS
+    assert [r.wave for r in store.requests if r.kind == "list"] == ([] if consolidated else [1])
+    assert store.waves <= (2 if consolidated else 3)
+
+
+def test_a_group_opened_with_list_members_lists_once_with_the_root(group_url):
+    """dz.open_group(list_members=True): the listing in the root's round trip, used by the first
+    read of the members; later reads list again (a group may gain members)."""
+    url, _, consolidated = group_url
+    store = WaveStore(open_store(url), delay=SLOW)
+    group = dz.open_group(store, list_members=True)
+    arrays = dict(group.arrays())
+    assert len(arrays) == N_VARS + 3 and store.waves <= (1 if consolidated else 2)
+    assert [r.wave for r in store.requests if r.kind == "list"] == [1]
+    if not consolidated:
+        group.nodes()
+        assert [r.wave for r in store.requests if r.kind == "list"] == [1, 3]
+
+
+def test_list_members_is_ignored_where_listing_does_not_overlap(tmp_path):
+    """A local folder answers in turn: no thread, the listing when the members are read."""
+    from dask_zarrio.testing import CountingStore
+
+    url = str(tmp_path / "g.zarr")
+    dz.write(da.ones(2, chunks=2), f"{url}/x")
+    counting = CountingStore(open_store(url))
+    group = dz.open_group(counting, list_members=True)
+    assert group._listing is None
+    assert list(group.array_keys()) == ["x"]
+
+
+def test_a_group_with_a_pending_listing_pickles(group_url):
+    import pickle
+
+    url, _, _ = group_url
+    group = dz.open_group(WaveStore(open_store(url), delay=0.2), list_members=True)
+    again = pickle.loads(pickle.dumps(group))
+    assert again.attrs == group.attrs and len(list(again.array_keys())) == N_VARS + 3

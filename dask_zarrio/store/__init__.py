@@ -30,6 +30,7 @@ from .backends.icechunk_store import is_icechunk, readonly_store
 from .backends.mapping import MappingStore
 from .base import Buffer, Store, redact_url
 from .support.failures import secret_values, store_error
+from .support.s3_requests import with_pool
 
 __all__ = ["SCHEMES", "Buffer", "FsspecStore", "MappingStore", "Store", "open_store"]
 
@@ -101,7 +102,9 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None, format: 
         zarr-python's ``ZipStore``, opens it too); an ``fsspec.FSMap``; or any
         ``MutableMapping`` of keys to bytes.
     storage_options
-        Passed to the fsspec filesystem (credentials, endpoint, ...), or to the
+        Passed to the fsspec filesystem (credentials, endpoint, ...; for ``s3://``,
+        ``config_kwargs={"max_pool_connections": n}`` defaults to
+        ``dask_zarrio.metadata-requests-in-flight`` connections), or to the
         store of a ``sqlite://``/``zip://``/``lmdb://`` URL (``table``, ``map_size``); for
         ``reference://`` URLs and ``format="kerchunk"``, fsspec's ``ReferenceFileSystem``
         options (``fo``, ``remote_options``, ``remote_protocol``, ``target_options``).
@@ -147,7 +150,8 @@ def open_store(url: Any, storage_options: dict[str, Any] | None = None, format: 
     if own is not None:
         return own
     try:
-        fs, path = url_to_fs(url, **(storage_options or {}))
+        # s3://: connections for the requests an open keeps in flight, unless the options choose.
+        fs, path = url_to_fs(url, **(with_pool(url, storage_options) or {}))
     except Exception as exc:  # noqa: BLE001 (fsspec's errors quote the URL, password and all)
         secrets = list(secret_values(storage_options or {}))
         error = store_error(exc, f"OPEN {redact_url(url, secrets)}", secrets)

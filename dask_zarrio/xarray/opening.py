@@ -20,7 +20,6 @@ from ..codecs.sharding import ShardingCodec
 from ..errors import ArrayNotFoundError, ZarrioError
 from ..hierarchy import Group, open_group
 from ..metadata import ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ArraySpec
-from ..metadata.group import GroupMetadata
 from ..metadata.rectilinear import preferred_chunks
 from ..store import Store, open_store
 from ..store.backends.icechunk_store import IcechunkStore
@@ -55,7 +54,9 @@ def open_dataset_group(
     """
     store = open_store(url, storage_options, format=format)
     try:
-        root = open_group(store, allow_pickle=allow_pickle)
+        # The engine reads the members next: list them with the root's documents (a round trip less).
+        root = open_group(store, allow_pickle=allow_pickle,
+                          list_members=consolidated is not True and not (group or "").strip("/"))
     except ArrayNotFoundError:
         if not store.is_empty():
             raise
@@ -76,8 +77,7 @@ def open_dataset_group(
         warnings.warn(NOT_CONSOLIDATED.format(where=root.store.describe()), RuntimeWarning,
                       stacklevel=_caller_level())
     if consolidated is False and root.metadata.consolidated is not None:
-        meta = root.metadata
-        root = Group(root.store, GroupMetadata(meta.zarr_format, meta.attributes), allow_pickle=allow_pickle)
+        root = root.without_consolidated()
     path = (group or "").strip("/")
     return root.group(path) if path else root
 

@@ -100,7 +100,10 @@ def test_consolidated_group_opens_members_without_requests(proxy, bucket):
     g = dz.open_group(root, storage_options=opts)
     arrays = dict(g.arrays())
     assert sorted(arrays) == ["a", "b", "c"]
-    assert dict(proxy.counts) == {"GET": 1}
+    # The root's zarr.json, with a v2 group's .zmetadata, .zgroup and .zattrs asked for in the same
+    # round trip (the format is not known yet; zarr-python 3 asks for them together too): one round
+    # trip for the root, and no request for any member.
+    assert dict(proxy.counts) == {"GET": 4}
 
 
 @pytest.mark.parametrize("in_flight", [None, 4])

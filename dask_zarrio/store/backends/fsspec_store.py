@@ -14,7 +14,6 @@ so each worker follows its own dask config.
 
 from __future__ import annotations
 
-import inspect
 import os
 import posixpath
 import threading
@@ -48,8 +47,7 @@ from ..support.retry import RetryPolicy, config_number
 
 __all__ = ["FsspecStore"]
 
-#: Conditional writes to ``memory://``: the filesystem is one dict per process, so one
-#: lock per process makes compare-and-set atomic there.
+#: Conditional writes to ``memory://`` (one dict per process): one lock per process makes compare-and-set atomic.
 _MEMORY_LOCK = threading.Lock()
 
 
@@ -77,11 +75,7 @@ class FsspecStore(Store):
         self._retry = retry
         self._async = bool(getattr(fs, "async_impl", False)) and not self._local
         self._http = _protocol(fs) in ("http", "https")
-        # s3fs first asks for the size of each whole object it reads unless
-        # max_concurrency is 1 (fsspec/s3fs#1027): one request per chunk is the target.
-        cat = getattr(fs, "_cat_file", None) if self._async else None
-        takes_concurrency = cat is not None and "max_concurrency" in inspect.signature(cat).parameters
-        self._cat_kwargs = {"max_concurrency": 1} if takes_concurrency else {}
+        self._cat_kwargs = {"max_concurrency": 1} if self._async and s3.takes_concurrency(type(fs)) else {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.fs, self.root, self._retry))

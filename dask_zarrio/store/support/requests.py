@@ -2,14 +2,15 @@
 
 :func:`gather_requests` runs one task's requests on an event loop; :func:`fetch_many` and
 :func:`map_concurrently` put many small requests of one step (a group's member documents,
-the chunks of its coordinates) in flight together through any store's own API.
+the chunks of its coordinates) in flight together through any store's own API;
+:func:`start_listing` sends a listing ahead, to overlap it with another step.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ...errors import redact_url
@@ -17,7 +18,7 @@ from ..base import Buffer, Store
 from .failures import store_error
 from .retry import RetryPolicy, config_number
 
-__all__ = ["fetch_many", "gather_requests", "map_concurrently"]
+__all__ = ["fetch_many", "gather_requests", "map_concurrently", "start_listing"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -100,3 +101,23 @@ def map_concurrently(store: Store, fn: Callable[[T], R], items: Sequence[T]) -> 
         return [fn(item) for item in items]
     with ThreadPoolExecutor(threads, thread_name_prefix="dask_zarrio-open") as pool:
         return list(pool.map(fn, items))
+
+
+def start_listing(store: Store) -> Future[list[str]] | None:
+    """``store.list_dir()`` in flight from a thread of its own, where the store overlaps requests
+    and lists (else ``None``: listing then, in turn, costs the same). Its failure is raised by
+    ``result()``, where the listing is used.
+
+    Examples
+    --------
+    >>> from dask_zarrio.store import MappingStore
+    >>> start_listing(MappingStore({"a/b": b"1"})) is None  # a mapping answers in turn
+    True
+    """
+    if not (store.supports_listing and store.supports_concurrent_requests):
+        return None
+    pool = ThreadPoolExecutor(1, thread_name_prefix="dask_zarrio-open")
+    try:
+        return pool.submit(store.list_dir)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one request

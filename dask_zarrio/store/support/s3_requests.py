@@ -15,10 +15,17 @@ parts of ``dask_zarrio.s3-multipart-part-size`` (default 8 MiB, boto3's default 
 uploaded ``dask_zarrio.requests-in-flight`` at a time, for every object of at least
 two parts. A multipart upload becomes visible only at its completion, so readers
 still see an object whole or not at all.
+
+Connections: botocore keeps 10, so the hundreds of small requests an open sends together
+(a group's member documents, :mod:`~dask_zarrio.store.support.requests`) would go ten at a
+time. :func:`with_pool` gives an ``s3://`` URL's filesystem as many as
+``dask_zarrio.metadata-requests-in-flight`` (at most half the open files the process may
+have), unless its ``storage_options`` choose ``config_kwargs={"max_pool_connections": n}``.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import fsspec
@@ -30,7 +37,9 @@ from ...errors import ZarrioError
 from ..base import same_bytes
 from .retry import config_number
 
-__all__ = ["MIN_PART_SIZE", "is_s3", "put_options", "set_if_unchanged"]
+__all__ = [
+    "MIN_PART_SIZE", "is_s3", "pool_connections", "put_options", "set_if_unchanged", "takes_concurrency", "with_pool",
+]
 
 #: S3's smallest part of a multipart upload (all but the last part).
 MIN_PART_SIZE = 5 * 2**20
@@ -38,6 +47,9 @@ MIN_PART_SIZE = 5 * 2**20
 #: Error codes and HTTP statuses meaning "another writer changed the object first".
 _LOST_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 _LOST_STATUSES = {409, 412}
+
+#: URL schemes s3fs serves.
+_SCHEMES = ("s3", "s3a")
 
 
 def is_s3(fs: fsspec.AbstractFileSystem) -> bool:
@@ -141,3 +153,63 @@ def put_options(fs: fsspec.AbstractFileSystem, size: int) -> dict[str, Any]:
         return {}
     limit = int(config_number("requests-in-flight", integer=True, minimum=1))
     return {"chunksize": part, "max_concurrency": max(1, min(limit, -(-size // part)))}
+
+
+def _open_files_limit() -> int | None:
+    """The process's soft limit of open files (``None`` where the platform has none to tell)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def pool_connections() -> int:
+    """Connections for an S3 filesystem dask_zarrio opens: ``dask_zarrio.metadata-requests-in-flight``,
+    at most half the open files allowed (each connection is one; macOS allows 256), at least
+    botocore's 10.
+
+    Examples
+    --------
+    >>> pool_connections() >= 10
+    True
+    """
+    wanted = int(config_number("metadata-requests-in-flight", integer=True, minimum=1))
+    files = _open_files_limit()
+    return max(10, wanted if files is None else min(wanted, files // 2))
+
+
+def with_pool(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``storage_options`` for ``url``, with ``config_kwargs["max_pool_connections"]`` set to
+    :func:`pool_connections` for an ``s3://`` (or ``s3a://``) URL whose options do not set it;
+    anything else as given. The caller's dictionaries are not changed.
+
+    Examples
+    --------
+    >>> with_pool("memory://a", None) is None
+    True
+    >>> with_pool("s3://bucket/g.zarr", {"config_kwargs": {"max_pool_connections": 4}})
+    {'config_kwargs': {'max_pool_connections': 4}}
+    """
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in _SCHEMES:
+        return storage_options
+    options = dict(storage_options or {})
+    config_kwargs = dict(options.get("config_kwargs") or {})
+    if "max_pool_connections" in config_kwargs:
+        return storage_options
+    options["config_kwargs"] = {**config_kwargs, "max_pool_connections": pool_connections()}
+    return options
+
+
+_TAKES_CONCURRENCY: dict[type, bool] = {}
+
+
+def takes_concurrency(cls: type) -> bool:
+    """Whether ``cls._cat_file`` takes ``max_concurrency`` (s3fs first asks for the size of each object it
+    reads unless it is 1, fsspec/s3fs#1027): once per class, not per (child) store."""
+    if cls not in _TAKES_CONCURRENCY:
+        cat = getattr(cls, "_cat_file", None)
+        _TAKES_CONCURRENCY[cls] = cat is not None and "max_concurrency" in inspect.signature(cat).parameters
+    return _TAKES_CONCURRENCY[cls]
