@@ -108,7 +108,7 @@ def run(scratch: Path, rounds: int, small: bool = False) -> list[str]:
     for case, name in CASES.items():
         lines.append(f"{name:<64} {statistics.median(seconds[case]):7.2f} {peaks[case] / 2**20:9.0f}")
     lines.append("bound stated in docs/performance.md: 2 x threads x max(shard, block) + 16 MiB = "
-                 f"{bound / 2**20:.0f} MiB")
+                 f"{bound / 2**20:.0f} MiB, plus the pooled read buffers (at most dask_zarrio.buffer-pool)")
     return lines
 
 
