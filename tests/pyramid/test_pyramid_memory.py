@@ -1,51 +1,35 @@
 """Peak memory of dz.write_pyramid, in a fresh process each: against dz.write of level 0 alone on a
 256 MiB base (5 levels, 2 threads), and on images of 1 and 4 planes (memory must not grow with the
-image). Resident memory sampled every 5 ms."""
+image). Resident memory sampled every 2 ms (tests/rss.py)."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 
 import dask_zarrio as dz
+from tests.rss import peak_growth
 
-MEMORY_SCRIPT = textwrap.dedent("""
-    import threading, time, sys
+SETUP = """
     import dask, numpy as np, dask.array as da, dask_zarrio as dz
     what, src, dst, channels, side, shard = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:7])
     chunks, shards = (1, 512, 512), (1, shard, shard)
     x = da.random.default_rng(0).integers(0, 255, (channels, side, side), chunks=(1, 2048, side), dtype="u1")
     dz.write(x, src, chunks=chunks, shards=shards)
     del x
-    def rss():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096
-    base, peak, done = rss(), [0], False
-    def sample():
-        while not done:
-            peak[0] = max(peak[0], rss()); time.sleep(0.005)
-    t = threading.Thread(target=sample); t.start()
+"""
+WORK = """
     with dask.config.set(scheduler="threads", num_workers=2):
         if what == "plain":
             dz.write(dz.read(src), dst, chunks=chunks, shards=shards)
         else:
             dz.write_pyramid(dz.read(src), dst, levels=5, chunks=chunks, shards=shards, axes=["c", "y", "x"])
-    done = True; t.join()
-    print(peak[0] - base)
-""")
+"""
 
 
 def _grown(tmp_path, what: str, channels: int = 1, side: int = 16384, shard: int = 4096) -> int:
     """Peak resident growth of a pyramid (or the plain write of its level 0) in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, what, str(tmp_path / f"s{what}{channels}.zarr"),
-         str(tmp_path / f"{what}{channels}.zarr"), str(channels), str(side), str(shard)],
-        capture_output=True, text=True, check=True, timeout=300,
-    )
-    return int(out.stdout.split()[-1])
+    return peak_growth(SETUP, WORK, what, tmp_path / f"s{what}{channels}.zarr", tmp_path / f"{what}{channels}.zarr",
+                       channels, side, shard)
 
 
 def test_peak_memory_is_the_plain_writes_plus_the_parts_handed_on(tmp_path):

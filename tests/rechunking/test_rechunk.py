@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
-import sys
-import textwrap
 
 import dask
 import dask.array as da
@@ -23,6 +20,7 @@ from hypothesis import strategies as st
 import dask_zarrio as dz
 from dask_zarrio.graph import tasks as graph_tasks
 from dask_zarrio.rechunking import tasks as rechunk_tasks
+from tests.rss import peak_growth
 
 FORMATS = [2, 3, "n5"]
 
@@ -269,37 +267,24 @@ def test_progress_bar_on_threads(tmp_path, capsys):
     assert "100%" in capsys.readouterr().out
 
 
-MEMORY_SCRIPT = textwrap.dedent("""
-    import threading, time, sys
+SETUP = """
     import dask, numpy as np, dask.array as da, dask_zarrio as dz
     src, dst = sys.argv[1], sys.argv[2]
     x = da.random.default_rng(0).random((800, 256, 256), chunks=(1, 256, 256), dtype="f4")
     dz.write(x, src, chunks=(1, 256, 256), compressors=None)
     del x
-    def rss():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096
-    base, peak, done = rss(), [0], False
-    def sample():
-        while not done:
-            peak[0] = max(peak[0], rss()); time.sleep(0.005)
-    t = threading.Thread(target=sample); t.start()
+"""
+WORK = """
     with dask.config.set(scheduler="threads", num_workers=2):
         dz.rechunk(src, dst, (800, 32, 32), max_mem="64MiB")
-    done = True; t.join()
-    print(peak[0] - base)
-""")
+"""
 
 
 def test_peak_memory_stays_within_max_mem_times_threads(tmp_path):
     """A 200 MiB array from maps to series, max_mem=64MiB, 2 threads: the resident memory grows
     by at most 2 x 64 MiB plus 64 MiB for what is not decoded data (the interpreter's and
     the codecs' buffers, the allocator's slack), whereas reading it whole would take 200 MiB."""
-    out = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr")],
-        capture_output=True, text=True, check=True, timeout=120,
-    )
-    grown = int(out.stdout.split()[-1])
+    grown = peak_growth(SETUP, WORK, tmp_path / "s.zarr", tmp_path / "t.zarr", timeout=120)
     assert grown <= 2 * 64 * 2**20 + 64 * 2**20, f"peak RSS grew by {grown / 2**20:.0f} MiB"
     z = zarr.open_array(str(tmp_path / "t.zarr"), mode="r")
     assert z.chunks == (800, 32, 32) and z.shape == (800, 256, 256)

@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import dask
 import dask.array as da
 import numpy as np
@@ -15,6 +11,7 @@ import zarr
 
 import dask_zarrio as dz
 from dask_zarrio.api import prepare_write
+from tests.rss import peak_growth
 
 SHAPE, STORED = (2, 64, 64), (1, 8, 8)
 
@@ -92,8 +89,7 @@ def test_sharded_source_read_by_ranges(tmp_path):
     np.testing.assert_array_equal(zarr.open_array(out, mode="r")[...], data)
 
 
-MEMORY_SCRIPT = textwrap.dedent("""
-    import threading, time, sys
+SETUP = """
     import dask, numpy as np, dask.array as da, dask_zarrio as dz
     src, dst, how = sys.argv[1], sys.argv[2], sys.argv[3]
     x = da.random.default_rng(0).integers(0, 255, (2, 4096, 4096), chunks=(1, 256, 256), dtype="u1")
@@ -102,19 +98,11 @@ MEMORY_SCRIPT = textwrap.dedent("""
     y = dz.read(src)  # blocks (2, 4096, 256): 2 MiB
     if how == "dask":
         y = da.random.default_rng(1).integers(0, 255, y.shape, chunks=y.chunks, dtype="u1")
-    def rss():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096
-    base, peak, done = rss(), [0], False
-    def sample():
-        while not done:
-            peak[0] = max(peak[0], rss()); time.sleep(0.002)
-    t = threading.Thread(target=sample); t.start()
+"""
+WORK = """
     with dask.config.set(scheduler="threads", num_workers=2):
         dz.write(y, dst, chunks=(1, 256, 256), shards=(1, 2048, 2048))
-    done = True; t.join()
-    print(peak[0] - base)
-""")
+"""
 MiB = 2**20
 SHARD, BLOCK, THREADS = 4 * MiB, 2 * MiB, 2
 
@@ -132,11 +120,7 @@ SHARD, BLOCK, THREADS = 4 * MiB, 2 * MiB, 2
 def test_peak_memory_of_a_write_into_shards_from_unaligned_blocks(tmp_path, how, bound):
     """2 x 4096² uint8 (32 MiB) in 256² chunks into shards of 2048², 2 threads: +113 MiB (read) and
     +72 MiB (dask) before, when the planner merged 8 source blocks into blocks of 4 shards."""
-    out = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, str(tmp_path / "s.zarr"), str(tmp_path / "t.zarr"), how],
-        capture_output=True, text=True, check=True, timeout=120,
-    )
-    grown = int(out.stdout.split()[-1])
+    grown = peak_growth(SETUP, WORK, tmp_path / "s.zarr", tmp_path / "t.zarr", how, timeout=120)
     assert grown <= bound, f"peak RSS grew by {grown / MiB:.0f} MiB, over {bound / MiB:.0f} MiB"
     z = zarr.open_array(str(tmp_path / "t.zarr"), mode="r")
     assert z.shards == (1, 2048, 2048) and z.shape == (2, 4096, 4096)
