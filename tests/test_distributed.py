@@ -77,3 +77,21 @@ def test_large_numpy_write_sends_a_small_graph(tmp_path):
             warnings.filterwarnings("error", message=".*[Ll]arge graph.*")
             dz.write(arr, url, chunks=(512, 512))
     np.testing.assert_array_equal(dz.read(url).compute(scheduler="sync"), arr)
+
+
+def test_a_scattered_numpy_array_goes_block_by_block(tmp_path):
+    """Each block is sent to one worker once: one scattered whole would be fetched whole by every
+    worker that writes a block of it (workers x the array in memory)."""
+    from distributed import Client, LocalCluster
+
+    from dask_zarrio.writing.incoming import as_dask_array
+
+    arr = np.random.default_rng(0).random((1000, 3000))  # 24 MB, over SCATTER_BYTES
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        x = as_dask_array(arr, (300, 1000))
+        assert x.chunks == ((300, 300, 300, 100), (1000, 1000, 1000))
+        sizes = client.run_on_scheduler(lambda dask_scheduler: sorted(
+            ts.nbytes for ts in dask_scheduler.tasks.values() if ts.state == "memory"))
+        assert len(sizes) == 12 and max(sizes) <= 300 * 1000 * 8 + 1024
+        np.testing.assert_array_equal(x.compute(), arr)

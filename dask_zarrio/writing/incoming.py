@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import product
+from typing import Any
 from uuid import uuid4
 
 import dask.array as da
@@ -36,8 +38,28 @@ def as_dask_array(arr: np.ndarray, chunks: ChunksLike) -> da.Array:
     lengths = block_lengths(chunks, arr.shape)
     client = active_client() if on_distributed() and arr.nbytes > SCATTER_BYTES else None
     if client is not None:
-        # Sent once to one worker instead of inside the graph (distributed warns about large
-        # graphs and ships them through the scheduler); hash=False: hashing costs a pass over it.
-        whole = da.from_delayed(client.scatter(arr, hash=False), arr.shape, arr.dtype, name=f"scattered-{uuid4().hex}")
-        return whole.rechunk(lengths)
+        return _scattered(client, arr, normalize_chunks(lengths, arr.shape, dtype=arr.dtype))
     return da.from_array(arr, chunks=lengths, name=False)
+
+
+def _scattered(client: Any, arr: np.ndarray, lengths: tuple[tuple[int, ...], ...]) -> da.Array:
+    """``arr`` sent to the workers block by block (distributed warns about large graphs and ships
+    them through the scheduler): each block goes to one worker once, where one scattered whole
+    would be fetched whole by every worker that writes a block of it. ``hash=False``: hashing
+    costs a pass over the data."""
+    starts = [np.cumsum((0, *axis))[:-1] for axis in lengths]
+    grid = list(product(*(range(len(axis)) for axis in lengths)))
+    views = [arr[tuple(slice(starts[a][i], starts[a][i] + lengths[a][i]) for a, i in enumerate(index))]
+             for index in grid]
+    futures = client.scatter(views, hash=False)
+    name = f"scattered-{uuid4().hex}"
+    blocks = {index: da.from_delayed(f, v.shape, arr.dtype, name=f"{name}-{n}")
+              for n, (index, v, f) in enumerate(zip(grid, views, futures))}
+
+    def nest(prefix: tuple[int, ...]) -> Any:  # da.block's nested lists: the blocks keep their shapes
+        axis = len(prefix)
+        if axis == len(lengths):
+            return blocks[prefix]
+        return [nest((*prefix, i)) for i in range(len(lengths[axis]))]
+
+    return da.block(nest(()))
