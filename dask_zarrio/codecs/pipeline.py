@@ -298,11 +298,21 @@ class CodecPipeline:
     def decode_into(self, data: Buffer, out: np.ndarray) -> bool:
         """Decode one stored chunk straight into ``out`` (a view into a bigger block).
 
-        Returns ``False``, having written nothing, when the chain cannot: array→array
+        A shard (the sharding codec alone) decodes inner chunk by inner chunk into ``out``, which
+        may also be the shard's leading part where the array's edge cuts it. Returns ``False``,
+        having written nothing, when the chain cannot: array→array
         codecs, elements stored in another byte order than ``dtype``'s, an output of
         another layout, or compressed bytes that do not state the decoded size. Saves allocating,
         zeroing and copying a chunk-sized temporary per chunk.
         """
+        into = getattr(self.array_bytes, "decode_into", None)  # sharding's; not part of the codec contract
+        if into is not None and not self.array_array and not self.bytes_bytes:
+            # A shard, or the part of it inside the array: each inner chunk decodes into its place.
+            if (out.dtype != self.dtype or not out.flags.writeable or out.ndim != len(self.shape)
+                    or any(o > n for o, n in zip(out.shape, self.shape))):
+                return False
+            into(data, self.shape, self.dtype, out)
+            return True
         target = bytes_target(out, self.shape, self.dtype)
         if target is None or self.array_array or not self.array_bytes.decodes_by_copy(self.dtype):
             return False

@@ -284,9 +284,8 @@ class ShardingCodec(ArrayBytesCodec):
         encoded_index = bytes(memoryview(layout.index.encode(index)).cast("B"))
         return [encoded_index, *parts] if layout.index_at_start else [*parts, encoded_index]
 
-    def decode(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
-        layout = self.layout(shape, dtype)
-        view = memoryview(data).cast("B")
+    def _stored(self, layout: ShardLayout, view: memoryview) -> dict[tuple[int, ...], tuple[int, int]]:
+        """Where each stored inner chunk's bytes are, from the shard's index (checked)."""
         n = len(view)
         if n < layout.index_nbytes:
             raise ValueError(f"shard of {n} bytes is shorter than its {layout.index_nbytes}-byte index")
@@ -298,10 +297,47 @@ class ShardingCodec(ArrayBytesCodec):
             if at is not None:
                 stored[inner_index] = at
         check_disjoint(list(stored.values()))
+        return stored
+
+    def decode(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        layout = self.layout(shape, dtype)
+        view = memoryview(data).cast("B")
+        stored = self._stored(layout, view)
         out = fill_block(shape, dtype, self.fill_value)
         for inner_index, (offset, nbytes) in stored.items():
             out[layout.inner_region(inner_index)] = layout.inner.decode(view[offset : offset + nbytes])
         return out
+
+    def decode_into(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any], out: np.ndarray) -> None:
+        """Decode a shard of ``shape`` straight into ``out``: the shard's leading part (all of it, or
+        less where the array's edge cuts it). Each inner chunk goes into its place in ``out`` (no
+        shard-sized temporary); ``out`` gets the fill value where no inner chunk is stored.
+
+        Examples
+        --------
+        >>> c = ShardingCodec(chunk_shape=[2])
+        >>> stored = c.encode(np.array([1, 2, 0, 0, 5, 6], "u1"))  # the middle inner chunk is empty
+        >>> out = np.full(5, 9, "u1")  # the shard's first five elements (an edge)
+        >>> c.decode_into(stored, (6,), np.dtype("u1"), out)
+        >>> out
+        array([1, 2, 0, 0, 5], dtype=uint8)
+        """
+        layout = self.layout(shape, dtype)
+        view = memoryview(data).cast("B")
+        stored = self._stored(layout, view)
+        whole = tuple(slice(0, n) for n in out.shape)
+        fill = fill_block((), dtype, self.fill_value)
+        for inner_index in product(*(range(c) for c in layout.chunks_per_shard)):
+            src, dst = overlap(layout.inner_region(inner_index), whole)
+            if any(d.stop <= d.start for d in dst):
+                continue  # beyond the array's edge
+            at = stored.get(inner_index)
+            target = out[dst]
+            if at is None:
+                target[...] = fill
+            elif not (src == tuple(slice(0, c) for c in layout.chunk_shape)
+                      and layout.inner.decode_into(view[at[0] : at[0] + at[1]], target)):
+                target[...] = layout.inner.decode(view[at[0] : at[0] + at[1]])[src]
 
     def partial_chunk_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return self.chunk_shape

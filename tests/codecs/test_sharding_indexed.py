@@ -196,3 +196,37 @@ def test_a_lying_index_is_refused_before_any_inner_chunk_is_requested(entries):
         codec.decode_partial(ranges, "s", (slice(0, 16), slice(0, 12)), (16, 12), np.dtype("<i4"), out,
                              where="s3://b/c/0")
     assert [r[0] for r in ranges.requests] == ["range"]
+
+
+@pytest.mark.parametrize("index_location", ["start", "end"])
+@pytest.mark.parametrize("out_shape", [(16, 12), (16, 7), (9, 12), (3, 5)], ids=["whole", "edge-x", "edge-y", "corner"])
+@pytest.mark.parametrize("codecs", [[BYTES], [BYTES, GZIP]], ids=["raw", "gzip"])
+def test_decode_into_writes_each_inner_chunk_in_place(index_location, out_shape, codecs):
+    """A shard, or its leading part where the array's edge cuts it, decodes straight into the
+    caller's block: empty inner chunks get the fill value, every element of ``out`` is written."""
+    codec = ShardingCodec((8, 6), codecs, index_location=index_location, fill_value=np.array(-7, "<i4"))
+    shard = DATA[:16, :12].copy()
+    shard[:8, 6:] = -7  # an inner chunk of fill value only: not stored
+    stored = codec.encode(shard)
+    out = np.full(out_shape, 12345, "<i4")
+    codec.decode_into(stored, (16, 12), np.dtype("<i4"), out)
+    assert_same(out, shard[: out_shape[0], : out_shape[1]])
+
+
+def test_pipeline_decodes_a_shard_into_a_view_of_a_bigger_block():
+    """What read tasks do: the pipeline's decode_into takes the sharding chain (no shard-sized
+    temporary), and refuses what it cannot fill (another dtype)."""
+    pipeline = CodecPipeline.from_codecs([codec_from_json(sharding())], (16, 12), np.dtype("<i4"))
+    shard = DATA[:16, :12].copy()
+    block = np.zeros((20, 24), "<i4")
+    assert pipeline.decode_into(pipeline.encode(shard), block[2:18, 12:24])
+    assert_same(block[2:18, 12:24], shard)
+    assert (block[:2] == 0).all() and (block[:, :12] == 0).all()
+    assert not pipeline.decode_into(pipeline.encode(shard), np.zeros((16, 12), "<i8"))
+
+
+def test_decode_into_a_truncated_shard_raises():
+    codec = ShardingCodec((8, 6), [BYTES, GZIP])
+    stored = bytes(codec.encode(DATA[:16, :12].copy()))
+    with pytest.raises(ValueError, match="shorter than its"):
+        codec.decode_into(stored[:10], (16, 12), np.dtype("<i4"), np.zeros((16, 12), "<i4"))
