@@ -34,7 +34,8 @@ from dask.utils import parse_bytes
 from .. import config
 
 __all__ = [
-    "HUGE_PAGE", "MIN_ALIGNED", "POOL", "BufferPool", "empty", "empty_array", "populate", "read_file", "result_array",
+    "GLIBC_MMAP_MAX", "HUGE_PAGE", "MIN_ALIGNED", "POOL", "BufferPool", "empty", "empty_array", "pooled_from",
+    "populate", "read_file", "result_array",
 ]
 
 #: The x86-64 and arm64 (4 KiB base page) transparent huge page size.
@@ -149,7 +150,8 @@ POOL = BufferPool()
 def empty(nbytes: int) -> np.ndarray:
     """A writable, uninitialised ``uint8`` array of ``nbytes``; big ones start on a huge page.
 
-    Big ones come from :data:`POOL` and go back to it when no view of them is left.
+    Big ones (:func:`pooled_from`) come from :data:`POOL` and go back to it when no view of
+    them is left.
 
     Examples
     --------
@@ -161,7 +163,42 @@ def empty(nbytes: int) -> np.ndarray:
     """
     if nbytes < MIN_ALIGNED:
         return np.empty(nbytes, np.uint8)
+    if nbytes < pooled_from():
+        return _aligned(_round_up(nbytes))[:nbytes]
     return POOL.take(nbytes)
+
+
+#: glibc's largest dynamic mmap threshold on 64-bit systems (``DEFAULT_MMAP_THRESHOLD_MAX``).
+GLIBC_MMAP_MAX = 32 * 2**20
+
+
+@cache
+def pooled_from() -> int:
+    """The smallest buffer :func:`empty` takes from :data:`POOL`; smaller ones are plain aligned arrays.
+
+    glibc raises its mmap threshold to the largest buffer freed, up to 32 MiB, and then serves
+    buffers below it from memory it already holds: pooling those as well only kept a second copy
+    of that memory resident (a pyramid's peak grew by ~100 MiB, and no read or write on threads
+    got faster). Above 32 MiB glibc maps every buffer afresh, so those are pooled (a streaming
+    read of 64 MiB blocks runs ~10 % faster). Where the thresholds are fixed by the environment
+    (``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_``, as ``dask.distributed`` starts its
+    workers), or the C library is not glibc, every buffer of 4 MiB and more is pooled.
+
+    Examples
+    --------
+    >>> pooled_from() in (MIN_ALIGNED, GLIBC_MMAP_MAX + 1)
+    True
+    """
+    fixed = any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"))
+    if fixed or not _glibc():
+        return MIN_ALIGNED
+    return GLIBC_MMAP_MAX + 1
+
+
+def _glibc() -> bool:
+    import platform
+
+    return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 
 def empty_array(shape: tuple[int, ...], dtype: Any) -> np.ndarray:

@@ -14,6 +14,7 @@ from dask_zarrio.memory.buffers import (
     BufferPool,
     empty,
     empty_array,
+    pooled_from,
     populate,
     read_file,
     result_array,
@@ -327,3 +328,40 @@ def test_populate_refuses_what_it_cannot_fill_whole():
     assert populate(arr[:, ::2]) is False  # strided: not one run of memory
     arr.flags.writeable = False
     assert populate(arr) is False
+
+
+def test_buffers_glibc_reuses_itself_are_not_pooled():
+    """Below glibc's largest mmap threshold (32 MiB) a freed buffer goes back to the C library,
+    which reuses it; the pool keeping it too doubled that memory (a pyramid's peak grew by
+    ~100 MiB). Bigger ones, which glibc maps afresh every time, are pooled."""
+    if pooled_from() == MIN_ALIGNED:
+        pytest.skip("not glibc with its dynamic thresholds: every big buffer is pooled")
+    POOL.clear()
+    buf = empty(16 * 2**20)
+    assert buf.ctypes.data % HUGE_PAGE == 0
+    del buf
+    assert POOL.free_bytes == 0
+    big = empty(40 * 2**20)
+    del big
+    assert POOL.free_bytes == 40 * 2**20
+    POOL.clear()
+
+
+@pytest.mark.parametrize("env,pooled", [
+    ({}, 32 * 2**20 + 1),
+    ({"MALLOC_TRIM_THRESHOLD_": "65536"}, MIN_ALIGNED),  # as dask.distributed starts its workers
+    ({"MALLOC_MMAP_THRESHOLD_": "1048576"}, MIN_ALIGNED),
+])
+def test_fixed_malloc_thresholds_pool_every_big_buffer(env, pooled):
+    """Where the environment fixes glibc's thresholds it no longer reuses big buffers: the pool does."""
+    import os
+    import platform
+    import subprocess
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc: every big buffer is pooled")
+    code = "from dask_zarrio.memory.buffers import pooled_from; print(pooled_from())"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    done = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                          check=True)
+    assert int(done.stdout) == pooled
