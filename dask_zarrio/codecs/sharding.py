@@ -28,8 +28,9 @@ from .base import ArrayBytesCodec, Buffer, ByteRangeReader, Codec
 from .empty import fill_block, is_fill
 from .pipeline import CodecPipeline
 from .registry import codec_from_json
+from .shard_ranges import MAX_GAP, check_disjoint, coalesce_ranges
 
-__all__ = ["EMPTY", "ShardLayout", "ShardingCodec", "check_disjoint", "coalesce_ranges"]
+__all__ = ["EMPTY", "MAX_GAP", "ShardLayout", "ShardingCodec", "check_disjoint", "coalesce_ranges"]
 
 #: offset and nbytes of an empty inner chunk.
 EMPTY = np.uint64(2**64 - 1)
@@ -90,60 +91,6 @@ class ShardLayout:
                 "the index is corrupt"
             )
         return offset, nbytes
-
-
-def check_disjoint(ranges: list[tuple[int, int]]) -> None:
-    """Refuse inner chunks whose byte ranges overlap in part (a corrupt index).
-
-    The same range twice is allowed: a writer may store identical chunks once.
-
-    Examples
-    --------
-    >>> check_disjoint([(0, 4), (4, 4), (0, 4)])
-    >>> check_disjoint([(0, 4), (2, 4)])
-    Traceback (most recent call last):
-    ...
-    ValueError: shard index: the inner chunks at bytes [0, 4) and [2, 6) overlap; the index is corrupt
-    """
-    prev: tuple[int, int] | None = None
-    for start, length in sorted(set(ranges)):
-        if prev is not None and start < prev[0] + prev[1]:
-            raise ValueError(
-                f"shard index: the inner chunks at bytes [{prev[0]}, {prev[0] + prev[1]}) and "
-                f"[{start}, {start + length}) overlap; the index is corrupt"
-            )
-        prev = (start, length)
-
-
-#: Ranges this close are fetched in one request: on object stores a request costs
-#: far more than 64 KiB of transfer. Writers may order inner chunks in any way
-#: (zarr-python uses Morton order), so "adjacent" rarely means touching.
-MAX_GAP = 64 * 1024
-
-
-def coalesce_ranges(ranges: list[tuple[int, int]], max_gap: int = MAX_GAP) -> list[tuple[int, int, list[int]]]:
-    """Merge byte ranges that touch, or lie within ``max_gap`` bytes, into single requests.
-
-    Returns ``(start, length, members)``, where ``members`` are the positions in
-    ``ranges`` that each request serves.
-
-    Examples
-    --------
-    >>> coalesce_ranges([(100, 10), (0, 50), (50, 50), (200, 1)], max_gap=0)
-    [(0, 110, [1, 2, 0]), (200, 1, [3])]
-    >>> coalesce_ranges([(0, 10), (20, 10)], max_gap=16)
-    [(0, 30, [0, 1])]
-    """
-    order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
-    out: list[tuple[int, int, list[int]]] = []
-    for i in order:
-        start, length = ranges[i]
-        if out and start - (out[-1][0] + out[-1][1]) <= max_gap:
-            s, n, members = out[-1]
-            out[-1] = (s, max(n, start + length - s), [*members, i])
-        else:
-            out.append((start, length, [i]))
-    return out
 
 
 class ShardingCodec(ArrayBytesCodec):
@@ -307,6 +254,28 @@ class ShardingCodec(ArrayBytesCodec):
         for inner_index, (offset, nbytes) in stored.items():
             out[layout.inner_region(inner_index)] = layout.inner.decode(view[offset : offset + nbytes])
         return out
+
+    def decode_pieces(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any]
+                      ) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
+        """The shard's inner chunks one at a time, in C order: where each sits in the shard and its
+        values (read-only fill value where none is stored), so a caller holds one inner chunk
+        decoded, not the shard.
+
+        Examples
+        --------
+        >>> c = ShardingCodec(chunk_shape=[2])
+        >>> [(r[0].start, v.tolist()) for r, v in c.decode_pieces(c.encode(np.array([1, 2, 0, 0], "u1")), (4,),
+        ...                                                     np.dtype("u1"))]
+        [(0, [1, 2]), (2, [0, 0])]
+        """
+        layout = self.layout(shape, dtype)
+        view = memoryview(data).cast("B")
+        stored = self._stored(layout, view)
+        fill = np.broadcast_to(fill_block((), dtype, self.fill_value), layout.chunk_shape)
+        for inner_index in product(*(range(c) for c in layout.chunks_per_shard)):
+            at = stored.get(inner_index)
+            values = fill if at is None else layout.inner.decode(view[at[0] : at[0] + at[1]])
+            yield layout.inner_region(inner_index), values
 
     def decode_into(self, data: Buffer, shape: tuple[int, ...], dtype: np.dtype[Any], out: np.ndarray) -> None:
         """Decode a shard of ``shape`` straight into ``out``: the shard's leading part (all of it, or
