@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # the plan arrives as an argument: tasks never import the pla
     from ..layout.write_plan import WritePlan
 
 __all__ = [
-    "ArrayReader", "batches", "bounding_box", "decode_chunk_at", "decode_chunk_into_at", "encode_chunk_at",
+    "ArrayReader", "batches", "bounding_box", "chunk_decode_error", "decode_chunk_at", "decode_chunk_into_at",
+    "encode_chunk_at",
     "read_chunk_at", "read_into", "read_region", "stored_limit", "write_region",
 ]
 
@@ -59,10 +60,11 @@ def decode_chunk_at(spec: ArraySpec, store: Store, index: tuple[int, ...], data:
     try:
         return spec.pipeline_at(index).decode(data)
     except Exception as e:  # noqa: BLE001  (codecs raise many types; all mean corrupt bytes)
-        raise _decode_error(store, spec.chunk_key(index), e) from e
+        raise chunk_decode_error(store, spec.chunk_key(index), e) from e
 
 
-def _decode_error(store: Store, key: str, e: Exception) -> ChunkDecodeError:
+def chunk_decode_error(store: Store, key: str, e: Exception) -> ChunkDecodeError:
+    """The error for a stored object that does not decode: names it, says what to do."""
     return ChunkDecodeError(
         f"chunk {store.describe(key)} does not decode: {type(e).__name__}: {e}. The object "
         "is corrupt or was written with other metadata; delete it to read the fill value, "
@@ -90,7 +92,7 @@ def decode_chunk_into_at(spec: ArraySpec, store: Store, index: tuple[int, ...], 
     try:
         return spec.pipeline_at(index).decode_into(data, out)
     except Exception as e:  # noqa: BLE001
-        raise _decode_error(store, spec.chunk_key(index), e) from e
+        raise chunk_decode_error(store, spec.chunk_key(index), e) from e
 
 
 def read_chunk_at(spec: ArraySpec, store: Store, index: tuple[int, ...]) -> np.ndarray:

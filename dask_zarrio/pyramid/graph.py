@@ -9,7 +9,6 @@ regrouped by dask into its own blocks: nothing is read twice, nothing is written
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from itertools import product
 from math import prod
@@ -23,12 +22,12 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..graph.builder import block_layer, read_array
-from ..graph.tasks import ArrayReader, decode_chunk_at, decode_chunk_into_at, read_into, stored_limit, write_region
-from ..layout.grid import overlap
+from ..graph.tasks import ArrayReader, read_into, write_region
 from ..layout.write_plan import WritePlan
 from ..memory.buffers import empty_array
 from ..metadata import ArraySpec
 from ..store import Store
+from .copying import copy_reduced, read_copying, same_encoding
 from .levels import PyramidPlan, Stage, stage_chunks
 from .reduce import downsample
 
@@ -72,70 +71,98 @@ def _read(reader: ArrayReader, region: tuple[slice, ...]) -> np.ndarray:
     return out
 
 
-def _read_copying(reader: ArrayReader, region: tuple[slice, ...], sink: Store) -> tuple[np.ndarray, int]:
-    """The task's block, each stored object fetched, decoded into it and stored unchanged as level
-    0's (whose encoding is the source's): level 0 is never encoded, and only one object is held
-    encoded at a time. Returns the block and how many objects it stored."""
-    spec = reader.spec
-    out = empty_array(tuple(r.stop - r.start for r in region), spec.dtype)
+def _write_level(writer: Writer, block: np.ndarray, at: tuple[slice, ...]) -> int:
+    """Store ``block`` (whole units of the level, at ``at``) a band at a time; the objects stored."""
+    spec, sink, plan = writer
+    unit = tuple(u if isinstance(u, int) else 1 for u in plan.unit)
     stored = 0
-    for index in spec.grid.chunks_in(region):
-        key = spec.chunk_key(index)
-        blob = reader.store.get_many([key], limit=stored_limit(spec, [index]))[0]
-        src, dst = overlap(spec.chunk_region(index), region)
-        if blob is None:
-            out[dst] = spec.fill_chunk(())
-            continue
-        if not decode_chunk_into_at(spec, reader.store, index, blob, out[dst]):
-            out[dst] = decode_chunk_at(spec, reader.store, index, blob)[src]
-        sink.set(key, blob)
-        stored += 1
-        del blob  # let the encoded object go before the next one is fetched
-    return out, stored
+    for band in _bands(at, unit, block.itemsize):
+        part = block[tuple(slice(b.start - a.start, b.stop - a.start) for a, b in zip(at, band))]
+        stored += int(np.sum(write_region(spec, sink, part, band, plan)))
+    return stored
 
 
-def same_encoding(reader: ArrayReader | None, level0: dict[str, Any] | None) -> bool:
-    """Whether level 0 stores exactly what the source stores (a Zarr v3 array of the same shape,
-    type, fill value, grid and codecs, as :func:`dask_zarrio.write` names them): its objects are
-    then copied as fetched instead of decoded and encoded again."""
-    if reader is None or level0 is None or level0.get("zarr_format") != 3:
-        return False
-    try:
-        raw = reader.store.get("zarr.json")
-        source = json.loads(raw) if raw is not None else {}
-    except (OSError, ValueError):
-        return False
-    fields = ("zarr_format", "shape", "data_type", "chunk_grid", "codecs", "fill_value")
-    return all(source.get(f) == level0.get(f) for f in fields)
+def _tiles(at: tuple[slice, ...], piece: Sequence[int]) -> list[tuple[slice, ...]]:
+    """``at`` cut into ``piece``-sized regions from its start (the last ones cut by its end)."""
+    axes = [[slice(b, min(r.stop, b + p)) for b in range(r.start, r.stop, p)] for r, p in zip(at, piece)]
+    return [tuple(t) for t in product(*axes)]
+
+
+class _StageTask:
+    """What one stage task builds: each level of the stage at a region, written, from pieces.
+
+    A class, not closures calling each other: those form a reference cycle that kept every
+    finished task's block alive until the garbage collector's next pass (blocks of many image
+    planes piled up: +90 MiB at 30 planes).
+    """
+
+    def __init__(self, region: tuple[slice, ...], block: np.ndarray | None, writers: Sequence[Writer],
+                 factors: tuple[int, ...], method: str, reader: ArrayReader | None, copy: bool,
+                 pieces: Sequence[Sequence[int]]) -> None:
+        self.region, self.block, self.writers = region, block, writers
+        self.factors, self.method, self.reader, self.copy, self.pieces = factors, method, reader, copy, pieces
+        self.stored = 0
+
+    def level(self, i: int, at: tuple[slice, ...]) -> np.ndarray:
+        """Level ``i`` of the stage at ``at`` (in its cells), written."""
+        if i == 0:
+            if self.copy:
+                assert self.reader is not None
+                out, n = read_copying(self.reader, at, self.writers[0][1])
+                self.stored += n
+                return out
+            if self.block is None:
+                assert self.reader is not None
+                out = _read(self.reader, at)
+            else:
+                out = self.block[tuple(slice(a.start - r.start, a.stop - r.start) for a, r in zip(at, self.region))]
+            self.stored += _write_level(self.writers[0], out, at)
+            return out
+        out = empty_array(tuple(r.stop - r.start for r in at), self.writers[i][0].dtype)
+        below = self.writers[i - 1][0].shape
+        finer = tuple(slice(r.start * f, min(n, r.stop * f)) for r, f, n in zip(at, self.factors, below))
+        piece = self.pieces[i - 1] if i - 1 < len(self.pieces) else [r.stop - r.start for r in finer]
+        for tile in _tiles(finer, piece):
+            part = self.reduced(i - 1, tile)
+            out[tuple(slice((t.start - g.start) // f, (t.start - g.start) // f + n)
+                      for t, g, f, n in zip(tile, finer, self.factors, part.shape))] = part
+            del part
+        self.stored += _write_level(self.writers[i], out, at)
+        return out
+
+    def reduced(self, i: int, at: tuple[slice, ...]) -> np.ndarray:
+        """Level ``i`` at ``at``, written, and reduced to the next level; copied level-0 objects are
+        reduced as they are decoded, one inner chunk at a time."""
+        if i == 0 and self.copy:
+            assert self.reader is not None
+            part, n = copy_reduced(self.reader, at, self.writers[0][1], self.factors, self.method)
+            self.stored += n
+            return part
+        return downsample(self.level(i, at), self.factors, self.method)
 
 
 def pyramid_block(region: tuple[slice, ...], block: np.ndarray | None, writers: Sequence[Writer],
                   factors: tuple[int, ...], method: str, hand_on: bool, reader: ArrayReader | None = None,
-                  copy: bool = False) -> np.ndarray:
-    """One task: write ``block`` (of the stage's first level, at ``region``; read here from ``reader``
-    when it is ``None``, its stored objects copied as level 0's with ``copy``) and each coarser
-    level of the stage from the one before; return the next level's part, or the objects stored.
-    Each level is encoded and stored a band at a time, so the encoded bytes held stay small beside
-    the block."""
-    stored = 0
-    if copy:
-        assert reader is not None
-        block, stored = _read_copying(reader, region, writers[0][1])
-    else:
-        block = _read(reader, region) if reader is not None else np.asarray(block)
-    for i, (spec, sink, plan) in enumerate(writers):
-        if i:
-            block = downsample(block, factors, method)
-        elif copy:
-            continue
-        at = tuple(slice(r.start // f**i, r.start // f**i + n) for r, f, n in zip(region, factors, block.shape))
-        unit = tuple(u if isinstance(u, int) else 1 for u in plan.unit)
-        for band in _bands(at, unit, block.itemsize):
-            part = block[tuple(slice(b.start - a.start, b.stop - a.start) for a, b in zip(at, band))]
-            stored += int(np.sum(write_region(spec, sink, part, band, plan)))
+                  copy: bool = False, pieces: Sequence[Sequence[int]] = ()) -> np.ndarray:
+    """One task: write its ``region`` of every level of the stage (``region`` and ``block``: its
+    block of the stage's first level; ``block`` is ``None`` where the task reads it from
+    ``reader``, copying the stored objects as level 0's with ``copy``); return the next level's
+    part, or how many objects it stored.
+
+    The block of the stage's last level is built from ``pieces[i]``-sized pieces of each level
+    below it, each one read (or built the same way), written, reduced and let go before the next:
+    a task holds one piece per level, never its whole block of a finer level. Each level is
+    encoded and stored a band at a time, so the encoded bytes held stay small beside the pieces.
+    """
+    task = _StageTask(region, None if block is None else np.asarray(block), writers, factors, method, reader, copy,
+                      pieces)
+    top = len(writers) - 1
+    shape = writers[top][0].shape
+    at = tuple(slice(r.start // f**top, min(n, -(-r.stop // f**top))) for r, f, n in zip(region, factors, shape))
     if hand_on:
-        return downsample(block, factors, method)
-    return np.full((1,) * block.ndim, stored, dtype=np.int64)
+        return task.reduced(top, at)
+    task.level(top, at)
+    return np.full((1,) * len(at), task.stored, dtype=np.int64)
 
 
 def _reader_of(arr: da.Array) -> ArrayReader | None:
@@ -193,7 +220,8 @@ def build_stages(data: da.Array, plan: PyramidPlan, writers: Sequence[Writer], m
         hand_on = stage.last + 1 < len(plan.levels)
         name = f"write-pyramid-{n}-{token}"
         copy = n == 0 and same_encoding(reader, level0)
-        args = (list(writers[stage.first : stage.last + 1]), plan.factors, method, hand_on, reader, copy)
+        args = (list(writers[stage.first : stage.last + 1]), plan.factors, method, hand_on, reader, copy,
+                stage.pieces)
         counts = block_layer(pyramid_block, name, blocks, args, data=feed)
         if hand_on:
             parts = stage_chunks(shape, stage.block, _scales(plan.factors, stage.last + 1 - stage.first))

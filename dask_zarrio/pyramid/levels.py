@@ -187,11 +187,19 @@ class LevelPlan:
 
 @dataclass(frozen=True)
 class Stage:
-    """Levels ``first..last`` written by one layer of tasks, each owning ``block`` of level ``first``."""
+    """Levels ``first..last`` written by one layer of tasks, each owning ``block`` of level ``first``.
+
+    ``pieces[i]``: what a task makes of level ``first + i`` at a time (in that level's cells), for
+    each level but the last: the smallest block aligned to the level's stored units (and, on level
+    0, to the source's) that holds whole cells of the next level. A task builds its block of the
+    last level from such pieces, each read (or made from pieces of the level below), written and
+    reduced before the next, so it never holds its whole block of a finer level.
+    """
 
     first: int
     last: int
     block: tuple[int, ...]
+    pieces: tuple[tuple[int, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,10 +247,12 @@ def default_chunks(shape: tuple[int, ...], factors: tuple[int, ...], itemsize: i
 
 def plan_pyramid(shape: tuple[int, ...], itemsize: int, factors: tuple[int, ...], levels: int | None,
                  chunks: tuple[int, ...], shards: tuple[int, ...] | None, cap: int,
-                 source_unit: tuple[int, ...] | None = None) -> PyramidPlan:
-    """Levels and stages of a pyramid of ``shape``; each stage's block stays within ``cap`` bytes.
+                 source_unit: tuple[int, ...] | None = None, min_blocks: int = 1) -> PyramidPlan:
+    """Levels and stages of a pyramid of ``shape``; a task of each stage holds at most ``cap`` bytes.
 
     ``source_unit``: the stored chunk of the array read, which level-0 blocks also align to.
+    ``min_blocks``: a stage takes in another level only if it still has this many blocks (tasks
+    to run side by side), or its block stays the same.
 
     Examples
     --------
@@ -261,7 +271,7 @@ def plan_pyramid(shape: tuple[int, ...], itemsize: int, factors: tuple[int, ...]
         plans.append(LevelPlan(str(i), s, *level_layout(s, chunks, shards)))
     stages, first = [], 0
     while first < n:
-        stage = _stage(plans, factors, first, itemsize, cap, source_unit if first == 0 else None)
+        stage = _stage(plans, factors, first, itemsize, cap, source_unit if first == 0 else None, min_blocks)
         stages.append(stage)
         first = stage.last + 1
     return PyramidPlan(tuple(plans), factors, tuple(stages))
@@ -282,17 +292,47 @@ def _block(plans: Sequence[LevelPlan], factors: tuple[int, ...], first: int, las
     return tuple(out)
 
 
+def _held(plans: Sequence[LevelPlan], factors: tuple[int, ...], stage: Stage, streamed: bool) -> int:
+    """Cells a task of ``stage`` holds at once: a piece of each level but the last and its block of
+    the last level where it reads its own pieces (``streamed``), else its whole first-level block."""
+    if not streamed:
+        return prod(stage.block)
+    top = tuple(min(n, -(-b // f ** (stage.last - stage.first)))
+                for b, f, n in zip(stage.block, factors, plans[stage.last].shape))
+    return sum(prod(p) for p in stage.pieces) + prod(top)
+
+
+def _pieces(plans: Sequence[LevelPlan], factors: tuple[int, ...], first: int, last: int,
+            source: tuple[int, ...] | None) -> tuple[tuple[int, ...], ...]:
+    """Each level's piece (levels ``first..last - 1``): its own smallest aligned block, widened to
+    whole pieces of the level below (so that no piece of a finer level is made twice)."""
+    out: list[tuple[int, ...]] = []
+    for j in range(first, last):
+        own = _block(plans, factors, j, j, source if j == 0 else None)
+        if out:
+            own = tuple(min(n, lcm(b, -(-p // f))) for b, p, f, n in zip(own, out[-1], factors, plans[j].shape))
+        out.append(own)
+    return tuple(out)
+
+
 def _stage(plans: Sequence[LevelPlan], factors: tuple[int, ...], first: int, itemsize: int, cap: int,
-           source: tuple[int, ...] | None) -> Stage:
-    """The stage from level ``first``: as many levels as a block under ``cap`` completes (at least one)."""
-    last = first
-    block = _block(plans, factors, first, last, source)
-    while last + 1 < len(plans):
-        bigger = _block(plans, factors, first, last + 1, source)
-        if prod(bigger) * itemsize > cap and bigger != block:
+           source: tuple[int, ...] | None, min_blocks: int = 1) -> Stage:
+    """The stage from level ``first``: as many levels as a task completes holding at most ``cap``
+    bytes (at least one level), with at least ``min_blocks`` tasks. A stage reading a stored
+    source (``source``, level 0) reads its own pieces; a later one gets its first level's block
+    whole from dask."""
+    streamed = first == 0 and source is not None
+    stage = Stage(first, first, _block(plans, factors, first, first, source))
+    while stage.last + 1 < len(plans):
+        last = stage.last + 1
+        pieces = _pieces(plans, factors, first, last, source)
+        bigger = Stage(first, last, _block(plans, factors, first, last, source), pieces)
+        blocks = prod(-(-n // b) for n, b in zip(plans[first].shape, bigger.block))
+        too_big = _held(plans, factors, bigger, streamed) * itemsize > cap or blocks < min_blocks
+        if too_big and bigger.block != stage.block:
             break
-        last, block = last + 1, bigger
-    return Stage(first, last, block)
+        stage = bigger
+    return stage
 
 
 def stage_chunks(shape: Sequence[int], block: Sequence[int], scale: Sequence[int] | None = None

@@ -23,6 +23,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..errors import ZarrioError
+from ..graph.loading import default_threads
 from ..graph.progress import compute as compute_with_progress
 from ..layout.write_plan import default_inner_chunk_shape
 from ..metadata.group import GroupMetadata
@@ -129,7 +130,8 @@ def pyramid_spec(shape: tuple[int, ...], dtype: np.dtype[Any], *, levels: int | 
     if shard is not None and fmt == 2:
         raise ZarrioError(f"shards={shards!r} need Zarr v3: convention={convention!r} writes Zarr v2; "
                           "use convention='ome-zarr-0.5'")
-    plan = plan_pyramid(shape, dtype.itemsize, f, levels, chunk, shard, cap, source_unit)
+    # Twice the threads: a stage of fewer, bigger tasks would leave threads idle at its end.
+    plan = plan_pyramid(shape, dtype.itemsize, f, levels, chunk, shard, cap, source_unit, 2 * default_threads())
     levels_meta = transforms(plan, parsed, method, scale, translation)
     return PyramidSpec(parsed, plan, method, convention, Pyramid(convention, parsed, levels_meta, method))
 

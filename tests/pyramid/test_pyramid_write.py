@@ -138,6 +138,39 @@ def test_level_0_stored_as_the_source_stores_it_is_copied(sharded, source_compre
         np.testing.assert_array_equal(level.compute(), want)
 
 
+@pytest.mark.parametrize("method", ["mean", "mode", "nearest", "max"])
+@pytest.mark.parametrize("shape,chunks,shards,factors", [
+    ((2, 61, 47), (1, 8, 8), (1, 16, 24), {"y": 2, "x": 2}),  # edges cut shards and inner chunks
+    ((2, 60, 45), (1, 5, 5), (1, 10, 15), {"y": 2, "x": 2}),  # inner chunks the factors do not divide
+    ((2, 33, 33), (1, 5, 5), None, {"y": 2, "x": 2}),  # chunks the factors do not divide
+    ((4, 36, 36), (2, 6, 6), (2, 18, 18), {"c": 2, "y": 3, "x": 3}),
+], ids=["edges", "odd-inner", "odd-chunks", "factor-3"])
+def test_copied_level_0_reduces_each_inner_chunk_as_the_whole_would(method, shape, chunks, shards, factors,
+                                                                     monkeypatch):
+    """Copied level-0 objects are reduced one inner chunk at a time (or whole, where the factors do
+    not divide the inner chunks): the levels equal the reference, missing objects and inner chunks
+    (the fill value) included."""
+    x = np.random.default_rng(5).integers(1, 6, size=shape).astype("u1")
+    x[tuple(slice(0, n) for n in shards or chunks)] = 0  # a whole shard (or chunk) of fill value: not stored
+    x[-1, -8:, :8] = 0  # an inner chunk of fill value, or part of one
+    axes = ["c", "y", "x"]
+    src = CountingStore(MappingStore({}, "src.zarr"))
+    dz.write(da.from_array(x, chunks=shards or chunks), src, chunks=chunks, shards=shards)
+    assert src.inner.get("c/0/0/0") is None
+    dst = MappingStore({}, "dst.zarr")
+    encoded: list[tuple[int, ...]] = []
+    original = graph.write_region
+    monkeypatch.setattr(graph, "write_region",
+                        lambda spec, *a, **k: encoded.append(spec.shape) or original(spec, *a, **k))
+    with dask.config.set(scheduler="threads"):
+        dz.write_pyramid(dz.read(src), dst, levels=3, axes=axes, factors=factors, chunks=chunks, shards=shards,
+                         method=method)
+    assert encoded and shape not in encoded  # level 0 copied, never encoded
+    f = tuple(factors.get(a, 1) for a in axes)
+    for got, want in zip(dz.read_pyramid(dst), reference(x, f, 3, method)):
+        np.testing.assert_array_equal(got.compute(), want)
+
+
 def test_stages_plan_the_issues_layout():
     plan = plan_pyramid((2, 15360, 15360), 1, (1, 2, 2), 5, (1, 512, 512), (1, 4096, 4096), 128 * 2**20)
     assert [(s.first, s.last, s.block) for s in plan.stages] == [(0, 1, (1, 8192, 8192)), (2, 4, (1, 3840, 3840))]
