@@ -45,11 +45,12 @@ from numcodecs.abc import Codec as NumcodecsCodec
 from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_text
 
 from ..memory.buffers import empty
-from .base import Buffer
+from .base import Buffer, BytesBytesCodec
 from .sizes import zstd_decoded_size
 
 __all__ = [
     "BOUNDED_NUMCODECS",
+    "stage_limits",
     "blosc_decode",
     "decode_filter",
     "filtered_limit",
@@ -371,3 +372,23 @@ def stored_bound(compressor: Any, limit: int | None) -> int | None:
     if limit is None or compressor is None:
         return limit
     return int(compressor.max_encoded_size(limit))
+
+
+def stage_limits(array_bytes_max: int | None, codecs: Sequence[BytesBytesCodec]) -> tuple[int | None, ...]:
+    """The most bytes each bytes→bytes codec may decode to, in encoding order.
+
+    The first decodes to the array→bytes codec's output; each later one to the
+    encoded output of the one before.
+
+    Examples
+    --------
+    >>> from dask_zarrio.codecs.zstd import ZstdCodec
+    >>> stage_limits(1000, [ZstdCodec(), ZstdCodec()])
+    (1000, 66661)
+    """
+    limits: list[int | None] = []
+    size = array_bytes_max
+    for codec in codecs:
+        limits.append(size)
+        size = None if size is None else codec.max_encoded_size(size)
+    return tuple(limits)

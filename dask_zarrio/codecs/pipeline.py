@@ -18,7 +18,7 @@ from numcodecs.compat import ensure_contiguous_ndarray_like, ensure_ndarray_like
 from ..errors import MetadataError
 from ..memory.buffers import empty
 from .base import ArrayArrayCodec, ArrayBytesCodec, Buffer, ByteRangeReader, BytesBytesCodec, Codec
-from .bounded import decode_filter, filtered_limit, stored_bound
+from .bounded import decode_filter, filtered_limit, stage_limits, stored_bound
 from .into import bytes_target, finish_into
 from .numcodecs_adapter import NumcodecsBytesBytes
 
@@ -112,26 +112,6 @@ def decode_bytes(codec: BytesBytesCodec, data: Buffer, limit: int | None) -> Buf
     if codec.decoded_size(data) == limit:
         return codec.decode_bounded(data, limit, empty(limit))
     return codec.decode_bounded(data, limit)
-
-
-def stage_limits(array_bytes_max: int | None, codecs: Sequence[BytesBytesCodec]) -> tuple[int | None, ...]:
-    """The most bytes each bytes→bytes codec may decode to, in encoding order.
-
-    The first decodes to the array→bytes codec's output; each later one to the
-    encoded output of the one before.
-
-    Examples
-    --------
-    >>> from dask_zarrio.codecs.zstd import ZstdCodec
-    >>> stage_limits(1000, [ZstdCodec(), ZstdCodec()])
-    (1000, 66661)
-    """
-    limits: list[int | None] = []
-    size = array_bytes_max
-    for codec in codecs:
-        limits.append(size)
-        size = None if size is None else codec.max_encoded_size(size)
-    return tuple(limits)
 
 
 def _with_fills(
@@ -340,6 +320,15 @@ class CodecPipeline:
         for bcodec in self.bytes_bytes:
             data = bcodec.encode(data)
         return [data]
+
+    def encode_edge_parts(self, arr: np.ndarray) -> list[Buffer] | None:
+        """:meth:`encode_parts` of a chunk whose leading part ``arr`` is (the array's edge cuts it;
+        the rest is the fill value), where the chain is a shard alone: its inner chunks are padded
+        one at a time, never the shard. ``None`` for other chains (the caller pads the chunk)."""
+        pieces = getattr(self.array_bytes, "encode_parts", None)  # sharding's; not part of the codec contract
+        if pieces is None or self.array_array or self.bytes_bytes:
+            return None
+        return list(pieces(arr, self.shape))
 
 
 @dataclass(frozen=True)

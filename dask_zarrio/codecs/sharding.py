@@ -202,11 +202,14 @@ class ShardingCodec(ArrayBytesCodec):
         # One join: joining the parts and then adding the index would copy the whole shard twice.
         return b"".join(self.encode_parts(arr))
 
-    def encode_parts(self, arr: np.ndarray) -> list[Buffer]:
+    def encode_parts(self, arr: np.ndarray, shape: tuple[int, ...] | None = None) -> list[Buffer]:
         """The shard's stored bytes as pieces in order: the encoded inner chunks and the index.
 
         Joined they are :meth:`encode`'s bytes; a store that can write pieces (a local
         file: ``writev``) never needs the shard joined in memory, a second copy of it.
+        With ``shape`` (the stored shard's), ``arr`` may be its leading part, where the
+        array's edge cuts it: the rest is the fill value, padded an inner chunk at a time
+        rather than into a shard-sized copy.
 
         Examples
         --------
@@ -215,12 +218,18 @@ class ShardingCodec(ArrayBytesCodec):
         >>> [len(bytes(p)) for p in parts], b"".join(parts) == c.encode(np.array([1, 2, 0, 0, 5, 6], "u1"))
         ([2, 2, 52], True)
         """
-        layout = self.layout(arr.shape, arr.dtype)
+        layout = self.layout(arr.shape if shape is None else tuple(shape), arr.dtype)
         index = np.full((*layout.chunks_per_shard, 2), EMPTY, np.uint64)
         parts: list[Buffer] = []
         pos = layout.index_nbytes if layout.index_at_start else 0
         for inner_index in product(*(range(n) for n in layout.chunks_per_shard)):
             block = arr[layout.inner_region(inner_index)]
+            if block.shape != layout.chunk_shape:  # cut by the array's edge (or wholly past it)
+                if not block.size:
+                    continue  # past the edge: the fill value, not stored
+                full = fill_block(layout.chunk_shape, arr.dtype, self.fill_value)
+                full[tuple(slice(0, n) for n in block.shape)] = block
+                block = full
             if is_fill(block, self.fill_value):
                 continue  # empty inner chunks are not stored
             encoded = layout.inner.encode(np.ascontiguousarray(block))

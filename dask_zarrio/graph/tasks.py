@@ -141,6 +141,9 @@ def encode_chunk_at(
     if spec.is_fill(part):
         return None
     shape = spec.chunk_shape_at(index)
+    edge = getattr(spec.pipeline_at(index), "encode_edge_parts", None) if pieces and part.shape != shape else None
+    if (data := edge(part) if edge is not None else None) is not None:
+        return data  # a shard cut by the array's edge: its inner chunks padded, not the whole shard
     if part.shape != shape:
         full = spec.fill_chunk(shape)
         full[tuple(slice(0, s) for s in part.shape)] = part
@@ -400,8 +403,7 @@ def write_region(
         chunk_region = spec.chunk_region(index)
         in_block, in_chunk = overlap(region, chunk_region)
         if plan.covers_unit(chunk_region):
-            # A 0-d block is its own single chunk: block[()] would be a scalar, and
-            # np.asarray of a bytes scalar shrinks its dtype.
+            # A 0-d block is its own single chunk: block[()] would be a scalar (bytes ones shrink their dtype).
             part = block[in_block] if in_block else block
         else:
             full = read_chunk_at(spec, store, index)

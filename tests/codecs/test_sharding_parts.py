@@ -139,3 +139,31 @@ def test_a_failed_write_of_pieces_leaves_the_old_object_and_no_temporary_file(tm
     with pytest.raises(OSError, match="No space"):
         local_files.atomic_write(path, [b"new ", b"object"])
     assert open(path, "rb").read() == b"old" and os.listdir(tmp_path) == ["k"]
+
+
+@pytest.mark.parametrize("index_location", ["start", "end"])
+@pytest.mark.parametrize("edge", [(20, 16), (7, 16), (20, 6), (7, 6), (1, 1), (5, 4)])
+def test_an_edge_shard_encodes_as_its_padded_copy_would(index_location, edge):
+    """A shard cut by the array's edge (its leading ``edge`` part given) is padded an inner chunk at
+    a time: the stored bytes are those of the shard padded whole with the fill value."""
+    fill = np.array(-3, "i4")
+    codec = DzSharding(CHUNK, INNER["zstd"], index_location=index_location).with_fill(fill)
+    part = DATA[5:5 + edge[0], 8:8 + edge[1]]
+    padded = np.full(SHARD, fill, "i4")
+    padded[: edge[0], : edge[1]] = part
+    got = b"".join(bytes(memoryview(p).cast("B")) for p in codec.encode_parts(part, SHARD))
+    assert got == b"".join(bytes(memoryview(p).cast("B")) for p in codec.encode_parts(padded))
+
+
+def test_a_sharded_write_pads_no_edge_shard_whole(tmp_path, monkeypatch):
+    """dz.write hands edge shards to the codec as they are: no shard-sized fill array is made."""
+    from dask_zarrio.metadata import spec as spec_module
+
+    made: list[tuple[int, ...]] = []
+    original = spec_module.ArraySpec.fill_chunk
+    monkeypatch.setattr(spec_module.ArraySpec, "fill_chunk",
+                        lambda self, shape: made.append(shape) or original(self, shape))
+    url = str(tmp_path / "a.zarr")
+    dz.write(da.from_array(DATA, chunks=SHARD), url, chunks=CHUNK, shards=SHARD)
+    assert SHARD not in made
+    np.testing.assert_array_equal(zarr.open_array(url, mode="r")[...], DATA)
