@@ -172,7 +172,6 @@ def empty(nbytes: int) -> np.ndarray:
 GLIBC_MMAP_MAX = 32 * 2**20
 
 
-@cache
 def pooled_from() -> int:
     """The smallest buffer :func:`empty` takes from :data:`POOL`; smaller ones are plain aligned arrays.
 
@@ -189,6 +188,11 @@ def pooled_from() -> int:
     >>> pooled_from() in (MIN_ALIGNED, GLIBC_MMAP_MAX + 1)
     True
     """
+    return _POOLED_FROM
+
+
+def _pooled_from() -> int:
+    # glibc reads these variables once, when the process starts: so is the answer taken here.
     fixed = any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"))
     if fixed or not _glibc():
         return MIN_ALIGNED
@@ -199,6 +203,9 @@ def _glibc() -> bool:
     import platform
 
     return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+_POOLED_FROM = _pooled_from()
 
 
 def empty_array(shape: tuple[int, ...], dtype: Any) -> np.ndarray:

@@ -305,7 +305,9 @@ def test_small_result_arrays_are_plain_numpy(shape):
 @linux_only
 @pytest.mark.parametrize("parts", [1, 2, 3, 7])
 def test_populate_faults_in_every_page_and_changes_nothing(parts):
-    arr = result_array((32 * 2**20,), "u1")
+    # Over glibc's largest mmap threshold (32 MiB): always a fresh mapping, never reused heap memory
+    # already resident (freed buffers under 32 MiB go back to glibc, which reuses them).
+    arr = result_array((64 * 2**20,), "u1")
     before = _resident()
     done = [populate(arr, i, parts) for i in range(parts)]
     if not all(done):
