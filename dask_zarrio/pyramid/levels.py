@@ -4,10 +4,10 @@ A *stage* is one Blockwise layer of tasks. Each task owns a block of the stage's
 level (level 0 for the first stage), aligned so that for every level the stage writes
 the block's part is a whole number of that level's stored units (chunks, or shards):
 every stored object of every level has exactly one writer. A task reads its block once,
-writes every level of the stage from it, and hands the next level's part (small) to
-the next stage, whose tasks finish the levels that no block of the first stage holds
-alone. Blocks grow by ``factor ** ndim`` per level, so a stage stops at the last level
-whose block stays under the memory cap.
+in pieces (:attr:`Stage.pieces`), writes every level of the stage from them, and hands the
+next level's part (small) to the next stage, whose tasks finish the levels that no block
+of the first stage holds alone. A stage takes in levels while what a task holds at once
+stays under the memory cap and the stage keeps enough tasks for the threads.
 """
 
 from __future__ import annotations
