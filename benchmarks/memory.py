@@ -8,10 +8,17 @@ exactly as the other contenders do.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def warm_imports() -> None:
@@ -75,3 +82,23 @@ def measure(fn: Callable[[], object], pids: Sequence[int] = ()) -> tuple[float, 
         except OSError:
             pass
     return seconds, sum(max(0, peak[p] - base[p]) for p in procs)
+
+
+def run_child(module: str, args: Sequence[object], timeout: float = 3600) -> dict[str, float]:
+    """``python -m <module> --child <args>`` in a fresh process, from the repository root: the JSON
+    figures it prints last (each benchmark's child measures itself with :func:`measure`)."""
+    cmd = [sys.executable, "-m", module, "--child", *map(str, args)]
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True, timeout=timeout)
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@contextmanager
+def scratch_folder(given: str | None, prefix: str) -> Iterator[Path]:
+    """``given``, or a temporary folder removed afterwards: where a benchmark writes its data."""
+    path = Path(given or tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        if not given:
+            shutil.rmtree(path, ignore_errors=True)

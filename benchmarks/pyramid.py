@@ -30,9 +30,6 @@ import json
 import resource
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,10 +38,9 @@ import dask.array as da
 import numpy as np
 
 import dask_zarrio as dz
-from benchmarks.memory import measure, warm_imports
+from benchmarks.memory import measure, run_child, scratch_folder, warm_imports
 
 THREADS = 2
-ROOT = Path(__file__).resolve().parent.parent
 #: (side, chunk side, shard side, levels)
 FULL, SMALL = (15360, 512, 4096, 5), (2048, 128, 1024, 3)
 CASES = {
@@ -109,13 +105,6 @@ def contender(case: str, src: str, out: str, levels: int) -> Callable[[], object
                                storage_options={"chunks": tuple(chunk), "shards": tuple(shard)})
 
 
-def _child(case: str, src: str, out: str, levels: int) -> dict[str, float]:
-    """One run in a fresh process: its wall seconds, CPU seconds (user + system) and peak growth."""
-    cmd = [sys.executable, "-m", "benchmarks.pyramid", "--child", case, src, out, str(levels)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, timeout=3600)
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def _available(case: str) -> bool:
     if case not in NEEDS:
         return True
@@ -141,7 +130,7 @@ def run(scratch: Path, rounds: int, small: bool = False, channels: int = 2,
     peaks = dict.fromkeys(chosen, 0.0)
     for _ in range(rounds):
         for case in chosen:
-            got = _child(case, src, out, levels)
+            got = run_child("benchmarks.pyramid", (case, src, out, levels))
             seconds[case].append(got["seconds"])
             cpu[case].append(got["cpu"])
             peaks[case] = max(peaks[case], got["peak"])
@@ -185,13 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
         print(json.dumps({"seconds": took, "cpu": used, "peak": peak}))
         return 0
-    scratch = Path(args.dir or tempfile.mkdtemp(prefix="dz-pyramid-"))
-    try:
+    with scratch_folder(args.dir, "dz-pyramid-") as scratch:
         print("\n".join(run(scratch, args.rounds, small=args.small, channels=args.channels,
                             cases=args.cases.split(","), side=args.side)))
-    finally:
-        if not args.dir:
-            shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

@@ -23,9 +23,6 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
 from math import prod
 from pathlib import Path
@@ -35,11 +32,10 @@ import dask.array as da
 import numpy as np
 
 import dask_zarrio as dz
-from benchmarks.memory import measure, warm_imports
+from benchmarks.memory import measure, run_child, scratch_folder, warm_imports
 from dask_zarrio.layout.write_plan import default_read_chunks
 
 THREADS = 2
-ROOT = Path(__file__).resolve().parent.parent
 #: (side, stored chunk side, shard side)
 FULL, SMALL = (15360, 512, 4096), (2048, 128, 1024)
 CASES = {
@@ -80,12 +76,6 @@ def contender(case: str, src: str, out: str, shard: int) -> Callable[[], object]
     return lambda: dz.write(dz.read(src), out, chunks=chunks, mode="w")
 
 
-def _child(case: str, src: str, out: str, shard: int) -> dict[str, float]:
-    cmd = [sys.executable, "-m", "benchmarks.reblock", "--child", case, src, out, str(shard)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, timeout=1800)
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def run(scratch: Path, rounds: int, small: bool = False) -> list[str]:
     """The section's lines: seconds and peak growth per case, and the bound the docs state."""
     side, chunk, shard = SMALL if small else FULL
@@ -95,7 +85,7 @@ def run(scratch: Path, rounds: int, small: bool = False) -> list[str]:
     peaks = dict.fromkeys(CASES, 0.0)
     for _ in range(rounds):
         for case in CASES:
-            got = _child(case, src, out, shard)
+            got = run_child("benchmarks.reblock", (case, src, out, shard), timeout=1800)
             seconds[case].append(got["seconds"])
             peaks[case] = max(peaks[case], got["peak"])
             shutil.rmtree(out, ignore_errors=True)
@@ -127,12 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             took, peak = measure(fn)
         print(json.dumps({"seconds": took, "peak": peak}))
         return 0
-    scratch = Path(args.dir or tempfile.mkdtemp(prefix="dz-reblock-"))
-    try:
+    with scratch_folder(args.dir, "dz-reblock-") as scratch:
         print("\n".join(run(scratch, args.rounds, small=args.small)))
-    finally:
-        if not args.dir:
-            shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
