@@ -23,7 +23,7 @@ import dask
 import numpy as np
 
 from ..layout.grid import AxisUnit, typical_size
-from ..memory.buffers import MIN_ALIGNED, populate, result_array
+from ..memory.buffers import PopulateAhead, result_array
 from ..metadata import ArraySpec
 from ..store import Store
 from .selection import AxisPiece, AxisSelection, axis_pieces, kept_shape, normalize_selection, result_shape
@@ -69,12 +69,18 @@ def _groups(sels: tuple[AxisSelection, ...], units: tuple[AxisUnit, ...], itemsi
     return out
 
 
-def _piece(spec: ArraySpec, store: Store, pieces: tuple[AxisPiece, ...], out: np.ndarray, fetch: int | None) -> None:
-    """Read one piece into ``out`` (the result with every axis kept)."""
+def _piece(
+    spec: ArraySpec, store: Store, pieces: tuple[AxisPiece, ...], out: np.ndarray, fetch: int | None,
+    ahead: PopulateAhead,
+) -> None:
+    """Read one piece into ``out`` (the result with every axis kept), its memory faulted in first."""
     region = tuple(slice(p.lo, p.hi) for p in pieces)
     if all(p.src is None for p in pieces):
         # The Ellipsis keeps a 0-d result a view (``out[()]`` would be a numpy scalar).
         dst: tuple[Any, ...] = (*(slice(p.dst_start, p.dst_start + p.hi - p.lo) for p in pieces), Ellipsis)
+        if out.size:
+            last = tuple(p.dst_start + p.hi - p.lo - 1 for p in pieces)
+            ahead.upto((int(np.ravel_multi_index(last, out.shape)) + 1) * out.itemsize)
         read_into(spec, store, region, out[dst], fetch)
         return
     block = read_region(spec, store, region)  # the piece's bounding box: at most one piece per thread
@@ -130,12 +136,9 @@ def load_selection(
         fetch = None if store.supports_concurrent_requests else 1
         per_axis = [axis_pieces(s, u, g) for s, u, g in zip(sels, units, groups)]
         pieces = list(product(*per_axis))
-        threads = min(threads, len(pieces))
-        # Each thread first faults in its share of the result in one call (first in the queue).
-        parts = threads if out.nbytes >= MIN_ALIGNED else 0
-        jobs: list[Callable[[], object]] = [partial(populate, out, i, parts) for i in range(parts)]
-        jobs += [partial(_piece, spec, store, p, out, fetch) for p in pieces]
-        _run(jobs, threads)
+        # Pieces go in order of the result's memory; each faults in the result up to its end first.
+        ahead = PopulateAhead(out)
+        _run((partial(_piece, spec, store, p, out, fetch, ahead) for p in pieces), min(threads, len(pieces)))
     return out.reshape(result_shape(sels))
 
 

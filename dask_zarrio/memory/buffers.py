@@ -34,8 +34,8 @@ from dask.utils import parse_bytes
 from .. import config
 
 __all__ = [
-    "GLIBC_MMAP_MAX", "HUGE_PAGE", "MIN_ALIGNED", "POOL", "BufferPool", "empty", "empty_array", "pooled_from",
-    "populate", "read_file", "result_array",
+    "GLIBC_MMAP_MAX", "HUGE_PAGE", "MIN_ALIGNED", "POOL", "BufferPool", "PopulateAhead", "empty", "empty_array",
+    "pooled_from", "populate", "read_file", "result_array",
 ]
 
 #: The x86-64 and arm64 (4 KiB base page) transparent huge page size.
@@ -278,6 +278,10 @@ def read_growth(f: Any, most: int) -> bytes:
 #: lacks the second (Linux 5.14).
 _MADV_NOHUGEPAGE, _MADV_POPULATE_WRITE = 15, 23
 _PAGE = 4096
+#: :class:`PopulateAhead` advises this much at a time: each call holds the memory-map lock,
+#: and a thread waiting to change the map (``mmap``, numpy's huge-page advice on a new
+#: array) holds the GIL meanwhile.
+_POPULATE_STEP = 2 * 2**20
 
 
 @cache
@@ -347,3 +351,44 @@ def populate(arr: np.ndarray, part: int = 0, parts: int = 1) -> bool:
     step = -(-(hi - lo) // parts // _PAGE) * _PAGE
     start = lo + part * step
     return _advise(start, min(start + step, hi), _MADV_POPULATE_WRITE)
+
+
+class PopulateAhead:
+    """Faults in ``arr``'s memory in order, a range at a time, just ahead of the threads that fill it.
+
+    Each call to :meth:`upto` populates (:func:`populate`'s ``madvise``) from where the
+    last call stopped up to the given byte. One call for the whole array would hold the
+    process's memory-map lock for the whole of it (70 ms for 256 MiB here): a second
+    thread could not even start (its stack is a new mapping) until it ended, which left
+    one of two load threads idle for a fifth of a full load. Ranges claimed in turn keep
+    each hold short, and no page is populated twice. Does nothing for arrays
+    :func:`populate` would refuse.
+
+    Examples
+    --------
+    >>> a = result_array((2**20,), "f8")
+    >>> ahead = PopulateAhead(a)
+    >>> ahead.upto(a.nbytes // 2); ahead.upto(a.nbytes)
+    >>> int(a[-1])
+    0
+    """
+
+    def __init__(self, arr: np.ndarray) -> None:
+        on = arr.flags.c_contiguous and arr.flags.writeable and arr.nbytes >= MIN_ALIGNED and _madvise() is not None
+        self._base = arr.ctypes.data
+        self._done = -(-self._base // _PAGE) * _PAGE if on else 0
+        self._end = (self._base + arr.nbytes) // _PAGE * _PAGE if on else 0
+        self._lock = threading.Lock()
+        self._arr = arr  # the memory stays mapped while this object may still advise it
+
+    def upto(self, stop: int) -> None:
+        """Populate the pages of ``arr`` before its byte ``stop`` that no call has populated yet."""
+        with self._lock:
+            lo = self._done
+            hi = min(self._end, -(-(self._base + stop) // _PAGE) * _PAGE)
+            if hi <= lo:
+                return
+            self._done = hi
+        for start in range(lo, hi, _POPULATE_STEP):
+            _advise(start, min(start + _POPULATE_STEP, hi), _MADV_POPULATE_WRITE)
+

@@ -12,6 +12,7 @@ from dask_zarrio.memory.buffers import (
     MIN_ALIGNED,
     POOL,
     BufferPool,
+    PopulateAhead,
     empty,
     empty_array,
     pooled_from,
@@ -323,6 +324,49 @@ def test_populate_keeps_what_an_array_holds():
     arr[:] = np.arange(arr.size)
     assert populate(arr, 1, 2) in (True, False)
     assert (arr == np.arange(arr.size)).all()
+
+
+@linux_only
+def test_populate_ahead_faults_in_each_range_once_in_order():
+    arr = result_array((64 * 2**20,), "u1")  # a fresh mapping: nothing resident yet
+    if not populate(result_array((8 * 2**20,), "u1")):
+        pytest.skip("this kernel has no MADV_POPULATE_WRITE (Linux 5.14+)")
+    ahead = PopulateAhead(arr)
+    before = _resident()
+    ahead.upto(10 * 2**20 + 5)  # up to a byte inside a page: that page too
+    first = _resident() - before
+    assert 10 * 2**20 - 4096 <= first <= 10 * 2**20 + 2 * 4096
+    ahead.upto(2**20)  # behind what is done: nothing more
+    assert _resident() - before - first < 64 * 4096
+    ahead.upto(arr.nbytes)
+    assert _resident() - before >= arr.nbytes - 2 * 4096
+    assert not arr.any()
+
+
+@linux_only
+def test_populate_ahead_from_many_threads_covers_the_array_and_keeps_its_bytes():
+    from concurrent.futures import ThreadPoolExecutor
+
+    arr = result_array((48 * 2**20,), "u1")
+    arr[::4096] = 7  # what the array holds stays
+    ahead = PopulateAhead(arr)
+    stops = list(range(2**20, arr.nbytes + 1, 3 * 2**20 + 11)) + [arr.nbytes]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(ahead.upto, stops))
+    assert (arr[::4096] == 7).all() and arr.sum() == 7 * len(arr[::4096])
+
+
+@linux_only
+def test_populate_ahead_leaves_what_populate_refuses_alone():
+    small = result_array((1000,), "f4")
+    small[:] = 1
+    PopulateAhead(small).upto(small.nbytes)  # too few pages to matter: nothing done, no error
+    assert (small == 1).all()
+    arr = result_array((64 * 2**20,), "u1")  # a fresh mapping, read-only: not to be written
+    arr.flags.writeable = False
+    before = _resident()
+    PopulateAhead(arr).upto(arr.nbytes)
+    assert _resident() - before < 2**20
 
 
 def test_populate_refuses_what_it_cannot_fill_whole():
