@@ -32,8 +32,8 @@ import dask.array as da
 import numpy as np
 
 import dask_zarrio as dz
+from benchmarks import cluster, peers, scale, stores, strings
 from benchmarks import icechunk as icechunk_bench
-from benchmarks import peers, scale, stores, strings
 from dask_zarrio.codecs.blosc import BloscCodec
 from dask_zarrio.memory.buffers import empty
 
@@ -263,10 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         ("sharded write", shard_rows[1], "dz.write", nbytes)]
     if "distributed" not in skip:
         limits = (lambda: raw_read_sum(url, threads, chunks), lambda: raw_encode_write(blocks, out, threads))
-        for title, drows, dz_name in scale.distributed_rows(
+        cluster_tables, cluster_notes = cluster.distributed_rows(
             url, out, generator, chunks, args.rounds, interleaved, limits
-        ):
-            tables.append((title, drows, dz_name, nbytes))
+        )
+        tables += [(title, drows, dz_name, nbytes) for title, drows, dz_name in cluster_tables]
+        notes += cluster_notes
     if "s3" not in skip:
         s3_rows, s3_bytes = scale.s3_throughput(args.rounds, interleaved)
         if s3_rows:

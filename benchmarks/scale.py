@@ -1,15 +1,13 @@
-"""Scale, memory, cluster and object-store cases of the benchmark (see benchmarks/__main__.py)."""
+"""Scale, memory and object-store cases of the benchmark (see benchmarks/__main__.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -173,88 +171,6 @@ def peak_memory(url: str, threads: int, chunk_bytes: int) -> list[str]:
     budget = 2 * threads * chunk_bytes
     return [f"memory: streaming dz.read(url).sum(): peak RSS {(peak - base) / 2**20:.0f} MiB above baseline; "
             f"target 2 x {threads} threads x {chunk_bytes / 2**20:.0f} MiB dask blocks = {budget / 2**20:.0f} MiB"]
-
-
-def distributed_rows(
-    url: str, out_url: str, source: da.Array, chunks: tuple[int, int], rounds: int, interleaved: Any,
-    limits: tuple[Callable[[], object], Callable[[], object]],
-) -> list[tuple[str, dict[str, float], str]]:
-    """Read + sum and write on ``LocalCluster(2 workers x 1 thread)``, as started (malloc left
-    alone), beside the same cluster started with ``dask_zarrio.worker-memory: auto``, then with
-    :class:`dask_zarrio.memory.allocator.MallocTuning` registered (peers measured too).
-
-    The thread-pool limits (``limits``: read, write) are measured again here, their rounds
-    taken in turn with the clusters', while the idle clusters run beside them.
-    ``source`` should compute its blocks (not hold them): the workers make their own
-    copy, and a persisted local array would travel through the scheduler in the graph.
-    Returns ``(title, rows, dz row name)`` tables.
-    """
-    import dask
-    from distributed import Client, LocalCluster, wait
-
-    from dask_zarrio.memory.allocator import MallocTuning
-
-    read_limit, write_limit = limits
-    tables: list[tuple[str, dict[str, float], str]] = []
-
-    def clean() -> None:  # as for the thread-pool rows: deleting the last round's output is not timed
-        shutil.rmtree(out_url, ignore_errors=True)
-
-    def on(client: Any, fn: Callable[[], object]) -> Callable[[], object]:
-        def run() -> object:
-            with client.as_current():
-                return fn()
-        return run
-
-    def start(setting: str | None) -> tuple[Any, Any]:
-        # LocalCluster's workers inherit the dask config in force when they start.
-        with dask.config.set({} if setting is None else {"dask_zarrio.worker-memory": setting}):
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        return cluster, Client(cluster, set_as_default=False)
-
-    (cluster, client), (cluster_off, client_off) = start(None), start("auto")
-    try:
-        src, src_off = client.persist(source), client_off.persist(source)
-        for c, x in ((client, src), (client_off, src_off)):
-            with c.as_current():
-                wait(x)
-        for suffix, note in ((", distributed", ""), (", distributed + MallocTuning", ", MallocTuning")):
-            if note:
-                client.register_plugin(MallocTuning())
-            reads: dict[str, Any] = {
-                "limit: read+decode+sum, thread pool": (read_limit, None),
-                "dz.read(url).sum()" + suffix: (on(client, lambda: dz.read(url).sum().compute()), None)}
-            writes: dict[str, Any] = {
-                "limit: encode+write, thread pool": (write_limit, clean),
-                "dz.write" + suffix: (
-                    on(client, lambda: dz.write(src, out_url, mode="w", chunks=chunks, compressors=[CODEC])), clean)}
-            if not note:  # the same cluster with the opt-in allocator tuning
-                reads["dz.read(url).sum(), distributed, worker-memory auto"] = (
-                    on(client_off, lambda: dz.read(url).sum().compute()), None)
-                writes["dz.write, distributed, worker-memory auto"] = (
-                    on(client_off, lambda: dz.write(src_off, out_url, mode="w", chunks=chunks, compressors=[CODEC])),
-                    clean)
-            try:
-                import zarr
-                from zarr.codecs import BloscCodec
-
-                def to_zarr() -> None:
-                    z = zarr.create_array(out_url, shape=src.shape, chunks=chunks, dtype="f4", overwrite=True,
-                                          compressors=[BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")])
-                    da.to_zarr(src, z)
-
-                reads["da.from_zarr(url).sum()" + suffix] = (
-                    on(client, lambda: da.from_zarr(url).sum().compute()), None)
-                writes["da.to_zarr" + suffix] = (on(client, to_zarr), clean)
-            except ImportError:
-                pass
-            where = f"(2 workers x 1 thread{note})"
-            tables.append((f"distributed read {where}", interleaved(reads, rounds), "dz.read(url).sum()" + suffix))
-            tables.append((f"distributed write {where}", interleaved(writes, rounds), "dz.write" + suffix))
-    finally:
-        for c in (client, client_off, cluster, cluster_off):
-            c.close()
-    return tables
 
 
 def s3_throughput(rounds: int, interleaved: Any, mib: int = 256) -> tuple[dict[str, float], int]:

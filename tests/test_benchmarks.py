@@ -178,3 +178,23 @@ def test_pyramid_benchmark_rows(tmp_path):
         assert seconds > 0 and cpu > 0 and peak >= 0 and ratio_s > 0 and ratio_c > 0
     plain = next(line for line in lines if line.startswith(names[2]))
     assert plain.split()[-3:] == ["1.00", "1.00", "1.00"]
+
+
+def test_cluster_rows_measure_dask_alone_and_split_the_cpu_by_thread(client):
+    """The distributed tables' extras: a no-op graph of dz's block grid, and CPU by thread."""
+    import dask.array as da
+
+    from benchmarks.cluster import cpu_split, no_op_like
+
+    x = da.ones((64, 48), chunks=(16, 16))
+    noop = no_op_like(x)
+    assert noop.numblocks == x.numblocks and noop.shape == x.numblocks
+    assert float(client.compute(noop.sum()).result()) == 0.0
+    held = client.persist(x)
+    assert client.compute(no_op_like(held, held=True)).result().shape == (4, 3)
+
+    work = da.random.default_rng(0).random((3000, 3000), chunks=(750, 750))
+    split = cpu_split(client, lambda: client.compute((work * 2).sum()).result())
+    assert set(split) == {"tasks", "loops", "client"}
+    assert split["tasks"] > 0.01  # the random numbers were made in the workers' task threads
+    assert all(v >= 0 for v in split.values())
