@@ -127,3 +127,19 @@ def test_numcodecs_encoders_write_numcodecs_bytes(monkeypatch, config, owned):
     codec = numcodecs.get_codec(config)
     data = np.linspace(0, 100, 100_000, dtype="f4").round(1)
     assert bytes(numcodecs_adapter.owned_encoder(codec)(data)) == codec.encode(data)
+
+
+@pytest.mark.parametrize("kind", ["smooth", "random"])
+@pytest.mark.parametrize("pooled_from", [2**22, 2**60])  # as in dask.distributed's workers; as on threads
+def test_big_frames_written_through_pooled_memory_are_numcodecs_bytes_at_their_own_size(monkeypatch, kind,
+                                                                                        pooled_from):
+    """A chunk of 4 MiB and more is compressed into a pooled buffer and copied out at its own size."""
+    from dask_zarrio.memory import buffers
+
+    monkeypatch.setattr(buffers, "_POOLED_FROM", pooled_from)
+    data = _data(kind, 9 * 2**20 + 3, 1)
+    for _ in range(2):  # the second time from a buffer the pool took back
+        frame = blosc_frame.encode(data, "zstd", 3, 1, 4, 2**20)
+        expected = blosc.compress(data, b"zstd", 3, 1, 2**20, 4)
+        assert frame.nbytes == len(expected) and bytes(frame) == expected
+        del frame
