@@ -372,9 +372,10 @@ class PopulateAhead:
     --------
     >>> a = result_array((2**20,), "f8")
     >>> ahead = PopulateAhead(a)
+    >>> a[:] = 1.5  # what the array holds stays: only missing pages are mapped
     >>> ahead.upto(a.nbytes // 2); ahead.upto(a.nbytes)
-    >>> int(a[-1])
-    0
+    >>> float(a.sum())
+    1572864.0
     """
 
     def __init__(self, arr: np.ndarray) -> None:
