@@ -94,10 +94,13 @@ def _process_cpu(fn: Callable[[], object]) -> float:
 def _notes(title: str, rows: dict[str, float], dz_name: str, split: dict[str, float], limit_cpu: float) -> str:
     alone = rows.pop(DASK_ALONE)
     limit = rows["limit: encode+write, thread pool" if "write" in title else "limit: read+decode+sum, thread pool"]
+    # The most a compute of this shape can reach on the cluster: the limit's work plus what dask
+    # alone costs it (its CPU shares the cores: the ceiling is generous, not tight).
+    ceiling = limit / (limit + alone)
     return (f"{title}: dz - limit = {rows[dz_name] - limit:.3f} s; dask alone (no-op tasks, same graph) "
-            f"{alone:.3f} s; CPU of one round: worker task threads {split['tasks']:.2f} s (the limit "
-            f"{limit_cpu:.2f} s), worker event loops {split['loops']:.2f} s, "
-            f"client + scheduler {split['client']:.2f} s")
+            f"{alone:.3f} s, so at most {ceiling:.2f} x limit (dz: {limit / rows[dz_name]:.2f}); CPU of one round: "
+            f"worker task threads {split['tasks']:.2f} s (the limit {limit_cpu:.2f} s), worker event loops "
+            f"{split['loops']:.2f} s, client + scheduler {split['client']:.2f} s")
 
 
 def distributed_rows(
