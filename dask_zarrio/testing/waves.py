@@ -32,6 +32,7 @@ class _Log:
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: int = 0  # the highest wave of the requests answered so far
     requests: list[Request] = field(default_factory=list)
+    delay: float = 0.0  # seconds every request waits, shared by the stores derived from one
 
 
 class WaveStore(WrappingStore):
@@ -43,7 +44,9 @@ class WaveStore(WrappingStore):
     trips an operation took; at ``delay`` seconds each, about the time it would take
     against a server that far away. The store overlaps requests (``get_many``,
     ``get_ranges`` and ``set_many`` send each key from its own thread), as object
-    stores do; the log is shared by every store derived from this one.
+    stores do; the log and the delay are shared by every store derived from this one
+    (set :attr:`delay` to 0 to go on without waiting, e.g. to check the data once the
+    round trips are counted).
 
     Examples
     --------
@@ -57,9 +60,18 @@ class WaveStore(WrappingStore):
 
     def __init__(self, inner: Store, delay: float = 0.05, log: _Log | None = None, prefix: str = "") -> None:
         self.inner = inner
-        self.delay = delay
         self.log = log if log is not None else _Log()
+        self.log.delay = delay
         self.prefix = prefix
+
+    @property
+    def delay(self) -> float:
+        """Seconds each request waits, in this store and every one derived from it."""
+        return self.log.delay
+
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        self.log.delay = seconds
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.inner, self.delay, None, self.prefix))
