@@ -78,9 +78,8 @@ def _piece(
     if all(p.src is None for p in pieces):
         # The Ellipsis keeps a 0-d result a view (``out[()]`` would be a numpy scalar).
         dst: tuple[Any, ...] = (*(slice(p.dst_start, p.dst_start + p.hi - p.lo) for p in pieces), Ellipsis)
-        if out.size:
-            last = tuple(p.dst_start + p.hi - p.lo - 1 for p in pieces)
-            ahead.upto((int(np.ravel_multi_index(last, out.shape)) + 1) * out.itemsize)
+        last = tuple(p.dst_start + p.hi - p.lo - 1 for p in pieces)  # pieces are never empty
+        ahead.upto((int(np.ravel_multi_index(last, out.shape)) + 1) * out.itemsize)
         read_into(spec, store, region, out[dst], fetch)
         return
     block = read_region(spec, store, region)  # the piece's bounding box: at most one piece per thread

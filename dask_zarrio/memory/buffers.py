@@ -318,7 +318,8 @@ def result_array(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     per GB of output in a fresh process on the development VM, against 0.4 s for 4 KiB
     pages (docs/performance.md, "Full loads"). A result is written once and handed
     out, never reused as :data:`POOL`'s buffers are, so it takes small pages; fill it
-    after :func:`populate` to fault them in one call per range instead of one per page.
+    after :func:`populate` (or :class:`PopulateAhead`, from several threads) to fault them in
+    one call per range instead of one per page.
 
     Examples
     --------
@@ -396,4 +397,3 @@ class PopulateAhead:
             self._done = hi
         for start in range(lo, hi, _POPULATE_STEP):
             _advise(start, min(start + _POPULATE_STEP, hi), _MADV_POPULATE_WRITE)
-
