@@ -134,7 +134,14 @@ def test_hypothesis_round_trip(tmp_path_factory, sc, kind, sharded, draw):
     same(np.asarray(dz.read(url).compute(), object).reshape(shape), arr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        same(as_object(zarr.open_array(url, mode="r")[...]), arr)
+        back = zarr.open_array(url, mode="r")[...]
+    if back.dtype.kind == "S" and not shape:
+        # zarr-python 3 (3.1.6) hands a 0-d bytes array back as numpy's fixed-width "S" array, which
+        # drops trailing NUL bytes (numpy#8089), also for arrays it wrote itself: what it can show is
+        # the value without them. dz's own read above keeps every byte.
+        assert back[()] == arr[()].rstrip(b"\0")
+        return
+    same(as_object(back), arr)
 
 
 @pytest.mark.parametrize("kind", KINDS)
