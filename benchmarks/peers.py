@@ -56,10 +56,12 @@ def _zarrs() -> Iterator[None]:
 
 def _peers() -> tuple[Any, bool, Any]:
     """(zarr module or None, whether zarrs-python is importable, tensorstore or None)."""
+    zarr: Any = None
+    ts: Any = None
     try:
         import zarr
     except ImportError:
-        zarr = None
+        pass
     try:
         import zarrs  # noqa: F401
         has_zarrs = zarr is not None
@@ -68,7 +70,7 @@ def _peers() -> tuple[Any, bool, Any]:
     try:
         import tensorstore as ts
     except ImportError:
-        ts = None
+        pass
     return zarr, has_zarrs, ts
 
 
@@ -148,8 +150,9 @@ def peer_tables(scratch: Path, source: da.Array, chunks: tuple[int, int], rounds
         reads, writes, layout_notes = _layout_cases(source, src, out, layout_chunks, shards, full)
         notes += [n for n in layout_notes if n not in notes]
         where = f"{name}: chunks {layout_chunks}" + (f", shards {shards}" if shards else "")
-        tables.append((f"peers read, {where}", interleaved(reads, rounds), "dz.read(url).sum()", source.nbytes))
-        tables.append((f"peers write, {where}", interleaved(writes, rounds), "dz.write", source.nbytes))
+        nbytes = int(source.nbytes)
+        tables.append((f"peers read, {where}", interleaved(reads, rounds), "dz.read(url).sum()", nbytes))
+        tables.append((f"peers write, {where}", interleaved(writes, rounds), "dz.write", nbytes))
         shutil.rmtree(src, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
     return tables, notes

@@ -71,8 +71,7 @@ def contender(case: str, src: str, out: str, shard: int) -> Callable[[], object]
     if case == "aligned":
         return lambda: dz.write(dz.read(src, chunks=shards), out, chunks=chunks, shards=shards, mode="w")
     if case == "rechunked":
-        return lambda: dz.write(dz.read(src).map_blocks(lambda b: b.copy()), out, chunks=chunks, shards=shards,
-                                mode="w")
+        return lambda: dz.write(da.map_blocks(np.copy, dz.read(src)), out, chunks=chunks, shards=shards, mode="w")
     return lambda: dz.write(dz.read(src), out, chunks=chunks, mode="w")
 
 
